@@ -1,0 +1,41 @@
+# Each target builds its own environment from nothing: .venv, torch (CPU build, pinned), the
+# project in editable mode, then every first-party plugin distribution under plugins/.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+PLUGINS := $(wildcard plugins/fusekit-*)
+STAMP := $(VENV)/.fusekit-installed
+PYTEST_WORKERS ?= 2
+
+.PHONY: run test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python pyproject.toml constraints.txt $(wildcard plugins/*/pyproject.toml)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -c constraints.txt torch==2.13.0
+	$(PIP) install --quiet -c constraints.txt -e ".[dev]"
+	@for plugin in $(PLUGINS); do \
+		echo "installing plugin $$plugin"; \
+		$(PIP) install --quiet -c constraints.txt -e "$$plugin" || exit 1; \
+	done
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m fusekit.demo
+
+test: $(STAMP)
+	$(BIN)/python -m ruff check fusekit plugins tests benchmarks
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile
+
+lint: $(STAMP)
+	$(BIN)/python -m ruff check fusekit plugins tests benchmarks
+	$(BIN)/python -m ruff format --check fusekit plugins tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/overhead.py
+
+clean:
+	rm -rf $(VENV)

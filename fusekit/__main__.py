@@ -1,0 +1,3 @@
+from fusekit.cli import main
+
+raise SystemExit(main())

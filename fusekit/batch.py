@@ -1,0 +1,134 @@
+"""The in-memory form of a multimodal batch, and a fast iterator over prepared tensors.
+
+Every accepted ``X`` form is converted once per ``fit``/``predict`` (see :mod:`fusekit.data`) into a
+:class:`ModalityBatch` holding all rows; training then slices it batch by batch, with no per-sample
+``Dataset.__getitem__`` and no collate: per-batch overhead is a handful of tensor indexing calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class ModalityBatch:
+    """Features per modality plus the presence mask, for ``B`` samples.
+
+    Attributes:
+        features: ``{name: (B, *shape_m)}`` float tensors; rows of absent modalities are zeros.
+        mask: ``(B, M)`` bool presence mask, columns in the order of ``features``.
+        index: ``(B,)`` long tensor of the samples' row numbers in the training set (for weighting
+            schemes that keep per-sample history), or ``None``.
+    """
+
+    features: dict[str, Tensor]
+    mask: Tensor
+    index: Tensor | None = None
+    extras: dict[str, Tensor] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.features)
+
+    def __len__(self) -> int:
+        return int(self.mask.shape[0])
+
+    def take(self, rows: Tensor | slice) -> ModalityBatch:
+        """Rows ``rows`` of every tensor (a slice or a long index tensor)."""
+        return ModalityBatch(
+            features={name: value[rows] for name, value in self.features.items()},
+            mask=self.mask[rows],
+            index=None if self.index is None else self.index[rows],
+            extras={name: value[rows] for name, value in self.extras.items()},
+        )
+
+    def to(self, device: torch.device | str) -> ModalityBatch:
+        return ModalityBatch(
+            features={name: value.to(device) for name, value in self.features.items()},
+            mask=self.mask.to(device),
+            index=None if self.index is None else self.index.to(device),
+            extras={name: value.to(device) for name, value in self.extras.items()},
+        )
+
+    def with_mask(self, mask: Tensor) -> ModalityBatch:
+        """The same batch with presence ``mask``; features of newly absent modalities are zeroed."""
+        features = {
+            name: value * mask[:, position].reshape(-1, *([1] * (value.dim() - 1))).to(value.dtype)
+            for position, (name, value) in enumerate(self.features.items())
+        }
+        return replace(self, features=features, mask=mask)
+
+    def without(self, absent: str | Sequence[str]) -> ModalityBatch:
+        """The same batch with the named modalities absent for every sample."""
+        absent = [absent] if isinstance(absent, str) else list(absent)
+        unknown = [name for name in absent if name not in self.features]
+        if unknown:
+            raise KeyError(f"unknown modalities {unknown}; this batch has {self.names}")
+        keep = torch.tensor([name not in absent for name in self.features], device=self.mask.device)
+        return self.with_mask(self.mask & keep)
+
+
+@dataclass
+class TrainingData:
+    """All training rows as tensors, the object skorch's ``fit`` sees instead of a Dataset."""
+
+    inputs: ModalityBatch
+    target: Tensor | None
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+
+class BatchIterator:
+    """Iterates ``(ModalityBatch, target)`` pairs by slicing prepared tensors.
+
+    Shuffles with its own ``torch.Generator`` so that training is reproducible under a seed and
+    independent of the global RNG state.
+    """
+
+    def __init__(
+        self,
+        data: TrainingData,
+        batch_size: int,
+        shuffle: bool,
+        generator: torch.Generator | None = None,
+        rows: Tensor | None = None,
+        drop_last: bool = False,
+    ) -> None:
+        self.data = data
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.generator = generator
+        self.rows = rows
+        self.drop_last = drop_last
+
+    def __len__(self) -> int:
+        n = len(self.data) if self.rows is None else len(self.rows)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[ModalityBatch, Tensor | None]]:
+        n = len(self.data) if self.rows is None else len(self.rows)
+        if self.shuffle:
+            order = torch.randperm(n, generator=self.generator)
+            if self.rows is not None:
+                order = self.rows[order]
+        else:
+            order = self.rows
+        stop = n - n % self.batch_size if self.drop_last else n
+        inputs, target = self.data.inputs, self.data.target
+        for start in range(0, stop, self.batch_size):
+            if order is None:
+                rows: Tensor | slice = slice(start, start + self.batch_size)
+            else:
+                rows = order[start : start + self.batch_size]
+            yield inputs.take(rows), None if target is None else target[rows]
+
+
+def stack_features(batches: Sequence[Mapping[str, Tensor]]) -> dict[str, Tensor]:
+    """Concatenate per-modality tensors from several batches along the sample axis."""
+    names = list(batches[0])
+    return {name: torch.cat([batch[name] for batch in batches]) for name in names}

@@ -1,0 +1,39 @@
+"""Concatenation (early / feature-level) fusion.
+
+z = [v_1; v_2; ...; v_M] with v_m = as_vector(h_m): ``(B, Σ_m D_m)``. Absent modalities arrive as
+zero rows, so they contribute zeros; ``indicators=True`` also appends the ``(B, M)`` mask so the
+head can tell "absent" from "all-zero features".
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from fusekit.components import BuildSpec, Fusion
+from fusekit.hookspecs import hookimpl
+from fusekit.nn import as_vector, vector_size
+from fusekit.output import FusionOutput
+
+
+class ConcatFusion(Fusion):
+    """Concatenate the modality vectors (early fusion)."""
+
+    def __init__(self, indicators: bool = False) -> None:
+        super().__init__()
+        self.indicators = indicators
+
+    def build(self, spec: BuildSpec) -> int:
+        width = sum(vector_size(shape) for shape in spec.feature_shapes.values())
+        return width + (len(spec.names) if self.indicators else 0)
+
+    def forward(self, features: dict[str, Tensor], mask: Tensor, output: FusionOutput) -> Tensor:
+        parts = [as_vector(h) for h in features.values()]  # each (B, D_m)
+        if self.indicators:
+            parts.append(mask.to(parts[0].dtype))  # (B, M)
+        return torch.cat(parts, dim=1)  # (B, Σ D_m [+ M])
+
+
+@hookimpl
+def fusekit_fusions() -> dict[str, type]:
+    return {"concat": ConcatFusion}

@@ -1,0 +1,23 @@
+"""Identity backbone: the modality's features pass unchanged (``output_shape == input_shape``)."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from fusekit.components import Backbone, Shape
+from fusekit.hookspecs import hookimpl
+
+
+class IdentityBackbone(Backbone):
+    """Pass features through unchanged (pre-extracted features)."""
+
+    def build(self, input_shape: Shape) -> Shape:
+        return input_shape
+
+    def forward(self, x: Tensor) -> Tensor:  # (B, *shape) -> (B, *shape)
+        return x
+
+
+@hookimpl
+def fusekit_backbones() -> dict[str, type]:
+    return {"identity": IdentityBackbone}

@@ -1,0 +1,86 @@
+"""Multi-layer perceptron backbone.
+
+Vectors ``(B, d) -> (B, hidden)``; sequences ``(B, T, d) -> (B, T, hidden)`` (applied per step);
+images ``(B, C, H, W)`` are flattened first, ``-> (B, hidden)``. Each layer is
+Linear -> [LayerNorm | BatchNorm] -> activation -> Dropout.
+"""
+
+from __future__ import annotations
+
+import math
+
+from torch import Tensor, nn
+
+from fusekit.components import Backbone, Shape
+from fusekit.hookspecs import hookimpl
+
+_ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU}
+_NORMS = (None, "layer", "batch")
+
+
+class _BatchNormLastAxis(nn.BatchNorm1d):
+    """BatchNorm over the last axis of ``(B, D)`` or ``(B, T, D)``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() == 3:
+            return super().forward(x.transpose(1, 2)).transpose(1, 2)
+        return super().forward(x)
+
+
+class MLPBackbone(Backbone):
+    """Multi-layer perceptron per modality (depth, width, dropout, normalisation)."""
+
+    def __init__(
+        self,
+        hidden: int = 64,
+        depth: int = 1,
+        dropout: float = 0.0,
+        norm: str | None = None,
+        activation: str = "relu",
+    ) -> None:
+        super().__init__()
+        self.hidden = hidden
+        self.depth = depth
+        self.dropout = dropout
+        self.norm = norm
+        self.activation = activation
+
+    def build(self, input_shape: Shape) -> Shape:
+        if self.activation not in _ACTIVATIONS:
+            raise ValueError(
+                f"mlp backbone: activation={self.activation!r}; "
+                f"expected one of {list(_ACTIVATIONS)}"
+            )
+        if self.norm not in _NORMS:
+            raise ValueError(f"mlp backbone: norm={self.norm!r}; expected one of {list(_NORMS)}")
+        if int(self.depth) < 1 or int(self.hidden) < 1:
+            raise ValueError(
+                f"mlp backbone: depth and hidden must be >= 1, got {self.depth}, {self.hidden}"
+            )
+        self._flatten = len(input_shape) > 2
+        width = math.prod(input_shape) if self._flatten else input_shape[-1]
+        layers: list[nn.Module] = []
+        for _ in range(int(self.depth)):
+            layers.append(nn.Linear(width, int(self.hidden)))
+            if self.norm == "layer":
+                layers.append(nn.LayerNorm(int(self.hidden)))
+            elif self.norm == "batch":
+                layers.append(_BatchNormLastAxis(int(self.hidden)))
+            layers.append(_ACTIVATIONS[self.activation]())
+            if self.dropout:
+                layers.append(nn.Dropout(float(self.dropout)))
+            width = int(self.hidden)
+        self.layers = nn.Sequential(*layers)
+        if len(input_shape) == 2:
+            return (input_shape[0], width)
+        return (width,)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self._flatten:
+            x = x.flatten(start_dim=1)  # (B, C, H, W) -> (B, C*H*W)
+        return self.layers(x)
+
+
+@hookimpl
+def fusekit_backbones() -> dict[str, type]:
+    return {"mlp": MLPBackbone}

@@ -1,0 +1,15 @@
+"""No weighting: plain joint training on the fused task loss."""
+
+from __future__ import annotations
+
+from fusekit.components import Weighting
+from fusekit.hookspecs import hookimpl
+
+
+class NoWeighting(Weighting):
+    """Plain joint training: the mean task loss of the fused prediction."""
+
+
+@hookimpl
+def fusekit_weightings() -> dict[str, type]:
+    return {"none": NoWeighting}

@@ -1,0 +1,52 @@
+"""The ``fusekit`` command line: ``fusekit plugins`` lists every registered method."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from fusekit.registry import get_registry
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    registry = get_registry()
+    rows = sorted(
+        (e for e in registry.entries() if args.kind in (None, e.kind)),
+        key=lambda e: (e.kind, e.name),
+    )
+    header = ("kind", "name", "distribution", "version", "description")
+    table = [header] + [(e.kind, e.name, e.distribution, e.version, e.description) for e in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    for row in table:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True))
+            + "  "
+            + row[4]
+        )
+    for failure in registry.failures:
+        print(
+            f"failed: {failure.plugin} ({failure.distribution} {failure.version}): {failure.error}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fusekit", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    plugins = commands.add_parser("plugins", help="list registered methods")
+    plugins.add_argument(
+        "--kind", choices=["backbone", "calibration", "fusion", "weighting", "dataset"]
+    )
+    plugins.set_defaults(handler=_plugins)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

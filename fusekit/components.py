@@ -1,0 +1,185 @@
+"""The four network plugin kinds: backbone, calibration, fusion, weighting.
+
+A plugin class stores its hyperparameters in ``__init__`` (nothing else, as in scikit-learn) and
+creates its layers in ``build``, once the modalities' shapes are known. So a user may pass a name,
+a class, or an unbuilt instance (``fusion=TensorFusion(rank=4)``); ``fit`` builds a copy.
+
+Pass order inside :class:`fusekit.network.FusionNetwork`::
+
+    batch --Weighting.perturb (training only)--> X_m --Backbone_m--> h_m  (absent rows zeroed)
+          --Calibration--> h'_m --Weighting.reweight--> --Fusion(mask)--> z --head--> logits
+          --Weighting.adjust_logits--> logits;   h'_m --unimodal head_m--> z_m (if asked for)
+
+Loss for a batch (``FusionNetwork.loss``)::
+
+    Weighting.task_loss(output, ctx) + Σ output.aux_losses
+        + Σ_{c in calibration, fusion, weighting} c.loss_terms(output, ctx)
+
+Training-loop hooks (``on_train_begin``, ``on_epoch_begin``, ``on_batch_begin``,
+``on_grad_computed``, ``on_epoch_end``) are called on every component by one skorch callback;
+``on_grad_computed`` runs between ``backward`` and the optimiser step (gradient modulation).
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from torch import Tensor, nn
+
+from fusekit.batch import ModalityBatch
+from fusekit.output import FusionOutput, LossContext, TrainingContext
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    """What a component knows when it builds its layers.
+
+    Attributes:
+        names: modality names, in mask-column order.
+        input_shapes: ``{m: shape}`` of the raw inputs without the batch axis.
+        feature_shapes: ``{m: shape}`` of the backbone outputs without the batch axis.
+        n_outputs: classes (classification) or targets (regression).
+        task: ``"classification"`` or ``"regression"``.
+    """
+
+    names: tuple[str, ...]
+    input_shapes: dict[str, Shape]
+    feature_shapes: dict[str, Shape]
+    n_outputs: int
+    task: Literal["classification", "regression"]
+
+
+class Component(nn.Module):
+    """Base of every network plugin: hyperparameters in ``__init__``, layers in ``build``."""
+
+    kind: ClassVar[str] = ""
+    #: Ask the network to build per-modality heads and fill ``FusionOutput.unimodal_logits``.
+    needs_unimodal_heads: bool = False
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        signature = inspect.signature(cls.__init__)
+        return [
+            name
+            for name, parameter in signature.parameters.items()
+            if name != "self"
+            and parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL)
+        ]
+
+    def get_params(self) -> dict[str, Any]:
+        """Hyperparameters, read back from the attributes ``__init__`` stored (sklearn style)."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{name}={value!r}" for name, value in self.get_params().items())
+
+    # Loss and training-loop hooks; every one is optional.
+    def loss_terms(self, output: FusionOutput, ctx: LossContext) -> dict[str, Tensor]:
+        """Extra named scalar loss terms for this batch (may use ``ctx.target``)."""
+        return {}
+
+    def on_train_begin(self, ctx: TrainingContext) -> None:
+        """Reset state at the start of ``fit``."""
+
+    def on_epoch_begin(self, ctx: TrainingContext) -> None:
+        """Called before each training epoch."""
+
+    def on_batch_begin(self, ctx: TrainingContext) -> None:
+        """Called before each training batch (``ctx.batch``, ``ctx.target`` are set)."""
+
+    def on_grad_computed(self, ctx: TrainingContext) -> None:
+        """Called after ``backward`` and before the optimiser step (gradients can be edited)."""
+
+    def on_epoch_end(self, ctx: TrainingContext) -> None:
+        """Called after each training epoch."""
+
+
+class Backbone(Component):
+    """Per-modality encoder: ``(B, *input_shape) -> (B, *output_shape)``.
+
+    Vector inputs are ``(d,)``, sequences ``(T, d)``, images ``(C, H, W)``. Output shapes are
+    ``(D,)`` or ``(T', D)``: fusions that need vectors pool sequences (``fusekit.nn.as_vector``).
+    """
+
+    kind = "backbone"
+
+    def build(self, input_shape: Shape) -> Shape:
+        """Create the layers for one modality; return the output shape without the batch axis."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class Calibration(Component):
+    """Pre-fusion refinement of each modality using the others as context; shapes unchanged."""
+
+    kind = "calibration"
+
+    def build(self, spec: BuildSpec) -> None:
+        """Create the layers; ``spec.feature_shapes`` are the shapes in and out."""
+
+    def forward(
+        self, features: dict[str, Tensor], mask: Tensor, output: FusionOutput
+    ) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+
+class Fusion(Component):
+    """Combines ``{m: h_m}`` and the ``(B, M)`` mask into one representation, or into logits.
+
+    ``build`` returns the width of the fused vector, or ``n_outputs`` with ``emits_logits``.
+    Absent rows arrive as zeros; a fusion must give every sample an output that does not depend on
+    the values in its absent modalities, and must stay finite when all of a sample's are absent.
+    """
+
+    kind = "fusion"
+    #: True when ``forward`` returns logits ``(B, n_outputs)`` directly (no shared head).
+    emits_logits: ClassVar[bool] = False
+
+    def build(self, spec: BuildSpec) -> int:
+        raise NotImplementedError
+
+    def forward(self, features: dict[str, Tensor], mask: Tensor, output: FusionOutput) -> Tensor:
+        raise NotImplementedError
+
+
+class Weighting(Component):
+    """A training strategy over modalities; every method has a do-nothing default.
+
+    It can (a) re-weight representations per sample (``reweight``), (b) add loss terms on unimodal
+    logits (``task_loss``, ``loss_terms``, with ``needs_unimodal_heads``), (c) edit gradients
+    (``on_grad_computed``), (d) perturb or drop modalities in training (``perturb``), (e) keep state
+    across epochs (the hooks), (f) run extra forward passes with modalities masked
+    (``ctx.network(ctx.batch.without(m))``). It is a module, so its own parameters are trained.
+    """
+
+    kind = "weighting"
+
+    def build(self, spec: BuildSpec) -> None:
+        """Create any layers or buffers (e.g. per-modality uncertainty heads)."""
+
+    def perturb(self, batch: ModalityBatch) -> ModalityBatch:
+        """Training-time change of the inputs (drop or corrupt modalities); identity by default."""
+        return batch
+
+    def reweight(
+        self, features: dict[str, Tensor], mask: Tensor, output: FusionOutput
+    ) -> dict[str, Tensor]:
+        """Per-sample re-weighting of the calibrated features; set ``output.modality_weights``."""
+        return features
+
+    def adjust_logits(self, output: FusionOutput) -> Tensor:
+        """Replace or combine the fused logits (e.g. confidence-weighted late fusion)."""
+        return output.logits
+
+    def task_loss(self, output: FusionOutput, ctx: LossContext) -> Tensor:
+        """The main loss; the mean per-sample task loss of the fused logits by default."""
+        return ctx.per_sample_loss(output.logits).mean()

@@ -1,0 +1,365 @@
+"""Every accepted ``X`` form in, float32 arrays per modality plus a presence mask out.
+
+Accepted forms (converted here and nowhere else):
+
+* :class:`Modalities` (or a plain ``dict``): ``{name: array (n, d) | (n, T, d) | (n, C, H, W)}``;
+* a :class:`pandas.DataFrame` grouped per modality, explicitly with
+  ``modalities={"audio": [cols] | "regex" | slice}`` or by the ``name__column`` prefix that
+  ``ColumnTransformer(...).set_output(transform="pandas")`` writes;
+* a 2-D array with ``modalities={"a": 10, "b": 20}`` (block widths, in column order);
+* a 2-D array or DataFrame with no grouping: one modality named ``"X"``.
+
+Missing values: a modality whose values are *all* NaN for a sample is absent for that sample
+(mask 0, its values replaced by zeros). Any other NaN, and any inf, is an error naming the modality.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from sklearn.utils.validation import check_array, validate_data
+from skorch.helper import SliceDict
+
+SINGLE_MODALITY = "X"
+PREFIX_SEPARATOR = "__"
+
+
+class Modalities(SliceDict):
+    """Per-modality arrays that scikit-learn can index, split and cross-validate.
+
+    >>> X = Modalities(audio=np.zeros((100, 20)), video=np.zeros((100, 8, 32)))
+    >>> X[:10]["video"].shape
+    (10, 8, 32)
+
+    All values must have the same number of rows. Use ``np.nan`` rows to mark a modality absent.
+    """
+
+    def __init__(self, mapping: Mapping[str, Any] | None = None, /, **arrays: Any) -> None:
+        merged = {**(dict(mapping) if mapping is not None else {}), **arrays}
+        if not merged:
+            raise ValueError("Modalities needs at least one modality, got none.")
+        lengths = {name: len(value) for name, value in merged.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(
+                "every modality needs the same number of rows, got "
+                + ", ".join(f"{name!r}: {n}" for name, n in lengths.items())
+                + ". Align the rows (one row per sample) before building Modalities."
+            )
+        super().__init__(**merged)
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return dict.__getitem__(self, key)
+        return Modalities({name: value[key] for name, value in self.items()})
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{name}={tuple(np.shape(value))}" for name, value in self.items())
+        return f"Modalities({shapes})"
+
+
+@dataclass
+class ModalityLayout:
+    """How ``X`` was split into modalities at ``fit``; predict input must match it."""
+
+    names: tuple[str, ...]
+    shapes: dict[str, tuple[int, ...]]
+    source: str  # "mapping" or "table"
+    columns: dict[str, np.ndarray] = field(default_factory=dict)  # table: column positions
+
+
+@dataclass
+class PreparedInput:
+    """Float32 arrays (absent rows zeroed) and the ``(n, M)`` presence mask."""
+
+    arrays: dict[str, np.ndarray]
+    mask: np.ndarray
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.mask.shape[0])
+
+
+def _is_mapping(X: Any) -> bool:
+    return isinstance(X, Mapping)
+
+
+def _to_float_array(name: str, value: Any) -> np.ndarray:
+    if hasattr(value, "detach"):  # torch tensor
+        value = value.detach().cpu().numpy()
+    if sparse.issparse(value):
+        raise TypeError(
+            f"modality {name!r}: sparse data was passed, but dense data is required. "
+            "Use .toarray() to convert it."
+        )
+    try:
+        array = check_array(
+            value,
+            dtype=np.float64,
+            ensure_2d=False,
+            allow_nd=True,
+            ensure_all_finite=False,  # NaN/inf are checked per modality in presence_mask
+            ensure_min_samples=0,
+            ensure_min_features=0,
+            input_name=f"modality {name!r}",
+        )
+    except (ValueError, TypeError) as error:
+        message = str(error) if repr(name) in str(error) else f"modality {name!r}: {error}"
+        raise type(error)(message) from error
+    if array.ndim < 2:
+        raise ValueError(
+            f"modality {name!r} has shape {array.shape}; expected (n, d), (n, T, d) or "
+            f"(n, C, H, W). Reshape a single feature to (n, 1)."
+        )
+    if array.ndim > 4:
+        raise ValueError(
+            f"modality {name!r} has {array.ndim} dimensions {array.shape}; at most 4 are supported "
+            "(n, C, H, W)."
+        )
+    if 0 in array.shape[1:]:
+        raise ValueError(
+            f"modality {name!r} is empty: shape {array.shape}. Each modality needs at least one "
+            "feature; drop the empty modality."
+        )
+    return array
+
+
+def _group_columns(columns: list[str], spec: Mapping[str, Any] | None) -> dict[str, np.ndarray]:
+    """Column positions per modality from an explicit spec or the ``name__col`` prefixes."""
+    positions: dict[str, np.ndarray] = {}
+    if spec is None:
+        prefixed = [c for c in columns if isinstance(c, str) and PREFIX_SEPARATOR in c]
+        if not prefixed:
+            return {SINGLE_MODALITY: np.arange(len(columns))}
+        if len(prefixed) != len(columns):
+            loose = [c for c in columns if c not in prefixed][:5]
+            raise ValueError(
+                f"some DataFrame columns have a 'modality__column' prefix and some do not "
+                f"(e.g. {loose}). Prefix every column, or pass modalities={{name: columns}}."
+            )
+        names = list(dict.fromkeys(c.split(PREFIX_SEPARATOR, 1)[0] for c in prefixed))
+        for name in names:
+            positions[name] = np.array(
+                [i for i, c in enumerate(columns) if c.split(PREFIX_SEPARATOR, 1)[0] == name]
+            )
+        return positions
+    index = {c: i for i, c in enumerate(columns)}
+    for name, selector in spec.items():
+        if isinstance(selector, str):
+            chosen = [i for i, c in enumerate(columns) if re.search(selector, str(c))]
+        elif isinstance(selector, slice):
+            chosen = list(range(len(columns)))[selector]
+        else:
+            missing = [c for c in selector if c not in index]
+            if missing:
+                raise ValueError(f"modality {name!r}: columns {missing[:5]} are not in X.")
+            chosen = [index[c] for c in selector]
+        if not chosen:
+            raise ValueError(f"modality {name!r} selects no column of X (selector {selector!r}).")
+        positions[name] = np.array(chosen)
+    return positions
+
+
+def _width_spec(spec: Mapping[str, Any]) -> bool:
+    return all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in spec.values())
+
+
+def _block_positions(n_columns: int, spec: Mapping[str, int]) -> dict[str, np.ndarray]:
+    total = sum(int(width) for width in spec.values())
+    if total != n_columns:
+        raise ValueError(
+            f"modalities={dict(spec)} add up to {total} columns, but X has {n_columns}. "
+            "Give one width per block, in column order."
+        )
+    positions, start = {}, 0
+    for name, width in spec.items():
+        if int(width) < 1:
+            raise ValueError(f"modality {name!r} has width {width}; widths must be >= 1.")
+        positions[name] = np.arange(start, start + int(width))
+        start += int(width)
+    return positions
+
+
+def _split_table(
+    X: Any, spec: Mapping[str, Any] | None, estimator: Any, reset: bool
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    if isinstance(X, pd.DataFrame):
+        bad = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
+        if bad:
+            raise ValueError(
+                f"non-numeric columns {[str(c) for c in bad[:5]]} (dtypes "
+                f"{[str(X[c].dtype) for c in bad[:5]]}). fusekit needs numbers: encode them "
+                "first, e.g. with a OneHotEncoder in a ColumnTransformer."
+            )
+    table = validate_data(
+        estimator,
+        X,
+        reset=reset,
+        dtype=np.float64,
+        ensure_all_finite=False,  # NaN/inf are checked per modality in presence_mask
+        ensure_min_samples=1,
+    )
+    if reset:
+        if spec is not None and _width_spec(spec):
+            positions = _block_positions(table.shape[1], spec)
+        else:
+            columns = (
+                list(X.columns) if isinstance(X, pd.DataFrame) else list(range(table.shape[1]))
+            )
+            if spec is not None and not isinstance(X, pd.DataFrame):
+                raise ValueError(
+                    "modalities given as column selectors need a DataFrame; for an array pass "
+                    "block widths, e.g. modalities={'a': 10, 'b': 20}."
+                )
+            positions = _group_columns(columns, spec)
+    else:
+        positions = estimator.layout_.columns
+    return {name: table[:, cols] for name, cols in positions.items()}, positions
+
+
+def split_modalities(
+    X: Any, spec: Mapping[str, Any] | None, estimator: Any, reset: bool
+) -> tuple[dict[str, np.ndarray], ModalityLayout]:
+    """Split ``X`` into float64 arrays per modality; record the layout (``reset``) or check it."""
+    if sparse.issparse(X):
+        raise TypeError(
+            "Sparse data was passed for X, but dense data is required: fusekit does not support "
+            "sparse input. Use X.toarray() to convert to a dense numpy array."
+        )
+    if _is_mapping(X):
+        arrays = {str(name): _to_float_array(str(name), value) for name, value in X.items()}
+        if not arrays:
+            raise ValueError("X has no modality: pass at least one array.")
+        rows = {name: a.shape[0] for name, a in arrays.items()}
+        if len(set(rows.values())) > 1:
+            raise ValueError(
+                "modalities have different numbers of rows: "
+                + ", ".join(f"{name!r}: {n}" for name, n in rows.items())
+                + ". Every modality needs one row per sample."
+            )
+        layout = ModalityLayout(
+            names=tuple(arrays),
+            shapes={name: tuple(a.shape[1:]) for name, a in arrays.items()},
+            source="mapping",
+        )
+    else:
+        if spec is not None and not isinstance(spec, Mapping):
+            raise TypeError(f"modalities must be a dict or None, got {type(spec).__name__}.")
+        arrays, positions = _split_table(X, spec, estimator, reset)
+        layout = ModalityLayout(
+            names=tuple(arrays),
+            shapes={name: tuple(a.shape[1:]) for name, a in arrays.items()},
+            source="table",
+            columns=positions,
+        )
+    if not reset:
+        _check_layout(layout, estimator.layout_, type(estimator).__name__)
+        layout = estimator.layout_
+        arrays = {name: arrays[name] for name in layout.names}
+    return arrays, layout
+
+
+def _check_layout(seen: ModalityLayout, fitted: ModalityLayout, estimator_name: str) -> None:
+    unknown = [name for name in seen.names if name not in fitted.shapes]
+    missing = [name for name in fitted.names if name not in seen.shapes]
+    if unknown or missing:
+        raise ValueError(
+            f"X has modalities {list(seen.names)}, but {estimator_name} was fitted with "
+            f"{list(fitted.names)}"
+            + (f"; unknown: {unknown}" if unknown else "")
+            + (f"; missing: {missing}" if missing else "")
+            + ". Pass the same modalities as at fit; mark a modality absent with NaN rows."
+        )
+    for name in fitted.names:
+        expected, got = fitted.shapes[name], seen.shapes[name]
+        if expected != got:
+            if len(expected) == 1 and len(got) == 1:
+                what = (
+                    f"X has {got[0]} features, but {estimator_name} is expecting {expected[0]} "
+                    "features as input"
+                )
+            else:
+                what = f"shape {got} per sample, but {estimator_name} was fitted with {expected}"
+            raise ValueError(f"modality {name!r}: {what}. Pass the same columns/shape as at fit.")
+
+
+def presence_mask(arrays: dict[str, np.ndarray]) -> PreparedInput:
+    """Mask absent rows (all-NaN), reject partial NaN and inf, return float32 with zeros filled."""
+    names = list(arrays)
+    n = next(iter(arrays.values())).shape[0]
+    mask = np.ones((n, len(names)), dtype=bool)
+    prepared: dict[str, np.ndarray] = {}
+    for position, name in enumerate(names):
+        array = arrays[name]
+        flat = array.reshape(n, -1)
+        if np.isinf(flat).any():
+            rows = np.unique(np.nonzero(np.isinf(flat))[0])
+            raise ValueError(
+                f"modality {name!r} contains inf in {len(rows)} rows (first: {rows[:5].tolist()}). "
+                "Replace them with finite values, or set the whole row to NaN to mark the "
+                "modality absent."
+            )
+        is_nan = np.isnan(flat)
+        nan_count = is_nan.sum(axis=1)
+        absent = nan_count == flat.shape[1]
+        partial = (nan_count > 0) & ~absent
+        if partial.any():
+            rows = np.nonzero(partial)[0]
+            raise ValueError(
+                f"modality {name!r} has NaN in part of {len(rows)} rows (first: "
+                f"{rows[:5].tolist()}). A modality is absent for a sample only when all its "
+                "values are NaN; impute the scattered NaN (e.g. SimpleImputer) or set the whole "
+                "row to NaN."
+            )
+        mask[:, position] = ~absent
+        filled = np.where(absent.reshape(-1, *([1] * (array.ndim - 1))), 0.0, array)
+        prepared[name] = filled.astype(np.float32, copy=False)
+    return PreparedInput(arrays=prepared, mask=mask)
+
+
+def _stat_axes(ndim: int) -> tuple[int, ...]:
+    """Axes statistics are pooled over: rows (vectors), rows+time (sequences), rows+H+W (images)."""
+    return {2: (0,), 3: (0, 1), 4: (0, 2, 3)}[ndim]
+
+
+@dataclass
+class Standardizer:
+    """Per-modality z-scoring fitted on present rows only (per feature, or per channel)."""
+
+    means: dict[str, np.ndarray] = field(default_factory=dict)
+    scales: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def fit(cls, data: PreparedInput) -> Standardizer:
+        standardizer = cls()
+        for position, (name, array) in enumerate(data.arrays.items()):
+            present = array[data.mask[:, position]]
+            axes = _stat_axes(array.ndim)
+            if len(present) == 0:
+                shape = [1] * array.ndim
+                for axis in range(1, array.ndim):
+                    if axis not in axes:
+                        shape[axis] = array.shape[axis]
+                mean, scale = np.zeros(shape, np.float32), np.ones(shape, np.float32)
+            else:
+                as64 = present.astype(np.float64)
+                mean = as64.mean(axis=axes, keepdims=True)
+                scale = as64.std(axis=axes, keepdims=True)
+                scale[scale < 1e-12 * np.maximum(1.0, np.abs(mean))] = 1.0
+                scale[scale == 0] = 1.0
+            standardizer.means[name] = mean.astype(np.float32)
+            standardizer.scales[name] = scale.astype(np.float32)
+        return standardizer
+
+    def transform(self, data: PreparedInput) -> PreparedInput:
+        arrays = {}
+        for position, (name, array) in enumerate(data.arrays.items()):
+            scaled = (array - self.means[name]) / self.scales[name]
+            present = data.mask[:, position].reshape(-1, *([1] * (array.ndim - 1)))
+            arrays[name] = np.where(present, scaled, 0.0).astype(np.float32)
+        return PreparedInput(arrays=arrays, mask=data.mask)

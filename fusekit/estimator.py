@@ -1,0 +1,350 @@
+"""``FusionClassifier`` and ``FusionRegressor``: scikit-learn estimators over multimodal input.
+
+Composition, not inheritance: a raw skorch ``NeuralNetClassifier`` fails a third of scikit-learn's
+``check_estimator`` (attributes set in ``__init__``, string labels, ``predict`` returning indices,
+no input validation). These are plain ``BaseEstimator`` subclasses whose ``fit`` validates the
+input once (:mod:`fusekit.data`), encodes the target, builds the network from the plugin registry
+and trains it with a private skorch net (``net_``), keeping skorch's loop and callbacks.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
+
+from fusekit.batch import ModalityBatch, TrainingData
+from fusekit.data import PreparedInput, Standardizer, presence_mask, split_modalities
+from fusekit.network import FusionNetwork
+from fusekit.resolve import PREFIXES, backbones_for, instantiate, split_nested
+from fusekit.training import ComponentHooks, FusionNet
+
+OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop,
+}
+NESTED_PREFIXES = (*PREFIXES, "optimizer", "callbacks")
+
+
+class _FusionEstimator(BaseEstimator):
+    """Shared parameters, input preparation and training of both estimators."""
+
+    _task: str = ""
+
+    def __init__(
+        self,
+        backbone: Any = "mlp",
+        calibration: Any = "none",
+        fusion: Any = "concat",
+        weighting: Any = "none",
+        *,
+        modalities: dict | None = None,
+        standardize: bool = True,
+        max_epochs: int = 30,
+        batch_size: int = 64,
+        lr: float = 0.01,
+        optimizer: Any = "adam",
+        train_split: Any = None,
+        callbacks: list | None = None,
+        predict_batch_size: int = 1024,
+        random_state: int | np.random.RandomState | None = None,
+        device: str = "cpu",
+        verbose: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        self.backbone = backbone
+        self.calibration = calibration
+        self.fusion = fusion
+        self.weighting = weighting
+        self.modalities = modalities
+        self.standardize = standardize
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.train_split = train_split
+        self.callbacks = callbacks
+        self.predict_batch_size = predict_batch_size
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+        for key, value in kwargs.items():
+            setattr(self, key, value)
+
+    # -- parameters: skorch-style prefix routing ---------------------------------------------
+    def _nested_params(self) -> dict[str, Any]:
+        """Parameters passed through ``**kwargs`` (validated at ``fit``, never in ``__init__``)."""
+        own = set(self._get_param_names())
+        return {
+            key: value
+            for key, value in vars(self).items()
+            if key not in own and not key.endswith("_") and not key.startswith("_")
+        }
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        params = super().get_params(deep=deep)
+        params.update(self._nested_params())
+        return params
+
+    def set_params(self, **params: Any) -> _FusionEstimator:
+        nested = {k: v for k, v in params.items() if "__" in k}
+        for key, value in nested.items():
+            setattr(self, key, value)
+        plain = {k: v for k, v in params.items() if "__" not in k}
+        if plain:
+            super().set_params(**plain)
+        return self
+
+    def __sklearn_tags__(self):  # noqa: ANN204 - sklearn's Tags type
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.non_deterministic = False
+        return tags
+
+    # -- input -------------------------------------------------------------------------------
+    def _prepare(self, X: Any, reset: bool) -> PreparedInput:
+        arrays, layout = split_modalities(X, self.modalities, self, reset=reset)
+        n = next(iter(arrays.values())).shape[0]
+        if n == 0:
+            raise ValueError(
+                f"Found array with 0 sample(s) (shape {(0, *next(iter(layout.shapes.values())))}) "
+                f"while a minimum of 1 is required by {type(self).__name__}."
+            )
+        if reset:
+            self.layout_ = layout
+            self.modalities_ = dict(layout.shapes)
+        prepared = presence_mask(arrays)
+        if reset:
+            never = [m for i, m in enumerate(layout.names) if not prepared.mask[:, i].any()]
+            if never:
+                raise ValueError(
+                    f"modalities {never} are absent (all NaN) in every training row; nothing can "
+                    "be learned from them. Drop them from X."
+                )
+            self.standardizer_ = Standardizer.fit(prepared) if self.standardize else None
+        if self.standardizer_ is not None:
+            prepared = self.standardizer_.transform(prepared)
+        return prepared
+
+    def _batch(self, prepared: PreparedInput, with_index: bool = False) -> ModalityBatch:
+        device = torch.device(self.device)
+        return ModalityBatch(
+            features={n: torch.from_numpy(a).to(device) for n, a in prepared.arrays.items()},
+            mask=torch.from_numpy(prepared.mask).to(device),
+            index=torch.arange(prepared.n_samples, device=device) if with_index else None,
+        )
+
+    # -- training ----------------------------------------------------------------------------
+    def _build_network(self, n_outputs: int) -> FusionNetwork:
+        nested = self._nested_params()
+        names = self.layout_.names
+        return FusionNetwork(
+            input_shapes=self.layout_.shapes,
+            backbones=backbones_for(self.backbone, split_nested(nested, "backbone"), names),
+            calibration=instantiate(
+                "calibration", self.calibration, split_nested(nested, "calibration")
+            ),
+            fusion=instantiate("fusion", self.fusion, split_nested(nested, "fusion")),
+            weighting=instantiate("weighting", self.weighting, split_nested(nested, "weighting")),
+            n_outputs=n_outputs,
+            task=self._task,
+        )
+
+    def _optimizer_class(self) -> type:
+        if isinstance(self.optimizer, str):
+            if self.optimizer.lower() not in OPTIMIZERS:
+                raise ValueError(
+                    f"optimizer={self.optimizer!r} is unknown; use one of {sorted(OPTIMIZERS)} "
+                    "or a torch.optim.Optimizer class."
+                )
+            return OPTIMIZERS[self.optimizer.lower()]
+        return self.optimizer
+
+    def _check_training_params(self) -> None:
+        for name in ("max_epochs", "batch_size", "predict_batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        if not isinstance(self.lr, numbers.Real) or not self.lr > 0:
+            raise ValueError(f"lr must be a positive number, got {self.lr!r}.")
+
+    def _train(self, prepared: PreparedInput, target: torch.Tensor, n_outputs: int) -> None:
+        self._check_training_params()
+        _check_nested_names(type(self).__name__, self._nested_params())
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            network = self._build_network(n_outputs)
+            data = TrainingData(self._batch(prepared, with_index=True), target)
+            nested = self._nested_params()
+            net = FusionNet(
+                module=network,
+                criterion=torch.nn.Identity,
+                optimizer=self._optimizer_class(),
+                lr=self.lr,
+                max_epochs=self.max_epochs,
+                batch_size=self.batch_size,
+                train_split=self.train_split,
+                callbacks=[*(self.callbacks or []), ("fusekit_hooks", ComponentHooks(data))],
+                device=self.device,
+                verbose=self.verbose,
+                **{
+                    k: v
+                    for k, v in nested.items()
+                    if k.split("__", 1)[0] in ("optimizer", "callbacks")
+                },
+            )
+            net.generator = torch.Generator().manual_seed(seed)
+            net.fit(data, target)
+        network.eval()
+        self.net_ = net
+
+    @property
+    def module_(self) -> FusionNetwork:
+        """The trained :class:`FusionNetwork`."""
+        check_is_fitted(self, "net_")
+        return self.net_.module_
+
+    def _logits(self, X: Any) -> torch.Tensor:
+        check_is_fitted(self, "net_")
+        prepared = self._prepare(X, reset=False)
+        network = self.net_.module_
+        network.eval()
+        return network.predict_logits(self._batch(prepared), self.predict_batch_size).cpu()
+
+    def _check_n_rows(self, prepared: PreparedInput, y: np.ndarray) -> None:
+        if prepared.n_samples != len(y):
+            raise ValueError(
+                f"X has {prepared.n_samples} samples but y has {len(y)}: inconsistent numbers of "
+                "samples. Pass one target per row of X."
+            )
+        if prepared.n_samples < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs at least 2 samples to fit, got 1 sample "
+                "(n_samples = 1)."
+            )
+
+
+class FusionClassifier(ClassifierMixin, _FusionEstimator):
+    """Multimodal fusion classifier (cross-entropy on the fused logits).
+
+    Parameters:
+        backbone: per-modality encoder: a registered name (``fusekit plugins``), a class, an
+            instance, or ``{modality: one of those}``. Nested: ``backbone__hidden=64`` (all),
+            ``backbone__audio__hidden=64`` (one modality).
+        calibration, fusion, weighting: the other plugin kinds, same forms; nested parameters
+            ``calibration__*``, ``fusion__*``, ``weighting__*``.
+        modalities: how to split a DataFrame (``{name: columns | regex | slice}``) or an array
+            (``{name: width}``); ``None`` for mappings and ``name__column`` prefixed DataFrames.
+        standardize: z-score each modality with statistics from the present training rows.
+        max_epochs, batch_size, lr, optimizer (``"adam"``, ``"adamw"``, ``"sgd"``, ``"rmsprop"`` or
+            a class; ``optimizer__*`` nested), train_split, callbacks (skorch), verbose.
+        predict_batch_size: rows per chunk at prediction.
+        random_state: seeds initialisation, shuffling and dropout; same seed, same model.
+        device: torch device.
+
+    Fitted attributes: ``classes_``, ``modalities_`` (name -> per-sample shape), ``net_`` (the
+    skorch net), ``module_`` (the network), ``n_features_in_`` for array/DataFrame input.
+    """
+
+    _task = "classification"
+
+    def fit(self, X: Any, y: Any) -> FusionClassifier:
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
+        prepared = self._prepare(X, reset=True)
+        y = column_or_1d(check_array(y, ensure_2d=False, dtype=None, input_name="y"), warn=True)
+        self._check_n_rows(prepared, y)
+        check_classification_targets(y)
+        if type_of_target(y) not in ("binary", "multiclass"):
+            raise ValueError(
+                f"FusionClassifier supports binary and multiclass y, got {type_of_target(y)}."
+            )
+        encoder = LabelEncoder().fit(y)
+        if len(encoder.classes_) < 2:
+            raise ValueError(
+                f"FusionClassifier needs samples of at least 2 classes in the data, but the data "
+                f"contains only one class: {encoder.classes_[0]!r}."
+            )
+        self.classes_ = encoder.classes_
+        target = torch.as_tensor(encoder.transform(y), dtype=torch.long, device=self.device)
+        self._train(prepared, target, n_outputs=len(self.classes_))
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities ``(n, n_classes)`` from the fused logits."""
+        probabilities = torch.softmax(self._logits(X).double(), dim=1).numpy()
+        return probabilities / probabilities.sum(axis=1, keepdims=True)
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        return torch.log_softmax(self._logits(X).double(), dim=1).numpy()
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Fused logits; for two classes the difference of the two logits, ``(n,)``."""
+        logits = self._logits(X).double().numpy()
+        return logits[:, 1] - logits[:, 0] if len(self.classes_) == 2 else logits
+
+    def predict(self, X: Any) -> np.ndarray:
+        winners = self._logits(X).argmax(dim=1).numpy()
+        return self.classes_[winners]
+
+
+class FusionRegressor(RegressorMixin, _FusionEstimator):
+    """Multimodal fusion regressor (mean squared error on standardised targets).
+
+    Same parameters as :class:`FusionClassifier`. ``y`` may be ``(n,)`` or ``(n, k)``
+    (multi-output); targets are standardised for training and mapped back at prediction.
+    Fitted attributes: ``n_outputs_``, ``modalities_``, ``net_``, ``module_``.
+    """
+
+    _task = "regression"
+
+    def __sklearn_tags__(self):  # noqa: ANN204
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def fit(self, X: Any, y: Any) -> FusionRegressor:
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
+        prepared = self._prepare(X, reset=True)
+        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        if y.ndim > 2:
+            raise ValueError(f"y must be (n,) or (n, k), got shape {y.shape}.")
+        self._check_n_rows(prepared, y)
+        self._y_1d = y.ndim == 1
+        y2 = y.reshape(len(y), -1)
+        self.n_outputs_ = y2.shape[1]
+        self.y_mean_ = y2.mean(axis=0)
+        scale = y2.std(axis=0)
+        self.y_scale_ = np.where(scale > 0, scale, 1.0)
+        target = torch.as_tensor((y2 - self.y_mean_) / self.y_scale_, dtype=torch.float32)
+        self._train(prepared, target.to(self.device), n_outputs=self.n_outputs_)
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        outputs = self._logits(X).double().numpy() * self.y_scale_ + self.y_mean_
+        return outputs.ravel() if self._y_1d else outputs
+
+
+def _check_nested_names(owner: str, params: dict[str, Any]) -> None:
+    for key in params:
+        prefix = key.split("__", 1)[0]
+        if "__" not in key or prefix not in NESTED_PREFIXES:
+            raise TypeError(
+                f"{owner} got an unexpected parameter {key!r}. Nested parameters start with one of "
+                f"{[p + '__' for p in NESTED_PREFIXES]}."
+            )

@@ -1,0 +1,143 @@
+"""The fusion network: backbones, calibration, weighting, fusion and head in one module."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from fusekit.batch import ModalityBatch
+from fusekit.components import Backbone, BuildSpec, Calibration, Fusion, Weighting
+from fusekit.nn import as_vector, expand_mask, vector_size
+from fusekit.output import FusionOutput, LossContext
+
+
+class FusionNetwork(nn.Module):
+    """``X_m -> backbone_m -> calibration -> weighting.reweight -> fusion(mask) -> head``.
+
+    The network owns the rule that absent modalities reach calibration and fusion as zero rows,
+    with the ``(B, M)`` mask beside them; plugins never see the raw values of an absent modality.
+    """
+
+    def __init__(
+        self,
+        input_shapes: Mapping[str, tuple[int, ...]],
+        backbones: Mapping[str, Backbone],
+        calibration: Calibration,
+        fusion: Fusion,
+        weighting: Weighting,
+        n_outputs: int,
+        task: Literal["classification", "regression"],
+    ) -> None:
+        super().__init__()
+        self.names = tuple(input_shapes)
+        self.task = task
+        self.backbones = nn.ModuleDict(dict(backbones))
+        feature_shapes = {
+            name: tuple(self.backbones[name].build(tuple(shape)))
+            for name, shape in input_shapes.items()
+        }
+        self.spec = BuildSpec(
+            names=self.names,
+            input_shapes={name: tuple(shape) for name, shape in input_shapes.items()},
+            feature_shapes=feature_shapes,
+            n_outputs=n_outputs,
+            task=task,
+        )
+        self.calibration = calibration
+        self.calibration.build(self.spec)
+        self.weighting = weighting
+        self.weighting.build(self.spec)
+        self.fusion = fusion
+        fused_width = fusion.build(self.spec)
+        self.head = nn.Identity() if fusion.emits_logits else nn.Linear(fused_width, n_outputs)
+        needs_heads = any(c.needs_unimodal_heads for c in self.components())
+        self.unimodal_heads = (
+            nn.ModuleDict(
+                {
+                    name: nn.Linear(vector_size(shape), n_outputs)
+                    for name, shape in feature_shapes.items()
+                }
+            )
+            if needs_heads
+            else None
+        )
+
+    def components(self) -> tuple[Calibration, Fusion, Weighting]:
+        return (self.calibration, self.fusion, self.weighting)
+
+    def modality_parameters(self, name: str) -> list[nn.Parameter]:
+        """Parameters of modality ``name``'s encoder (for per-branch gradient modulation)."""
+        return list(self.backbones[name].parameters())
+
+    def encode(self, batch: ModalityBatch) -> dict[str, Tensor]:
+        """Backbone outputs ``{m: (B, *feature_shape_m)}`` with absent rows zeroed."""
+        features = {}
+        for position, name in enumerate(self.names):
+            encoded = self.backbones[name](batch.features[name])
+            features[name] = encoded * expand_mask(batch.mask[:, position], encoded)
+        return features
+
+    def fuse(
+        self, features: dict[str, Tensor], mask: Tensor, output: FusionOutput | None = None
+    ) -> Tensor:
+        """Weighting, fusion and head on already-calibrated features: ``(B, n_outputs)`` logits.
+
+        Public so that plugins can rerun the decision part with another mask (e.g. a modality
+        removed), reusing the features of the full pass.
+        """
+        output = FusionOutput(mask=mask) if output is None else output
+        features = self.weighting.reweight(features, mask, output)
+        fused = self.fusion(features, mask, output)
+        if self.fusion.emits_logits:
+            output.logits = fused
+        else:
+            output.fused = fused
+            output.logits = self.head(fused)
+        return self.weighting.adjust_logits(output)
+
+    def unimodal(self, features: dict[str, Tensor]) -> dict[str, Tensor] | None:
+        if self.unimodal_heads is None:
+            return None
+        return {name: self.unimodal_heads[name](as_vector(h)) for name, h in features.items()}
+
+    def forward(self, batch: ModalityBatch) -> FusionOutput:
+        if self.training:
+            batch = self.weighting.perturb(batch)
+        output = FusionOutput(mask=batch.mask)
+        output.features = self.encode(batch)
+        output.calibrated = self.calibration(output.features, batch.mask, output)
+        output.unimodal_logits = self.unimodal(output.calibrated)
+        output.logits = self.fuse(output.calibrated, batch.mask, output)
+        return output
+
+    def per_sample_loss(self, logits: Tensor, target: Tensor) -> Tensor:
+        """Task loss without reduction, ``(B,)``: cross-entropy or mean squared error."""
+        if self.task == "classification":
+            return F.cross_entropy(logits, target, reduction="none")
+        return F.mse_loss(logits, target.reshape(logits.shape), reduction="none").mean(dim=1)
+
+    def loss(
+        self, output: FusionOutput, target: Tensor, batch: ModalityBatch, training: bool
+    ) -> Tensor:
+        """Task loss (as the weighting defines it) plus every auxiliary loss term."""
+        ctx = LossContext(network=self, batch=batch, target=target, training=training)
+        total = self.weighting.task_loss(output, ctx)
+        for value in output.aux_losses.values():
+            total = total + value
+        for component in self.components():
+            for value in component.loss_terms(output, ctx).values():
+                total = total + value
+        return total
+
+    @torch.no_grad()
+    def predict_logits(self, batch: ModalityBatch, batch_size: int) -> Tensor:
+        """Fused logits for every row of ``batch``, evaluated in chunks without gradients."""
+        chunks = [
+            self(batch.take(slice(start, start + batch_size))).logits
+            for start in range(0, len(batch), batch_size)
+        ]
+        return torch.cat(chunks)

@@ -1,0 +1,234 @@
+"""Discovers plugins (built-ins first, then the ``fusekit`` entry-point group) once, lazily.
+
+pluggy alone is not robust enough: ``load_setuptools_entrypoints`` stops at the first plugin that
+fails to import, and silently skips a second plugin registered under a taken name. So entry points
+are loaded one by one, failures are recorded (distribution, version, error) and skipped with a
+warning (``strict=True`` or ``FUSEKIT_STRICT_PLUGINS=1`` raises instead), hooks are called
+implementation by implementation, and two plugins claiming one method name is an error naming both
+distributions. ``FUSEKIT_DISABLE_PLUGIN_AUTOLOAD=1`` loads the built-ins only.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+import warnings
+from dataclasses import dataclass
+from importlib import metadata
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from fusekit import hookspecs
+
+ENTRY_POINT_GROUP = "fusekit"
+BUILTIN_DISTRIBUTION = "fusekit"
+
+
+class PluginError(RuntimeError):
+    """A plugin could not be loaded, or two plugins claim the same name."""
+
+
+class PluginWarning(UserWarning):
+    """A plugin failed to load and was skipped."""
+
+
+@dataclass(frozen=True)
+class PluginEntry:
+    """One registered method."""
+
+    name: str
+    kind: str
+    obj: Any
+    distribution: str
+    version: str
+    plugin: str
+
+    @property
+    def description(self) -> str:
+        doc = (getattr(self.obj, "__doc__", None) or "").strip()
+        return doc.splitlines()[0] if doc else ""
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    """An entry point that could not be loaded."""
+
+    plugin: str
+    distribution: str
+    version: str
+    error: str
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _builtin_modules() -> list[ModuleType]:
+    import fusekit.builtin as package
+
+    return [
+        importlib.import_module(f"{package.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(package.__path__)
+        if not info.name.startswith("_")
+    ]
+
+
+class Registry:
+    """Name -> class tables per plugin kind, built through the pluggy hooks."""
+
+    def __init__(self, strict: bool | None = None, autoload: bool | None = None) -> None:
+        self.strict = _env_flag("FUSEKIT_STRICT_PLUGINS") if strict is None else strict
+        self.autoload = (
+            not _env_flag("FUSEKIT_DISABLE_PLUGIN_AUTOLOAD") if autoload is None else autoload
+        )
+        self.manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.manager.add_hookspecs(hookspecs)
+        self._origins: dict[int, tuple[str, str, str]] = {}
+        self.failures: list[PluginFailure] = []
+        self._entries: dict[str, dict[str, PluginEntry]] | None = None
+
+    # -- loading -----------------------------------------------------------------------------
+    def register(self, plugin: ModuleType | object, distribution: str, version: str) -> None:
+        """Register a plugin object (usually a module of ``@hookimpl`` functions)."""
+        name = getattr(plugin, "__name__", repr(plugin))
+        if self.manager.is_registered(plugin):
+            return
+        self.manager.register(plugin, name=f"{distribution}:{name}")
+        self._origins[id(plugin)] = (distribution, version, name)
+        self._entries = None
+
+    def _load_builtins(self) -> None:
+        version = _distribution_version(BUILTIN_DISTRIBUTION)
+        for module in _builtin_modules():
+            self.register(module, BUILTIN_DISTRIBUTION, version)
+
+    def _load_entry_points(self) -> None:
+        for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            distribution = entry_point.dist.name if entry_point.dist else "<unknown>"
+            version = entry_point.dist.version if entry_point.dist else "?"
+            try:
+                plugin = entry_point.load()
+            except Exception as error:  # noqa: BLE001 - isolate any broken plugin
+                self._fail(entry_point.name, distribution, version, error)
+                continue
+            self.register(plugin, distribution, version)
+
+    def _fail(self, plugin: str, distribution: str, version: str, error: BaseException) -> None:
+        failure = PluginFailure(plugin, distribution, version, f"{type(error).__name__}: {error}")
+        message = (
+            f"fusekit plugin {plugin!r} from distribution {distribution} {version} failed to load "
+            f"and was skipped: {failure.error}. Reinstall or uninstall {distribution}."
+        )
+        if self.strict:
+            raise PluginError(message) from error
+        self.failures.append(failure)
+        warnings.warn(message, PluginWarning, stacklevel=3)
+
+    def load(self) -> None:
+        if self._entries is not None:
+            return
+        if not self.manager.get_plugins():
+            self._load_builtins()
+            if self.autoload:
+                self._load_entry_points()
+        self._entries = self._collect()
+
+    def _collect(self) -> dict[str, dict[str, PluginEntry]]:
+        tables: dict[str, dict[str, PluginEntry]] = {kind: {} for kind in hookspecs.KIND_HOOKS}
+        for kind, hook_name in hookspecs.KIND_HOOKS.items():
+            hook = getattr(self.manager.hook, hook_name)
+            for impl in reversed(hook.get_hookimpls()):
+                distribution, version, plugin_name = self._origins.get(
+                    id(impl.plugin), ("<unknown>", "?", impl.plugin_name)
+                )
+                try:
+                    provided = impl.function() or {}
+                except Exception as error:  # noqa: BLE001 - isolate any broken plugin
+                    self._fail(plugin_name, distribution, version, error)
+                    continue
+                for name, obj in provided.items():
+                    if name in tables[kind]:
+                        other = tables[kind][name]
+                        raise PluginError(
+                            f"two plugins register the {kind} {name!r}: {other.plugin} from "
+                            f"{other.distribution} {other.version} and {plugin_name} from "
+                            f"{distribution} {version}. Uninstall one of them."
+                        )
+                    tables[kind][name] = PluginEntry(
+                        name, kind, obj, distribution, version, plugin_name
+                    )
+        return tables
+
+    # -- queries -----------------------------------------------------------------------------
+    def names(self, kind: str) -> list[str]:
+        self.load()
+        assert self._entries is not None
+        return sorted(self._entries[_check_kind(kind)])
+
+    def entry(self, kind: str, name: str) -> PluginEntry:
+        self.load()
+        assert self._entries is not None
+        table = self._entries[_check_kind(kind)]
+        if name not in table:
+            known = ", ".join(sorted(table)) or "none"
+            hint = ""
+            if self.failures:
+                hint = " Some plugins failed to load: " + "; ".join(
+                    f"{f.plugin} ({f.distribution})" for f in self.failures
+                )
+            raise ValueError(f"unknown {kind} {name!r}. Known {kind} names: {known}.{hint}")
+        return table[name]
+
+    def get(self, kind: str, name: str) -> Any:
+        return self.entry(kind, name).obj
+
+    def entries(self) -> list[PluginEntry]:
+        self.load()
+        assert self._entries is not None
+        return [entry for table in self._entries.values() for entry in table.values()]
+
+    def name_of(self, kind: str, cls: type) -> str | None:
+        """The registered name of ``cls`` in ``kind``, if any."""
+        for entry in self.entries():
+            if entry.kind == kind and entry.obj is cls:
+                return entry.name
+        return None
+
+
+def _check_kind(kind: str) -> str:
+    if kind not in hookspecs.KIND_HOOKS:
+        raise ValueError(f"unknown plugin kind {kind!r}; kinds: {', '.join(hookspecs.KIND_HOOKS)}")
+    return kind
+
+
+def _distribution_version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+_REGISTRY: Registry | None = None
+
+
+def get_registry() -> Registry:
+    """The process-wide registry, loaded on first use."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        _REGISTRY = Registry()
+    _REGISTRY.load()
+    return _REGISTRY
+
+
+def reset_registry() -> None:
+    """Forget the loaded plugins (tests; after installing a plugin at run time)."""
+    global _REGISTRY
+    _REGISTRY = None
+
+
+def available(kind: str) -> list[str]:
+    """Registered names of one plugin kind."""
+    return get_registry().names(kind)

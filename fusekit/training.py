@@ -1,0 +1,115 @@
+"""The private skorch net that trains a :class:`FusionNetwork`, and the hooks callback.
+
+skorch keeps the loop, callbacks, history and optimiser handling; fusekit replaces the data path:
+``get_dataset`` takes prepared tensors (:class:`TrainingData`), ``get_iterator`` slices them in
+memory (no per-sample ``Dataset`` + collate), ``infer`` calls the network on a
+:class:`ModalityBatch`, and ``get_loss`` asks the network (task loss + every auxiliary term).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import Callback
+from torch.utils.data import Subset
+
+from fusekit.batch import BatchIterator, ModalityBatch, TrainingData
+from fusekit.components import Component
+from fusekit.network import FusionNetwork
+from fusekit.output import FusionOutput, TrainingContext
+
+_HOOKS = ("on_train_begin", "on_epoch_begin", "on_batch_begin", "on_grad_computed", "on_epoch_end")
+
+
+class FusionNet(NeuralNet):
+    """skorch ``NeuralNet`` over in-memory modality tensors."""
+
+    generator: torch.Generator | None = None
+
+    def check_data(self, X: Any, y: Any = None) -> None:
+        if not isinstance(X, (TrainingData, Subset)):
+            raise TypeError(f"FusionNet trains on TrainingData, got {type(X).__name__}")
+
+    def get_dataset(self, X: Any, y: Any = None) -> Any:
+        return X
+
+    def get_iterator(self, dataset: Any, training: bool = False) -> BatchIterator:
+        rows = None
+        if isinstance(dataset, Subset):
+            rows = torch.as_tensor(dataset.indices, dtype=torch.long)
+            dataset = dataset.dataset
+        batch_size = self.batch_size if self.batch_size > 0 else len(dataset)
+        return BatchIterator(
+            dataset, batch_size, shuffle=training, generator=self.generator, rows=rows
+        )
+
+    def infer(self, x: ModalityBatch, **fit_params: Any) -> FusionOutput:
+        return self.module_(x)
+
+    def get_loss(
+        self, y_pred: FusionOutput, y_true: torch.Tensor, X: Any = None, training: bool = False
+    ) -> torch.Tensor:
+        return self.module_.loss(y_pred, y_true, X, training)
+
+
+class ComponentHooks(Callback):
+    """Forwards skorch's training events to the calibration, fusion and weighting plugins.
+
+    Only components that override a hook are called for it, so the default costs nothing per batch.
+    """
+
+    def __init__(self, data: TrainingData | None = None) -> None:
+        self.data = data
+
+    def initialize(self) -> ComponentHooks:
+        self._listeners: dict[str, list[Component]] = {hook: [] for hook in _HOOKS}
+        return self
+
+    def _context(self, net: NeuralNet, **extra: Any) -> TrainingContext:
+        return TrainingContext(
+            network=net.module_, net=net, data=self.data, epoch=len(net.history) - 1, **extra
+        )
+
+    def on_train_begin(self, net: NeuralNet, X: Any = None, y: Any = None, **kwargs: Any) -> None:
+        network: FusionNetwork = net.module_
+        self._listeners = {
+            hook: [
+                component
+                for component in network.components()
+                if getattr(type(component), hook) is not getattr(Component, hook)
+            ]
+            for hook in _HOOKS
+        }
+        self._dispatch("on_train_begin", TrainingContext(network, net, self.data, len(net.history)))
+
+    def _dispatch(self, hook: str, ctx: TrainingContext) -> None:
+        for component in self._listeners[hook]:
+            getattr(component, hook)(ctx)
+
+    def on_epoch_begin(self, net: NeuralNet, **kwargs: Any) -> None:
+        if self._listeners["on_epoch_begin"]:
+            self._dispatch("on_epoch_begin", self._context(net))
+
+    def on_batch_begin(
+        self, net: NeuralNet, batch: Any = None, training: bool = False, **kwargs: Any
+    ) -> None:
+        if training and self._listeners["on_batch_begin"]:
+            self._dispatch("on_batch_begin", self._context(net, batch=batch[0], target=batch[1]))
+
+    def on_grad_computed(
+        self,
+        net: NeuralNet,
+        named_parameters: Any,
+        X: Any = None,
+        y: Any = None,
+        training: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        if training and self._listeners["on_grad_computed"]:
+            self._dispatch("on_grad_computed", self._context(net, batch=X, target=y))
+
+    def on_epoch_end(self, net: NeuralNet, **kwargs: Any) -> None:
+        if self._listeners["on_epoch_end"]:
+            self._dispatch("on_epoch_end", self._context(net))
