@@ -23,11 +23,15 @@ class ModalityBatch:
         mask: ``(B, M)`` bool presence mask, columns in the order of ``features``.
         index: ``(B,)`` long tensor of the samples' row numbers in the training set (for weighting
             schemes that keep per-sample history), or ``None``.
+        steps: ``{m: (B, T)}`` bool masks of real (not padded) time steps, only for sequence
+            modalities that had padded steps (all-NaN steps); a missing key means all steps real.
+        extras: other per-sample tensors a plugin wants carried through slicing.
     """
 
     features: dict[str, Tensor]
     mask: Tensor
     index: Tensor | None = None
+    steps: dict[str, Tensor] = field(default_factory=dict)
     extras: dict[str, Tensor] = field(default_factory=dict)
 
     @property
@@ -43,6 +47,7 @@ class ModalityBatch:
             features={name: value[rows] for name, value in self.features.items()},
             mask=self.mask[rows],
             index=None if self.index is None else self.index[rows],
+            steps={name: value[rows] for name, value in self.steps.items()},
             extras={name: value[rows] for name, value in self.extras.items()},
         )
 
@@ -51,6 +56,7 @@ class ModalityBatch:
             features={name: value.to(device) for name, value in self.features.items()},
             mask=self.mask.to(device),
             index=None if self.index is None else self.index.to(device),
+            steps={name: value.to(device) for name, value in self.steps.items()},
             extras={name: value.to(device) for name, value in self.extras.items()},
         )
 

@@ -114,6 +114,15 @@ class Backbone(Component):
         """Create the layers for one modality; return the output shape without the batch axis."""
         raise NotImplementedError
 
+    def encode(self, x: Tensor, steps: Tensor | None) -> Tensor:
+        """Encode ``x`` given ``steps`` ``(B, T)`` (True = real step) for padded sequences.
+
+        ``steps`` is ``None`` when every step is real. The default ignores it (padded steps are
+        zeros); sequence models override this to mask attention or pooling. A backbone that
+        outputs a sequence must keep ``T`` so the step mask stays valid for fusion.
+        """
+        return self(x)
+
     def forward(self, x: Tensor) -> Tensor:  # pragma: no cover - interface
         raise NotImplementedError
 

@@ -79,6 +79,7 @@ class PreparedInput:
 
     arrays: dict[str, np.ndarray]
     mask: np.ndarray
+    steps: dict[str, np.ndarray] = field(default_factory=dict)  # sequences with padded steps
 
     @property
     def n_samples(self) -> int:
@@ -288,12 +289,39 @@ def _check_layout(seen: ModalityLayout, fitted: ModalityLayout, estimator_name: 
             raise ValueError(f"modality {name!r}: {what}. Pass the same columns/shape as at fit.")
 
 
+def _padded_steps(name: str, array: np.ndarray, present: np.ndarray) -> np.ndarray | None:
+    """``(n, T)`` valid-step mask of a sequence modality, or ``None`` when no step is padded.
+
+    A time step whose features are all NaN in a present sample is padding (ragged sequences);
+    NaN in part of a step is an error.
+    """
+    step_nan = np.isnan(array).sum(axis=2)  # (n, T)
+    padded = (step_nan == array.shape[2]) & present[:, None]
+    partial = (step_nan > 0) & (step_nan < array.shape[2]) & present[:, None]
+    if partial.any():
+        rows = np.unique(np.nonzero(partial)[0])
+        raise ValueError(
+            f"modality {name!r} has NaN in part of a time step in {len(rows)} rows (first: "
+            f"{rows[:5].tolist()}). Padding steps must be all NaN; impute scattered NaN."
+        )
+    if not padded.any():
+        return None
+    if (padded.sum(axis=1) == array.shape[1])[present].any():
+        raise ValueError(f"modality {name!r}: a present sample has every time step padded.")
+    return ~padded
+
+
 def presence_mask(arrays: dict[str, np.ndarray]) -> PreparedInput:
-    """Mask absent rows (all-NaN), reject partial NaN and inf, return float32 with zeros filled."""
+    """Mask absent rows (all-NaN), reject partial NaN and inf, return float32 with zeros filled.
+
+    For sequences ``(n, T, d)``, all-NaN time steps of a present sample are padding: they are
+    zero-filled and reported in ``PreparedInput.steps[name]`` ``(n, T)`` (True = real step).
+    """
     names = list(arrays)
     n = next(iter(arrays.values())).shape[0]
     mask = np.ones((n, len(names)), dtype=bool)
     prepared: dict[str, np.ndarray] = {}
+    steps: dict[str, np.ndarray] = {}
     for position, name in enumerate(names):
         array = arrays[name]
         flat = array.reshape(n, -1)
@@ -304,11 +332,13 @@ def presence_mask(arrays: dict[str, np.ndarray]) -> PreparedInput:
                 "Replace them with finite values, or set the whole row to NaN to mark the "
                 "modality absent."
             )
-        is_nan = np.isnan(flat)
-        nan_count = is_nan.sum(axis=1)
+        nan_count = np.isnan(flat).sum(axis=1)
         absent = nan_count == flat.shape[1]
         partial = (nan_count > 0) & ~absent
-        if partial.any():
+        valid_steps = None
+        if array.ndim == 3 and partial.any():  # sequences: all-NaN steps are padding
+            valid_steps = _padded_steps(name, array, ~absent)
+        elif partial.any():
             rows = np.nonzero(partial)[0]
             raise ValueError(
                 f"modality {name!r} has NaN in part of {len(rows)} rows (first: "
@@ -317,9 +347,11 @@ def presence_mask(arrays: dict[str, np.ndarray]) -> PreparedInput:
                 "row to NaN."
             )
         mask[:, position] = ~absent
-        filled = np.where(absent.reshape(-1, *([1] * (array.ndim - 1))), 0.0, array)
+        filled = np.where(np.isnan(array), 0.0, array)
         prepared[name] = filled.astype(np.float32, copy=False)
-    return PreparedInput(arrays=prepared, mask=mask)
+        if valid_steps is not None:
+            steps[name] = valid_steps
+    return PreparedInput(arrays=prepared, mask=mask, steps=steps)
 
 
 def _stat_axes(ndim: int) -> tuple[int, ...]:
@@ -338,7 +370,9 @@ class Standardizer:
     def fit(cls, data: PreparedInput) -> Standardizer:
         standardizer = cls()
         for position, (name, array) in enumerate(data.arrays.items()):
-            present = array[data.mask[:, position]]
+            present = array[data.mask[:, position]].astype(np.float64)
+            if name in data.steps:  # padded steps do not count
+                present[~data.steps[name][data.mask[:, position]]] = np.nan
             axes = _stat_axes(array.ndim)
             if len(present) == 0:
                 shape = [1] * array.ndim
@@ -347,9 +381,8 @@ class Standardizer:
                         shape[axis] = array.shape[axis]
                 mean, scale = np.zeros(shape, np.float32), np.ones(shape, np.float32)
             else:
-                as64 = present.astype(np.float64)
-                mean = as64.mean(axis=axes, keepdims=True)
-                scale = as64.std(axis=axes, keepdims=True)
+                mean = np.nanmean(present, axis=axes, keepdims=True)
+                scale = np.nanstd(present, axis=axes, keepdims=True)
                 scale[scale < 1e-12 * np.maximum(1.0, np.abs(mean))] = 1.0
                 scale[scale == 0] = 1.0
             standardizer.means[name] = mean.astype(np.float32)
@@ -360,6 +393,8 @@ class Standardizer:
         arrays = {}
         for position, (name, array) in enumerate(data.arrays.items()):
             scaled = (array - self.means[name]) / self.scales[name]
-            present = data.mask[:, position].reshape(-1, *([1] * (array.ndim - 1)))
-            arrays[name] = np.where(present, scaled, 0.0).astype(np.float32)
-        return PreparedInput(arrays=arrays, mask=data.mask)
+            keep = data.mask[:, position].reshape(-1, *([1] * (array.ndim - 1)))
+            if name in data.steps:
+                keep = keep & data.steps[name][:, :, None]
+            arrays[name] = np.where(keep, scaled, 0.0).astype(np.float32)
+        return PreparedInput(arrays=arrays, mask=data.mask, steps=data.steps)

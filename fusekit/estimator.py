@@ -141,6 +141,7 @@ class _FusionEstimator(BaseEstimator):
             features={n: torch.from_numpy(a).to(device) for n, a in prepared.arrays.items()},
             mask=torch.from_numpy(prepared.mask).to(device),
             index=torch.arange(prepared.n_samples, device=device) if with_index else None,
+            steps={n: torch.from_numpy(s).to(device) for n, s in prepared.steps.items()},
         )
 
     # -- training ----------------------------------------------------------------------------

@@ -77,7 +77,7 @@ class FusionNetwork(nn.Module):
         """Backbone outputs ``{m: (B, *feature_shape_m)}`` with absent rows zeroed."""
         features = {}
         for position, name in enumerate(self.names):
-            encoded = self.backbones[name](batch.features[name])
+            encoded = self.backbones[name].encode(batch.features[name], batch.steps.get(name))
             features[name] = encoded * expand_mask(batch.mask[:, position], encoded)
         return features
 
@@ -99,18 +99,22 @@ class FusionNetwork(nn.Module):
             output.logits = self.head(fused)
         return self.weighting.adjust_logits(output)
 
-    def unimodal(self, features: dict[str, Tensor]) -> dict[str, Tensor] | None:
+    def unimodal(
+        self, features: dict[str, Tensor], steps: dict[str, Tensor] | None = None
+    ) -> dict[str, Tensor] | None:
+        """Per-modality logits ``{m: (B, n_outputs)}`` when unimodal heads were requested."""
         if self.unimodal_heads is None:
             return None
-        return {name: self.unimodal_heads[name](as_vector(h)) for name, h in features.items()}
+        steps = steps or {}
+        return {m: self.unimodal_heads[m](as_vector(h, steps.get(m))) for m, h in features.items()}
 
     def forward(self, batch: ModalityBatch) -> FusionOutput:
         if self.training:
             batch = self.weighting.perturb(batch)
-        output = FusionOutput(mask=batch.mask)
+        output = FusionOutput(mask=batch.mask, steps=batch.steps)
         output.features = self.encode(batch)
         output.calibrated = self.calibration(output.features, batch.mask, output)
-        output.unimodal_logits = self.unimodal(output.calibrated)
+        output.unimodal_logits = self.unimodal(output.calibrated, batch.steps)
         output.logits = self.fuse(output.calibrated, batch.mask, output)
         return output
 

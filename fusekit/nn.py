@@ -19,12 +19,18 @@ def vector_size(shape: Shape) -> int:
     return math.prod(shape)
 
 
-def as_vector(features: Tensor) -> Tensor:
-    """``(B, D)`` as is, ``(B, T, D)`` averaged over time, ``(B, C, H, W)`` flattened."""
+def as_vector(features: Tensor, steps: Tensor | None = None) -> Tensor:
+    """``(B, D)`` as is, ``(B, T, D)`` averaged over real time steps, ``(B, C, H, W)`` flattened.
+
+    ``steps`` ``(B, T)`` marks real (True) and padded steps; ``None`` means all real.
+    """
     if features.dim() == 2:
         return features
     if features.dim() == 3:
-        return features.mean(dim=1)
+        if steps is None:
+            return features.mean(dim=1)
+        weights = steps.to(features.dtype).unsqueeze(-1)  # (B, T, 1)
+        return (features * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
     return features.flatten(start_dim=1)
 
 

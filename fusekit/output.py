@@ -21,6 +21,8 @@ class FusionOutput:
             outputs). Predictions use these only.
         mask: ``(B, M)`` presence mask the pass ran with (after any training-time perturbation).
         features: ``{m: (B, *shape)}`` backbone outputs, absent rows zeroed.
+        steps: ``{m: (B, T)}`` real-step masks of padded sequence modalities (see
+            ``ModalityBatch.steps``); pool with ``fusekit.nn.as_vector(h, steps.get(m))``.
         calibrated: ``{m: (B, *shape)}`` features after calibration (what fusion received, before
             any per-sample modality weights).
         fused: the fusion's output before the head, or ``None`` when the fusion emits logits.
@@ -35,6 +37,7 @@ class FusionOutput:
     logits: Tensor | None = None
     mask: Tensor | None = None
     features: dict[str, Tensor] = field(default_factory=dict)
+    steps: dict[str, Tensor] = field(default_factory=dict)
     calibrated: dict[str, Tensor] = field(default_factory=dict)
     fused: Tensor | None = None
     unimodal_logits: dict[str, Tensor] | None = None

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from fusekit import FusionClassifier, Modalities
@@ -94,3 +95,28 @@ def test_sequence_statistics_are_per_channel():
     scaled = standardizer.transform(prepared).arrays["s"]
     np.testing.assert_allclose(scaled.reshape(-1, 2).mean(axis=0), 0, atol=1e-5)
     np.testing.assert_allclose(scaled.reshape(-1, 2).std(axis=0), 1, atol=1e-4)
+
+
+def test_padded_sequence_steps_are_masked_not_errors():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 40)
+    seq = rng.normal(size=(40, 6, 3)) + y[:, None, None]
+    seq[:10, 4:] = np.nan  # ragged: the first ten sequences have 4 real steps
+    prepared = presence_mask({"s": seq})
+    assert prepared.steps["s"][:10].sum(axis=1).tolist() == [4] * 10
+    assert prepared.steps["s"][10:].all()
+    model, proba = _fit_proba(Modalities(s=seq), y)
+    assert np.isfinite(proba).all()
+    # pooling averages the real steps only
+    from fusekit.nn import as_vector
+
+    h = torch.as_tensor(np.nan_to_num(seq[:10]))
+    steps = torch.as_tensor(prepared.steps["s"][:10])
+    np.testing.assert_allclose(as_vector(h, steps), torch.as_tensor(seq[:10, :4]).mean(dim=1))
+
+
+def test_partial_nan_inside_a_step_is_an_error():
+    seq = np.ones((4, 3, 2))
+    seq[0, 1, 0] = np.nan
+    with pytest.raises(ValueError, match="modality 's' has NaN in part of a time step"):
+        presence_mask({"s": seq})

@@ -28,7 +28,7 @@ class ConcatFusion(Fusion):
         return width + (len(spec.names) if self.indicators else 0)
 
     def forward(self, features: dict[str, Tensor], mask: Tensor, output: FusionOutput) -> Tensor:
-        parts = [as_vector(h) for h in features.values()]  # each (B, D_m)
+        parts = [as_vector(h, output.steps.get(m)) for m, h in features.items()]  # each (B, D_m)
         if self.indicators:
             parts.append(mask.to(parts[0].dtype))  # (B, M)
         return torch.cat(parts, dim=1)  # (B, Σ D_m [+ M])

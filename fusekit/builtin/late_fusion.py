@@ -42,7 +42,8 @@ class LateFusion(Fusion):
 
     def forward(self, features: dict[str, Tensor], mask: Tensor, output: FusionOutput) -> Tensor:
         logits = torch.stack(
-            [self.heads[name](as_vector(h)) for name, h in features.items()], dim=1
+            [self.heads[m](as_vector(h, output.steps.get(m))) for m, h in features.items()],
+            dim=1,
         )  # (B, M, K)
         weights = torch.softmax(self.weight_logits, dim=0) * mask.to(logits.dtype)  # (B, M)
         weights = weights / weights.sum(dim=1, keepdim=True).clamp(min=1e-12)
