@@ -26,6 +26,8 @@ class ModalityBatch:
         steps: ``{m: (B, T)}`` bool masks of real (not padded) time steps, only for sequence
             modalities that had padded steps (all-NaN steps); a missing key means all steps real.
         extras: other per-sample tensors a plugin wants carried through slicing.
+        complete: True when every modality is known to be present in every row (lets the network
+            skip masking work); ``False`` when unknown or some are absent.
     """
 
     features: dict[str, Tensor]
@@ -33,6 +35,7 @@ class ModalityBatch:
     index: Tensor | None = None
     steps: dict[str, Tensor] = field(default_factory=dict)
     extras: dict[str, Tensor] = field(default_factory=dict)
+    complete: bool = False
 
     @property
     def names(self) -> list[str]:
@@ -49,6 +52,7 @@ class ModalityBatch:
             index=None if self.index is None else self.index[rows],
             steps={name: value[rows] for name, value in self.steps.items()},
             extras={name: value[rows] for name, value in self.extras.items()},
+            complete=self.complete,
         )
 
     def to(self, device: torch.device | str) -> ModalityBatch:
@@ -58,6 +62,7 @@ class ModalityBatch:
             index=None if self.index is None else self.index.to(device),
             steps={name: value.to(device) for name, value in self.steps.items()},
             extras={name: value.to(device) for name, value in self.extras.items()},
+            complete=self.complete,
         )
 
     def with_mask(self, mask: Tensor) -> ModalityBatch:
@@ -66,7 +71,7 @@ class ModalityBatch:
             name: value * mask[:, position].reshape(-1, *([1] * (value.dim() - 1))).to(value.dtype)
             for position, (name, value) in enumerate(self.features.items())
         }
-        return replace(self, features=features, mask=mask)
+        return replace(self, features=features, mask=mask, complete=False)
 
     def without(self, absent: str | Sequence[str]) -> ModalityBatch:
         """The same batch with the named modalities absent for every sample."""

@@ -101,7 +101,7 @@ def _to_float_array(name: str, value: Any) -> np.ndarray:
     try:
         array = check_array(
             value,
-            dtype=np.float64,
+            dtype=(np.float32, np.float64),
             ensure_2d=False,
             allow_nd=True,
             ensure_all_finite=False,  # NaN/inf are checked per modality in presence_mask
@@ -201,7 +201,7 @@ def _split_table(
         estimator,
         X,
         reset=reset,
-        dtype=np.float64,
+        dtype=(np.float32, np.float64),
         ensure_all_finite=False,  # NaN/inf are checked per modality in presence_mask
         ensure_min_samples=1,
     )
@@ -325,6 +325,9 @@ def presence_mask(arrays: dict[str, np.ndarray]) -> PreparedInput:
     for position, name in enumerate(names):
         array = arrays[name]
         flat = array.reshape(n, -1)
+        if np.isfinite(flat).all():  # fast path: nothing absent, nothing padded
+            prepared[name] = array.astype(np.float32, copy=False)
+            continue
         if np.isinf(flat).any():
             rows = np.unique(np.nonzero(np.isinf(flat))[0])
             raise ValueError(
@@ -370,21 +373,24 @@ class Standardizer:
     def fit(cls, data: PreparedInput) -> Standardizer:
         standardizer = cls()
         for position, (name, array) in enumerate(data.arrays.items()):
-            present = array[data.mask[:, position]].astype(np.float64)
-            if name in data.steps:  # padded steps do not count
-                present[~data.steps[name][data.mask[:, position]]] = np.nan
+            rows = data.mask[:, position]
             axes = _stat_axes(array.ndim)
+            present = array if rows.all() else array[rows]
             if len(present) == 0:
                 shape = [1] * array.ndim
                 for axis in range(1, array.ndim):
                     if axis not in axes:
                         shape[axis] = array.shape[axis]
-                mean, scale = np.zeros(shape, np.float32), np.ones(shape, np.float32)
-            else:
+                mean, scale = np.zeros(shape), np.ones(shape)
+            elif name in data.steps:  # padded steps do not count
+                present = present.astype(np.float64)
+                present[~data.steps[name][rows]] = np.nan
                 mean = np.nanmean(present, axis=axes, keepdims=True)
                 scale = np.nanstd(present, axis=axes, keepdims=True)
-                scale[scale < 1e-12 * np.maximum(1.0, np.abs(mean))] = 1.0
-                scale[scale == 0] = 1.0
+            else:
+                mean = present.mean(axis=axes, keepdims=True, dtype=np.float64)
+                scale = present.std(axis=axes, keepdims=True, dtype=np.float64)
+            scale[scale < 1e-12 * np.maximum(1.0, np.abs(mean))] = 1.0
             standardizer.means[name] = mean.astype(np.float32)
             standardizer.scales[name] = scale.astype(np.float32)
         return standardizer
@@ -392,7 +398,11 @@ class Standardizer:
     def transform(self, data: PreparedInput) -> PreparedInput:
         arrays = {}
         for position, (name, array) in enumerate(data.arrays.items()):
-            scaled = (array - self.means[name]) / self.scales[name]
+            scaled = array - self.means[name]  # float32, a new array
+            scaled /= self.scales[name]
+            if data.mask[:, position].all() and name not in data.steps:
+                arrays[name] = scaled.astype(np.float32, copy=False)
+                continue
             keep = data.mask[:, position].reshape(-1, *([1] * (array.ndim - 1)))
             if name in data.steps:
                 keep = keep & data.steps[name][:, :, None]

@@ -142,6 +142,7 @@ class _FusionEstimator(BaseEstimator):
             mask=torch.from_numpy(prepared.mask).to(device),
             index=torch.arange(prepared.n_samples, device=device) if with_index else None,
             steps={n: torch.from_numpy(s).to(device) for n, s in prepared.steps.items()},
+            complete=bool(prepared.mask.all()),
         )
 
     # -- training ----------------------------------------------------------------------------

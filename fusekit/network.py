@@ -78,7 +78,9 @@ class FusionNetwork(nn.Module):
         features = {}
         for position, name in enumerate(self.names):
             encoded = self.backbones[name].encode(batch.features[name], batch.steps.get(name))
-            features[name] = encoded * expand_mask(batch.mask[:, position], encoded)
+            if not batch.complete:
+                encoded = encoded * expand_mask(batch.mask[:, position], encoded)
+            features[name] = encoded
         return features
 
     def fuse(

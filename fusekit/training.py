@@ -45,6 +45,12 @@ class FusionNet(NeuralNet):
             dataset, batch_size, shuffle=training, generator=self.generator, rows=rows
         )
 
+    def _set_training(self, training: bool = True) -> None:
+        # skorch calls this every batch; Module.train() walks every submodule, which costs ~10% of
+        # a small network's step. Switch only when the network's mode actually changes.
+        if self.module_.training != training:
+            super()._set_training(training)
+
     def infer(self, x: ModalityBatch, **fit_params: Any) -> FusionOutput:
         return self.module_(x)
 

@@ -1,0 +1,187 @@
+"""Per-batch overhead of FusionClassifier against a plain hand-written PyTorch loop.
+
+Trains the same network on the same data (default: 20,000 samples, 3 vector modalities, batch 128,
+10 epochs, Adam) three ways, alternating, ``--repeats`` times:
+
+* ``fusekit``: ``FusionClassifier.fit`` (validation, standardisation, skorch loop, hooks);
+* ``loop(FusionNetwork)``: a hand-written loop over the identical ``FusionNetwork`` module;
+* ``loop(plain)``: a hand-written loop over an equivalent plain ``nn.Module`` (MLP per modality,
+  concatenation, linear head) with no fusekit types at all.
+
+Prints the median wall-time ratios of fit and of prediction (``predict_proba`` vs a ``no_grad``
+loop). Targets: fit <= 1.15x, predict <= 1.10x. Ratios, not absolute times: machines are noisy.
+
+    python benchmarks/overhead.py [--samples 20000 --epochs 10 --batch 128 --repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from fusekit import FusionClassifier, Modalities
+from fusekit.batch import ModalityBatch
+
+WIDTHS = {"audio": 40, "video": 64, "text": 24}
+
+
+def make_data(n: int, seed: int = 0) -> tuple[Modalities, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 5, n)
+    arrays = {
+        name: (rng.normal(size=(n, width)) + 0.3 * y[:, None]).astype(np.float32)
+        for name, width in WIDTHS.items()
+    }
+    return Modalities(arrays), y
+
+
+class PlainNet(nn.Module):
+    """The network FusionClassifier builds by default, written out by hand."""
+
+    def __init__(self, hidden: int, n_classes: int) -> None:
+        super().__init__()
+        self.encoders = nn.ModuleList(
+            nn.Sequential(nn.Linear(width, hidden), nn.ReLU()) for width in WIDTHS.values()
+        )
+        self.head = nn.Linear(hidden * len(WIDTHS), n_classes)
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.head(
+            torch.cat([enc(x) for enc, x in zip(self.encoders, inputs, strict=True)], dim=1)
+        )
+
+
+def standardized(X: Modalities) -> list[torch.Tensor]:
+    out = []
+    for value in X.values():
+        tensor = torch.from_numpy(np.asarray(value, dtype=np.float32))
+        out.append((tensor - tensor.mean(0)) / tensor.std(0))
+    return out
+
+
+def train_plain(X: Modalities, y: np.ndarray, args: argparse.Namespace) -> nn.Module:
+    torch.manual_seed(0)
+    inputs, target = standardized(X), torch.from_numpy(y).long()
+    model = PlainNet(args.hidden, 5)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(args.epochs):
+        order = torch.randperm(len(target), generator=generator)
+        for start in range(0, len(target), args.batch):
+            rows = order[start : start + args.batch]
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(*(x[rows] for x in inputs)), target[rows])
+            loss.backward()
+            optimizer.step()
+    return model
+
+
+def train_network_loop(X: Modalities, y: np.ndarray, args: argparse.Namespace) -> nn.Module:
+    """Hand-written loop over the very FusionNetwork module the estimator builds."""
+    torch.manual_seed(0)
+    template = FusionClassifier(backbone__hidden=args.hidden, max_epochs=1)
+    template._prepare(X, reset=True)
+    network = template._build_network(5)
+    inputs = dict(zip(WIDTHS, standardized(X), strict=True))
+    mask = torch.ones(len(y), len(WIDTHS), dtype=torch.bool)
+    target = torch.from_numpy(y).long()
+    optimizer = torch.optim.Adam(network.parameters(), lr=0.01)
+    generator = torch.Generator().manual_seed(0)
+    network.train()
+    for _ in range(args.epochs):
+        order = torch.randperm(len(target), generator=generator)
+        for start in range(0, len(target), args.batch):
+            rows = order[start : start + args.batch]
+            batch = ModalityBatch({m: x[rows] for m, x in inputs.items()}, mask[rows])
+            optimizer.zero_grad()
+            loss = F.cross_entropy(network(batch).logits, target[rows])
+            loss.backward()
+            optimizer.step()
+    return network
+
+
+def predict_plain(model: nn.Module, X: Modalities, batch: int) -> np.ndarray:
+    inputs = standardized(X)
+    model.eval()
+    with torch.no_grad():
+        chunks = [
+            torch.softmax(model(*(x[s : s + batch] for x in inputs)), dim=1)
+            for s in range(0, len(inputs[0]), batch)
+        ]
+    return torch.cat(chunks).numpy()
+
+
+def timed(fn, *args):
+    start = time.perf_counter()
+    result = fn(*args)
+    return time.perf_counter() - start, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=20_000)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    X, y = make_data(args.samples)
+    print("command:", " ".join([os.path.basename(sys.executable), *sys.argv]))
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} torch threads, python {platform.python_version()}"
+    )
+    print(
+        f"data: {args.samples} samples, {len(WIDTHS)} modalities {list(WIDTHS.values())}, "
+        f"batch {args.batch}, {args.epochs} epochs, hidden {args.hidden}, {args.repeats} repeats"
+    )
+    # warm-up (imports, allocator, registry) outside the timed repeats
+    FusionClassifier(max_epochs=1, random_state=0).fit(X[:512], y[:512]).predict(X[:512])
+    train_plain(X[:512], y[:512], argparse.Namespace(**{**vars(args), "epochs": 1}))
+    times: dict[str, list[float]] = {
+        k: [] for k in ("fit", "loop_net", "loop_plain", "pred", "pred_plain")
+    }
+    for _ in range(args.repeats):
+        estimator = FusionClassifier(
+            backbone__hidden=args.hidden,
+            max_epochs=args.epochs,
+            batch_size=args.batch,
+            predict_batch_size=1024,
+            random_state=0,
+        )
+        t, _ = timed(estimator.fit, X, y)
+        times["fit"].append(t)
+        t, _ = timed(train_network_loop, X, y, args)
+        times["loop_net"].append(t)
+        t, plain = timed(train_plain, X, y, args)
+        times["loop_plain"].append(t)
+        t, _ = timed(estimator.predict_proba, X)
+        times["pred"].append(t)
+        t, _ = timed(predict_plain, plain, X, 1024)
+        times["pred_plain"].append(t)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print("median seconds: " + ", ".join(f"{k} {v:.3f}" for k, v in med.items()))
+    print(f"fit ratio vs loop(FusionNetwork): {med['fit'] / med['loop_net']:.3f}  (target <= 1.15)")
+    print(
+        f"fit ratio vs loop(plain nn.Module): {med['fit'] / med['loop_plain']:.3f}  (target <= 1.15)"
+    )
+    print(
+        f"predict_proba ratio vs no_grad loop: {med['pred'] / med['pred_plain']:.3f}  (target <= 1.10)"
+    )
+    ratios = [f / p for f, p in zip(times["fit"], times["loop_plain"], strict=True)]
+    print("per-repeat fit/plain ratios: " + ", ".join(f"{r:.3f}" for r in ratios))
+
+
+if __name__ == "__main__":
+    main()
