@@ -32,6 +32,14 @@ def _plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def _new_plugin(args: argparse.Namespace) -> int:
+    from fusekit.scaffold import new_plugin
+
+    root = new_plugin(args.name, args.kind, args.dir)
+    print(f"wrote {root}\nnext: pip install -e {root} && pytest {root / 'tests'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fusekit", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -40,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--kind", choices=["backbone", "calibration", "fusion", "weighting", "dataset"]
     )
     plugins.set_defaults(handler=_plugins)
+    scaffold = commands.add_parser("new-plugin", help="write a ready plugin distribution")
+    scaffold.add_argument("name", help="method name, e.g. my_fusion")
+    scaffold.add_argument(
+        "--kind", required=True, choices=["fusion", "backbone", "calibration", "weighting"]
+    )
+    scaffold.add_argument("--dir", default=".", help="where to create fusekit-NAME/")
+    scaffold.set_defaults(handler=_new_plugin)
     return parser
 
 

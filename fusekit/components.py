@@ -32,6 +32,12 @@ from fusekit.batch import ModalityBatch
 from fusekit.output import FusionOutput, LossContext, TrainingContext
 
 Shape = tuple[int, ...]
+INPUT_KINDS = {1: "vector", 2: "sequence", 3: "image"}
+
+
+def input_kind(shape: Shape) -> str:
+    """``"vector"``, ``"sequence"`` or ``"image"`` for a per-sample shape."""
+    return INPUT_KINDS[len(shape)]
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,9 @@ class Backbone(Component):
     """
 
     kind = "backbone"
+    #: Input kinds this backbone accepts: ``"vector"`` (d,), ``"sequence"`` (T, d), ``"image"``
+    #: (C, H, W). The network rejects other inputs with a clear error before ``build``.
+    input_kinds: ClassVar[tuple[str, ...]] = ("vector", "sequence", "image")
 
     def build(self, input_shape: Shape) -> Shape:
         """Create the layers for one modality; return the output shape without the batch axis."""

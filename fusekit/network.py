@@ -10,7 +10,14 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from fusekit.batch import ModalityBatch
-from fusekit.components import Backbone, BuildSpec, Calibration, Fusion, Weighting
+from fusekit.components import (
+    Backbone,
+    BuildSpec,
+    Calibration,
+    Fusion,
+    Weighting,
+    input_kind,
+)
 from fusekit.nn import as_vector, expand_mask, vector_size
 from fusekit.output import FusionOutput, LossContext
 
@@ -36,6 +43,15 @@ class FusionNetwork(nn.Module):
         self.names = tuple(input_shapes)
         self.task = task
         self.backbones = nn.ModuleDict(dict(backbones))
+        for name, shape in input_shapes.items():
+            backbone = self.backbones[name]
+            if input_kind(tuple(shape)) not in backbone.input_kinds:
+                raise ValueError(
+                    f"modality {name!r} is a {input_kind(tuple(shape))} of shape {tuple(shape)}, "
+                    f"but its backbone {type(backbone).__name__} accepts "
+                    f"{' or '.join(backbone.input_kinds)} input. Choose another backbone for it, "
+                    f"e.g. backbone={{{name!r}: 'mlp', ...}}."
+                )
         feature_shapes = {
             name: tuple(self.backbones[name].build(tuple(shape)))
             for name, shape in input_shapes.items()

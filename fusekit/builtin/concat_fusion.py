@@ -1,8 +1,9 @@
 """Concatenation (early / feature-level) fusion.
 
-z = [v_1; v_2; ...; v_M] with v_m = as_vector(h_m): ``(B, Σ_m D_m)``. Absent modalities arrive as
-zero rows, so they contribute zeros; ``indicators=True`` also appends the ``(B, M)`` mask so the
-head can tell "absent" from "all-zero features".
+z = [mask_1·v_1; mask_2·v_2; ...; mask_M·v_M] with v_m = as_vector(h_m): ``(B, Σ_m D_m)``. An
+absent modality contributes zeros (its features are multiplied by its mask column, whatever
+values they hold); ``indicators=True`` also appends the ``(B, M)`` mask so the head can tell
+"absent" from "all-zero features" (after standardisation zero is the training mean).
 """
 
 from __future__ import annotations
@@ -28,7 +29,11 @@ class ConcatFusion(Fusion):
         return width + (len(spec.names) if self.indicators else 0)
 
     def forward(self, features: dict[str, Tensor], mask: Tensor, output: FusionOutput) -> Tensor:
-        parts = [as_vector(h, output.steps.get(m)) for m, h in features.items()]  # each (B, D_m)
+        weights = mask.to(next(iter(features.values())).dtype)  # (B, M)
+        parts = [
+            as_vector(h, output.steps.get(m)) * weights[:, i : i + 1]  # (B, D_m)
+            for i, (m, h) in enumerate(features.items())
+        ]
         if self.indicators:
             parts.append(mask.to(parts[0].dtype))  # (B, M)
         return torch.cat(parts, dim=1)  # (B, Σ D_m [+ M])

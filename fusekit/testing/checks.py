@@ -1,0 +1,537 @@
+"""Contract checks for the four network plugin kinds.
+
+Each check takes ``(kind, plugin, params)`` where ``plugin`` is a registered name, a class or an
+instance and ``params`` optional nested parameters, and raises :class:`ContractError` with the
+promise that broke and how to fix it. ``checks_for(kind)`` lists the checks that apply.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import pickle
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, train_test_split
+
+from fusekit.batch import ModalityBatch
+from fusekit.components import Component, input_kind
+from fusekit.data import Modalities
+from fusekit.estimator import FusionClassifier
+from fusekit.network import FusionNetwork
+from fusekit.output import FusionOutput
+from fusekit.resolve import backbones_for, instantiate
+
+DEFAULTS = {"backbone": "mlp", "calibration": "none", "fusion": "concat", "weighting": "none"}
+N_CLASSES = 3
+
+
+class ContractError(AssertionError):
+    """A plugin broke a promise of the fusekit plugin contract."""
+
+
+def _label(kind: str, plugin: Any) -> str:
+    if isinstance(plugin, str):
+        return f"{kind} {plugin!r}"
+    cls = plugin if isinstance(plugin, type) else type(plugin)
+    return f"{kind} {cls.__name__}"
+
+
+def _fail(kind: str, plugin: Any, promise: str, what: str, fix: str) -> None:
+    raise ContractError(f"{_label(kind, plugin)}: promise '{promise}' broken: {what}. Fix: {fix}")
+
+
+def _plugin_class(kind: str, plugin: Any) -> type:
+    from fusekit.registry import get_registry
+
+    if isinstance(plugin, str):
+        return get_registry().get(kind, plugin)
+    return plugin if isinstance(plugin, type) else type(plugin)
+
+
+# -- data -------------------------------------------------------------------------------------
+def _shapes(kind: str, plugin: Any, n_modalities: int, form: str) -> dict[str, tuple[int, ...]]:
+    """Modalities of different widths; for a backbone, a form it accepts."""
+    if kind == "backbone":
+        accepted = _plugin_class(kind, plugin).input_kinds
+        form = form if form in accepted else accepted[0]
+    widths = [3, 5, 4, 7, 2][:n_modalities]
+    if form == "vector":
+        return {f"m{i}": (w,) for i, w in enumerate(widths)}
+    if form == "sequence":
+        return {f"m{i}": (4 + i % 2, w) for i, w in enumerate(widths)}
+    return {f"m{i}": (2, 4, 4) for i in range(n_modalities)}
+
+
+def _batch(
+    shapes: Mapping[str, tuple[int, ...]], n: int, absent: Mapping[str, float] | None, seed: int
+) -> ModalityBatch:
+    generator = torch.Generator().manual_seed(seed)
+    features = {m: torch.randn((n, *shape), generator=generator) for m, shape in shapes.items()}
+    mask = torch.ones(n, len(shapes), dtype=torch.bool)
+    for position, m in enumerate(shapes):
+        fraction = (absent or {}).get(m, 0.0)
+        if fraction:
+            drop = torch.rand(n, generator=generator) < fraction
+            if fraction >= 1.0:
+                drop[:] = True
+            mask[:, position] = ~drop
+    batch = ModalityBatch(features, mask, index=torch.arange(n))
+    return batch.with_mask(mask)
+
+
+def _network(
+    kind: str,
+    plugin: Any,
+    params: Mapping[str, Any],
+    shapes: Mapping[str, tuple[int, ...]],
+    task: str = "classification",
+) -> FusionNetwork:
+    slots: dict[str, Any] = dict(DEFAULTS)
+    slots[kind] = plugin
+    names = tuple(shapes)
+    nested = {k: dict(params) if k == kind else {} for k in DEFAULTS}
+    return FusionNetwork(
+        input_shapes=shapes,
+        backbones=backbones_for(slots["backbone"], nested["backbone"], names),
+        calibration=instantiate("calibration", slots["calibration"], nested["calibration"]),
+        fusion=instantiate("fusion", slots["fusion"], nested["fusion"]),
+        weighting=instantiate("weighting", slots["weighting"], nested["weighting"]),
+        n_outputs=N_CLASSES,
+        task=task,
+    )
+
+
+def _easy_task(
+    kind: str, plugin: Any, n: int = 240, seed: int = 0
+) -> tuple[Modalities, np.ndarray]:
+    """Two informative modalities and one noise modality, in a form the plugin accepts."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, N_CLASSES, n)
+    shapes = _shapes(kind, plugin, 3, "vector")
+    arrays = {}
+    for position, (m, shape) in enumerate(shapes.items()):
+        values = rng.normal(size=(n, *shape))
+        if position < 2:
+            values += 1.5 * y.reshape(-1, *([1] * len(shape)))
+        arrays[m] = values
+    return Modalities(arrays), y
+
+
+def _estimator(
+    kind: str, plugin: Any, params: Mapping[str, Any], **kwargs: Any
+) -> FusionClassifier:
+    nested = {f"{kind}__{k}": v for k, v in params.items()}
+    return FusionClassifier(**{kind: plugin}, **nested, random_state=0, **kwargs)
+
+
+# -- checks -----------------------------------------------------------------------------------
+def check_constructible(kind: str, plugin: Any, params: Mapping[str, Any] | None = None) -> None:
+    """Built from the registry with defaults and with every default passed back explicitly."""
+    cls = _plugin_class(kind, plugin)
+    try:
+        component = instantiate(kind, plugin, {})
+    except Exception as error:  # noqa: BLE001
+        _fail(
+            kind,
+            plugin,
+            "constructible with defaults",
+            repr(error),
+            "give every __init__ parameter a default value",
+        )
+    if not isinstance(component, Component):
+        _fail(kind, plugin, "is a Component", f"got {type(component)}", "subclass the kind's base")
+    stored = component.get_params()
+    signature = inspect.signature(cls.__init__)
+    for name, parameter in signature.parameters.items():
+        if name == "self" or parameter.kind in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL):
+            continue
+        if name not in stored:
+            _fail(
+                kind,
+                plugin,
+                "parameters stored unchanged",
+                f"no attribute {name!r}",
+                f"store every __init__ argument as self.{name} = {name}",
+            )
+        same = stored[name] is parameter.default or (
+            isinstance(stored[name], (int, float, str, bool, type(None)))
+            and stored[name] == parameter.default
+        )
+        if parameter.default is not parameter.empty and not same:
+            _fail(
+                kind,
+                plugin,
+                "parameters stored unchanged",
+                f"{name}={stored[name]!r} but the default is {parameter.default!r}",
+                "store arguments as given; validate or convert them in build()",
+            )
+    try:
+        rebuilt = instantiate(kind, plugin, {**stored, **(params or {})})
+    except Exception as error:  # noqa: BLE001
+        _fail(
+            kind,
+            plugin,
+            "nested parameters",
+            repr(error),
+            "accept every parameter get_params() returns as a keyword argument",
+        )
+    assert isinstance(rebuilt, Component)
+
+
+def _logits_shape(kind: str, plugin: Any, network: FusionNetwork, batch: ModalityBatch) -> None:
+    output = network(batch)
+    if output.logits is None or tuple(output.logits.shape) != (len(batch), N_CLASSES):
+        got = None if output.logits is None else tuple(output.logits.shape)
+        _fail(
+            kind,
+            plugin,
+            "output shapes",
+            f"logits of shape {got}, expected {(len(batch), N_CLASSES)}",
+            "return (B, width) from forward and the width from build",
+        )
+
+
+def check_output_shapes(kind: str, plugin: Any, params: Mapping[str, Any] | None = None) -> None:
+    """Right shapes for 2, 3 and 5 modalities of different widths, vectors and sequences."""
+    params = params or {}
+    for n_modalities in (2, 3, 5):
+        for form in ("vector", "sequence"):
+            shapes = _shapes(kind, plugin, n_modalities, form)
+            network = _network(kind, plugin, params, shapes)
+            batch = _batch(shapes, 6, None, seed=n_modalities)
+            network.eval()
+            with torch.no_grad():
+                if kind == "fusion":
+                    features = network.encode(batch)
+                    fused = network.fusion(features, batch.mask, FusionOutput(mask=batch.mask))
+                    expected = (
+                        N_CLASSES if network.fusion.emits_logits else network.head.in_features
+                    )
+                    if tuple(fused.shape) != (6, expected):
+                        _fail(
+                            kind,
+                            plugin,
+                            "output shapes",
+                            f"{n_modalities} {form} modalities gave {tuple(fused.shape)}, build() "
+                            f"promised (6, {expected})",
+                            "return the width forward produces",
+                        )
+                if kind == "calibration":
+                    features = network.encode(batch)
+                    calibrated = network.calibration(features, batch.mask, FusionOutput())
+                    for m, h in features.items():
+                        if m not in calibrated or calibrated[m].shape != h.shape:
+                            got = None if m not in calibrated else tuple(calibrated[m].shape)
+                            _fail(
+                                kind,
+                                plugin,
+                                "shapes unchanged",
+                                f"modality {m!r} came in as {tuple(h.shape)} and left as {got}",
+                                "return every modality with its input shape",
+                            )
+                if kind == "backbone":
+                    features = network.encode(batch)
+                    for m, h in features.items():
+                        promised = network.spec.feature_shapes[m]
+                        if tuple(h.shape[1:]) != promised:
+                            _fail(
+                                kind,
+                                plugin,
+                                "output shapes",
+                                f"{m!r} {input_kind(shapes[m])} gave {tuple(h.shape[1:])}, build() "
+                                f"returned {promised}",
+                                "return the real output shape from build",
+                            )
+                _logits_shape(kind, plugin, network, batch)
+
+
+def check_absent_finite(kind: str, plugin: Any, params: Mapping[str, Any] | None = None) -> None:
+    """Finite outputs with 0%, 30% and 100% of a modality absent, and with nothing present."""
+    params = params or {}
+    for form in ("vector", "sequence"):
+        shapes = _shapes(kind, plugin, 3, form)
+        network = _network(kind, plugin, params, shapes)
+        for fraction in (0.0, 0.3, 1.0):
+            batch = _batch(shapes, 10, {"m0": fraction}, seed=1)
+            for training in (True, False):
+                network.train(training)
+                with torch.set_grad_enabled(training):
+                    logits = network(batch).logits
+                if not torch.isfinite(logits).all():
+                    _fail(
+                        kind,
+                        plugin,
+                        "finite with absent modalities",
+                        f"{form} input, {fraction:.0%} of 'm0' absent, training={training}: "
+                        "non-finite outputs",
+                        "exclude absent modalities from means/softmax "
+                        "(mask), clamp denominators, never divide by a zero count",
+                    )
+        nothing = _batch(shapes, 4, dict.fromkeys(shapes, 1.0), seed=2)
+        network.eval()
+        with torch.no_grad():
+            logits = network(nothing).logits
+        if not torch.isfinite(logits).all():
+            _fail(
+                kind,
+                plugin,
+                "finite with absent modalities",
+                "a sample with every modality absent gave non-finite outputs",
+                "return zeros (or a learned constant) when no modality is present",
+            )
+
+
+def _scramble_absent(batch: ModalityBatch, seed: int) -> ModalityBatch:
+    generator = torch.Generator().manual_seed(seed)
+    features = {}
+    for position, (m, value) in enumerate(batch.features.items()):
+        noise = torch.randn(value.shape, generator=generator) * 5 + 3
+        absent = (~batch.mask[:, position]).reshape(-1, *([1] * (value.dim() - 1)))
+        features[m] = torch.where(absent, noise, value)
+    return ModalityBatch(features, batch.mask, batch.index, batch.steps, batch.extras)
+
+
+def check_absent_invariance(
+    kind: str, plugin: Any, params: Mapping[str, Any] | None = None
+) -> None:
+    """A sample's output does not depend on the values inside its absent modalities."""
+    params = params or {}
+    shapes = _shapes(kind, plugin, 3, "vector")
+    network = _network(kind, plugin, params, shapes).eval()
+    batch = _batch(shapes, 12, {"m0": 0.5, "m1": 0.25}, seed=3)
+    scrambled = _scramble_absent(batch, seed=4)
+    with torch.no_grad():
+        if kind in ("fusion", "calibration"):
+            # the component itself must ignore absent rows, whatever values they hold
+            features = network.encode(batch)
+            noisy = _scramble_absent(ModalityBatch(features, batch.mask), seed=5).features
+            if kind == "calibration":
+                features = network.calibration(features, batch.mask, FusionOutput())
+                noisy = network.calibration(noisy, batch.mask, FusionOutput())
+                features = {
+                    m: h * _column(batch.mask, i, h) for i, (m, h) in enumerate(features.items())
+                }
+                noisy = {m: h * _column(batch.mask, i, h) for i, (m, h) in enumerate(noisy.items())}
+            reference = network.fuse(features, batch.mask)
+            changed = network.fuse(noisy, batch.mask)
+        else:
+            reference = network(batch).logits
+            changed = network(scrambled).logits
+    difference = (reference - changed).abs().max().item()
+    if not difference <= 1e-5 * max(1.0, reference.abs().max().item()):
+        _fail(
+            kind,
+            plugin,
+            "absent values are ignored",
+            f"outputs changed by {difference:.3g} when only the values inside absent modalities "
+            "changed",
+            "use the (B, M) mask: zero absent features (h * mask[:, m]) or exclude "
+            "them from pooling, attention and normalisation",
+        )
+
+
+def _column(mask: torch.Tensor, position: int, like: torch.Tensor) -> torch.Tensor:
+    return mask[:, position].reshape(-1, *([1] * (like.dim() - 1))).to(like.dtype)
+
+
+def check_gradients_reach_encoders(
+    kind: str, plugin: Any, params: Mapping[str, Any] | None = None
+) -> None:
+    """Training loss gradients reach every modality's encoder."""
+    params = params or {}
+    shapes = _shapes(kind, plugin, 3, "vector")
+    network = _network(kind, plugin, params, shapes).train()
+    batch = _batch(shapes, 32, None, seed=6)
+    target = torch.arange(32) % N_CLASSES
+    output = network(batch)
+    loss = network.loss(output, target, batch, training=True)
+    if not torch.isfinite(loss):
+        _fail(kind, plugin, "finite loss", f"loss is {loss.item()}", "check auxiliary losses")
+    loss.backward()
+    for m in shapes:
+        parameters = network.modality_parameters(m)
+        if not parameters:
+            continue
+        if all(p.grad is None or not p.grad.abs().sum() > 0 for p in parameters):
+            _fail(
+                kind,
+                plugin,
+                "gradients reach every encoder",
+                f"no gradient reached modality {m!r}'s encoder",
+                "do not detach features on the path to the logits; use every modality",
+            )
+
+
+def _fitted(kind: str, plugin: Any, params: Mapping[str, Any], epochs: int = 2) -> tuple:
+    X, y = _easy_task(kind, plugin, n=90)
+    return _estimator(kind, plugin, params, max_epochs=epochs).fit(X, y), X, y
+
+
+def check_deterministic(kind: str, plugin: Any, params: Mapping[str, Any] | None = None) -> None:
+    """The same ``random_state`` gives identical predictions across two fits."""
+    params = params or {}
+    first, X, _ = _fitted(kind, plugin, params)
+    second, _, _ = _fitted(kind, plugin, params)
+    if not np.array_equal(first.predict_proba(X), second.predict_proba(X)):
+        _fail(
+            kind,
+            plugin,
+            "deterministic under a seed",
+            "two fits with random_state=0 predicted differently",
+            "draw randomness from torch's global generator (seeded by fit) or seed your own "
+            "from it; never from time or numpy's global state",
+        )
+
+
+def check_sklearn_compatible(
+    kind: str, plugin: Any, params: Mapping[str, Any] | None = None
+) -> None:
+    """clone, pickle and GridSearchCV work with the plugin inside a FusionClassifier."""
+    params = params or {}
+    model, X, y = _fitted(kind, plugin, params)
+    expected = model.predict_proba(X)
+    try:
+        restored = pickle.loads(pickle.dumps(model))
+    except Exception as error:  # noqa: BLE001
+        _fail(
+            kind,
+            plugin,
+            "picklable",
+            repr(error),
+            "define the class at module level; keep no "
+            "lambdas, generators or open handles on the module; use register_buffer for tensors",
+        )
+    if not np.array_equal(restored.predict_proba(X), expected):
+        _fail(
+            kind,
+            plugin,
+            "pickle round-trip",
+            "predictions changed after unpickling",
+            "keep all state needed at predict in parameters, buffers or plain attributes",
+        )
+    refit = clone(model).fit(X, y)
+    if not np.array_equal(refit.predict_proba(X), expected):
+        _fail(
+            kind,
+            plugin,
+            "clone",
+            "a clone refitted with the same seed predicted differently",
+            "keep no state outside the parameters passed to __init__",
+        )
+    candidates = [DEFAULTS[kind], plugin] if isinstance(plugin, str) else [plugin]
+    search = GridSearchCV(_estimator(kind, plugin, params, max_epochs=1), {kind: candidates}, cv=2)
+    try:
+        search.fit(X, y)
+    except Exception as error:  # noqa: BLE001
+        _fail(
+            kind,
+            plugin,
+            "GridSearchCV",
+            repr(error),
+            "make the plugin work with clone and any subset of rows",
+        )
+
+
+def check_beats_chance(kind: str, plugin: Any, params: Mapping[str, Any] | None = None) -> None:
+    """A short fit beats chance clearly on an easy synthetic task."""
+    params = params or {}
+    X, y = _easy_task(kind, plugin, n=300, seed=7)
+    rows = np.arange(len(y))
+    train, test = train_test_split(rows, test_size=0.3, random_state=0, stratify=y)
+    model = _estimator(kind, plugin, params, max_epochs=15).fit(X[train], y[train])
+    accuracy = model.score(X[test], y[test])
+    if not accuracy > 1.0 / N_CLASSES + 0.25:
+        _fail(
+            kind,
+            plugin,
+            "learns an easy task",
+            f"held-out accuracy {accuracy:.2f} with chance at {1 / N_CLASSES:.2f}",
+            "check that the fused output carries the modalities' information to the head",
+        )
+
+
+COMMON = [
+    check_constructible,
+    check_output_shapes,
+    check_absent_finite,
+    check_absent_invariance,
+    check_gradients_reach_encoders,
+    check_deterministic,
+    check_sklearn_compatible,
+    check_beats_chance,
+]
+
+
+def checks_for(kind: str) -> list[Callable[..., None]]:
+    """The checks that apply to a plugin ``kind``, each ``check(kind, plugin, params)``."""
+    if kind not in DEFAULTS:
+        raise ValueError(f"unknown plugin kind {kind!r}; kinds: {list(DEFAULTS)}")
+    return list(COMMON)
+
+
+def _run_all(
+    kind: str,
+    plugin: Any,
+    params: Mapping[str, Any] | None = None,
+    exemptions: Mapping[str, str] | None = None,
+) -> None:
+    for check in checks_for(kind):
+        if check.__name__ in (exemptions or {}):
+            continue
+        check(kind, plugin, params)
+
+
+check_fusion = functools.partial(_run_all, "fusion")
+check_backbone = functools.partial(_run_all, "backbone")
+check_calibration = functools.partial(_run_all, "calibration")
+check_weighting = functools.partial(_run_all, "weighting")
+for _kind, _function in (
+    ("fusion", check_fusion),
+    ("backbone", check_backbone),
+    ("calibration", check_calibration),
+    ("weighting", check_weighting),
+):
+    _function.__doc__ = (
+        f"Run every contract check on a {_kind} plugin (name, class or instance); "
+        "``params`` are nested parameters, ``exemptions`` ``{check_name: reason}`` skips checks."
+    )
+
+
+def parametrize_with_checks(
+    kind: str,
+    plugins: Iterable[Any],
+    params: Mapping[str, Any] | None = None,
+    exemptions: Mapping[tuple[str, str], str] | None = None,
+):
+    """A ``pytest.mark.parametrize`` over ``(plugin, check)``; call ``check(plugin)`` in the test.
+
+    ``exemptions`` maps ``(plugin_name, check_name)`` to a reason; those cases are marked as
+    expected failures (strict), so an exemption that stops being needed is reported.
+    """
+    import pytest
+
+    cases = []
+    for plugin in plugins:
+        for check in checks_for(kind):
+            bound = functools.partial(_bound, check, kind, params)
+            bound.__name__ = check.__name__  # type: ignore[attr-defined]
+            name = plugin if isinstance(plugin, str) else _plugin_class(kind, plugin).__name__
+            reason = (exemptions or {}).get((name, check.__name__))
+            marks = (
+                [pytest.mark.xfail(strict=True, reason=reason, raises=ContractError)]
+                if reason
+                else []
+            )
+            cases.append(pytest.param(plugin, bound, id=f"{name}-{check.__name__}", marks=marks))
+    return pytest.mark.parametrize(("plugin", "check"), cases)
+
+
+def _bound(
+    check: Callable[..., None], kind: str, params: Mapping[str, Any] | None, plugin: Any
+) -> None:
+    check(kind, plugin, params)

@@ -1,0 +1,30 @@
+"""Every built-in plugin passes the contract checks of fusekit.testing."""
+
+from fusekit.registry import Registry
+from fusekit.testing import parametrize_with_checks
+
+_BUILTINS = Registry(autoload=False)
+
+
+def _names(kind):
+    return _BUILTINS.names(kind)
+
+
+@parametrize_with_checks("fusion", _names("fusion"))
+def test_fusion_contract(plugin, check):
+    check(plugin)
+
+
+@parametrize_with_checks("backbone", _names("backbone"))
+def test_backbone_contract(plugin, check):
+    check(plugin)
+
+
+@parametrize_with_checks("calibration", _names("calibration"))
+def test_calibration_contract(plugin, check):
+    check(plugin)
+
+
+@parametrize_with_checks("weighting", _names("weighting"))
+def test_weighting_contract(plugin, check):
+    check(plugin)
