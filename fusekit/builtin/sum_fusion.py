@@ -1,0 +1,50 @@
+"""Sum of projections (additive fusion).
+
+u_m = act(W_m v_m + b_m) ``(B, dim)`` with v_m = as_vector(h_m); z = Σ_m mask_m · u_m ``(B, dim)``.
+Projecting first lets modalities of different widths be added. An absent modality contributes
+nothing (its projection, bias included, is multiplied by 0); with ``indicators=True`` the
+``(B, M)`` mask is appended so the head can tell "absent" from "present with u_m ≈ 0".
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from fusekit.builtin._layers import ACTIVATIONS, ModalityProjection, check_choice, check_int
+from fusekit.components import BuildSpec, Fusion
+from fusekit.hookspecs import hookimpl
+from fusekit.output import FusionOutput
+
+
+class SumFusion(Fusion):
+    """Sum of per-modality linear projections to a common width."""
+
+    _label = "sum fusion"
+
+    def __init__(self, dim: int = 64, activation: str = "none", indicators: bool = False) -> None:
+        super().__init__()
+        self.dim = dim
+        self.activation = activation
+        self.indicators = indicators
+
+    def build(self, spec: BuildSpec) -> int:
+        dim = check_int(self._label, "dim", self.dim)
+        check_choice(self._label, "activation", self.activation, list(ACTIVATIONS))
+        self.projection = ModalityProjection(spec, dim, self.activation)
+        return dim + (len(spec.names) if self.indicators else 0)
+
+    def reduce(self, projected: Tensor, mask: Tensor) -> Tensor:
+        return projected.sum(dim=1)  # (B, M, dim) -> (B, dim)
+
+    def forward(self, features: dict[str, Tensor], mask: Tensor, output: FusionOutput) -> Tensor:
+        projected = self.projection(features, mask, output.steps)  # (B, M, dim), absent = 0
+        fused = self.reduce(projected, mask)  # (B, dim)
+        if self.indicators:
+            fused = torch.cat([fused, mask.to(fused.dtype)], dim=1)  # (B, dim + M)
+        return fused
+
+
+@hookimpl
+def fusekit_fusions() -> dict[str, type]:
+    return {"sum": SumFusion}
