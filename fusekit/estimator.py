@@ -24,7 +24,7 @@ from fusekit.batch import ModalityBatch, TrainingData
 from fusekit.data import PreparedInput, Standardizer, presence_mask, split_modalities
 from fusekit.network import FusionNetwork
 from fusekit.resolve import PREFIXES, backbones_for, instantiate, split_nested
-from fusekit.training import ComponentHooks, FusionNet
+from fusekit.training import ComponentHooks, DivergenceGuard, FusionNet
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -196,7 +196,11 @@ class _FusionEstimator(BaseEstimator):
                 max_epochs=self.max_epochs,
                 batch_size=self.batch_size,
                 train_split=self.train_split,
-                callbacks=[*(self.callbacks or []), ("fusekit_hooks", ComponentHooks(data))],
+                callbacks=[
+                    *(self.callbacks or []),
+                    ("fusekit_hooks", ComponentHooks(data)),
+                    ("fusekit_divergence", DivergenceGuard()),
+                ],
                 device=self.device,
                 verbose=self.verbose,
                 **{

@@ -155,7 +155,7 @@ class FusionNetwork(nn.Module):
                 total = total + value
         return total
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def predict_logits(self, batch: ModalityBatch, batch_size: int) -> Tensor:
         """Fused logits for every row of ``batch``, evaluated in chunks without gradients."""
         chunks = [

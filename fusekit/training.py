@@ -8,6 +8,7 @@ memory (no per-sample ``Dataset`` + collate), ``infer`` calls the network on a
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -58,6 +59,32 @@ class FusionNet(NeuralNet):
         self, y_pred: FusionOutput, y_true: torch.Tensor, X: Any = None, training: bool = False
     ) -> torch.Tensor:
         return self.module_.loss(y_pred, y_true, X, training)
+
+
+class DivergenceGuard(Callback):
+    """Stops training with a clear error when the loss stops being finite.
+
+    A diverged run would otherwise return a model that predicts NaN; the error names the epoch
+    and batch so the user can lower ``lr`` or add normalisation.
+    """
+
+    def on_batch_end(
+        self,
+        net: NeuralNet,
+        batch: Any = None,
+        training: bool = False,
+        loss: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        loss = float(loss) if loss is not None else 0.0
+        if not math.isfinite(loss):
+            epoch = len(net.history)
+            step = len(net.history[-1, "batches"])
+            raise FloatingPointError(
+                f"training diverged: the {'training' if training else 'validation'} loss became "
+                f"{loss} at epoch {epoch}, batch {step}. Lower lr (now {net.lr}), standardize "
+                "inputs, or check the plugins' auxiliary losses."
+            )
 
 
 class ComponentHooks(Callback):

@@ -241,3 +241,11 @@ def test_train_split_and_callbacks_from_skorch(vectors):
     history = model.net_.history
     assert "valid_loss" in history[-1]
     assert len(history) < 50 or history[-1, "valid_loss"] < history[0, "valid_loss"]
+
+
+def test_diverging_training_stops_with_a_clear_error(vectors):
+    X, y = vectors
+    huge = Modalities({k: np.asarray(v) * 1e30 for k, v in X.items()})
+    model = FusionClassifier(standardize=False, lr=1e10, optimizer="sgd", max_epochs=5)
+    with pytest.raises(FloatingPointError, match=r"training diverged: .* at epoch \d+, batch \d+"):
+        model.fit(huge, y)
