@@ -76,7 +76,7 @@ class DivergenceGuard(Callback):
         loss: Any = None,
         **kwargs: Any,
     ) -> None:
-        loss = float(loss) if loss is not None else 0.0
+        loss = float(loss.detach()) if loss is not None else 0.0
         if not math.isfinite(loss):
             epoch = len(net.history)
             step = len(net.history[-1, "batches"])
