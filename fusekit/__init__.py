@@ -7,6 +7,7 @@ from fusekit.estimator import FusionClassifier, FusionRegressor
 from fusekit.hookspecs import hookimpl
 from fusekit.network import FusionNetwork
 from fusekit.output import FusionOutput, LossContext, TrainingContext
+from fusekit.persistence import load
 from fusekit.registry import available, get_registry
 
 __version__ = "0.1.0"
@@ -29,4 +30,5 @@ __all__ = [
     "available",
     "get_registry",
     "hookimpl",
+    "load",
 ]

@@ -214,6 +214,12 @@ class _FusionEstimator(BaseEstimator):
         network.eval()
         self.net_ = net
 
+    def save(self, path: Any) -> Any:
+        """Write the fitted model to ``path`` without pickle (see :func:`fusekit.load`)."""
+        from fusekit.persistence import save
+
+        return save(self, path)
+
     @property
     def module_(self) -> FusionNetwork:
         """The trained :class:`FusionNetwork`."""

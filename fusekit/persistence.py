@@ -1,0 +1,336 @@
+"""Saving and loading fitted estimators without pickle.
+
+``estimator.save(path)`` writes one ``safetensors`` file: the network's weights and the
+standardisation statistics as tensors, plus a JSON document in the file's metadata (estimator
+class and parameters, modality names and shapes, class labels, target scaling, and every plugin
+used with its distribution and version) and a SHA-256 digest over the document and the tensor
+bytes. ``fusekit.load(path)`` parses only JSON and raw tensors, so loading a file runs no code from
+it: plugins are looked up by name in the installed registry. Use it for files from others;
+pickle/joblib also work (scikit-learn convention) but must only be used for trusted files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from sklearn.utils.validation import check_is_fitted
+
+from fusekit.components import Component
+from fusekit.data import ModalityLayout, Standardizer
+from fusekit.registry import get_registry
+from fusekit.resolve import PREFIXES
+
+FORMAT = "fusekit-model"
+FORMAT_VERSION = 1
+_TRAINING_ONLY = ("callbacks", "train_split")
+
+
+class ModelFileError(ValueError):
+    """A model file is truncated, tampered with, or not a fusekit model."""
+
+
+class PluginVersionWarning(UserWarning):
+    """A plugin's installed version differs from the one the model was saved with."""
+
+
+# -- encoding ---------------------------------------------------------------------------------
+def _plugin_name(kind: str, spec: Any) -> Any:
+    """A registered name (or ``{"name", "params"}`` for an instance) for a plugin parameter."""
+    registry = get_registry()
+    if isinstance(spec, str):
+        return spec
+    cls = spec if isinstance(spec, type) else type(spec)
+    name = registry.name_of(kind, cls)
+    if name is None:
+        raise TypeError(
+            f"save() stores plugins by registered name, but {kind} {cls.__name__} is not "
+            "registered. Register it through the fusekit entry point, or use pickle/joblib "
+            "(trusted files only)."
+        )
+    if isinstance(spec, Component):
+        return {"name": name, "params": _json_value(f"{kind} parameters", spec.get_params())}
+    return name
+
+
+def _json_value(where: str, value: Any) -> Any:
+    try:
+        json.dumps(value)
+    except TypeError as error:
+        raise TypeError(
+            f"save() can store JSON values only; {where} holds {value!r}: {error}. Use a plain "
+            "value, or pickle/joblib (trusted files only)."
+        ) from None
+    return value
+
+
+def _encode_params(estimator: Any) -> dict[str, Any]:
+    params = estimator.get_params(deep=False)
+    encoded: dict[str, Any] = {}
+    for key, value in params.items():
+        if key in _TRAINING_ONLY:
+            encoded[key] = None  # training-time only; not needed to predict
+        elif key == "backbone" and isinstance(value, dict):
+            encoded[key] = {m: _plugin_name("backbone", v) for m, v in value.items()}
+        elif key in PREFIXES:
+            encoded[key] = _plugin_name(key, value)
+        elif key == "optimizer" and isinstance(value, type):
+            encoded[key] = {"torch.optim": value.__name__}
+        elif key == "random_state" and not (value is None or isinstance(value, int)):
+            encoded[key] = None
+        else:
+            encoded[key] = _json_value(f"parameter {key!r}", value)
+    return encoded
+
+
+def _decode_params(params: dict[str, Any]) -> dict[str, Any]:
+    from fusekit.resolve import instantiate
+
+    decoded = dict(params)
+    for kind in PREFIXES:
+        value = decoded.get(kind)
+        if isinstance(value, dict) and set(value) == {"name", "params"}:
+            decoded[kind] = instantiate(kind, value["name"], value["params"])
+        elif kind == "backbone" and isinstance(value, dict):
+            decoded[kind] = {
+                m: instantiate("backbone", v["name"], v["params"]) if isinstance(v, dict) else v
+                for m, v in value.items()
+            }
+    optimizer = decoded.get("optimizer")
+    if isinstance(optimizer, dict):
+        name = optimizer.get("torch.optim", "")
+        candidate = getattr(torch.optim, name, None)
+        if not (isinstance(candidate, type) and issubclass(candidate, torch.optim.Optimizer)):
+            raise ModelFileError(f"unknown optimizer {name!r} in the model file")
+        decoded["optimizer"] = candidate
+    return decoded
+
+
+def _plugins_used(network: Any) -> list[dict[str, str]]:
+    registry = get_registry()
+    used = [("backbone", b) for b in network.backbones.values()]
+    used += [(c.kind, c) for c in network.components()]
+    seen, records = set(), []
+    for kind, component in used:
+        name = registry.name_of(kind, type(component))
+        if name is None or (kind, name) in seen:
+            continue
+        seen.add((kind, name))
+        entry = registry.entry(kind, name)
+        records.append(
+            {
+                "kind": kind,
+                "name": name,
+                "distribution": entry.distribution,
+                "version": entry.version,
+            }
+        )
+    return records
+
+
+def _digest(document: str, tensors: dict[str, torch.Tensor]) -> str:
+    digest = hashlib.sha256(document.encode())
+    for key in sorted(tensors):
+        tensor = tensors[key].contiguous()
+        digest.update(key.encode())
+        digest.update(str(tuple(tensor.shape)).encode() + str(tensor.dtype).encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+def save(estimator: Any, path: str | Path) -> Path:
+    """Write a fitted estimator to ``path`` (a safetensors file with a JSON document)."""
+    check_is_fitted(estimator, "net_")
+    path = Path(path)
+    network = estimator.module_
+    tensors = {
+        f"module.{k}": v.detach().cpu().contiguous().clone()
+        for k, v in network.state_dict().items()
+    }
+    standardizer = estimator.standardizer_
+    if standardizer is not None:
+        for name in estimator.layout_.names:
+            tensors[f"standardizer.mean.{name}"] = torch.from_numpy(standardizer.means[name].copy())
+            tensors[f"standardizer.scale.{name}"] = torch.from_numpy(
+                standardizer.scales[name].copy()
+            )
+    layout = estimator.layout_
+    document: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "estimator": type(estimator).__name__,
+        "params": _encode_params(estimator),
+        "plugins": _plugins_used(network),
+        "layout": {
+            "names": list(layout.names),
+            "shapes": {m: list(s) for m, s in layout.shapes.items()},
+            "source": layout.source,
+            "columns": {m: [int(c) for c in cols] for m, cols in layout.columns.items()},
+        },
+        "standardized": standardizer is not None,
+    }
+    if hasattr(estimator, "n_features_in_"):
+        document["n_features_in"] = int(estimator.n_features_in_)
+    if hasattr(estimator, "feature_names_in_"):
+        document["feature_names_in"] = [str(c) for c in estimator.feature_names_in_]
+    if hasattr(estimator, "classes_"):
+        classes = estimator.classes_
+        document["classes"] = {"values": classes.tolist(), "dtype": classes.dtype.str}
+        if classes.dtype.kind not in "biufUS":
+            raise TypeError(
+                f"save() stores class labels of numeric or string type, got {classes.dtype}; "
+                "use pickle/joblib (trusted files only)."
+            )
+    else:
+        document["target"] = {
+            "n_outputs": int(estimator.n_outputs_),
+            "mean": np.asarray(estimator.y_mean_).tolist(),
+            "scale": np.asarray(estimator.y_scale_).tolist(),
+            "one_dimensional": bool(estimator._y_1d),
+        }
+    text = json.dumps(document, sort_keys=True)
+    metadata = {"fusekit": text, "fusekit_sha256": _digest(text, tensors)}
+    save_file(tensors, str(path), metadata=metadata)
+    return path
+
+
+# -- decoding ---------------------------------------------------------------------------------
+def _read(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file at {path}")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
+        raise ModelFileError(
+            f"{path} is not a readable fusekit model (truncated or corrupted): {error}"
+        ) from None
+    text = metadata.get("fusekit")
+    if text is None or "fusekit_sha256" not in metadata:
+        raise ModelFileError(f"{path} is a safetensors file but not a fusekit model")
+    if _digest(text, tensors) != metadata["fusekit_sha256"]:
+        raise ModelFileError(
+            f"{path} failed its integrity check: the weights or the document were changed after "
+            "saving (or the file is corrupted). Do not use it."
+        )
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ModelFileError(f"{path}: the model document is not valid JSON: {error}") from None
+    if document.get("format") != FORMAT:
+        raise ModelFileError(f"{path} is not a fusekit model (format {document.get('format')!r})")
+    if document.get("format_version", 0) > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path} was written by a newer fusekit (format {document['format_version']}); "
+            "upgrade fusekit to load it."
+        )
+    return document, tensors
+
+
+def _check_plugins(document: dict[str, Any]) -> None:
+    registry = get_registry()
+    for record in document.get("plugins", []):
+        kind, name = record["kind"], record["name"]
+        try:
+            entry = registry.entry(kind, name)
+        except ValueError:
+            raise ModuleNotFoundError(
+                f"this model uses the {kind} {name!r} from the distribution "
+                f"{record['distribution']} {record['version']}, which is not installed. Install "
+                f"it: pip install {record['distribution']}=={record['version']}"
+            ) from None
+        if entry.version != record["version"]:
+            warnings.warn(
+                f"the model was saved with {record['distribution']} {record['version']} for the "
+                f"{kind} {name!r}; {entry.distribution} {entry.version} is installed. Predictions "
+                "may differ.",
+                PluginVersionWarning,
+                stacklevel=3,
+            )
+
+
+def load(path: str | Path) -> Any:
+    """Load an estimator written by ``save``; raises ``ModelFileError`` on a bad file."""
+    from fusekit.estimator import FusionClassifier, FusionRegressor
+    from fusekit.training import FusionNet
+
+    path = Path(path)
+    document, tensors = _read(path)
+    _check_plugins(document)
+    classes = {"FusionClassifier": FusionClassifier, "FusionRegressor": FusionRegressor}
+    try:
+        estimator = classes[document["estimator"]](**_decode_params(document["params"]))
+        layout_doc = document["layout"]
+        estimator.layout_ = ModalityLayout(
+            names=tuple(layout_doc["names"]),
+            shapes={m: tuple(int(d) for d in s) for m, s in layout_doc["shapes"].items()},
+            source=layout_doc["source"],
+            columns={m: np.asarray(c, dtype=int) for m, c in layout_doc["columns"].items()},
+        )
+        estimator.modalities_ = dict(estimator.layout_.shapes)
+        if "n_features_in" in document:
+            estimator.n_features_in_ = int(document["n_features_in"])
+        if "feature_names_in" in document:
+            estimator.feature_names_in_ = np.asarray(document["feature_names_in"], dtype=object)
+        estimator.standardizer_ = _standardizer(document, tensors, estimator.layout_)
+        if "classes" in document:
+            estimator.classes_ = np.asarray(
+                document["classes"]["values"], dtype=np.dtype(document["classes"]["dtype"])
+            )
+            n_outputs = len(estimator.classes_)
+        else:
+            target = document["target"]
+            estimator.n_outputs_ = int(target["n_outputs"])
+            estimator.y_mean_ = np.asarray(target["mean"], dtype=float)
+            estimator.y_scale_ = np.asarray(target["scale"], dtype=float)
+            estimator._y_1d = bool(target["one_dimensional"])
+            n_outputs = estimator.n_outputs_
+        with torch.random.fork_rng(devices=[]):
+            network = estimator._build_network(n_outputs)
+        weights = {k[len("module.") :]: v for k, v in tensors.items() if k.startswith("module.")}
+        network.load_state_dict(weights, strict=True)
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        if isinstance(error, ModelFileError):
+            raise
+        raise ModelFileError(
+            f"{path}: the model document does not match its weights or is incomplete "
+            f"({type(error).__name__}: {error})"
+        ) from None
+    network.eval()
+    net = FusionNet(
+        module=network,
+        criterion=torch.nn.Identity,
+        optimizer=estimator._optimizer_class(),
+        lr=estimator.lr,
+        max_epochs=estimator.max_epochs,
+        batch_size=estimator.batch_size,
+        train_split=None,
+        device=estimator.device,
+        verbose=0,
+    ).initialize()
+    estimator.net_ = net
+    return estimator
+
+
+def _standardizer(
+    document: dict[str, Any], tensors: dict[str, torch.Tensor], layout: ModalityLayout
+) -> Standardizer | None:
+    if not document.get("standardized"):
+        return None
+    standardizer = Standardizer()
+    for name in layout.names:
+        mean = tensors[f"standardizer.mean.{name}"].numpy()
+        scale = tensors[f"standardizer.scale.{name}"].numpy()
+        expected = len(layout.shapes[name]) + 1
+        if mean.ndim != expected or scale.shape != mean.shape:
+            raise ValueError(f"standardisation statistics of {name!r} have the wrong shape")
+        standardizer.means[name], standardizer.scales[name] = mean, scale
+    return standardizer

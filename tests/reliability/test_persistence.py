@@ -1,0 +1,202 @@
+"""save/load without pickle: identical predictions, no code from the file, clear errors."""
+
+import json
+import struct
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import fusekit
+from fusekit import FusionClassifier, FusionRegressor
+from fusekit.persistence import ModelFileError, PluginVersionWarning
+
+
+@pytest.fixture
+def fitted(multimodal):
+    X, y = multimodal
+    labels = np.array(["low", "mid", "high"])[y]
+    model = FusionClassifier(fusion="late", max_epochs=3, random_state=0).fit(X, labels)
+    return model, X
+
+
+def test_round_trip_gives_identical_predictions(tmp_path, fitted):
+    model, X = fitted
+    path = model.save(tmp_path / "model.safetensors")
+    loaded = fusekit.load(path)
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    assert loaded.get_params()["fusion"] == "late"
+    assert loaded.modalities_ == model.modalities_
+
+
+def test_regressor_dataframe_and_nested_params_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(80, 4)), columns=["a__x", "a__y", "b__x", "b__y"])
+    y = np.stack([frame["a__x"] * 3, frame["b__y"] - 1], axis=1)
+    model = FusionRegressor(
+        backbone={"a": "mlp", "b": "identity"},
+        backbone__a__hidden=7,
+        fusion="late",
+        fusion__weights="learned",
+        optimizer="sgd",
+        max_epochs=3,
+        random_state=0,
+    ).fit(frame, y)
+    loaded = fusekit.load(model.save(tmp_path / "r.safetensors"))
+    np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))
+    assert list(loaded.feature_names_in_) == list(frame.columns)
+
+
+def test_plugin_instances_are_stored_by_name(tmp_path, multimodal):
+    from fusekit.builtin.late_fusion import LateFusion
+
+    X, y = multimodal
+    model = FusionClassifier(fusion=LateFusion(weights="learned"), max_epochs=2).fit(X, y)
+    loaded = fusekit.load(model.save(tmp_path / "m.safetensors"))
+    assert isinstance(loaded.fusion, LateFusion) and loaded.fusion.weights == "learned"
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
+def _flip(path, position):
+    data = bytearray(path.read_bytes())
+    data[position] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_any_flipped_byte_is_detected(tmp_path, fitted):
+    model, _ = fitted
+    path = model.save(tmp_path / "model.safetensors")
+    original = path.read_bytes()
+    rng = np.random.default_rng(0)
+    positions = [0, 3, 8, 20, len(original) // 2, len(original) - 1]
+    positions += rng.integers(0, len(original), 20).tolist()
+    for position in positions:
+        path.write_bytes(original)
+        _flip(path, int(position))
+        with pytest.raises(ModelFileError):
+            fusekit.load(path)
+
+
+def test_truncated_file(tmp_path, fitted):
+    model, _ = fitted
+    path = model.save(tmp_path / "model.safetensors")
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(ModelFileError, match="truncated or corrupted"):
+        fusekit.load(path)
+
+
+def _rewrite_document(path, edit):
+    """Edit the JSON document and re-sign nothing: the digest must catch it."""
+    data = path.read_bytes()
+    (size,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + size])
+    document = json.loads(header["__metadata__"]["fusekit"])
+    edit(document)
+    header["__metadata__"]["fusekit"] = json.dumps(document, sort_keys=True)
+    encoded = json.dumps(header).encode()
+    encoded += b" " * (-len(encoded) % 8)
+    path.write_bytes(struct.pack("<Q", len(encoded)) + encoded + data[8 + size :])
+
+
+def test_edited_document_is_detected(tmp_path, fitted):
+    model, _ = fitted
+    path = model.save(tmp_path / "model.safetensors")
+
+    def wrong_shape(document):
+        document["layout"]["shapes"]["a"] = [99]
+
+    _rewrite_document(path, wrong_shape)
+    with pytest.raises(ModelFileError, match="integrity check"):
+        fusekit.load(path)
+
+
+def test_consistently_edited_document_fails_cleanly(tmp_path, fitted, monkeypatch):
+    """Even if the digest is recomputed, a wrong shape is an error, not a half-loaded model."""
+    from fusekit import persistence
+
+    model, _ = fitted
+    path = model.save(tmp_path / "model.safetensors")
+    _rewrite_document(path, lambda d: d["layout"]["shapes"].update(a=[99]))
+    monkeypatch.setattr(persistence, "_digest", lambda text, tensors: "x")
+    data = path.read_bytes()
+    (size,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + size])
+    header["__metadata__"]["fusekit_sha256"] = "x"
+    encoded = json.dumps(header).encode()
+    encoded += b" " * (-len(encoded) % 8)
+    path.write_bytes(struct.pack("<Q", len(encoded)) + encoded + data[8 + size :])
+    with pytest.raises(ModelFileError, match="does not match its weights"):
+        fusekit.load(path)
+
+
+def test_missing_plugin_names_the_distribution(tmp_path, fitted, monkeypatch):
+    model, _ = fitted
+    path = model.save(tmp_path / "model.safetensors")
+    from fusekit import persistence
+
+    real = persistence.get_registry()
+
+    class WithoutLate:
+        def entry(self, kind, name):
+            if name == "late":
+                raise ValueError("unknown")
+            return real.entry(kind, name)
+
+    monkeypatch.setattr(persistence, "get_registry", lambda: WithoutLate())
+    with pytest.raises(ModuleNotFoundError, match=r"fusion 'late' from the distribution fusekit"):
+        fusekit.load(path)
+
+
+def test_plugin_version_mismatch_warns(tmp_path, fitted, monkeypatch):
+    from fusekit import persistence
+
+    model, X = fitted
+    path = model.save(tmp_path / "model.safetensors")
+    real = persistence.get_registry()
+
+    class Newer:
+        def entry(self, kind, name):
+            entry = real.entry(kind, name)
+            return type(entry)(entry.name, entry.kind, entry.obj, entry.distribution, "99.0", "x")
+
+    monkeypatch.setattr(persistence, "get_registry", lambda: Newer())
+    with pytest.warns(PluginVersionWarning, match="99.0"):
+        loaded = fusekit.load(path)
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
+def test_not_a_model_file(tmp_path):
+    path = tmp_path / "x.safetensors"
+    path.write_bytes(b"hello world, not a model")
+    with pytest.raises(ModelFileError):
+        fusekit.load(path)
+
+
+def test_unregistered_plugin_class_cannot_be_saved(tmp_path, multimodal):
+    from fusekit.builtin.late_fusion import LateFusion
+
+    class Private(LateFusion):
+        pass
+
+    X, y = multimodal
+    model = FusionClassifier(fusion=Private, max_epochs=1).fit(X, y)
+    with pytest.raises(TypeError, match="not registered"):
+        model.save(tmp_path / "m.safetensors")
+
+
+def test_loading_runs_no_pickle(tmp_path, fitted, monkeypatch):
+    import pickle
+
+    model, X = fitted
+    path = model.save(tmp_path / "model.safetensors")
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("pickle used while loading")
+
+    monkeypatch.setattr(pickle, "loads", forbidden)
+    monkeypatch.setattr(pickle, "load", forbidden)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert fusekit.load(path).predict(X).shape == (len(X["a"]),)
