@@ -172,13 +172,12 @@ def main() -> None:
         times["pred_plain"].append(t)
     med = {k: statistics.median(v) for k, v in times.items()}
     print("median seconds: " + ", ".join(f"{k} {v:.3f}" for k, v in med.items()))
-    print(f"fit ratio vs loop(FusionNetwork): {med['fit'] / med['loop_net']:.3f}  (target <= 1.15)")
-    print(
-        f"fit ratio vs loop(plain nn.Module): {med['fit'] / med['loop_plain']:.3f}  (target <= 1.15)"
-    )
-    print(
-        f"predict_proba ratio vs no_grad loop: {med['pred'] / med['pred_plain']:.3f}  (target <= 1.10)"
-    )
+    for label, ratio, target in (
+        ("fit vs loop(FusionNetwork)", med["fit"] / med["loop_net"], 1.15),
+        ("fit vs loop(plain nn.Module)", med["fit"] / med["loop_plain"], 1.15),
+        ("predict_proba vs no_grad loop", med["pred"] / med["pred_plain"], 1.10),
+    ):
+        print(f"ratio {label}: {ratio:.3f} (target <= {target})")
     ratios = [f / p for f, p in zip(times["fit"], times["loop_plain"], strict=True)]
     print("per-repeat fit/plain ratios: " + ", ".join(f"{r:.3f}" for r in ratios))
 

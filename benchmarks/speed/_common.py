@@ -1,0 +1,105 @@
+"""Shared helpers for the speed benchmarks: data, the machine line, alternating timing."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from fusekit import FusionClassifier, Modalities
+from fusekit.batch import ModalityBatch
+
+
+def machine_line() -> str:
+    return (
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} torch threads, python {platform.python_version()}"
+    )
+
+
+def command_line() -> str:
+    return "command: python " + " ".join(sys.argv)
+
+
+def make_data(n: int, widths: list[int], n_classes: int = 5, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, n_classes, n)
+    arrays = {
+        f"m{i}": (rng.normal(size=(n, w)) + 0.3 * y[:, None]).astype(np.float32)
+        for i, w in enumerate(widths)
+    }
+    return Modalities(arrays), y
+
+
+def hand_loop(estimator: FusionClassifier, X: Modalities, y: np.ndarray) -> torch.nn.Module:
+    """Train the very network ``estimator`` would build with a plain PyTorch loop.
+
+    Same data (standardised once), epochs, batch size, optimiser (Adam, same lr), shuffling.
+    """
+    torch.manual_seed(0)
+    prepared = estimator._prepare(X, reset=True)
+    network = estimator._build_network(int(y.max()) + 1)
+    inputs = {m: torch.from_numpy(a) for m, a in prepared.arrays.items()}
+    mask = torch.from_numpy(prepared.mask)
+    target = torch.from_numpy(y).long()
+    optimizer = torch.optim.Adam(network.parameters(), lr=estimator.lr)
+    generator = torch.Generator().manual_seed(0)
+    network.train()
+    batch_size = estimator.batch_size
+    for _ in range(estimator.max_epochs):
+        order = torch.randperm(len(target), generator=generator)
+        for start in range(0, len(target), batch_size):
+            rows = order[start : start + batch_size]
+            batch = ModalityBatch(
+                {m: x[rows] for m, x in inputs.items()}, mask[rows], complete=True
+            )
+            optimizer.zero_grad()
+            loss = F.cross_entropy(network(batch).logits, target[rows])
+            loss.backward()
+            optimizer.step()
+    return network
+
+
+def hand_predict(
+    network: torch.nn.Module, estimator: FusionClassifier, X: Modalities
+) -> np.ndarray:
+    prepared = estimator._prepare(X, reset=False)
+    inputs = {m: torch.from_numpy(a) for m, a in prepared.arrays.items()}
+    mask = torch.from_numpy(prepared.mask)
+    network.eval()
+    size = estimator.predict_batch_size
+    with torch.inference_mode():
+        chunks = [
+            torch.softmax(
+                network(
+                    ModalityBatch(
+                        {m: x[s : s + size] for m, x in inputs.items()},
+                        mask[s : s + size],
+                        complete=True,
+                    )
+                ).logits,
+                dim=1,
+            )
+            for s in range(0, len(mask), size)
+        ]
+    return torch.cat(chunks).numpy()
+
+
+def alternate(functions: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median wall time of each function, run in alternation ``repeats`` times after a warm-up."""
+    for function in functions.values():
+        function()
+    times: dict[str, list[float]] = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
