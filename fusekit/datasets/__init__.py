@@ -1,0 +1,57 @@
+"""Real multimodal data sets shipped with fusekit, a synthetic generator, and a loader registry.
+
+``load_<name>()`` returns ``(Modalities, y)`` (``as_frame=True``: ``(DataFrame, Series)``);
+:func:`load` finds a loader by name among the built-ins and third-party plugins (hook
+``fusekit_datasets``). Data cards, licences and conversion commands: ``datasets/*.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fusekit.datasets._files import checksum, data_dir, to_frame
+from fusekit.datasets.missing import AbsentWhereMissing
+from fusekit.datasets.real import (
+    load_basic_motions,
+    load_clothing_reviews,
+    load_mfeat,
+    load_multiview_mnist,
+    load_nutrimouse,
+)
+from fusekit.datasets.synthetic import (
+    make_multimodal_classification,
+    make_multimodal_regression,
+)
+
+#: The built-in loaders, registered through ``fusekit_datasets`` by ``fusekit.builtin``.
+BUILTIN_LOADERS = {
+    "mfeat": load_mfeat,
+    "nutrimouse": load_nutrimouse,
+    "basic_motions": load_basic_motions,
+    "clothing_reviews": load_clothing_reviews,
+    "multiview_mnist": load_multiview_mnist,
+}
+
+
+def load(name: str, **kwargs: Any) -> Any:
+    """Load a data set by its registered name (built-in or from a plugin)."""
+    from fusekit.registry import get_registry
+
+    return get_registry().get("dataset", name)(**kwargs)
+
+
+__all__ = [
+    "AbsentWhereMissing",
+    "BUILTIN_LOADERS",
+    "checksum",
+    "data_dir",
+    "load",
+    "load_basic_motions",
+    "load_clothing_reviews",
+    "load_mfeat",
+    "load_multiview_mnist",
+    "load_nutrimouse",
+    "make_multimodal_classification",
+    "make_multimodal_regression",
+    "to_frame",
+]
