@@ -231,7 +231,16 @@ class _FusionEstimator(BaseEstimator):
         prepared = self._prepare(X, reset=False)
         network = self.net_.module_
         network.eval()
-        return network.predict_logits(self._batch(prepared), self.predict_batch_size).cpu()
+        logits = network.predict_logits(self._batch(prepared), self.predict_batch_size).cpu()
+        if not torch.isfinite(logits).all():
+            rows = torch.nonzero(~torch.isfinite(logits).all(dim=1)).flatten()[:5].tolist()
+            raise FloatingPointError(
+                f"the network produced non-finite outputs for rows {rows} (fusion "
+                f"{type(network.fusion).__name__}, calibration {type(network.calibration).__name__}"
+                f", weighting {type(network.weighting).__name__}). This is a bug in a plugin or "
+                "a diverged model; refusing to return NaN predictions."
+            )
+        return logits
 
     def _check_n_rows(self, prepared: PreparedInput, y: np.ndarray) -> None:
         if prepared.n_samples != len(y):

@@ -69,6 +69,7 @@ class FusionNetwork(nn.Module):
         self.weighting.build(self.spec)
         self.fusion = fusion
         fused_width = fusion.build(self.spec)
+        self.fused_width = int(fused_width)
         self.head = nn.Identity() if fusion.emits_logits else nn.Linear(fused_width, n_outputs)
         needs_heads = any(c.needs_unimodal_heads for c in self.components())
         self.unimodal_heads = (
@@ -110,12 +111,32 @@ class FusionNetwork(nn.Module):
         output = FusionOutput(mask=mask) if output is None else output
         features = self.weighting.reweight(features, mask, output)
         fused = self.fusion(features, mask, output)
+        if fused.dim() != 2 or fused.shape[1] != self.fused_width:
+            raise RuntimeError(
+                f"fusion {type(self.fusion).__name__} ({_origin('fusion', self.fusion)}) returned "
+                f"shape {tuple(fused.shape)}, but its build() promised (B, {self.fused_width}). "
+                "This is a bug in the plugin."
+            )
         if self.fusion.emits_logits:
             output.logits = fused
         else:
             output.fused = fused
             output.logits = self.head(fused)
         return self.weighting.adjust_logits(output)
+
+    def _check_calibrated(self, features: dict[str, Tensor], calibrated: dict[str, Tensor]) -> None:
+        if calibrated is features:
+            return
+        for name, h in features.items():
+            got = calibrated.get(name)
+            if got is None or got.shape != h.shape:
+                raise RuntimeError(
+                    f"calibration {type(self.calibration).__name__} "
+                    f"({_origin('calibration', self.calibration)}) returned "
+                    f"{None if got is None else tuple(got.shape)} for modality {name!r}, which "
+                    f"came in as {tuple(h.shape)}. Calibrations must keep shapes; this is a bug in "
+                    "the plugin."
+                )
 
     def unimodal(
         self, features: dict[str, Tensor], steps: dict[str, Tensor] | None = None
@@ -132,6 +153,7 @@ class FusionNetwork(nn.Module):
         output = FusionOutput(mask=batch.mask, steps=batch.steps)
         output.features = self.encode(batch)
         output.calibrated = self.calibration(output.features, batch.mask, output)
+        self._check_calibrated(output.features, output.calibrated)
         output.unimodal_logits = self.unimodal(output.calibrated, batch.steps)
         output.logits = self.fuse(output.calibrated, batch.mask, output)
         return output
@@ -163,3 +185,15 @@ class FusionNetwork(nn.Module):
             for start in range(0, len(batch), batch_size)
         ]
         return torch.cat(chunks)
+
+
+def _origin(kind: str, component: nn.Module) -> str:
+    """``name from distribution version`` of a registered plugin class, for error messages."""
+    from fusekit.registry import get_registry
+
+    registry = get_registry()
+    name = registry.name_of(kind, type(component))
+    if name is None:
+        return "not registered"
+    entry = registry.entry(kind, name)
+    return f"{kind} {name!r} from {entry.distribution} {entry.version}"

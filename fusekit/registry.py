@@ -149,7 +149,19 @@ class Registry:
                 except Exception as error:  # noqa: BLE001 - isolate any broken plugin
                     self._fail(plugin_name, distribution, version, error)
                     continue
+                if not isinstance(provided, dict):
+                    self._fail(
+                        plugin_name,
+                        distribution,
+                        version,
+                        TypeError(f"{hook_name}() returned {type(provided).__name__}, not a dict"),
+                    )
+                    continue
                 for name, obj in provided.items():
+                    problem = _invalid(kind, name, obj)
+                    if problem:
+                        self._fail(plugin_name, distribution, version, TypeError(problem))
+                        continue
                     if name in tables[kind]:
                         other = tables[kind][name]
                         raise PluginError(
@@ -196,6 +208,20 @@ class Registry:
             if entry.kind == kind and entry.obj is cls:
                 return entry.name
         return None
+
+
+def _invalid(kind: str, name: Any, obj: Any) -> str | None:
+    """Why ``obj`` cannot be registered as ``kind`` ``name``, or ``None`` when it can."""
+    if not isinstance(name, str) or not name:
+        return f"{kind} names must be non-empty strings, got {name!r}"
+    if kind == "dataset":
+        return None if callable(obj) else f"dataset {name!r} is {obj!r}, not a callable loader"
+    from fusekit.resolve import BASES
+
+    base = BASES[kind]
+    if not (isinstance(obj, type) and issubclass(obj, base)):
+        return f"{kind} {name!r} is {obj!r}, not a subclass of fusekit.{base.__name__}"
+    return None
 
 
 def _check_kind(kind: str) -> str:
