@@ -109,6 +109,8 @@ class FusionNetwork(nn.Module):
         removed), reusing the features of the full pass.
         """
         output = FusionOutput(mask=mask) if output is None else output
+        if output.unimodal_logits is None and self.unimodal_heads is not None:
+            output.unimodal_logits = self.unimodal(features, output.steps)
         features = self.weighting.reweight(features, mask, output)
         fused = self.fusion(features, mask, output)
         if fused.dim() != 2 or fused.shape[1] != self.fused_width:

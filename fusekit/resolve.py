@@ -37,6 +37,9 @@ def instantiate(kind: str, spec: Any, params: Mapping[str, Any], where: str = ""
     """A new, unbuilt component of ``kind`` from a name, a class or an instance."""
     base = BASES[kind]
     label = f"{kind}{where}"
+    if kind == "weighting" and isinstance(spec, (list, tuple)):
+        # a sequence of weightings composes them, in order (see the 'compose' weighting)
+        return instantiate(kind, "compose", {"steps": list(spec), **params}, where)
     if isinstance(spec, str):
         cls = get_registry().get(kind, spec)
         defaults: dict[str, Any] = {}

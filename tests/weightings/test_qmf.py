@@ -1,0 +1,94 @@
+"""qmf: energy confidences weight the unimodal logits; ranking against per-sample loss history."""
+
+import numpy as np
+import torch
+from conftest import build_network, loss_context, make_batch, make_data
+
+from fusekit import FusionClassifier
+from fusekit.builtin.qmf_weighting import (
+    QMFWeighting,
+    energy_confidence,
+    normalise_history,
+    ranking_loss,
+)
+
+
+def test_higher_energy_modality_gets_lower_weight():
+    confident = torch.tensor([[6.0, 0.0, 0.0]])  # low energy
+    unsure = torch.tensor([[0.1, 0.0, 0.0]])  # high energy
+    w_confident, w_unsure = energy_confidence(confident, 10.0), energy_confidence(unsure, 10.0)
+    assert w_confident > w_unsure
+    torch.testing.assert_close(w_confident, torch.logsumexp(confident, 1) / 10.0)
+
+
+def test_fused_logits_are_confidence_weighted_sum_of_present_unimodal_logits():
+    weighting = QMFWeighting(temperature=10.0)
+    network = build_network(weighting)
+    mask = torch.tensor([[True, True], [True, False], [False, False]])
+    output = network(make_batch(n=3, mask=mask))
+    z_a, z_b = output.unimodal_logits["a"], output.unimodal_logits["b"]
+    w_a = torch.logsumexp(z_a, 1, keepdim=True) / 10
+    w_b = torch.logsumexp(z_b, 1, keepdim=True) / 10
+    expected = torch.stack([(w_a * z_a + w_b * z_b)[0], (w_a * z_a)[1], torch.zeros(3)])
+    torch.testing.assert_close(output.logits, expected)
+    assert output.modality_weights[1, 1] == 0 and output.modality_weights[2].abs().sum() == 0
+
+
+def test_ranking_penalises_confidence_above_a_higher_loss_history():
+    history = torch.tensor([0.2, 0.0])  # sample 0 has the larger loss history
+    present = torch.tensor([True, True])
+    wrong_order = ranking_loss(torch.tensor([0.5, 0.2]), history, present)
+    # pair (0,1): max(0, 1·(0.5 − 0.2) − 0.2); pair (1,0): max(0, −1·(0.2 − 0.5) − 0.2)
+    torch.testing.assert_close(wrong_order, torch.tensor(0.1))
+    right_order = ranking_loss(torch.tensor([0.2, 0.5]), history, present)
+    assert right_order == 0
+
+
+def test_ranking_ignores_pairs_with_an_absent_sample_and_ties():
+    history = torch.tensor([0.2, 0.0, 0.2])
+    loss = ranking_loss(torch.tensor([0.5, 0.2, 0.9]), history, torch.tensor([True, False, True]))
+    assert loss == 0  # only pair (2, 0) is complete and it is a tie
+
+
+def test_constant_history_normalises_to_zero():
+    torch.testing.assert_close(normalise_history(torch.zeros(4)), torch.zeros(4))
+    torch.testing.assert_close(
+        normalise_history(torch.tensor([1.0, 3.0])), torch.tensor([0.0, 1.0])
+    )
+
+
+def test_history_is_sized_from_training_data_and_accumulates_present_losses():
+    X, y = make_data(2, n=90)
+    model = FusionClassifier(weighting="qmf", max_epochs=2, random_state=0).fit(X, y)
+    history = model.module_.weighting.loss_history
+    mask = torch.from_numpy(~np.isnan(X["a"]).all(axis=1))
+    assert history.shape == (90, 2)
+    assert torch.all(history[~mask, 0] == 0)
+    assert torch.all(history[mask, 0] > 0)
+
+
+def test_loss_is_fused_plus_unimodal_plus_lambda_ranking():
+    weighting = QMFWeighting(lam=0.5)
+    network = build_network(weighting)
+    weighting.loss_history = torch.tensor([[3.0, 0.0], [0.0, 1.0], [1.0, 2.0], [2.0, 0.5]])
+    batch = make_batch(n=4)
+    target = torch.tensor([0, 1, 2, 1])
+    output = network(batch)
+    ctx = loss_context(network, batch, target)
+    task = weighting.task_loss(output, ctx)
+    expected_task = ctx.per_sample_loss(output.logits).mean() + sum(
+        ctx.per_sample_loss(z).mean() for z in output.unimodal_logits.values()
+    )
+    torch.testing.assert_close(task, expected_task)
+    history_before = weighting.loss_history.clone()
+    rank = weighting.loss_terms(output, ctx)["qmf_rank"]
+    confidence = weighting.confidences(output)
+    expected_rank = sum(
+        ranking_loss(confidence[:, m], normalise_history(history_before[:, m]), batch.mask[:, m])
+        for m in range(2)
+    )
+    torch.testing.assert_close(rank, 0.5 * expected_rank)
+    torch.testing.assert_close(
+        weighting.loss_history[:, 0] - history_before[:, 0],
+        ctx.per_sample_loss(output.unimodal_logits["a"]).detach(),
+    )
