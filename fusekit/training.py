@@ -134,14 +134,14 @@ class ComponentHooks(Callback):
     def on_grad_computed(
         self,
         net: NeuralNet,
-        named_parameters: Any,
-        X: Any = None,
-        y: Any = None,
+        named_parameters: Any = None,
+        batch: Any = None,
         training: bool = False,
         **kwargs: Any,
     ) -> None:
         if training and self._listeners["on_grad_computed"]:
-            self._dispatch("on_grad_computed", self._context(net, batch=X, target=y))
+            inputs, target = batch if batch is not None else (None, None)
+            self._dispatch("on_grad_computed", self._context(net, batch=inputs, target=target))
 
     def on_epoch_end(self, net: NeuralNet, **kwargs: Any) -> None:
         if self._listeners["on_epoch_end"]:

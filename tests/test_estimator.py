@@ -249,3 +249,26 @@ def test_diverging_training_stops_with_a_clear_error(vectors):
     model = FusionClassifier(standardize=False, lr=1e10, optimizer="sgd", max_epochs=5)
     with pytest.raises(FloatingPointError, match=r"training diverged: .* at epoch \d+, batch \d+"):
         model.fit(huge, y)
+
+
+def test_training_hooks_see_the_batch(vectors):
+    from fusekit.builtin.no_weighting import NoWeighting
+
+    seen = {}
+
+    class Spy(NoWeighting):
+        def on_batch_begin(self, ctx):
+            seen.setdefault("begin", (len(ctx.batch), ctx.target.shape))
+
+        def on_grad_computed(self, ctx):
+            seen.setdefault("grad", (len(ctx.batch), ctx.target.shape, ctx.batch.index is not None))
+            assert all(p.grad is not None for p in ctx.network.modality_parameters("audio"))
+
+        def on_epoch_end(self, ctx):
+            seen.setdefault("epochs", []).append(ctx.epoch)
+
+    X, y = vectors
+    FusionClassifier(weighting=Spy, batch_size=32, max_epochs=2).fit(X, y)
+    assert seen["begin"] == (32, (32,))
+    assert seen["grad"] == (32, (32,), True)
+    assert seen["epochs"] == [0, 1]

@@ -42,8 +42,7 @@ class CompositeWeighting(Weighting):
 
         if isinstance(self.steps, (str, bytes)) or not isinstance(self.steps, Sequence):
             raise ValueError(f"compose: steps must be a list of weightings, got {self.steps!r}")
-        if not self.steps:
-            raise ValueError("compose: steps must name at least one weighting, got []")
+        # no steps composes nothing: plain joint training, like weighting="none"
         self.parts = nn.ModuleList([instantiate("weighting", step, {}) for step in self.steps])
         for part in self.parts:
             part.build(spec)

@@ -1,0 +1,123 @@
+"""SCFAE through the estimator: registry, GridSearchCV, fitting, presets, diagnostics, pickling."""
+
+import pickle
+from importlib import metadata
+
+import numpy as np
+import pytest
+import torch
+from fusekit_scfae import PRESETS, SCFAEFusion, gradient_cosine
+from scfae_helpers import build_fusion, random_features, run
+from sklearn.model_selection import GridSearchCV
+
+from fusekit import FusionClassifier, FusionRegressor
+from fusekit.registry import get_registry
+
+NAMES = ["scfae", *PRESETS]
+
+
+def test_registered_by_entry_point_with_its_presets():
+    assert "scfae" in [ep.name for ep in metadata.entry_points(group="fusekit")]
+    for name in NAMES:
+        entry = get_registry().entry("fusion", name)
+        assert entry.distribution == "fusekit-scfae"
+        assert issubclass(entry.obj, SCFAEFusion)
+
+
+def test_presets_change_only_their_defaults():
+    assert PRESETS["scfae_no_recon"]().get_params()["lam"] == 0.0
+    assert PRESETS["scfae_no_expand"]().get_params()["n"] == 1
+    assert PRESETS["scfae_mse"](lam=0.5).get_params() == {
+        **SCFAEFusion(recon="mse", lam=0.5).get_params()
+    }
+    assert PRESETS["linear_proj"]().structure == "linear"
+    with pytest.raises(TypeError):
+        PRESETS["scfae_mse"](rank=3)
+
+
+def test_grid_search_over_concat_and_scfae_with_a_nested_parameter(unequal):
+    X, y = unequal
+    search = GridSearchCV(
+        FusionClassifier(max_epochs=4, backbone__hidden=16, random_state=0),
+        [{"fusion": ["concat"]}, {"fusion": ["scfae"], "fusion__n": [1, 2]}],
+        cv=2,
+    )
+    search.fit(X, y)
+    assert len(search.cv_results_["params"]) == 3
+    assert search.best_score_ > 0.75
+
+
+def test_fits_unequal_widths_above_chance_and_records_gradient_diagnostics(unequal):
+    X, y = unequal
+    model = FusionClassifier(
+        fusion="scfae", fusion__gradient_diagnostics=True, max_epochs=6, random_state=0
+    ).fit(X, y)
+    assert model.module_.fusion.widths == {"a": 64, "b": 64}  # the mlp backbone's width
+    assert model.score(X, y) > 0.8  # chance is about 0.5
+    history = model.net_.history
+    cosines = history[:, "scfae_grad_cos"]
+    assert len(cosines) == 6 and all(-1 <= c <= 1 for c in cosines)
+    assert all(0 <= f <= 1 for f in history[:, "scfae_grad_neg"])
+    assert all(g >= 0 for g in history[:, "scfae_task_grad_norm"])
+
+
+def test_identity_backbones_keep_the_raw_unequal_widths(unequal):
+    X, y = unequal
+    model = FusionClassifier(backbone="identity", fusion="scfae", max_epochs=8, random_state=0)
+    model.fit(X, y)
+    fusion = model.module_.fusion
+    assert fusion.widths == {"a": 16, "b": 40} and fusion.shared_width == 16
+    assert model.module_.head.in_features == (16 + 16) + (40 + 16)
+    assert model.score(X, y) > 0.75
+
+
+def test_gradient_cosine_flips_sign_with_the_auxiliary_loss():
+    torch.manual_seed(0)
+    weight = torch.randn(5, requires_grad=True)
+    x = torch.randn(8, 5)
+    task, aux = (x @ weight).pow(2).mean(), (x @ weight - 1).abs().mean()
+    cos, norm = gradient_cosine(task, aux, [weight])
+    flipped, _ = gradient_cosine(task, -aux, [weight])
+    assert -1 <= cos <= 1 and norm > 0
+    assert flipped == pytest.approx(-cos, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_fits_and_predicts_finite(name, unequal):
+    X, y = unequal
+    model = FusionClassifier(fusion=name, max_epochs=2, random_state=0).fit(X, y)
+    assert np.isfinite(model.predict_proba(X)).all()
+
+
+def test_regression_and_pickling(unequal):
+    X, y = unequal
+    target = y + 0.1 * X["a"][:, 0]
+    model = FusionRegressor(fusion="scfae_mse", max_epochs=3, random_state=0).fit(X, target)
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_allclose(model.predict(X), again.predict(X), rtol=1e-6)
+
+
+def test_branch_masking_changes_the_output():
+    widths = {"a": 4, "b": 6}
+    features = random_features(widths)
+    full = build_fusion(widths)
+    outputs = {"both": run(full, features)[0]}
+    for branch in ("shared", "specific"):
+        full.branch = branch  # Table 14: mask a branch of the fitted module at inference
+        outputs[branch] = run(full, features)[0]
+    assert not torch.allclose(outputs["both"], outputs["shared"])
+    assert not torch.allclose(outputs["both"], outputs["specific"])
+
+
+def test_contrastive_preset_replaces_the_reconstruction_term():
+    widths = {"a": 4, "b": 6, "c": 5}
+    fusion = build_fusion(widths, cls=PRESETS["scfae_contrastive"])
+    _, output = run(fusion, random_features(widths, batch=8))
+    loss = output.aux_losses["scfae_recon"].detach()
+    assert torch.isfinite(loss) and float(loss) > 0
+
+
+def test_rejects_a_wrong_modality_order_at_fit(unequal):
+    X, y = unequal
+    with pytest.raises(ValueError, match="modality_order"):
+        FusionClassifier(fusion="scfae", fusion__modality_order=["a", "c"], max_epochs=1).fit(X, y)

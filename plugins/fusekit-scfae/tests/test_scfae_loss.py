@@ -1,0 +1,204 @@
+"""Reconstruction loss (Eq. 5, sign fixed), Φ (Eq. 6), gradient routing (spec §4.5-4.7, §10.4-5)."""
+
+import pytest
+import torch
+from fusekit_scfae import SCFAEFusion, reconstruction_loss
+from scfae_helpers import build_fusion, random_features, run
+from torch.nn import functional as F
+
+from fusekit import ModalityBatch
+from fusekit.builtin.mlp_backbone import MLPBackbone
+from fusekit.builtin.no_calibration import NoCalibration
+from fusekit.builtin.no_weighting import NoWeighting
+from fusekit.network import FusionNetwork
+
+WIDTHS = {"a": 5, "b": 8, "c": 6}
+
+
+def _eq5_sign_fixed(targets, recons, present):
+    """(1/B) Σ_i Σ_m mask_im (1 − cos(V, V̂)), written independently of the package."""
+    pairs = zip(targets, recons, strict=True)
+    terms = torch.stack([1 - F.cosine_similarity(v, r, dim=1, eps=1e-8) for v, r in pairs], dim=1)
+    return (terms * present).sum() / present.shape[0]
+
+
+def test_loss_is_zero_when_the_reconstruction_reproduces_v():
+    targets = list(random_features(WIDTHS).values())
+    present = torch.ones(6, 3, dtype=torch.bool)
+    assert float(reconstruction_loss(targets, targets, present)) == pytest.approx(0.0, abs=1e-6)
+    scaled = [3.0 * v for v in targets]  # any positive multiple reconstructs the direction
+    assert float(reconstruction_loss(targets, scaled, present)) == pytest.approx(0.0, abs=1e-6)
+
+
+def _exact_autoencoder(widths, recon_act, shift=20.0):
+    """Weights with V̂ = V exactly: GELU(x) = x in float32 once x >= 8, so shift, copy, unshift."""
+    fusion = build_fusion(widths, swiglu=False, recon_act=recon_act)
+    with torch.no_grad():
+        for m, w in widths.items():
+            cut = fusion.splits[m]
+            expand, specific = fusion.expand[m].linear, fusion.specific[m].linear
+            expand.weight.zero_()
+            expand.weight[cut : cut + w].copy_(torch.eye(w))  # specific slice starts with V + shift
+            expand.bias.fill_(shift)
+            specific.weight.zero_()
+            specific.weight[:, :w].copy_(torch.eye(w))  # Z_sp = V + shift
+            specific.bias.zero_()
+            rec = fusion.reconstruct[m].linear
+            rec.weight.zero_()
+            rec.weight[:, :w].copy_(torch.eye(w))  # reads Z_sp, the first l_m entries of Z
+            rec.bias.fill_(-shift if recon_act == "identity" else 0.0)
+    return fusion
+
+
+@pytest.mark.parametrize("recon_act", ["identity", "gelu"])
+def test_module_loss_is_zero_with_a_constructed_exact_reconstruction(recon_act):
+    widths = {"a": 4, "b": 7}
+    fusion = _exact_autoencoder(widths, recon_act)
+    features = random_features(widths)
+    if recon_act == "gelu":  # a GELU decoder can only reproduce V where GELU(V) = V (spec A6)
+        features = {m: v.abs() + 8.0 for m, v in features.items()}
+        fusion = _exact_autoencoder(widths, recon_act, shift=0.0)
+    _, output = run(fusion, features)
+    for m in widths:
+        torch.testing.assert_close(output.diagnostics["scfae"]["recon"][m], features[m])
+    assert float(output.diagnostics["scfae"]["recon_loss"]) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_loss_range_is_zero_to_two_m_and_ignores_target_scale():
+    targets = list(random_features(WIDTHS, seed=1).values())
+    recons = list(random_features(WIDTHS, seed=2).values())
+    present = torch.ones(6, 3, dtype=torch.bool)
+    opposite = reconstruction_loss(targets, [-v for v in targets], present)
+    assert float(opposite) == pytest.approx(2 * len(WIDTHS), abs=1e-5)  # the maximum, 2M
+    value = reconstruction_loss(targets, recons, present)
+    assert 0 <= float(value) <= 2 * len(WIDTHS)
+    rescaled = reconstruction_loss([4.0 * v for v in targets], recons, present)
+    assert float(rescaled) == pytest.approx(float(value), rel=1e-5)
+
+
+def test_module_loss_is_lambda_times_eq5_with_the_sign_fixed():
+    fusion = build_fusion(WIDTHS, lam=0.7)
+    _, output = run(fusion, random_features(WIDTHS))
+    diag = output.diagnostics["scfae"]
+    present = torch.ones(6, 3)
+    expected = _eq5_sign_fixed(
+        [diag["inputs"][m] for m in WIDTHS], [diag["recon"][m] for m in WIDTHS], present
+    )
+    total = float(output.aux_losses["scfae_recon"].detach())
+    assert total == pytest.approx(0.7 * float(expected), rel=1e-5)
+    assert float(diag["recon_loss"]) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_mse_variant_is_mean_squared_error_per_modality():
+    fusion = build_fusion(WIDTHS, recon="mse")
+    _, output = run(fusion, random_features(WIDTHS))
+    diag = output.diagnostics["scfae"]
+    expected = sum(F.mse_loss(diag["recon"][m], diag["inputs"][m]) for m in WIDTHS)
+    assert float(diag["recon_loss"]) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_one_sgd_step_on_the_reconstruction_loss_increases_the_mean_cosine():
+    torch.manual_seed(0)
+    fusion = build_fusion(WIDTHS)
+    features = random_features(WIDTHS, batch=32)
+
+    def mean_cos():
+        _, output = run(fusion, features)
+        diag = output.diagnostics["scfae"]
+        return sum(
+            F.cosine_similarity(diag["inputs"][m], diag["recon"][m], dim=1).mean() for m in WIDTHS
+        )
+
+    before = float(mean_cos())
+    _, output = run(fusion, features)
+    output.aux_losses["scfae_recon"].backward()
+    with torch.no_grad():
+        for p in fusion.parameters():
+            if p.grad is not None:
+                p -= 0.05 * p.grad
+    assert float(mean_cos()) > before
+
+
+def _network(fusion, widths=WIDTHS):
+    return FusionNetwork(
+        {m: (w,) for m, w in widths.items()},
+        {m: MLPBackbone(hidden=w) for m, w in widths.items()},
+        NoCalibration(),
+        fusion,
+        NoWeighting(),
+        n_outputs=3,
+        task="classification",
+    )
+
+
+def _batch(widths=WIDTHS, batch=8):
+    features = random_features(widths, batch=batch, seed=3)
+    return ModalityBatch(features, torch.ones(batch, len(widths), dtype=torch.bool))
+
+
+def test_lambda_zero_leaves_only_the_task_loss():
+    torch.manual_seed(0)
+    network = _network(SCFAEFusion(lam=0.0))
+    batch, target = _batch(), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    output = network(batch)
+    assert "scfae_recon" not in output.aux_losses
+    task = network.per_sample_loss(output.logits, target).mean()
+    total = network.loss(output, target, batch, True).detach()
+    assert float(total) == pytest.approx(float(task.detach()))
+
+
+def _grads(module):
+    return {name: p.grad for name, p in module.named_parameters()}
+
+
+def _nonzero(grad):
+    return grad is not None and float(grad.abs().sum()) > 0
+
+
+@pytest.mark.parametrize("recon_from", ["z", "post"])
+def test_gradient_routing_of_task_and_reconstruction_losses(recon_from):
+    torch.manual_seed(0)
+    network = _network(SCFAEFusion(recon_from=recon_from))
+    fusion = network.fusion
+    batch, target = _batch(), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+
+    output = network(batch)
+    network.per_sample_loss(output.logits, target).mean().backward()  # L_task alone
+    assert not any(_nonzero(g) for g in _grads(fusion.reconstruct).values())
+    network.zero_grad(set_to_none=True)
+
+    output = network(batch)
+    features = output.features
+    for h in features.values():
+        h.retain_grad()
+    output.aux_losses["scfae_recon"].backward()  # λ L_recon alone
+    assert not any(_nonzero(g) for g in _grads(network.head).values())
+    post_grads = [_nonzero(g) for g in _grads(fusion.post).values()]
+    assert any(post_grads) == (recon_from == "post")
+    for m in WIDTHS:  # every modality's pre/expand/shared/specific and encoder output
+        for part in (fusion.pre, fusion.expand, fusion.shared, fusion.specific, fusion.reconstruct):
+            assert any(_nonzero(g) for g in _grads(part[m]).values()), (part, m)
+        assert _nonzero(features[m].grad)
+
+
+def test_total_loss_reaches_every_encoder():
+    torch.manual_seed(0)
+    network = _network(SCFAEFusion())
+    batch, target = _batch(), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    network.loss(network(batch), target, batch, True).backward()
+    for m in WIDTHS:
+        assert all(_nonzero(p.grad) for p in network.modality_parameters(m)), m
+
+
+def test_detach_target_stops_the_gradient_through_v_only():
+    widths = {"a": 4, "b": 6}
+    grads = {}
+    for detach in (False, True):
+        torch.manual_seed(0)
+        fusion = build_fusion(widths, detach_target=detach)
+        features = {m: v.requires_grad_() for m, v in random_features(widths).items()}
+        _, output = run(fusion, features)
+        output.aux_losses["scfae_recon"].backward()
+        assert all(_nonzero(v.grad) for v in features.values())  # the prediction path remains
+        grads[detach] = features["a"].grad
+    assert not torch.allclose(grads[False], grads[True])

@@ -1,0 +1,158 @@
+"""Shapes, split points, cycle dependencies, parameter counts (spec §4.3, §4.10, §10.1-3, 7)."""
+
+import pytest
+import torch
+from fusekit_scfae import SCFAEFusion, split_point
+from fusekit_scfae.blocks import swiglu_hidden
+from scfae_helpers import build_fusion, random_features, run
+
+from fusekit import BuildSpec
+
+
+def test_shapes_with_unequal_widths_keep_each_modality_width():
+    widths = {"img": 16, "vid": 40}  # the 128-vs-4096 case, scaled down (spec §10.1)
+    fusion = build_fusion(widths)
+    fused, output = run(fusion, random_features(widths, batch=4))
+    diag = output.diagnostics["scfae"]
+    assert fusion.width_ == fused.shape[1] == (16 + 16) + (40 + 16)  # Σ_m (l_m + l*)
+    assert fusion.expand["img"].linear.out_features == 32
+    assert fusion.expand["vid"].linear.out_features == 80
+    assert diag["z_shared"]["img"].shape == diag["z_shared"]["vid"].shape == (4, 16)
+    assert diag["z_specific"]["img"].shape == (4, 16)
+    assert diag["z_specific"]["vid"].shape == (4, 40)
+    assert diag["z"]["img"].shape == (4, 32) and diag["z"]["vid"].shape == (4, 56)
+    for m, w in widths.items():
+        assert diag["recon"][m].shape == (4, w)
+
+
+@pytest.mark.parametrize("n", [1, 2, 4])
+@pytest.mark.parametrize("b", [0.25, 0.5, 0.75])
+def test_every_n_b_in_the_paper_grid_builds_and_trains_one_step(n, b):
+    widths = {"a": 6, "b": 9}
+    fusion = build_fusion(widths, n=n, b=b)
+    for m, w in widths.items():
+        cut = split_point(n, b, w)
+        assert cut == int(b * n * w + 0.5)
+        assert fusion.shared[m].linear.in_features == cut
+        assert fusion.specific[m].linear.in_features == n * w - cut  # the slices partition Ẑ
+    optimizer = torch.optim.SGD(fusion.parameters(), lr=0.1)
+    fused, output = run(fusion, random_features(widths))
+    (fused.pow(2).mean() + output.aux_losses["scfae_recon"]).backward()
+    optimizer.step()
+    assert all(torch.isfinite(p).all() for p in fusion.parameters())
+
+
+def test_split_without_room_for_both_slices_names_the_modality():
+    with pytest.raises(ValueError, match=r"modality 'tiny'.*width 1"):
+        build_fusion({"big": 8, "tiny": 1}, n=1, b=0.5)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"b": 1.5}, r"b \(boundary ratio\) must be in \(0, 1\), got 1.5"),
+        ({"n": 0}, r"n \(expansion factor\) must be an integer >= 1, got 0"),
+        ({"lam": -1.0}, r"lam must be a finite number >= 0, got -1.0"),
+        ({"recon": "l1"}, r"recon='l1'; expected one of \['cos', 'mse', 'contrastive'\]"),
+        ({"missing_shared": "skip"}, r"missing_shared='skip'"),
+        ({"modality_order": ["a", "x"]}, r"modality_order=\['a', 'x'\] must list each modality"),
+    ],
+)
+def test_bad_parameters_raise_clear_errors(params, message):
+    with pytest.raises(ValueError, match=message):
+        build_fusion({"a": 4, "b": 5}, **params)
+
+
+def test_one_modality_is_refused():
+    with pytest.raises(ValueError, match="needs at least 2 modalities"):
+        build_fusion({"a": 4})
+
+
+def _changes(fusion, widths, perturbed, key):
+    base = random_features(widths, batch=5)
+    moved = {m: v + (1.0 if m == perturbed else 0.0) for m, v in base.items()}
+    _, before = run(fusion, base)
+    _, after = run(fusion, moved)
+    return {
+        m: not torch.equal(before.diagnostics["scfae"][key][m], after.diagnostics["scfae"][key][m])
+        for m in widths
+    }
+
+
+def test_three_modalities_take_the_shared_part_of_the_next_in_the_cycle():
+    widths = {"t": 5, "a": 4, "v": 6}  # given order differs from the cycle (a, v, t)
+    fusion = build_fusion(widths, modality_order=["a", "v", "t"])
+    partner = {"a": "v", "v": "t", "t": "a"}  # spec §10.2: a <- v, v <- t, t <- a
+    for perturbed in widths:
+        shared_changed = _changes(fusion, widths, perturbed, "z_shared")
+        specific_changed = _changes(fusion, widths, perturbed, "z_specific")
+        for m in widths:
+            assert shared_changed[m] == (partner[m] == perturbed), (perturbed, m)
+            assert specific_changed[m] == (m == perturbed), (perturbed, m)
+
+
+def test_two_modalities_swap_their_shared_parts():
+    widths = {"a": 4, "b": 7}
+    fusion = build_fusion(widths)
+    assert _changes(fusion, widths, "a", "z_shared") == {"a": False, "b": True}
+    assert _changes(fusion, widths, "b", "z_shared") == {"a": True, "b": False}
+
+
+def _count(dims: dict[str, int], **params) -> int:
+    with torch.device("meta"):
+        fusion = SCFAEFusion(**params)
+        fusion.build(
+            BuildSpec(
+                names=tuple(dims),
+                input_shapes={m: (d,) for m, d in dims.items()},
+                feature_shapes={m: (d,) for m, d in dims.items()},
+                n_outputs=2,
+                task="classification",
+            )
+        )
+    return sum(p.numel() for p in fusion.parameters())
+
+
+def _table12(dims: dict[str, int], n: int = 2, b: float = 0.5) -> int:
+    """Table 12's per-modality formulas with integer SwiGLU widths and output-size biases."""
+    star = min(dims.values())
+
+    def swiglu(d: int) -> int:
+        h = swiglu_hidden(d)
+        return 3 * d * h + 2 * h + d
+
+    total = 0
+    for d in dims.values():
+        cut = split_point(n, b, d)
+        total += swiglu(d) + (n * d * d + n * d) + (cut * star + star)
+        total += (n * d - cut) * d + d + d * (d + star) + d + swiglu(d + star)
+    return total
+
+
+def test_parameter_count_matches_table_12_formulas_for_unequal_widths():
+    assert _count({"a": 16, "b": 40}) == _table12({"a": 16, "b": 40})
+    assert _count({"a": 7, "b": 12, "c": 9}, n=4, b=0.25) == _table12(
+        {"a": 7, "b": 12, "c": 9}, n=4, b=0.25
+    )
+
+
+@pytest.mark.parametrize(
+    ("dims", "n", "expected", "tolerance"),
+    [
+        ({"audio": 512, "visual": 512}, 2, 24_141_824, 10_000),  # Table 13: 24.14M
+        ({"audio": 512, "visual": 512}, 1, 23.09e6, 0.01e6),  # spec §4.10
+        ({"audio": 512, "visual": 512}, 4, 26.24e6, 0.01e6),
+        ({"image": 128, "video": 128}, 2, 1_513_472, 1_000),
+        ({"image": 128, "video": 4096}, 2, 345.9e6, 0.1e6),
+        ({"a": 512, "t": 1024, "v": 1024}, 2, 77.1e6, 0.1e6),
+    ],
+)
+def test_worked_parameter_counts_of_spec_4_10(dims, n, expected, tolerance):
+    assert abs(_count(dims, n=n) - expected) <= tolerance
+
+
+def test_numpy_hyperparameters_from_a_search_grid_are_accepted():
+    import numpy as np
+
+    fusion = build_fusion({"a": 4, "b": 6}, n=np.int64(2), b=np.float64(0.25), lam=np.float32(1))
+    assert fusion.expand["b"].linear.out_features == 12 and fusion.splits["b"] == 3
