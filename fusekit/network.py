@@ -101,14 +101,20 @@ class FusionNetwork(nn.Module):
         return features
 
     def fuse(
-        self, features: dict[str, Tensor], mask: Tensor, output: FusionOutput | None = None
+        self,
+        features: dict[str, Tensor],
+        mask: Tensor,
+        output: FusionOutput | None = None,
+        steps: dict[str, Tensor] | None = None,
     ) -> Tensor:
         """Weighting, fusion and head on already-calibrated features: ``(B, n_outputs)`` logits.
 
         Public so that plugins can rerun the decision part with another mask (e.g. a modality
-        removed), reusing the features of the full pass.
+        removed), reusing the features of the full pass; pass the batch's padded-step masks as
+        ``steps`` (``output.steps`` of the full pass) for sequence modalities.
         """
-        output = FusionOutput(mask=mask) if output is None else output
+        if output is None:
+            output = FusionOutput(mask=mask, steps=dict(steps or {}))
         if output.unimodal_logits is None and self.unimodal_heads is not None:
             output.unimodal_logits = self.unimodal(features, output.steps)
         features = self.weighting.reweight(features, mask, output)

@@ -423,8 +423,12 @@ def check_sklearn_compatible(
             "a clone refitted with the same seed predicted differently",
             "keep no state outside the parameters passed to __init__",
         )
-    candidates = [DEFAULTS[kind], plugin] if isinstance(plugin, str) else [plugin]
-    search = GridSearchCV(_estimator(kind, plugin, params, max_epochs=1), {kind: candidates}, cv=2)
+    grid = [{kind: [plugin], **{f"{kind}__{k}": [v] for k, v in params.items()}}]
+    if isinstance(plugin, str):
+        grid.append({kind: [DEFAULTS[kind]]})
+    search = GridSearchCV(
+        FusionClassifier(max_epochs=1, random_state=0), grid, cv=2, error_score="raise"
+    )
     try:
         search.fit(X, y)
     except Exception as error:  # noqa: BLE001
