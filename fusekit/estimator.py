@@ -197,9 +197,10 @@ class _FusionEstimator(BaseEstimator):
                 batch_size=self.batch_size,
                 train_split=self.train_split,
                 callbacks=[
-                    *(self.callbacks or []),
+                    # plugin hooks first: gradient modulation precedes e.g. user gradient clipping
                     ("fusekit_hooks", ComponentHooks(data)),
                     ("fusekit_divergence", DivergenceGuard()),
+                    *(self.callbacks or []),
                 ],
                 device=self.device,
                 verbose=self.verbose,

@@ -1,0 +1,5 @@
+"""One torch thread for the MWAM tests (the machine is shared)."""
+
+import torch
+
+torch.set_num_threads(1)

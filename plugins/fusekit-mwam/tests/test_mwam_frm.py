@@ -1,0 +1,112 @@
+"""Frequency Ratio Metric: hand examples, spec §10.6 numbers, spectral ordering, masks."""
+
+import numpy as np
+import pytest
+import torch
+from fusekit_mwam import dct_matrix, frequency_ratio_metric
+
+
+def vector_with_coefficients(coefficients):
+    """The length-8 signal whose orthonormal DCT-II is ``coefficients``: x = Dᵀ c."""
+    c = torch.tensor(coefficients, dtype=torch.float64)
+    return (dct_matrix(8, torch.float64).T @ c).unsqueeze(0)  # (1, 8)
+
+
+def test_official_frm_on_hand_example():
+    x = vector_with_coefficients([2.0, 1.0, 0, 0, 0, 0, 0.5, 4.0])
+    # pairs (c0, c7) and (c1, c6): |2 / 4| + |1 / 0.5| = 2.5
+    assert frequency_ratio_metric(x, eps=1e-12).item() == pytest.approx(2.5)
+
+
+def test_official_frm_uses_signed_high_coefficient():
+    x = vector_with_coefficients([2.0, 1.0, 0, 0, 0, 0, -0.5, -4.0])
+    assert frequency_ratio_metric(x, eps=1e-12).item() == pytest.approx(2.5)
+    near_minus_eps = vector_with_coefficients([1.0, 0, 0, 0, 0, 0, 0, -1e-6 + 1e-12])
+    assert frequency_ratio_metric(near_minus_eps, eps=1e-6).item() > 1e9  # the code's heavy tail
+
+
+def test_energy_frm_on_hand_example():
+    x = vector_with_coefficients([2.0, 1.0, 0, 0, 0, 0, 0.5, 4.0])
+    expected = (2.0**2 + 1.0**2) / (4.0**2 + 0.5**2)
+    assert frequency_ratio_metric(x, mode="energy", eps=1e-12).item() == pytest.approx(expected)
+
+
+def test_sum_grows_with_batch_and_mean_does_not():
+    x = vector_with_coefficients([2.0, 1.0, 0, 0, 0, 0, 0.5, 4.0]).repeat(4, 1)
+    assert frequency_ratio_metric(x, reduce="sum", eps=1e-12).item() == pytest.approx(10.0)
+    assert frequency_ratio_metric(x, reduce="mean", eps=1e-12).item() == pytest.approx(2.5)
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [("official", (12211.92, 12212.02, 12212.05)), ("energy", (47.13898, 47.13905, 47.13905))],
+)
+def test_scale_invariance_matches_spec_numbers(mode, expected):
+    noise = torch.from_numpy(np.random.default_rng(0).random((4, 3, 32, 32)))
+    values = [
+        frequency_ratio_metric(scale * noise, mode=mode, reduce="sum").item()
+        for scale in (0.1, 1.0, 10.0)
+    ]
+    np.testing.assert_allclose(values, expected, rtol=2e-6)
+    assert max(values) / min(values) - 1 < 1e-4
+
+
+def test_smooth_image_has_larger_frm_than_white_noise():
+    rng = np.random.default_rng(1)
+    noise = rng.normal(size=(4, 3, 32, 32))
+    smooth = noise.cumsum(axis=2).cumsum(axis=3)
+    for mode in ("official", "energy"):
+        smooth_frm = frequency_ratio_metric(torch.from_numpy(smooth), mode=mode)
+        noise_frm = frequency_ratio_metric(torch.from_numpy(noise), mode=mode)
+        assert smooth_frm > 10 * noise_frm
+
+
+def test_absent_samples_are_left_out_and_duplicates_change_nothing():
+    x = torch.randn(6, 2, 16, 16, dtype=torch.float64)
+    present = torch.tensor([True, True, False, True, False, True])
+    for mode in ("official", "energy"):
+        masked = frequency_ratio_metric(x, mode=mode, reduce="mean", present=present)
+        only_present = frequency_ratio_metric(x[present], mode=mode, reduce="mean")
+        garbage = x.clone()
+        garbage[~present] = 1e6 * torch.randn_like(garbage[~present])
+        changed = frequency_ratio_metric(garbage, mode=mode, reduce="mean", present=present)
+        doubled = frequency_ratio_metric(x[present].repeat(2, 1, 1, 1), mode=mode, reduce="mean")
+        torch.testing.assert_close(masked, only_present)
+        torch.testing.assert_close(changed, only_present)
+        torch.testing.assert_close(doubled, only_present)
+    assert frequency_ratio_metric(x, present=torch.zeros(6, dtype=torch.bool)).isnan()
+
+
+def test_sequence_blocks_with_padded_steps_are_left_out():
+    x = torch.randn(2, 16, 3, dtype=torch.float64)
+    steps = torch.ones(2, 16, dtype=torch.bool)
+    steps[1, 10:] = False  # sample 1: second block holds padding
+    padded = x.clone()
+    padded[1, 10:] = 0.0
+    with_steps = frequency_ratio_metric(padded, steps=steps)
+    expected = frequency_ratio_metric(x[:1]) + frequency_ratio_metric(x[1:, :8])
+    torch.testing.assert_close(with_steps, expected)
+    mean = frequency_ratio_metric(padded, steps=steps, reduce="mean")
+    torch.testing.assert_close(mean, expected / 1.5)  # 3 real blocks = 1.5 samples' worth
+    steps[:] = False
+    assert frequency_ratio_metric(padded, steps=steps).isnan()  # no real block at all
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"mode": "fft"}, "frm_mode"),
+        ({"reduce": "max"}, "reduce"),
+        ({"patch_size": 1}, "patch_size"),
+        ({"band": 5}, "band"),
+        ({"eps": 0.0}, "eps"),
+    ],
+)
+def test_bad_parameters_name_themselves(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        frequency_ratio_metric(torch.randn(2, 8), **kwargs)
+
+
+def test_rejects_unsupported_rank():
+    with pytest.raises(ValueError, match=r"\(B, d\)"):
+        frequency_ratio_metric(torch.randn(2, 2, 2, 2, 2))

@@ -1,0 +1,115 @@
+"""Eqs. 3, 7, 10 and 13 against the spec's worked numbers (specs/seed-002-udml.md §11.1-11.5)."""
+
+import pytest
+import torch
+from fusekit_udml.equations import (
+    dependency_ratios,
+    estimator_loss,
+    scale_features,
+    unbiased_weights,
+)
+
+ALL = torch.ones(1, 2, dtype=torch.bool)
+
+
+def test_dependency_ratios_sum_to_M_and_ignore_scale():
+    scores = torch.tensor([0.7, 2.3, 1.1])
+    alpha = dependency_ratios(scores)
+    assert alpha.sum().item() == pytest.approx(3.0)
+    torch.testing.assert_close(dependency_ratios(scores * 17.0), alpha)
+
+
+def test_dependency_ratios_worked_examples():
+    torch.testing.assert_close(
+        dependency_ratios(torch.tensor([3.0, 1.0])), torch.tensor([1.5, 0.5])
+    )
+    code_initial = dependency_ratios(torch.tensor([32.0, 10.0]))  # --audio_depend 32, visual 10
+    torch.testing.assert_close(code_initial, torch.tensor([1.52381, 0.47619]), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("alpha", "expected"),
+    [([1.6, 0.4], [0.2, 0.8]), ([1.5, 0.5], [0.25, 0.75])],
+)
+def test_equal_uncertainty_weights_undo_the_dependency(alpha, expected):
+    weights = unbiased_weights(torch.ones(1, 2), torch.tensor(alpha), ALL, power=1.0)
+    torch.testing.assert_close(weights, torch.tensor([expected]))
+
+
+def test_three_modalities_from_dependency_scores():
+    alpha = dependency_ratios(torch.tensor([2.0, 1.0, 1.0]))  # (1.5, 0.75, 0.75)
+    weights = unbiased_weights(torch.ones(1, 3), alpha, torch.ones(1, 3, dtype=torch.bool), 1.0)
+    torch.testing.assert_close(weights, torch.tensor([[0.2, 0.4, 0.4]]))
+
+
+def test_weights_sum_to_one_over_present_modalities_and_zero_when_absent():
+    generator = torch.Generator().manual_seed(0)
+    uncertainty = torch.rand(64, 4, generator=generator) * 10 + 0.1
+    alpha = dependency_ratios(torch.rand(4, generator=generator) + 0.1)
+    mask = torch.rand(64, 4, generator=generator) > 0.4
+    mask[0] = False  # a sample with nothing present
+    weights = unbiased_weights(uncertainty, alpha, mask, power=1.0)
+    assert torch.isfinite(weights).all()
+    assert (weights[~mask] == 0).all()
+    assert (weights[mask] > 0).all()
+    some = mask.any(dim=1)
+    torch.testing.assert_close(weights[some].sum(dim=1), torch.ones(int(some.sum())))
+    assert weights[0].sum() == 0
+
+
+def test_bias_cancels_in_the_effective_contribution():
+    generator = torch.Generator().manual_seed(1)
+    uncertainty = torch.rand(32, 3, generator=generator) * 5 + 0.5
+    alpha = dependency_ratios(torch.rand(3, generator=generator) + 0.1)
+    mask = torch.ones(32, 3, dtype=torch.bool)
+    weights = unbiased_weights(uncertainty, alpha, mask, power=1.0)
+    effective = alpha * weights / (alpha * weights).sum(dim=1, keepdim=True)
+    uncertainty_only = unbiased_weights(uncertainty, torch.ones(3), mask, power=1.0)
+    torch.testing.assert_close(effective, uncertainty_only, atol=1e-6, rtol=0)
+
+
+def test_weight_decreases_in_uncertainty_and_dependency_and_vanishes():
+    alpha = torch.tensor([1.0, 1.0])
+    levels = torch.tensor([[u, 1.0] for u in (0.5, 1.0, 2.0, 8.0, 1e6)])
+    first = unbiased_weights(levels, alpha, torch.ones(5, 2, dtype=torch.bool), 1.0)[:, 0]
+    assert (first.diff() < 0).all() and first[-1] < 1e-5
+    more_dependent = unbiased_weights(torch.ones(1, 2), torch.tensor([1.2, 0.8]), ALL, 1.0)
+    assert more_dependent[0, 0] < 0.5
+
+
+@pytest.mark.parametrize(("power", "expected"), [(1.0, [0.73333, 0.26667]), (2.0, [0.968, 0.032])])
+def test_uncertainty_power(power, expected):
+    weights = unbiased_weights(torch.tensor([[1.0, 11.0]]), torch.tensor([1.6, 0.4]), ALL, power)
+    torch.testing.assert_close(weights, torch.tensor([expected]), atol=5e-4, rtol=0)
+
+
+def test_official_code_formula_is_M_times_eq7_with_inverse_variance():
+    sigma_hat = torch.tensor([[1.0, 3.0]])  # audio, visual
+    depend = torch.tensor([32.0, 10.0])
+    # the release code: t_a = 2 σ_v² / (σ_a² + σ_v²), w_a = t_a / depend_a, w <- 2 w / Σ w
+    t = 2 * sigma_hat.flip(1) ** 2 / (sigma_hat**2).sum()
+    code = t / depend
+    code = 2 * code / code.sum()
+    ours = 2 * unbiased_weights(sigma_hat, dependency_ratios(depend), ALL, power=2.0)
+    torch.testing.assert_close(ours, code)
+    torch.testing.assert_close(ours, torch.tensor([[1.47541, 0.52459]]), atol=1e-5, rtol=0)
+
+
+def test_scaling_uses_present_count_and_zeroes_absent_rows():
+    z = {"a": torch.ones(2, 3), "b": torch.ones(2, 3)}
+    mask = torch.tensor([[True, True], [True, False]])
+    weights = torch.tensor([[0.25, 0.75], [1.0, 0.0]])
+    paper = scale_features(z, weights, mask, residual=False)
+    torch.testing.assert_close(paper["a"][:, 0], torch.tensor([0.5, 1.0]))  # M·w, |P| = 2 and 1
+    torch.testing.assert_close(paper["b"][:, 0], torch.tensor([1.5, 0.0]))
+    code = scale_features(z, weights, mask, residual=True)
+    torch.testing.assert_close(code["a"][:, 0], torch.tensor([1.5, 2.0]))  # (1 + M·w)
+    torch.testing.assert_close(code["b"][:, 0], torch.tensor([2.5, 0.0]))  # absent stays zero
+
+
+def test_estimator_loss_ignores_absent_modalities():
+    predicted = torch.tensor([[1.0, 5.0], [3.0, 100.0]])
+    target = torch.tensor([[1.0, 3.0], [1.0, 1.0]])
+    mask = torch.tensor([[True, True], [True, False]])
+    # modality 0: mean(0, 4) = 2; modality 1: only the first sample, 4
+    assert estimator_loss(predicted, target, mask).item() == pytest.approx(6.0)
