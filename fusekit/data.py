@@ -163,6 +163,15 @@ def _group_columns(columns: list[str], spec: Mapping[str, Any] | None) -> dict[s
         if not chosen:
             raise ValueError(f"modality {name!r} selects no column of X (selector {selector!r}).")
         positions[name] = np.array(chosen)
+    owners: dict[int, str] = {}
+    for name, chosen in positions.items():
+        for column in chosen:
+            if column in owners:
+                raise ValueError(
+                    f"column {columns[column]!r} is selected by modalities {owners[column]!r} and "
+                    f"{name!r}; each column belongs to one modality."
+                )
+            owners[int(column)] = name
     return positions
 
 

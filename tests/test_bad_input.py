@@ -189,3 +189,60 @@ def test_unknown_optimizer_name(vectors):
     X, y = vectors
     with pytest.raises(ValueError, match="optimizer='lbfgs2' is unknown"):
         FusionClassifier(optimizer="lbfgs2").fit(X, y)
+
+
+def test_modality_order_is_matched_by_name(fitted):
+    model, X, _ = fitted
+    reordered = Modalities(text=X["text"], video=X["video"], audio=X["audio"])
+    np.testing.assert_array_equal(model.predict_proba(reordered), model.predict_proba(X))
+
+
+def test_complex_values():
+    with pytest.raises(ValueError, match="Complex data not supported"):
+        FusionClassifier().fit({"a": np.ones((4, 2), dtype=complex)}, [0, 1, 0, 1])
+
+
+def test_ragged_sequences_given_as_lists():
+    ragged = [np.ones((3, 2)), np.ones((4, 2)), np.ones((3, 2))]
+    with pytest.raises(ValueError, match="modality 's'"):
+        FusionClassifier().fit({"s": ragged}, [0, 1, 0])
+
+
+def test_dataframe_missing_a_column_at_predict():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(20, 3)), columns=["a__x", "a__y", "b__x"])
+    model = FusionClassifier(max_epochs=1).fit(frame, np.arange(20) % 2)
+    with pytest.raises(ValueError, match="a__y"):
+        model.predict(frame.drop(columns=["a__y"]))
+
+
+def test_a_column_in_two_modalities():
+    frame = pd.DataFrame(np.ones((4, 3)), columns=["p", "q", "r"])
+    with pytest.raises(ValueError, match="column 'q' is selected by modalities 'a' and 'b'"):
+        FusionClassifier(modalities={"a": ["p", "q"], "b": ["q", "r"]}).fit(frame, [0, 1, 0, 1])
+
+
+def test_zero_rank(vectors):
+    X, y = vectors
+    with pytest.raises(ValueError, match="rank"):
+        FusionClassifier(fusion="lowrank", fusion__rank=0).fit(X, y)
+
+
+def test_bad_input_inside_grid_search_is_reported(vectors):
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = vectors
+    search = GridSearchCV(
+        FusionClassifier(max_epochs=1), {"fusion": ["concat", "nope"]}, cv=2, error_score="raise"
+    )
+    with pytest.raises(ValueError, match="unknown fusion 'nope'"):
+        search.fit(X, y)
+
+
+def test_cli_rejects_an_unknown_kind(capsys):
+    from fusekit.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["plugins", "--kind", "decoder"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'decoder'" in capsys.readouterr().err
