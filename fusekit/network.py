@@ -111,10 +111,15 @@ class FusionNetwork(nn.Module):
 
         Public so that plugins can rerun the decision part with another mask (e.g. a modality
         removed), reusing the features of the full pass; pass the batch's padded-step masks as
-        ``steps`` (``output.steps`` of the full pass) for sequence modalities.
+        ``steps`` (``output.steps`` of the full pass) for sequence modalities. Called without
+        ``output``, it zeroes the features of modalities that ``mask`` marks absent.
         """
-        if output is None:
+        if output is None:  # an extra pass requested by a plugin: absent features become zeros
             output = FusionOutput(mask=mask, steps=dict(steps or {}))
+            features = {
+                name: h * expand_mask(mask[:, position], h)
+                for position, (name, h) in enumerate(features.items())
+            }
         if output.unimodal_logits is None and self.unimodal_heads is not None:
             output.unimodal_logits = self.unimodal(features, output.steps)
         features = self.weighting.reweight(features, mask, output)

@@ -82,6 +82,9 @@ class TrainingContext:
         epoch: zero-based epoch number.
         batch: the current batch inputs in batch-level hooks, else ``None``.
         target: the current batch target in batch-level hooks, else ``None``.
+        train_rows: rows of ``data`` used for training when skorch holds out a validation split
+            (``train_split``), else ``None`` (all rows train).
+        batch_index: zero-based number of the batch within the epoch (batch-level hooks).
     """
 
     network: FusionNetwork
@@ -90,3 +93,5 @@ class TrainingContext:
     epoch: int
     batch: ModalityBatch | None = None
     target: Tensor | None = None
+    train_rows: Tensor | None = None
+    batch_index: int = 0

@@ -98,11 +98,19 @@ class ComponentHooks(Callback):
 
     def initialize(self) -> ComponentHooks:
         self._listeners: dict[str, list[Component]] = {hook: [] for hook in _HOOKS}
+        self._train_rows: torch.Tensor | None = None
+        self._batch_index = 0
         return self
 
     def _context(self, net: NeuralNet, **extra: Any) -> TrainingContext:
         return TrainingContext(
-            network=net.module_, net=net, data=self.data, epoch=len(net.history) - 1, **extra
+            network=net.module_,
+            net=net,
+            data=self.data,
+            epoch=len(net.history) - 1,
+            train_rows=self._train_rows,
+            batch_index=self._batch_index,
+            **extra,
         )
 
     def on_train_begin(self, net: NeuralNet, X: Any = None, y: Any = None, **kwargs: Any) -> None:
@@ -121,7 +129,10 @@ class ComponentHooks(Callback):
         for component in self._listeners[hook]:
             getattr(component, hook)(ctx)
 
-    def on_epoch_begin(self, net: NeuralNet, **kwargs: Any) -> None:
+    def on_epoch_begin(self, net: NeuralNet, dataset_train: Any = None, **kwargs: Any) -> None:
+        self._batch_index = 0
+        if isinstance(dataset_train, Subset):
+            self._train_rows = torch.as_tensor(dataset_train.indices, dtype=torch.long)
         if self._listeners["on_epoch_begin"]:
             self._dispatch("on_epoch_begin", self._context(net))
 
@@ -142,6 +153,10 @@ class ComponentHooks(Callback):
         if training and self._listeners["on_grad_computed"]:
             inputs, target = batch if batch is not None else (None, None)
             self._dispatch("on_grad_computed", self._context(net, batch=inputs, target=target))
+
+    def on_batch_end(self, net: NeuralNet, training: bool = False, **kwargs: Any) -> None:
+        if training:
+            self._batch_index += 1
 
     def on_epoch_end(self, net: NeuralNet, **kwargs: Any) -> None:
         if self._listeners["on_epoch_end"]:

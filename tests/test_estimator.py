@@ -266,9 +266,27 @@ def test_training_hooks_see_the_batch(vectors):
 
         def on_epoch_end(self, ctx):
             seen.setdefault("epochs", []).append(ctx.epoch)
+            seen.setdefault("batches", []).append(ctx.batch_index)
 
     X, y = vectors
     FusionClassifier(weighting=Spy, batch_size=32, max_epochs=2).fit(X, y)
     assert seen["begin"] == (32, (32,))
     assert seen["grad"] == (32, (32,), True)
     assert seen["epochs"] == [0, 1]
+    assert seen["batches"] == [5, 5]  # 160 rows in batches of 32
+
+
+def test_training_hooks_know_the_training_rows_under_a_validation_split(vectors):
+    from skorch.dataset import ValidSplit
+
+    from fusekit.builtin.no_weighting import NoWeighting
+
+    seen = {}
+
+    class Spy(NoWeighting):
+        def on_epoch_begin(self, ctx):
+            seen["rows"] = ctx.train_rows
+
+    X, y = vectors
+    FusionClassifier(weighting=Spy, train_split=ValidSplit(4), max_epochs=1).fit(X, y)
+    assert len(seen["rows"]) == 120 and len(set(seen["rows"].tolist())) == 120

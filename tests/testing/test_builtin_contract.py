@@ -25,6 +25,14 @@ def test_calibration_contract(plugin, check):
     check(plugin)
 
 
-@parametrize_with_checks("weighting", _names("weighting"))
+WEIGHTING_EXEMPTIONS = {
+    ("mla", "check_gradients_reach_encoders"): (
+        "MLA alternates by design: each training step updates one modality's encoder through "
+        "the shared head (Zhang et al., CVPR 2024), so one step never reaches every encoder"
+    ),
+}
+
+
+@parametrize_with_checks("weighting", _names("weighting"), exemptions=WEIGHTING_EXEMPTIONS)
 def test_weighting_contract(plugin, check):
     check(plugin)

@@ -1,0 +1,204 @@
+"""Adaptive Gradient Modulation (AGM).
+
+Li, Li, Hu, Lei, Li, Zhou, "Boosting Multi-modal Model Performance with Adaptive Gradient
+Modulation", ICCV 2023, arXiv:2308.07686. Reference code: lihong2303/AGM_ICCV2023 (``GradMod``,
+``Modality_Audio``/``Modality_Visual``), BalanceMM ``AGM_trainer.py`` (M modalities).
+
+Per training batch, with v(S) ``(B, K)`` the fused logits when only the modalities in S are
+present (``network.fuse`` on the calibrated features with mask ∧ S, features outside S zeroed,
+eval mode, no gradient; v(N) = the pass's own logits) and N the M modalities:
+
+    (Shapley)  φ_m = Σ_{S ⊆ N∖{m}} |S|! (M − |S| − 1)! / M! · (v(S ∪ {m}) − v(S)),  v(∅) = 0
+               the mono-modal response of modality m                               ``(B, K)``
+    (score)    s_m = mean_i min(ℓ(φ_m,i, y_i), −log 1e-8)     (ℓ = cross-entropy or MSE)
+    (ratio)    r_m = exp(M/(M−1) · (s_m − mean_j s_j))
+    (target)   η_m = exp(M/(M−1) · (ŝ_m − mean_j ŝ_j)),   ŝ_m the running mean of s_m over all
+               training iterations so far (before this batch's update, 0 at the start)
+    (coeff)    k_m = exp(α · min(η_m − r_m, 7))
+    (update)   ŝ_m ← ŝ_m · (t − 1)/t + s_m / t
+
+Between backward and the optimiser step, in epochs ``start_epoch ≤ epoch ≤ end_epoch``, every
+gradient of modality m's encoder with at least ``min_param_dim`` dimensions (weights, not
+biases: "len(grad.size()) != 1" in the code) is multiplied by k_m. Fusion and head are never
+modulated. The running means ŝ are updated on every training batch, in the window or not.
+
+Choices where the paper is silent, following the official code: v(∅) = 0 (its two- and
+three-modality formulas never subtract the all-padded output), the cap 7 is BalanceMM's, and the
+official gradient-norm clipping of the head is left to the user (skorch's ``GradientNormClipping``
+callback). Per-branch modulation of the encoder gradients (BalanceMM) replaces the official
+backward hooks on the mono-modal outputs, so it works with any fusion, not only late fusion.
+Cost: 2^M − 2 extra ``fuse`` passes per batch (fusion and head only, no encoders).
+
+Missing modalities: a sample's masked passes keep its absent modalities absent; s_m averages over
+the rows where m is present; a modality absent from the whole batch gets k = 1, no update of ŝ_m,
+and is left out of the means and of M in M/(M−1) (fewer than two available: all k = 1).
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import combinations
+
+import torch
+from torch import Tensor
+
+from fusekit.builtin.unimodal_aux_weighting import check_non_negative, present_mean
+from fusekit.components import BuildSpec, Weighting
+from fusekit.hookspecs import hookimpl
+from fusekit.network import FusionNetwork
+from fusekit.nn import expand_mask
+from fusekit.output import FusionOutput, LossContext, TrainingContext
+
+#: ``min(η − r, MAX_GAP)`` in the exponent of k (BalanceMM ``AGM_trainer.py``).
+MAX_GAP = 7.0
+#: Per-sample losses are capped at −log(1e-8), as the code caps the probability at 1e-8.
+MAX_LOSS = -math.log(1e-8)
+
+
+def check_window(who: str, start_epoch: int, end_epoch: int | None) -> None:
+    """ValueError unless ``0 <= start_epoch`` and ``end_epoch`` is None or ``>= start_epoch``."""
+    if not int(start_epoch) >= 0:
+        raise ValueError(f"{who}: start_epoch must be >= 0, got {start_epoch!r}")
+    if end_epoch is not None and int(end_epoch) < int(start_epoch):
+        raise ValueError(
+            f"{who}: end_epoch must be None or >= start_epoch ({start_epoch}), got {end_epoch!r}"
+        )
+
+
+def in_window(epoch: int, start_epoch: int, end_epoch: int | None) -> bool:
+    return int(start_epoch) <= epoch and (end_epoch is None or epoch <= int(end_epoch))
+
+
+def shapley_responses(values: dict[frozenset[int], Tensor], n_modalities: int) -> Tensor:
+    """Shapley values φ_m from coalition outputs: ``{S: (B, K)}`` for every non-empty S ->
+    ``(M, B, K)``; v(∅) = 0."""
+    full = values[frozenset(range(n_modalities))]
+    responses = []
+    for m in range(n_modalities):
+        others = [j for j in range(n_modalities) if j != m]
+        phi = torch.zeros_like(full)
+        for size in range(n_modalities):
+            weight = (
+                math.factorial(size)
+                * math.factorial(n_modalities - size - 1)
+                / math.factorial(n_modalities)
+            )
+            for coalition in combinations(others, size):
+                without = frozenset(coalition)
+                with_m = values[without | {m}]
+                phi = phi + weight * (with_m - (values[without] if without else 0.0))
+        responses.append(phi)
+    return torch.stack(responses)  # (M, B, K)
+
+
+@torch.no_grad()
+def coalition_logits(
+    network: FusionNetwork, features: dict[str, Tensor], mask: Tensor, full: Tensor
+) -> dict[frozenset[int], Tensor]:
+    """v(S) ``(B, K)`` for every non-empty coalition S of mask columns; v(N) = ``full``.
+
+    The features of the modalities outside S are zeroed, so the fusion sees them as absent.
+    """
+    n = mask.shape[1]
+    was_training = network.training
+    network.eval()
+    values = {frozenset(range(n)): full.detach()}
+    for size in range(1, n):
+        for coalition in combinations(range(n), size):
+            keep = torch.zeros(n, dtype=torch.bool, device=mask.device)
+            keep[list(coalition)] = True
+            coalition_mask = mask & keep  # (B, M)
+            zeroed = {  # fusion expects absent rows as zeros, as the network's own pass gives
+                name: value * expand_mask(coalition_mask[:, position], value)
+                for position, (name, value) in enumerate(features.items())
+            }
+            values[frozenset(coalition)] = network.fuse(zeroed, coalition_mask)
+    network.train(was_training)
+    return values
+
+
+def modulation_coefficients(
+    scores: Tensor, running: Tensor, available: Tensor, alpha: float
+) -> Tensor:
+    """k_m = exp(α · min(η_m − r_m, 7)) from ``(M,)`` batch scores and running means."""
+    n = int(available.sum())
+    if n < 2:
+        return torch.ones_like(scores)
+    scale = n / (n - 1)
+    batch_mean = scores[available].mean()
+    running_mean = running[available].mean()
+    ratio = torch.exp(scale * (scores - batch_mean))  # r_m
+    target = torch.exp(scale * (running - running_mean))  # η_m
+    coefficients = torch.exp(alpha * (target - ratio).clamp(max=MAX_GAP))
+    return torch.where(available, coefficients, torch.ones_like(coefficients))
+
+
+class AGMWeighting(Weighting):
+    """AGM: Shapley mono-modal responses from masked passes drive per-encoder gradient scales."""
+
+    def __init__(
+        self,
+        alpha: float = 0.1,
+        start_epoch: int = 0,
+        end_epoch: int | None = None,
+        min_param_dim: int = 2,
+    ) -> None:
+        super().__init__()
+        self.alpha = alpha
+        self.start_epoch = start_epoch
+        self.end_epoch = end_epoch
+        self.min_param_dim = min_param_dim
+
+    def build(self, spec: BuildSpec) -> None:
+        check_non_negative("agm", "alpha", self.alpha)
+        check_window("agm", self.start_epoch, self.end_epoch)
+        self.names = spec.names
+        self.register_buffer("running_scores", torch.zeros(len(spec.names)))  # ŝ (M,)
+        self.register_buffer("score_counts", torch.zeros(len(spec.names)))  # t per modality
+        self.coefficients: Tensor | None = None  # (M,) k of the last training batch
+
+    def on_train_begin(self, ctx: TrainingContext) -> None:
+        self.running_scores.zero_()
+        self.score_counts.zero_()
+        self.coefficients = None
+
+    def loss_terms(self, output: FusionOutput, ctx: LossContext) -> dict[str, Tensor]:
+        if not ctx.training:
+            return {}
+        mask = output.mask  # (B, M)
+        values = coalition_logits(ctx.network, output.calibrated, mask, output.logits)
+        with torch.no_grad():
+            responses = shapley_responses(values, len(self.names))  # (M, B, K)
+            scores = torch.stack(
+                [
+                    present_mean(ctx.per_sample_loss(responses[p]).clamp(max=MAX_LOSS), mask[:, p])
+                    for p in range(len(self.names))
+                ]
+            )  # (M,)
+            available = mask.any(dim=0)  # (M,)
+            self.coefficients = modulation_coefficients(
+                scores, self.running_scores, available, float(self.alpha)
+            )
+            counts = self.score_counts + available.to(scores.dtype)
+            updated = self.running_scores * (counts - 1) / counts.clamp(min=1)
+            updated = updated + scores / counts.clamp(min=1)
+            self.running_scores.copy_(torch.where(available, updated, self.running_scores))
+            self.score_counts.copy_(counts)
+        output.diagnostics["agm_responses"] = responses
+        return {}
+
+    @torch.no_grad()
+    def on_grad_computed(self, ctx: TrainingContext) -> None:
+        if self.coefficients is None:
+            return
+        if in_window(ctx.epoch, self.start_epoch, self.end_epoch):
+            for position, name in enumerate(self.names):
+                for parameter in ctx.network.modality_parameters(name):
+                    if parameter.grad is not None and parameter.dim() >= int(self.min_param_dim):
+                        parameter.grad.mul_(self.coefficients[position])
+        self.coefficients = None
+
+
+@hookimpl
+def fusekit_weightings() -> dict[str, type]:
+    return {"agm": AGMWeighting}

@@ -1,0 +1,130 @@
+"""pmr, agm, mmpareto, mla inside FusionClassifier: 2 and 3 modalities with 30 % missing,
+absent modalities, pickling, GridSearchCV over every registered weighting, bad parameters."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from balancing_helpers import BALANCING, build_network, make_batch, make_data
+from sklearn.model_selection import GridSearchCV
+
+from fusekit import FusionClassifier, FusionRegressor
+from fusekit.batch import ModalityBatch
+from fusekit.registry import available
+from fusekit.resolve import instantiate
+
+
+def test_registered_as_builtin_weightings():
+    assert set(BALANCING) <= set(available("weighting"))
+
+
+@pytest.mark.parametrize("weighting", BALANCING)
+@pytest.mark.parametrize("n_modalities", [2, 3])
+def test_fits_and_predicts_with_30_percent_missing(weighting, n_modalities):
+    X, y = make_data(n_modalities)
+    model = FusionClassifier(weighting=weighting, max_epochs=5, random_state=0).fit(X, y)
+    probabilities = model.predict_proba(X)
+    assert probabilities.shape == (len(y), 3)
+    assert np.isfinite(probabilities).all()
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
+    assert model.score(X, y) > 0.5  # chance is 1/3
+
+
+@pytest.mark.parametrize("weighting", BALANCING)
+def test_all_modalities_absent_gives_finite_prediction(weighting):
+    X, y = make_data(2)
+    model = FusionClassifier(weighting=weighting, max_epochs=2, random_state=0).fit(X, y)
+    empty = type(X)({name: np.full_like(value[:3], np.nan) for name, value in X.items()})
+    assert np.isfinite(model.predict_proba(empty)).all()
+
+
+@pytest.mark.parametrize("weighting", BALANCING)
+def test_pickled_model_predicts_the_same(weighting):
+    X, y = make_data(2)
+    model = FusionClassifier(weighting=weighting, max_epochs=2, random_state=0).fit(X, y)
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_allclose(restored.predict_proba(X), model.predict_proba(X), rtol=1e-6)
+
+
+@pytest.mark.parametrize("weighting", BALANCING)
+def test_output_does_not_depend_on_values_of_absent_modalities(weighting):
+    shapes = {"a": (4,), "b": (3,), "c": (2,)}
+    network = build_network(instantiate("weighting", weighting, {}), shapes=shapes)
+    network.eval()
+    mask = torch.tensor([[True, False, True], [False, True, False], [False, False, False]])
+    batch = make_batch(shapes=shapes, n=3, mask=mask)
+    changed = ModalityBatch(
+        {m: v + 50.0 * (~mask[:, [i]]).float() for i, (m, v) in enumerate(batch.features.items())},
+        mask,
+        batch.index,
+    )
+    first, second = network(batch), network(changed)
+    assert torch.isfinite(first.logits).all()
+    torch.testing.assert_close(first.logits, second.logits)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # plugins' advice about tabular data
+def test_grid_search_over_every_registered_weighting():
+    X, y = make_data(2, n=90)
+    names = sorted(available("weighting"))
+    grid = [
+        {"weighting": [n for n in names if n != "compose"]},
+        {"weighting": ["compose"], "weighting__steps": [["modality_dropout", "agm"]]},
+    ]
+    search = GridSearchCV(FusionClassifier(max_epochs=1, random_state=0), grid, cv=2)
+    search.fit(X, y)
+    assert len(search.cv_results_["params"]) == len(names)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+@pytest.mark.parametrize("fusion", ["tensor", "attention"])
+def test_agm_works_with_non_late_fusion(fusion):
+    X, y = make_data(3)
+    model = FusionClassifier(fusion=fusion, weighting="agm", max_epochs=3, random_state=0)
+    assert model.fit(X, y).score(X, y) > 0.5
+    assert model.module_.weighting.score_counts.min() > 0
+
+
+@pytest.mark.parametrize("weighting", ["agm", "mmpareto"])
+def test_regression_fits(weighting):
+    X, y = make_data(2)
+    model = FusionRegressor(weighting=weighting, max_epochs=2, random_state=0)
+    assert np.isfinite(model.fit(X, y.astype(float)).predict(X)).all()
+
+
+@pytest.mark.parametrize("weighting", ["pmr", "mla"])
+def test_classification_only_weightings_reject_regression(weighting):
+    X, y = make_data(2)
+    with pytest.raises(ValueError, match="classification"):
+        FusionRegressor(weighting=weighting, max_epochs=1).fit(X, y.astype(float))
+
+
+@pytest.mark.skipif("vgmr" not in available("calibration"), reason="vgmr plugin not installed")
+@pytest.mark.parametrize("weighting", BALANCING)
+def test_composes_with_a_calibration(weighting):
+    X, y = make_data(2)
+    model = FusionClassifier(calibration="vgmr", weighting=weighting, max_epochs=2, random_state=0)
+    assert np.isfinite(model.fit(X, y).predict_proba(X)).all()
+
+
+@pytest.mark.parametrize(
+    ("weighting", "parameter", "value"),
+    [
+        ("pmr", "alpha", -1.0),
+        ("pmr", "mu", -0.1),
+        ("pmr", "momentum", 1.0),
+        ("pmr", "end_epoch", -1),
+        ("agm", "alpha", -0.1),
+        ("agm", "start_epoch", -2),
+        ("mmpareto", "gamma", 0.0),
+        ("mla", "shared_dim", 0),
+    ],
+)
+def test_bad_parameter_is_a_clear_error(weighting, parameter, value):
+    X, y = make_data(2)
+    model = FusionClassifier(
+        weighting=weighting, max_epochs=1, **{f"weighting__{parameter}": value}
+    )
+    with pytest.raises(ValueError, match=f"{weighting}: {parameter}"):
+        model.fit(X, y)
