@@ -79,8 +79,12 @@ class Component(nn.Module):
             and parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL)
         ]
 
-    def get_params(self) -> dict[str, Any]:
-        """Hyperparameters, read back from the attributes ``__init__`` stored (sklearn style)."""
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Hyperparameters, read back from the attributes ``__init__`` stored (sklearn style).
+
+        ``deep`` is accepted for scikit-learn's ``clone``, which treats any object with
+        ``get_params`` as an estimator; plugins hold no nested estimators, so it changes nothing.
+        """
         return {name: getattr(self, name) for name in self._param_names()}
 
     def extra_repr(self) -> str:

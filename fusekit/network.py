@@ -163,7 +163,7 @@ class FusionNetwork(nn.Module):
     def forward(self, batch: ModalityBatch) -> FusionOutput:
         if self.training:
             batch = self.weighting.perturb(batch)
-        output = FusionOutput(mask=batch.mask, steps=batch.steps)
+        output = FusionOutput(mask=batch.mask, steps=batch.steps, batch=batch)
         output.features = self.encode(batch)
         output.calibrated = self.calibration(output.features, batch.mask, output)
         self._check_calibrated(output.features, output.calibrated)

@@ -32,6 +32,8 @@ class FusionOutput:
         aux_losses: named scalar losses added during the pass (e.g. a reconstruction loss);
             ``get_loss`` adds them to the task loss.
         diagnostics: anything a component wants to expose for analysis (detached or not).
+        batch: the (possibly perturbed) input batch of this pass: ``batch.index`` holds the rows'
+            numbers in training, the raw inputs are there for plugins that need them.
     """
 
     logits: Tensor | None = None
@@ -44,6 +46,7 @@ class FusionOutput:
     modality_weights: Tensor | None = None
     aux_losses: dict[str, Tensor] = field(default_factory=dict)
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    batch: ModalityBatch | None = None
 
     def add_loss(self, name: str, value: Tensor) -> None:
         """Add a scalar auxiliary loss; a name used twice is summed."""

@@ -290,3 +290,12 @@ def test_training_hooks_know_the_training_rows_under_a_validation_split(vectors)
     X, y = vectors
     FusionClassifier(weighting=Spy, train_split=ValidSplit(4), max_epochs=1).fit(X, y)
     assert len(seen["rows"]) == 120 and len(set(seen["rows"].tolist())) == 120
+
+
+def test_clone_copies_plugin_instances_unbuilt():
+    from fusekit.builtin.late_fusion import LateFusion
+
+    model = FusionClassifier(fusion=LateFusion(weights="learned"))
+    copy = clone(model)
+    assert isinstance(copy.fusion, LateFusion) and copy.fusion is not model.fusion
+    assert copy.fusion.weights == "learned"

@@ -158,6 +158,8 @@ def check_constructible(kind: str, plugin: Any, params: Mapping[str, Any] | None
                 f"no attribute {name!r}",
                 f"store every __init__ argument as self.{name} = {name}",
             )
+        if isinstance(plugin, Component):
+            continue  # an instance keeps the values it was given, not the defaults
         same = stored[name] is parameter.default or (
             isinstance(stored[name], (int, float, str, bool, type(None)))
             and stored[name] == parameter.default

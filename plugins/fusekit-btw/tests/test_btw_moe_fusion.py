@@ -1,0 +1,100 @@
+"""The FuseMoE-style fusion: routing, masking, balance loss, contract, and BTW on top of it."""
+
+import numpy as np
+import pytest
+import torch
+from fusekit_btw.moe_fusion import MoELayer, SparseMoEFusion
+
+from fusekit import BuildSpec, FusionClassifier, FusionOutput, Modalities
+from fusekit.registry import get_registry
+from fusekit.testing import parametrize_with_checks
+
+
+def built(**params):
+    fusion = SparseMoEFusion(**params)
+    spec = BuildSpec(
+        names=("a", "b", "c"),
+        input_shapes={"a": (3,), "b": (5,), "c": (4,)},
+        feature_shapes={"a": (3,), "b": (5,), "c": (4,)},
+        n_outputs=2,
+        task="classification",
+    )
+    return fusion, fusion.build(spec)
+
+
+def test_registered_as_moe():
+    assert get_registry().entry("fusion", "moe").obj is SparseMoEFusion
+
+
+def test_each_token_uses_exactly_top_k_experts_with_gates_summing_to_one():
+    torch.manual_seed(0)
+    layer = MoELayer(n_modalities=3, width=8, n_experts=5, top_k=2, hidden=6)
+    tokens = torch.randn(7, 3, 8)
+    captured = {}
+    original = layer.experts.forward
+
+    def spy(x):
+        captured["expert_outputs"] = original(x)
+        return captured["expert_outputs"]
+
+    layer.experts.forward = spy
+    new_tokens, balance = layer(tokens, torch.ones(7, 3, dtype=torch.bool))
+    normed = layer.norm(tokens)
+    scores = torch.stack([r(normed[:, i]) for i, r in enumerate(layer.routers)], dim=1)
+    top, chosen = scores.topk(2, dim=-1)
+    gates = top.softmax(-1)
+    expected = tokens + (
+        gates.unsqueeze(-1)
+        * captured["expert_outputs"].gather(2, chosen[..., None].expand(-1, -1, -1, 8))
+    ).sum(2)
+    torch.testing.assert_close(new_tokens, expected)
+    assert balance.item() > 0
+
+
+def test_width_and_absent_tokens_are_zero_and_ignored():
+    torch.manual_seed(0)
+    fusion, width = built(width=8)
+    assert width == 3 * 8
+    fusion.eval()
+    features = {"a": torch.randn(6, 3), "b": torch.randn(6, 5), "c": torch.randn(6, 4)}
+    mask = torch.tensor([[1, 1, 1], [1, 0, 1], [0, 0, 1], [0, 0, 0], [1, 1, 0], [1, 0, 0]]).bool()
+    fused = fusion(features, mask, FusionOutput(mask=mask))
+    assert torch.isfinite(fused).all()
+    assert (fused.reshape(6, 3, 8)[~mask] == 0).all()
+    scrambled = {m: h + 10 * (~mask[:, i, None]) for i, (m, h) in enumerate(features.items())}
+    torch.testing.assert_close(fusion(scrambled, mask, FusionOutput(mask=mask)), fused)
+
+
+def test_balance_loss_added_in_training_only():
+    fusion, _ = built()
+    features = {"a": torch.randn(4, 3), "b": torch.randn(4, 5), "c": torch.randn(4, 4)}
+    mask = torch.ones(4, 3, dtype=torch.bool)
+    output = FusionOutput(mask=mask)
+    fusion.train()(features, mask, output)
+    assert output.aux_losses["moe_balance"].item() > 0
+    output = FusionOutput(mask=mask)
+    fusion.eval()(features, mask, output)
+    assert "moe_balance" not in output.aux_losses
+
+
+@pytest.mark.parametrize(("param", "value"), [("top_k", 9), ("n_experts", 0), ("balance", -1.0)])
+def test_bad_parameters_raise(param, value):
+    with pytest.raises(ValueError, match=param):
+        built(**{param: value})
+
+
+@pytest.mark.parametrize("weighting", ["btw", "btw_local"])
+def test_btw_on_moe_with_missing_modalities(weighting):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 120)
+    a = rng.normal(size=(120, 4)) + y[:, None]
+    b = rng.normal(size=(120, 3))
+    a[rng.random(120) < 0.3] = np.nan
+    X = Modalities(a=a, b=b, c=rng.normal(size=(120, 2)) - y[:, None])
+    model = FusionClassifier(fusion="moe", weighting=weighting, max_epochs=5, random_state=0)
+    assert model.fit(X, y).score(X, y) > 0.7
+
+
+@parametrize_with_checks("fusion", ["moe"])
+def test_fusion_contract(plugin, check):
+    check(plugin)
