@@ -16,7 +16,7 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt $(wildcard plugins/*/pyproject.toml)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -c constraints.txt torch==2.13.0
-	$(PIP) install --quiet -c constraints.txt -e ".[dev]"
+	$(PIP) install --quiet -c constraints.txt -e ".[dev,bench]"
 	@for plugin in $(PLUGINS); do \
 		echo "installing plugin $$plugin"; \
 		$(PIP) install --quiet -c constraints.txt -e "$$plugin" || exit 1; \
@@ -24,7 +24,7 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt $(wildcard plugins/*/pypr
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m fusekit.demo
+	$(BIN)/python -m fusekit.bench.demo
 
 test: $(STAMP)
 	$(BIN)/python -m ruff check fusekit plugins tests benchmarks

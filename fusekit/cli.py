@@ -9,12 +9,23 @@ from collections.abc import Sequence
 from fusekit.registry import get_registry
 
 
+def methods_markdown(entries: list) -> str:
+    """The method list as a Markdown table (README's method section is generated from it)."""
+    lines = ["| kind | name | distribution | what it is |", "|---|---|---|---|"]
+    for e in sorted(entries, key=lambda e: (e.kind, e.name)):
+        lines.append(f"| {e.kind} | `{e.name}` | {e.distribution} | {e.description} |")
+    return "\n".join(lines)
+
+
 def _plugins(args: argparse.Namespace) -> int:
     registry = get_registry()
     rows = sorted(
         (e for e in registry.entries() if args.kind in (None, e.kind)),
         key=lambda e: (e.kind, e.name),
     )
+    if args.format == "markdown":
+        print(methods_markdown(rows))
+        return 0
     header = ("kind", "name", "distribution", "version", "description")
     table = [header] + [(e.kind, e.name, e.distribution, e.version, e.description) for e in rows]
     widths = [max(len(row[i]) for row in table) for i in range(4)]
@@ -47,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     plugins.add_argument(
         "--kind", choices=["backbone", "calibration", "fusion", "weighting", "dataset"]
     )
+    plugins.add_argument("--format", choices=["table", "markdown"], default="table")
     plugins.set_defaults(handler=_plugins)
     scaffold = commands.add_parser("new-plugin", help="write a ready plugin distribution")
     scaffold.add_argument("name", help="method name, e.g. my_fusion")
@@ -55,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scaffold.add_argument("--dir", default=".", help="where to create fusekit-NAME/")
     scaffold.set_defaults(handler=_new_plugin)
+    from fusekit.bench.cli import add_bench_parser, add_datasets_parser
+
+    add_bench_parser(commands)
+    add_datasets_parser(commands)
     return parser
 
 

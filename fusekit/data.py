@@ -130,7 +130,7 @@ def _to_float_array(name: str, value: Any) -> np.ndarray:
     return array
 
 
-def _group_columns(columns: list[str], spec: Mapping[str, Any] | None) -> dict[str, np.ndarray]:
+def group_columns(columns: list[str], spec: Mapping[str, Any] | None) -> dict[str, np.ndarray]:
     """Column positions per modality from an explicit spec or the ``name__col`` prefixes."""
     positions: dict[str, np.ndarray] = {}
     if spec is None:
@@ -173,6 +173,9 @@ def _group_columns(columns: list[str], spec: Mapping[str, Any] | None) -> dict[s
                 )
             owners[int(column)] = name
     return positions
+
+
+_group_columns = group_columns  # former private name
 
 
 def _width_spec(spec: Mapping[str, Any]) -> bool:
@@ -226,7 +229,7 @@ def _split_table(
                     "modalities given as column selectors need a DataFrame; for an array pass "
                     "block widths, e.g. modalities={'a': 10, 'b': 20}."
                 )
-            positions = _group_columns(columns, spec)
+            positions = group_columns(columns, spec)
     else:
         positions = estimator.layout_.columns
     return {name: table[:, cols] for name, cols in positions.items()}, positions

@@ -1,0 +1,192 @@
+"""``run_bench``: load the data sets, plan the units, run the ones not done yet, then write
+``results.csv``, ``leaderboard.md``, the PNG plots and ``report.html`` into ``out_dir``."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from fusekit.bench.backends import check_backend, execute
+from fusekit.bench.config import BenchConfig, Unit, grid, plan
+from fusekit.bench.data import BenchData, from_arrays, is_file_name, load_file, load_named
+from fusekit.bench.leaderboard import summarize, to_markdown
+from fusekit.bench.plots import Figure, write_plots
+from fusekit.bench.report import write_report
+from fusekit.bench.store import ResultStore
+from fusekit.robustness.corruptions import get_corruption
+
+
+@dataclass
+class BenchResult:
+    """What a bench produced (the same numbers as the files in ``out_dir``)."""
+
+    results: pd.DataFrame  # every row of this run's plan (results.csv may hold more)
+    summary: pd.DataFrame  # the leaderboard as a table
+    leaderboard: str  # the leaderboard as markdown
+    out_dir: Path
+    report: Path
+    figures: list[Figure]
+    n_run: int
+    n_skipped: int
+
+
+def load_data(
+    config: BenchConfig, data: Mapping[str, tuple[Any, Any]] | None = None
+) -> list[BenchData]:
+    """``config.datasets`` (names or files) plus in-memory ``{name: (X, y)}``, loaded once."""
+    loaded = []
+    for entry in config.datasets:
+        if is_file_name(entry):
+            if config.target is None:
+                raise ValueError(f"data file {entry!r} needs target= (--target COLUMN).")
+            loaded.append(load_file(entry, config.target, config.modalities))
+        else:
+            loaded.append(load_named(entry))
+    for name, (X, y) in (data or {}).items():
+        loaded.append(from_arrays(name, X, y, {"in_memory": True}))
+    if not loaded:
+        raise ValueError("no data set: pass datasets=[names or files] or data={name: (X, y)}.")
+    names = [d.name for d in loaded]
+    if len(set(names)) != len(names):
+        raise ValueError(f"data set names must be distinct, got {names}.")
+    return loaded
+
+
+def _check_sweeps(config: BenchConfig, data: list[BenchData]) -> None:
+    for sweep in config.sweeps:
+        get_corruption(sweep.corruption)
+        for bench_data in data:
+            unknown = [m for m in sweep.modalities or () if m not in bench_data.X]
+            if unknown:
+                raise ValueError(
+                    f"corruption sweep {sweep.corruption!r} names modalities {unknown}, but data "
+                    f"set {bench_data.name!r} has {list(bench_data.X)}."
+                )
+
+
+def _progress(total: int, quiet: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=total,
+        desc="fusekit bench",
+        unit="fit",
+        disable=quiet,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
+
+
+def run_bench(
+    config: BenchConfig | None = None,
+    *,
+    out_dir: str | Path = "bench-out",
+    backend: str = "joblib",
+    n_jobs: int = 1,
+    scheduler: str | None = None,
+    resume: bool = True,
+    quiet: bool = False,
+    data: Mapping[str, tuple[Any, Any]] | None = None,
+    **settings: Any,
+) -> BenchResult:
+    """Run a cross-validated bench and write its report.
+
+    Parameters:
+        config: a :class:`BenchConfig`; ``**settings`` override its fields (or build one:
+            ``run_bench(datasets=["mfeat"], fusion="all", folds=5)``).
+        out_dir: where ``results.csv``, ``leaderboard.md``, the PNGs and ``report.html`` go.
+        backend: ``"serial"``, ``"joblib"`` (``n_jobs`` processes) or ``"dask"`` (``scheduler``
+            address, or a loopback ``LocalCluster`` of ``n_jobs`` workers).
+        resume: skip units already finished in ``out_dir/results.csv`` (False: start afresh).
+        quiet: no progress bar.
+        data: extra in-memory data sets ``{name: (X, y)}``.
+    """
+    config = dataclasses.replace(config or BenchConfig(), **settings)
+    config.validate()
+    grid(config)  # a misspelt name fails before any data is loaded
+    check_backend(backend, n_jobs)
+    out_dir = Path(out_dir)
+    started = time.perf_counter()
+    loaded = load_data(config, data)
+    _check_sweeps(config, loaded)
+    units = plan(config, loaded)
+    store = ResultStore(out_dir)
+    done = store.start(resume)
+    todo = [u for u in units if u.unit_id not in done]
+    _run(todo, loaded, store, quiet, backend=backend, n_jobs=n_jobs, scheduler=scheduler)
+    order = [u.unit_id for u in units]
+    everything = store.finalize(order)
+    results = everything[everything["unit_id"].isin(set(order))].reset_index(drop=True)
+    info = _run_info(config, loaded, backend, n_jobs, scheduler)
+    info["units"] = f"{len(todo)} run, {len(units) - len(todo)} resumed from results.csv"
+    info["wall time"] = f"{time.perf_counter() - started:.1f} s"
+    summary = summarize(results)
+    leaderboard = to_markdown(summary)
+    (out_dir / "leaderboard.md").write_text(leaderboard + "\n", encoding="utf-8")
+    figures = write_plots(results, summary, out_dir)
+    report = write_report(out_dir, results, summary, figures, info)
+    return BenchResult(
+        results, summary, leaderboard, out_dir, report, figures, len(todo), len(units) - len(todo)
+    )
+
+
+def _run(
+    todo: list[Unit], loaded: list[BenchData], store: ResultStore, quiet: bool, **backend: Any
+) -> None:
+    """Execute the units, saving each one's rows as it arrives, under one progress bar."""
+    arrays = {d.name: (d.X, d.y) for d in loaded}
+    failures = 0
+    with _progress(len(todo), quiet) as bar:
+
+        def on_result(rows: list[dict[str, Any]]) -> None:
+            nonlocal failures
+            store.append(rows)
+            failures += any(r["status"] != "ok" for r in rows)
+            bar.update(1)
+            if failures:
+                bar.set_postfix(failed=failures)
+
+        execute(todo, arrays, on_result, **backend)
+
+
+def _run_info(
+    config: BenchConfig,
+    loaded: list[BenchData],
+    backend: str,
+    n_jobs: int,
+    scheduler: str | None,
+) -> dict[str, Any]:
+    from fusekit import __version__
+
+    shapes = "; ".join(
+        f"{d.name}: n={len(d.y)}, {d.task}, " + ", ".join(f"{m} {s}" for m, s in d.shapes.items())
+        for d in loaded
+    )
+    return {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "data sets": shapes,
+        "cross-validation": f"{config.folds}-fold x {config.repeats} repeat(s), seed {config.seed}",
+        "training": f"max_epochs={config.max_epochs}, batch_size={config.batch_size}, "
+        f"lr={config.lr}, params={dict(config.params)}",
+        "sweeps": ", ".join(
+            f"{s.corruption} on {list(s.modalities) if s.modalities else 'each modality'} "
+            f"at {list(s.levels) if s.levels else 'default levels'}"
+            for s in config.sweeps
+        )
+        or "none",
+        "missing-modality table": config.missing,
+        "backend": f"{backend} (n_jobs={n_jobs}{', scheduler ' + scheduler if scheduler else ''})",
+        "machine": f"{platform.platform()}, {os.cpu_count()} cores, torch {torch.__version__} "
+        f"(1 thread per unit), fusekit {__version__}",
+    }

@@ -1,0 +1,259 @@
+"""``fusekit bench`` and ``fusekit datasets`` (argparse sub-commands; handlers return exit codes).
+
+Wire them into a parser with ``add_bench_parser(subparsers)`` and
+``add_datasets_parser(subparsers)``; ``python -m fusekit.bench`` does exactly that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from typing import Any
+
+from fusekit.bench.config import KINDS, BenchConfig, Sweep, quick_config
+from fusekit.bench.data import _parse_value, parse_dataset_name
+
+GRID_FLAGS = ("datasets", "data", *KINDS)
+
+
+def _names(text: str) -> list[str] | str:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    return "all" if names == ["all"] else names
+
+
+def parse_sweep(text: str) -> Sweep:
+    """``gaussian``, ``gaussian@0,0.5,1``, ``gaussian:fou+kar@0,1`` -> :class:`Sweep`."""
+    head, _, levels = text.partition("@")
+    corruption, _, modalities = head.partition(":")
+    try:
+        parsed = tuple(float(v) for v in levels.split(",") if v) if levels else None
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(
+            f"--corrupt {text!r}: levels after @ must be numbers separated by commas."
+        ) from error
+    names = tuple(m for m in modalities.split("+") if m) or None
+    return Sweep(corruption.strip(), names, parsed)
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"--param expects KEY=VALUE, got {text!r}.")
+    key, value = text.split("=", 1)
+    return key.strip(), _parse_value(value.strip())
+
+
+def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``bench`` to an ``add_subparsers()`` object; returns the sub-parser."""
+    parser = subparsers.add_parser(
+        "bench",
+        help="cross-validated leaderboard, robustness sweeps and HTML report",
+        description="Cross-validate a grid of fusion x weighting x calibration x backbone on "
+        "data sets, sweep test-time corruptions, and write results.csv, leaderboard.md, PNG "
+        "plots and report.html. With no data set or grid option: the quick default suite "
+        "(UCI Multiple Features, every installed fusion and weighting).",
+    )
+    data = parser.add_argument_group("data")
+    data.add_argument(
+        "--dataset",
+        dest="datasets",
+        action="append",
+        metavar="NAME",
+        help="registered data set, optionally with loader arguments "
+        "(mfeat:views=fou,kar); repeatable. `fusekit datasets` lists them",
+    )
+    data.add_argument(
+        "--data",
+        action="append",
+        metavar="FILE",
+        help="a CSV or Parquet file (needs --target); repeatable",
+    )
+    data.add_argument("--target", help="target column of --data files")
+    data.add_argument(
+        "--modalities",
+        metavar="JSON",
+        help='modality spec of --data files: {"audio": ["a1", "a2"], "video": '
+        '"^v_"} (columns or regex), or a JSON file; default: modality__ prefixes',
+    )
+    grid = parser.add_argument_group("grid (comma-separated names, or 'all')")
+    for kind in KINDS:
+        grid.add_argument(f"--{kind}", type=_names, metavar="NAMES")
+    grid.add_argument(
+        "--design",
+        choices=["product", "axes"],
+        help="every combination (product, default) or one axis at a time around "
+        "the first name of each (axes)",
+    )
+    grid.add_argument(
+        "--param",
+        type=parse_param,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="estimator parameter for every configuration (fusion__rank=4); repeatable",
+    )
+    cv = parser.add_argument_group("cross-validation and training")
+    cv.add_argument("--folds", type=int)
+    cv.add_argument("--repeats", type=int)
+    cv.add_argument("--seed", type=int)
+    cv.add_argument("--max-epochs", type=int)
+    cv.add_argument("--batch-size", type=int)
+    cv.add_argument("--lr", type=float)
+    cv.add_argument("--metric", help="sklearn scorer name (default accuracy / r2)")
+    robust = parser.add_argument_group("robustness")
+    robust.add_argument(
+        "--corrupt",
+        type=parse_sweep,
+        action="append",
+        metavar="SPEC",
+        help="corruption sweep: NAME[:MOD+MOD][@L1,L2,...], e.g. "
+        "gaussian@0,0.5,1 or salt_and_pepper:fou; repeatable",
+    )
+    robust.add_argument(
+        "--missing",
+        action="store_true",
+        default=None,
+        help="also score every subset of modalities removed at test time",
+    )
+    run = parser.add_argument_group("running")
+    run.add_argument("--out", default="bench-out", help="output directory (default bench-out)")
+    run.add_argument("--backend", choices=["serial", "joblib", "dask"], default="joblib")
+    run.add_argument("--n-jobs", type=int, default=1, help="parallel workers (-1: all cores)")
+    run.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Dask scheduler (tcp://host:8786); default: a LocalCluster on loopback",
+    )
+    run.add_argument(
+        "--no-resume",
+        dest="resume",
+        action="store_false",
+        help="start afresh instead of skipping units already in results.csv",
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=bench_command)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> BenchConfig:
+    """The quick suite when no data set or grid option is given, else plain defaults; then
+    every option given overrides."""
+    given = any(getattr(args, flag) is not None for flag in GRID_FLAGS)
+    config = BenchConfig() if given else quick_config()
+    overrides: dict[str, Any] = {}
+    if args.datasets or args.data:
+        overrides["datasets"] = tuple((args.datasets or []) + (args.data or []))
+    for name in (
+        *KINDS,
+        "design",
+        "folds",
+        "repeats",
+        "seed",
+        "max_epochs",
+        "batch_size",
+        "lr",
+        "metric",
+        "target",
+        "modalities",
+        "missing",
+    ):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    if args.param:
+        overrides["params"] = dict(args.param)
+    if args.corrupt:
+        overrides["sweeps"] = tuple(args.corrupt)
+    return dataclasses.replace(config, **overrides)
+
+
+def bench_command(args: argparse.Namespace) -> int:
+    from fusekit.bench.api import run_bench
+
+    try:
+        config = config_from_args(args)
+        result = run_bench(
+            config,
+            out_dir=args.out,
+            backend=args.backend,
+            n_jobs=args.n_jobs,
+            scheduler=args.scheduler,
+            resume=args.resume,
+            quiet=args.quiet,
+        )
+    except (ValueError, TypeError, ImportError, FileNotFoundError) as error:
+        print(f"fusekit bench: error: {error}", file=sys.stderr)
+        return 2
+    print(result.leaderboard)
+    print(f"{result.n_run} fits run, {result.n_skipped} resumed; report: {result.report}")
+    failed = int((result.results["status"] != "ok").sum())
+    if failed:
+        print(f"{failed} fold(s) failed: see the failures in {result.report}", file=sys.stderr)
+    return 0
+
+
+def add_datasets_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``datasets`` to an ``add_subparsers()`` object; returns the sub-parser."""
+    parser = subparsers.add_parser("datasets", help="list loadable data sets with shapes")
+    parser.add_argument(
+        "--no-load",
+        dest="load",
+        action="store_false",
+        help="names and descriptions only (do not load to get shapes)",
+    )
+    parser.set_defaults(handler=datasets_command)
+    return parser
+
+
+def describe(name: str) -> str:
+    """``n=2000, 10 classes; fou (76,), kar (64,)`` for one registered data set."""
+    import pandas as pd
+
+    from fusekit.bench.data import from_arrays
+    from fusekit.registry import get_registry
+
+    try:
+        X, y = get_registry().get("dataset", name)()
+        if isinstance(X, pd.DataFrame):
+            return (
+                f"n={len(X)}, a table of {X.shape[1]} columns (raw; featurise it into "
+                "modalities before benching, see its data card)"
+            )
+        data = from_arrays(name, X, y, {})
+    except Exception as error:  # noqa: BLE001 - report, keep listing the others
+        return f"not loadable: {type(error).__name__}: {str(error)[:120]}"
+    target = (
+        f"{len(set(data.y.tolist()))} classes" if data.task == "classification" else "regression"
+    )
+    shapes = ", ".join(f"{m} {s}" for m, s in data.shapes.items())
+    return f"n={len(data.y)}, {target}; {shapes}"
+
+
+def datasets_command(args: argparse.Namespace) -> int:
+    from fusekit.registry import get_registry
+
+    entries = sorted(
+        (e for e in get_registry().entries() if e.kind == "dataset"), key=lambda e: e.name
+    )
+    width = max((len(e.name) for e in entries), default=4)
+    for entry in entries:
+        print(f"{entry.name.ljust(width)}  {entry.distribution}  {entry.description}")
+        if args.load:
+            print(f"{' ' * width}  {describe(entry.name)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """A stand-alone parser with both commands (``python -m fusekit.bench``)."""
+    parser = argparse.ArgumentParser(prog="python -m fusekit.bench", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_bench_parser(commands)
+    add_datasets_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+__all__ = ["add_bench_parser", "add_datasets_parser", "main", "parse_dataset_name"]

@@ -1,0 +1,166 @@
+"""Data sets for a bench: a registered loader by name, or a CSV/Parquet file plus a modality spec.
+
+Both become a :class:`BenchData`: ``X`` as :class:`~fusekit.Modalities` of float arrays (so the
+robustness sweeps can corrupt one modality), ``y``, the task and a checksum that keys resume.
+
+Names may carry loader keyword arguments: ``"mfeat:views=fou,kar"`` calls
+``load_mfeat(views=["fou", "kar"])`` (a comma makes a list; numbers are converted).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.utils.multiclass import type_of_target
+
+from fusekit.data import Modalities, group_columns
+from fusekit.datasets import checksum
+from fusekit.registry import get_registry
+
+FILE_SUFFIXES = (".csv", ".parquet", ".pq", ".csv.gz", ".csv.xz")
+
+
+@dataclass
+class BenchData:
+    """One data set ready to cross-validate."""
+
+    name: str
+    X: Modalities
+    y: np.ndarray
+    task: str  # "classification" or "regression"
+    fingerprint: str
+    source: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        return {m: tuple(np.shape(v)[1:]) for m, v in self.X.items()}
+
+
+def _parse_value(text: str) -> Any:
+    if "," in text:
+        return [_parse_value(part) for part in text.split(",") if part]
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False, "none": None}.get(text.lower(), text)
+
+
+def parse_dataset_name(text: str) -> tuple[str, dict[str, Any]]:
+    """``"mfeat:views=fou,kar"`` -> ``("mfeat", {"views": ["fou", "kar"]})``."""
+    name, *pairs = text.split(":")
+    kwargs = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ValueError(
+                f"dataset {text!r}: loader arguments are written name:key=value[:key=value], "
+                f"got {pair!r}."
+            )
+        key, value = pair.split("=", 1)
+        kwargs[key.strip()] = _parse_value(value.strip())
+    return name.strip(), kwargs
+
+
+def task_of(y: np.ndarray) -> str:
+    """``"regression"`` for continuous targets, else ``"classification"``."""
+    kind = type_of_target(y)
+    return "regression" if kind in ("continuous", "continuous-multioutput") else "classification"
+
+
+def from_arrays(name: str, X: Any, y: Any, source: dict[str, Any]) -> BenchData:
+    if not isinstance(X, Mapping):
+        raise TypeError(
+            f"dataset {name!r} gave X as {type(X).__name__}; the bench needs per-modality arrays "
+            "(fusekit.Modalities). Featurise it first, or save it as a file with "
+            "modality__column names and pass --data FILE."
+        )
+    X = Modalities({str(m): np.asarray(v, dtype=np.float64) for m, v in X.items()})
+    y = np.asarray(y)
+    return BenchData(name, X, y, task_of(y), checksum(X, y)[:16], source)
+
+
+def load_named(text: str) -> BenchData:
+    """A registered data set (``fusekit datasets`` lists them), with optional loader kwargs."""
+    name, kwargs = parse_dataset_name(text)
+    loader = get_registry().get("dataset", name)
+    X, y = loader(**kwargs)
+    return from_arrays(text, X, y, {"dataset": name, "kwargs": kwargs})
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A CSV (optionally compressed) or Parquet file as a DataFrame."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"data file {str(path)!r} does not exist.")
+    if path.suffix in (".parquet", ".pq"):
+        try:
+            return pd.read_parquet(path)
+        except ImportError as error:
+            raise ImportError(
+                f"reading {path.name} needs a Parquet engine: pip install pyarrow."
+            ) from error
+    return pd.read_csv(path)
+
+
+def parse_modality_spec(spec: str | Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A modality spec from a mapping, a JSON string or a JSON file.
+
+    ``{"audio": ["a1", "a2"], "video": "^v_"}``: a list of columns or a regular expression per
+    modality. ``None``: group the columns by their ``modality__`` prefix.
+    """
+    if spec is None or isinstance(spec, Mapping):
+        return None if spec is None else dict(spec)
+    text = Path(spec).read_text() if Path(spec).is_file() else spec
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"modalities must be JSON ({{name: [columns] | regex}}) or a JSON file, got "
+            f"{spec!r}: {error}."
+        ) from error
+    if not isinstance(parsed, dict):
+        raise ValueError(f"modalities must be a JSON object, got {type(parsed).__name__}.")
+    return parsed
+
+
+def load_file(
+    path: str | Path, target: str, modalities: str | Mapping[str, Any] | None = None
+) -> BenchData:
+    """A CSV/Parquet file: ``target`` column is ``y``, the rest split into modalities.
+
+    Columns no modality selects are ignored (with an explicit spec). Rows whose target is missing
+    are dropped; NaN in features follows fusekit's rule (an all-NaN modality row is absent).
+    """
+    frame = read_table(path)
+    if target not in frame.columns:
+        raise ValueError(
+            f"target column {target!r} is not in {Path(path).name}; columns: "
+            f"{list(frame.columns)[:10]}{' ...' if frame.shape[1] > 10 else ''}."
+        )
+    frame = frame[frame[target].notna()]
+    features = frame.drop(columns=[target])
+    spec = parse_modality_spec(modalities)
+    positions = group_columns(list(features.columns), spec)
+    used = features.iloc[:, np.concatenate(list(positions.values()))]
+    text = [c for c in used.columns if not pd.api.types.is_numeric_dtype(used[c])]
+    if text:
+        raise ValueError(
+            f"columns {text[:5]} of {Path(path).name} are not numeric; the bench needs numeric "
+            "features. Featurise them first, or leave them out of the modality spec."
+        )
+    X = Modalities(
+        {m: features.iloc[:, cols].to_numpy(dtype=np.float64) for m, cols in positions.items()}
+    )
+    source = {"file": str(path), "target": target, "modalities": spec}
+    return from_arrays(Path(path).name, X, frame[target].to_numpy(), source)
+
+
+def is_file_name(text: str) -> bool:
+    return text.endswith(FILE_SUFFIXES) or Path(text).is_file()

@@ -1,0 +1,192 @@
+"""PNG plots of a bench (matplotlib with the Agg backend, imported on use).
+
+Per data set: score against mean fit time (one point per configuration, ± std bars), one
+robustness figure per corruption (a panel per modality, score against level, one line per
+configuration, the ``top`` best clean configurations only) and a removed-modality heatmap.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from fusekit.bench.leaderboard import CONFIG, missing_table
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A written plot: its title and file name (relative to the output directory)."""
+
+    title: str
+    file: str
+    dataset: str
+
+
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend (no display needed)."""
+    try:
+        import matplotlib
+    except ImportError as error:
+        raise ImportError(
+            "bench plots need matplotlib: pip install matplotlib (fusekit's 'bench' extra)."
+        ) from error
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_") or "data"
+
+
+def config_name(row: pd.Series | dict, varying: list[str]) -> str:
+    return " / ".join(str(row[c]) for c in varying) or str(row["fusion"])
+
+
+def _varying(summary: pd.DataFrame) -> list[str]:
+    return [c for c in CONFIG if summary[c].nunique() > 1] or ["fusion"]
+
+
+def pareto_front(table: pd.DataFrame) -> pd.Series:
+    """True for configurations no other one beats on both score and fit time."""
+    order = table.sort_values(["fit_time", "mean"], ascending=[True, False])
+    best = order["mean"].cummax().shift(fill_value=-float("inf"))
+    return (order["mean"] > best).reindex(table.index)
+
+
+def plot_fit_time(summary: pd.DataFrame, dataset: str, path: Path, top: int = 10) -> None:
+    """Score against fit time: every configuration with the Pareto front (fastest for its score)
+    on the left; the ``top`` best, labelled, on the right."""
+    plt = pyplot()
+    table = summary[(summary["dataset"] == dataset) & (summary["n"] > 0)]
+    varying = _varying(table)
+    front = pareto_front(table)
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.8))
+    for ax, shown in ((axes[0], table), (axes[1], table.head(top))):
+        ax.errorbar(
+            shown["fit_time"],
+            shown["mean"],
+            yerr=shown["std"],
+            fmt="o",
+            capsize=3,
+            color="tab:gray",
+            alpha=0.6,
+            label="configuration (± std over folds)",
+        )
+        on_front = shown[front.reindex(shown.index)]
+        ax.plot(on_front["fit_time"], on_front["mean"], "o-", color="tab:red", label="Pareto front")
+        ax.set_xscale("log")
+        ax.set_xlabel("mean fit time per fold (s, log scale)")
+    for position, (_, row) in enumerate(table.head(top).iterrows()):
+        axes[1].annotate(
+            config_name(row, varying),
+            (row["fit_time"], row["mean"]),
+            fontsize=7,
+            xytext=(4, 6 if position % 2 else -11),
+            textcoords="offset points",
+        )
+    axes[0].set_ylabel(f"{table['metric'].iloc[0]} (clean test folds)")
+    axes[0].set_title("all configurations")
+    axes[1].set_title(f"the {min(top, len(table))} best")
+    axes[0].legend(fontsize=7, loc="lower left")
+    figure.suptitle(f"{dataset}: score vs fit time")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def plot_robustness(
+    results: pd.DataFrame,
+    summary: pd.DataFrame,
+    dataset: str,
+    corruption: str,
+    path: Path,
+    top: int = 8,
+) -> None:
+    plt = pyplot()
+    table = summary[(summary["dataset"] == dataset) & (summary["n"] > 0)].head(top)
+    varying = _varying(summary[summary["dataset"] == dataset])
+    rows = results[
+        (results["dataset"] == dataset)
+        & (results["corruption"] == corruption)
+        & (results["status"] == "ok")
+    ]
+    modalities = list(dict.fromkeys(rows["modality"]))
+    figure, axes = plt.subplots(
+        1, len(modalities), figsize=(4.2 * len(modalities), 3.8), squeeze=False, sharey=True
+    )
+    for ax, modality in zip(axes[0], modalities, strict=True):
+        for _, config in table.iterrows():
+            mine = rows[
+                (rows["modality"] == modality) & (rows[CONFIG] == config[CONFIG]).all(axis=1)
+            ]
+            curve = mine.groupby("level")["score"].mean()
+            ax.plot(curve.index, curve.to_numpy(), marker="o", label=config_name(config, varying))
+        ax.set_title(f"{corruption} on {modality}")
+        ax.set_xlabel("level")
+    axes[0][0].set_ylabel(str(table["metric"].iloc[0]) if len(table) else "score")
+    axes[0][-1].legend(fontsize=7)
+    figure.suptitle(dataset)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def plot_missing(results: pd.DataFrame, dataset: str, path: Path) -> bool:
+    table = missing_table(results[results["dataset"] == dataset])
+    if table.empty:
+        return False
+    plt = pyplot()
+    table = table.droplevel("dataset")
+    table = table.loc[table.mean(axis=1).sort_values(ascending=False).index]
+    varying = [c for c in CONFIG if table.index.get_level_values(c).nunique() > 1] or ["fusion"]
+    labels = [
+        " / ".join(str(v) for v, c in zip(i, CONFIG, strict=True) if c in varying)
+        for i in table.index
+    ]
+    figure, ax = plt.subplots(figsize=(1.2 * table.shape[1] + 3, 0.35 * len(table) + 1.5))
+    image = ax.imshow(table.to_numpy(), aspect="auto", cmap="viridis")
+    ax.set_xticks(range(table.shape[1]), [f"-{c}" for c in table.columns], rotation=30)
+    ax.set_yticks(range(len(table)), labels, fontsize=7)
+    for (i, j), value in pd.DataFrame(table.to_numpy()).stack().items():
+        ax.text(
+            j,
+            i,
+            f"{value:.2f}",
+            ha="center",
+            va="center",
+            fontsize=6,
+            color="k" if value > table.to_numpy().mean() else "w",
+        )
+    figure.colorbar(image, ax=ax)
+    ax.set_title(f"{dataset}\nscore with modalities removed at test time", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return True
+
+
+def write_plots(results: pd.DataFrame, summary: pd.DataFrame, out_dir: Path) -> list[Figure]:
+    """Every plot of the bench into ``out_dir``; returns what was written."""
+    figures = []
+    ok = results[results["status"] == "ok"]
+    for dataset in dict.fromkeys(summary["dataset"]):
+        if not (summary[summary["dataset"] == dataset]["n"] > 0).any():
+            continue
+        name = f"fit_time_{slug(dataset)}.png"
+        plot_fit_time(summary, dataset, out_dir / name)
+        figures.append(Figure(f"{dataset}: score vs fit time", name, dataset))
+        mine = ok[(ok["dataset"] == dataset) & (ok["scenario"] == "corruption")]
+        for corruption in dict.fromkeys(mine["corruption"]):
+            name = f"robustness_{slug(dataset)}_{slug(corruption)}.png"
+            plot_robustness(ok, summary, dataset, corruption, out_dir / name)
+            figures.append(Figure(f"{dataset}: {corruption} robustness", name, dataset))
+        name = f"missing_{slug(dataset)}.png"
+        if plot_missing(ok, dataset, out_dir / name):
+            figures.append(Figure(f"{dataset}: modalities removed at test time", name, dataset))
+    return figures

@@ -1,0 +1,188 @@
+"""Run one work unit: fit on the training fold, score the test fold clean, under each corruption
+level and with each subset of modalities removed. Any exception becomes an ``error`` row.
+
+Every unit runs with one torch thread (restored afterwards), whatever the process: this is what
+keeps serial, joblib and Dask runs bit-identical and stops N workers x N threads from
+oversubscribing the machine. Corruptions come from :mod:`fusekit.robustness`; the draws use
+``numpy.random.default_rng([eval_seed, sweep, modality])``, the same at every level (common random
+numbers, as in :func:`fusekit.robustness.robustness_curve`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import time
+import traceback
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.metrics import get_scorer
+
+from fusekit.bench.config import Unit
+from fusekit.data import Modalities
+from fusekit.estimator import FusionClassifier, FusionRegressor
+from fusekit.robustness.corruptions import apply_corruption, feature_stats, get_corruption
+
+COLUMNS = [
+    "unit_id",
+    "dataset",
+    "fusion",
+    "weighting",
+    "calibration",
+    "backbone",
+    "repeat",
+    "fold",
+    "seed",
+    "scenario",
+    "corruption",
+    "modality",
+    "level",
+    "metric",
+    "score",
+    "fit_time",
+    "predict_time",
+    "n_train",
+    "n_test",
+    "status",
+    "error",
+]
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads, then restore the previous number."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+_WARM = False
+
+
+def warm_up() -> None:
+    """Fit a tiny model once per process, so no unit's fit time carries the one-off cost of
+    torch's and skorch's lazy first-use set-up (several seconds on a busy machine)."""
+    global _WARM
+    if _WARM:
+        return
+    rng = np.random.default_rng(0)
+    X = Modalities(a=rng.normal(size=(8, 2)), b=rng.normal(size=(8, 2)))
+    FusionClassifier(max_epochs=1, random_state=0).fit(X, np.arange(8) % 2).predict(X)
+    _WARM = True
+
+
+def make_estimator(unit: Unit) -> Any:
+    cls = FusionClassifier if unit.task == "classification" else FusionRegressor
+    params = {"verbose": 0, **unit.params, "random_state": unit.fit_seed}
+    return cls(**unit.components, **params)
+
+
+def _row(unit: Unit, **values: Any) -> dict[str, Any]:
+    row = {column: None for column in COLUMNS}
+    row.update(
+        unit.key(),
+        unit_id=unit.unit_id,
+        seed=unit.fit_seed,
+        metric=unit.metric,
+        n_train=len(unit.train),
+        n_test=len(unit.test),
+        status="ok",
+        error="",
+    )
+    row.update(values)
+    return row
+
+
+def _timed_score(scorer: Any, estimator: Any, X: Any, y: np.ndarray) -> tuple[float, float]:
+    start = time.perf_counter()
+    score = float(scorer(estimator, X, y))
+    return score, time.perf_counter() - start
+
+
+def _sweep_rows(unit: Unit, estimator: Any, X: Modalities, y: np.ndarray, fit_time: float):
+    scorer = get_scorer(unit.metric)
+    for index, sweep in enumerate(unit.sweeps):
+        spec = get_corruption(sweep.corruption)
+        levels = spec.default_levels if sweep.levels is None else sweep.levels
+        names = list(X) if sweep.modalities is None else list(sweep.modalities)
+        for position, modality in enumerate(names):
+            values = np.asarray(X[modality], dtype=np.float64)
+            if spec.needs_sequence and values.ndim != 3:
+                continue  # e.g. temporal_shuffle on a vector modality: not applicable
+            stats = feature_stats(values)
+            for level in levels:
+                rng = np.random.default_rng([unit.eval_seed, index, position])
+                corrupted = apply_corruption(values, spec, level, None, rng, modality, stats)
+                X_level = Modalities({**X, modality: corrupted})
+                score, predict_time = _timed_score(scorer, estimator, X_level, y)
+                yield _row(
+                    unit,
+                    scenario="corruption",
+                    corruption=spec.name,
+                    modality=modality,
+                    level=float(level),
+                    score=score,
+                    fit_time=fit_time,
+                    predict_time=predict_time,
+                )
+
+
+def _missing_rows(unit: Unit, estimator: Any, X: Modalities, y: np.ndarray, fit_time: float):
+    """Each non-empty proper subset of modalities removed (all-NaN rows) for every sample."""
+    scorer = get_scorer(unit.metric)
+    names = list(X)
+    for size in range(1, len(names)):
+        for removed in itertools.combinations(names, size):
+            blanked = {m: np.full(np.shape(X[m]), np.nan) for m in removed}
+            score, predict_time = _timed_score(scorer, estimator, Modalities({**X, **blanked}), y)
+            yield _row(
+                unit,
+                scenario="missing",
+                corruption="remove_modality",
+                modality="+".join(removed),
+                level=size / len(names),
+                score=score,
+                fit_time=fit_time,
+                predict_time=predict_time,
+            )
+
+
+def run_unit(unit: Unit, X: Modalities, y: np.ndarray) -> list[dict[str, Any]]:
+    """Fit and evaluate one unit; never raises for the configuration's own errors."""
+    with torch_threads(1), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit_time = None
+        try:
+            warm_up()
+            X_train, X_test = X[unit.train], X[unit.test]
+            y_train, y_test = y[unit.train], y[unit.test]
+            estimator = make_estimator(unit)
+            start = time.perf_counter()
+            estimator.fit(X_train, y_train)
+            fit_time = time.perf_counter() - start
+            score, predict_time = _timed_score(get_scorer(unit.metric), estimator, X_test, y_test)
+            rows = [
+                _row(
+                    unit,
+                    scenario="clean",
+                    score=score,
+                    fit_time=fit_time,
+                    predict_time=predict_time,
+                )
+            ]
+            rows += _sweep_rows(unit, estimator, X_test, y_test, fit_time)
+            if unit.missing:
+                rows += _missing_rows(unit, estimator, X_test, y_test, fit_time)
+            return rows
+        except Exception as error:  # noqa: BLE001 - one bad configuration must not stop the bench
+            last = traceback.extract_tb(error.__traceback__)[-1]
+            where = f" (at {last.filename.rsplit('/', 1)[-1]}:{last.lineno})"
+            message = f"{type(error).__name__}: {error}{where}".replace("\n", " ")
+            return [_row(unit, scenario="clean", fit_time=fit_time, status="error", error=message)]

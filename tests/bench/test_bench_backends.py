@@ -1,0 +1,90 @@
+"""Same seeds, same numbers: serial, joblib processes and a real Dask LocalCluster."""
+
+import builtins
+import time
+
+import pandas as pd
+import pytest
+
+from fusekit.bench import Sweep, run_bench
+
+METRICS = ["unit_id", "scenario", "corruption", "modality", "level", "metric", "score"]
+
+
+def _metrics(result):
+    return result.results[METRICS].sort_values(METRICS[:5]).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def serial(tmp_path_factory, toy):
+    settings = {
+        "datasets": (),
+        "max_epochs": 2,
+        "folds": 2,
+        "batch_size": 32,
+        "fusion": ["concat", "late"],
+        "sweeps": [Sweep("gaussian", levels=(1.0,))],
+    }
+    result = run_bench(
+        out_dir=tmp_path_factory.mktemp("serial"),
+        data={"toy": toy},
+        backend="serial",
+        quiet=True,
+        **settings,
+    )
+    return settings, result
+
+
+def test_joblib_processes_give_the_serial_numbers(serial, tmp_path, toy):
+    settings, expected = serial
+    result = run_bench(
+        out_dir=tmp_path, data={"toy": toy}, backend="joblib", n_jobs=2, quiet=True, **settings
+    )
+    pd.testing.assert_frame_equal(_metrics(result), _metrics(expected))
+
+
+def test_dask_local_cluster_with_two_workers_gives_the_serial_numbers(serial, tmp_path, toy):
+    pytest.importorskip("distributed")
+    settings, expected = serial
+    start = time.perf_counter()
+    result = run_bench(
+        out_dir=tmp_path, data={"toy": toy}, backend="dask", n_jobs=2, quiet=True, **settings
+    )
+    assert time.perf_counter() - start < 240  # cluster start-up and work, bounded
+    written = pd.read_csv(tmp_path / "results.csv")
+    assert len(written) == len(expected.results)
+    pd.testing.assert_frame_equal(_metrics(result), _metrics(expected))
+
+
+def test_dask_backend_without_dask_is_a_clear_error(monkeypatch, tmp_path, toy):
+    real_import = builtins.__import__
+
+    def no_distributed(name, *args, **kwargs):
+        if name.split(".")[0] in ("distributed", "dask"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_distributed)
+    with pytest.raises(ImportError, match=r'pip install "dask\[distributed\]"'):
+        run_bench(
+            out_dir=tmp_path,
+            data={"toy": toy},
+            datasets=(),
+            backend="dask",
+            quiet=True,
+            max_epochs=1,
+            folds=2,
+        )
+
+
+def test_unknown_backend_names_the_choices(tmp_path, toy):
+    with pytest.raises(ValueError, match=r"backend must be one of \['serial', 'joblib', 'dask'\]"):
+        run_bench(
+            out_dir=tmp_path,
+            data={"toy": toy},
+            datasets=(),
+            backend="spark",
+            quiet=True,
+            max_epochs=1,
+            folds=2,
+        )

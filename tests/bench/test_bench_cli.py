@@ -1,0 +1,113 @@
+"""``fusekit bench`` / ``fusekit datasets`` through argparse, on a CSV file with a modality spec."""
+
+import argparse
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fusekit.bench.cli import add_bench_parser, add_datasets_parser, config_from_args
+from fusekit.bench.config import quick_config
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="fusekit")
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_bench_parser(commands)
+    add_datasets_parser(commands)
+    return parser
+
+
+def _run(argv):
+    args = _parser().parse_args(argv)
+    return args.handler(args)
+
+
+@pytest.fixture
+def csv_file(tmp_path, toy):
+    X, y = toy
+    frame = pd.DataFrame(
+        np.hstack([X["audio"], X["video"]]),
+        columns=[f"a{i}" for i in range(4)] + [f"v{i}" for i in range(3)],
+    )
+    frame["label"] = np.array(["cat", "dog", "eel"])[y]
+    frame["comment"] = "free text the spec leaves out"
+    path = tmp_path / "toy.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_bench_on_a_csv_file_with_a_modality_spec(tmp_path, csv_file, capsys):
+    spec = json.dumps({"audio": "^a", "video": ["v0", "v1", "v2"]})
+    out = tmp_path / "out"
+    code = _run(
+        [
+            "bench",
+            "--data",
+            str(csv_file),
+            "--target",
+            "label",
+            "--modalities",
+            spec,
+            "--fusion",
+            "concat,mean",
+            "--folds",
+            "2",
+            "--max-epochs",
+            "1",
+            "--corrupt",
+            "zero_out:video@0,1",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "# fusekit bench leaderboard" in printed and "## toy.csv" in printed
+    frame = pd.read_csv(out / "results.csv")
+    assert (frame["status"] == "ok").all()
+    assert set(frame["modality"].dropna()) == {"video"}  # the sweep touched only video
+    assert frame["n_train"].add(frame["n_test"]).eq(60).all()
+    assert (out / "report.html").is_file() and (out / "leaderboard.md").is_file()
+
+
+def test_bad_grid_name_exits_2_with_the_reason(tmp_path, csv_file, capsys):
+    code = _run(
+        [
+            "bench",
+            "--data",
+            str(csv_file),
+            "--target",
+            "label",
+            "--fusion",
+            "nope",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ]
+    )
+    assert code == 2
+    assert "unknown fusion ['nope']" in capsys.readouterr().err
+    code = _run(["bench", "--data", str(csv_file), "--target", "label", "--out", str(tmp_path)])
+    assert code == 2
+    assert "columns ['comment'] of toy.csv are not numeric" in capsys.readouterr().err
+
+
+def test_no_grid_option_means_the_quick_suite_and_options_override_it():
+    args = _parser().parse_args(["bench", "--folds", "4"])
+    config = config_from_args(args)
+    quick = quick_config()
+    assert config.fusion == quick.fusion and config.design == "axes"
+    assert config.folds == 4
+    args = _parser().parse_args(["bench", "--dataset", "nutrimouse", "--param", "fusion__x=2"])
+    config = config_from_args(args)
+    assert config.datasets == ("nutrimouse",) and config.design == "product"
+    assert config.params == {"fusion__x": 2}
+
+
+def test_datasets_lists_registered_sets_with_shapes(capsys):
+    assert _run(["datasets"]) == 0
+    printed = capsys.readouterr().out
+    assert "mfeat" in printed and "n=2000, 10 classes" in printed and "fou (76,)" in printed

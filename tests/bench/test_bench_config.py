@@ -1,0 +1,96 @@
+"""The grid, the units and the parsing of command-line specs."""
+
+import numpy as np
+import pytest
+
+from fusekit.bench.cli import parse_sweep
+from fusekit.bench.config import BenchConfig, Sweep, grid, plan, quick_config
+from fusekit.bench.data import from_arrays, parse_dataset_name
+from fusekit.registry import available
+
+
+def test_product_grid_is_every_combination():
+    config = BenchConfig(fusion=["concat", "late"], weighting=["none", "modality_dropout"])
+    combos = grid(config)
+    assert len(combos) == 4
+    assert {(c["fusion"], c["weighting"]) for c in combos} == {
+        ("concat", "none"),
+        ("concat", "modality_dropout"),
+        ("late", "none"),
+        ("late", "modality_dropout"),
+    }
+
+
+def test_axes_design_varies_one_axis_around_the_first_values():
+    config = BenchConfig(
+        fusion=["concat", "late", "mean"], weighting=["none", "modality_dropout"], design="axes"
+    )
+    combos = [(c["fusion"], c["weighting"]) for c in grid(config)]
+    assert combos == [
+        ("concat", "none"),
+        ("late", "none"),
+        ("mean", "none"),
+        ("concat", "modality_dropout"),
+    ]
+
+
+def test_all_expands_to_every_installed_name():
+    combos = grid(BenchConfig(fusion="all"))
+    assert [c["fusion"] for c in combos] == available("fusion")
+
+
+def test_unknown_name_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"unknown fusion \['nope'\]; installed"):
+        grid(BenchConfig(fusion=["concat", "nope"]))
+
+
+def test_bad_settings_name_the_parameter():
+    with pytest.raises(ValueError, match="folds must be an integer >= 2, got 1"):
+        BenchConfig(folds=1).validate()
+    with pytest.raises(ValueError, match="design must be one of"):
+        BenchConfig(design="random").validate()
+
+
+def test_units_cover_every_fold_and_ids_are_stable_and_distinct(toy):
+    data = [from_arrays("toy", *toy, {})]
+    config = BenchConfig(datasets=(), fusion=["concat", "late"], folds=3, repeats=2)
+    units = plan(config, data)
+    assert len(units) == 2 * 3 * 2
+    assert len({u.unit_id for u in units}) == len(units)
+    assert [u.unit_id for u in plan(config, data)] == [u.unit_id for u in units]
+    for unit in units[:6]:  # each repeat's test folds partition the rows
+        assert not set(unit.train) & set(unit.test)
+    tests = np.sort(np.concatenate([u.test for u in units[:3]]))
+    np.testing.assert_array_equal(tests, np.arange(len(toy[1])))
+    # the same fold of two configurations: same split, same seed (a paired comparison)
+    concat, late = units[0], units[6]
+    assert concat.fold == late.fold and concat.repeat == late.repeat
+    np.testing.assert_array_equal(concat.test, late.test)
+    assert concat.fit_seed == late.fit_seed
+    # anything that changes the numbers changes the id
+    longer = plan(
+        BenchConfig(datasets=(), fusion=["concat", "late"], folds=3, repeats=2, max_epochs=11), data
+    )
+    assert longer[0].unit_id != units[0].unit_id
+
+
+def test_quick_suite_has_every_fusion_and_weighting_once():
+    combos = grid(quick_config())
+    assert {c["fusion"] for c in combos} == set(available("fusion"))
+    assert {c["weighting"] for c in combos} == set(available("weighting"))
+    assert len(combos) == len(available("fusion")) + len(available("weighting")) - 1
+
+
+def test_parse_dataset_name_and_sweep():
+    assert parse_dataset_name("mfeat:views=fou,kar") == ("mfeat", {"views": ["fou", "kar"]})
+    assert parse_dataset_name("nutrimouse:target=genotype") == (
+        "nutrimouse",
+        {"target": "genotype"},
+    )
+    assert parse_sweep("gaussian") == Sweep("gaussian")
+    assert parse_sweep("gaussian:fou+kar@0,0.5") == Sweep("gaussian", ("fou", "kar"), (0.0, 0.5))
+
+
+def test_params_may_not_override_the_seed_or_the_grid():
+    with pytest.raises(ValueError, match=r"params must not set \['random_state'\]"):
+        BenchConfig(params={"random_state": 3}).validate()
