@@ -179,6 +179,30 @@ class _FusionEstimator(BaseEstimator):
         if not isinstance(self.lr, numbers.Real) or not self.lr > 0:
             raise ValueError(f"lr must be a positive number, got {self.lr!r}.")
 
+    def _make_net(self, network: FusionNetwork, data: TrainingData | None) -> FusionNet:
+        """The private skorch net that trains ``network`` (hooks on ``data``'s rows)."""
+        nested = self._nested_params()
+        return FusionNet(
+            module=network,
+            criterion=torch.nn.Identity,
+            optimizer=self._optimizer_class(),
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            train_split=self.train_split,
+            callbacks=[
+                # plugin hooks first: gradient modulation precedes e.g. user gradient clipping
+                ("fusekit_hooks", ComponentHooks(data)),
+                ("fusekit_divergence", DivergenceGuard()),
+                *(self.callbacks or []),
+            ],
+            device=self.device,
+            verbose=self.verbose,
+            **{
+                k: v for k, v in nested.items() if k.split("__", 1)[0] in ("optimizer", "callbacks")
+            },
+        )
+
     def _train(self, prepared: PreparedInput, target: torch.Tensor, n_outputs: int) -> None:
         self._check_training_params()
         _check_nested_names(type(self).__name__, self._nested_params())
@@ -187,29 +211,7 @@ class _FusionEstimator(BaseEstimator):
             torch.manual_seed(seed)
             network = self._build_network(n_outputs)
             data = TrainingData(self._batch(prepared, with_index=True), target)
-            nested = self._nested_params()
-            net = FusionNet(
-                module=network,
-                criterion=torch.nn.Identity,
-                optimizer=self._optimizer_class(),
-                lr=self.lr,
-                max_epochs=self.max_epochs,
-                batch_size=self.batch_size,
-                train_split=self.train_split,
-                callbacks=[
-                    # plugin hooks first: gradient modulation precedes e.g. user gradient clipping
-                    ("fusekit_hooks", ComponentHooks(data)),
-                    ("fusekit_divergence", DivergenceGuard()),
-                    *(self.callbacks or []),
-                ],
-                device=self.device,
-                verbose=self.verbose,
-                **{
-                    k: v
-                    for k, v in nested.items()
-                    if k.split("__", 1)[0] in ("optimizer", "callbacks")
-                },
-            )
+            net = self._make_net(network, data)
             net.generator = torch.Generator().manual_seed(seed)
             net.fit(data, target)
         network.eval()

@@ -260,7 +260,6 @@ def _check_plugins(document: dict[str, Any]) -> None:
 def load(path: str | Path) -> Any:
     """Load an estimator written by ``save``; raises ``ModelFileError`` on a bad file."""
     from fusekit.estimator import FusionClassifier, FusionRegressor
-    from fusekit.training import FusionNet
 
     path = Path(path)
     document, tensors = _read(path)
@@ -305,17 +304,7 @@ def load(path: str | Path) -> Any:
             f"({type(error).__name__}: {error})"
         ) from None
     network.eval()
-    net = FusionNet(
-        module=network,
-        criterion=torch.nn.Identity,
-        optimizer=estimator._optimizer_class(),
-        lr=estimator.lr,
-        max_epochs=estimator.max_epochs,
-        batch_size=estimator.batch_size,
-        train_split=None,
-        device=estimator.device,
-        verbose=0,
-    ).initialize()
+    net = estimator._make_net(network, None).initialize()
     estimator.net_ = net
     return estimator
 

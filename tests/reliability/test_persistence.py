@@ -87,17 +87,26 @@ def test_truncated_file(tmp_path, fitted):
         fusekit.load(path)
 
 
-def _rewrite_document(path, edit):
-    """Edit the JSON document and re-sign nothing: the digest must catch it."""
+def _rewrite_header(path, edit):
+    """Rewrite the safetensors header (JSON) in place after ``edit(header)``."""
     data = path.read_bytes()
     (size,) = struct.unpack("<Q", data[:8])
     header = json.loads(data[8 : 8 + size])
-    document = json.loads(header["__metadata__"]["fusekit"])
-    edit(document)
-    header["__metadata__"]["fusekit"] = json.dumps(document, sort_keys=True)
+    edit(header)
     encoded = json.dumps(header).encode()
     encoded += b" " * (-len(encoded) % 8)
     path.write_bytes(struct.pack("<Q", len(encoded)) + encoded + data[8 + size :])
+
+
+def _rewrite_document(path, edit):
+    """Edit the JSON document and re-sign nothing: the digest must catch it."""
+
+    def edit_document(header):
+        document = json.loads(header["__metadata__"]["fusekit"])
+        edit(document)
+        header["__metadata__"]["fusekit"] = json.dumps(document, sort_keys=True)
+
+    _rewrite_header(path, edit_document)
 
 
 def test_edited_document_is_detected(tmp_path, fitted):
@@ -120,13 +129,7 @@ def test_consistently_edited_document_fails_cleanly(tmp_path, fitted, monkeypatc
     path = model.save(tmp_path / "model.safetensors")
     _rewrite_document(path, lambda d: d["layout"]["shapes"].update(a=[99]))
     monkeypatch.setattr(persistence, "_digest", lambda text, tensors: "x")
-    data = path.read_bytes()
-    (size,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8 : 8 + size])
-    header["__metadata__"]["fusekit_sha256"] = "x"
-    encoded = json.dumps(header).encode()
-    encoded += b" " * (-len(encoded) % 8)
-    path.write_bytes(struct.pack("<Q", len(encoded)) + encoded + data[8 + size :])
+    _rewrite_header(path, lambda header: header["__metadata__"].update(fusekit_sha256="x"))
     with pytest.raises(ModelFileError, match="does not match its weights"):
         fusekit.load(path)
 
