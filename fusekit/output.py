@@ -48,6 +48,11 @@ class FusionOutput:
     diagnostics: dict[str, Any] = field(default_factory=dict)
     batch: ModalityBatch | None = None
 
+    @property
+    def all_present(self) -> bool:
+        """True when every modality is known present in every row (masking may be skipped)."""
+        return self.batch is not None and self.batch.complete and self.mask is self.batch.mask
+
     def add_loss(self, name: str, value: Tensor) -> None:
         """Add a scalar auxiliary loss; a name used twice is summed."""
         if value.dim() != 0:

@@ -92,14 +92,22 @@ def hand_predict(
     return torch.cat(chunks).numpy()
 
 
-def alternate(functions: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Median wall time of each function, run in alternation ``repeats`` times after a warm-up."""
+def alternate(
+    functions: dict[str, Callable[[], object]], repeats: int, clock: str = "cpu"
+) -> dict[str, float]:
+    """Median time of each function, run in alternation ``repeats`` times after a warm-up.
+
+    ``clock="cpu"`` measures this process's CPU time (robust when other processes share the
+    machine; equal to wall time for single-threaded torch on an idle machine), ``"wall"`` the
+    elapsed time.
+    """
+    timer = time.process_time if clock == "cpu" else time.perf_counter
     for function in functions.values():
         function()
     times: dict[str, list[float]] = {name: [] for name in functions}
     for _ in range(repeats):
         for name, function in functions.items():
-            start = time.perf_counter()
+            start = timer()
             function()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(timer() - start)
     return {name: statistics.median(values) for name, values in times.items()}

@@ -29,11 +29,10 @@ class ConcatFusion(Fusion):
         return width + (len(spec.names) if self.indicators else 0)
 
     def forward(self, features: dict[str, Tensor], mask: Tensor, output: FusionOutput) -> Tensor:
-        weights = mask.to(next(iter(features.values())).dtype)  # (B, M)
-        parts = [
-            as_vector(h, output.steps.get(m)) * weights[:, i : i + 1]  # (B, D_m)
-            for i, (m, h) in enumerate(features.items())
-        ]
+        parts = [as_vector(h, output.steps.get(m)) for m, h in features.items()]  # (B, D_m)
+        if not output.all_present:
+            weights = mask.to(parts[0].dtype)  # (B, M)
+            parts = [part * weights[:, i : i + 1] for i, part in enumerate(parts)]
         if self.indicators:
             parts.append(mask.to(parts[0].dtype))  # (B, M)
         return torch.cat(parts, dim=1)  # (B, Σ D_m [+ M])
