@@ -27,12 +27,12 @@ run: $(STAMP)
 	$(BIN)/python -m fusekit.bench.demo
 
 test: $(STAMP)
-	$(BIN)/python -m ruff check fusekit plugins tests benchmarks
+	$(BIN)/python -m ruff check fusekit plugins tests benchmarks examples docs
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
-	$(BIN)/python -m ruff check fusekit plugins tests benchmarks
-	$(BIN)/python -m ruff format --check fusekit plugins tests benchmarks
+	$(BIN)/python -m ruff check fusekit plugins tests benchmarks examples docs
+	$(BIN)/python -m ruff format --check fusekit plugins tests benchmarks examples docs
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/overhead.py
