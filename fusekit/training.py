@@ -52,6 +52,30 @@ class FusionNet(NeuralNet):
         if self.module_.training != training:
             super()._set_training(training)
 
+    def notify(self, method_name: str, **cb_kwargs: Any) -> None:
+        # skorch calls every callback's hook (mostly inherited no-ops) several times per batch;
+        # call only the ones that override it. The list is rebuilt when callbacks_ changes.
+        cache = self.__dict__.get("_listener_cache")
+        if cache is None or cache[0] is not self.callbacks_:
+            cache = (self.callbacks_, {})
+            self.__dict__["_listener_cache"] = cache
+        listeners = cache[1].get(method_name)
+        if listeners is None:
+            listeners = [
+                getattr(cb, method_name)
+                for _, cb in self.callbacks_
+                if getattr(type(cb), method_name, None) is not getattr(Callback, method_name)
+            ]
+            listeners.insert(0, getattr(self, method_name))  # the net's own hook (history)
+            cache[1][method_name] = listeners
+        for listener in listeners:
+            listener(self, **cb_kwargs)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.pop("_listener_cache", None)
+        return state
+
     def infer(self, x: ModalityBatch, **fit_params: Any) -> FusionOutput:
         return self.module_(x)
 
