@@ -9,6 +9,7 @@ from sklearn.model_selection import GridSearchCV
 
 from fusekit import FusionClassifier, Modalities
 from fusekit.registry import get_registry
+from fusekit.testing import parametrize_with_checks
 
 
 @pytest.fixture
@@ -33,14 +34,32 @@ def test_found_by_name_with_its_distribution():
     assert entry.distribution == "fusekit-example"
 
 
-def test_runs_in_grid_search(data):
+GRID = {"fusion": ["concat", "late", "maxout"], "backbone__hidden": [8, 16]}
+
+
+def test_runs_in_grid_search_on_modalities(data):
     X, y = data
-    search = GridSearchCV(
-        FusionClassifier(max_epochs=5, random_state=0),
-        [{"fusion": ["concat"]}, {"fusion": ["maxout"], "fusion__width": [8, 16]}],
-        cv=3,
-    )
+    search = GridSearchCV(FusionClassifier(max_epochs=5, random_state=0), GRID, cv=3)
     search.fit(X, y)
+    assert len(search.cv_results_["params"]) == 6
+    assert search.best_score_ > 0.7
+
+
+def test_runs_in_grid_search_on_a_dataframe_pipeline(data):
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = data
+    frame = pd.DataFrame(np.hstack([X["a"], X["b"]]), columns=[*"pqrs", *"tuv"])
+    per_modality = ColumnTransformer(
+        [("a", StandardScaler(), list("pqrs")), ("b", StandardScaler(), list("tuv"))]
+    ).set_output(transform="pandas")
+    pipeline = make_pipeline(per_modality, FusionClassifier(max_epochs=5, random_state=0))
+    grid = {f"fusionclassifier__{key}": values for key, values in GRID.items()}
+    search = GridSearchCV(pipeline, grid, cv=3).fit(frame, y)
+    assert search.best_estimator_[-1].modalities_ == {"a": (4,), "b": (3,)}
     assert search.best_score_ > 0.7
 
 
@@ -53,3 +72,8 @@ def test_absent_modality_does_not_change_output(data):
     b_only = model.predict_proba(Modalities(a=np.full_like(a, np.nan), b=X["b"]))
     assert np.isfinite(first).all()
     np.testing.assert_allclose(first[:10], b_only[:10], rtol=1e-6)
+
+
+@parametrize_with_checks("fusion", ["maxout"])
+def test_contract(plugin, check):
+    check(plugin)
