@@ -312,15 +312,24 @@ def check_absent_invariance(
             # the component itself must ignore absent rows, whatever values they hold
             features = network.encode(batch)
             noisy = _scramble_absent(ModalityBatch(features, batch.mask), seed=5).features
-            if kind == "calibration":
-                features = network.calibration(features, batch.mask, FusionOutput())
-                noisy = network.calibration(noisy, batch.mask, FusionOutput())
-                features = {
-                    m: h * _column(batch.mask, i, h) for i, (m, h) in enumerate(features.items())
-                }
-                noisy = {m: h * _column(batch.mask, i, h) for i, (m, h) in enumerate(noisy.items())}
-            reference = network.fuse(features, batch.mask)
-            changed = network.fuse(noisy, batch.mask)
+            component = network.fusion if kind == "fusion" else network.calibration
+            reference = component(features, batch.mask, FusionOutput(mask=batch.mask))
+            changed = component(noisy, batch.mask, FusionOutput(mask=batch.mask))
+            if kind == "calibration":  # compare what present modalities pass on to fusion
+                reference = torch.cat(
+                    [
+                        (h * _column(batch.mask, i, h)).flatten(1)
+                        for i, h in enumerate(reference.values())
+                    ],
+                    dim=1,
+                )
+                changed = torch.cat(
+                    [
+                        (h * _column(batch.mask, i, h)).flatten(1)
+                        for i, h in enumerate(changed.values())
+                    ],
+                    dim=1,
+                )
         else:
             reference = network(batch).logits
             changed = network(scrambled).logits
