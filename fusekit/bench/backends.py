@@ -1,11 +1,22 @@
-"""Where the units run: in this process (``serial``), in joblib's process pool (``joblib``,
+"""Where the units run: in this process (``serial``), in joblib's loky process pool (``joblib``,
 ``n_jobs`` workers) or on a Dask cluster (``dask``: ``scheduler`` address, or a
 ``LocalCluster`` on loopback with ``n_jobs`` single-threaded worker processes).
 
-All three go through joblib (the Dask one with joblib's ``dask`` backend, which ships each data
-set to the workers once with ``scatter``). Results come back as units finish and are handed to
-``on_result`` in this process, so they are saved at once. Torch uses one thread per unit in every
-backend (see :func:`fusekit.bench.runner.torch_threads`), so numbers do not depend on it.
+Results come back as units finish and are handed to ``on_result`` in this process, so they are
+saved at once; workers only return rows, they never write. Torch uses one thread per unit in
+every backend (see :func:`fusekit.bench.runner.torch_threads`), so numbers do not depend on it.
+
+Dask runs each unit as one future (key ``fusekit-bench-<unit_id>-<run>``) that depends on its data
+set's ``X`` and ``y``, each one a task of the graph rather than ``scatter``-ed: the scheduler keeps
+one copy of each data set (the price) and rebuilds it on a live worker when every worker holding it
+has died, which scattered data cannot survive; a worker fetches it from a peer once. Lost workers
+are Dask's job: the scheduler reruns the tasks of a worker that died on another worker, up to
+``allowed-failures`` deaths per task (:data:`ALLOWED_FAILURES` on our ``LocalCluster``, the
+scheduler's own setting on a remote one), after which that unit is recorded as an ``error`` row
+(``KilledWorker``) and the rest of the bench goes on. A task that raises outside :func:`run_unit`
+(e.g. a plugin raising a ``BaseException`` that is no ``Exception``) is retried :data:`RETRIES`
+times (``submit(retries=...)``). One future per unit, collected once by this process, means a
+unit that ran twice is saved once.
 """
 
 from __future__ import annotations
@@ -13,16 +24,20 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import uuid
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from joblib import Parallel, delayed, parallel_config
+from joblib import Parallel, delayed
 
 from fusekit.bench.config import Unit
-from fusekit.bench.runner import run_unit
+from fusekit.bench.runner import error_rows, run_unit
 
 BACKENDS = ("serial", "joblib", "dask")
 DASK_HINT = 'the dask backend needs dask.distributed: pip install "dask[distributed]"'
+ALLOWED_FAILURES = 3  # worker deaths one task may cause before it is given up (KilledWorker)
+RETRIES = 2  # reruns of a task that raised outside run_unit (run_unit itself never raises)
 
 
 def check_backend(backend: str, n_jobs: int) -> None:
@@ -37,29 +52,82 @@ def _workers(n_jobs: int) -> int:
 
 
 @contextlib.contextmanager
-def dask_client(scheduler: str | None, n_jobs: int, timeout: float = 120) -> Iterator[Any]:
-    """A ``distributed.Client`` on ``scheduler``, or on a new loopback ``LocalCluster``."""
+def local_cluster(n_workers: int) -> Iterator[Any]:
+    """A ``LocalCluster`` on 127.0.0.1: ``n_workers`` single-threaded processes (each restarted
+    by its nanny if it dies), no dashboard, up to :data:`ALLOWED_FAILURES` deaths per task."""
     try:
-        from distributed import Client, LocalCluster
+        from distributed import LocalCluster
+    except ImportError as error:
+        raise ImportError(DASK_HINT) from error
+    with LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+        scheduler_kwargs={"allowed_failures": ALLOWED_FAILURES},
+    ) as cluster:
+        yield cluster
+
+
+@contextlib.contextmanager
+def dask_client(scheduler: str | None, n_jobs: int, timeout: float = 120) -> Iterator[Any]:
+    """A ``distributed.Client`` on ``scheduler``, or on a new loopback :func:`local_cluster`."""
+    try:
+        from distributed import Client
     except ImportError as error:
         raise ImportError(DASK_HINT) from error
     if scheduler:
         with Client(scheduler, timeout=timeout) as client:
             yield client
         return
-    with (
-        LocalCluster(
-            n_workers=_workers(n_jobs),
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        Client(cluster, timeout=timeout) as client,
-    ):
+    with local_cluster(_workers(n_jobs)) as cluster, Client(cluster, timeout=timeout) as client:
         client.wait_for_workers(_workers(n_jobs), timeout=timeout)
         yield client
+
+
+def _value(value: Any) -> Any:
+    return value
+
+
+def run_on_dask(
+    client: Any,
+    units: Sequence[Unit],
+    data: dict[str, tuple[Any, Any]],
+    on_result: Callable[[list[dict[str, Any]]], None],
+) -> None:
+    """Submit one future per unit to ``client``; hand each unit's rows to ``on_result`` once."""
+    from distributed import as_completed
+
+    run = uuid.uuid4().hex[:8]  # a fresh key per run: no result is shared with an earlier run
+    with warnings.catch_warnings():  # the data is meant to be in the graph (see above)
+        warnings.filterwarnings("ignore", message="Sending large graph")
+        shared = {
+            name: [
+                client.submit(_value, part, key=f"fusekit-bench-data{d}-{i}-{run}")
+                for i, part in enumerate(pair)
+            ]
+            for d, (name, pair) in enumerate(data.items())
+        }
+    pending: dict[str, Unit] = {}
+    futures = []
+    for unit in units:
+        key = f"fusekit-bench-{unit.unit_id}-{run}"
+        futures.append(
+            client.submit(run_unit, unit, *shared[unit.dataset], key=key, retries=RETRIES)
+        )
+        pending[key] = unit
+    for future in as_completed(futures):
+        unit = pending.pop(future.key, None)
+        if unit is None:  # this unit was saved already
+            continue
+        # erred: raised RETRIES + 1 times, or took ALLOWED_FAILURES + 1 workers (KilledWorker);
+        # a cancelled future (the cluster is gone) raises in result() and stops the run
+        erred = future.status == "error"
+        rows = error_rows(unit, future.exception()) if erred else future.result()
+        future.release()
+        on_result(rows)
 
 
 def execute(
@@ -78,17 +146,11 @@ def execute(
         for unit in units:
             on_result(run_unit(unit, *data[unit.dataset]))
         return
-    tasks = (delayed(run_unit)(unit, *data[unit.dataset]) for unit in units)
     if backend == "joblib":
-        for rows in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks):
-            on_result(rows)
-        return
-    shared = [part for pair in data.values() for part in pair]
-    with (
-        dask_client(scheduler, n_jobs) as client,
-        parallel_config(backend="dask", scatter=shared, wait_for_workers_timeout=120),
-    ):
-        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-        parallel = Parallel(n_jobs=n_workers, return_as="generator_unordered")
+        tasks = (delayed(run_unit)(unit, *data[unit.dataset]) for unit in units)
+        parallel = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator_unordered")
         for rows in parallel(tasks):
             on_result(rows)
+        return
+    with dask_client(scheduler, n_jobs) as client:
+        run_on_dask(client, units, data, on_result)

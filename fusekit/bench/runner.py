@@ -182,7 +182,14 @@ def run_unit(unit: Unit, X: Modalities, y: np.ndarray) -> list[dict[str, Any]]:
                 rows += _missing_rows(unit, estimator, X_test, y_test, fit_time)
             return rows
         except Exception as error:  # noqa: BLE001 - one bad configuration must not stop the bench
-            last = traceback.extract_tb(error.__traceback__)[-1]
-            where = f" (at {last.filename.rsplit('/', 1)[-1]}:{last.lineno})"
-            message = f"{type(error).__name__}: {error}{where}".replace("\n", " ")
-            return [_row(unit, scenario="clean", fit_time=fit_time, status="error", error=message)]
+            return error_rows(unit, error, fit_time)
+
+
+def error_rows(
+    unit: Unit, error: BaseException, fit_time: float | None = None
+) -> list[dict[str, Any]]:
+    """The one ``error`` row that records a failed unit: ``Type: message (at file:line)``."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" (at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno})" if frames else ""
+    message = f"{type(error).__name__}: {error}{where}".replace("\n", " ")
+    return [_row(unit, scenario="clean", fit_time=fit_time, status="error", error=message)]

@@ -1,4 +1,5 @@
-"""Same seeds, same numbers: serial, joblib processes and a real Dask LocalCluster."""
+"""Same seeds, same numbers: serial, joblib (loky) processes and a real Dask LocalCluster give
+identical metrics in ``results.csv``, each unit's rows written once."""
 
 import builtins
 import time
@@ -7,12 +8,20 @@ import pandas as pd
 import pytest
 
 from fusekit.bench import Sweep, run_bench
+from fusekit.bench.store import ResultStore
 
 METRICS = ["unit_id", "scenario", "corruption", "modality", "level", "metric", "score"]
 
 
 def _metrics(result):
     return result.results[METRICS].sort_values(METRICS[:5]).reset_index(drop=True)
+
+
+def _written(result):
+    """The metrics of ``results.csv`` on disk; fails if any row was written twice."""
+    frame = ResultStore(result.out_dir).read()
+    assert not frame.duplicated(METRICS[:5]).any()
+    return frame[METRICS].sort_values(METRICS[:5]).reset_index(drop=True)
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +50,7 @@ def test_joblib_processes_give_the_serial_numbers(serial, tmp_path, toy):
         out_dir=tmp_path, data={"toy": toy}, backend="joblib", n_jobs=2, quiet=True, **settings
     )
     pd.testing.assert_frame_equal(_metrics(result), _metrics(expected))
+    pd.testing.assert_frame_equal(_written(result), _written(expected))
 
 
 def test_dask_local_cluster_with_two_workers_gives_the_serial_numbers(serial, tmp_path, toy):
@@ -54,6 +64,7 @@ def test_dask_local_cluster_with_two_workers_gives_the_serial_numbers(serial, tm
     written = pd.read_csv(tmp_path / "results.csv")
     assert len(written) == len(expected.results)
     pd.testing.assert_frame_equal(_metrics(result), _metrics(expected))
+    pd.testing.assert_frame_equal(_written(result), _written(expected))
 
 
 def test_dask_backend_without_dask_is_a_clear_error(monkeypatch, tmp_path, toy):
