@@ -13,10 +13,10 @@ test; then ``missing_modality_table`` scores every subset of views kept, and mod
 from __future__ import annotations
 
 import argparse
-import os
 
 import numpy as np
 import pandas as pd
+from _quick import example_parser
 from sklearn.model_selection import train_test_split
 
 from fusekit import FusionClassifier, Modalities
@@ -27,12 +27,8 @@ VIEWS = ["fou", "kar", "zer"]
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        default=os.environ.get("FUSEKIT_EXAMPLES_QUICK") == "1",
-        help="small data and few epochs, for the test suite",
+    parser = example_parser(
+        __doc__.splitlines()[0], "small data and few epochs, for the test suite"
     )
     return parser.parse_args()
 

@@ -13,7 +13,6 @@ temporary directory; needs matplotlib, ``pip install fusekit[plot]``).
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 from pathlib import Path
 
@@ -23,6 +22,7 @@ matplotlib.use("Agg")  # no display needed
 
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from _quick import example_parser
 from sklearn.model_selection import train_test_split  # noqa: E402
 
 from fusekit import FusionClassifier  # noqa: E402
@@ -31,12 +31,8 @@ from fusekit.robustness import plot_robustness, robustness_curve  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        default=os.environ.get("FUSEKIT_EXAMPLES_QUICK") == "1",
-        help="small data, few epochs and levels, for the test suite",
+    parser = example_parser(
+        __doc__.splitlines()[0], "small data, few epochs and levels, for the test suite"
     )
     parser.add_argument("--out", type=Path, default=None, help="folder for robustness.png")
     return parser.parse_args()

@@ -13,21 +13,17 @@ cross-modal attention over the time steps. Ragged recordings would be padded wit
 from __future__ import annotations
 
 import argparse
-import os
 
 import numpy as np
+from _quick import example_parser
 
 from fusekit import FusionClassifier, Modalities
 from fusekit.datasets import load_basic_motions
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        default=os.environ.get("FUSEKIT_EXAMPLES_QUICK") == "1",
-        help="shorter sequences and few epochs, for the test suite",
+    parser = example_parser(
+        __doc__.splitlines()[0], "shorter sequences and few epochs, for the test suite"
     )
     return parser.parse_args()
 

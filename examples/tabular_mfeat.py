@@ -11,9 +11,9 @@ fusion method like any other hyperparameter, then the best model is scored on he
 from __future__ import annotations
 
 import argparse
-import os
 
 import pandas as pd
+from _quick import example_parser
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
 
 from fusekit import FusionClassifier
@@ -21,12 +21,8 @@ from fusekit.datasets import load_mfeat
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        default=os.environ.get("FUSEKIT_EXAMPLES_QUICK") == "1",
-        help="small data and few epochs, for the test suite",
+    parser = example_parser(
+        __doc__.splitlines()[0], "small data and few epochs, for the test suite"
     )
     return parser.parse_args()
 

@@ -15,10 +15,10 @@ writes such a distribution for you; the full guide is ``docs/plugins.md``.
 from __future__ import annotations
 
 import argparse
-import os
 
 import numpy as np
 import torch
+from _quick import example_parser
 from sklearn.model_selection import GridSearchCV
 from torch import Tensor, nn
 
@@ -60,12 +60,9 @@ class HadamardFusion(Fusion):
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        default=os.environ.get("FUSEKIT_EXAMPLES_QUICK") == "1",
-        help="a few contract checks, small data and few epochs, for the test suite",
+    parser = example_parser(
+        __doc__.splitlines()[0],
+        "a few contract checks, small data and few epochs, for the test suite",
     )
     return parser.parse_args()
 

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("*.py"))
+EXAMPLES = sorted(
+    p for p in (Path(__file__).parents[2] / "examples").glob("*.py") if not p.name.startswith("_")
+)
 
 
 def test_examples_folder_has_the_promised_scripts():
