@@ -60,18 +60,25 @@ class PlainNet(nn.Module):
         )
 
 
-def standardized(X: Modalities) -> list[torch.Tensor]:
-    out = []
-    for value in X.values():
-        tensor = torch.from_numpy(np.asarray(value, dtype=np.float32))
-        out.append((tensor - tensor.mean(0)) / tensor.std(0))
-    return out
+def statistics_of(X: Modalities) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per-modality mean and std, computed once at fit like the estimator's standardiser."""
+    tensors = [torch.from_numpy(np.asarray(v, dtype=np.float32)) for v in X.values()]
+    return [(t.mean(0), t.std(0)) for t in tensors]
+
+
+def standardized(X: Modalities, stats=None) -> list[torch.Tensor]:
+    stats = statistics_of(X) if stats is None else stats
+    return [
+        (torch.from_numpy(np.asarray(value, dtype=np.float32)) - mean) / std
+        for value, (mean, std) in zip(X.values(), stats, strict=True)
+    ]
 
 
 def train_plain(X: Modalities, y: np.ndarray, args: argparse.Namespace) -> nn.Module:
     torch.manual_seed(0)
     inputs, target = standardized(X), torch.from_numpy(y).long()
     model = PlainNet(args.hidden, 5)
+    model.stats = statistics_of(X)  # kept for prediction, as the estimator keeps its standardiser
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     generator = torch.Generator().manual_seed(0)
     for _ in range(args.epochs):
@@ -112,7 +119,7 @@ def train_network_loop(X: Modalities, y: np.ndarray, args: argparse.Namespace) -
 
 
 def predict_plain(model: nn.Module, X: Modalities, batch: int) -> np.ndarray:
-    inputs = standardized(X)
+    inputs = standardized(X, model.stats)
     model.eval()
     with torch.no_grad():
         chunks = [

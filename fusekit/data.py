@@ -411,7 +411,7 @@ class Standardizer:
         arrays = {}
         for position, (name, array) in enumerate(data.arrays.items()):
             scaled = array - self.means[name]  # float32, a new array
-            scaled /= self.scales[name]
+            scaled *= 1.0 / self.scales[name]
             if data.mask[:, position].all() and name not in data.steps:
                 arrays[name] = scaled.astype(np.float32, copy=False)
                 continue

@@ -308,8 +308,10 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities ``(n, n_classes)`` from the fused logits."""
-        probabilities = torch.softmax(self._logits(X).double(), dim=1).numpy()
-        return probabilities / probabilities.sum(axis=1, keepdims=True)
+        logits = self._logits(X).numpy().astype(np.float64)  # (n, K); softmax in float64
+        logits -= logits.max(axis=1, keepdims=True)
+        np.exp(logits, out=logits)
+        return logits / logits.sum(axis=1, keepdims=True)
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         return torch.log_softmax(self._logits(X).double(), dim=1).numpy()
