@@ -175,9 +175,6 @@ def group_columns(columns: list[str], spec: Mapping[str, Any] | None) -> dict[st
     return positions
 
 
-_group_columns = group_columns  # former private name
-
-
 def _width_spec(spec: Mapping[str, Any]) -> bool:
     return all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in spec.values())
 
