@@ -16,15 +16,18 @@ Missing values: a modality whose values are *all* NaN for a sample is absent for
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from scipy import sparse
 from sklearn.utils.validation import check_array, validate_data
 from skorch.helper import SliceDict
+
+from fusekit.batch import ModalityBatch
 
 SINGLE_MODALITY = "X"
 PREFIX_SEPARATOR = "__"
@@ -417,3 +420,25 @@ class Standardizer:
                 keep = keep & data.steps[name][:, :, None]
             arrays[name] = np.where(keep, scaled, 0.0).astype(np.float32)
         return PreparedInput(arrays=arrays, mask=data.mask, steps=data.steps)
+
+    def torch_transform(self, device: torch.device) -> Callable[[ModalityBatch], ModalityBatch]:
+        """The same z-scoring as :meth:`transform`, as a function on a torch batch (prediction).
+
+        Absent rows and padded steps stay zero, as after :meth:`transform`.
+        """
+        means = {m: torch.from_numpy(v).to(device)[0] for m, v in self.means.items()}
+        inverse = {m: (1.0 / torch.from_numpy(v)).to(device)[0] for m, v in self.scales.items()}
+
+        def standardize(batch: ModalityBatch) -> ModalityBatch:
+            features = {}
+            for position, (name, x) in enumerate(batch.features.items()):
+                scaled = (x - means[name]).mul_(inverse[name])
+                if not batch.complete:
+                    keep = batch.mask[:, position].reshape(-1, *([1] * (x.dim() - 1)))
+                    scaled = scaled * keep.to(scaled.dtype)
+                if name in batch.steps:
+                    scaled = scaled * batch.steps[name].unsqueeze(-1).to(scaled.dtype)
+                features[name] = scaled
+            return replace(batch, features=features)
+
+        return standardize

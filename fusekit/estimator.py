@@ -111,7 +111,8 @@ class _FusionEstimator(BaseEstimator):
         return tags
 
     # -- input -------------------------------------------------------------------------------
-    def _prepare(self, X: Any, reset: bool) -> PreparedInput:
+    def _prepare(self, X: Any, reset: bool, standardize: bool = True) -> PreparedInput:
+        """Validated float32 arrays and mask; standardised unless ``standardize=False``."""
         arrays, layout = split_modalities(X, self.modalities, self, reset=reset)
         n = next(iter(arrays.values())).shape[0]
         if n == 0:
@@ -131,7 +132,7 @@ class _FusionEstimator(BaseEstimator):
                     "be learned from them. Drop them from X."
                 )
             self.standardizer_ = Standardizer.fit(prepared) if self.standardize else None
-        if self.standardizer_ is not None:
+        if self.standardizer_ is not None and standardize:
             prepared = self.standardizer_.transform(prepared)
         return prepared
 
@@ -231,10 +232,15 @@ class _FusionEstimator(BaseEstimator):
 
     def _logits(self, X: Any) -> torch.Tensor:
         check_is_fitted(self, "net_")
-        prepared = self._prepare(X, reset=False)
+        # standardised chunk by chunk in torch (one pass over cache-hot data, not two over all)
+        prepared = self._prepare(X, reset=False, standardize=False)
         network = self.net_.module_
         network.eval()
-        logits = network.predict_logits(self._batch(prepared), self.predict_batch_size).cpu()
+        standardize = None
+        if self.standardizer_ is not None:
+            standardize = self.standardizer_.torch_transform(torch.device(self.device))
+        batch = self._batch(prepared)
+        logits = network.predict_logits(batch, self.predict_batch_size, standardize).cpu()
         if not torch.isfinite(logits).all():
             rows = torch.nonzero(~torch.isfinite(logits).all(dim=1)).flatten()[:5].tolist()
             raise FloatingPointError(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Literal
 
 import torch
@@ -191,12 +191,20 @@ class FusionNetwork(nn.Module):
         return total
 
     @torch.inference_mode()
-    def predict_logits(self, batch: ModalityBatch, batch_size: int) -> Tensor:
-        """Fused logits for every row of ``batch``, evaluated in chunks without gradients."""
-        chunks = [
-            self(batch.take(slice(start, start + batch_size))).logits
-            for start in range(0, len(batch), batch_size)
-        ]
+    def predict_logits(
+        self,
+        batch: ModalityBatch,
+        batch_size: int,
+        transform: Callable[[ModalityBatch], ModalityBatch] | None = None,
+    ) -> Tensor:
+        """Fused logits for every row of ``batch``, in chunks, without gradients.
+
+        ``transform`` (e.g. standardisation) is applied to each chunk before the forward pass.
+        """
+        chunks = []
+        for start in range(0, len(batch), batch_size):
+            chunk = batch.take(slice(start, start + batch_size))
+            chunks.append(self(chunk if transform is None else transform(chunk)).logits)
         return torch.cat(chunks)
 
 

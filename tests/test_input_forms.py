@@ -120,3 +120,24 @@ def test_partial_nan_inside_a_step_is_an_error():
     seq[0, 1, 0] = np.nan
     with pytest.raises(ValueError, match="modality 's' has NaN in part of a time step"):
         presence_mask({"s": seq})
+
+
+def test_torch_standardisation_at_predict_equals_the_numpy_one():
+    from fusekit.batch import ModalityBatch
+
+    rng = np.random.default_rng(0)
+    seq = rng.normal(3.0, 2.0, size=(12, 5, 2))
+    seq[:3, 3:] = np.nan  # padded steps
+    seq[5] = np.nan  # absent row
+    vec = rng.normal(-1.0, 4.0, size=(12, 3))
+    prepared = presence_mask({"s": seq, "v": vec})
+    standardizer = Standardizer.fit(prepared)
+    expected = standardizer.transform(prepared)
+    batch = ModalityBatch(
+        {m: torch.from_numpy(a) for m, a in prepared.arrays.items()},
+        torch.from_numpy(prepared.mask),
+        steps={m: torch.from_numpy(s) for m, s in prepared.steps.items()},
+    )
+    got = standardizer.torch_transform(torch.device("cpu"))(batch)
+    for name in ("s", "v"):
+        np.testing.assert_array_equal(got.features[name].numpy(), expected.arrays[name])
