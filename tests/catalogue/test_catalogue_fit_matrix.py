@@ -3,7 +3,7 @@ fits, predicts finite probabilities of the right shape, and learns an easy task.
 
 import numpy as np
 import pytest
-from conftest import BUILTIN_FUSIONS, easy_task
+from catalogue_helpers import BUILTIN_FUSIONS, easy_task
 
 from fusekit import FusionClassifier, Modalities
 

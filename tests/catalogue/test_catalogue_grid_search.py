@@ -1,7 +1,7 @@
 """GridSearchCV over the fusion method × one nested parameter of each built-in fusion."""
 
 import numpy as np
-from conftest import easy_task
+from catalogue_helpers import easy_task
 from sklearn.model_selection import GridSearchCV
 
 from fusekit import FusionClassifier, Modalities

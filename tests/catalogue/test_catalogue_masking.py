@@ -4,7 +4,7 @@ absent, and does not depend on the other samples in the batch."""
 
 import pytest
 import torch
-from conftest import BUILTIN_FUSIONS
+from catalogue_helpers import BUILTIN_FUSIONS
 
 from fusekit.components import BuildSpec
 from fusekit.output import FusionOutput

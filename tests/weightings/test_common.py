@@ -6,8 +6,8 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from conftest import NEW_WEIGHTINGS, build_network, make_batch, make_data
 from sklearn.model_selection import GridSearchCV
+from weightings_helpers import NEW_WEIGHTINGS, build_network, make_batch, make_data
 
 from fusekit import FusionClassifier, FusionRegressor
 from fusekit.batch import ModalityBatch

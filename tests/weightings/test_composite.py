@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import build_network, loss_context, make_batch, make_data
+from weightings_helpers import build_network, loss_context, make_batch, make_data
 
 from fusekit import FusionClassifier
 from fusekit.builtin.composite_weighting import CompositeWeighting

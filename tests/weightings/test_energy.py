@@ -1,7 +1,7 @@
 """energy: weights = softmax over present modalities of −E_m, E = −T·logsumexp(z / T)."""
 
 import torch
-from conftest import build_network, make_batch
+from weightings_helpers import build_network, make_batch
 
 from fusekit.builtin.energy_weighting import EnergyWeighting, energy_score
 

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import build_network, loss_context, make_batch, make_data
+from weightings_helpers import build_network, loss_context, make_batch, make_data
 
 from fusekit import FusionClassifier
 from fusekit.builtin.gradient_blending_weighting import (

@@ -4,8 +4,8 @@ import math
 
 import pytest
 import torch
-from conftest import build_network, loss_context, make_batch, make_data
 from torch.nn import functional as F
+from weightings_helpers import build_network, loss_context, make_batch, make_data
 
 from fusekit import FusionClassifier
 from fusekit.builtin.concat_fusion import ConcatFusion

@@ -1,7 +1,7 @@
 """prob_embedding: Gaussian embeddings, inverse-variance weights, KL to N(0, I)."""
 
 import torch
-from conftest import build_network, loss_context, make_batch
+from weightings_helpers import build_network, loss_context, make_batch
 
 from fusekit.builtin.prob_embedding_weighting import ProbEmbeddingWeighting
 

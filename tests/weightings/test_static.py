@@ -2,7 +2,7 @@
 
 import numpy as np
 import torch
-from conftest import build_network, make_batch, make_data
+from weightings_helpers import build_network, make_batch, make_data
 
 from fusekit import FusionClassifier
 from fusekit.builtin.static_weighting import StaticWeighting, present_softmax

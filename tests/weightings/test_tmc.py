@@ -1,7 +1,7 @@
 """tmc: Dempster–Shafer combination of Dirichlet opinions, evidential loss."""
 
 import torch
-from conftest import build_network, loss_context, make_batch
+from weightings_helpers import build_network, loss_context, make_batch
 
 from fusekit.builtin.tmc_weighting import (
     TMCWeighting,

@@ -1,8 +1,8 @@
 """unimodal_aux: λ · Σ_m mean CE of modality m's head over the rows where m is present."""
 
 import torch
-from conftest import build_network, loss_context, make_batch
 from torch.nn import functional as F
+from weightings_helpers import build_network, loss_context, make_batch
 
 from fusekit.builtin.unimodal_aux_weighting import UnimodalAuxWeighting
 
