@@ -24,7 +24,7 @@ from fusekit.batch import ModalityBatch, TrainingData
 from fusekit.data import PreparedInput, Standardizer, presence_mask, split_modalities
 from fusekit.network import FusionNetwork
 from fusekit.resolve import PREFIXES, backbones_for, instantiate, split_nested
-from fusekit.training import ComponentHooks, DivergenceGuard, FusionNet
+from fusekit.training import ComponentHooks, FusionNet
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -194,7 +194,6 @@ class _FusionEstimator(BaseEstimator):
             callbacks=[
                 # plugin hooks first: gradient modulation precedes e.g. user gradient clipping
                 ("fusekit_hooks", ComponentHooks(data)),
-                ("fusekit_divergence", DivergenceGuard()),
                 *(self.callbacks or []),
             ],
             device=self.device,

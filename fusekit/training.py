@@ -4,6 +4,13 @@ skorch keeps the loop, callbacks, history and optimiser handling; fusekit replac
 ``get_dataset`` takes prepared tensors (:class:`TrainingData`), ``get_iterator`` slices them in
 memory (no per-sample ``Dataset`` + collate), ``infer`` calls the network on a
 :class:`ModalityBatch`, and ``get_loss`` asks the network (task loss + every auxiliary term).
+
+The per-batch path is trimmed to what a hand-written loop does (profiled in
+``docs/performance.md``): ``run_single_epoch`` writes the history row directly (skorch's
+``History.__getitem__`` parses its key three times per batch), checks the loss for divergence
+inline, and calls only callbacks that override a batch hook; ``train_step`` steps built-in
+``torch.optim`` optimisers without skorch's closure and step accumulator (optimisers that need a
+closure, such as LBFGS or third-party ones, keep skorch's path).
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from typing import Any
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
+from skorch.utils import TeeGenerator
 from torch.utils.data import Subset
 
 from fusekit.batch import BatchIterator, ModalityBatch, TrainingData
@@ -24,10 +32,17 @@ from fusekit.output import FusionOutput, TrainingContext
 _HOOKS = ("on_train_begin", "on_epoch_begin", "on_batch_begin", "on_grad_computed", "on_epoch_end")
 
 
+def _steps_without_closure(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether ``optimizer.step()`` needs no loss closure: built-in torch optimisers but LBFGS."""
+    kind = type(optimizer)
+    return kind.__module__.startswith("torch.optim.") and not issubclass(kind, torch.optim.LBFGS)
+
+
 class FusionNet(NeuralNet):
     """skorch ``NeuralNet`` over in-memory modality tensors."""
 
     generator: torch.Generator | None = None
+    batch_index_: int = 0  # training batches done in the current epoch
 
     def check_data(self, X: Any, y: Any = None) -> None:
         if not isinstance(X, (TrainingData, Subset)):
@@ -52,9 +67,11 @@ class FusionNet(NeuralNet):
         if self.module_.training != training:
             super()._set_training(training)
 
-    def notify(self, method_name: str, **cb_kwargs: Any) -> None:
-        # skorch calls every callback's hook (mostly inherited no-ops) several times per batch;
-        # call only the ones that override it. The list is rebuilt when callbacks_ changes.
+    def _callback_listeners(self, method_name: str) -> list[Any]:
+        """Bound ``method_name`` hooks of the callbacks that override it (not the net's own).
+
+        The list is cached and rebuilt when ``callbacks_`` changes.
+        """
         cache = self.__dict__.get("_listener_cache")
         if cache is None or cache[0] is not self.callbacks_:
             cache = (self.callbacks_, {})
@@ -66,10 +83,69 @@ class FusionNet(NeuralNet):
                 for _, cb in self.callbacks_
                 if getattr(type(cb), method_name, None) is not getattr(Callback, method_name)
             ]
-            listeners.insert(0, getattr(self, method_name))  # the net's own hook (history)
             cache[1][method_name] = listeners
-        for listener in listeners:
+        return listeners
+
+    def notify(self, method_name: str, **cb_kwargs: Any) -> None:
+        # skorch calls every callback's hook (mostly inherited no-ops); call only the overrides.
+        getattr(self, method_name)(self, **cb_kwargs)  # the net's own hook (history)
+        for listener in self._callback_listeners(method_name):
             listener(self, **cb_kwargs)
+
+    def run_single_epoch(
+        self, iterator: Any, training: bool, prefix: str, step_fn: Any, **fit_params: Any
+    ) -> None:
+        """One pass over ``iterator``: skorch's loop with the same history rows and callbacks."""
+        if iterator is None:
+            return
+        begin = self._callback_listeners("on_batch_begin")
+        end = self._callback_listeners("on_batch_end")
+        batches = self.history[-1]["batches"]  # the history row skorch's new_batch would append
+        loss_key, size_key = f"{prefix}_loss", f"{prefix}_batch_size"
+        count = 0
+        for batch in iterator:
+            if training:
+                self.batch_index_ = count
+            record: dict[str, Any] = {}
+            batches.append(record)
+            for listener in begin:
+                listener(self, batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            loss = step["loss"].item()
+            if not math.isfinite(loss):
+                self._diverged(loss, training, count)
+            record[loss_key] = loss
+            record[size_key] = len(batch[0])
+            for listener in end:
+                listener(self, batch=batch, training=training, **step)
+            count += 1
+        if training:
+            self.batch_index_ = count
+        self.history.record(f"{prefix}_batch_count", count)
+
+    def _diverged(self, loss: float, training: bool, batch: int) -> None:
+        raise FloatingPointError(
+            f"training diverged: the {'training' if training else 'validation'} loss became "
+            f"{loss} at epoch {len(self.history)}, batch {batch + 1}. Lower lr (now {self.lr}), "
+            "standardize inputs, or check the plugins' auxiliary losses."
+        )
+
+    def train_step(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
+        """One optimisation step; closure-free for built-in ``torch.optim`` optimisers."""
+        optimizers = [getattr(self, name + "_") for name in self._optimizers]
+        if not all(map(_steps_without_closure, optimizers)):
+            return super().train_step(batch, **fit_params)
+        for optimizer in optimizers:
+            optimizer.zero_grad()
+        step = self.train_step_single(batch, **fit_params)
+        grad_listeners = self._callback_listeners("on_grad_computed")
+        if grad_listeners:
+            named_parameters = TeeGenerator(self.get_all_learnable_params())
+            for listener in grad_listeners:
+                listener(self, named_parameters=named_parameters, batch=batch, training=True)
+        for optimizer in optimizers:
+            optimizer.step()
+        return step
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
@@ -85,32 +161,6 @@ class FusionNet(NeuralNet):
         return self.module_.loss(y_pred, y_true, X, training)
 
 
-class DivergenceGuard(Callback):
-    """Stops training with a clear error when the loss stops being finite.
-
-    A diverged run would otherwise return a model that predicts NaN; the error names the epoch
-    and batch so the user can lower ``lr`` or add normalisation.
-    """
-
-    def on_batch_end(
-        self,
-        net: NeuralNet,
-        batch: Any = None,
-        training: bool = False,
-        loss: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        loss = float(loss.detach()) if loss is not None else 0.0
-        if not math.isfinite(loss):
-            epoch = len(net.history)
-            step = len(net.history[-1, "batches"])
-            raise FloatingPointError(
-                f"training diverged: the {'training' if training else 'validation'} loss became "
-                f"{loss} at epoch {epoch}, batch {step}. Lower lr (now {net.lr}), standardize "
-                "inputs, or check the plugins' auxiliary losses."
-            )
-
-
 class ComponentHooks(Callback):
     """Forwards skorch's training events to the calibration, fusion and weighting plugins.
 
@@ -123,7 +173,6 @@ class ComponentHooks(Callback):
     def initialize(self) -> ComponentHooks:
         self._listeners: dict[str, list[Component]] = {hook: [] for hook in _HOOKS}
         self._train_rows: torch.Tensor | None = None
-        self._batch_index = 0
         return self
 
     def _context(self, net: NeuralNet, **extra: Any) -> TrainingContext:
@@ -133,7 +182,7 @@ class ComponentHooks(Callback):
             data=self.data,
             epoch=len(net.history) - 1,
             train_rows=self._train_rows,
-            batch_index=self._batch_index,
+            batch_index=net.batch_index_,
             **extra,
         )
 
@@ -154,7 +203,6 @@ class ComponentHooks(Callback):
             getattr(component, hook)(ctx)
 
     def on_epoch_begin(self, net: NeuralNet, dataset_train: Any = None, **kwargs: Any) -> None:
-        self._batch_index = 0
         if isinstance(dataset_train, Subset):
             self._train_rows = torch.as_tensor(dataset_train.indices, dtype=torch.long)
         if self._listeners["on_epoch_begin"]:
@@ -177,10 +225,6 @@ class ComponentHooks(Callback):
         if training and self._listeners["on_grad_computed"]:
             inputs, target = batch if batch is not None else (None, None)
             self._dispatch("on_grad_computed", self._context(net, batch=inputs, target=target))
-
-    def on_batch_end(self, net: NeuralNet, training: bool = False, **kwargs: Any) -> None:
-        if training:
-            self._batch_index += 1
 
     def on_epoch_end(self, net: NeuralNet, **kwargs: Any) -> None:
         if self._listeners["on_epoch_end"]:
