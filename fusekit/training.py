@@ -118,6 +118,9 @@ class FusionNet(NeuralNet):
             record[size_key] = len(batch[0])
             for listener in end:
                 listener(self, batch=batch, training=training, **step)
+            # Free this step's outputs (activations of large fusions) before the next forward pass
+            # allocates its own, as a hand-written loop does.
+            del step
             count += 1
         if training:
             self.batch_index_ = count
