@@ -78,7 +78,9 @@ def _check_sweeps(config: BenchConfig, data: list[BenchData]) -> None:
 def _progress(total: int, quiet: bool) -> Any:
     from tqdm.auto import tqdm
 
-    return tqdm(
+    # no tqdm monitor thread: the processes backend forks this process, best with one thread
+    bar = type("BenchProgress", (tqdm,), {"monitor_interval": 0})
+    return bar(
         total=total,
         desc="fusekit bench",
         unit="fit",
@@ -92,7 +94,7 @@ def run_bench(
     config: BenchConfig | None = None,
     *,
     out_dir: str | Path = "bench-out",
-    backend: str = "joblib",
+    backend: str = "processes",
     n_jobs: int = 1,
     scheduler: str | None = None,
     resume: bool = True,
@@ -106,7 +108,8 @@ def run_bench(
         config: a :class:`BenchConfig`; ``**settings`` override its fields (or build one:
             ``run_bench(datasets=["mfeat"], fusion="all", folds=5)``).
         out_dir: where ``results.csv``, ``leaderboard.md``, the PNGs and ``report.html`` go.
-        backend: ``"serial"``, ``"joblib"`` (``n_jobs`` processes) or ``"dask"`` (``scheduler``
+        backend: ``"serial"``, ``"processes"`` (``n_jobs`` forked processes; loky off Linux),
+            ``"joblib"`` (``n_jobs`` loky processes) or ``"dask"`` (``scheduler``
             address, or a loopback ``LocalCluster`` of ``n_jobs`` workers).
         resume: skip units already finished in ``out_dir/results.csv`` (False: start afresh).
         quiet: no progress bar.

@@ -117,7 +117,9 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     run = parser.add_argument_group("running")
     run.add_argument("--out", default="bench-out", help="output directory (default bench-out)")
-    run.add_argument("--backend", choices=["serial", "joblib", "dask"], default="joblib")
+    run.add_argument(
+        "--backend", choices=["serial", "processes", "joblib", "dask"], default="processes"
+    )
     run.add_argument("--n-jobs", type=int, default=1, help="parallel workers (-1: all cores)")
     run.add_argument(
         "--scheduler",

@@ -1,13 +1,16 @@
-"""Same seeds, same numbers: serial, joblib (loky) processes and a real Dask LocalCluster give
-identical metrics in ``results.csv``, each unit's rows written once."""
+"""Same seeds, same numbers: serial, forked processes, joblib (loky) processes and a real Dask
+LocalCluster give identical metrics in ``results.csv``, each unit's rows written once."""
 
 import builtins
+import os
 import time
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
-from fusekit.bench import Sweep, run_bench
+from fusekit.bench import Sweep, backends, run_bench
+from fusekit.bench.backends import can_fork
 from fusekit.bench.store import ResultStore
 
 METRICS = ["unit_id", "scenario", "corruption", "modality", "level", "metric", "score"]
@@ -53,6 +56,48 @@ def test_joblib_processes_give_the_serial_numbers(serial, tmp_path, toy):
     pd.testing.assert_frame_equal(_written(result), _written(expected))
 
 
+@pytest.mark.skipif(not can_fork(), reason="the processes backend forks on Linux only")
+def test_forked_processes_give_the_serial_numbers_in_other_processes(serial, tmp_path, toy):
+    settings, expected = serial
+    result = run_bench(
+        out_dir=tmp_path, data={"toy": toy}, backend="processes", n_jobs=2, quiet=True, **settings
+    )
+    pd.testing.assert_frame_equal(_metrics(result), _metrics(expected))
+    pd.testing.assert_frame_equal(_written(result), _written(expected))
+
+
+def _pid_rows(unit, X, y):
+    return [{"unit_id": unit.unit_id, "pid": os.getpid(), "rows": len(y)}]
+
+
+@pytest.mark.skipif(not can_fork(), reason="the processes backend forks on Linux only")
+def test_forked_workers_inherit_the_data_and_run_units_outside_this_process(monkeypatch, toy):
+    monkeypatch.setattr(backends, "run_unit", _pid_rows)
+    X, y = toy
+    units = [SimpleNamespace(unit_id=f"u{i}", dataset="toy") for i in range(8)]
+    rows = []
+    backends.execute(units, {"toy": (X, y)}, rows.extend, backend="processes", n_jobs=2)
+    assert sorted(r["unit_id"] for r in rows) == sorted(u.unit_id for u in units)
+    pids = {r["pid"] for r in rows}
+    assert os.getpid() not in pids and 1 <= len(pids) <= 2
+    assert {r["rows"] for r in rows} == {len(y)}
+    assert backends._INHERITED == {}  # released after the run
+
+
+def _dies(unit, X, y):
+    os._exit(3)  # stands in for a segfault or the OOM killer
+
+
+@pytest.mark.skipif(not can_fork(), reason="the processes backend forks on Linux only")
+def test_a_dead_forked_worker_stops_the_run_with_a_clear_error(monkeypatch, toy):
+    monkeypatch.setattr(backends, "run_unit", _dies)
+    X, y = toy
+    units = [SimpleNamespace(unit_id=f"u{i}", dataset="toy") for i in range(3)]
+    with pytest.raises(RuntimeError, match="bench worker process died.*rerun .* resumes"):
+        backends.execute(units, {"toy": (X, y)}, lambda rows: None, backend="processes", n_jobs=2)
+    assert backends._INHERITED == {}
+
+
 def test_dask_local_cluster_with_two_workers_gives_the_serial_numbers(serial, tmp_path, toy):
     pytest.importorskip("distributed")
     settings, expected = serial
@@ -89,7 +134,8 @@ def test_dask_backend_without_dask_is_a_clear_error(monkeypatch, tmp_path, toy):
 
 
 def test_unknown_backend_names_the_choices(tmp_path, toy):
-    with pytest.raises(ValueError, match=r"backend must be one of \['serial', 'joblib', 'dask'\]"):
+    choices = r"\['serial', 'processes', 'joblib', 'dask'\]"
+    with pytest.raises(ValueError, match=rf"backend must be one of {choices}"):
         run_bench(
             out_dir=tmp_path,
             data={"toy": toy},
