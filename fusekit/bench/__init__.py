@@ -7,7 +7,8 @@
 
 Pieces: :mod:`~fusekit.bench.config` (settings, grid, units), :mod:`~fusekit.bench.data`
 (loaders and files), :mod:`~fusekit.bench.runner` (one fit and its evaluations),
-:mod:`~fusekit.bench.backends` (serial / joblib / Dask), :mod:`~fusekit.bench.store`
+:mod:`~fusekit.bench.backends` (serial / forked processes / joblib / Dask),
+:mod:`~fusekit.bench.store`
 (``results.csv`` and resume), :mod:`~fusekit.bench.leaderboard`, :mod:`~fusekit.bench.plots`,
 :mod:`~fusekit.bench.report`, :mod:`~fusekit.bench.cli`. See ``docs/bench.md``.
 """

@@ -2,7 +2,7 @@
 level and with each subset of modalities removed. Any exception becomes an ``error`` row.
 
 Every unit runs with one torch thread (restored afterwards), whatever the process: this is what
-keeps serial, joblib and Dask runs bit-identical and stops N workers x N threads from
+keeps serial, forked, joblib and Dask runs bit-identical and stops N workers x N threads from
 oversubscribing the machine. Corruptions come from :mod:`fusekit.robustness`; the draws use
 ``numpy.random.default_rng([eval_seed, sweep, modality])``, the same at every level (common random
 numbers, as in :func:`fusekit.robustness.robustness_curve`).
