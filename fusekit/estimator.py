@@ -183,6 +183,11 @@ class _FusionEstimator(BaseEstimator):
     def _make_net(self, network: FusionNetwork, data: TrainingData | None) -> FusionNet:
         """The private skorch net that trains ``network`` (hooks on ``data``'s rows)."""
         nested = self._nested_params()
+        skorch_params = {
+            k: v for k, v in nested.items() if k.split("__", 1)[0] in ("optimizer", "callbacks")
+        }
+        if not self.verbose:  # skorch's PrintLog tabulates every epoch even when it prints nothing
+            skorch_params.setdefault("callbacks__print_log", None)
         return FusionNet(
             module=network,
             criterion=torch.nn.Identity,
@@ -198,9 +203,7 @@ class _FusionEstimator(BaseEstimator):
             ],
             device=self.device,
             verbose=self.verbose,
-            **{
-                k: v for k, v in nested.items() if k.split("__", 1)[0] in ("optimizer", "callbacks")
-            },
+            **skorch_params,
         )
 
     def _train(self, prepared: PreparedInput, target: torch.Tensor, n_outputs: int) -> None:
