@@ -7,11 +7,30 @@ Every accepted ``X`` form is converted once per ``fit``/``predict`` (see :mod:`f
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import torch
 from torch import Tensor
+
+
+def rows_of(rows: Tensor | slice) -> Callable[[Tensor], Tensor]:
+    """A function selecting ``rows`` (first axis) of a tensor.
+
+    A long index tensor goes through ``index_select``: on CPU it gathers rows 4-6x faster than
+    ``tensor[rows]`` (advanced indexing), the idiom of most hand-written loops.
+    """
+    if not (isinstance(rows, Tensor) and rows.dtype == torch.long and rows.dim() == 1):
+        return lambda value: value[rows]
+    on_device = {rows.device: rows}
+
+    def pick(value: Tensor) -> Tensor:
+        index = on_device.get(value.device)
+        if index is None:  # e.g. a CPU permutation selecting rows of CUDA tensors
+            index = on_device[value.device] = rows.to(value.device)
+        return value.index_select(0, index)
+
+    return pick
 
 
 @dataclass
@@ -45,13 +64,14 @@ class ModalityBatch:
         return int(self.mask.shape[0])
 
     def take(self, rows: Tensor | slice) -> ModalityBatch:
-        """Rows ``rows`` of every tensor (a slice or a long index tensor)."""
+        """Rows ``rows`` of every tensor (a slice, a long index tensor or a bool row mask)."""
+        pick = rows_of(rows)
         return ModalityBatch(
-            features={name: value[rows] for name, value in self.features.items()},
-            mask=self.mask[rows],
-            index=None if self.index is None else self.index[rows],
-            steps={name: value[rows] for name, value in self.steps.items()},
-            extras={name: value[rows] for name, value in self.extras.items()},
+            features={name: pick(value) for name, value in self.features.items()},
+            mask=pick(self.mask),
+            index=None if self.index is None else pick(self.index),
+            steps={name: pick(value) for name, value in self.steps.items()},
+            extras={name: pick(value) for name, value in self.extras.items()},
             complete=self.complete,
         )
 
@@ -142,7 +162,7 @@ class BatchIterator:
         block = max(1, self.block_rows // self.batch_size) * self.batch_size
         for start in range(0, stop, block):
             rows = order[start : min(start + block, stop)]
-            block_target = None if target is None else target[rows]
+            block_target = None if target is None else rows_of(rows)(target)
             yield from _slices(inputs.take(rows), block_target, 0, len(rows), self.batch_size)
 
 

@@ -135,3 +135,25 @@ def test_batches_do_not_alias_the_training_data():
     for batch, _ in iterator:
         batch.features["a"].mul_(0)  # a plugin editing its batch in place
     assert torch.equal(data.inputs.features["a"][:, 0], torch.arange(12, dtype=torch.float32))
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [torch.tensor([4, 0, 2]), torch.tensor([True, False, True, False, True, False]), slice(1, 4)],
+    ids=["long", "bool", "slice"],
+)
+def test_take_selects_the_same_rows_as_indexing(rows):
+    batch = ModalityBatch(
+        {"a": torch.arange(18.0).reshape(6, 3), "s": torch.arange(24.0).reshape(6, 2, 2)},
+        torch.tensor([[True, False]] * 6),
+        index=torch.arange(6),
+        steps={"s": torch.ones(6, 2, dtype=torch.bool)},
+        extras={"w": torch.arange(6.0)},
+    )
+    taken = batch.take(rows)
+    for name in ("a", "s"):
+        assert torch.equal(taken.features[name], batch.features[name][rows])
+    assert torch.equal(taken.mask, batch.mask[rows])
+    assert torch.equal(taken.index, batch.index[rows])
+    assert torch.equal(taken.steps["s"], batch.steps["s"][rows])
+    assert torch.equal(taken.extras["w"], batch.extras["w"][rows])

@@ -38,10 +38,14 @@ def make_data(n: int, widths: list[int], n_classes: int = 5, seed: int = 0):
     return Modalities(arrays), y
 
 
-def hand_loop(estimator: FusionClassifier, X: Modalities, y: np.ndarray) -> torch.nn.Module:
+def hand_loop(
+    estimator: FusionClassifier, X: Modalities, y: np.ndarray, gather: str = "getitem"
+) -> torch.nn.Module:
     """Train the very network ``estimator`` would build with a plain PyTorch loop.
 
     Same data (standardised once), epochs, batch size, optimiser (Adam, same lr), shuffling.
+    ``gather="getitem"`` selects each batch's rows as most hand-written loops do (``x[rows]``);
+    ``"index_select"`` uses ``x.index_select(0, rows)``, 4-6x faster on CPU, as fusekit does.
     """
     torch.manual_seed(0)
     prepared = estimator._prepare(X, reset=True)
@@ -57,11 +61,15 @@ def hand_loop(estimator: FusionClassifier, X: Modalities, y: np.ndarray) -> torc
         order = torch.randperm(len(target), generator=generator)
         for start in range(0, len(target), batch_size):
             rows = order[start : start + batch_size]
-            batch = ModalityBatch(
-                {m: x[rows] for m, x in inputs.items()}, mask[rows], complete=True
-            )
+            if gather == "getitem":
+                features = {m: x[rows] for m, x in inputs.items()}
+                batch_mask, batch_target = mask[rows], target[rows]
+            else:
+                features = {m: x.index_select(0, rows) for m, x in inputs.items()}
+                batch_mask, batch_target = mask.index_select(0, rows), target.index_select(0, rows)
+            batch = ModalityBatch(features, batch_mask, complete=True)
             optimizer.zero_grad()
-            loss = F.cross_entropy(network(batch).logits, target[rows])
+            loss = F.cross_entropy(network(batch).logits, batch_target)
             loss.backward()
             optimizer.step()
     return network
