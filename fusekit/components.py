@@ -204,4 +204,4 @@ class Weighting(Component):
 
     def task_loss(self, output: FusionOutput, ctx: LossContext) -> Tensor:
         """The main loss; the mean per-sample task loss of the fused logits by default."""
-        return ctx.per_sample_loss(output.logits).mean()
+        return ctx.mean_loss(output.logits)

@@ -177,6 +177,12 @@ class FusionNetwork(nn.Module):
             return F.cross_entropy(logits, target, reduction="none")
         return F.mse_loss(logits, target.reshape(logits.shape), reduction="none").mean(dim=1)
 
+    def mean_loss(self, logits: Tensor, target: Tensor) -> Tensor:
+        """``per_sample_loss(logits, target).mean()`` in one fused call (scalar)."""
+        if self.task == "classification":
+            return F.cross_entropy(logits, target)
+        return F.mse_loss(logits, target.reshape(logits.shape))
+
     def loss(
         self, output: FusionOutput, target: Tensor, batch: ModalityBatch, training: bool
     ) -> Tensor:

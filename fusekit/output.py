@@ -78,6 +78,10 @@ class LossContext:
     def per_sample_loss(self, logits: Tensor, target: Tensor | None = None) -> Tensor:
         return self.network.per_sample_loss(logits, self.target if target is None else target)
 
+    def mean_loss(self, logits: Tensor, target: Tensor | None = None) -> Tensor:
+        """The mean of :meth:`per_sample_loss`, computed by one fused loss call."""
+        return self.network.mean_loss(logits, self.target if target is None else target)
+
 
 @dataclass
 class TrainingContext:

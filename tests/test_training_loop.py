@@ -157,3 +157,18 @@ def test_take_selects_the_same_rows_as_indexing(rows):
     assert torch.equal(taken.index, batch.index[rows])
     assert torch.equal(taken.steps["s"], batch.steps["s"][rows])
     assert torch.equal(taken.extras["w"], batch.extras["w"][rows])
+
+
+@pytest.mark.parametrize("task, n_outputs", [("classification", 3), ("regression", 2)])
+def test_mean_loss_is_the_mean_of_the_per_sample_loss(task, n_outputs):
+    from fusekit.testing.fixtures import build_network
+
+    network = build_network(task=task, n_outputs=n_outputs)
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(9, n_outputs, generator=generator)
+    if task == "classification":
+        target = torch.randint(0, n_outputs, (9,), generator=generator)
+    else:
+        target = torch.randn(9, n_outputs, generator=generator)
+    expected = network.per_sample_loss(logits, target).mean()
+    torch.testing.assert_close(network.mean_loss(logits, target), expected)
