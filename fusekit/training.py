@@ -15,6 +15,7 @@ closure, such as LBFGS or third-party ones, keep skorch's path).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -34,7 +35,11 @@ _HOOKS = ("on_train_begin", "on_epoch_begin", "on_batch_begin", "on_grad_compute
 
 def _steps_without_closure(optimizer: torch.optim.Optimizer) -> bool:
     """Whether ``optimizer.step()`` needs no loss closure: built-in torch optimisers but LBFGS."""
-    kind = type(optimizer)
+    return _closure_free(type(optimizer))
+
+
+@functools.cache
+def _closure_free(kind: type) -> bool:
     return kind.__module__.startswith("torch.optim.") and not issubclass(kind, torch.optim.LBFGS)
 
 
@@ -103,9 +108,10 @@ class FusionNet(NeuralNet):
         batches = self.history[-1]["batches"]  # the history row skorch's new_batch would append
         loss_key, size_key = f"{prefix}_loss", f"{prefix}_batch_size"
         count = 0
+        state = self.__dict__  # plain writes: skorch's __setattr__ inspects every assignment
         for batch in iterator:
             if training:
-                self.batch_index_ = count
+                state["batch_index_"] = count
             record: dict[str, Any] = {}
             batches.append(record)
             for listener in begin:
@@ -123,7 +129,7 @@ class FusionNet(NeuralNet):
             del step
             count += 1
         if training:
-            self.batch_index_ = count
+            state["batch_index_"] = count
         self.history.record(f"{prefix}_batch_count", count)
 
     def _diverged(self, loss: float, training: bool, batch: int) -> None:

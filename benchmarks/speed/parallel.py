@@ -55,7 +55,16 @@ SCORE_KEY = ["unit_id", "scenario", "corruption", "modality", "level"]
 
 
 def run_cli(arguments: list[str], out: Path) -> tuple[float, pd.DataFrame]:
-    command = [sys.executable, "-m", "fusekit.bench", *arguments, "--no-resume", "--out", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "fusekit.bench",
+        "bench",
+        *arguments,
+        "--no-resume",
+        "--out",
+        str(out),
+    ]
     start = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True)
     elapsed = time.perf_counter() - start
