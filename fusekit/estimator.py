@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
@@ -298,19 +297,18 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
         prepared = self._prepare(X, reset=True)
         y = column_or_1d(check_array(y, ensure_2d=False, dtype=None, input_name="y"), warn=True)
         self._check_n_rows(prepared, y)
-        check_classification_targets(y)
-        if type_of_target(y) not in ("binary", "multiclass"):
-            raise ValueError(
-                f"FusionClassifier supports binary and multiclass y, got {type_of_target(y)}."
-            )
-        encoder = LabelEncoder().fit(y)
-        if len(encoder.classes_) < 2:
+        kind = type_of_target(y, input_name="y")
+        if kind not in ("binary", "multiclass"):
+            check_classification_targets(y)  # sklearn's message for continuous / unknown targets
+            raise ValueError(f"FusionClassifier supports binary and multiclass y, got {kind}.")
+        classes, encoded = np.unique(y, return_inverse=True)  # LabelEncoder's fit + transform
+        if len(classes) < 2:
             raise ValueError(
                 f"FusionClassifier needs samples of at least 2 classes in the data, but the data "
-                f"contains only one class: {encoder.classes_[0]!r}."
+                f"contains only one class: {classes[0]!r}."
             )
-        self.classes_ = encoder.classes_
-        target = torch.as_tensor(encoder.transform(y), dtype=torch.long, device=self.device)
+        self.classes_ = classes
+        target = torch.as_tensor(encoded.reshape(-1), dtype=torch.long, device=self.device)
         self._train(prepared, target, n_outputs=len(self.classes_))
         return self
 
