@@ -109,6 +109,14 @@ def alternate(
     machine; equal to wall time for single-threaded torch on an idle machine), ``"wall"`` the
     elapsed time.
     """
+    times = alternate_times(functions, repeats, clock)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def alternate_times(
+    functions: dict[str, Callable[[], object]], repeats: int, clock: str = "cpu"
+) -> dict[str, list[float]]:
+    """Every repeat's time of each function, run in alternation after a warm-up."""
     timer = time.process_time if clock == "cpu" else time.perf_counter
     for function in functions.values():
         function()
@@ -118,4 +126,14 @@ def alternate(
             start = timer()
             function()
             times[name].append(timer() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+    return times
+
+
+def paired_ratio(times: dict[str, list[float]], numerator: str, denominator: str) -> float:
+    """Median over repeats of ``numerator / denominator`` measured side by side in that repeat.
+
+    Pairing cancels the slow drifts of a shared virtual machine (its speed changes by tens of
+    per cent over minutes), which a ratio of two medians taken over the whole run does not.
+    """
+    pairs = zip(times[numerator], times[denominator], strict=True)
+    return statistics.median(a / b for a, b in pairs)
