@@ -155,7 +155,7 @@ class BatchIterator:
         stop = n - n % self.batch_size if self.drop_last else n
         inputs, target = self.data.inputs, self.data.target
         if order is None:
-            yield from _slices(inputs, target, 0, stop, self.batch_size)
+            yield from _slices(inputs, target, stop, self.batch_size)
             return
         # Gather the rows of several batches with one indexing call per tensor, then hand out
         # zero-copy slices: per batch this replaces one gather per tensor with one view per tensor.
@@ -163,13 +163,14 @@ class BatchIterator:
         for start in range(0, stop, block):
             rows = order[start : min(start + block, stop)]
             block_target = None if target is None else rows_of(rows)(target)
-            yield from _slices(inputs.take(rows), block_target, 0, len(rows), self.batch_size)
+            yield from _slices(inputs.take(rows), block_target, len(rows), self.batch_size)
 
 
 def _slices(
-    inputs: ModalityBatch, target: Tensor | None, start: int, stop: int, size: int
+    inputs: ModalityBatch, target: Tensor | None, stop: int, size: int
 ) -> Iterator[tuple[ModalityBatch, Tensor | None]]:
-    for first in range(start, stop, size):
+    """Consecutive ``size``-row views of the first ``stop`` rows."""
+    for first in range(0, stop, size):
         rows = slice(first, min(first + size, stop))
         yield inputs.take(rows), None if target is None else target[rows]
 

@@ -66,6 +66,11 @@ def test_forked_processes_give_the_serial_numbers_in_other_processes(serial, tmp
     pd.testing.assert_frame_equal(_written(result), _written(expected))
 
 
+def _toy_units(n):
+    """Stand-ins for planned units: the forked backend only reads ``unit_id`` and ``dataset``."""
+    return [SimpleNamespace(unit_id=f"u{i}", dataset="toy") for i in range(n)]
+
+
 def _pid_rows(unit, X, y):
     return [{"unit_id": unit.unit_id, "pid": os.getpid(), "rows": len(y)}]
 
@@ -74,7 +79,7 @@ def _pid_rows(unit, X, y):
 def test_forked_workers_inherit_the_data_and_run_units_outside_this_process(monkeypatch, toy):
     monkeypatch.setattr(backends, "run_unit", _pid_rows)
     X, y = toy
-    units = [SimpleNamespace(unit_id=f"u{i}", dataset="toy") for i in range(8)]
+    units = _toy_units(8)
     rows = []
     backends.execute(units, {"toy": (X, y)}, rows.extend, backend="processes", n_jobs=2)
     assert sorted(r["unit_id"] for r in rows) == sorted(u.unit_id for u in units)
@@ -92,7 +97,7 @@ def _dies(unit, X, y):
 def test_a_dead_forked_worker_stops_the_run_with_a_clear_error(monkeypatch, toy):
     monkeypatch.setattr(backends, "run_unit", _dies)
     X, y = toy
-    units = [SimpleNamespace(unit_id=f"u{i}", dataset="toy") for i in range(3)]
+    units = _toy_units(3)
     with pytest.raises(RuntimeError, match="bench worker process died.*rerun .* resumes"):
         backends.execute(units, {"toy": (X, y)}, lambda rows: None, backend="processes", n_jobs=2)
     assert backends._INHERITED == {}
