@@ -8,7 +8,7 @@ PLUGINS := $(wildcard plugins/fusekit-*)
 STAMP := $(VENV)/.fusekit-installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-seeds lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,15 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m ruff check fusekit plugins tests benchmarks examples docs
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile
+
+# Tests that train a model and threshold a score (marked 'seeded') again under five other seeds.
+TEST_SEEDS ?= 1 2 3 4 5
+test-seeds: $(STAMP)
+	@for seed in $(TEST_SEEDS); do \
+		echo "== FUSEKIT_TEST_SEED=$$seed"; \
+		FUSEKIT_TEST_SEED=$$seed $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile \
+			-m seeded -p no:cacheprovider || exit 1; \
+	done
 
 lint: $(STAMP)
 	$(BIN)/python -m ruff check fusekit plugins tests benchmarks examples docs

@@ -17,17 +17,23 @@ from fusekit.robustness import (
 
 
 @pytest.fixture(scope="module")
-def fitted():
-    """``signal`` determines y, ``noise`` is independent of it; trained with random absences."""
+def fitted(train_seed):
+    """``signal`` determines y, ``noise`` is independent of it; trained with random absences.
+
+    The task leaves room on both sides of every threshold below: over seeds 0-5 the full model
+    scores 0.90-0.94 (threshold 0.8), 'signal' alone is within 0.01 of it (allowed: 0.05 below)
+    and 'noise' alone 0.31-0.39 (allowed: below 0.48). With 500 rows and noise 0.3 the full score
+    spread over 0.65-0.85 and the first threshold sat inside that spread.
+    """
     X, y = make_multimodal_classification(
-        500, [6, 6], n_classes=3, informative=[1.0, 0.0], shared=1.0, noise=0.3,
-        names=["signal", "noise"], random_state=0,
+        1000, [6, 6], n_classes=3, informative=[1.0, 0.0], shared=1.0, noise=0.1,
+        names=["signal", "noise"], random_state=train_seed,
     )  # fmt: skip
-    train = Modalities({name: values.copy() for name, values in X[:350].items()})
-    rng = np.random.default_rng(0)
-    train["noise"][rng.random(350) < 0.3] = np.nan  # teach the model that 'noise' may be absent
-    model = FusionClassifier(max_epochs=25, random_state=0).fit(train, y[:350])
-    return model, X[350:], y[350:]
+    train = Modalities({name: values.copy() for name, values in X[:700].items()})
+    rng = np.random.default_rng(train_seed)
+    train["noise"][rng.random(700) < 0.3] = np.nan  # teach the model that 'noise' may be absent
+    model = FusionClassifier(max_epochs=25, random_state=train_seed).fit(train, y[:700])
+    return model, X[700:], y[700:]
 
 
 def test_accuracy_falls_as_gaussian_noise_grows_on_the_informative_modality(fitted):
