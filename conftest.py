@@ -1,3 +1,3 @@
-"""Repository-wide test set-up: the ``train_seed`` fixture for every test folder (core and plugins)."""
+"""Repository-wide test set-up: the ``train_seed`` fixture for core and plugin tests alike."""
 
 pytest_plugins = ("fusekit.testing.seeds",)
