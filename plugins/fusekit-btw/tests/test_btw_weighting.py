@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 import torch
 from fusekit_btw import BTW, BTWLocal
+from scipy.special import softmax
+from scipy.stats import entropy
 from sklearn.base import clone
+from sklearn.feature_selection import mutual_info_regression
+from sklearn.metrics import mutual_info_score
 from sklearn.model_selection import GridSearchCV
 
 from fusekit import FusionClassifier, FusionRegressor, Modalities
@@ -29,6 +33,46 @@ def make_data(n_modalities=3, n=150, missing=0.3, seed=0, task="classification")
         blocks[f"m{m}"] = block
     if task == "regression":
         y = np.stack([y + 0.3 * rng.normal(size=n), -y + 0.3 * rng.normal(size=n)], axis=1)
+    return Modalities(**blocks), y
+
+
+def exclusion_task(n_modalities, n, seed, strength=3.0):
+    """M + 1 classes; modality m names one class that y is *not*; y is the class nobody names.
+
+    The M modalities exclude the M classes other than y, each a different one, in random order,
+    as a one-hot bump of height ``strength`` over unit noise (plus two pure-noise columns). An
+    additive (concat + linear head) model can be exact; a model that ignores any one modality m
+    is left with two equally likely candidates (y and the class m excludes), so its accuracy is
+    at most 1/2 (chance 1/(M + 1)).
+    """
+    rng = np.random.default_rng(seed)
+    n_classes = n_modalities + 1
+    y = rng.integers(0, n_classes, n)
+    excluded = np.array([[c for c in range(n_classes) if c != label] for label in y])
+    excluded = rng.permuted(excluded, axis=1)  # (n, M): the class modality m excludes
+    blocks = {}
+    for m in range(n_modalities):
+        block = rng.normal(size=(n, n_classes + 2))
+        block[np.arange(n), excluded[:, m]] += strength
+        blocks[f"m{m}"] = block
+    return Modalities(**blocks), y
+
+
+def sum_task(n_modalities, n, seed, noise=0.3):
+    """Two outputs ±(s_1 + … + s_M)/√M + noise, s_m ~ N(0, 1) in modality m's first column.
+
+    Each modality carries an equal 1/M share of the target's signal variance, so a model that
+    ignores one has R² ≤ 1 − 1/M (1/2 for M = 2) while a full model can reach
+    1/(1 + noise²) ≈ 0.92.
+    """
+    rng = np.random.default_rng(seed)
+    parts = rng.normal(size=(n, n_modalities))
+    blocks = {
+        f"m{m}": np.column_stack([parts[:, m], rng.normal(size=(n, 2 + m))])
+        for m in range(n_modalities)
+    }
+    total = parts.sum(axis=1) / np.sqrt(n_modalities)
+    y = np.stack([total + noise * rng.normal(size=n), -total + noise * rng.normal(size=n)], 1)
     return Modalities(**blocks), y
 
 
@@ -64,11 +108,40 @@ def test_classifier_with_30_percent_missing(weighting, n_modalities, unimodal):
     model = FusionClassifier(weighting=weighting, weighting__unimodal=unimodal, **FAST).fit(X, y)
     probabilities = model.predict_proba(X)
     assert np.isfinite(probabilities).all()
-    assert model.score(X, y) > 0.6
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     stored = model.module_.weighting.weights_
     mask = model.module_.weighting.weights_.new_tensor(~np.isnan(_first_column(X)))
     assert torch.isfinite(stored).all() and (stored >= 0).all()
     assert (stored[mask == 0] == 0).all()
+
+
+@pytest.mark.parametrize("weighting", ["btw", "btw_local"])
+@pytest.mark.parametrize(("n_modalities", "epochs"), [(2, 6), (3, 14)])
+@pytest.mark.parametrize("unimodal", ["separate", "heads"])
+def test_classifier_uses_every_modality(weighting, n_modalities, epochs, unimodal, train_seed):
+    """Training accuracy above the 1/2 a model ignoring any one modality can reach.
+
+    Over FUSEKIT_TEST_SEED=0-5 (both weightings, both protocols): M = 2 (chance 1/3) 0.90-0.95,
+    M = 3 (chance 1/4) 0.855-0.945; threshold 0.75; a model that drops any one modality reaches
+    at most 0.5 (see ``exclusion_task``).
+    """
+    X, y = exclusion_task(n_modalities, 200, train_seed)
+    model = FusionClassifier(
+        weighting=weighting, weighting__unimodal=unimodal, max_epochs=epochs,
+        random_state=train_seed,
+    ).fit(X, y)  # fmt: skip
+    assert model.score(X, y) > 0.75
+
+
+@pytest.mark.parametrize("weighting", ["btw", "btw_local"])
+def test_regressor_uses_every_modality(weighting, train_seed):
+    """Training R² above the 1/2 a model ignoring one of the two modalities can reach.
+
+    Over FUSEKIT_TEST_SEED=0-5: 0.81-0.87 (threshold 0.65; see ``sum_task``).
+    """
+    X, y = sum_task(2, 200, train_seed)
+    model = FusionRegressor(weighting=weighting, max_epochs=8, random_state=train_seed).fit(X, y)
+    assert model.score(X, y) > 0.65
 
 
 @pytest.mark.parametrize("weighting", ["btw", "btw_local"])
@@ -78,23 +151,111 @@ def test_multi_output_regressor_with_30_percent_missing(weighting, n_modalities)
     model = FusionRegressor(weighting=weighting, **FAST).fit(X, y)
     prediction = model.predict(X)
     assert prediction.shape == y.shape and np.isfinite(prediction).all()
-    assert model.score(X, y) > 0.5
     btw = model.module_.weighting
     assert btw.multimodal_std_.shape == (2,) and (btw.unimodal_std_ > 0).all()
 
 
+def btw_weights_by_hand(unimodal, multimodal, mask, target, level, task, seed):
+    """ŵ (N, M) from the paper's equations, written here independently of ``fusekit_btw``.
+
+    ``unimodal`` (N, M, K) and ``multimodal`` (N, K) are logits (classification) or predictions
+    (regression), ``mask`` (N, M) bool, ``target`` (N, K). Hou et al., BTW (EMNLP Findings 2025):
+    Eq. 5 KL(p^m ‖ p^MM) of the softmax outputs (scipy's ``entropy``), or Eq. 6 = Eq. 15, the
+    Gaussian KL with μ = ŷ and σ = |y − ŷ| (floored at 1e-3, summed over outputs); both floored
+    at 1e-5 (authors' code) and sum-normalised over the present modalities of each instance.
+    Eq. 7: I(Ŷ^m; Ŷ^MM), ``mutual_info_score`` of argmax classes or k = 3 ``mutual_info_regression``
+    (mean over outputs), floored at 1e-5 and normalised to sum 1. Eq. 8 (local): KL̃; Eq. 9 (bi):
+    KL̃·Ĩ renormalised per instance; Sec. 6.1 ablations: mean_i KL̃ (global_kl), Ĩ (global_mi).
+    """
+    n_modalities = unimodal.shape[1]
+    rows = [mask[:, m] for m in range(n_modalities)]
+    if task == "classification":
+        kl = entropy(softmax(unimodal, axis=-1), softmax(multimodal, axis=-1)[:, None], axis=-1)
+        mi = [
+            mutual_info_score(unimodal[r, m].argmax(-1), multimodal[r].argmax(-1))
+            for m, r in enumerate(rows)
+        ]
+    else:
+        std_p = np.maximum(np.abs(target[:, None] - unimodal), 1e-3)  # (N, M, K)
+        std_q = np.maximum(np.abs(target - multimodal), 1e-3)[:, None]  # (N, 1, K)
+        mean_gap = unimodal - multimodal[:, None]
+        kl = np.log(std_q / std_p) + (std_p**2 + mean_gap**2) / (2 * std_q**2) - 0.5
+        kl = kl.sum(axis=-1)
+        mi = [
+            np.mean(
+                [
+                    mutual_info_regression(
+                        unimodal[r, m, k : k + 1], multimodal[r, k], n_neighbors=3,
+                        random_state=seed,
+                    )[0]
+                    for k in range(unimodal.shape[2])
+                ]
+            )
+            for m, r in enumerate(rows)
+        ]  # fmt: skip
+    kl = np.where(mask, np.maximum(kl, 1e-5), 0.0)
+    kl_normalised = kl / np.maximum(kl.sum(axis=1, keepdims=True), 1e-300)
+    mi = np.maximum(np.array(mi), 1e-5)
+    mi = mi / mi.sum()
+    if level == "local":
+        return kl_normalised
+    if level == "bi":
+        both = kl_normalised * mi
+        return both / np.maximum(both.sum(axis=1, keepdims=True), 1e-300)
+    if level == "global_kl":
+        return mask * (kl_normalised.sum(axis=0) / mask.sum(axis=0))
+    return mask * mi
+
+
 @pytest.mark.parametrize("task", ["classification", "regression"])
 @pytest.mark.parametrize("level", ["bi", "local", "global_kl", "global_mi"])
-def test_stored_weights_are_the_normalised_weights_when_alpha_is_one(task, level):
+def test_stored_weights_are_the_recomputed_weights_when_alpha_is_one(monkeypatch, task, level):
+    """α = 1 and step 0: the stored W is ŵ of the last update (Eq. 10), recomputed here.
+
+    A spy records what the last update saw (ŷ^m, ŷ^MM, the mask, y, and W before it); the test
+    checks that ŷ^MM is the fitted network's prediction with that W, recomputes ŵ from the
+    paper's equations (``btw_weights_by_hand``) and compares it with the stored weights.
+    """
+    seen = {}
+    original = BTW._hat_weights
+
+    def spy(self, unimodal, multimodal, mask, target):
+        if target is not None:  # an update on the training rows
+            seen.update(
+                unimodal=unimodal.double().numpy(), multimodal=multimodal.clone(),
+                mask=mask.numpy().copy(), target=target.double().numpy(),
+                before=self.weights_.clone(),
+            )  # fmt: skip
+        return original(self, unimodal, multimodal, mask, target)
+
+    monkeypatch.setattr(BTW, "_hat_weights", spy)
     X, y = make_data(4, task=task)
     estimator = FusionClassifier if task == "classification" else FusionRegressor
     model = estimator(
         weighting="btw", weighting__level=level, weighting__alpha=1.0, weighting__alpha_step=0.0,
         **FAST,
     ).fit(X, y)  # fmt: skip
-    weights = model.module_.weighting.weights_.numpy()
+    network, btw = model.module_, model.module_.weighting
+    weights = btw.weights_.numpy()
     mask = np.stack([~np.isnan(X[name][:, 0]) for name in X], axis=1)
-    assert (weights[~mask] == 0).all() and (weights >= 0).all()
+    np.testing.assert_array_equal(seen["mask"], mask)
+    stored = btw.weights_.clone()
+    btw.weights_ = seen["before"]  # ŷ^MM of the last update: the final network, previous W
+    batch = model._batch(model._prepare(X, reset=False), with_index=True)
+    network.eval()
+    with torch.no_grad():
+        again = network(batch).logits
+    btw.weights_ = stored
+    torch.testing.assert_close(again, seen["multimodal"], rtol=1e-5, atol=1e-6)
+    multimodal = seen["multimodal"].double().numpy()
+    target = seen["target"]
+    if task == "regression":
+        target = target.reshape(multimodal.shape)  # (N, K), the standardised y
+    expected = btw_weights_by_hand(
+        seen["unimodal"], multimodal, mask, target, level, task, btw._seed
+    )
+    np.testing.assert_allclose(weights, expected, rtol=1e-4, atol=1e-6)
+    assert (weights[~mask] == 0).all()
     if level in ("bi", "local"):
         rows = mask.any(axis=1)
         np.testing.assert_allclose(weights[rows].sum(axis=1), 1.0, atol=1e-5)
