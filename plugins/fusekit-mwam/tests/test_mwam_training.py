@@ -293,15 +293,15 @@ def test_bad_parameters_are_named(name, value):
         model.fit(X, y)
 
 
-def test_grid_search_over_weighting():
-    X, y = image_data()
+def test_grid_search_over_weighting(train_seed):
+    X, y = image_data(seed=train_seed)
     search = GridSearchCV(
-        FusionClassifier(max_epochs=3, random_state=0),
+        FusionClassifier(max_epochs=3, random_state=train_seed),
         {"weighting": ["none", "mwam"]},
         cv=2,
     )
     search.fit(X, y)
-    assert search.best_score_ > 0.7
+    assert search.best_score_ > 0.7  # FUSEKIT_TEST_SEED=0-5: 0.969-1.0
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
 
 

@@ -35,25 +35,27 @@ def test_presets_change_only_their_defaults():
         PRESETS["scfae_mse"](rank=3)
 
 
-def test_grid_search_over_concat_and_scfae_with_a_nested_parameter(unequal):
-    X, y = unequal
+def test_grid_search_over_concat_and_scfae_with_a_nested_parameter(unequal_seeded, train_seed):
+    X, y = unequal_seeded
     search = GridSearchCV(
-        FusionClassifier(max_epochs=4, backbone__hidden=16, random_state=0),
+        FusionClassifier(max_epochs=4, backbone__hidden=16, random_state=train_seed),
         [{"fusion": ["concat"]}, {"fusion": ["scfae"], "fusion__n": [1, 2]}],
         cv=2,
     )
     search.fit(X, y)
     assert len(search.cv_results_["params"]) == 3
-    assert search.best_score_ > 0.75
+    assert search.best_score_ > 0.75  # FUSEKIT_TEST_SEED=0-5: 0.91-0.96
 
 
-def test_fits_unequal_widths_above_chance_and_records_gradient_diagnostics(unequal):
-    X, y = unequal
+def test_fits_unequal_widths_above_chance_and_records_gradient_diagnostics(
+    unequal_seeded, train_seed
+):
+    X, y = unequal_seeded
     model = FusionClassifier(
-        fusion="scfae", fusion__gradient_diagnostics=True, max_epochs=6, random_state=0
+        fusion="scfae", fusion__gradient_diagnostics=True, max_epochs=6, random_state=train_seed
     ).fit(X, y)
     assert model.module_.fusion.widths == {"a": 64, "b": 64}  # the mlp backbone's width
-    assert model.score(X, y) > 0.8  # chance is about 0.5
+    assert model.score(X, y) > 0.8  # chance about 0.5; FUSEKIT_TEST_SEED=0-5: 0.956-1.0
     history = model.net_.history
     cosines = history[:, "scfae_grad_cos"]
     assert len(cosines) == 6 and all(-1 <= c <= 1 for c in cosines)
@@ -61,14 +63,16 @@ def test_fits_unequal_widths_above_chance_and_records_gradient_diagnostics(unequ
     assert all(g >= 0 for g in history[:, "scfae_task_grad_norm"])
 
 
-def test_identity_backbones_keep_the_raw_unequal_widths(unequal):
-    X, y = unequal
-    model = FusionClassifier(backbone="identity", fusion="scfae", max_epochs=8, random_state=0)
+def test_identity_backbones_keep_the_raw_unequal_widths(unequal_seeded, train_seed):
+    X, y = unequal_seeded
+    model = FusionClassifier(
+        backbone="identity", fusion="scfae", max_epochs=8, random_state=train_seed
+    )
     model.fit(X, y)
     fusion = model.module_.fusion
     assert fusion.widths == {"a": 16, "b": 40} and fusion.shared_width == 16
     assert model.module_.head.in_features == (16 + 16) + (40 + 16)
-    assert model.score(X, y) > 0.75
+    assert model.score(X, y) > 0.75  # FUSEKIT_TEST_SEED=0-5: 0.98-1.0
 
 
 def test_gradient_cosine_flips_sign_with_the_auxiliary_loss():
