@@ -1,4 +1,4 @@
-"""MWAM inside fusekit: registration, gradient editing, eval no-op, state, masks (spec §10)."""
+"""MWAM inside fusekit: registration, gradient editing, eval no-op, state, masks."""
 
 import copy
 import warnings
@@ -159,7 +159,7 @@ def test_weights_one_train_bit_identically_to_no_weighting():
 
 
 def test_constant_weight_equals_scaling_the_backbone_learning_rate():
-    """Plain SGD: ∇θ_m ← w·∇θ_m on backbone m is the update of lr_m = w·lr (spec §3.5, "grad").
+    """Plain SGD: ∇θ_m ← w·∇θ_m on backbone m is the update of lr_m = w·lr (apply="grad").
 
     α = 2, β = 0 gives w ≡ 2 on every backbone, so MWAM must train bit-identically to no
     weighting with the backbones' learning rate doubled (2 · 0.05 = 0.1 exactly in binary) and

@@ -1,4 +1,9 @@
-"""Reconstruction loss (Eq. 5, sign fixed), Φ (Eq. 6), gradient routing (spec §4.5-4.7, §10.4-5)."""
+"""Reconstruction loss (Eq. 5, sign fixed), Φ (Eq. 6) and gradient routing, on hand examples.
+
+Xiong et al., arXiv:2410.15475v2: Eq. 5 as printed sums the cosine *similarity*, which Φ =
+L_task + λ L_recon (Eq. 6) would then maximise; the tests pin the distance form
+L_recon = (1/B) Σ_i Σ_m mask_im (1 − cos(V_i^m, V̂_i^m)).
+"""
 
 import pytest
 import torch
@@ -55,7 +60,7 @@ def test_module_loss_is_zero_with_a_constructed_exact_reconstruction(recon_act):
     widths = {"a": 4, "b": 7}
     fusion = _exact_autoencoder(widths, recon_act)
     features = random_features(widths)
-    if recon_act == "gelu":  # a GELU decoder can only reproduce V where GELU(V) = V (spec A6)
+    if recon_act == "gelu":  # a GELU decoder (App. A) can only reproduce V where GELU(V) = V
         features = {m: v.abs() + 8.0 for m, v in features.items()}
         fusion = _exact_autoencoder(widths, recon_act, shift=0.0)
     _, output = run(fusion, features)
