@@ -65,6 +65,12 @@ def test_btw_adds_no_trainable_parameters(unimodal):
 @pytest.mark.parametrize("n_modalities", [2, 6])
 @pytest.mark.parametrize("unimodal", ["separate", "heads"])
 def test_classifier_with_30_percent_missing(weighting, n_modalities, unimodal):
+    """Finite, normalised outputs and absent modalities at weight 0 under 30 % missingness.
+
+    Accuracy is checked by ``test_classifier_uses_every_modality`` (held out, on a task that
+    needs every modality): here m0 alone carries the label, so an accuracy bar could not tell a
+    model that ignores the other modalities from one that uses them.
+    """
     X, y = make_data(n_modalities)
     model = FusionClassifier(weighting=weighting, weighting__unimodal=unimodal, **FAST).fit(X, y)
     probabilities = model.predict_proba(X)
@@ -114,6 +120,7 @@ def test_regressor_uses_every_modality(weighting, train_seed):
 @pytest.mark.parametrize("weighting", ["btw", "btw_local"])
 @pytest.mark.parametrize("n_modalities", [2, 4])
 def test_multi_output_regressor_with_30_percent_missing(weighting, n_modalities):
+    """Shapes, finiteness, pooled stds; R² is checked by ``test_regressor_uses_every_modality``."""
     X, y = make_data(n_modalities, task="regression")
     model = FusionRegressor(weighting=weighting, **FAST).fit(X, y)
     prediction = model.predict(X)
