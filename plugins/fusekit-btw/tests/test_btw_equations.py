@@ -1,4 +1,10 @@
-"""Properties of BTW's weight equations (spec §12), on hand examples."""
+"""Properties of BTW's weight equations, on hand examples.
+
+Hou, Wang, Wang, "BTW", Findings of EMNLP 2025 (arXiv 2508.18551): Eq. 5 categorical KL(p^m ‖ p^MM),
+Eq. 15 Gaussian KL (Eq. 6 for regression), Eq. 7 MI, Eqs. 8-9 combination, Eq. 10 EMA
+w^(t) = α ŵ^(t) + (1 − α) w^(t−1) with α ± 0.05 (the authors' step) clipped to [0, 1]. Every
+expected number below is computed in the test or derived in a comment.
+"""
 
 import numpy as np
 import pytest
@@ -141,7 +147,8 @@ def test_regression_mi_is_deterministic_with_a_seed_and_ranks_informative_predic
     assert first[0] > 1.0 and first[0] > 5 * first[1]
 
 
-def test_ema_example_of_the_spec():
+def test_ema_worked_example_of_eq10():
+    # w^(0) = 1, α = 0.5, ŵ = (0.2, 0.3, 0.5): 0.5 · ŵ + 0.5 · 1 = (0.6, 0.65, 0.75)
     updated = eq.ema(np.ones(3), np.array([0.2, 0.3, 0.5]), 0.5)
     np.testing.assert_allclose(updated, [0.6, 0.65, 0.75])
 

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from btw_tasks import exclusion_task, split
 from fusekit_btw.moe_fusion import MoELayer, SparseMoEFusion
 
 from fusekit import BuildSpec, FusionClassifier, FusionOutput, Modalities
@@ -84,15 +85,24 @@ def test_bad_parameters_raise(param, value):
 
 
 @pytest.mark.parametrize("weighting", ["btw", "btw_local"])
-def test_btw_on_moe_with_missing_modalities(weighting):
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 2, 120)
-    a = rng.normal(size=(120, 4)) + y[:, None]
-    b = rng.normal(size=(120, 3))
-    a[rng.random(120) < 0.3] = np.nan
-    X = Modalities(a=a, b=b, c=rng.normal(size=(120, 2)) - y[:, None])
-    model = FusionClassifier(fusion="moe", weighting=weighting, max_epochs=5, random_state=0)
-    assert model.fit(X, y).score(X, y) > 0.7
+def test_btw_on_moe_with_missing_modalities(weighting, train_seed):
+    """MoE + BTW on ``exclusion_task(2)`` (3 classes) with m0 absent in 30 % of rows, plus noise.
+
+    Bayes accuracy: 0.7 · 1 + 0.3 · 1/2 = 0.85; a model that ignores m0 reaches 1/2, one that
+    ignores m1 0.7 · 1/2 + 0.3 · 1/3 = 0.45. Held out (300 rows), FUSEKIT_TEST_SEED=0-5:
+    0.75-0.84; threshold 0.65, between that cap and the observed minimum. (The former
+    task, two binary signals, let a model using only one of them pass the 0.7 bar.)
+    """
+    X, y = exclusion_task(2, 600, train_seed)
+    rng = np.random.default_rng(train_seed + 100)
+    a = np.array(X["m0"], copy=True)
+    a[rng.random(len(y)) < 0.3] = np.nan
+    X = Modalities(a=a, b=rng.normal(size=(len(y), 3)), c=X["m1"])  # b: pure noise
+    X_train, y_train, X_test, y_test = split(X, y, 300)
+    model = FusionClassifier(
+        fusion="moe", weighting=weighting, max_epochs=8, random_state=train_seed
+    )
+    assert model.fit(X_train, y_train).score(X_test, y_test) > 0.65
 
 
 @parametrize_with_checks("fusion", ["moe"])

@@ -12,15 +12,25 @@ from fusekit.registry import get_registry
 from fusekit.testing import parametrize_with_checks
 
 
-@pytest.fixture
-def data():
-    rng = np.random.default_rng(0)
+def two_signals(seed):
+    """Binary y; a carries +y, b carries −y, each over unit noise."""
+    rng = np.random.default_rng(seed)
     y = rng.integers(0, 2, 120)
     X = Modalities(
         a=rng.normal(size=(120, 4)) + y[:, None],
         b=rng.normal(size=(120, 3)) - y[:, None],
     )
     return X, y
+
+
+@pytest.fixture
+def data():
+    return two_signals(0)
+
+
+@pytest.fixture
+def data_seeded(train_seed):
+    return two_signals(train_seed)
 
 
 def test_entry_point_is_installed():
@@ -37,30 +47,30 @@ def test_found_by_name_with_its_distribution():
 GRID = {"fusion": ["concat", "late", "maxout"], "backbone__hidden": [8, 16]}
 
 
-def test_runs_in_grid_search_on_modalities(data):
-    X, y = data
-    search = GridSearchCV(FusionClassifier(max_epochs=5, random_state=0), GRID, cv=3)
+def test_runs_in_grid_search_on_modalities(data_seeded, train_seed):
+    X, y = data_seeded
+    search = GridSearchCV(FusionClassifier(max_epochs=5, random_state=train_seed), GRID, cv=3)
     search.fit(X, y)
     assert len(search.cv_results_["params"]) == 6
-    assert search.best_score_ > 0.7
+    assert search.best_score_ > 0.7  # FUSEKIT_TEST_SEED=0-5: 0.875-0.95
 
 
-def test_runs_in_grid_search_on_a_dataframe_pipeline(data):
+def test_runs_in_grid_search_on_a_dataframe_pipeline(data_seeded, train_seed):
     import pandas as pd
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    X, y = data
+    X, y = data_seeded
     frame = pd.DataFrame(np.hstack([X["a"], X["b"]]), columns=[*"pqrs", *"tuv"])
     per_modality = ColumnTransformer(
         [("a", StandardScaler(), list("pqrs")), ("b", StandardScaler(), list("tuv"))]
     ).set_output(transform="pandas")
-    pipeline = make_pipeline(per_modality, FusionClassifier(max_epochs=5, random_state=0))
+    pipeline = make_pipeline(per_modality, FusionClassifier(max_epochs=5, random_state=train_seed))
     grid = {f"fusionclassifier__{key}": values for key, values in GRID.items()}
     search = GridSearchCV(pipeline, grid, cv=3).fit(frame, y)
     assert search.best_estimator_[-1].modalities_ == {"a": (4,), "b": (3,)}
-    assert search.best_score_ > 0.7
+    assert search.best_score_ > 0.7  # FUSEKIT_TEST_SEED=0-5: 0.875-0.95
 
 
 def test_absent_modality_does_not_change_output(data):

@@ -1,4 +1,9 @@
-"""Weight function and FRM bank (spec §10.2–10.4, §10.10)."""
+"""Weight function and FRM bank, from the official code (github.com/a6103121/MWAM).
+
+    bank_m ← (1 − a) · FRM_m first (soft begin), then a · bank_m + (1 − a) · FRM_m    (a = 0.5)
+    r_m = FRM_m / (mean over present m' of bank_m' + ε);  w_m = α − β · sigmoid(s · (r_m − γ))
+with α = 1.5, β = 1, γ = 1, s = 10, so w ∈ (0.5, 1.5). Expected numbers are worked in comments.
+"""
 
 import math
 
@@ -17,6 +22,8 @@ def run_steps(frms, steps, **kwargs):
 
 
 def test_weight_function_values():
+    # w(r) = 1.5 − sigmoid(10 (r − 1)): sigmoid(1) = 0.73106 -> 0.76894; sigmoid(−1) = 0.26894
+    # -> 1.23106; sigmoid(5) = 0.99331 -> 0.50669; sigmoid(−10) = 4.54e-5 -> 1.49995
     assert allocation_weight(1.0) == 1.0
     for ratio, expected in [(1.1, 0.76894), (0.9, 1.23106), (1.5, 0.50669), (0.0, 1.49995)]:
         assert allocation_weight(ratio) == pytest.approx(expected, abs=1e-5)
@@ -31,6 +38,8 @@ def test_weight_function_is_bounded_and_strictly_decreasing():
 
 def test_bank_warm_up_trajectory():
     trajectory = run_steps([3.0, 3.0, 3.0], steps=20)
+    # bank 1.5, 2.25, 2.625, 2.8125, ... (soft begin, then EMA towards 3); r = 3 / bank = 2,
+    # 1.3333, 1.1429, 1.0667, 1.0323 -> w = 1.5 − sigmoid(10 (r − 1)) as listed
     first = [step[0] for step in trajectory]
     np.testing.assert_allclose(first[:5], [0.50005, 0.53445, 0.69332, 0.83924, 0.92005], atol=1e-5)
     assert all(abs(w - 1) < 1e-3 for w in first[11:])  # from step 12 on
@@ -42,6 +51,8 @@ def test_steady_state_for_unequal_frms():
     mean = (10 + 5 + 2.5) / 3
     ratios = [10 / mean, 5 / mean, 2.5 / mean]
     np.testing.assert_allclose(ratios, [1.71429, 0.85714, 0.42857], atol=1e-5)
+    # banks converge to the FRMs: w = 1.5 − sigmoid(10 (r − 1)) = 1.5 − 0.99921, 1.5 − 0.19332,
+    # 1.5 − 0.00329
     np.testing.assert_allclose(final, [0.50079, 1.30668, 1.49671], atol=1e-5)
     assert np.argmin(final) == 0
 

@@ -1,4 +1,4 @@
-"""Block DCT (spec §10.5): orthonormal, equal to scipy's, bands in the code's mirror pairing."""
+"""Block DCT: orthonormal, equal to scipy's, bands in the official code's mirror pairing."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,9 @@
-"""Reconstruction loss (Eq. 5, sign fixed), Φ (Eq. 6), gradient routing (spec §4.5-4.7, §10.4-5)."""
+"""Reconstruction loss (Eq. 5, sign fixed), Φ (Eq. 6) and gradient routing, on hand examples.
+
+Xiong et al., arXiv:2410.15475v2: Eq. 5 as printed sums the cosine *similarity*, which Φ =
+L_task + λ L_recon (Eq. 6) would then maximise; the tests pin the distance form
+L_recon = (1/B) Σ_i Σ_m mask_im (1 − cos(V_i^m, V̂_i^m)).
+"""
 
 import pytest
 import torch
@@ -55,7 +60,7 @@ def test_module_loss_is_zero_with_a_constructed_exact_reconstruction(recon_act):
     widths = {"a": 4, "b": 7}
     fusion = _exact_autoencoder(widths, recon_act)
     features = random_features(widths)
-    if recon_act == "gelu":  # a GELU decoder can only reproduce V where GELU(V) = V (spec A6)
+    if recon_act == "gelu":  # a GELU decoder (App. A) can only reproduce V where GELU(V) = V
         features = {m: v.abs() + 8.0 for m, v in features.items()}
         fusion = _exact_autoencoder(widths, recon_act, shift=0.0)
     _, output = run(fusion, features)
@@ -64,16 +69,42 @@ def test_module_loss_is_zero_with_a_constructed_exact_reconstruction(recon_act):
     assert float(output.diagnostics["scfae"]["recon_loss"]) == pytest.approx(0.0, abs=1e-5)
 
 
-def test_loss_range_is_zero_to_two_m_and_ignores_target_scale():
-    targets = list(random_features(WIDTHS, seed=1).values())
-    recons = list(random_features(WIDTHS, seed=2).values())
-    present = torch.ones(6, 3, dtype=torch.bool)
-    opposite = reconstruction_loss(targets, [-v for v in targets], present)
-    assert float(opposite) == pytest.approx(2 * len(WIDTHS), abs=1e-5)  # the maximum, 2M
+def _tiny_pair():
+    """M = 2 modalities, B = 2 samples, chosen so that every cosine is a simple number."""
+    targets = [torch.tensor([[1.0, 0.0], [3.0, 4.0]]), torch.tensor([[1.0, 1.0, 0.0], [2.0, 0, 0]])]
+    recons = [torch.tensor([[0.0, 1.0], [4.0, 3.0]]), torch.tensor([[-1.0, -1, 0], [1.0, 1, 0]])]
+    return targets, recons
+
+
+def test_cosine_loss_equals_eq5_worked_by_hand_on_a_tiny_batch():
+    """L = (1/B) Σ_i Σ_m mask_im (1 − cos(V_i^m, V̂_i^m)) (Eq. 5 with the sign fixed, Eq. 6).
+
+    Worked by hand: modality 1: cos([1,0],[0,1]) = 0 -> 1; cos([3,4],[4,3]) = 24/25 -> 0.04.
+    Modality 2: cos([1,1,0],[-1,-1,0]) = -1 -> 2; cos([2,0,0],[1,1,0]) = 1/√2 -> 1 − 1/√2.
+    All present: (1 + 0.04 + 2 + 1 − 1/√2) / 2. Sample 2 of modality 2 absent: (1 + 0.04 + 2) / 2.
+    """
+    targets, recons = _tiny_pair()
+    present = torch.ones(2, 2, dtype=torch.bool)
+    expected = (1.0 + 0.04 + 2.0 + 1.0 - 2**-0.5) / 2
     value = reconstruction_loss(targets, recons, present)
-    assert 0 <= float(value) <= 2 * len(WIDTHS)
-    rescaled = reconstruction_loss([4.0 * v for v in targets], recons, present)
-    assert float(rescaled) == pytest.approx(float(value), rel=1e-5)
+    assert float(value) == pytest.approx(expected, rel=1e-6)
+    present[1, 1] = False  # the division stays by B, not by the number of present pairs
+    assert float(reconstruction_loss(targets, recons, present)) == pytest.approx(1.52, rel=1e-6)
+    rescaled = reconstruction_loss([4.0 * v for v in targets], recons, present)  # cosine: no scale
+    assert float(rescaled) == pytest.approx(1.52, rel=1e-6)
+    opposite = reconstruction_loss(targets, [-v for v in targets], torch.ones(2, 2, dtype=bool))
+    assert float(opposite) == pytest.approx(2 * 2, abs=1e-6)  # cos = −1 everywhere: 2 per pair
+
+
+def test_mse_loss_equals_the_hand_computed_value_on_the_tiny_batch():
+    """Table 9's MSE form, (1/B) Σ_i Σ_m mask_im mean_j (V − V̂)²_ij, by hand on the same batch.
+
+    Modality 1: (1 + 1)/2 = 1 for both samples; modality 2: (4 + 4 + 0)/3 = 8/3 and
+    (1 + 1 + 0)/3 = 2/3. Total (1 + 1 + 8/3 + 2/3) / 2 = 8/3.
+    """
+    targets, recons = _tiny_pair()
+    value = reconstruction_loss(targets, recons, torch.ones(2, 2, dtype=torch.bool), "mse")
+    assert float(value) == pytest.approx(8 / 3, rel=1e-6)
 
 
 def test_module_loss_is_lambda_times_eq5_with_the_sign_fixed():

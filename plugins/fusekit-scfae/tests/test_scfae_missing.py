@@ -1,4 +1,4 @@
-"""Absent modalities (spec §4.8, §10.6): finite outputs, no leakage, masked loss, swap rules."""
+"""Absent modalities: finite outputs, no leakage, masked loss, shared-part swap rules."""
 
 import itertools
 

@@ -1,4 +1,12 @@
-"""Eqs. 3, 7, 10 and 13 against the spec's worked numbers (specs/seed-002-udml.md §11.1-11.5)."""
+"""UDML's Eqs. 3, 7, 10 and 13 on worked examples, each derived by hand in the test.
+
+The equations (UDML, Sec. 3; the paper's Eq. 7 as normalised weights):
+    (13) α^m = M · d^m / Σ_k d^k                        (dependency ratios, Σ_m α^m = M)
+    (7)  w_i^m = [1 / ((u_i^m)^p α^m)] / Σ_k [1 / ((u_i^k)^p α^k)]   over present k;
+         p = 1 (paper) or 2 (official code: inverse variance)
+    (3)  z̃_i^m = |P_i| · w_i^m · z_i^m   (code: (1 + |P_i| · w_i^m) · z_i^m)
+    (10) L_est = Σ_m mean_{i: m present} (σ̂_i^m − σ_i^m)²
+"""
 
 import pytest
 import torch
@@ -20,9 +28,11 @@ def test_dependency_ratios_sum_to_M_and_ignore_scale():
 
 
 def test_dependency_ratios_worked_examples():
+    # (13): d = (3, 1) -> 2 · (3, 1) / 4 = (1.5, 0.5)
     torch.testing.assert_close(
         dependency_ratios(torch.tensor([3.0, 1.0])), torch.tensor([1.5, 0.5])
     )
+    # the release code's initial depends (32, 10): 2 · (32, 10) / 42 = (1.52381, 0.47619)
     code_initial = dependency_ratios(torch.tensor([32.0, 10.0]))  # --audio_depend 32, visual 10
     torch.testing.assert_close(code_initial, torch.tensor([1.52381, 0.47619]), atol=1e-5, rtol=0)
 
@@ -32,12 +42,15 @@ def test_dependency_ratios_worked_examples():
     [([1.6, 0.4], [0.2, 0.8]), ([1.5, 0.5], [0.25, 0.75])],
 )
 def test_equal_uncertainty_weights_undo_the_dependency(alpha, expected):
+    # (7) with u = 1: w ∝ 1/α. (1.6, 0.4): (0.625, 2.5) / 3.125 = (0.2, 0.8) (Fig. 3's 0.8 : 0.2);
+    # (1.5, 0.5): (2/3, 2) / (8/3) = (0.25, 0.75)
     weights = unbiased_weights(torch.ones(1, 2), torch.tensor(alpha), ALL, power=1.0)
     torch.testing.assert_close(weights, torch.tensor([expected]))
 
 
 def test_three_modalities_from_dependency_scores():
-    alpha = dependency_ratios(torch.tensor([2.0, 1.0, 1.0]))  # (1.5, 0.75, 0.75)
+    alpha = dependency_ratios(torch.tensor([2.0, 1.0, 1.0]))  # 3 · (2, 1, 1) / 4 = (1.5, .75, .75)
+    # (7), u = 1: w ∝ (2/3, 4/3, 4/3), sum 10/3 -> (0.2, 0.4, 0.4)
     weights = unbiased_weights(torch.ones(1, 3), alpha, torch.ones(1, 3, dtype=torch.bool), 1.0)
     torch.testing.assert_close(weights, torch.tensor([[0.2, 0.4, 0.4]]))
 
@@ -79,6 +92,8 @@ def test_weight_decreases_in_uncertainty_and_dependency_and_vanishes():
 
 @pytest.mark.parametrize(("power", "expected"), [(1.0, [0.73333, 0.26667]), (2.0, [0.968, 0.032])])
 def test_uncertainty_power(power, expected):
+    # (7) with u = (1, 11), α = (1.6, 0.4): p = 1: 1/1.6 = 0.625, 1/4.4 = 0.22727 -> (0.73333,
+    # 0.26667); p = 2: 0.625 and 1/(121 · 0.4) = 0.020661 -> (0.96800, 0.03200)
     weights = unbiased_weights(torch.tensor([[1.0, 11.0]]), torch.tensor([1.6, 0.4]), ALL, power)
     torch.testing.assert_close(weights, torch.tensor([expected]), atol=5e-4, rtol=0)
 
