@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold
 
+from fusekit.bench.reference import reference_names
 from fusekit.registry import available, get_registry
 
 KINDS = ("fusion", "weighting", "calibration", "backbone")
@@ -60,6 +61,8 @@ class BenchConfig:
         metric: sklearn scorer name; default accuracy (classification) or r2 (regression).
         sweeps: test-time corruption sweeps (:class:`Sweep`).
         missing: also score every subset of modalities removed at test time.
+        references: add the scikit-learn reference rows (:mod:`fusekit.bench.reference`) to
+            every data set's leaderboard.
     """
 
     datasets: Sequence[str] = ("mfeat:views=fou,kar",)
@@ -80,6 +83,7 @@ class BenchConfig:
     metric: str | None = None
     sweeps: Sequence[Sweep] = ()
     missing: bool = False
+    references: bool = True
 
     def validate(self) -> None:
         for name in ("max_epochs", "batch_size", "repeats"):
@@ -160,6 +164,7 @@ class Unit:
     metric: str
     sweeps: tuple[Sweep, ...]
     missing: bool
+    reference: str | None = None  # a reference row (``ref:logistic``): no fusekit components
 
     def key(self) -> dict[str, Any]:
         return {"dataset": self.dataset, **self.labels, "repeat": self.repeat, "fold": self.fold}
@@ -183,9 +188,10 @@ def _digest(payload: dict[str, Any]) -> str:
 
 
 def plan(config: BenchConfig, data: Sequence[Any]) -> list[Unit]:
-    """The work units of ``config`` over the loaded data sets (``BenchData``), in a fixed order."""
+    """The work units of ``config`` over the loaded data sets (``BenchData``), in a fixed order:
+    per data set, every configuration of the grid, then the reference rows."""
     config.validate()
-    combos = grid(config)
+    combos = [(combo, None) for combo in grid(config)]
     params = {
         "max_epochs": config.max_epochs,
         "batch_size": config.batch_size,
@@ -196,14 +202,20 @@ def plan(config: BenchConfig, data: Sequence[Any]) -> list[Unit]:
     for bench_data in data:
         metric = config.metric or ("accuracy" if bench_data.task == "classification" else "r2")
         folds = splits(bench_data.y, bench_data.task, config.folds, config.repeats, config.seed)
-        for combo in combos:
-            labels = {kind: label(kind, spec) for kind, spec in combo.items()}
+        references = reference_names(list(bench_data.X)) if config.references else []
+        for combo, reference in [*combos, *((None, r) for r in references)]:
+            if reference is None:
+                labels = {kind: label(kind, spec) for kind, spec in combo.items()}
+                unit_params = params
+            else:
+                labels = {kind: "-" for kind in KINDS} | {"fusion": reference}
+                unit_params = {}
             for repeat, fold, train, test in folds:
                 fit_seed = config.seed * 10_007 + repeat * 101 + fold
                 payload = {
                     "data": bench_data.fingerprint,
                     "labels": labels,
-                    "params": params,
+                    "params": unit_params,
                     "split": [config.folds, config.repeats, config.seed, repeat, fold],
                     "metric": metric,
                     "sweeps": [asdict(s) for s in config.sweeps],
@@ -214,9 +226,9 @@ def plan(config: BenchConfig, data: Sequence[Any]) -> list[Unit]:
                         unit_id=_digest(payload),
                         dataset=bench_data.name,
                         task=bench_data.task,
-                        components=dict(combo),
+                        components=dict(combo or {}),
                         labels=labels,
-                        params=params,
+                        params=unit_params,
                         repeat=repeat,
                         fold=fold,
                         fit_seed=fit_seed,
@@ -226,6 +238,7 @@ def plan(config: BenchConfig, data: Sequence[Any]) -> list[Unit]:
                         metric=metric,
                         sweeps=tuple(config.sweeps),
                         missing=config.missing,
+                        reference=reference,
                     )
                 )
     return units

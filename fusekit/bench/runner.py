@@ -1,7 +1,8 @@
 """Run one work unit: fit on the training fold, score the test fold clean, under each corruption
 level and with each subset of modalities removed. Any exception becomes an ``error`` row.
 
-Every unit runs with one torch thread (restored afterwards), whatever the process: this is what
+Every unit runs with one torch thread and one OpenMP / BLAS thread (threadpoolctl; both restored
+afterwards), whatever the process: this is what
 keeps serial, forked, joblib and Dask runs bit-identical and stops N workers x N threads from
 oversubscribing the machine. Corruptions come from :mod:`fusekit.robustness`; the draws use
 ``numpy.random.default_rng([eval_seed, sweep, modality])``, the same at every level (common random
@@ -21,8 +22,10 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.metrics import get_scorer
+from threadpoolctl import threadpool_limits
 
 from fusekit.bench.config import Unit
+from fusekit.bench.reference import make_reference
 from fusekit.data import Modalities
 from fusekit.estimator import FusionClassifier, FusionRegressor
 from fusekit.robustness.corruptions import apply_corruption, feature_stats, get_corruption
@@ -79,6 +82,8 @@ def warm_up() -> None:
 
 
 def make_estimator(unit: Unit) -> Any:
+    if unit.reference is not None:
+        return make_reference(unit.reference, unit.task, unit.fit_seed)
     cls = FusionClassifier if unit.task == "classification" else FusionRegressor
     params = {"verbose": 0, **unit.params, "random_state": unit.fit_seed}
     return cls(**unit.components, **params)
@@ -156,7 +161,7 @@ def _missing_rows(unit: Unit, estimator: Any, X: Modalities, y: np.ndarray, fit_
 
 def run_unit(unit: Unit, X: Modalities, y: np.ndarray) -> list[dict[str, Any]]:
     """Fit and evaluate one unit; never raises for the configuration's own errors."""
-    with torch_threads(1), warnings.catch_warnings():
+    with torch_threads(1), threadpool_limits(1), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit_time = None
         try:

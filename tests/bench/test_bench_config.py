@@ -53,7 +53,9 @@ def test_bad_settings_name_the_parameter():
 
 def test_units_cover_every_fold_and_ids_are_stable_and_distinct(toy):
     data = [from_arrays("toy", *toy, {})]
-    config = BenchConfig(datasets=(), fusion=["concat", "late"], folds=3, repeats=2)
+    config = BenchConfig(
+        datasets=(), fusion=["concat", "late"], folds=3, repeats=2, references=False
+    )
     units = plan(config, data)
     assert len(units) == 2 * 3 * 2
     assert len({u.unit_id for u in units}) == len(units)
@@ -69,7 +71,15 @@ def test_units_cover_every_fold_and_ids_are_stable_and_distinct(toy):
     assert concat.fit_seed == late.fit_seed
     # anything that changes the numbers changes the id
     longer = plan(
-        BenchConfig(datasets=(), fusion=["concat", "late"], folds=3, repeats=2, max_epochs=11), data
+        BenchConfig(
+            datasets=(),
+            fusion=["concat", "late"],
+            folds=3,
+            repeats=2,
+            max_epochs=11,
+            references=False,
+        ),
+        data,
     )
     assert longer[0].unit_id != units[0].unit_id
 
