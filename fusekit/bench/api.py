@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from fusekit.bench.backends import check_backend, execute
-from fusekit.bench.config import BenchConfig, Unit, grid, plan
+from fusekit.bench.config import BenchConfig, Unit, axes, grid, label, plan
 from fusekit.bench.data import BenchData, from_arrays, is_file_name, load_file, load_named
 from fusekit.bench.leaderboard import summarize, to_markdown
 from fusekit.bench.plots import Figure, write_plots
@@ -135,12 +135,29 @@ def run_bench(
     info["units"] = f"{len(todo)} run, {len(units) - len(todo)} resumed from results.csv"
     info["wall time"] = f"{time.perf_counter() - started:.1f} s"
     summary = summarize(results)
-    leaderboard = to_markdown(summary)
+    _, dropped = axes(config)
+    notes = (
+        [f"Not listed, the same method under another name: {alias_note(dropped)}."]
+        if dropped
+        else []
+    )
+    if dropped:
+        info["aliases dropped"] = alias_note(dropped)
+    leaderboard = to_markdown(summary, notes=notes)
     (out_dir / "leaderboard.md").write_text(leaderboard + "\n", encoding="utf-8")
     figures = write_plots(results, summary, out_dir)
     report = write_report(out_dir, results, summary, figures, info)
     return BenchResult(
         results, summary, leaderboard, out_dir, report, figures, len(todo), len(units) - len(todo)
+    )
+
+
+def alias_note(dropped: Mapping[str, Mapping[Any, Any]]) -> str:
+    """``weighting compose = none`` for each alias the grid dropped."""
+    return "; ".join(
+        f"{kind} {label(kind, alias)} = {label(kind, kept)}"
+        for kind, pairs in dropped.items()
+        for alias, kept in pairs.items()
     )
 
 

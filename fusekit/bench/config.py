@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold
 
+from fusekit.bench.aliases import distinct, estimator_default
 from fusekit.bench.reference import reference_names
 from fusekit.registry import available, get_registry
 
@@ -49,9 +50,11 @@ class BenchConfig:
         fusion, weighting, calibration, backbone: a list of names (or component classes), one
             name, or ``"all"`` (every installed one).
         design: ``"product"`` (every combination of the four axes) or ``"axes"`` (one axis
-            varied at a time around the baseline made of each axis's first value: for
-            ``fusion=[concat, late, tensor], weighting=[none, udml]`` that is concat/none,
-            late/none, tensor/none, concat/udml).
+            varied at a time around the baseline made of each axis's estimator default
+            (``concat``, ``none``, ``none``, ``mlp``) when listed, else its first value: for
+            ``fusion=[late, concat, tensor], weighting=[udml, none]`` that is concat/none,
+            late/none, tensor/none, concat/udml). Components that are another one under a
+            different name are dropped (:mod:`fusekit.bench.aliases`).
         params: fixed estimator parameters for every configuration (``{"fusion__rank": 4}``).
         max_epochs, batch_size, lr: training settings of every fit.
         folds, repeats: k-fold cross-validation (stratified for classification), repeated with
@@ -120,10 +123,17 @@ def label(kind: str, spec: Any) -> str:
 
 
 def expand(kind: str, value: Any) -> list[Any]:
-    """A grid axis: ``"all"`` -> every installed name; one value -> ``[value]``; names checked."""
+    """A grid axis: ``"all"`` (alone or in a list: ``["concat", "all"]``) -> every installed
+    name; one value -> ``[value]``; names checked; repeats dropped."""
     if isinstance(value, str):
-        value = available(kind) if value == "all" else [value]
-    values = list(dict.fromkeys(value)) if isinstance(value, (list, tuple)) else [value]
+        value = [value]
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    values = [
+        name
+        for v in values
+        for name in (available(kind) if isinstance(v, str) and v == "all" else [v])
+    ]
+    values = list(dict.fromkeys(values))
     if not values:
         raise ValueError(f"{kind} must name at least one {kind} (or 'all'), got none.")
     known = available(kind)
@@ -133,15 +143,31 @@ def expand(kind: str, value: Any) -> list[Any]:
     return values
 
 
+def axes(config: BenchConfig) -> tuple[dict[str, list[Any]], dict[str, dict[Any, Any]]]:
+    """Each axis's distinct values and, per axis, the aliases dropped (``{alias: kept}``; see
+    :mod:`fusekit.bench.aliases`)."""
+    values, dropped = {}, {}
+    for kind in KINDS:
+        values[kind], dropped[kind] = distinct(kind, expand(kind, getattr(config, kind)))
+    return values, {kind: d for kind, d in dropped.items() if d}
+
+
 def grid(config: BenchConfig) -> list[dict[str, Any]]:
-    """The configurations of ``config.design`` (see :class:`BenchConfig`), fusion slowest."""
-    axes = [expand(kind, getattr(config, kind)) for kind in KINDS]
+    """The configurations of ``config.design`` (see :class:`BenchConfig`), fusion slowest.
+
+    ``axes``: the pivot of each axis is the estimator's default for it (``concat``, ``none``,
+    ...) when listed, else the axis's first value."""
+    values, _ = axes(config)
+    lists = [values[kind] for kind in KINDS]
     if config.design == "product":
-        return [dict(zip(KINDS, combo, strict=True)) for combo in itertools.product(*axes)]
-    baseline = {kind: values[0] for kind, values in zip(KINDS, axes, strict=True)}
+        return [dict(zip(KINDS, combo, strict=True)) for combo in itertools.product(*lists)]
+    baseline = {}
+    for kind in KINDS:
+        default = estimator_default(kind)
+        baseline[kind] = default if default in values[kind] else values[kind][0]
     combos = [baseline]
-    for kind, values in zip(KINDS, axes, strict=True):
-        combos += [{**baseline, kind: value} for value in values[1:]]
+    for kind in KINDS:
+        combos += [{**baseline, kind: v} for v in values[kind] if v != baseline[kind]]
     return combos
 
 
@@ -244,17 +270,19 @@ def plan(config: BenchConfig, data: Sequence[Any]) -> list[Unit]:
     return units
 
 
+QUICK_DATASETS = ("mfeat:views=fou,kar", "basic_motions")
+
+
 def quick_config() -> BenchConfig:
     """The default suite (``fusekit bench`` with no arguments, ``make run``): UCI Multiple
-    Features (Fourier + Karhunen-Loève views), every installed fusion with no weighting and every
-    installed weighting with concat fusion, 3-fold CV, 5 epochs, a Gaussian-noise sweep on each
-    view and the removed-view table."""
-    fusions = ["concat", *(f for f in available("fusion") if f != "concat")]
-    weightings = ["none", *(w for w in available("weighting") if w != "none")]
+    Features (Fourier + Karhunen-Loève views: vectors) and BasicMotions (accelerometer +
+    gyroscope: sequences), every distinct installed fusion with no weighting and every distinct
+    installed weighting with concat fusion (``--design axes``), the reference rows, 3-fold CV,
+    5 epochs, a Gaussian-noise sweep on each modality and the removed-modality table."""
     return BenchConfig(
-        datasets=("mfeat:views=fou,kar",),
-        fusion=fusions,
-        weighting=weightings,
+        datasets=QUICK_DATASETS,
+        fusion="all",
+        weighting="all",
         design="axes",
         max_epochs=5,
         folds=3,

@@ -241,10 +241,14 @@ def legend(extras: list[str], has_reference: bool) -> str:
     return " ".join(LEGENDS[k] for k in [*keys, "time"])
 
 
-def to_markdown(summary: pd.DataFrame, title: str = "fusekit bench leaderboard") -> str:
+def to_markdown(
+    summary: pd.DataFrame,
+    title: str = "fusekit bench leaderboard",
+    notes: Sequence[str] = (),
+) -> str:
     """Markdown: one grouped table per data set (group 1 in bold), failures listed after, then
-    the cross-data-set ranking."""
-    lines = [f"# {title}", ""]
+    the cross-data-set ranking; ``notes`` (e.g. the aliases dropped) under the title."""
+    lines = [f"# {title}", "", *notes, *([""] if notes else [])]
     for dataset, table in summary.groupby("dataset", sort=False):
         ranked = table[table["n"] > 0]
         broken = table[table["n"] == 0]

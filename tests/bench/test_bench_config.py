@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from fusekit.bench.cli import parse_sweep
-from fusekit.bench.config import BenchConfig, Sweep, grid, plan, quick_config
+from fusekit.bench.config import BenchConfig, Sweep, axes, expand, grid, plan, quick_config
 from fusekit.bench.data import from_arrays, parse_dataset_name
+from fusekit.components import Weighting
 from fusekit.registry import available
 
 
@@ -84,11 +85,51 @@ def test_units_cover_every_fold_and_ids_are_stable_and_distinct(toy):
     assert longer[0].unit_id != units[0].unit_id
 
 
-def test_quick_suite_has_every_fusion_and_weighting_once():
-    combos = grid(quick_config())
-    assert {c["fusion"] for c in combos} == set(available("fusion"))
-    assert {c["weighting"] for c in combos} == set(available("weighting"))
-    assert len(combos) == len(available("fusion")) + len(available("weighting")) - 1
+def test_quick_suite_has_every_distinct_fusion_and_weighting_once():
+    config = quick_config()
+    combos = grid(config)
+    _, dropped = axes(config)
+    fusions = set(available("fusion")) - set(dropped.get("fusion", {}))
+    weightings = set(available("weighting")) - set(dropped.get("weighting", {}))
+    assert {c["fusion"] for c in combos} == fusions
+    assert {c["weighting"] for c in combos} == weightings
+    assert len(combos) == len(fusions) + len(weightings) - 1
+    assert len(config.datasets) >= 2  # the cross-data-set ranking appears
+
+
+class RenamedNoWeighting(Weighting):
+    """The plain weighting under another name: an alias the grid must drop."""
+
+
+class ScaledLoss(Weighting):
+    """A weighting that does change training (halves the task loss)."""
+
+    def task_loss(self, output, ctx):
+        return 0.5 * super().task_loss(output, ctx)
+
+
+def test_a_component_that_is_another_under_a_new_name_is_dropped():
+    config = BenchConfig(weighting=[RenamedNoWeighting, "none", ScaledLoss])
+    values, dropped = axes(config)
+    assert values["weighting"] == ["none", ScaledLoss]  # the estimator's default is kept
+    assert dropped == {"weighting": {RenamedNoWeighting: "none"}}
+    assert [c["weighting"] for c in grid(config)] == ["none", ScaledLoss]
+
+
+def test_axes_design_pivots_on_the_estimators_defaults_and_all_mixes_with_names():
+    config = BenchConfig(
+        fusion=["late", "concat", "mean"], weighting=["modality_dropout", "none"], design="axes"
+    )
+    combos = [(c["fusion"], c["weighting"]) for c in grid(config)]
+    assert combos == [
+        ("concat", "none"),
+        ("late", "none"),
+        ("mean", "none"),
+        ("concat", "modality_dropout"),
+    ]
+    assert expand("fusion", ["concat", "all"]) == ["concat"] + [
+        f for f in available("fusion") if f != "concat"
+    ]
 
 
 def test_parse_dataset_name_and_sweep():
