@@ -66,6 +66,10 @@ class BenchConfig:
         missing: also score every subset of modalities removed at test time.
         references: add the scikit-learn reference rows (:mod:`fusekit.bench.reference`) to
             every data set's leaderboard.
+        rank_by: the leaderboard's criterion: ``"clean"``, ``"robust"`` (mean over the
+            corruption sweeps) or ``"missing"`` (mean over the removed-modality subsets).
+        baseline: a configuration (``"concat+none"``, matched on its first components, or
+            ``"ref:logistic"``): the leaderboard adds each one's paired difference from it.
     """
 
     datasets: Sequence[str] = ("mfeat:views=fou,kar",)
@@ -87,6 +91,8 @@ class BenchConfig:
     sweeps: Sequence[Sweep] = ()
     missing: bool = False
     references: bool = True
+    rank_by: str = "clean"
+    baseline: str | None = None
 
     def validate(self) -> None:
         for name in ("max_epochs", "batch_size", "repeats"):
@@ -94,6 +100,14 @@ class BenchConfig:
         _check_positive_int("folds", self.folds, 2)
         if not isinstance(self.seed, numbers.Integral) or self.seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}.")
+        if self.rank_by not in ("clean", "robust", "missing"):
+            raise ValueError(
+                f"rank_by must be one of ['clean', 'robust', 'missing'], got {self.rank_by!r}."
+            )
+        if self.rank_by == "robust" and not self.sweeps:
+            raise ValueError("rank_by='robust' needs corruption sweeps (--corrupt).")
+        if self.rank_by == "missing" and not self.missing:
+            raise ValueError("rank_by='missing' needs the removed-modality table (--missing).")
         if self.design not in DESIGNS:
             raise ValueError(f"design must be one of {list(DESIGNS)}, got {self.design!r}.")
         if isinstance(self.datasets, str):

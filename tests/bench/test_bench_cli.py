@@ -107,6 +107,24 @@ def test_no_grid_option_means_the_quick_suite_and_options_override_it():
     assert config.params == {"fusion__x": 2}
 
 
+def test_suite_flag_gives_a_csv_the_default_grid_and_help_shows_defaults(csv_file, capsys):
+    args = _parser().parse_args(["bench", "--data", str(csv_file), "--target", "y", "--suite"])
+    config = config_from_args(args)
+    quick = quick_config()
+    assert config.datasets == (str(csv_file),)
+    assert (config.fusion, config.weighting, config.design) == (
+        quick.fusion,
+        quick.weighting,
+        "axes",
+    )
+    assert config.sweeps == quick.sweeps and config.missing
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["bench", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "default 10 (default suite: 5)" in text  # --max-epochs
+    assert "default concat" in text and "default processes" in text
+
+
 def test_datasets_lists_registered_sets_with_shapes(capsys):
     assert _run(["datasets"]) == 0
     printed = capsys.readouterr().out
