@@ -58,6 +58,10 @@ def test_bench_on_a_csv_file_with_a_modality_spec(tmp_path, csv_file, capsys):
             "1",
             "--corrupt",
             "zero_out:video@0,1",
+            "--rank-by",
+            "robust",
+            "--baseline",
+            "concat",
             "--out",
             str(out),
             "--quiet",
@@ -66,6 +70,7 @@ def test_bench_on_a_csv_file_with_a_modality_spec(tmp_path, csv_file, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert "# fusekit bench leaderboard" in printed and "## toy.csv" in printed
+    assert "ranked by robust" in printed and "vs baseline" in printed
     frame = pd.read_csv(out / "results.csv")
     assert (frame["status"] == "ok").all()
     assert set(frame["modality"].dropna()) == {"video"}  # the sweep touched only video
