@@ -217,7 +217,12 @@ def _run_info(
         "data sets": shapes,
         "cross-validation": f"{config.folds}-fold x {config.repeats} repeat(s), seed {config.seed}",
         "training": f"max_epochs={config.max_epochs}, batch_size={config.batch_size}, "
-        f"lr={config.lr}, params={dict(config.params)}",
+        f"lr={config.lr}, params={dict(config.params)}"
+        + (
+            f"; tuned per fold by nested {config.tune_folds}-fold CV over {dict(config.tune)}"
+            if config.tune
+            else ""
+        ),
         "sweeps": ", ".join(
             f"{s.corruption} on {list(s.modalities) if s.modalities else 'each modality'} "
             f"at {list(s.levels) if s.levels else 'default levels'}"

@@ -43,6 +43,11 @@ def parse_param(text: str) -> tuple[str, Any]:
     return key.strip(), _parse_value(value.strip())
 
 
+def parse_tune(text: str) -> tuple[str, list[Any]]:
+    key, value = parse_param(text)
+    return key, value if isinstance(value, list) else [value]
+
+
 def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``bench`` to an ``add_subparsers()`` object; returns the sub-parser."""
     parser = subparsers.add_parser(
@@ -134,6 +139,16 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
             help=f"default {getattr(base, field)} (default suite: {getattr(quick, field)})",
         )
     cv.add_argument("--metric", help="sklearn scorer name (default accuracy / r2)")
+    cv.add_argument(
+        "--tune",
+        type=parse_tune,
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="choose this estimator parameter per outer fold by nested CV on the training fold "
+        "(lr=1e-3,1e-2); repeatable: every combination is tried",
+    )
+    cv.add_argument("--tune-folds", type=int, help="inner folds of --tune (default 3)")
     board = parser.add_argument_group("leaderboard")
     board.add_argument(
         "--rank-by",
@@ -216,6 +231,7 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         "references",
         "rank_by",
         "baseline",
+        "tune_folds",
     ):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
@@ -223,6 +239,8 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         overrides["params"] = dict(args.param)
     if args.corrupt:
         overrides["sweeps"] = tuple(args.corrupt)
+    if args.tune:
+        overrides["tune"] = dict(args.tune)
     return dataclasses.replace(config, **overrides)
 
 

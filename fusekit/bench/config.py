@@ -70,6 +70,13 @@ class BenchConfig:
             corruption sweeps) or ``"missing"`` (mean over the removed-modality subsets).
         baseline: a configuration (``"concat+none"``, matched on its first components, or
             ``"ref:logistic"``): the leaderboard adds each one's paired difference from it.
+        tune: ``{parameter: [values]}`` chosen per outer fold by nested CV on the outer
+            training fold (``tune_folds`` inner folds; :mod:`fusekit.bench.tuning`); the chosen
+            values are in the ``tuned`` column of ``results.csv``.
+
+    ``max_epochs``, ``batch_size`` and ``lr`` set to None are not passed: the estimator's own
+    defaults apply (the place where component-recommended settings take over). Set, they are
+    the same budget for every configuration.
     """
 
     datasets: Sequence[str] = ("mfeat:views=fou,kar",)
@@ -81,9 +88,9 @@ class BenchConfig:
     backbone: Any = ("mlp",)
     design: str = "product"
     params: Mapping[str, Any] = field(default_factory=dict)
-    max_epochs: int = 10
-    batch_size: int = 64
-    lr: float = 0.01
+    max_epochs: int | None = 10
+    batch_size: int | None = 64
+    lr: float | None = 0.01
     folds: int = 3
     repeats: int = 1
     seed: int = 0
@@ -93,10 +100,23 @@ class BenchConfig:
     references: bool = True
     rank_by: str = "clean"
     baseline: str | None = None
+    tune: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    tune_folds: int = 3
 
     def validate(self) -> None:
-        for name in ("max_epochs", "batch_size", "repeats"):
-            _check_positive_int(name, getattr(self, name), 1)
+        for name in ("max_epochs", "batch_size"):
+            if getattr(self, name) is not None:
+                _check_positive_int(name, getattr(self, name), 1)
+        _check_positive_int("repeats", self.repeats, 1)
+        _check_positive_int("tune_folds", self.tune_folds, 2)
+        for key, values in dict(self.tune).items():
+            if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+                raise ValueError(
+                    f"tune[{key!r}] must be a non-empty list of values, got {values!r}."
+                )
+        tuned_clashes = [k for k in self.tune if k in ("random_state", *KINDS)]
+        if tuned_clashes:
+            raise ValueError(f"tune must not set {tuned_clashes} (seed= and the grid set those).")
         _check_positive_int("folds", self.folds, 2)
         if not isinstance(self.seed, numbers.Integral) or self.seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}.")
@@ -205,6 +225,8 @@ class Unit:
     sweeps: tuple[Sweep, ...]
     missing: bool
     reference: str | None = None  # a reference row (``ref:logistic``): no fusekit components
+    tune: dict[str, list[Any]] = field(default_factory=dict)  # nested-CV grid
+    tune_folds: int = 3
 
     def key(self) -> dict[str, Any]:
         return {"dataset": self.dataset, **self.labels, "repeat": self.repeat, "fold": self.fold}
@@ -232,12 +254,12 @@ def plan(config: BenchConfig, data: Sequence[Any]) -> list[Unit]:
     per data set, every configuration of the grid, then the reference rows."""
     config.validate()
     combos = [(combo, None) for combo in grid(config)]
+    budget = {"max_epochs": config.max_epochs, "batch_size": config.batch_size, "lr": config.lr}
     params = {
-        "max_epochs": config.max_epochs,
-        "batch_size": config.batch_size,
-        "lr": config.lr,
+        **{k: v for k, v in budget.items() if v is not None},  # None: the estimator decides
         **dict(config.params),
     }
+    tune = {k: list(v) for k, v in dict(config.tune).items()}
     units = []
     for bench_data in data:
         metric = config.metric or ("accuracy" if bench_data.task == "classification" else "r2")
@@ -260,6 +282,7 @@ def plan(config: BenchConfig, data: Sequence[Any]) -> list[Unit]:
                     "metric": metric,
                     "sweeps": [asdict(s) for s in config.sweeps],
                     "missing": config.missing,
+                    **({"tune": [tune, config.tune_folds]} if tune and reference is None else {}),
                 }
                 units.append(
                     Unit(
@@ -279,6 +302,8 @@ def plan(config: BenchConfig, data: Sequence[Any]) -> list[Unit]:
                         sweeps=tuple(config.sweeps),
                         missing=config.missing,
                         reference=reference,
+                        tune=tune if reference is None else {},
+                        tune_folds=config.tune_folds,
                     )
                 )
     return units

@@ -106,10 +106,16 @@ def test_no_grid_option_means_the_quick_suite_and_options_override_it():
     quick = quick_config()
     assert config.fusion == quick.fusion and config.design == "axes"
     assert config.folds == 4
-    args = _parser().parse_args(["bench", "--dataset", "nutrimouse", "--param", "fusion__x=2"])
+    args = _parser().parse_args(
+        [
+            *["bench", "--dataset", "nutrimouse", "--param", "fusion__x=2"],
+            *["--tune", "lr=1e-3,1e-2", "--tune", "max_epochs=10"],
+        ]
+    )
     config = config_from_args(args)
     assert config.datasets == ("nutrimouse",) and config.design == "product"
     assert config.params == {"fusion__x": 2}
+    assert config.tune == {"lr": [1e-3, 1e-2], "max_epochs": [10]}
 
 
 def test_suite_flag_gives_a_csv_the_default_grid_and_help_shows_defaults(csv_file, capsys):
