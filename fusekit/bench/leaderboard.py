@@ -124,7 +124,8 @@ def summarize(
     scores = unit_scores(results, rank_by)
     parts = [
         _verdicts(table, scores, dataset, rank_by, baseline, alpha)
-        for dataset in dict.fromkeys(table["dataset"])
+        for dataset in dict.fromkeys(results["dataset"])  # the order of the run
+        if dataset in set(table["dataset"])
     ]
     table = pd.concat(parts, ignore_index=True)
     table["criterion"] = rank_by
@@ -181,6 +182,17 @@ def cross(summary: pd.DataFrame) -> CrossDataset | None:
     finished = summary[summary["n"] > 0]
     means = finished.pivot_table(index="dataset", columns="name", values="score")
     return cross_dataset(means)
+
+
+FEW_FOLDS = 10
+
+
+def low_power(folds: int) -> str:
+    return (
+        f"Only {folds} paired folds: the corrected test has little power, so many "
+        "configurations tie with the best. To separate them, run more folds and repeats "
+        "(--folds 5 --repeats 2 or more)."
+    )
 
 
 def _fmt(value: float, digits: int = 3) -> str:
@@ -264,6 +276,8 @@ def to_markdown(
             f"{'; ' + setting if setting else ''}",
             "",
         ]
+        if 0 < folds < FEW_FOLDS:
+            lines += [low_power(folds), ""]
         head = header(table, shown, extras)
         lines.append("| " + " | ".join(head) + " |")
         lines.append(

@@ -21,15 +21,18 @@ import pandas as pd
 
 from fusekit.bench.leaderboard import (
     CONFIG,
+    FEW_FOLDS,
     cells,
     cross_markdown,
     extra_columns,
     header,
     legend,
+    low_power,
     missing_table,
     shown_columns,
 )
 from fusekit.bench.plots import CROSS, Figure
+from fusekit.bench.stats import WITHIN_TEST
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -47,7 +50,15 @@ def _table(summary: pd.DataFrame) -> str:
     shown = shown_columns(summary)
     extras = extra_columns(summary)
     head = [*header(summary, shown, extras), "failed"]
-    out = ["<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
+    folds = int(summary["n_paired"].max()) if (summary["n"] > 0).any() else 0
+    out = [
+        f"<p>Ranked by {html.escape(str(summary['criterion'].iloc[0]))} over {folds} paired "
+        "folds, in groups of configurations not significantly worse than the group's first "
+        f"({html.escape(WITHIN_TEST)}).</p>"
+    ]
+    if 0 < folds < FEW_FOLDS:
+        out.append(f"<p>{html.escape(low_power(folds))}</p>")
+    out.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>")
     for _, row in summary[summary["n"] > 0].iterrows():
         classes = ["best"] if row["group"] == 1 else []
         classes += ["reference"] if row["reference"] else []

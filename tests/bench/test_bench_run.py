@@ -83,10 +83,17 @@ def test_leaderboard_groups_ties_with_the_best_and_bolds_group_one(tmp_path, toy
 
 
 def test_report_references_every_png_it_claims_and_each_exists(tmp_path, toy, tiny):
-    result = _run(
-        tmp_path,
-        toy,
-        tiny,
+    from fusekit.datasets import make_multimodal_classification
+
+    other = make_multimodal_classification(
+        n_samples=60, n_features=[3, 3], n_classes=2, names=["audio", "video"], random_state=1
+    )
+    result = run_bench(
+        out_dir=tmp_path,
+        data={"toy": toy, "other": other},  # two data sets: the cross-data-set diagram appears
+        quiet=True,
+        backend="serial",
+        **{**tiny, "references": True},
         fusion=["concat", "late"],
         sweeps=[Sweep("gaussian", levels=(0.0, 1.0))],
         missing=True,
@@ -95,7 +102,13 @@ def test_report_references_every_png_it_claims_and_each_exists(tmp_path, toy, ti
     linked = set(re.findall(r'href="([^"]+\.png)"', html))
     claimed = {figure.file for figure in result.figures}
     assert linked == claimed
-    assert {"fit_time_toy.png", "robustness_toy_gaussian.png", "missing_toy.png"} <= linked
+    assert {
+        "fit_time_toy.png",
+        "robustness_toy_gaussian.png",
+        "missing_toy.png",
+        "fit_time_other.png",
+        "critical_difference.png",
+    } <= linked
     embedded = re.findall(
         r'<a href="([^"]+\.png)"><img [^>]*src="data:image/png;base64,([^"]+)"', html
     )
@@ -105,6 +118,10 @@ def test_report_references_every_png_it_claims_and_each_exists(tmp_path, toy, ti
         assert data.startswith(b"\x89PNG\r\n\x1a\n")
         assert base64.b64decode(payload) == data  # the page shows exactly the file it links
     text = re.sub(r"base64,[^\"]+", "", html)
+    # the verdicts, their test, the reference rows and the cross-data-set ranking are shown
+    assert "Nadeau-Bengio corrected resampled t-test" in text and "tied with the best" in text
+    assert text.count('class="reference"') + text.count('class="best reference"') == 2 * 4
+    assert "Across data sets" in text and "Friedman p =" in text
     assert not re.search(r"(src|href)=.(https?:|//)", text)  # self-contained: nothing fetched
 
 
