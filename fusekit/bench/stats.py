@@ -152,7 +152,13 @@ def cross_dataset(means: pd.DataFrame) -> CrossDataset | None:
     means = means.dropna(axis=1, how="any")
     if means.shape[0] < 2 or means.shape[1] < 3:
         return None
-    import scikit_posthocs as sp
+    try:
+        import scikit_posthocs as sp
+    except ImportError as error:
+        raise ImportError(
+            "the cross-data-set ranking needs scikit-posthocs: pip install scikit-posthocs "
+            "(fusekit's 'bench' extra)."
+        ) from error
 
     ranks = means.rank(axis=1, ascending=False).mean(axis=0).sort_values()
     friedman = stats.friedmanchisquare(*(means[c].to_numpy() for c in means.columns))
