@@ -178,9 +178,17 @@ def _verdicts(
 
 def cross(summary: pd.DataFrame) -> CrossDataset | None:
     """Average ranks, Friedman and Nemenyi over the data sets of ``summary`` (the criterion's
-    means; configurations that ran on every data set)."""
+    means; configurations that ran on every data set), named by the components that vary."""
     finished = summary[summary["n"] > 0]
-    means = finished.pivot_table(index="dataset", columns="name", values="score")
+    fusekit = finished[~finished["reference"]]
+    varying = [c for c in CONFIG if fusekit[c].nunique() > 1] or ["fusion"]
+    short = [
+        row["name"] if row["reference"] else "+".join(str(row[c]) for c in varying)
+        for _, row in finished.iterrows()
+    ]
+    means = finished.assign(short=short).pivot_table(
+        index="dataset", columns="short", values="score"
+    )
     return cross_dataset(means)
 
 

@@ -87,13 +87,14 @@ def plot_fit_time(summary: pd.DataFrame, dataset: str, path: Path, top: int = 10
         ax.plot(on_front["fit_time"], on_front["mean"], "o-", color="tab:red", label="Pareto front")
         ax.set_xscale("log")
         ax.set_xlabel("mean fit time per fold (s, log scale)")
-    labelled = table.head(top).sort_values("mean")
+    labelled = table.head(top).sort_values("fit_time")
     for position, (_, row) in enumerate(labelled.iterrows()):
         axes[-1].annotate(
             config_name(row, varying),
             (row["fit_time"], row["mean"]),
             fontsize=7,
-            xytext=(6, -12 + 8 * (position % 4)),  # staggered: neighbours in score do not overlap
+            # neighbours in fit time get labels at different heights
+            xytext=(6, (-18, 12, -6, 24)[position % 4]),
             textcoords="offset points",
             arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5},
         )
@@ -190,7 +191,7 @@ def plot_critical_difference(summary: pd.DataFrame, path: Path) -> bool:
     import scikit_posthocs as sp
 
     plt = pyplot()
-    figure, ax = plt.subplots(figsize=(9, 0.28 * len(result.ranks) + 1.8))
+    figure, ax = plt.subplots(figsize=(12, 0.28 * len(result.ranks) + 1.8))
     sp.critical_difference_diagram(result.ranks, result.nemenyi, ax=ax, label_props={"fontsize": 7})
     ax.set_title(
         f"average rank over {result.n_datasets} data sets ({summary['criterion'].iloc[0]}); "
@@ -198,8 +199,7 @@ def plot_critical_difference(summary: pd.DataFrame, path: Path) -> bool:
         "does not separate",
         fontsize=8,
     )
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110, bbox_inches="tight")  # the labels stand outside the axes
     plt.close(figure)
     return True
 
