@@ -10,7 +10,10 @@ Pieces: :mod:`~fusekit.bench.config` (settings, grid, units), :mod:`~fusekit.ben
 :mod:`~fusekit.bench.backends` (serial / forked processes / joblib / Dask),
 :mod:`~fusekit.bench.store`
 (``results.csv`` and resume), :mod:`~fusekit.bench.leaderboard`, :mod:`~fusekit.bench.plots`,
-:mod:`~fusekit.bench.report`, :mod:`~fusekit.bench.cli`. See ``docs/bench.md``.
+:mod:`~fusekit.bench.report`, :mod:`~fusekit.bench.cli`, :mod:`~fusekit.bench.stats` (the
+verdicts' tests), :mod:`~fusekit.bench.reference` (scikit-learn reference rows),
+:mod:`~fusekit.bench.aliases` (one name per method), :mod:`~fusekit.bench.tuning` (nested CV),
+:mod:`~fusekit.bench.manifest` (``manifest.json`` and ``--rerun``). See ``docs/bench.md``.
 """
 
 from fusekit.bench.api import BenchResult, run_bench

@@ -1,5 +1,6 @@
 """``run_bench``: load the data sets, plan the units, run the ones not done yet, then write
-``results.csv``, ``leaderboard.md``, the PNG plots and ``report.html`` into ``out_dir``."""
+``results.csv``, ``manifest.json`` (what to rerun it from), ``leaderboard.md``, the PNG plots and
+``report.html`` into ``out_dir``."""
 
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ import pandas as pd
 import torch
 
 from fusekit.bench.backends import check_backend, execute
-from fusekit.bench.config import BenchConfig, Unit, grid, plan
+from fusekit.bench.config import BenchConfig, Unit, axes, grid, label, plan
 from fusekit.bench.data import BenchData, from_arrays, is_file_name, load_file, load_named
 from fusekit.bench.leaderboard import summarize, to_markdown
+from fusekit.bench.manifest import write_manifest
 from fusekit.bench.plots import Figure, write_plots
 from fusekit.bench.report import write_report
 from fusekit.bench.store import ResultStore
@@ -39,6 +41,8 @@ class BenchResult:
     figures: list[Figure]
     n_run: int
     n_skipped: int
+    data_checksums: dict[str, str] = dataclasses.field(default_factory=dict)
+    manifest: Path | None = None
 
 
 def load_data(
@@ -113,8 +117,11 @@ def run_bench(
             address, or a loopback ``LocalCluster`` of ``n_jobs`` workers).
         resume: skip units already finished in ``out_dir/results.csv`` (False: start afresh).
         quiet: no progress bar.
-        data: extra in-memory data sets ``{name: (X, y)}``.
+        data: in-memory data sets ``{name: (X, y)}``; without ``config`` or ``datasets=``
+            they are the only data sets (with them: added to those).
     """
+    if config is None and data and "datasets" not in settings:
+        settings["datasets"] = ()  # in-memory data alone: not the default data set as well
     config = dataclasses.replace(config or BenchConfig(), **settings)
     config.validate()
     grid(config)  # a misspelt name fails before any data is loaded
@@ -134,13 +141,42 @@ def run_bench(
     info = _run_info(config, loaded, backend, n_jobs, scheduler)
     info["units"] = f"{len(todo)} run, {len(units) - len(todo)} resumed from results.csv"
     info["wall time"] = f"{time.perf_counter() - started:.1f} s"
-    summary = summarize(results)
-    leaderboard = to_markdown(summary)
+    summary = summarize(results, rank_by=config.rank_by, baseline=config.baseline)
+    _, dropped = axes(config)
+    notes = (
+        [f"Not listed, the same method under another name: {alias_note(dropped)}."]
+        if dropped
+        else []
+    )
+    if dropped:
+        info["aliases dropped"] = alias_note(dropped)
+    leaderboard = to_markdown(summary, notes=notes)
     (out_dir / "leaderboard.md").write_text(leaderboard + "\n", encoding="utf-8")
     figures = write_plots(results, summary, out_dir)
     report = write_report(out_dir, results, summary, figures, info)
+    manifest = write_manifest(
+        out_dir, config, loaded, {"backend": backend, "n_jobs": n_jobs, "scheduler": scheduler}
+    )
     return BenchResult(
-        results, summary, leaderboard, out_dir, report, figures, len(todo), len(units) - len(todo)
+        results,
+        summary,
+        leaderboard,
+        out_dir,
+        report,
+        figures,
+        len(todo),
+        len(units) - len(todo),
+        {d.name: d.fingerprint for d in loaded},
+        manifest,
+    )
+
+
+def alias_note(dropped: Mapping[str, Mapping[Any, Any]]) -> str:
+    """``weighting compose = none`` for each alias the grid dropped."""
+    return "; ".join(
+        f"{kind} {label(kind, alias)} = {label(kind, kept)}"
+        for kind, pairs in dropped.items()
+        for alias, kept in pairs.items()
     )
 
 
@@ -181,7 +217,12 @@ def _run_info(
         "data sets": shapes,
         "cross-validation": f"{config.folds}-fold x {config.repeats} repeat(s), seed {config.seed}",
         "training": f"max_epochs={config.max_epochs}, batch_size={config.batch_size}, "
-        f"lr={config.lr}, params={dict(config.params)}",
+        f"lr={config.lr}, params={dict(config.params)}"
+        + (
+            f"; tuned per fold by nested {config.tune_folds}-fold CV over {dict(config.tune)}"
+            if config.tune
+            else ""
+        ),
         "sweeps": ", ".join(
             f"{s.corruption} on {list(s.modalities) if s.modalities else 'each modality'} "
             f"at {list(s.levels) if s.levels else 'default levels'}"

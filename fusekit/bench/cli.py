@@ -43,6 +43,11 @@ def parse_param(text: str) -> tuple[str, Any]:
     return key.strip(), _parse_value(value.strip())
 
 
+def parse_tune(text: str) -> tuple[str, list[Any]]:
+    key, value = parse_param(text)
+    return key, value if isinstance(value, list) else [value]
+
+
 def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``bench`` to an ``add_subparsers()`` object; returns the sub-parser."""
     parser = subparsers.add_parser(
@@ -50,8 +55,9 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="cross-validated leaderboard, robustness sweeps and HTML report",
         description="Cross-validate a grid of fusion x weighting x calibration x backbone on "
         "data sets, sweep test-time corruptions, and write results.csv, leaderboard.md, PNG "
-        "plots and report.html. With no data set or grid option: the quick default suite "
-        "(UCI Multiple Features, every installed fusion and weighting).",
+        "plots, manifest.json and report.html. With no data set or grid option: the default suite "
+        "(UCI Multiple Features views and BasicMotions sequences, every distinct installed "
+        "fusion and weighting, scikit-learn reference rows).",
     )
     data = parser.add_argument_group("data")
     data.add_argument(
@@ -76,13 +82,20 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
         '"^v_"} (columns or regex), or a JSON file; default: modality__ prefixes',
     )
     grid = parser.add_argument_group("grid (comma-separated names, or 'all')")
+    defaults = BenchConfig()
     for kind in KINDS:
-        grid.add_argument(f"--{kind}", type=_names, metavar="NAMES")
+        grid.add_argument(
+            f"--{kind}",
+            type=_names,
+            metavar="NAMES",
+            help=f"default {','.join(getattr(defaults, kind))} (default suite: "
+            f"{getattr(quick_config(), kind)})",
+        )
     grid.add_argument(
         "--design",
         choices=["product", "axes"],
-        help="every combination (product, default) or one axis at a time around "
-        "the first name of each (axes)",
+        help="every combination (product, default) or one axis at a time around the "
+        "estimator's default of each (concat, none, none, mlp) when listed (axes)",
     )
     grid.add_argument(
         "--param",
@@ -92,14 +105,61 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="estimator parameter for every configuration (fusion__rank=4); repeatable",
     )
-    cv = parser.add_argument_group("cross-validation and training")
-    cv.add_argument("--folds", type=int)
-    cv.add_argument("--repeats", type=int)
-    cv.add_argument("--seed", type=int)
-    cv.add_argument("--max-epochs", type=int)
-    cv.add_argument("--batch-size", type=int)
-    cv.add_argument("--lr", type=float)
+    grid.add_argument(
+        "--suite",
+        action="store_true",
+        help="the default suite's grid and sweeps (every distinct fusion and weighting, axes "
+        "design, Gaussian sweep, removed-modality table) on the --dataset/--data given",
+    )
+    grid.add_argument(
+        "--no-references",
+        dest="references",
+        action="store_false",
+        default=None,
+        help="leave out the scikit-learn reference rows (logistic, hist_gb, each modality alone)",
+    )
+    base = BenchConfig()
+    quick = quick_config()
+    cv = parser.add_argument_group(
+        "cross-validation and training (defaults: with a --dataset/--data or grid option, "
+        "else the default suite's)"
+    )
+    for flag, kind in (
+        ("--folds", int),
+        ("--repeats", int),
+        ("--seed", int),
+        ("--max-epochs", int),
+        ("--batch-size", int),
+        ("--lr", float),
+    ):
+        field = flag[2:].replace("-", "_")
+        cv.add_argument(
+            flag,
+            type=kind,
+            help=f"default {getattr(base, field)} (default suite: {getattr(quick, field)})",
+        )
     cv.add_argument("--metric", help="sklearn scorer name (default accuracy / r2)")
+    cv.add_argument(
+        "--tune",
+        type=parse_tune,
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="choose this estimator parameter per outer fold by nested CV on the training fold "
+        "(lr=1e-3,1e-2); repeatable: every combination is tried",
+    )
+    cv.add_argument("--tune-folds", type=int, help="inner folds of --tune (default 3)")
+    board = parser.add_argument_group("leaderboard")
+    board.add_argument(
+        "--rank-by",
+        choices=["clean", "robust", "missing"],
+        help="criterion of the verdicts (default clean); robust needs --corrupt, missing --missing",
+    )
+    board.add_argument(
+        "--baseline",
+        metavar="CONFIG",
+        help="add each configuration's paired difference from this one (concat+none, ref:logistic)",
+    )
     robust = parser.add_argument_group("robustness")
     robust.add_argument(
         "--corrupt",
@@ -116,11 +176,21 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="also score every subset of modalities removed at test time",
     )
     run = parser.add_argument_group("running")
-    run.add_argument("--out", default="bench-out", help="output directory (default bench-out)")
+    run.add_argument("--out", help="output directory (default bench-out; with --rerun: DIR/rerun)")
     run.add_argument(
-        "--backend", choices=["serial", "processes", "joblib", "dask"], default="processes"
+        "--rerun",
+        metavar="DIR",
+        help="run the bench recorded in DIR/manifest.json again (into --out or DIR/rerun)",
     )
-    run.add_argument("--n-jobs", type=int, default=1, help="parallel workers (-1: all cores)")
+    run.add_argument(
+        "--backend",
+        choices=["serial", "processes", "joblib", "dask"],
+        default="processes",
+        help="where the fits run (default processes)",
+    )
+    run.add_argument(
+        "--n-jobs", type=int, default=1, help="parallel workers (-1: all cores; default 1)"
+    )
     run.add_argument(
         "--scheduler",
         metavar="ADDRESS",
@@ -141,7 +211,7 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
     """The quick suite when no data set or grid option is given, else plain defaults; then
     every option given overrides."""
     given = any(getattr(args, flag) is not None for flag in GRID_FLAGS)
-    config = BenchConfig() if given else quick_config()
+    config = BenchConfig() if given and not args.suite else quick_config()
     overrides: dict[str, Any] = {}
     if args.datasets or args.data:
         overrides["datasets"] = tuple((args.datasets or []) + (args.data or []))
@@ -158,6 +228,10 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         "target",
         "modalities",
         "missing",
+        "references",
+        "rank_by",
+        "baseline",
+        "tune_folds",
     ):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
@@ -165,6 +239,8 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         overrides["params"] = dict(args.param)
     if args.corrupt:
         overrides["sweeps"] = tuple(args.corrupt)
+    if args.tune:
+        overrides["tune"] = dict(args.tune)
     return dataclasses.replace(config, **overrides)
 
 
@@ -172,16 +248,20 @@ def bench_command(args: argparse.Namespace) -> int:
     from fusekit.bench.api import run_bench
 
     try:
-        config = config_from_args(args)
-        result = run_bench(
-            config,
-            out_dir=args.out,
-            backend=args.backend,
-            n_jobs=args.n_jobs,
-            scheduler=args.scheduler,
-            resume=args.resume,
-            quiet=args.quiet,
-        )
+        if args.rerun:
+            from fusekit.bench.manifest import rerun
+
+            result = rerun(args.rerun, args.out, quiet=args.quiet)
+        else:
+            result = run_bench(
+                config_from_args(args),
+                out_dir=args.out or "bench-out",
+                backend=args.backend,
+                n_jobs=args.n_jobs,
+                scheduler=args.scheduler,
+                resume=args.resume,
+                quiet=args.quiet,
+            )
     except (ValueError, TypeError, ImportError, FileNotFoundError) as error:
         print(f"fusekit bench: error: {error}", file=sys.stderr)
         return 2

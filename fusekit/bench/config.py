@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold
 
+from fusekit.bench.aliases import distinct, estimator_default
+from fusekit.bench.reference import reference_names
 from fusekit.registry import available, get_registry
 
 KINDS = ("fusion", "weighting", "calibration", "backbone")
@@ -48,9 +50,11 @@ class BenchConfig:
         fusion, weighting, calibration, backbone: a list of names (or component classes), one
             name, or ``"all"`` (every installed one).
         design: ``"product"`` (every combination of the four axes) or ``"axes"`` (one axis
-            varied at a time around the baseline made of each axis's first value: for
-            ``fusion=[concat, late, tensor], weighting=[none, udml]`` that is concat/none,
-            late/none, tensor/none, concat/udml).
+            varied at a time around the baseline made of each axis's estimator default
+            (``concat``, ``none``, ``none``, ``mlp``) when listed, else its first value: for
+            ``fusion=[late, concat, tensor], weighting=[udml, none]`` that is concat/none,
+            late/none, tensor/none, concat/udml). Components that are another one under a
+            different name are dropped (:mod:`fusekit.bench.aliases`).
         params: fixed estimator parameters for every configuration (``{"fusion__rank": 4}``).
         max_epochs, batch_size, lr: training settings of every fit.
         folds, repeats: k-fold cross-validation (stratified for classification), repeated with
@@ -60,6 +64,19 @@ class BenchConfig:
         metric: sklearn scorer name; default accuracy (classification) or r2 (regression).
         sweeps: test-time corruption sweeps (:class:`Sweep`).
         missing: also score every subset of modalities removed at test time.
+        references: add the scikit-learn reference rows (:mod:`fusekit.bench.reference`) to
+            every data set's leaderboard.
+        rank_by: the leaderboard's criterion: ``"clean"``, ``"robust"`` (mean over the
+            corruption sweeps) or ``"missing"`` (mean over the removed-modality subsets).
+        baseline: a configuration (``"concat+none"``, matched on its first components, or
+            ``"ref:logistic"``): the leaderboard adds each one's paired difference from it.
+        tune: ``{parameter: [values]}`` chosen per outer fold by nested CV on the outer
+            training fold (``tune_folds`` inner folds; :mod:`fusekit.bench.tuning`); the chosen
+            values are in the ``tuned`` column of ``results.csv``.
+
+    ``max_epochs``, ``batch_size`` and ``lr`` set to None are not passed: the estimator's own
+    defaults apply (the place where component-recommended settings take over). Set, they are
+    the same budget for every configuration.
     """
 
     datasets: Sequence[str] = ("mfeat:views=fou,kar",)
@@ -71,22 +88,46 @@ class BenchConfig:
     backbone: Any = ("mlp",)
     design: str = "product"
     params: Mapping[str, Any] = field(default_factory=dict)
-    max_epochs: int = 10
-    batch_size: int = 64
-    lr: float = 0.01
+    max_epochs: int | None = 10
+    batch_size: int | None = 64
+    lr: float | None = 0.01
     folds: int = 3
     repeats: int = 1
     seed: int = 0
     metric: str | None = None
     sweeps: Sequence[Sweep] = ()
     missing: bool = False
+    references: bool = True
+    rank_by: str = "clean"
+    baseline: str | None = None
+    tune: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    tune_folds: int = 3
 
     def validate(self) -> None:
-        for name in ("max_epochs", "batch_size", "repeats"):
-            _check_positive_int(name, getattr(self, name), 1)
+        for name in ("max_epochs", "batch_size"):
+            if getattr(self, name) is not None:
+                _check_positive_int(name, getattr(self, name), 1)
+        _check_positive_int("repeats", self.repeats, 1)
+        _check_positive_int("tune_folds", self.tune_folds, 2)
+        for key, values in dict(self.tune).items():
+            if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+                raise ValueError(
+                    f"tune[{key!r}] must be a non-empty list of values, got {values!r}."
+                )
+        tuned_clashes = [k for k in self.tune if k in ("random_state", *KINDS)]
+        if tuned_clashes:
+            raise ValueError(f"tune must not set {tuned_clashes} (seed= and the grid set those).")
         _check_positive_int("folds", self.folds, 2)
         if not isinstance(self.seed, numbers.Integral) or self.seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}.")
+        if self.rank_by not in ("clean", "robust", "missing"):
+            raise ValueError(
+                f"rank_by must be one of ['clean', 'robust', 'missing'], got {self.rank_by!r}."
+            )
+        if self.rank_by == "robust" and not self.sweeps:
+            raise ValueError("rank_by='robust' needs corruption sweeps (--corrupt).")
+        if self.rank_by == "missing" and not self.missing:
+            raise ValueError("rank_by='missing' needs the removed-modality table (--missing).")
         if self.design not in DESIGNS:
             raise ValueError(f"design must be one of {list(DESIGNS)}, got {self.design!r}.")
         if isinstance(self.datasets, str):
@@ -116,10 +157,17 @@ def label(kind: str, spec: Any) -> str:
 
 
 def expand(kind: str, value: Any) -> list[Any]:
-    """A grid axis: ``"all"`` -> every installed name; one value -> ``[value]``; names checked."""
+    """A grid axis: ``"all"`` (alone or in a list: ``["concat", "all"]``) -> every installed
+    name; one value -> ``[value]``; names checked; repeats dropped."""
     if isinstance(value, str):
-        value = available(kind) if value == "all" else [value]
-    values = list(dict.fromkeys(value)) if isinstance(value, (list, tuple)) else [value]
+        value = [value]
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    values = [
+        name
+        for v in values
+        for name in (available(kind) if isinstance(v, str) and v == "all" else [v])
+    ]
+    values = list(dict.fromkeys(values))
     if not values:
         raise ValueError(f"{kind} must name at least one {kind} (or 'all'), got none.")
     known = available(kind)
@@ -129,15 +177,31 @@ def expand(kind: str, value: Any) -> list[Any]:
     return values
 
 
+def axes(config: BenchConfig) -> tuple[dict[str, list[Any]], dict[str, dict[Any, Any]]]:
+    """Each axis's distinct values and, per axis, the aliases dropped (``{alias: kept}``; see
+    :mod:`fusekit.bench.aliases`)."""
+    values, dropped = {}, {}
+    for kind in KINDS:
+        values[kind], dropped[kind] = distinct(kind, expand(kind, getattr(config, kind)))
+    return values, {kind: d for kind, d in dropped.items() if d}
+
+
 def grid(config: BenchConfig) -> list[dict[str, Any]]:
-    """The configurations of ``config.design`` (see :class:`BenchConfig`), fusion slowest."""
-    axes = [expand(kind, getattr(config, kind)) for kind in KINDS]
+    """The configurations of ``config.design`` (see :class:`BenchConfig`), fusion slowest.
+
+    ``axes``: the pivot of each axis is the estimator's default for it (``concat``, ``none``,
+    ...) when listed, else the axis's first value."""
+    values, _ = axes(config)
+    lists = [values[kind] for kind in KINDS]
     if config.design == "product":
-        return [dict(zip(KINDS, combo, strict=True)) for combo in itertools.product(*axes)]
-    baseline = {kind: values[0] for kind, values in zip(KINDS, axes, strict=True)}
+        return [dict(zip(KINDS, combo, strict=True)) for combo in itertools.product(*lists)]
+    baseline = {}
+    for kind in KINDS:
+        default = estimator_default(kind)
+        baseline[kind] = default if default in values[kind] else values[kind][0]
     combos = [baseline]
-    for kind, values in zip(KINDS, axes, strict=True):
-        combos += [{**baseline, kind: value} for value in values[1:]]
+    for kind in KINDS:
+        combos += [{**baseline, kind: v} for v in values[kind] if v != baseline[kind]]
     return combos
 
 
@@ -160,6 +224,9 @@ class Unit:
     metric: str
     sweeps: tuple[Sweep, ...]
     missing: bool
+    reference: str | None = None  # a reference row (``ref:logistic``): no fusekit components
+    tune: dict[str, list[Any]] = field(default_factory=dict)  # nested-CV grid
+    tune_folds: int = 3
 
     def key(self) -> dict[str, Any]:
         return {"dataset": self.dataset, **self.labels, "repeat": self.repeat, "fold": self.fold}
@@ -183,40 +250,48 @@ def _digest(payload: dict[str, Any]) -> str:
 
 
 def plan(config: BenchConfig, data: Sequence[Any]) -> list[Unit]:
-    """The work units of ``config`` over the loaded data sets (``BenchData``), in a fixed order."""
+    """The work units of ``config`` over the loaded data sets (``BenchData``), in a fixed order:
+    per data set, every configuration of the grid, then the reference rows."""
     config.validate()
-    combos = grid(config)
+    combos = [(combo, None) for combo in grid(config)]
+    budget = {"max_epochs": config.max_epochs, "batch_size": config.batch_size, "lr": config.lr}
     params = {
-        "max_epochs": config.max_epochs,
-        "batch_size": config.batch_size,
-        "lr": config.lr,
+        **{k: v for k, v in budget.items() if v is not None},  # None: the estimator decides
         **dict(config.params),
     }
+    tune = {k: list(v) for k, v in dict(config.tune).items()}
     units = []
     for bench_data in data:
         metric = config.metric or ("accuracy" if bench_data.task == "classification" else "r2")
         folds = splits(bench_data.y, bench_data.task, config.folds, config.repeats, config.seed)
-        for combo in combos:
-            labels = {kind: label(kind, spec) for kind, spec in combo.items()}
+        references = reference_names(list(bench_data.X)) if config.references else []
+        for combo, reference in [*combos, *((None, r) for r in references)]:
+            if reference is None:
+                labels = {kind: label(kind, spec) for kind, spec in combo.items()}
+                unit_params = params
+            else:
+                labels = {kind: "-" for kind in KINDS} | {"fusion": reference}
+                unit_params = {}
             for repeat, fold, train, test in folds:
                 fit_seed = config.seed * 10_007 + repeat * 101 + fold
                 payload = {
                     "data": bench_data.fingerprint,
                     "labels": labels,
-                    "params": params,
+                    "params": unit_params,
                     "split": [config.folds, config.repeats, config.seed, repeat, fold],
                     "metric": metric,
                     "sweeps": [asdict(s) for s in config.sweeps],
                     "missing": config.missing,
+                    **({"tune": [tune, config.tune_folds]} if tune and reference is None else {}),
                 }
                 units.append(
                     Unit(
                         unit_id=_digest(payload),
                         dataset=bench_data.name,
                         task=bench_data.task,
-                        components=dict(combo),
+                        components=dict(combo or {}),
                         labels=labels,
-                        params=params,
+                        params=unit_params,
                         repeat=repeat,
                         fold=fold,
                         fit_seed=fit_seed,
@@ -226,22 +301,27 @@ def plan(config: BenchConfig, data: Sequence[Any]) -> list[Unit]:
                         metric=metric,
                         sweeps=tuple(config.sweeps),
                         missing=config.missing,
+                        reference=reference,
+                        tune=tune if reference is None else {},
+                        tune_folds=config.tune_folds,
                     )
                 )
     return units
 
 
+QUICK_DATASETS = ("mfeat:views=fou,kar", "basic_motions")
+
+
 def quick_config() -> BenchConfig:
     """The default suite (``fusekit bench`` with no arguments, ``make run``): UCI Multiple
-    Features (Fourier + Karhunen-Loève views), every installed fusion with no weighting and every
-    installed weighting with concat fusion, 3-fold CV, 5 epochs, a Gaussian-noise sweep on each
-    view and the removed-view table."""
-    fusions = ["concat", *(f for f in available("fusion") if f != "concat")]
-    weightings = ["none", *(w for w in available("weighting") if w != "none")]
+    Features (Fourier + Karhunen-Loève views: vectors) and BasicMotions (accelerometer +
+    gyroscope: sequences), every distinct installed fusion with no weighting and every distinct
+    installed weighting with concat fusion (``--design axes``), the reference rows, 3-fold CV,
+    5 epochs, a Gaussian-noise sweep on each modality and the removed-modality table."""
     return BenchConfig(
-        datasets=("mfeat:views=fou,kar",),
-        fusion=fusions,
-        weighting=weightings,
+        datasets=QUICK_DATASETS,
+        fusion="all",
+        weighting="all",
         design="axes",
         max_epochs=5,
         folds=3,

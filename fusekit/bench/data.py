@@ -138,7 +138,7 @@ def load_file(
     Columns no modality selects are ignored (with an explicit spec). Rows whose target is missing
     are dropped; NaN in features follows fusekit's rule (an all-NaN modality row is absent).
     """
-    frame = read_table(path)
+    frame = read_table(path).reset_index(drop=True)  # positions: the file's rows
     if target not in frame.columns:
         raise ValueError(
             f"target column {target!r} is not in {Path(path).name}; columns: "
@@ -158,8 +158,30 @@ def load_file(
     X = Modalities(
         {m: features.iloc[:, cols].to_numpy(dtype=np.float64) for m, cols in positions.items()}
     )
+    _check_partial_nan(X, frame.index.to_numpy(), Path(path).name, is_csv=not _is_parquet(path))
     source = {"file": str(path), "target": target, "modalities": spec}
     return from_arrays(Path(path).name, X, frame[target].to_numpy(), source)
+
+
+def _is_parquet(path: str | Path) -> bool:
+    return Path(path).suffix in (".parquet", ".pq")
+
+
+def _check_partial_nan(X: Modalities, rows: np.ndarray, file: str, is_csv: bool) -> None:
+    """A modality with NaN in part of a row is an error naming the file's rows (CSV: line
+    numbers, the header being line 1; Parquet: 0-based row positions), not a fold's."""
+    for name, values in X.items():
+        nan = np.isnan(values)
+        partial = nan.any(axis=1) & ~nan.all(axis=1)
+        if partial.any():
+            where = rows[partial][:5] + (2 if is_csv else 0)
+            unit = "lines" if is_csv else "rows"
+            raise ValueError(
+                f"{file}: modality {name!r} has NaN in part of {int(partial.sum())} rows "
+                f"({unit} {where.tolist()}{' ...' if partial.sum() > 5 else ''}). A modality is "
+                "absent for a sample only when all its values are NaN: fill the gaps or blank "
+                "the whole modality in those rows."
+            )
 
 
 def is_file_name(text: str) -> bool:

@@ -1,7 +1,9 @@
 """``make run``: the quick default suite, leaderboard printed, report written to ``bench-out/``.
 
-UCI Multiple Features (two views), every installed fusion method and weighting scheme (one axis
-at a time), 3-fold CV, a Gaussian-noise sweep and the removed-view table, on every core.
+UCI Multiple Features (two views) and BasicMotions (two sensor sequences), every distinct
+installed fusion method and weighting scheme (one axis at a time) with the scikit-learn reference
+rows, 3-fold CV, a Gaussian-noise sweep and the removed-modality table, on every core; grouped
+verdicts per data set, and the ranking with its critical-difference diagram across them.
 Same as ``fusekit bench --n-jobs -1 --out bench-out``.
 """
 

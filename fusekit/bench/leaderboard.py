@@ -1,28 +1,96 @@
-"""Leaderboards from ``results.csv``: per data set, configurations ranked by mean clean score.
+"""Leaderboards from ``results.csv``: per data set, configurations in groups of statistical ties.
 
-Columns: mean ± std of the clean test score over folds x repeats, the mean score over every
-corruption level (``robust``) and over every removed-modality subset (``missing``) when those were
-run, mean fit time (s) and predict time (ms, clean test fold). Ranks are ``min`` ranks of the mean
-score (higher is better: sklearn scorers are all "greater is better"). Failed folds are counted; a
-configuration that failed on every fold is listed under the table with its error.
+Per configuration: the mean clean score ± std over folds x repeats, a 95 % interval of the ranking
+criterion's mean that accounts for the overlapping training sets (Nadeau-Bengio corrected
+resampled t, :mod:`fusekit.bench.stats`), the group (1: not significantly worse than the best,
+by the corrected paired t-test on per-fold differences; 2: the best of the rest and its ties; ...),
+the mean score over every corruption level (``robust``) and every removed-modality subset
+(``missing``) when those were run, optionally the paired difference from a named baseline, and
+mean fit (s) / predict (ms) time. The criterion (``rank_by``) is ``clean``, ``robust`` or
+``missing``: each unit's score is its clean score, or the mean of its corruption / removal rows.
+Reference rows (scikit-learn, :mod:`fusekit.bench.reference`) are named ``ref:...``.
+Across data sets: average ranks, the Friedman test and the Nemenyi post-hoc test.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 import pandas as pd
 
-CONFIG = ["fusion", "weighting", "calibration", "backbone"]
-LEGEND = (
-    "robust: mean score over every corruption level (level 0 included) and corrupted modality; "
-    "missing: mean score over every proper subset of modalities removed at test time; "
-    "fit s / predict ms: wall-clock per fold (one torch thread), noisy on a busy machine."
+from fusekit.bench.reference import is_reference
+from fusekit.bench.stats import (
+    ACROSS_TEST,
+    ALPHA,
+    WITHIN_TEST,
+    CrossDataset,
+    corrected_interval,
+    corrected_ttest,
+    cross_dataset,
+    verdicts,
 )
 
+CONFIG = ["fusion", "weighting", "calibration", "backbone"]
+CRITERIA = ("clean", "robust", "missing")
+SCENARIO = {"clean": "clean", "robust": "corruption", "missing": "missing"}
+LEGENDS = {
+    "group": "group: 1 = not significantly worse than the best (tied with the best), 2 = tied "
+    "with the best of the rest, ...; test: " + WITHIN_TEST + ".",
+    "interval": "95 % CI: corrected interval of the ranking criterion's mean over folds x repeats.",
+    "robust": "robust: mean score over every corruption level (level 0 included) and corrupted "
+    "modality.",
+    "missing": "missing: mean score over every proper subset of modalities removed at test time.",
+    "baseline": "vs baseline: mean paired per-fold difference from the baseline, its corrected "
+    "95 % CI and p-value.",
+    "reference": "ref:... rows are scikit-learn reference models on the same folds (logistic / "
+    "hist_gb on all modalities concatenated; only <m>: logistic on one modality).",
+    "time": "fit s / predict ms: wall-clock per fold (one thread), noisy on a busy machine.",
+}
 
-def summarize(results: pd.DataFrame) -> pd.DataFrame:
-    """One row per data set x configuration, ranked within each data set."""
+
+def config_name(row: pd.Series | dict) -> str:
+    """``concat+none+none+mlp``, or a reference row's ``ref:...`` name."""
+    if is_reference(row["fusion"]):
+        return str(row["fusion"])
+    return "+".join(str(row[c]) for c in CONFIG)
+
+
+def unit_scores(results: pd.DataFrame, criterion: str = "clean") -> pd.DataFrame:
+    """One score per finished unit under ``criterion``: its clean score, or the mean of its
+    corruption (``robust``) or removed-modality (``missing``) rows."""
+    if criterion not in CRITERIA:
+        raise ValueError(f"rank_by must be one of {list(CRITERIA)}, got {criterion!r}.")
+    rows = results[(results["scenario"] == SCENARIO[criterion]) & (results["status"] == "ok")]
+    keys = ["dataset", *CONFIG, "repeat", "fold"]
+    return rows.groupby(keys, sort=False).agg(
+        score=("score", "mean"), n_train=("n_train", "first"), n_test=("n_test", "first")
+    )
+
+
+def match_baseline(names: Sequence[str], baseline: str) -> str:
+    """The configuration ``baseline`` names: ``concat+none`` matches ``concat+none+...``;
+    ``ref:logistic`` a reference row. Exactly one must match."""
+    parts = baseline.split("+")
+    found = [n for n in names if n == baseline or n.split("+")[: len(parts)] == parts]
+    if len(found) != 1:
+        raise ValueError(
+            f"baseline {baseline!r} must name exactly one configuration, it matches {found}; "
+            f"configurations: {list(names)[:12]}."
+        )
+    return found[0]
+
+
+def summarize(
+    results: pd.DataFrame,
+    rank_by: str = "clean",
+    baseline: str | None = None,
+    alpha: float = ALPHA,
+) -> pd.DataFrame:
+    """One row per data set x configuration, in verdict groups within each data set."""
+    columns = ["dataset", *CONFIG, "name", "group", "tied", "rank", "mean", "std", "n", "failed"]
     if results.empty:
-        return pd.DataFrame(columns=["dataset", *CONFIG, "rank", "mean", "std", "n", "failed"])
+        return pd.DataFrame(columns=columns)
     keys = ["dataset", *CONFIG]
     clean = results[results["scenario"] == "clean"]
     ok = clean[clean["status"] == "ok"]
@@ -40,62 +108,230 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
         .agg(failed=("status", "size"), error=("error", "first"))
     )
     table = table.join(failed, how="outer")
-    for scenario, column in (("corruption", "robust"), ("missing", "missing")):
-        rows = results[(results["scenario"] == scenario) & (results["status"] == "ok")]
+    for criterion in ("robust", "missing"):
+        rows = results[(results["scenario"] == SCENARIO[criterion]) & (results["status"] == "ok")]
         if not rows.empty:
-            table[column] = rows.groupby(keys, sort=False)["score"].mean()
+            table[criterion] = rows.groupby(keys, sort=False)["score"].mean()
     table["failed"] = table["failed"].fillna(0).astype(int)
     table["n"] = table["n"].fillna(0).astype(int)
     table["error"] = table["error"].fillna("")
     table = table.reset_index()
-    table["rank"] = table.groupby("dataset")["mean"].rank(ascending=False, method="min")
-    table = table.sort_values(["dataset", "rank"], na_position="last", kind="stable")
-    return table.reset_index(drop=True)
+    table["name"] = [config_name(row) for _, row in table.iterrows()]
+    table["reference"] = table["fusion"].map(is_reference)
+    if rank_by != "clean" and not (results["scenario"] == SCENARIO[rank_by]).any():
+        flag = "--corrupt" if rank_by == "robust" else "--missing"
+        raise ValueError(f"rank_by={rank_by!r} needs {SCENARIO[rank_by]} rows: run with {flag}.")
+    scores = unit_scores(results, rank_by)
+    parts = [
+        _verdicts(table, scores, dataset, rank_by, baseline, alpha)
+        for dataset in dict.fromkeys(results["dataset"])  # the order of the run
+        if dataset in set(table["dataset"])
+    ]
+    table = pd.concat(parts, ignore_index=True)
+    table["criterion"] = rank_by
+    return table
 
 
-def _cells(row: pd.Series, shown: list[str], extras: list[str]) -> list[str]:
-    cells = [str(int(row["rank"]))] + [str(row[c]) for c in shown]
-    cells.append(f"{row['mean']:.3f} ± {row['std']:.3f}")
-    cells += [f"{row[c]:.3f}" if pd.notna(row[c]) else "" for c in extras]
-    cells += [f"{row['fit_time']:.2f}", f"{1000 * row['predict_time']:.1f}", str(row["n"])]
+def _verdicts(
+    table: pd.DataFrame,
+    scores: pd.DataFrame,
+    dataset: str,
+    rank_by: str,
+    baseline: str | None,
+    alpha: float,
+) -> pd.DataFrame:
+    mine = table[table["dataset"] == dataset].copy()
+    if dataset not in scores.index.get_level_values("dataset"):  # every unit failed
+        for column in ("score", "low", "high", "p_vs_best", "group", "rank"):
+            mine[column] = np.nan
+        return mine.assign(tied=False, n_paired=0)
+    folds = scores.xs(dataset, level="dataset").reset_index()
+    folds["name"] = [config_name(row) for _, row in folds.iterrows()]
+    paired = folds.pivot_table(index=["repeat", "fold"], columns="name", values="score")
+    n_train, n_test = float(folds["n_train"].mean()), float(folds["n_test"].mean())
+    found = verdicts(paired, n_train, n_test, alpha)
+    mine["score"] = mine["name"].map({k: v.mean for k, v in found.items()})
+    mine["low"] = mine["name"].map({k: v.low for k, v in found.items()})
+    mine["high"] = mine["name"].map({k: v.high for k, v in found.items()})
+    mine["p_vs_best"] = mine["name"].map({k: v.p_vs_best for k, v in found.items()})
+    mine["group"] = mine["name"].map({k: v.group for k, v in found.items()})
+    mine["tied"] = mine["name"].map({k: v.tied for k, v in found.items()}).fillna(False)
+    mine["n_paired"] = len(paired.dropna(axis=0, how="any"))
+    if baseline is not None:
+        base = match_baseline(list(paired.columns), baseline)
+        complete = paired.dropna(axis=0, how="any")
+        deltas = {}
+        for name in complete.columns:
+            diff = complete[name] - complete[base]
+            low, high = (
+                corrected_interval(diff, n_train, n_test, alpha) if len(diff) > 1 else (np.nan,) * 2
+            )
+            p = corrected_ttest(diff, n_train, n_test) if len(diff) > 1 else np.nan
+            deltas[name] = (float(diff.mean()), low, high, p)
+        for i, column in enumerate(("delta", "delta_low", "delta_high", "p_baseline")):
+            mine[column] = mine["name"].map({k: v[i] for k, v in deltas.items()})
+        mine["baseline"] = base
+    mine["rank"] = mine["score"].rank(ascending=False, method="min")
+    mine = mine.sort_values(["group", "score"], ascending=[True, False], na_position="last")
+    return mine
+
+
+def cross(summary: pd.DataFrame) -> CrossDataset | None:
+    """Average ranks, Friedman and Nemenyi over the data sets of ``summary`` (the criterion's
+    means; configurations that ran on every data set), named by the components that vary."""
+    finished = summary[summary["n"] > 0]
+    fusekit = finished[~finished["reference"]]
+    varying = [c for c in CONFIG if fusekit[c].nunique() > 1] or ["fusion"]
+    short = [
+        row["name"] if row["reference"] else "+".join(str(row[c]) for c in varying)
+        for _, row in finished.iterrows()
+    ]
+    means = finished.assign(short=short).pivot_table(
+        index="dataset", columns="short", values="score"
+    )
+    return cross_dataset(means)
+
+
+FEW_FOLDS = 10
+
+
+def low_power(folds: int) -> str:
+    return (
+        f"Only {folds} paired folds: the corrected test has little power, so many "
+        "configurations tie with the best. To separate them, run more folds and repeats "
+        "(--folds 5 --repeats 2 or more)."
+    )
+
+
+def _fmt(value: float, digits: int = 3) -> str:
+    return f"{value:.{digits}f}" if pd.notna(value) else ""
+
+
+def shown_columns(table: pd.DataFrame) -> list[str]:
+    """Component columns that vary within ``table`` (fusekit rows only)."""
+    fusekit = table[~table["reference"]] if "reference" in table else table
+    return [c for c in CONFIG if fusekit[c].nunique() > 1] or ["fusion"]
+
+
+def cells(row: pd.Series, shown: list[str], extras: list[str]) -> list[str]:
+    """The text cells of one leaderboard row (markdown and HTML)."""
+    group = f"{int(row['group'])}" if pd.notna(row["group"]) else ""
+    out = [group] + [str(row[c]) for c in shown]
+    out.append(f"{row['mean']:.3f} ± {row['std']:.3f}")
+    out.append(f"{_fmt(row['score'])} [{_fmt(row['low'])}, {_fmt(row['high'])}]")
+    out += [_fmt(row[c]) for c in extras if c in ("robust", "missing")]
+    if "delta" in extras:
+        out.append(
+            f"{row['delta']:+.3f} [{row['delta_low']:+.3f}, {row['delta_high']:+.3f}] "
+            f"p={row['p_baseline']:.2g}"
+            if pd.notna(row["delta"]) and pd.notna(row["delta_low"])
+            else ""
+        )
+    out += [f"{row['fit_time']:.2f}", f"{1000 * row['predict_time']:.1f}", str(row["n"])]
     if row["failed"]:
-        cells[-1] += f" ({row['failed']} failed)"
-    return cells
+        out[-1] += f" ({row['failed']} failed)"
+    return out
 
 
-def to_markdown(summary: pd.DataFrame, title: str = "fusekit bench leaderboard") -> str:
-    """Markdown: one ranked table per data set, the best row in bold, failures listed after."""
-    lines = [f"# {title}", ""]
+def header(table: pd.DataFrame, shown: list[str], extras: list[str]) -> list[str]:
+    metric = table["metric"].dropna().iloc[0] if table["metric"].notna().any() else "score"
+    criterion = table["criterion"].iloc[0]
+    names = {"robust": "robust", "missing": "missing", "delta": "vs baseline"}
+    return [
+        "group",
+        *shown,
+        f"{metric} mean ± std",
+        f"{criterion} 95 % CI",
+        *(names[e] for e in extras),
+        "fit s",
+        "predict ms",
+        "folds",
+    ]
+
+
+def extra_columns(table: pd.DataFrame) -> list[str]:
+    extras = [c for c in ("robust", "missing") if c in table and table[c].notna().any()]
+    return extras + (["delta"] if "delta" in table and table["delta"].notna().any() else [])
+
+
+def legend(extras: list[str], has_reference: bool) -> str:
+    keys = ["group", "interval", *extras]
+    keys = [("baseline" if k == "delta" else k) for k in keys]
+    keys += ["reference"] if has_reference else []
+    return " ".join(LEGENDS[k] for k in [*keys, "time"])
+
+
+def to_markdown(
+    summary: pd.DataFrame,
+    title: str = "fusekit bench leaderboard",
+    notes: Sequence[str] = (),
+) -> str:
+    """Markdown: one grouped table per data set (group 1 in bold), failures listed after, then
+    the cross-data-set ranking; ``notes`` (e.g. the aliases dropped) under the title."""
+    lines = [f"# {title}", "", *notes, *([""] if notes else [])]
     for dataset, table in summary.groupby("dataset", sort=False):
         ranked = table[table["n"] > 0]
         broken = table[table["n"] == 0]
-        fixed = [c for c in CONFIG if table[c].nunique() == 1]
-        shown = [c for c in CONFIG if c not in fixed] or ["fusion"]
-        extras = [c for c in ("robust", "missing") if c in table and table[c].notna().any()]
-        metric = table["metric"].dropna().iloc[0] if table["metric"].notna().any() else "score"
+        shown = shown_columns(table)
+        fusekit = table[~table["reference"]]
+        fixed = [c for c in CONFIG if c not in shown and fusekit[c].nunique() == 1]
+        extras = extra_columns(table)
         lines.append(f"## {dataset}")
-        setting = ", ".join(f"{c}={table[c].iloc[0]}" for c in fixed if c not in shown)
-        lines += [f"{metric}, mean ± std over folds{'; ' + setting if setting else ''}", ""]
-        header = ["rank", *shown, metric, *extras, "fit s", "predict ms", "folds"]
-        lines.append("| " + " | ".join(header) + " |")
+        setting = ", ".join(f"{c}={fusekit[c].iloc[0]}" for c in fixed)
+        folds = int(ranked["n_paired"].max()) if len(ranked) else 0
+        lines += [
+            f"ranked by {table['criterion'].iloc[0]} over {folds} paired folds"
+            f"{'; ' + setting if setting else ''}",
+            "",
+        ]
+        if 0 < folds < FEW_FOLDS:
+            lines += [low_power(folds), ""]
+        head = header(table, shown, extras)
+        lines.append("| " + " | ".join(head) + " |")
         lines.append(
             "|"
-            + "|".join(["---:"] + ["---"] * len(shown) + ["---:"] * (len(header) - len(shown) - 1))
+            + "|".join(["---:"] + ["---"] * len(shown) + ["---:"] * (len(head) - len(shown) - 1))
             + "|"
         )
-        for position, (_, row) in enumerate(ranked.iterrows()):
-            cells = _cells(row, shown, extras)
-            if position == 0 or row["rank"] == 1:
-                cells = [f"**{cell}**" for cell in cells]
-            lines.append("| " + " | ".join(cells) + " |")
-        if extras:
-            lines += ["", LEGEND]
+        for _, row in ranked.iterrows():
+            row_cells = cells(row, shown, extras)
+            if row["group"] == 1:
+                row_cells = [f"**{cell}**" for cell in row_cells]
+            lines.append("| " + " | ".join(row_cells) + " |")
+        lines += ["", legend(extras, bool(table["reference"].any()))]
         for _, row in broken.iterrows():
             name = ", ".join(str(row[c]) for c in shown)
             lines.append("")
             lines.append(f"- failed: {name} ({row['failed']} folds): {row['error'][:300]}")
         lines.append("")
+    lines += cross_markdown(summary)
     return "\n".join(lines)
+
+
+def cross_markdown(summary: pd.DataFrame) -> list[str]:
+    """The cross-data-set section: average ranks, Friedman and Nemenyi, or why there is none."""
+    n_datasets = summary["dataset"].nunique()
+    lines = ["## Across data sets", ""]
+    result = cross(summary) if n_datasets >= 2 else None
+    if result is None:
+        lines.append(
+            f"This run has {n_datasets} data set(s) (with at least 3 configurations run on "
+            "every one): the cross-data-set ranking (Friedman, Nemenyi) needs at least 2, and "
+            "has little power below about 5."
+        )
+        return [*lines, ""]
+    lines += [
+        f"{ACROSS_TEST}; {result.n_datasets} data sets (few: the tests have little power below "
+        f"about 5). Friedman p = {result.friedman_p:.3g}.",
+        "",
+        "| average rank | configuration | not significantly different from the first (Nemenyi) |",
+        "|---:|---|---|",
+    ]
+    first = result.ranks.index[0]
+    for name, rank in result.ranks.items():
+        same = "yes" if result.nemenyi.loc[first, name] >= ALPHA else "no"
+        lines.append(f"| {rank:.2f} | {name} | {same} |")
+    return [*lines, ""]
 
 
 def missing_table(results: pd.DataFrame) -> pd.DataFrame:

@@ -14,7 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from fusekit.bench.leaderboard import CONFIG, missing_table
+from fusekit.bench.leaderboard import CONFIG, cross, missing_table, shown_columns
+from fusekit.bench.reference import is_reference
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,13 @@ def slug(text: str) -> str:
 
 
 def config_name(row: pd.Series | dict, varying: list[str]) -> str:
+    if is_reference(row["fusion"]):
+        return str(row["fusion"])
     return " / ".join(str(row[c]) for c in varying) or str(row["fusion"])
 
 
 def _varying(summary: pd.DataFrame) -> list[str]:
-    return [c for c in CONFIG if summary[c].nunique() > 1] or ["fusion"]
+    return shown_columns(summary)
 
 
 def pareto_front(table: pd.DataFrame) -> pd.Series:
@@ -66,8 +69,10 @@ def plot_fit_time(summary: pd.DataFrame, dataset: str, path: Path, top: int = 10
     table = summary[(summary["dataset"] == dataset) & (summary["n"] > 0)]
     varying = _varying(table)
     front = pareto_front(table)
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4.8))
-    for ax, shown in ((axes[0], table), (axes[1], table.head(top))):
+    panels = [table] if len(table) <= top else [table, table.head(top)]
+    figure, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.8), squeeze=False)
+    axes = axes[0]
+    for ax, shown in zip(axes, panels, strict=True):
         ax.errorbar(
             shown["fit_time"],
             shown["mean"],
@@ -82,17 +87,21 @@ def plot_fit_time(summary: pd.DataFrame, dataset: str, path: Path, top: int = 10
         ax.plot(on_front["fit_time"], on_front["mean"], "o-", color="tab:red", label="Pareto front")
         ax.set_xscale("log")
         ax.set_xlabel("mean fit time per fold (s, log scale)")
-    for position, (_, row) in enumerate(table.head(top).iterrows()):
-        axes[1].annotate(
+    labelled = table.head(top).sort_values("fit_time")
+    for position, (_, row) in enumerate(labelled.iterrows()):
+        axes[-1].annotate(
             config_name(row, varying),
             (row["fit_time"], row["mean"]),
             fontsize=7,
-            xytext=(4, 6 if position % 2 else -11),
+            # neighbours in fit time get labels at different heights
+            xytext=(6, (-18, 12, -6, 24)[position % 4]),
             textcoords="offset points",
+            arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5},
         )
     axes[0].set_ylabel(f"{table['metric'].iloc[0]} (clean test folds)")
     axes[0].set_title("all configurations")
-    axes[1].set_title(f"the {min(top, len(table))} best")
+    if len(panels) > 1:
+        axes[1].set_title(f"the {top} best")
     axes[0].legend(fontsize=7, loc="lower left")
     figure.suptitle(f"{dataset}: score vs fit time")
     figure.tight_layout()
@@ -144,9 +153,12 @@ def plot_missing(results: pd.DataFrame, dataset: str, path: Path) -> bool:
     plt = pyplot()
     table = table.droplevel("dataset")
     table = table.loc[table.mean(axis=1).sort_values(ascending=False).index]
-    varying = [c for c in CONFIG if table.index.get_level_values(c).nunique() > 1] or ["fusion"]
+    fusekit = [i for i in table.index if not is_reference(i[0])]
+    varying = [c for k, c in enumerate(CONFIG) if len({i[k] for i in fusekit}) > 1] or ["fusion"]
     labels = [
-        " / ".join(str(v) for v, c in zip(i, CONFIG, strict=True) if c in varying)
+        i[0]
+        if is_reference(i[0])
+        else " / ".join(str(v) for v, c in zip(i, CONFIG, strict=True) if c in varying)
         for i in table.index
     ]
     figure, ax = plt.subplots(figsize=(1.2 * table.shape[1] + 3, 0.35 * len(table) + 1.5))
@@ -171,9 +183,35 @@ def plot_missing(results: pd.DataFrame, dataset: str, path: Path) -> bool:
     return True
 
 
+def plot_critical_difference(summary: pd.DataFrame, path: Path) -> bool:
+    """The critical-difference diagram across data sets (scikit-posthocs), if there is one."""
+    result = cross(summary)
+    if result is None:
+        return False
+    import scikit_posthocs as sp
+
+    plt = pyplot()
+    figure, ax = plt.subplots(figsize=(12, 0.28 * len(result.ranks) + 1.8))
+    sp.critical_difference_diagram(result.ranks, result.nemenyi, ax=ax, label_props={"fontsize": 7})
+    ax.set_title(
+        f"average rank over {result.n_datasets} data sets ({summary['criterion'].iloc[0]}); "
+        f"Friedman p = {result.friedman_p:.3g}; bars join configurations the Nemenyi test "
+        "does not separate",
+        fontsize=8,
+    )
+    figure.savefig(path, dpi=110, bbox_inches="tight")  # the labels stand outside the axes
+    plt.close(figure)
+    return True
+
+
+CROSS = "(across data sets)"
+
+
 def write_plots(results: pd.DataFrame, summary: pd.DataFrame, out_dir: Path) -> list[Figure]:
     """Every plot of the bench into ``out_dir``; returns what was written."""
     figures = []
+    if plot_critical_difference(summary, out_dir / "critical_difference.png"):
+        figures.append(Figure("critical-difference diagram", "critical_difference.png", CROSS))
     ok = results[results["status"] == "ok"]
     for dataset in dict.fromkeys(summary["dataset"]):
         if not (summary[summary["dataset"] == dataset]["n"] > 0).any():

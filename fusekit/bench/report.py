@@ -1,6 +1,9 @@
 """``report.html``: one self-contained page (no network, no external files needed).
 
-Every plot is embedded as a base64 ``data:`` image *and* linked to its PNG next to the page
+Per data set: the leaderboard in verdict groups (group 1, tied with the best, highlighted;
+reference rows in italics) with its test named, then the plots; then the cross-data-set ranking
+with its critical-difference diagram (or why there is none). Every plot is embedded as a base64
+``data:`` image *and* linked to its PNG next to the page
 (``<a href="fit_time_mfeat.png">``), so the page works when mailed alone and each figure it shows
 can be traced to a file. Leaderboards and the removed-modality table are HTML tables; failed
 configurations are listed with their error.
@@ -16,8 +19,20 @@ from typing import Any
 
 import pandas as pd
 
-from fusekit.bench.leaderboard import CONFIG, LEGEND, missing_table
-from fusekit.bench.plots import Figure
+from fusekit.bench.leaderboard import (
+    CONFIG,
+    FEW_FOLDS,
+    cells,
+    cross_markdown,
+    extra_columns,
+    header,
+    legend,
+    low_power,
+    missing_table,
+    shown_columns,
+)
+from fusekit.bench.plots import CROSS, Figure
+from fusekit.bench.stats import WITHIN_TEST
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -25,32 +40,63 @@ table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
 th { background: #f0f0f0; } td.name { text-align: left; }
 tr.best td { font-weight: bold; background: #e8f5e9; }
+tr.reference td { font-style: italic; color: #444; }
 figure { margin: 1em 0; } img { max-width: 100%; border: 1px solid #ddd; }
 .error { color: #b00020; font-family: monospace; font-size: 0.85em; text-align: left; }
 """
 
 
 def _table(summary: pd.DataFrame) -> str:
-    shown = [c for c in CONFIG if summary[c].nunique() > 1] or ["fusion"]
-    extras = [c for c in ("robust", "missing") if c in summary and summary[c].notna().any()]
-    metric = summary["metric"].dropna().iloc[0] if summary["metric"].notna().any() else "score"
-    header = ["rank", *shown, metric, *extras, "fit s", "predict ms", "folds", "failed"]
-    out = ["<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"]
+    shown = shown_columns(summary)
+    extras = extra_columns(summary)
+    head = [*header(summary, shown, extras), "failed"]
+    folds = int(summary["n_paired"].max()) if (summary["n"] > 0).any() else 0
+    out = [
+        f"<p>Ranked by {html.escape(str(summary['criterion'].iloc[0]))} over {folds} paired "
+        "folds, in groups of configurations not significantly worse than the group's first "
+        f"({html.escape(WITHIN_TEST)}).</p>"
+    ]
+    if 0 < folds < FEW_FOLDS:
+        out.append(f"<p>{html.escape(low_power(folds))}</p>")
+    out.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>")
     for _, row in summary[summary["n"] > 0].iterrows():
-        css = ' class="best"' if row["rank"] == 1 else ""
-        cells = [f"<td>{int(row['rank'])}</td>"]
-        cells += [f'<td class="name">{html.escape(str(row[c]))}</td>' for c in shown]
-        cells.append(f"<td>{row['mean']:.3f} ± {row['std']:.3f}</td>")
-        cells += [f"<td>{row[c]:.3f}</td>" if pd.notna(row[c]) else "<td></td>" for c in extras]
-        cells += [
-            f"<td>{row['fit_time']:.2f}</td>",
-            f"<td>{1000 * row['predict_time']:.1f}</td>",
-            f"<td>{row['n']}</td>",
-            f"<td>{row['failed'] or ''}</td>",
-        ]
-        out.append(f"<tr{css}>" + "".join(cells) + "</tr>")
-    out.append(f"</table><p>{html.escape(LEGEND)}</p>")
+        classes = ["best"] if row["group"] == 1 else []
+        classes += ["reference"] if row["reference"] else []
+        css = f' class="{" ".join(classes)}"' if classes else ""
+        texts = cells(row, shown, extras)
+        texts[-1] = str(row["n"])  # failures get their own column here
+        failed = str(row["failed"] or "")
+        names = set(range(1, 1 + len(shown)))
+        out.append(
+            f"<tr{css}>"
+            + "".join(
+                f'<td class="name">{html.escape(t)}</td>'
+                if i in names
+                else f"<td>{html.escape(t)}</td>"
+                for i, t in enumerate([*texts, failed])
+            )
+            + "</tr>"
+        )
+    out.append(f"</table><p>{html.escape(legend(extras, bool(summary['reference'].any())))}</p>")
     return "\n".join(out)
+
+
+def _cross(summary: pd.DataFrame, figures: Sequence[Figure], out_dir: Path) -> str:
+    text = "\n".join(cross_markdown(summary)[2:])
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+    prose = [line for line in text.splitlines() if line and not line.startswith("|")]
+    parts = ["<h2>Across data sets</h2>"] + [f"<p>{html.escape(p)}</p>" for p in prose]
+    if rows:
+        parts.append("<table>")
+        for i, line in enumerate(rows):
+            tag = "th" if i == 0 else "td"
+            values = [v.strip() for v in line.strip("|").split("|")]
+            parts.append(
+                "<tr>" + "".join(f"<{tag}>{html.escape(v)}</{tag}>" for v in values) + "</tr>"
+            )
+        parts.append("</table>")
+    parts += [_figure(out_dir, f) for f in figures if f.dataset == CROSS]
+    return "\n".join(parts)
 
 
 def _failures(results: pd.DataFrame) -> str:
@@ -108,6 +154,7 @@ def write_report(
         parts.append(f"<h2>{html.escape(str(dataset))}</h2>")
         parts.append(_table(table))
         parts += [_figure(out_dir, f) for f in figures if f.dataset == dataset]
+    parts.append(_cross(summary, figures, out_dir))
     missing = missing_table(results)
     if not missing.empty:
         parts.append("<h2>Score with modalities removed at test time (mean over folds)</h2>")

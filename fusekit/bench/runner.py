@@ -1,7 +1,8 @@
 """Run one work unit: fit on the training fold, score the test fold clean, under each corruption
 level and with each subset of modalities removed. Any exception becomes an ``error`` row.
 
-Every unit runs with one torch thread (restored afterwards), whatever the process: this is what
+Every unit runs with one torch thread and one OpenMP / BLAS thread (threadpoolctl; both restored
+afterwards), whatever the process: this is what
 keeps serial, forked, joblib and Dask runs bit-identical and stops N workers x N threads from
 oversubscribing the machine. Corruptions come from :mod:`fusekit.robustness`; the draws use
 ``numpy.random.default_rng([eval_seed, sweep, modality])``, the same at every level (common random
@@ -21,8 +22,11 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.metrics import get_scorer
+from threadpoolctl import threadpool_limits
 
 from fusekit.bench.config import Unit
+from fusekit.bench.reference import make_reference
+from fusekit.bench.tuning import as_text, choose
 from fusekit.data import Modalities
 from fusekit.estimator import FusionClassifier, FusionRegressor
 from fusekit.robustness.corruptions import apply_corruption, feature_stats, get_corruption
@@ -49,6 +53,7 @@ COLUMNS = [
     "n_test",
     "status",
     "error",
+    "tuned",
 ]
 
 
@@ -78,9 +83,12 @@ def warm_up() -> None:
     _WARM = True
 
 
-def make_estimator(unit: Unit) -> Any:
+def make_estimator(unit: Unit, tuned: dict[str, Any] | None = None) -> Any:
+    """The unit's unfitted estimator (``tuned`` parameters on top of the unit's)."""
+    if unit.reference is not None:
+        return make_reference(unit.reference, unit.task, unit.fit_seed)
     cls = FusionClassifier if unit.task == "classification" else FusionRegressor
-    params = {"verbose": 0, **unit.params, "random_state": unit.fit_seed}
+    params = {"verbose": 0, **unit.params, **(tuned or {}), "random_state": unit.fit_seed}
     return cls(**unit.components, **params)
 
 
@@ -95,6 +103,7 @@ def _row(unit: Unit, **values: Any) -> dict[str, Any]:
         n_test=len(unit.test),
         status="ok",
         error="",
+        tuned="",
     )
     row.update(values)
     return row
@@ -156,14 +165,26 @@ def _missing_rows(unit: Unit, estimator: Any, X: Modalities, y: np.ndarray, fit_
 
 def run_unit(unit: Unit, X: Modalities, y: np.ndarray) -> list[dict[str, Any]]:
     """Fit and evaluate one unit; never raises for the configuration's own errors."""
-    with torch_threads(1), warnings.catch_warnings():
+    with torch_threads(1), threadpool_limits(1), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit_time = None
         try:
             warm_up()
             X_train, X_test = X[unit.train], X[unit.test]
             y_train, y_test = y[unit.train], y[unit.test]
-            estimator = make_estimator(unit)
+            tuned = {}
+            if unit.tune and unit.reference is None:  # nested: the training rows only
+                tuned = choose(
+                    lambda params: make_estimator(unit, params),
+                    unit.tune,
+                    X_train,
+                    y_train,
+                    unit.task,
+                    unit.metric,
+                    unit.tune_folds,
+                    unit.fit_seed,
+                )
+            estimator = make_estimator(unit, tuned)
             start = time.perf_counter()
             estimator.fit(X_train, y_train)
             fit_time = time.perf_counter() - start
@@ -180,6 +201,8 @@ def run_unit(unit: Unit, X: Modalities, y: np.ndarray) -> list[dict[str, Any]]:
             rows += _sweep_rows(unit, estimator, X_test, y_test, fit_time)
             if unit.missing:
                 rows += _missing_rows(unit, estimator, X_test, y_test, fit_time)
+            for row in rows:
+                row["tuned"] = as_text(tuned)
             return rows
         except Exception as error:  # noqa: BLE001 - one bad configuration must not stop the bench
             return error_rows(unit, error, fit_time)

@@ -17,6 +17,7 @@ import pandas as pd
 from fusekit.bench.runner import COLUMNS
 
 RESULTS = "results.csv"
+OPTIONAL = ("tuned",)
 
 
 class ResultStore:
@@ -28,8 +29,11 @@ class ResultStore:
     def read(self) -> pd.DataFrame:
         if not self.path.is_file() or self.path.stat().st_size == 0:
             return pd.DataFrame(columns=COLUMNS)
-        text = {c: object for c in ("error", "corruption", "modality", "status")}
+        text = {c: object for c in ("error", "corruption", "modality", "status", "tuned")}
         frame = pd.read_csv(self.path, dtype=text)
+        for column in OPTIONAL:  # added after the first release of the format
+            if column not in frame.columns:
+                frame[column] = ""
         missing = [c for c in COLUMNS if c not in frame.columns]
         if missing:
             raise ValueError(
@@ -37,6 +41,7 @@ class ResultStore:
                 "Use another output directory or pass --no-resume to overwrite it."
             )
         frame["error"] = frame["error"].fillna("")
+        frame["tuned"] = frame["tuned"].fillna("")
         frame["status"] = frame["status"].fillna("error")
         return frame[COLUMNS]
 

@@ -58,6 +58,10 @@ def test_bench_on_a_csv_file_with_a_modality_spec(tmp_path, csv_file, capsys):
             "1",
             "--corrupt",
             "zero_out:video@0,1",
+            "--rank-by",
+            "robust",
+            "--baseline",
+            "concat",
             "--out",
             str(out),
             "--quiet",
@@ -66,6 +70,7 @@ def test_bench_on_a_csv_file_with_a_modality_spec(tmp_path, csv_file, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert "# fusekit bench leaderboard" in printed and "## toy.csv" in printed
+    assert "ranked by robust" in printed and "vs baseline" in printed
     frame = pd.read_csv(out / "results.csv")
     assert (frame["status"] == "ok").all()
     assert set(frame["modality"].dropna()) == {"video"}  # the sweep touched only video
@@ -101,10 +106,34 @@ def test_no_grid_option_means_the_quick_suite_and_options_override_it():
     quick = quick_config()
     assert config.fusion == quick.fusion and config.design == "axes"
     assert config.folds == 4
-    args = _parser().parse_args(["bench", "--dataset", "nutrimouse", "--param", "fusion__x=2"])
+    args = _parser().parse_args(
+        [
+            *["bench", "--dataset", "nutrimouse", "--param", "fusion__x=2"],
+            *["--tune", "lr=1e-3,1e-2", "--tune", "max_epochs=10"],
+        ]
+    )
     config = config_from_args(args)
     assert config.datasets == ("nutrimouse",) and config.design == "product"
     assert config.params == {"fusion__x": 2}
+    assert config.tune == {"lr": [1e-3, 1e-2], "max_epochs": [10]}
+
+
+def test_suite_flag_gives_a_csv_the_default_grid_and_help_shows_defaults(csv_file, capsys):
+    args = _parser().parse_args(["bench", "--data", str(csv_file), "--target", "y", "--suite"])
+    config = config_from_args(args)
+    quick = quick_config()
+    assert config.datasets == (str(csv_file),)
+    assert (config.fusion, config.weighting, config.design) == (
+        quick.fusion,
+        quick.weighting,
+        "axes",
+    )
+    assert config.sweeps == quick.sweeps and config.missing
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["bench", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "default 10 (default suite: 5)" in text  # --max-epochs
+    assert "default concat" in text and "default processes" in text
 
 
 def test_datasets_lists_registered_sets_with_shapes(capsys):

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from fusekit.bench.cli import parse_sweep
-from fusekit.bench.config import BenchConfig, Sweep, grid, plan, quick_config
+from fusekit.bench.config import BenchConfig, Sweep, axes, expand, grid, plan, quick_config
 from fusekit.bench.data import from_arrays, parse_dataset_name
+from fusekit.components import Weighting
 from fusekit.registry import available
 
 
@@ -53,7 +54,9 @@ def test_bad_settings_name_the_parameter():
 
 def test_units_cover_every_fold_and_ids_are_stable_and_distinct(toy):
     data = [from_arrays("toy", *toy, {})]
-    config = BenchConfig(datasets=(), fusion=["concat", "late"], folds=3, repeats=2)
+    config = BenchConfig(
+        datasets=(), fusion=["concat", "late"], folds=3, repeats=2, references=False
+    )
     units = plan(config, data)
     assert len(units) == 2 * 3 * 2
     assert len({u.unit_id for u in units}) == len(units)
@@ -69,16 +72,64 @@ def test_units_cover_every_fold_and_ids_are_stable_and_distinct(toy):
     assert concat.fit_seed == late.fit_seed
     # anything that changes the numbers changes the id
     longer = plan(
-        BenchConfig(datasets=(), fusion=["concat", "late"], folds=3, repeats=2, max_epochs=11), data
+        BenchConfig(
+            datasets=(),
+            fusion=["concat", "late"],
+            folds=3,
+            repeats=2,
+            max_epochs=11,
+            references=False,
+        ),
+        data,
     )
     assert longer[0].unit_id != units[0].unit_id
 
 
-def test_quick_suite_has_every_fusion_and_weighting_once():
-    combos = grid(quick_config())
-    assert {c["fusion"] for c in combos} == set(available("fusion"))
-    assert {c["weighting"] for c in combos} == set(available("weighting"))
-    assert len(combos) == len(available("fusion")) + len(available("weighting")) - 1
+def test_quick_suite_has_every_distinct_fusion_and_weighting_once():
+    config = quick_config()
+    combos = grid(config)
+    _, dropped = axes(config)
+    fusions = set(available("fusion")) - set(dropped.get("fusion", {}))
+    weightings = set(available("weighting")) - set(dropped.get("weighting", {}))
+    assert {c["fusion"] for c in combos} == fusions
+    assert {c["weighting"] for c in combos} == weightings
+    assert len(combos) == len(fusions) + len(weightings) - 1
+    assert len(config.datasets) >= 2  # the cross-data-set ranking appears
+
+
+class RenamedNoWeighting(Weighting):
+    """The plain weighting under another name: an alias the grid must drop."""
+
+
+class ScaledLoss(Weighting):
+    """A weighting that does change training (halves the task loss)."""
+
+    def task_loss(self, output, ctx):
+        return 0.5 * super().task_loss(output, ctx)
+
+
+def test_a_component_that_is_another_under_a_new_name_is_dropped():
+    config = BenchConfig(weighting=[RenamedNoWeighting, "none", ScaledLoss])
+    values, dropped = axes(config)
+    assert values["weighting"] == ["none", ScaledLoss]  # the estimator's default is kept
+    assert dropped == {"weighting": {RenamedNoWeighting: "none"}}
+    assert [c["weighting"] for c in grid(config)] == ["none", ScaledLoss]
+
+
+def test_axes_design_pivots_on_the_estimators_defaults_and_all_mixes_with_names():
+    config = BenchConfig(
+        fusion=["late", "concat", "mean"], weighting=["modality_dropout", "none"], design="axes"
+    )
+    combos = [(c["fusion"], c["weighting"]) for c in grid(config)]
+    assert combos == [
+        ("concat", "none"),
+        ("late", "none"),
+        ("mean", "none"),
+        ("concat", "modality_dropout"),
+    ]
+    assert expand("fusion", ["concat", "all"]) == ["concat"] + [
+        f for f in available("fusion") if f != "concat"
+    ]
 
 
 def test_parse_dataset_name_and_sweep():

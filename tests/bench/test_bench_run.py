@@ -25,16 +25,29 @@ def test_results_have_one_row_per_fold_configuration_and_level(tmp_path, toy, ti
         fusion=["concat", "late"],
         sweeps=[Sweep("gaussian", levels=(0.0, 3.0))],
         missing=True,
+        references=True,
     )
     frame = pd.read_csv(tmp_path / "results.csv")
     assert list(frame.columns) == COLUMNS
-    # 2 configurations x 2 folds x (1 clean + 2 modalities x 2 levels + 2 single removals)
-    assert len(frame) == 2 * 2 * (1 + 4 + 2)
+    # (2 configurations + 4 reference rows: logistic, hist_gb, only audio, only video)
+    # x 2 folds x (1 clean + 2 modalities x 2 levels + 2 single removals)
+    assert len(frame) == (2 + 4) * 2 * (1 + 4 + 2)
+    assert set(frame["fusion"]) == {
+        "concat",
+        "late",
+        "ref:logistic",
+        "ref:hist_gb",
+        "ref:only audio",
+        "ref:only video",
+    }
     assert (frame["status"] == "ok").all()
     assert frame["fit_time"].gt(0).all() and frame["predict_time"].gt(0).all()
     assert set(frame["scenario"]) == {"clean", "corruption", "missing"}
     clean = frame[frame["scenario"] == "clean"]
     assert clean.groupby("fusion")["fold"].nunique().eq(2).all()
+    # the reference rows ran on exactly the folds of the fusion rows (paired)
+    tests = clean.groupby("fusion")["n_test"].apply(tuple)
+    assert tests.nunique() == 1
     assert clean["n_train"].add(clean["n_test"]).eq(len(toy[1])).all()
     # level 0 of a gaussian sweep leaves the data unchanged: the clean score
     zero = frame[(frame["corruption"] == "gaussian") & (frame["level"] == 0.0)]
@@ -43,26 +56,44 @@ def test_results_have_one_row_per_fold_configuration_and_level(tmp_path, toy, ti
     assert len(result.results) == len(frame)
 
 
-def test_leaderboard_ranks_by_mean_clean_score_and_bolds_the_best(tmp_path, toy, tiny):
-    result = _run(tmp_path, toy, tiny, fusion=["concat", "late", "mean"])
+def test_leaderboard_groups_ties_with_the_best_and_bolds_group_one(tmp_path, toy, tiny):
+    result = _run(
+        tmp_path, toy, tiny, fusion=["concat", "late", "mean"], repeats=2, references=True
+    )
     summary = result.summary
     clean = result.results[result.results["scenario"] == "clean"]
     means = clean.groupby("fusion")["score"].mean()
-    assert list(summary["fusion"]) == list(means.sort_values(ascending=False, kind="stable").index)
-    best = summary.iloc[0]
-    assert best["rank"] == 1 and np.isclose(best["mean"], means.max())
+    # the best mean is in group 1, groups never decrease down the table, and within a group
+    # the means do not increase
+    assert summary.iloc[0]["fusion"] == means.idxmax() and summary.iloc[0]["group"] == 1
+    assert summary["group"].is_monotonic_increasing
+    for _, group in summary.groupby("group"):
+        assert group["score"].is_monotonic_decreasing
+    np.testing.assert_allclose(summary.set_index("fusion")["mean"], means[summary["fusion"]])
+    assert (summary["low"] <= summary["score"]).all() and (
+        summary["score"] <= summary["high"]
+    ).all()
     markdown = (tmp_path / "leaderboard.md").read_text()
     assert markdown.strip() == result.leaderboard.strip()
-    table = [line for line in markdown.splitlines() if line.startswith("| ")]
-    assert "**1**" in table[1] and f"**{best['fusion']}**" in table[1]
-    assert f"{means.max():.3f}" in table[1]
+    assert "Nadeau-Bengio corrected resampled t-test" in markdown  # the test is named
+    table = [line for line in markdown.splitlines() if line.startswith("| ")][1:]
+    for line, (_, row) in zip(table, summary.iterrows(), strict=True):
+        assert (f"**{row['fusion']}**" in line) == (row["group"] == 1)
+    assert "needs at least 2" in markdown  # one data set: no cross-data-set ranking
 
 
 def test_report_references_every_png_it_claims_and_each_exists(tmp_path, toy, tiny):
-    result = _run(
-        tmp_path,
-        toy,
-        tiny,
+    from fusekit.datasets import make_multimodal_classification
+
+    other = make_multimodal_classification(
+        n_samples=60, n_features=[3, 3], n_classes=2, names=["audio", "video"], random_state=1
+    )
+    result = run_bench(
+        out_dir=tmp_path,
+        data={"toy": toy, "other": other},  # two data sets: the cross-data-set diagram appears
+        quiet=True,
+        backend="serial",
+        **{**tiny, "references": True},
         fusion=["concat", "late"],
         sweeps=[Sweep("gaussian", levels=(0.0, 1.0))],
         missing=True,
@@ -71,7 +102,13 @@ def test_report_references_every_png_it_claims_and_each_exists(tmp_path, toy, ti
     linked = set(re.findall(r'href="([^"]+\.png)"', html))
     claimed = {figure.file for figure in result.figures}
     assert linked == claimed
-    assert {"fit_time_toy.png", "robustness_toy_gaussian.png", "missing_toy.png"} <= linked
+    assert {
+        "fit_time_toy.png",
+        "robustness_toy_gaussian.png",
+        "missing_toy.png",
+        "fit_time_other.png",
+        "critical_difference.png",
+    } <= linked
     embedded = re.findall(
         r'<a href="([^"]+\.png)"><img [^>]*src="data:image/png;base64,([^"]+)"', html
     )
@@ -81,6 +118,10 @@ def test_report_references_every_png_it_claims_and_each_exists(tmp_path, toy, ti
         assert data.startswith(b"\x89PNG\r\n\x1a\n")
         assert base64.b64decode(payload) == data  # the page shows exactly the file it links
     text = re.sub(r"base64,[^\"]+", "", html)
+    # the verdicts, their test, the reference rows and the cross-data-set ranking are shown
+    assert "Nadeau-Bengio corrected resampled t-test" in text and "tied with the best" in text
+    assert text.count('class="reference"') + text.count('class="best reference"') == 2 * 4
+    assert "Across data sets" in text and "Friedman p =" in text
     assert not re.search(r"(src|href)=.(https?:|//)", text)  # self-contained: nothing fetched
 
 
@@ -93,8 +134,10 @@ def test_continuous_target_is_benched_as_regression_with_r2(tmp_path, tiny):
         data={"reg": (X, y)},
         quiet=True,
         backend="serial",
-        **{**tiny, "max_epochs": 1},
+        **{**tiny, "max_epochs": 1, "references": True},
     )
     clean = result.results[result.results["scenario"] == "clean"]
     assert (clean["status"] == "ok").all() and set(clean["metric"]) == {"r2"}
-    assert len(clean) == 2 and clean["score"].le(1.0).all()
+    # concat + 4 references (logistic -> Ridge, hist_gb regressor, each modality alone), 2 folds
+    assert len(clean) == 5 * 2 and clean["score"].le(1.0).all()
+    assert {"ref:logistic", "ref:hist_gb"} <= set(clean["fusion"])

@@ -78,7 +78,7 @@ def _run_in_thread(**kwargs):
 
     def target():
         try:
-            outcome["result"] = run_bench(quiet=True, backend="dask", **kwargs)
+            outcome["result"] = run_bench(quiet=True, backend="dask", references=False, **kwargs)
         except BaseException as error:  # noqa: BLE001 - reported by the test
             outcome["error"] = error
 
@@ -149,7 +149,12 @@ def test_worker_killed_mid_fit_reruns_its_unit_elsewhere_and_saves_each_unit_onc
     assert killed not in client.run(os.getpid).values()  # the nanny started a fresh worker
 
     serial = run_bench(
-        out_dir=tmp_path / "serial", data={"toy": toy}, backend="serial", quiet=True, **pausing
+        out_dir=tmp_path / "serial",
+        data={"toy": toy},
+        backend="serial",
+        quiet=True,
+        references=False,
+        **pausing,
     )
     assert len(written) == len(serial.results)
     pd.testing.assert_frame_equal(_metrics(result.results), _metrics(serial.results))

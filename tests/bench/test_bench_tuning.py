@@ -1,0 +1,56 @@
+"""Nested tuning: the inner search sees the outer training rows only; choices are recorded."""
+
+import json
+
+import numpy as np
+
+import fusekit.bench.tuning as tuning
+from fusekit.bench.config import BenchConfig, plan
+from fusekit.bench.data import from_arrays
+from fusekit.bench.runner import run_unit
+from fusekit.data import Modalities
+
+
+def test_nested_tuning_never_sees_the_outer_test_fold(toy, monkeypatch):
+    X, y = toy
+    # a third modality holding each sample's row number: what the inner search was given
+    X = Modalities({**X, "row": np.arange(len(y), dtype=np.float64)[:, None]})
+    data = from_arrays("toy", X, y, {})
+    config = BenchConfig(
+        datasets=(),
+        folds=3,
+        max_epochs=1,
+        batch_size=32,
+        references=False,
+        tune={"lr": [1e-3, 1e-2], "max_epochs": [1, 2]},
+        tune_folds=2,
+    )
+    seen: list[set[int]] = []
+    real_get_scorer = tuning.get_scorer
+
+    def recording_get_scorer(metric):
+        scorer = real_get_scorer(metric)
+
+        def record(estimator, X_scored, y_scored):
+            seen.append(set(X_scored["row"][:, 0].astype(int).tolist()))
+            return scorer(estimator, X_scored, y_scored)
+
+        return record
+
+    monkeypatch.setattr(tuning, "get_scorer", recording_get_scorer)
+    units = plan(config, [data])
+    assert len(units) == 3
+    for unit in units:
+        seen.clear()
+        rows = run_unit(unit, data.X, data.y)
+        assert rows[0]["status"] == "ok", rows[0]["error"]
+        # 4 candidates x 2 inner folds scored, all on outer training rows, none on test rows
+        assert len(seen) == 4 * 2
+        scored = set().union(*seen)
+        assert scored <= set(unit.train.tolist())
+        assert not scored & set(unit.test.tolist())
+        # the inner folds cover the outer training rows (each scored for every candidate)
+        assert scored == set(unit.train.tolist())
+        chosen = json.loads(rows[0]["tuned"])
+        assert chosen["lr"] in (1e-3, 1e-2) and chosen["max_epochs"] in (1, 2)
+        assert all(row["tuned"] == rows[0]["tuned"] for row in rows)
