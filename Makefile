@@ -13,7 +13,13 @@ PYTEST_WORKERS ?= 2
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# Editable installs are plain .pth files (package-dir in each pyproject.toml), which put each
+# project folder on sys.path: *.egg-info left there by an earlier install (say, of the distribution
+# before it was renamed fusekit-learn) would count as installed, so they are removed first, and so
+# is a distribution named fusekit (that old install, or PyPI's unrelated package of that name).
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt $(wildcard plugins/*/pyproject.toml)
+	rm -rf *.egg-info plugins/*/*.egg-info
+	$(PIP) uninstall --quiet --quiet --yes fusekit
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -c constraints.txt torch==2.13.0
 	$(PIP) install --quiet -c constraints.txt -e ".[dev,bench]"
@@ -47,4 +53,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/overhead.py
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) build *.egg-info plugins/*/*.egg-info plugins/*/build

@@ -528,7 +528,7 @@ NOTES: dict[tuple[str, str], Note] = {
     # -- data sets -------------------------------------------------------------------------------
     ("dataset", "mfeat"): Note(
         "UCI Machine Learning Repository, Multiple Features (Duin, 1998), doi:10.24432/C5HC70; "
-        "CC BY 4.0. Card: `datasets/mfeat.md`",
+        "CC BY 4.0. Card: `fusekit/datasets/data/mfeat.md`",
         "six vector views: fou 76, fac 216, kar 64, pix 240, zer 47, mor 6; 2,000 digits, "
         "10 classes (rows ordered by class: shuffle or stratify).",
         "Tabular multi-view classification, quick experiments and robustness sweeps "
@@ -537,28 +537,28 @@ NOTES: dict[tuple[str, str], Note] = {
     ),
     ("dataset", "basic_motions"): Note(
         "UEA multivariate time series archive (Bagnall et al., arXiv:1811.00075). "
-        "Card: `datasets/basic_motions.md`",
+        "Card: `fusekit/datasets/data/basic_motions.md`",
         "accelerometer (100, 3), gyroscope (100, 3); 4 activities; 40 train + 40 test.",
         "Sensor-fusion with sequence backbones (`examples/sensor_sequences.py`).",
         {"subset": '"train", "test" or "all"', "as_frame": "return (DataFrame, Series)"},
     ),
     ("dataset", "multiview_mnist"): Note(
         "MNIST (LeCun, Cortes, Burges), HOG views from scikit-multimodallearn. "
-        "Card: `datasets/multiview_mnist.md`",
+        "Card: `fusekit/datasets/data/multiview_mnist.md`",
         "four HOG views hog0..hog3 of 192; 5,000 digits, 10 classes.",
         "Mid-size four-view benchmarks and scaling in M.",
         {"as_frame": "return (DataFrame, Series)"},
     ),
     ("dataset", "nutrimouse"): Note(
         "Martin et al., Hepatology 45(3), 2007, via the R package CCA. "
-        "Card: `datasets/nutrimouse.md`",
+        "Card: `fusekit/datasets/data/nutrimouse.md`",
         "gene 120, lipid 21; 40 mice; diet (5 classes) or genotype (2).",
         "The tiny-n, high-d case: regularisation and small backbones.",
         {"target": '"diet" or "genotype"', "as_frame": "return (DataFrame, Series)"},
     ),
     ("dataset", "clothing_reviews"): Note(
         "Women's E-Commerce Clothing Reviews (Kaggle, nicapotato, 2018), CC0. "
-        "Card: `datasets/clothing_reviews.md`",
+        "Card: `fusekit/datasets/data/clothing_reviews.md`",
         "text (845 reviews missing) + tabular columns; 23,486 rows; rating (1-5) or "
         "recommended (0/1). DataFrame only.",
         "Text + tabular with a naturally missing modality; featurise the text in a "

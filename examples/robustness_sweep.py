@@ -7,7 +7,7 @@ Trains on clean UCI Multiple Features (views ``fou``, ``kar``, ``zer``), then, a
 adds Gaussian noise (in units of each feature's training std) to the ``kar`` view and removes it
 (all-NaN rows, i.e. absent) from a growing fraction of samples, with
 ``fusekit.robustness.robustness_curve``. The curves go to ``DIR/robustness.png`` (default: a new
-temporary directory; needs matplotlib, ``pip install fusekit[plot]``).
+temporary directory; needs matplotlib, ``pip install fusekit-learn[plot]``).
 """
 
 from __future__ import annotations

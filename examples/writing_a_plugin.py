@@ -114,7 +114,7 @@ def fusekit_fusions() -> dict[str, type]:
 #
 #     [project]
 #     name = "fusekit-hadamard"
-#     dependencies = ["fusekit"]
+#     dependencies = ["fusekit-learn"]   # the distribution providing `fusekit`
 #
 #     [project.entry-points.fusekit]
 #     hadamard = "fusekit_hadamard"      # the module holding the @hookimpl functions

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -76,7 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        status = args.handler(args)
+        sys.stdout.flush()  # a reader that left early shows up here, not at interpreter exit
+    except BrokenPipeError:
+        # ``fusekit plugins | head``: the reader closed the pipe, which is not our error. Point
+        # stdout at devnull so the interpreter's final flush does not raise again (the recipe of
+        # the Python docs, "Note on SIGPIPE" in the signal module).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    return status
 
 
 if __name__ == "__main__":

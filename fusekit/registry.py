@@ -24,7 +24,7 @@ import pluggy
 from fusekit import hookspecs
 
 ENTRY_POINT_GROUP = "fusekit"
-BUILTIN_DISTRIBUTION = "fusekit"
+BUILTIN_DISTRIBUTION = "fusekit-learn"
 
 
 class PluginError(RuntimeError):

@@ -29,10 +29,13 @@ name = "fusekit-{dist}"
 version = "0.1.0"
 description = "{title}: a {kind} plugin for fusekit."
 requires-python = ">=3.10"
-dependencies = ["fusekit"]
+dependencies = ["fusekit-learn"]
 
 [project.entry-points.fusekit]
 {name} = "{package}"
+
+[tool.setuptools]
+package-dir = {{"" = "."}}  # a plain .pth editable install (no meta-path finder, no warning)
 
 [tool.setuptools.packages.find]
 include = ["{package}*"]
@@ -41,7 +44,7 @@ include = ["{package}*"]
 README = """\
 # fusekit-{dist}
 
-A `{kind}` plugin for [fusekit](https://pypi.org/project/fusekit/), registered as `{name}`.
+A `{kind}` plugin for [fusekit](https://pypi.org/project/fusekit-learn/), registered as `{name}`.
 
 ```bash
 pip install -e .

@@ -22,7 +22,7 @@ def test_builtins_are_registered_through_hooks(kind):
     registry = Registry(autoload=False)
     assert BUILTINS[kind] <= set(registry.names(kind))
     for name in BUILTINS[kind]:
-        assert registry.entry(kind, name).distribution == "fusekit"
+        assert registry.entry(kind, name).distribution == "fusekit-learn"
 
 
 def test_unknown_name_lists_the_known_ones(vectors):

@@ -15,7 +15,7 @@ from fusekit.hookspecs import hookimpl
 
 
 class CNN2dBackbone(Backbone):
-    """Small convolutional network for images (channels, depth), global average pooled."""
+    """Small CNN for images (``channels``, ``depth``, ``batch_norm``), global average pooled."""
 
     input_kinds = ("image",)
 

@@ -16,7 +16,7 @@ from fusekit.hookspecs import hookimpl
 
 
 class Conv1dBackbone(Backbone):
-    """Temporal CNN for sequences (kernel, depth, width, dropout); keeps the time axis."""
+    """Temporal CNN (``hidden``, ``depth``, ``kernel_size``, ``dropout``); keeps the time axis."""
 
     input_kinds = ("sequence",)
 

@@ -21,7 +21,7 @@ from fusekit.hookspecs import hookimpl
 
 
 class GRUBackbone(Backbone):
-    """GRU encoder for sequences (hidden size, layers, bidirectional); keeps the time axis."""
+    """GRU encoder for sequences (``hidden``, ``layers``, ``bidirectional``); keeps time."""
 
     input_kinds = ("sequence",)
 

@@ -28,7 +28,7 @@ class _BatchNormLastAxis(nn.BatchNorm1d):
 
 
 class MLPBackbone(Backbone):
-    """Multi-layer perceptron per modality (depth, width, dropout, normalisation)."""
+    """Multi-layer perceptron per modality (``hidden``, ``depth``, ``dropout``, ``norm``)."""
 
     def __init__(
         self,

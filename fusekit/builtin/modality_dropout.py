@@ -18,7 +18,7 @@ from fusekit.hookspecs import hookimpl
 
 
 class ModalityDropout(Weighting):
-    """Drop whole modalities at training time with probability p (ModDrop)."""
+    """Drop whole modalities at training time with probability ``p`` (ModDrop)."""
 
     def __init__(self, p: float = 0.25, keep_one: bool = True) -> None:
         super().__init__()

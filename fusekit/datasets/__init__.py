@@ -2,7 +2,8 @@
 
 ``load_<name>()`` returns ``(Modalities, y)`` (``as_frame=True``: ``(DataFrame, Series)``);
 :func:`load` finds a loader by name among the built-ins and third-party plugins (hook
-``fusekit_datasets``). Data cards, licences and conversion commands: ``datasets/*.md``.
+``fusekit_datasets``). Data cards, licences and conversion commands:
+``fusekit/datasets/data/*.md``.
 """
 
 from __future__ import annotations

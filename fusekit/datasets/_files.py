@@ -1,8 +1,9 @@
 """Where the shipped data files live, and the small helpers every loader shares.
 
-Data files sit in the repository's ``datasets/`` folder (one compressed file plus a card per data
-set, see ``datasets/*.md``). ``FUSEKIT_DATA_DIR`` overrides the location. Nothing is ever
-downloaded: a missing file is an error that says where it was looked for.
+Data files are package data in ``fusekit/datasets/data/`` (one compressed file plus a card per data
+set, ``*.md`` beside it), so they come with the installed wheel, as scikit-learn's small data sets
+do. ``FUSEKIT_DATA_DIR`` overrides the location. Nothing is ever downloaded: a missing file is an
+error that says where it was looked for.
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ from fusekit.data import PREFIX_SEPARATOR, Modalities
 DATA_DIR_ENV = "FUSEKIT_DATA_DIR"
 
 
+BUNDLED_DATA_DIR = Path(__file__).resolve().parent / "data"
+
+
 def data_dir() -> Path:
-    """The data folder: ``$FUSEKIT_DATA_DIR``, else the repository's ``datasets/``."""
+    """The data folder: ``$FUSEKIT_DATA_DIR``, else the bundled ``fusekit/datasets/data/``."""
     if os.environ.get(DATA_DIR_ENV):
         return Path(os.environ[DATA_DIR_ENV])
-    return Path(__file__).resolve().parents[2] / "datasets"
+    return BUNDLED_DATA_DIR
 
 
 def data_file(name: str) -> Path:
@@ -31,9 +35,9 @@ def data_file(name: str) -> Path:
     path = data_dir() / name
     if not path.is_file():
         raise FileNotFoundError(
-            f"data file {name!r} not found in {path.parent}. fusekit never downloads data: run "
-            f"from a fusekit checkout (the files live in its datasets/ folder) or set "
-            f"{DATA_DIR_ENV} to a folder holding {name!r}."
+            f"data file {name!r} not found in {path.parent}. fusekit never downloads data: the "
+            f"bundled files live in {BUNDLED_DATA_DIR} (reinstall fusekit-learn if they are "
+            f"gone), or set {DATA_DIR_ENV} to a folder holding {name!r}."
         )
     return path
 

@@ -1,4 +1,4 @@
-"""Loaders of the real multimodal data sets shipped in ``datasets/`` (cards: ``datasets/*.md``).
+"""Loaders of the real multimodal data sets bundled in ``fusekit/datasets/data/`` (with cards).
 
 Each returns ``(Modalities, y)``, or ``(DataFrame, Series)`` with ``as_frame=True`` (columns
 ``modality__feature``, the prefix :class:`~fusekit.FusionClassifier` groups by). The text + tabular
@@ -126,7 +126,8 @@ def load_clothing_reviews(
     if not as_frame:
         raise ValueError(
             "load_clothing_reviews has raw text, so it only exists as a DataFrame (as_frame=True). "
-            "Featurise the text in a ColumnTransformer; datasets/clothing_reviews.md shows how."
+            "Featurise the text in a ColumnTransformer; its card, "
+            "fusekit/datasets/data/clothing_reviews.md, shows how."
         )
     raw = _clothing_table().copy()
     frame = raw[list(CLOTHING_COLUMNS)].rename(columns=CLOTHING_COLUMNS)

@@ -15,7 +15,7 @@ CATEGORICAL = ["division", "department", "class_name"]
 
 
 def clothing_pipeline(max_epochs=8):
-    """The pipeline shown on datasets/clothing_reviews.md."""
+    """The pipeline shown on fusekit/datasets/data/clothing_reviews.md."""
     text = AbsentWhereMissing(make_pipeline(TfidfVectorizer(min_df=3), TruncatedSVD(16)))
     tabular = ColumnTransformer(
         [

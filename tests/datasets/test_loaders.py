@@ -1,6 +1,9 @@
 """The shipped data sets: shapes, class counts and a checksum of what each loader returns."""
 
+import fnmatch
 import hashlib
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -106,6 +109,33 @@ def test_loaders_registered_through_the_datasets_hook():
     assert set(fd.BUILTIN_LOADERS) <= set(available("dataset"))
     X, y = fd.load("nutrimouse", target="genotype")
     assert checksum(X, y) == checksum(*fd.load_nutrimouse(target="genotype"))
+
+
+def test_data_and_cards_are_package_data(monkeypatch):
+    """Each built-in data set has its file(s) and its card inside the package, and the wheel's
+    package-data globs (pyproject.toml) take every file there."""
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    monkeypatch.delenv("FUSEKIT_DATA_DIR", raising=False)
+    folder = Path(fd.__file__).parent / "data"
+    assert fd.data_dir() == folder
+    files = {p.name for p in folder.iterdir() if p.is_file() and p.suffix != ".py"}
+    for name in fd.BUILTIN_LOADERS:
+        assert f"{name}.md" in files, f"data set {name!r} has no card in {folder}"
+        assert any(f.startswith(f"{name}.") and not f.endswith(".md") for f in files), name
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    globs = pyproject["tool"]["setuptools"]["package-data"]["fusekit.datasets.data"]
+    unshipped = [f for f in files if not any(fnmatch.fnmatch(f, g) for g in globs)]
+    assert not unshipped, f"not in the wheel's package data: {unshipped}"
+
+
+def test_data_dir_override_points_every_loader_elsewhere(monkeypatch, tmp_path):
+    expected = checksum(*fd.load_nutrimouse())
+    shutil.copy(fd.data_dir() / "nutrimouse.npz", tmp_path)
+    monkeypatch.setenv("FUSEKIT_DATA_DIR", str(tmp_path))
+    assert fd.data_dir() == tmp_path
+    assert checksum(*fd.load_nutrimouse()) == expected
+    with pytest.raises(FileNotFoundError, match=str(tmp_path)):
+        fd.load_mfeat()
 
 
 def test_missing_data_folder_is_a_clear_error_not_a_download(monkeypatch, tmp_path):

@@ -148,7 +148,9 @@ def test_missing_plugin_names_the_distribution(tmp_path, fitted, monkeypatch):
             return real.entry(kind, name)
 
     monkeypatch.setattr(persistence, "get_registry", lambda: WithoutLate())
-    with pytest.raises(ModuleNotFoundError, match=r"fusion 'late' from the distribution fusekit"):
+    with pytest.raises(
+        ModuleNotFoundError, match=r"fusion 'late' from the distribution fusekit-learn "
+    ):
         fusekit.load(path)
 
 

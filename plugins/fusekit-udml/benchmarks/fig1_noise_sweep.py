@@ -31,8 +31,8 @@ from scipy.stats import spearmanr
 from sklearn.model_selection import train_test_split
 
 from fusekit import FusionClassifier, Modalities
+from fusekit.datasets import data_dir
 
-ROOT = Path(__file__).resolve().parents[3]
 RESULTS = Path(__file__).parent / "results"
 WEIGHTINGS = ["none", "static", "energy", "prob_embedding", "udml", "udml_logvar", "udml_code"]
 #: Table names that stand for a weighting with parameters.
@@ -44,7 +44,7 @@ SIGMAS = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0]
 
 
 def run(weighting: str, seed: int, views: list[str], epochs: int) -> tuple[list, list, float]:
-    data = np.load(ROOT / "datasets" / "mfeat.npz")
+    data = np.load(data_dir() / "mfeat.npz")
     y = data["y"]
     train, test = train_test_split(np.arange(len(y)), test_size=400, stratify=y, random_state=seed)
     blocks = {v: data[v].astype(np.float64) for v in views}

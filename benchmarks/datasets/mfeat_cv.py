@@ -1,8 +1,9 @@
 """UCI Multiple Features: stratified 5-fold CV accuracy of FusionClassifier(fusion="concat").
 
-    .venv/bin/python datasets/mfeat_cv.py            # all six views, then each view alone
+    .venv/bin/python benchmarks/datasets/mfeat_cv.py      # all six views, then each view alone
 
-Prints the command, the machine and the mean/std accuracy per configuration (figures on mfeat.md).
+Prints the command, the machine and the mean/std accuracy per configuration (figures on
+fusekit/datasets/data/mfeat.md).
 """
 
 from __future__ import annotations

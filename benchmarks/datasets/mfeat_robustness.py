@@ -1,6 +1,6 @@
 """Robustness protocols on UCI Multiple Features: noise per view, and every view subset removed.
 
-    .venv/bin/python datasets/mfeat_robustness.py [out.png]
+    .venv/bin/python benchmarks/datasets/mfeat_robustness.py [out.png]
 
 Fits FusionClassifier(fusion="concat") on a stratified 80 % of the digits, then prints the
 gaussian-noise curve of each view (levels in units of each feature's std), the modality-removal
