@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 REFERENCE = Path(__file__).with_name("reference.md")
+#: The kinds of fusekit.plugin.KINDS in the order the reference presents them.
 KIND_ORDER = ("fusion", "backbone", "calibration", "weighting", "dataset")
 KIND_TITLES = {
     "fusion": "Fusions",
@@ -651,7 +652,7 @@ def _kinds(entries: list[Any]) -> list[str]:
 
 def render() -> tuple[str, list[str]]:
     """The reference as Markdown, and the plugins that have no hand-written notes."""
-    from fusekit.registry import get_registry
+    from fusekit.engine.registry import get_registry
 
     entries = sorted(get_registry().entries(), key=lambda e: (e.kind, e.name))
     missing = [f"{e.kind} {e.name}" for e in entries if (e.kind, e.name) not in NOTES]

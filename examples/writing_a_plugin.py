@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from fusekit import BuildSpec, Fusion, FusionClassifier, FusionOutput, hookimpl
 from fusekit.datasets import make_multimodal_classification
-from fusekit.nn import as_vector, vector_size
+from fusekit.plugin import as_vector, vector_size
 from fusekit.testing import check_fusion
 from fusekit.testing.checks import check_absent_finite, check_absent_invariance
 

@@ -27,7 +27,7 @@ from scipy import sparse
 from sklearn.utils.validation import check_array, validate_data
 from skorch.helper import SliceDict
 
-from fusekit.batch import ModalityBatch
+from fusekit.plugin import ModalityBatch
 
 SINGLE_MODALITY = "X"
 PREFIX_SEPARATOR = "__"

@@ -19,11 +19,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
-from fusekit.batch import ModalityBatch, TrainingData
 from fusekit.data import PreparedInput, Standardizer, presence_mask, split_modalities
-from fusekit.network import FusionNetwork
-from fusekit.resolve import PREFIXES, backbones_for, instantiate, split_nested
-from fusekit.training import ComponentHooks, FusionNet
+from fusekit.engine.network import FusionNetwork
+from fusekit.engine.resolve import PREFIXES, backbones_for, instantiate, split_nested
+from fusekit.engine.training import ComponentHooks, FusionNet
+from fusekit.plugin import ModalityBatch, TrainingData
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,

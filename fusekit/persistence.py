@@ -23,10 +23,10 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from sklearn.utils.validation import check_is_fitted
 
-from fusekit.components import Component
 from fusekit.data import ModalityLayout, Standardizer
-from fusekit.registry import get_registry
-from fusekit.resolve import PREFIXES
+from fusekit.engine.registry import get_registry
+from fusekit.engine.resolve import PREFIXES
+from fusekit.plugin import Component
 
 FORMAT = "fusekit-model"
 FORMAT_VERSION = 1
@@ -91,7 +91,7 @@ def _encode_params(estimator: Any) -> dict[str, Any]:
 
 
 def _decode_params(params: dict[str, Any]) -> dict[str, Any]:
-    from fusekit.resolve import instantiate
+    from fusekit.engine.resolve import instantiate
 
     decoded = dict(params)
     for kind in PREFIXES:

@@ -11,13 +11,12 @@ import keyword
 import re
 from pathlib import Path
 
-KINDS = ("fusion", "backbone", "calibration", "weighting")
-HOOKS = {
-    "fusion": "fusekit_fusions",
-    "backbone": "fusekit_backbones",
-    "calibration": "fusekit_calibrations",
-    "weighting": "fusekit_weightings",
-}
+from fusekit.plugin import COMPONENT_KINDS
+from fusekit.plugin import KINDS as _KIND_TABLE
+
+#: The kinds a plugin can be generated for (the network components), and their hooks.
+KINDS = COMPONENT_KINDS
+HOOKS = {kind: _KIND_TABLE[kind].hook for kind in KINDS}
 
 PYPROJECT = """\
 [build-system]
@@ -235,12 +234,12 @@ def test_grid_search_finds_it_by_name():
 IMPORTS = {
     "fusion": "import torch\n"
     "from fusekit import BuildSpec, Fusion, FusionOutput, hookimpl\n"
-    "from fusekit.nn import as_vector, vector_size\n"
+    "from fusekit.plugin import as_vector, vector_size\n"
     "from torch import Tensor, nn",
     "backbone": "from fusekit import Backbone, hookimpl\nfrom torch import Tensor, nn",
     "calibration": "import torch\n"
     "from fusekit import BuildSpec, Calibration, FusionOutput, hookimpl\n"
-    "from fusekit.nn import as_vector, vector_size\n"
+    "from fusekit.plugin import as_vector, vector_size\n"
     "from torch import Tensor, nn",
     "weighting": "import torch\n"
     "from fusekit import BuildSpec, FusionOutput, Weighting, hookimpl\n"

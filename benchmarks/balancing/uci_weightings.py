@@ -26,7 +26,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from fusekit import FusionClassifier, Modalities
 from fusekit.datasets import load_mfeat
-from fusekit.registry import available
+from fusekit.engine.registry import available
 from fusekit.robustness import corrupt
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "balancing_uci.md"

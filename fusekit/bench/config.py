@@ -19,9 +19,12 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold
 
-from fusekit.registry import available, get_registry
+from fusekit.engine.registry import available, get_registry
+from fusekit.plugin import COMPONENT_KINDS
 
+#: The component kinds a bench grids over, in the order of the grid's axes (results row order).
 KINDS = ("fusion", "weighting", "calibration", "backbone")
+assert set(KINDS) == set(COMPONENT_KINDS), "a bench grid axis per component kind"
 DESIGNS = ("product", "axes")
 
 

@@ -24,10 +24,15 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from fusekit.batch import ModalityBatch
-from fusekit.components import BuildSpec, Weighting
-from fusekit.hookspecs import hookimpl
-from fusekit.output import FusionOutput, LossContext, TrainingContext
+from fusekit.plugin import (
+    BuildSpec,
+    FusionOutput,
+    LossContext,
+    ModalityBatch,
+    TrainingContext,
+    Weighting,
+    hookimpl,
+)
 
 
 class CompositeWeighting(Weighting):
@@ -38,7 +43,7 @@ class CompositeWeighting(Weighting):
         self.steps = steps
 
     def build(self, spec: BuildSpec) -> None:
-        from fusekit.resolve import instantiate  # late: resolve imports the registry
+        from fusekit.engine.resolve import instantiate  # late: resolve imports the registry
 
         if isinstance(self.steps, (str, bytes)) or not isinstance(self.steps, Sequence):
             raise ValueError(f"compose: steps must be a list of weightings, got {self.steps!r}")

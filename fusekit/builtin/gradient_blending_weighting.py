@@ -29,12 +29,17 @@ import copy
 import torch
 from torch import Tensor
 
-from fusekit.batch import ModalityBatch
-from fusekit.builtin.unimodal_aux_weighting import present_mean
-from fusekit.components import BuildSpec, Weighting
-from fusekit.hookspecs import hookimpl
-from fusekit.network import FusionNetwork
-from fusekit.output import FusionOutput, LossContext, TrainingContext
+from fusekit.engine.network import FusionNetwork
+from fusekit.plugin import (
+    BuildSpec,
+    FusionOutput,
+    LossContext,
+    ModalityBatch,
+    TrainingContext,
+    Weighting,
+    hookimpl,
+    present_mean,
+)
 
 
 def blending_weights(delta_generalisation: Tensor, delta_overfitting: Tensor) -> Tensor:

@@ -10,8 +10,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from fusekit.builtin.sum_fusion import SumFusion
-from fusekit.hookspecs import hookimpl
-from fusekit.nn import masked_mean
+from fusekit.plugin import hookimpl, masked_mean
 
 
 class MeanFusion(SumFusion):

@@ -45,12 +45,18 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from fusekit.builtin.static_weighting import present_softmax
-from fusekit.builtin.unimodal_aux_weighting import present_mean
-from fusekit.components import BuildSpec, Weighting
-from fusekit.hookspecs import hookimpl
-from fusekit.nn import as_vector, vector_size
-from fusekit.output import FusionOutput, LossContext, TrainingContext
+from fusekit.plugin import (
+    BuildSpec,
+    FusionOutput,
+    LossContext,
+    TrainingContext,
+    Weighting,
+    as_vector,
+    hookimpl,
+    present_mean,
+    present_softmax,
+    vector_size,
+)
 
 
 def entropy_weights(logits: Tensor, mask: Tensor) -> Tensor:

@@ -36,11 +36,16 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from fusekit.builtin.unimodal_aux_weighting import unimodal_losses
-from fusekit.components import BuildSpec, Weighting
-from fusekit.hookspecs import hookimpl
-from fusekit.network import FusionNetwork
-from fusekit.output import FusionOutput, LossContext, TrainingContext
+from fusekit.engine.network import FusionNetwork
+from fusekit.plugin import (
+    BuildSpec,
+    FusionOutput,
+    LossContext,
+    TrainingContext,
+    Weighting,
+    hookimpl,
+    unimodal_losses,
+)
 
 
 def pareto_weights(multimodal: Tensor, unimodal: Tensor) -> tuple[float, float]:

@@ -39,12 +39,17 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from fusekit.builtin.concat_fusion import ConcatFusion
-from fusekit.builtin.unimodal_aux_weighting import present_mean
-from fusekit.components import BuildSpec, Weighting
-from fusekit.hookspecs import hookimpl
-from fusekit.network import FusionNetwork
-from fusekit.nn import as_vector
-from fusekit.output import FusionOutput, LossContext, TrainingContext
+from fusekit.engine.network import FusionNetwork
+from fusekit.plugin import (
+    BuildSpec,
+    FusionOutput,
+    LossContext,
+    TrainingContext,
+    Weighting,
+    as_vector,
+    hookimpl,
+    present_mean,
+)
 
 _UNIMODAL = ("auto", "split_head", "heads")
 

@@ -11,10 +11,16 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from fusekit.builtin._layers import ACTIVATIONS, ModalityProjection, check_choice, check_int
-from fusekit.components import BuildSpec, Fusion
-from fusekit.hookspecs import hookimpl
-from fusekit.output import FusionOutput
+from fusekit.plugin import (
+    ACTIVATIONS,
+    BuildSpec,
+    Fusion,
+    FusionOutput,
+    ModalityProjection,
+    check_choice,
+    check_int,
+    hookimpl,
+)
 
 
 class SumFusion(Fusion):

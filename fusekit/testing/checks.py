@@ -18,13 +18,11 @@ import torch
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, train_test_split
 
-from fusekit.batch import ModalityBatch
-from fusekit.components import Component, input_kind
 from fusekit.data import Modalities
+from fusekit.engine.network import FusionNetwork
+from fusekit.engine.resolve import backbones_for, instantiate
 from fusekit.estimator import FusionClassifier
-from fusekit.network import FusionNetwork
-from fusekit.output import FusionOutput
-from fusekit.resolve import backbones_for, instantiate
+from fusekit.plugin import COMPONENT_KINDS, Component, FusionOutput, ModalityBatch, input_kind
 
 DEFAULTS = {"backbone": "mlp", "calibration": "none", "fusion": "concat", "weighting": "none"}
 N_CLASSES = 3
@@ -46,7 +44,7 @@ def _fail(kind: str, plugin: Any, promise: str, what: str, fix: str) -> None:
 
 
 def _plugin_class(kind: str, plugin: Any) -> type:
-    from fusekit.registry import get_registry
+    from fusekit.engine.registry import get_registry
 
     if isinstance(plugin, str):
         return get_registry().get(kind, plugin)
@@ -505,12 +503,14 @@ check_fusion = functools.partial(_run_all, "fusion")
 check_backbone = functools.partial(_run_all, "backbone")
 check_calibration = functools.partial(_run_all, "calibration")
 check_weighting = functools.partial(_run_all, "weighting")
-for _kind, _function in (
-    ("fusion", check_fusion),
-    ("backbone", check_backbone),
-    ("calibration", check_calibration),
-    ("weighting", check_weighting),
-):
+_KIND_CHECKS = {
+    "fusion": check_fusion,
+    "backbone": check_backbone,
+    "calibration": check_calibration,
+    "weighting": check_weighting,
+}
+assert set(_KIND_CHECKS) == set(COMPONENT_KINDS), "one check_<kind> per component kind"
+for _kind, _function in _KIND_CHECKS.items():
     _function.__doc__ = (
         f"Run every contract check on a {_kind} plugin (name, class or instance); "
         "``params`` are nested parameters, ``exemptions`` ``{check_name: reason}`` skips checks."

@@ -6,7 +6,7 @@ import pytest
 from fusekit.bench.cli import parse_sweep
 from fusekit.bench.config import BenchConfig, Sweep, grid, plan, quick_config
 from fusekit.bench.data import from_arrays, parse_dataset_name
-from fusekit.registry import available
+from fusekit.engine.registry import available
 
 
 def test_product_grid_is_every_combination():

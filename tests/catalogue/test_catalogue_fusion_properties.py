@@ -13,9 +13,8 @@ from fusekit.builtin.lowrank_fusion import LowRankFusion
 from fusekit.builtin.mean_fusion import MeanFusion
 from fusekit.builtin.sum_fusion import SumFusion
 from fusekit.builtin.tensor_fusion import TensorFusion
-from fusekit.components import BuildSpec
-from fusekit.output import FusionOutput
-from fusekit.registry import get_registry
+from fusekit.engine.registry import get_registry
+from fusekit.plugin import BuildSpec, FusionOutput
 
 
 def _spec(*widths):

@@ -9,7 +9,7 @@ from fusekit import FusionClassifier
 from fusekit.builtin.composite_weighting import CompositeWeighting
 from fusekit.builtin.ogm_ge_weighting import OGMGEWeighting
 from fusekit.builtin.static_weighting import StaticWeighting
-from fusekit.output import FusionOutput
+from fusekit.plugin import FusionOutput
 
 
 def test_dropout_then_ogm_ge_then_qmf_fits():

@@ -10,9 +10,9 @@ from balancing_helpers import BALANCING, build_network, make_batch, make_data
 from sklearn.model_selection import GridSearchCV
 
 from fusekit import FusionClassifier, FusionRegressor
-from fusekit.batch import ModalityBatch
-from fusekit.registry import available
-from fusekit.resolve import instantiate
+from fusekit.engine.registry import available
+from fusekit.engine.resolve import instantiate
+from fusekit.plugin import ModalityBatch
 
 
 def test_registered_as_builtin_weightings():

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from fusekit import BuildSpec, Fusion, FusionOutput
-from fusekit.nn import as_vector, vector_size
+from fusekit.plugin import as_vector, vector_size
 
 
 class ExpertPool(nn.Module):

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from fusekit import FusionNetwork, ModalityBatch, Weighting
-from fusekit.batch import TrainingData
+from fusekit.plugin import TrainingData
 
 
 def only_modality(batch: ModalityBatch, position: int) -> ModalityBatch:

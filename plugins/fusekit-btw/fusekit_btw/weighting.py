@@ -66,8 +66,7 @@ from sklearn.metrics import f1_score
 from torch import Tensor
 
 from fusekit import BuildSpec, FusionNetwork, FusionOutput, LossContext, ModalityBatch, Weighting
-from fusekit.nn import expand_mask
-from fusekit.output import TrainingContext
+from fusekit.plugin import TrainingContext, expand_mask
 from fusekit_btw import equations
 from fusekit_btw.reference import train_unimodal_models, unimodal_logits
 

@@ -6,7 +6,7 @@ import torch
 from fusekit_btw.moe_fusion import MoELayer, SparseMoEFusion
 
 from fusekit import BuildSpec, FusionClassifier, FusionOutput, Modalities
-from fusekit.registry import get_registry
+from fusekit.engine.registry import get_registry
 from fusekit.testing import parametrize_with_checks
 
 

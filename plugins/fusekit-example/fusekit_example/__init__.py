@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from fusekit import BuildSpec, Fusion, FusionOutput, hookimpl
-from fusekit.nn import as_vector, vector_size
+from fusekit.plugin import as_vector, vector_size
 
 
 class MaxoutFusion(Fusion):

@@ -50,11 +50,17 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor, nn
 
-from fusekit.batch import ModalityBatch
-from fusekit.components import BuildSpec, Shape, Weighting
-from fusekit.network import FusionNetwork
-from fusekit.nn import as_vector
-from fusekit.output import FusionOutput, LossContext, TrainingContext
+from fusekit.engine.network import FusionNetwork
+from fusekit.plugin import (
+    BuildSpec,
+    FusionOutput,
+    LossContext,
+    ModalityBatch,
+    Shape,
+    TrainingContext,
+    Weighting,
+    as_vector,
+)
 from fusekit_udml.equations import (
     dependency_ratios,
     estimator_loss,

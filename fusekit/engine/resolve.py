@@ -9,16 +9,10 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
-from fusekit.components import Backbone, Calibration, Component, Fusion, Weighting
-from fusekit.registry import get_registry
+from fusekit.engine.registry import get_registry
+from fusekit.plugin import BASES, COMPONENT_KINDS, Component
 
-BASES: dict[str, type[Component]] = {
-    "backbone": Backbone,
-    "calibration": Calibration,
-    "fusion": Fusion,
-    "weighting": Weighting,
-}
-PREFIXES = tuple(BASES)
+PREFIXES = COMPONENT_KINDS
 
 
 def accepted_params(cls: type) -> list[str]:

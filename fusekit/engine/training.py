@@ -25,10 +25,9 @@ from skorch.callbacks import Callback
 from skorch.utils import TeeGenerator
 from torch.utils.data import Subset
 
-from fusekit.batch import BatchIterator, ModalityBatch, TrainingData
-from fusekit.components import Component
-from fusekit.network import FusionNetwork
-from fusekit.output import FusionOutput, TrainingContext
+from fusekit.engine.batching import BatchIterator
+from fusekit.engine.network import FusionNetwork
+from fusekit.plugin import Component, FusionOutput, ModalityBatch, TrainingContext, TrainingData
 
 _HOOKS = ("on_train_begin", "on_epoch_begin", "on_batch_begin", "on_grad_computed", "on_epoch_end")
 

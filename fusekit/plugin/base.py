@@ -4,7 +4,7 @@ A plugin class stores its hyperparameters in ``__init__`` (nothing else, as in s
 creates its layers in ``build``, once the modalities' shapes are known. So a user may pass a name,
 a class, or an unbuilt instance (``fusion=TensorFusion(rank=4)``); ``fit`` builds a copy.
 
-Pass order inside :class:`fusekit.network.FusionNetwork`::
+Pass order inside the network (:class:`fusekit.engine.network.FusionNetwork`)::
 
     batch --Weighting.perturb (training only)--> X_m --Backbone_m--> h_m  (absent rows zeroed)
           --Calibration--> h'_m --Weighting.reweight--> --Fusion(mask)--> z --head--> logits
@@ -23,40 +23,14 @@ Training-loop hooks (``on_train_begin``, ``on_epoch_begin``, ``on_batch_begin``,
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
-from fusekit.batch import ModalityBatch
-from fusekit.output import FusionOutput, LossContext, TrainingContext
-
-Shape = tuple[int, ...]
-INPUT_KINDS = {1: "vector", 2: "sequence", 3: "image"}
-
-
-def input_kind(shape: Shape) -> str:
-    """``"vector"``, ``"sequence"`` or ``"image"`` for a per-sample shape."""
-    return INPUT_KINDS[len(shape)]
-
-
-@dataclass(frozen=True)
-class BuildSpec:
-    """What a component knows when it builds its layers.
-
-    Attributes:
-        names: modality names, in mask-column order.
-        input_shapes: ``{m: shape}`` of the raw inputs without the batch axis.
-        feature_shapes: ``{m: shape}`` of the backbone outputs without the batch axis.
-        n_outputs: classes (classification) or targets (regression).
-        task: ``"classification"`` or ``"regression"``.
-    """
-
-    names: tuple[str, ...]
-    input_shapes: dict[str, Shape]
-    feature_shapes: dict[str, Shape]
-    n_outputs: int
-    task: Literal["classification", "regression"]
+from fusekit.plugin.batch import ModalityBatch
+from fusekit.plugin.context import LossContext, TrainingContext
+from fusekit.plugin.output import FusionOutput
+from fusekit.plugin.spec import BuildSpec, Shape
 
 
 class Component(nn.Module):
@@ -115,7 +89,8 @@ class Backbone(Component):
     """Per-modality encoder: ``(B, *input_shape) -> (B, *output_shape)``.
 
     Vector inputs are ``(d,)``, sequences ``(T, d)``, images ``(C, H, W)``. Output shapes are
-    ``(D,)`` or ``(T', D)``: fusions that need vectors pool sequences (``fusekit.nn.as_vector``).
+    ``(D,)`` or ``(T', D)``: fusions that need vectors pool sequences
+    (``fusekit.plugin.as_vector``).
     """
 
     kind = "backbone"

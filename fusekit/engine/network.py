@@ -9,17 +9,20 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from fusekit.batch import ModalityBatch
-from fusekit.components import (
+from fusekit.plugin import (
     Backbone,
     BuildSpec,
     Calibration,
     Fusion,
+    FusionOutput,
+    LossContext,
+    ModalityBatch,
     Weighting,
+    as_vector,
+    expand_mask,
     input_kind,
+    vector_size,
 )
-from fusekit.nn import as_vector, expand_mask, vector_size
-from fusekit.output import FusionOutput, LossContext
 
 
 class FusionNetwork(nn.Module):
@@ -216,7 +219,7 @@ class FusionNetwork(nn.Module):
 
 def _origin(kind: str, component: nn.Module) -> str:
     """``name from distribution version`` of a registered plugin class, for error messages."""
-    from fusekit.registry import get_registry
+    from fusekit.engine.registry import get_registry
 
     registry = get_registry()
     name = registry.name_of(kind, type(component))
