@@ -3,8 +3,7 @@
 from fusekit.data import Modalities
 from fusekit.engine.network import FusionNetwork
 from fusekit.engine.registry import available, get_registry
-from fusekit.estimator import FusionClassifier, FusionRegressor
-from fusekit.persistence import load
+from fusekit.estimator import FusionClassifier, FusionRegressor, load
 from fusekit.plugin import (
     Backbone,
     BuildSpec,

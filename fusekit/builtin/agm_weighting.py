@@ -42,11 +42,11 @@ from itertools import combinations
 import torch
 from torch import Tensor
 
-from fusekit.engine.network import FusionNetwork
 from fusekit.plugin import (
     BuildSpec,
     FusionOutput,
     LossContext,
+    NetworkView,
     TrainingContext,
     Weighting,
     check_non_negative,
@@ -87,7 +87,7 @@ def shapley_responses(values: dict[frozenset[int], Tensor], n_modalities: int) -
 
 @torch.no_grad()
 def coalition_logits(
-    network: FusionNetwork, features: dict[str, Tensor], mask: Tensor, full: Tensor
+    network: NetworkView, features: dict[str, Tensor], mask: Tensor, full: Tensor
 ) -> dict[frozenset[int], Tensor]:
     """v(S) ``(B, K)`` for every non-empty coalition S of mask columns; v(N) = ``full``.
 

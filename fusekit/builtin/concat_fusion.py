@@ -17,6 +17,8 @@ from fusekit.plugin import BuildSpec, Fusion, FusionOutput, as_vector, hookimpl,
 class ConcatFusion(Fusion):
     """Concatenate the modality vectors (early fusion)."""
 
+    concatenates = True
+
     def __init__(self, indicators: bool = False) -> None:
         super().__init__()
         self.indicators = indicators

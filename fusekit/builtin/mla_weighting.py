@@ -107,8 +107,8 @@ class MLAWeighting(Weighting):
     def on_train_begin(self, ctx: TrainingContext) -> None:
         self.projector.copy_(torch.eye(self.projector.shape[0], device=self.projector.device))
         self.turn, self.steps_done, self.current, self.inputs_mean = 0, 0, None, None
-        if ctx.data is not None and getattr(ctx.net, "batch_size", 0) > 0:
-            self.batches_per_epoch = max(1, math.ceil(len(ctx.data) / ctx.net.batch_size))
+        if ctx.data is not None and ctx.loop is not None and ctx.batch_size > 0:
+            self.batches_per_epoch = max(1, math.ceil(len(ctx.data) / ctx.batch_size))
 
     def on_epoch_begin(self, ctx: TrainingContext) -> None:
         self.batch_in_epoch = 0

@@ -36,11 +36,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from fusekit.engine.network import FusionNetwork
 from fusekit.plugin import (
     BuildSpec,
     FusionOutput,
     LossContext,
+    NetworkView,
     TrainingContext,
     Weighting,
     hookimpl,
@@ -109,7 +109,7 @@ class MMParetoWeighting(Weighting):
         return multimodal + unimodal.sum()
 
     def branch_gradients(
-        self, network: FusionNetwork, multimodal: Tensor, unimodal: Tensor, mask: Tensor
+        self, network: NetworkView, multimodal: Tensor, unimodal: Tensor, mask: Tensor
     ) -> dict[str, tuple[list[nn.Parameter], list[Tensor], list[Tensor]]]:
         """g_mm and g_m for every encoder parameter of each modality present in the batch."""
         available = mask.any(dim=0)  # (M,)

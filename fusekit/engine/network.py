@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from typing import Literal
 
@@ -17,6 +18,7 @@ from fusekit.plugin import (
     FusionOutput,
     LossContext,
     ModalityBatch,
+    NetworkView,
     Weighting,
     as_vector,
     expand_mask,
@@ -88,6 +90,35 @@ class FusionNetwork(nn.Module):
 
     def components(self) -> tuple[Calibration, Fusion, Weighting]:
         return (self.calibration, self.fusion, self.weighting)
+
+    @property
+    def weightings(self) -> tuple[Weighting, ...]:
+        """The weighting components, in the order they are applied."""
+        return (self.weighting,)
+
+    @property
+    def view(self) -> NetworkView:
+        """The :class:`NetworkView` plugins receive in their contexts (one per network)."""
+        view = self.__dict__.get("_view")
+        if view is None or view._network is not self:  # a deep copy carries the original's view
+            view = self.__dict__["_view"] = NetworkView(self)
+        return view
+
+    def copy(self, plain: bool = False) -> FusionNetwork:
+        """A deep copy; ``plain``: no weighting, no forward hooks (see ``NetworkView.copy``)."""
+        model = copy.deepcopy(self)
+        if plain:
+            model._forward_pre_hooks.clear()
+            model.weighting = Weighting()
+            model.weighting.build(model.spec)
+        return model
+
+    def decide(
+        self, features: dict[str, Tensor], mask: Tensor, steps: dict[str, Tensor] | None = None
+    ) -> Tensor:
+        """Fusion and head only on ``features`` as given: ``(B, n_outputs)`` logits."""
+        fused = self.fusion(features, mask, FusionOutput(mask=mask, steps=dict(steps or {})))
+        return fused if self.fusion.emits_logits else self.head(fused)
 
     def modality_parameters(self, name: str) -> list[nn.Parameter]:
         """Parameters of modality ``name``'s encoder (for per-branch gradient modulation)."""
@@ -190,14 +221,18 @@ class FusionNetwork(nn.Module):
         self, output: FusionOutput, target: Tensor, batch: ModalityBatch, training: bool
     ) -> Tensor:
         """Task loss (as the weighting defines it) plus every auxiliary loss term."""
-        ctx = LossContext(network=self, batch=batch, target=target, training=training)
-        total = self.weighting.task_loss(output, ctx)
+        ctx = LossContext(network=self.view, batch=batch, target=target, training=training)
+        total = self.task_loss(output, ctx)
         for value in output.aux_losses.values():
             total = total + value
         for component in self.components():
             for value in component.loss_terms(output, ctx).values():
                 total = total + value
         return total
+
+    def task_loss(self, output: FusionOutput, ctx: LossContext) -> Tensor:
+        """The main loss as the weighting defines it (the mean task loss by default)."""
+        return self.weighting.task_loss(output, ctx)
 
     @torch.inference_mode()
     def predict_logits(

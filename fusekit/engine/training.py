@@ -27,7 +27,14 @@ from torch.utils.data import Subset
 
 from fusekit.engine.batching import BatchIterator
 from fusekit.engine.network import FusionNetwork
-from fusekit.plugin import Component, FusionOutput, ModalityBatch, TrainingContext, TrainingData
+from fusekit.plugin import (
+    Component,
+    FusionOutput,
+    ModalityBatch,
+    TrainingContext,
+    TrainingData,
+    TrainingLoop,
+)
 
 _HOOKS = ("on_train_begin", "on_epoch_begin", "on_batch_begin", "on_grad_computed", "on_epoch_end")
 
@@ -181,12 +188,13 @@ class ComponentHooks(Callback):
     def initialize(self) -> ComponentHooks:
         self._listeners: dict[str, list[Component]] = {hook: [] for hook in _HOOKS}
         self._train_rows: torch.Tensor | None = None
+        self._loop: TrainingLoop | None = None
         return self
 
     def _context(self, net: NeuralNet, **extra: Any) -> TrainingContext:
         return TrainingContext(
-            network=net.module_,
-            net=net,
+            network=net.module_.view,
+            loop=self._loop,
             data=self.data,
             epoch=len(net.history) - 1,
             train_rows=self._train_rows,
@@ -196,6 +204,7 @@ class ComponentHooks(Callback):
 
     def on_train_begin(self, net: NeuralNet, X: Any = None, y: Any = None, **kwargs: Any) -> None:
         network: FusionNetwork = net.module_
+        self._loop = TrainingLoop(net)
         self._listeners = {
             hook: [
                 component
@@ -204,7 +213,9 @@ class ComponentHooks(Callback):
             ]
             for hook in _HOOKS
         }
-        self._dispatch("on_train_begin", TrainingContext(network, net, self.data, len(net.history)))
+        self._dispatch(
+            "on_train_begin", TrainingContext(network.view, self._loop, self.data, len(net.history))
+        )
 
     def _dispatch(self, hook: str, ctx: TrainingContext) -> None:
         for component in self._listeners[hook]:

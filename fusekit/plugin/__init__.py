@@ -38,6 +38,7 @@ from fusekit.plugin.validation import (
     check_non_negative,
     check_scalar,
 )
+from fusekit.plugin.views import NetworkView, TrainingLoop
 
 __all__ = [
     "ACTIVATIONS",
@@ -55,9 +56,11 @@ __all__ = [
     "LossContext",
     "ModalityBatch",
     "ModalityProjection",
+    "NetworkView",
     "Shape",
     "TrainingContext",
     "TrainingData",
+    "TrainingLoop",
     "Weighting",
     "as_vector",
     "check_choice",

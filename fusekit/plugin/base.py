@@ -140,6 +140,10 @@ class Fusion(Component):
     kind = "fusion"
     #: True when ``forward`` returns logits ``(B, n_outputs)`` directly (no shared head).
     emits_logits: ClassVar[bool] = False
+    #: True when ``forward`` returns ``[mask_m · as_vector(h_m)]`` concatenated in mask-column order
+    #: (then the ``(B, M)`` mask when an ``indicators`` attribute is true), so that a linear head
+    #: splits into per-modality column blocks (OGM-GE's unimodal logits).
+    concatenates: ClassVar[bool] = False
 
     def build(self, spec: BuildSpec) -> int:
         raise NotImplementedError

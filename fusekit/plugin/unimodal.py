@@ -31,6 +31,6 @@ def unimodal_losses(output: FusionOutput, ctx: LossContext, who: str) -> Tensor:
     return torch.stack(
         [
             present_mean(ctx.per_sample_loss(logits[name]), mask[:, position])
-            for position, name in enumerate(ctx.network.names)
+            for position, name in enumerate(ctx.names)
         ]
     )

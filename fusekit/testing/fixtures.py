@@ -96,4 +96,4 @@ def loss_context(
 def training_context(
     network: FusionNetwork, epoch: int = 0, data: TrainingData | None = None, **extra: Any
 ) -> TrainingContext:
-    return TrainingContext(network=network, net=None, data=data, epoch=epoch, **extra)
+    return TrainingContext(network=network, loop=None, data=data, epoch=epoch, **extra)

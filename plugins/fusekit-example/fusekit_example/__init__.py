@@ -11,8 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from fusekit import BuildSpec, Fusion, FusionOutput, hookimpl
-from fusekit.plugin import as_vector, vector_size
+from fusekit.plugin import BuildSpec, Fusion, FusionOutput, as_vector, hookimpl, vector_size
 
 
 class MaxoutFusion(Fusion):

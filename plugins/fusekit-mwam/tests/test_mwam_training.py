@@ -52,7 +52,7 @@ def as_batch(X, y, rows=slice(0, 32)):
 
 
 def context(network, batch, target):
-    return TrainingContext(network, net=None, data=None, epoch=0, batch=batch, target=target)
+    return TrainingContext(network, loop=None, data=None, epoch=0, batch=batch, target=target)
 
 
 def gradients(network):

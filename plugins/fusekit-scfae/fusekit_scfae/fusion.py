@@ -54,8 +54,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from fusekit import BuildSpec, Fusion, FusionOutput, TrainingContext
-from fusekit.plugin import as_vector, vector_size
+from fusekit.plugin import BuildSpec, Fusion, FusionOutput, TrainingContext, as_vector, vector_size
 from fusekit_scfae.blocks import GeluLinear, SwiGLU
 from fusekit_scfae.diagnostics import GradientLog, encoder_gradient_cosine
 from fusekit_scfae.loss import contrastive_loss, reconstruction_loss
@@ -299,4 +298,4 @@ class SCFAEFusion(Fusion):
     def on_epoch_end(self, ctx: TrainingContext) -> None:
         if self.gradient_diagnostics and self._gradient_log:
             for key, value in self._gradient_log.summary().items():
-                ctx.net.history.record(key, value)
+                ctx.loop.record(key, value)
