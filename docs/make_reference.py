@@ -466,14 +466,6 @@ NOTES: dict[tuple[str, str], Note] = {
         "Strong imbalance in classification: modalities never compete inside one step.",
         {"shared_dim": "width of the shared head input (default: the widest modality)"},
     ),
-    ("weighting", "compose"): Note(
-        "—",
-        "perturb, reweight, adjust_logits chained in list order; at most one step redefines "
-        "the task loss; all loss terms and hooks, in order.",
-        'Combining schemes, e.g. `weighting=["modality_dropout", "ogm_ge"]` (a list is '
-        "turned into `compose`).",
-        {"steps": "the weightings: names, classes or unbuilt instances"},
-    ),
     ("weighting", "udml"): Note(
         '"Unbiased Dynamic Multimodal Learning" (UDML), code github.com/shicaiwei123/UDML',
         "u^m = E_m(σ_z^m) (Eqs. 9-11); d^m = ‖ℓ^f − ℓ^{−m}‖₁, α^m = M·d^m/Σ d (Eqs. 12-13); "

@@ -23,7 +23,13 @@ from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 from fusekit import persistence
 from fusekit.data import PreparedInput, Standardizer, presence_mask, split_modalities
 from fusekit.engine.network import FusionNetwork
-from fusekit.engine.resolve import PREFIXES, backbones_for, instantiate, split_nested
+from fusekit.engine.resolve import (
+    PREFIXES,
+    backbones_for,
+    instantiate,
+    split_nested,
+    weightings_for,
+)
 from fusekit.engine.training import ComponentHooks, FusionNet
 from fusekit.plugin import FusionOutput, ModalityBatch, TrainingData
 
@@ -158,7 +164,7 @@ class _FusionEstimator(BaseEstimator):
                 "calibration", self.calibration, split_nested(nested, "calibration")
             ),
             fusion=instantiate("fusion", self.fusion, split_nested(nested, "fusion")),
-            weighting=instantiate("weighting", self.weighting, split_nested(nested, "weighting")),
+            weighting=weightings_for(self.weighting, split_nested(nested, "weighting")),
             n_outputs=n_outputs,
             task=self._task,
         )
@@ -295,8 +301,8 @@ class _FusionEstimator(BaseEstimator):
             raise FloatingPointError(
                 f"the network produced non-finite outputs for rows {rows} (fusion "
                 f"{type(network.fusion).__name__}, calibration {type(network.calibration).__name__}"
-                f", weighting {type(network.weighting).__name__}). This is a bug in a plugin or "
-                "a diverged model; refusing to return NaN predictions."
+                f", weighting {', '.join(type(w).__name__ for w in network.weightings)}). This is "
+                "a bug in a plugin or a diverged model; refusing to return NaN predictions."
             )
         return logits
 

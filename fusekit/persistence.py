@@ -31,7 +31,9 @@ from fusekit.engine.resolve import PREFIXES
 from fusekit.plugin import Component
 
 FORMAT = "fusekit-model"
-FORMAT_VERSION = 1
+#: 2: the network holds a list of weightings (weights under ``weightings.<i>.``); version-1 files
+#: (one weighting under ``weighting.``, or ``compose`` with ``weighting__steps``) still load.
+FORMAT_VERSION = 2
 _TRAINING_ONLY = ("callbacks", "train_split")
 
 
@@ -90,6 +92,8 @@ def _encode_params(params: dict[str, Any]) -> dict[str, Any]:
             encoded[key] = None  # training-time only; not needed to predict
         elif key == "backbone" and isinstance(value, dict):
             encoded[key] = {m: _plugin_name("backbone", v) for m, v in value.items()}
+        elif key == "weighting" and isinstance(value, (list, tuple)):
+            encoded[key] = [_plugin_name("weighting", v) for v in value]
         elif key in PREFIXES:
             encoded[key] = _plugin_name(key, value)
         elif key == "optimizer" and isinstance(value, type):
@@ -114,6 +118,11 @@ def _decode_params(params: dict[str, Any]) -> dict[str, Any]:
                 m: instantiate("backbone", v["name"], v["params"]) if isinstance(v, dict) else v
                 for m, v in value.items()
             }
+        elif kind == "weighting" and isinstance(value, list):
+            decoded[kind] = [
+                instantiate("weighting", v["name"], v["params"]) if isinstance(v, dict) else v
+                for v in value
+            ]
     optimizer = decoded.get("optimizer")
     if isinstance(optimizer, dict):
         name = optimizer.get("torch.optim", "")
@@ -265,7 +274,39 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
             f"{path} was written by a newer fusekit (format {document['format_version']}); "
             "upgrade fusekit to load it."
         )
+    if document.get("format_version", 0) < 2:
+        document, tensors = _from_version_1(document, tensors)
     return document, tensors
+
+
+def _from_version_1(
+    document: dict[str, Any], tensors: dict[str, torch.Tensor]
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """A version-1 document and weights in version 2's form (a list of weightings).
+
+    Version 1 held one weighting module under ``module.weighting.``; the ``compose`` weighting
+    held its steps under ``module.weighting.parts.<i>.`` with ``weighting__steps`` in the
+    parameters. Version 2 holds the list under ``module.weightings.<i>.``.
+    """
+    params = dict(document.get("params", {}))
+    composed = params.get("weighting") == "compose"
+    if composed:
+        params["weighting"] = params.pop("weighting__steps", [])
+    old, new = (
+        ("module.weighting.parts.", "module.weightings.")
+        if composed
+        else (
+            "module.weighting.",
+            "module.weightings.0.",
+        )
+    )
+    tensors = {(new + k[len(old) :] if k.startswith(old) else k): v for k, v in tensors.items()}
+    plugins = [
+        record
+        for record in document.get("plugins", [])
+        if not (record.get("kind") == "weighting" and record.get("name") == "compose")
+    ]
+    return {**document, "params": params, "plugins": plugins}, tensors
 
 
 def _check_plugins(document: dict[str, Any]) -> None:

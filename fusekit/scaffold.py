@@ -231,22 +231,21 @@ def test_grid_search_finds_it_by_name():
     assert len(search.cv_results_["params"]) == 2
 '''
 
+# Everything a plugin needs is in fusekit.plugin (the contract); plugins import nothing else.
 IMPORTS = {
     "fusion": "import torch\n"
-    "from fusekit import BuildSpec, Fusion, FusionOutput, hookimpl\n"
-    "from fusekit.plugin import as_vector, vector_size\n"
+    "from fusekit.plugin import BuildSpec, Fusion, FusionOutput, as_vector, hookimpl, vector_size\n"
     "from torch import Tensor, nn",
-    "backbone": "from fusekit import Backbone, hookimpl\nfrom torch import Tensor, nn",
+    "backbone": "from fusekit.plugin import Backbone, hookimpl\nfrom torch import Tensor, nn",
     "calibration": "import torch\n"
-    "from fusekit import BuildSpec, Calibration, FusionOutput, hookimpl\n"
-    "from fusekit.plugin import as_vector, vector_size\n"
+    "from fusekit.plugin import BuildSpec, Calibration, FusionOutput, as_vector, hookimpl, vector_size\n"  # noqa: E501
     "from torch import Tensor, nn",
     "weighting": "import torch\n"
-    "from fusekit import BuildSpec, FusionOutput, Weighting, hookimpl\n"
+    "from fusekit.plugin import BuildSpec, FusionOutput, Weighting, hookimpl\n"
     "from torch import Tensor, nn",
 }
 
-DEFAULTS = {"fusion": "concat", "backbone": "mlp", "calibration": "none", "weighting": "none"}
+DEFAULTS = {kind: _KIND_TABLE[kind].default for kind in KINDS}
 
 
 def _identifier(name: str) -> str:

@@ -50,7 +50,13 @@ def _closure_free(kind: type) -> bool:
 
 
 class FusionNet(NeuralNet):
-    """skorch ``NeuralNet`` over in-memory modality tensors."""
+    """skorch ``NeuralNet`` over in-memory modality tensors.
+
+    ``run_single_epoch``, ``train_step``, ``notify``, ``_set_training`` and
+    ``_callback_listeners`` replace private parts of skorch's loop; they follow skorch 1.4, which
+    ``pyproject.toml`` pins (``skorch>=1.4,<1.5``). Check them against a new skorch before
+    widening the pin.
+    """
 
     generator: torch.Generator | None = None
     batch_index_: int = 0  # training batches done in the current epoch
@@ -177,7 +183,8 @@ class FusionNet(NeuralNet):
 
 
 class ComponentHooks(Callback):
-    """Forwards skorch's training events to the calibration, fusion and weighting plugins.
+    """Forwards skorch's training events to every component: backbones, calibration, fusion and
+    weightings, in that order (``FusionNetwork.components``).
 
     Only components that override a hook are called for it, so the default costs nothing per batch.
     """

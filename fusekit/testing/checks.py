@@ -22,9 +22,16 @@ from fusekit.data import Modalities
 from fusekit.engine.network import FusionNetwork
 from fusekit.engine.resolve import backbones_for, instantiate
 from fusekit.estimator import FusionClassifier
-from fusekit.plugin import COMPONENT_KINDS, Component, FusionOutput, ModalityBatch, input_kind
+from fusekit.plugin import (
+    COMPONENT_KINDS,
+    KINDS,
+    Component,
+    FusionOutput,
+    ModalityBatch,
+    input_kind,
+)
 
-DEFAULTS = {"backbone": "mlp", "calibration": "none", "fusion": "concat", "weighting": "none"}
+DEFAULTS = {kind: KINDS[kind].default for kind in COMPONENT_KINDS}
 N_CLASSES = 3
 
 
@@ -381,6 +388,86 @@ def _fitted(kind: str, plugin: Any, params: Mapping[str, Any], epochs: int = 2) 
     return _estimator(kind, plugin, params, max_epochs=epochs).fit(X, y), X, y
 
 
+_HOOKS = ("on_train_begin", "on_epoch_begin", "on_batch_begin", "on_grad_computed", "on_epoch_end")
+_PROBE = 1000.0
+
+
+def _counting_subclass(cls: type, counts: dict[str, int], probe: list[bool]) -> type:
+    """``cls`` with every training hook counted (then run) and a constant probe loss term."""
+
+    def hook(name: str) -> Callable[..., None]:
+        def counted(self: Any, ctx: Any) -> None:
+            counts[name] += 1
+            getattr(super(subclass, self), name)(ctx)
+
+        counted.__name__ = name
+        return counted
+
+    def loss_terms(self: Any, output: FusionOutput, ctx: Any) -> dict[str, torch.Tensor]:
+        terms = dict(super(subclass, self).loss_terms(output, ctx))
+        if probe[0]:
+            terms["contract_probe"] = torch.tensor(_PROBE)
+        return terms
+
+    namespace: dict[str, Any] = {name: hook(name) for name in _HOOKS}
+    namespace["loss_terms"] = loss_terms
+    subclass = type(f"Counting{cls.__name__}", (cls,), namespace)
+    return subclass
+
+
+def check_hooks_and_loss_terms_reach_the_plugin(
+    kind: str, plugin: Any, params: Mapping[str, Any] | None = None
+) -> None:
+    """The engine calls every training hook of a component of this kind the expected number of
+    times (once per fit, epoch, or training batch, per instance) and adds its loss terms."""
+    params = params or {}
+    counts = dict.fromkeys(_HOOKS, 0)
+    probe = [True]
+    cls = _plugin_class(kind, plugin)
+    defaults = plugin.get_params() if isinstance(plugin, Component) else {}
+    subclass = _counting_subclass(cls, counts, probe)
+    epochs, batch_size, n = 2, 32, 90
+    X, y = _easy_task(kind, plugin, n=n)
+    model = _estimator(kind, subclass, {**defaults, **params}, max_epochs=epochs)
+    model.set_params(batch_size=batch_size).fit(X, y)
+    copies = len(list(X.keys())) if kind == "backbone" else 1  # one backbone per modality
+    batches = -(-n // batch_size)
+    expected = {
+        "on_train_begin": copies,
+        "on_epoch_begin": epochs * copies,
+        "on_batch_begin": epochs * batches * copies,
+        "on_grad_computed": epochs * batches * copies,
+        "on_epoch_end": epochs * copies,
+    }
+    if counts != expected:
+        _fail(
+            kind,
+            plugin,
+            "its training hooks are called",
+            f"hook calls were {counts}, expected {expected} ({epochs} epochs of {batches} "
+            f"batches, {copies} instance(s))",
+            "this is a bug in the engine (FusionNetwork.components must list every component)",
+        )
+    network = model.module_
+    batch = model._batch(model._prepare(X, reset=False))
+    target = torch.as_tensor(model.classes_.searchsorted(y))
+    output = network(batch)
+    losses = []
+    for on in (True, False):
+        probe[0] = on
+        torch.manual_seed(0)
+        losses.append(float(network.loss(output, target, batch, training=True)))
+    difference = losses[0] - losses[1]
+    if not abs(difference - _PROBE * copies) < 1e-2 * copies:
+        _fail(
+            kind,
+            plugin,
+            "its loss terms are added to the loss",
+            f"a probe term of {_PROBE} per instance changed the loss by {difference}",
+            "this is a bug in the engine (FusionNetwork.loss must sum every component's terms)",
+        )
+
+
 def check_deterministic(kind: str, plugin: Any, params: Mapping[str, Any] | None = None) -> None:
     """The same ``random_state`` gives identical predictions across two fits."""
     params = params or {}
@@ -474,6 +561,7 @@ COMMON = [
     check_absent_finite,
     check_absent_invariance,
     check_gradients_reach_encoders,
+    check_hooks_and_loss_terms_reach_the_plugin,
     check_deterministic,
     check_sklearn_compatible,
     check_beats_chance,
