@@ -47,7 +47,11 @@ def _plugins(args: argparse.Namespace) -> int:
 def _new_plugin(args: argparse.Namespace) -> int:
     from fusekit.scaffold import new_plugin
 
-    root = new_plugin(args.name, args.kind, args.dir)
+    try:
+        root = new_plugin(args.name, args.kind, args.dir)
+    except (FileExistsError, ValueError) as error:
+        print(f"fusekit new-plugin: error: {error}", file=sys.stderr)
+        return 2
     print(f"wrote {root}\nnext: pip install -e {root} && pytest {root / 'tests'}")
     return 0
 

@@ -163,7 +163,7 @@ class {cls}(Calibration):
             h = features[m]
             shape = (h.shape[0], 1, h.shape[-1]) if h.dim() == 3 else (h.shape[0], -1, 1, 1)
             gate = gate.reshape(shape) if h.dim() != 2 else gate
-            calibrated[m] = h * gate * present[:, i].reshape(-1, *([1] * (h.dim() - 1)))
+            calibrated[m] = h * gate * expand_mask(present[:, i, 0], h)
         return calibrated
 ''',
     ),
@@ -190,7 +190,7 @@ class {cls}(Weighting):
         output.modality_weights = weights
         scale = weights * mask.sum(dim=1, keepdim=True)  # (B, M), 1 each when uniform
         return {{
-            m: h * scale[:, i].reshape(-1, *([1] * (h.dim() - 1)))
+            m: h * expand_mask(scale[:, i], h)
             for i, (m, h) in enumerate(features.items())
         }}
 ''',
@@ -238,10 +238,11 @@ IMPORTS = {
     "from torch import Tensor, nn",
     "backbone": "from fusekit.plugin import Backbone, hookimpl\nfrom torch import Tensor, nn",
     "calibration": "import torch\n"
-    "from fusekit.plugin import BuildSpec, Calibration, FusionOutput, as_vector, hookimpl, vector_size\n"  # noqa: E501
+    "from fusekit.plugin import BuildSpec, Calibration, FusionOutput, as_vector, expand_mask\n"
+    "from fusekit.plugin import hookimpl, vector_size\n"
     "from torch import Tensor, nn",
     "weighting": "import torch\n"
-    "from fusekit.plugin import BuildSpec, FusionOutput, Weighting, hookimpl\n"
+    "from fusekit.plugin import BuildSpec, FusionOutput, Weighting, expand_mask, hookimpl\n"
     "from torch import Tensor, nn",
 }
 
@@ -254,6 +255,12 @@ def _identifier(name: str) -> str:
         raise ValueError(
             f"plugin name {name!r} does not make a Python identifier; use letters, digits, '-' "
             "or '_', starting with a letter."
+        )
+    if not re.fullmatch(r"[a-z][a-z0-9]*(?:[_-][a-z0-9]+)*", name):
+        raise ValueError(
+            f"plugin name {name!r} must be lower-case letters and digits separated by '_' or '-' "
+            f"(it names the distribution fusekit-NAME and the package fusekit_NAME as given); "
+            f"did you mean {identifier!r}?"
         )
     return identifier
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import Tensor
 
+from fusekit.plugin.masks import expand_mask
+
 
 def rows_of(rows: Tensor | slice) -> Callable[[Tensor], Tensor]:
     """A function selecting ``rows`` (first axis) of a tensor.
@@ -87,7 +89,7 @@ class ModalityBatch:
     def with_mask(self, mask: Tensor) -> ModalityBatch:
         """The same batch with presence ``mask``; features of newly absent modalities are zeroed."""
         features = {
-            name: value * mask[:, position].reshape(-1, *([1] * (value.dim() - 1))).to(value.dtype)
+            name: value * expand_mask(mask[:, position], value)
             for position, (name, value) in enumerate(self.features.items())
         }
         return replace(self, features=features, mask=mask, complete=False)

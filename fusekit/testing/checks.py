@@ -28,6 +28,7 @@ from fusekit.plugin import (
     Component,
     FusionOutput,
     ModalityBatch,
+    expand_mask,
     input_kind,
 )
 
@@ -150,7 +151,19 @@ def check_constructible(kind: str, plugin: Any, params: Mapping[str, Any] | None
         )
     if not isinstance(component, Component):
         _fail(kind, plugin, "is a Component", f"got {type(component)}", "subclass the kind's base")
-    stored = component.get_params()
+    try:
+        stored = component.get_params()
+    except AttributeError as error:
+        missing = [n for n in component._param_names() if not hasattr(component, n)]
+        first = missing[0] if missing else "name"
+        _fail(
+            kind,
+            plugin,
+            "parameters stored unchanged",
+            f"__init__ parameters {missing} are not stored as attributes of the same name "
+            f"({error})",
+            f"store every __init__ argument under its own name: self.{first} = {first}",
+        )
     signature = inspect.signature(cls.__init__)
     for name, parameter in signature.parameters.items():
         if name == "self" or parameter.kind in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL):
@@ -323,14 +336,14 @@ def check_absent_invariance(
             if kind == "calibration":  # compare what present modalities pass on to fusion
                 reference = torch.cat(
                     [
-                        (h * _column(batch.mask, i, h)).flatten(1)
+                        (h * expand_mask(batch.mask[:, i], h)).flatten(1)
                         for i, h in enumerate(reference.values())
                     ],
                     dim=1,
                 )
                 changed = torch.cat(
                     [
-                        (h * _column(batch.mask, i, h)).flatten(1)
+                        (h * expand_mask(batch.mask[:, i], h)).flatten(1)
                         for i, h in enumerate(changed.values())
                     ],
                     dim=1,
@@ -349,10 +362,6 @@ def check_absent_invariance(
             "use the (B, M) mask: zero absent features (h * mask[:, m]) or exclude "
             "them from pooling, attention and normalisation",
         )
-
-
-def _column(mask: torch.Tensor, position: int, like: torch.Tensor) -> torch.Tensor:
-    return mask[:, position].reshape(-1, *([1] * (like.dim() - 1))).to(like.dtype)
 
 
 def check_gradients_reach_encoders(
@@ -456,7 +465,7 @@ def check_hooks_and_loss_terms_reach_the_plugin(
     for on in (True, False):
         probe[0] = on
         torch.manual_seed(0)
-        losses.append(float(network.loss(output, target, batch, training=True)))
+        losses.append(float(network.loss(output, target, batch, training=True).detach()))
     difference = losses[0] - losses[1]
     if not abs(difference - _PROBE * copies) < 1e-2 * copies:
         _fail(
@@ -575,16 +584,29 @@ def checks_for(kind: str) -> list[Callable[..., None]]:
     return list(COMMON)
 
 
+def _plugin_name(kind: str, plugin: Any) -> str:
+    return plugin if isinstance(plugin, str) else _plugin_class(kind, plugin).__name__
+
+
+def _exempt(
+    exemptions: Mapping[Any, str] | None, kind: str, plugin: Any, check: Callable[..., None]
+) -> str | None:
+    """The reason ``check`` is exempted for ``plugin``: keys ``(plugin_name, check_name)`` as in
+    :func:`parametrize_with_checks` (a bare ``check_name`` is accepted too)."""
+    exemptions = exemptions or {}
+    name = check.__name__
+    return exemptions.get((_plugin_name(kind, plugin), name), exemptions.get(name))
+
+
 def _run_all(
     kind: str,
     plugin: Any,
     params: Mapping[str, Any] | None = None,
-    exemptions: Mapping[str, str] | None = None,
+    exemptions: Mapping[Any, str] | None = None,
 ) -> None:
     for check in checks_for(kind):
-        if check.__name__ in (exemptions or {}):
-            continue
-        check(kind, plugin, params)
+        if _exempt(exemptions, kind, plugin, check) is None:
+            check(kind, plugin, params)
 
 
 check_fusion = functools.partial(_run_all, "fusion")
@@ -601,7 +623,8 @@ assert set(_KIND_CHECKS) == set(COMPONENT_KINDS), "one check_<kind> per componen
 for _kind, _function in _KIND_CHECKS.items():
     _function.__doc__ = (
         f"Run every contract check on a {_kind} plugin (name, class or instance); "
-        "``params`` are nested parameters, ``exemptions`` ``{check_name: reason}`` skips checks."
+        "``params`` are nested parameters; ``exemptions`` ``{(plugin_name, check_name): "
+        "reason}`` (as in ``parametrize_with_checks``) skips checks."
     )
 
 
@@ -623,8 +646,8 @@ def parametrize_with_checks(
         for check in checks_for(kind):
             bound = functools.partial(_bound, check, kind, params)
             bound.__name__ = check.__name__  # type: ignore[attr-defined]
-            name = plugin if isinstance(plugin, str) else _plugin_class(kind, plugin).__name__
-            reason = (exemptions or {}).get((name, check.__name__))
+            name = _plugin_name(kind, plugin)
+            reason = _exempt(exemptions, kind, plugin, check)
             marks = (
                 [pytest.mark.xfail(strict=True, reason=reason, raises=ContractError)]
                 if reason

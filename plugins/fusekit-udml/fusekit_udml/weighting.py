@@ -60,6 +60,7 @@ from fusekit.plugin import (
     TrainingContext,
     Weighting,
     as_vector,
+    expand_mask,
 )
 from fusekit_udml.equations import (
     dependency_ratios,
@@ -476,7 +477,7 @@ class UDMLWeighting(Weighting):
             changes = [only_logits[name].detach() for name in self.names_]  # each (B, C)
         else:
             unweighted = {  # M·w ≡ 1: z^m on present rows
-                m: z.detach() * state.mask[:, i].reshape(-1, *([1] * (z.dim() - 1)))
+                m: z.detach() * expand_mask(state.mask[:, i], z)
                 for i, (m, z) in enumerate(state.embeddings.items())
             }
             full = decide(network, unweighted, state.mask, steps)  # ℓ^f (B, C)
