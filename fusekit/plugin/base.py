@@ -133,8 +133,12 @@ class Fusion(Component):
     """Combines ``{m: h_m}`` and the ``(B, M)`` mask into one representation, or into logits.
 
     ``build`` returns the width of the fused vector, or ``n_outputs`` with ``emits_logits``.
-    Absent rows arrive as zeros; a fusion must give every sample an output that does not depend on
-    the values in its absent modalities, and must stay finite when all of a sample's are absent.
+    ``features`` iterates in ``BuildSpec.names`` order, the order of the columns of ``mask``, a
+    ``(B, M)`` bool tensor (True = present). Absent rows arrive as zeros, but zero is neutral only
+    for sums: a fusion must give every sample an output that does not depend on the values at its
+    absent positions (ignore them: masked means, ``-inf`` scores before a softmax, attention key
+    masks; or put the operation's neutral element there: 1 for products, ``-inf`` for maxima), and
+    must stay finite when all of a sample's modalities are absent.
     """
 
     kind = "fusion"

@@ -359,8 +359,10 @@ def check_absent_invariance(
             "absent values are ignored",
             f"outputs changed by {difference:.3g} when only the values inside absent modalities "
             "changed",
-            "use the (B, M) mask: zero absent features (h * mask[:, m]) or exclude "
-            "them from pooling, attention and normalisation",
+            "use the (B, M) bool mask (columns in the order features iterate): ignore absent "
+            "positions in pooling, attention and normalisation, or put the operation's neutral "
+            "element there (0 for sums, 1 for products, -inf for maxima); zero is neutral "
+            "only for additive fusions",
         )
 
 
