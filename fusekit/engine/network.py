@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from fusekit.engine.registry import get_registry
 from fusekit.plugin import (
     Backbone,
     BuildSpec,
@@ -305,8 +306,6 @@ def _overrides(component: Component, method: str) -> bool:
 
 def _origin(kind: str, component: nn.Module) -> str:
     """``name from distribution version`` of a registered plugin class, for error messages."""
-    from fusekit.engine.registry import get_registry
-
     registry = get_registry()
     name = registry.name_of(kind, type(component))
     if name is None:

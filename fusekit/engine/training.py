@@ -28,6 +28,7 @@ from torch.utils.data import Subset
 from fusekit.engine.batching import BatchIterator
 from fusekit.engine.network import FusionNetwork
 from fusekit.plugin import (
+    TRAINING_HOOKS,
     Component,
     FusionOutput,
     ModalityBatch,
@@ -36,7 +37,7 @@ from fusekit.plugin import (
     TrainingLoop,
 )
 
-_HOOKS = ("on_train_begin", "on_epoch_begin", "on_batch_begin", "on_grad_computed", "on_epoch_end")
+_HOOKS = TRAINING_HOOKS
 
 
 def _steps_without_closure(optimizer: torch.optim.Optimizer) -> bool:

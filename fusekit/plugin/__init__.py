@@ -12,7 +12,14 @@ a plugin may rely on is exactly what is listed here:
   unimodal-head losses, epoch windows, parameter checks, shared layers.
 """
 
-from fusekit.plugin.base import Backbone, Calibration, Component, Fusion, Weighting
+from fusekit.plugin.base import (
+    TRAINING_HOOKS,
+    Backbone,
+    Calibration,
+    Component,
+    Fusion,
+    Weighting,
+)
 from fusekit.plugin.batch import ModalityBatch, TrainingData, rows_of, stack_features
 from fusekit.plugin.context import LossContext, TrainingContext
 from fusekit.plugin.hookspecs import hookimpl
@@ -58,6 +65,7 @@ __all__ = [
     "ModalityProjection",
     "NetworkView",
     "Shape",
+    "TRAINING_HOOKS",
     "TrainingContext",
     "TrainingData",
     "TrainingLoop",

@@ -32,6 +32,15 @@ from fusekit.plugin.context import LossContext, TrainingContext
 from fusekit.plugin.output import FusionOutput
 from fusekit.plugin.spec import BuildSpec, Shape
 
+#: The training-loop hooks every component may implement, in the order a fit calls them.
+TRAINING_HOOKS = (
+    "on_train_begin",
+    "on_epoch_begin",
+    "on_batch_begin",
+    "on_grad_computed",
+    "on_epoch_end",
+)
+
 
 class Component(nn.Module):
     """Base of every network plugin: hyperparameters in ``__init__``, layers in ``build``."""

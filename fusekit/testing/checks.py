@@ -25,6 +25,7 @@ from fusekit.estimator import FusionClassifier
 from fusekit.plugin import (
     COMPONENT_KINDS,
     KINDS,
+    TRAINING_HOOKS,
     Component,
     FusionOutput,
     ModalityBatch,
@@ -399,7 +400,7 @@ def _fitted(kind: str, plugin: Any, params: Mapping[str, Any], epochs: int = 2) 
     return _estimator(kind, plugin, params, max_epochs=epochs).fit(X, y), X, y
 
 
-_HOOKS = ("on_train_begin", "on_epoch_begin", "on_batch_begin", "on_grad_computed", "on_epoch_end")
+_HOOKS = TRAINING_HOOKS
 _PROBE = 1000.0
 
 
