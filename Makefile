@@ -34,6 +34,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m ruff check fusekit plugins tests benchmarks examples docs
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 # Tests that train a model and threshold a score (marked 'seeded') again under five other seeds.
@@ -48,6 +49,7 @@ test-seeds: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/python -m ruff check fusekit plugins tests benchmarks examples docs
 	$(BIN)/python -m ruff format --check fusekit plugins tests benchmarks examples docs
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/overhead.py

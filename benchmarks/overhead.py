@@ -29,7 +29,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from fusekit import FusionClassifier, Modalities
-from fusekit.batch import ModalityBatch
+from fusekit.plugin import ModalityBatch
 
 WIDTHS = {"audio": 40, "video": 64, "text": 24}
 

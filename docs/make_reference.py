@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 REFERENCE = Path(__file__).with_name("reference.md")
+#: The kinds of fusekit.plugin.KINDS in the order the reference presents them.
 KIND_ORDER = ("fusion", "backbone", "calibration", "weighting", "dataset")
 KIND_TITLES = {
     "fusion": "Fusions",
@@ -465,14 +466,6 @@ NOTES: dict[tuple[str, str], Note] = {
         "Strong imbalance in classification: modalities never compete inside one step.",
         {"shared_dim": "width of the shared head input (default: the widest modality)"},
     ),
-    ("weighting", "compose"): Note(
-        "—",
-        "perturb, reweight, adjust_logits chained in list order; at most one step redefines "
-        "the task loss; all loss terms and hooks, in order.",
-        'Combining schemes, e.g. `weighting=["modality_dropout", "ogm_ge"]` (a list is '
-        "turned into `compose`).",
-        {"steps": "the weightings: names, classes or unbuilt instances"},
-    ),
     ("weighting", "udml"): Note(
         '"Unbiased Dynamic Multimodal Learning" (UDML), code github.com/shicaiwei123/UDML',
         "u^m = E_m(σ_z^m) (Eqs. 9-11); d^m = ‖ℓ^f − ℓ^{−m}‖₁, α^m = M·d^m/Σ d (Eqs. 12-13); "
@@ -651,7 +644,7 @@ def _kinds(entries: list[Any]) -> list[str]:
 
 def render() -> tuple[str, list[str]]:
     """The reference as Markdown, and the plugins that have no hand-written notes."""
-    from fusekit.registry import get_registry
+    from fusekit.engine.registry import get_registry
 
     entries = sorted(get_registry().entries(), key=lambda e: (e.kind, e.name))
     missing = [f"{e.kind} {e.name}" for e in entries if (e.kind, e.name) not in NOTES]

@@ -22,9 +22,9 @@ from _quick import example_parser
 from sklearn.model_selection import GridSearchCV
 from torch import Tensor, nn
 
-from fusekit import BuildSpec, Fusion, FusionClassifier, FusionOutput, hookimpl
+from fusekit import FusionClassifier
 from fusekit.datasets import make_multimodal_classification
-from fusekit.nn import as_vector, vector_size
+from fusekit.plugin import BuildSpec, Fusion, FusionOutput, as_vector, hookimpl, vector_size
 from fusekit.testing import check_fusion
 from fusekit.testing.checks import check_absent_finite, check_absent_invariance
 

@@ -1,14 +1,22 @@
 """fusekit: multimodal fusion as scikit-learn estimators, with pluggable methods."""
 
-from fusekit.batch import ModalityBatch
-from fusekit.components import Backbone, BuildSpec, Calibration, Component, Fusion, Weighting
 from fusekit.data import Modalities
-from fusekit.estimator import FusionClassifier, FusionRegressor
-from fusekit.hookspecs import hookimpl
-from fusekit.network import FusionNetwork
-from fusekit.output import FusionOutput, LossContext, TrainingContext
-from fusekit.persistence import load
-from fusekit.registry import available, get_registry
+from fusekit.engine.network import FusionNetwork
+from fusekit.engine.registry import available, get_registry
+from fusekit.estimator import FusionClassifier, FusionRegressor, load
+from fusekit.plugin import (
+    Backbone,
+    BuildSpec,
+    Calibration,
+    Component,
+    Fusion,
+    FusionOutput,
+    LossContext,
+    ModalityBatch,
+    TrainingContext,
+    Weighting,
+    hookimpl,
+)
 
 __version__ = "0.1.0"
 

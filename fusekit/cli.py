@@ -7,7 +7,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from fusekit.registry import get_registry
+from fusekit.engine.registry import get_registry
+from fusekit.plugin import COMPONENT_KINDS, KINDS
 
 
 def methods_markdown(entries: list) -> str:
@@ -47,7 +48,11 @@ def _plugins(args: argparse.Namespace) -> int:
 def _new_plugin(args: argparse.Namespace) -> int:
     from fusekit.scaffold import new_plugin
 
-    root = new_plugin(args.name, args.kind, args.dir)
+    try:
+        root = new_plugin(args.name, args.kind, args.dir)
+    except (FileExistsError, ValueError) as error:
+        print(f"fusekit new-plugin: error: {error}", file=sys.stderr)
+        return 2
     print(f"wrote {root}\nnext: pip install -e {root} && pytest {root / 'tests'}")
     return 0
 
@@ -56,16 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fusekit", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     plugins = commands.add_parser("plugins", help="list registered methods")
-    plugins.add_argument(
-        "--kind", choices=["backbone", "calibration", "fusion", "weighting", "dataset"]
-    )
+    plugins.add_argument("--kind", choices=list(KINDS))
     plugins.add_argument("--format", choices=["table", "markdown"], default="table")
     plugins.set_defaults(handler=_plugins)
     scaffold = commands.add_parser("new-plugin", help="write a ready plugin distribution")
     scaffold.add_argument("name", help="method name, e.g. my_fusion")
-    scaffold.add_argument(
-        "--kind", required=True, choices=["fusion", "backbone", "calibration", "weighting"]
-    )
+    scaffold.add_argument("--kind", required=True, choices=list(COMPONENT_KINDS))
     scaffold.add_argument("--dir", default=".", help="where to create fusekit-NAME/")
     scaffold.set_defaults(handler=_new_plugin)
     from fusekit.bench.cli import add_bench_parser, add_datasets_parser

@@ -27,7 +27,7 @@ from scipy import sparse
 from sklearn.utils.validation import check_array, validate_data
 from skorch.helper import SliceDict
 
-from fusekit.batch import ModalityBatch
+from fusekit.plugin import ModalityBatch, expand_mask
 
 SINGLE_MODALITY = "X"
 PREFIX_SEPARATOR = "__"
@@ -434,8 +434,7 @@ class Standardizer:
             for position, (name, x) in enumerate(batch.features.items()):
                 scaled = (x - means[name]).mul_(inverse[name])
                 if not batch.complete:
-                    keep = batch.mask[:, position].reshape(-1, *([1] * (x.dim() - 1)))
-                    scaled = scaled * keep.to(scaled.dtype)
+                    scaled = scaled * expand_mask(batch.mask[:, position], scaled)
                 if name in batch.steps:
                     scaled = scaled * batch.steps[name].unsqueeze(-1).to(scaled.dtype)
                 features[name] = scaled

@@ -10,6 +10,7 @@ and trains it with a private skorch net (``net_``), keeping skorch's loop and ca
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -19,11 +20,18 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
-from fusekit.batch import ModalityBatch, TrainingData
+from fusekit import persistence
 from fusekit.data import PreparedInput, Standardizer, presence_mask, split_modalities
-from fusekit.network import FusionNetwork
-from fusekit.resolve import PREFIXES, backbones_for, instantiate, split_nested
-from fusekit.training import ComponentHooks, FusionNet
+from fusekit.engine.network import FusionNetwork
+from fusekit.engine.resolve import (
+    PREFIXES,
+    backbones_for,
+    instantiate,
+    split_nested,
+    weightings_for,
+)
+from fusekit.engine.training import ComponentHooks, FusionNet
+from fusekit.plugin import FusionOutput, ModalityBatch, TrainingData
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -156,7 +164,7 @@ class _FusionEstimator(BaseEstimator):
                 "calibration", self.calibration, split_nested(nested, "calibration")
             ),
             fusion=instantiate("fusion", self.fusion, split_nested(nested, "fusion")),
-            weighting=instantiate("weighting", self.weighting, split_nested(nested, "weighting")),
+            weighting=weightings_for(self.weighting, split_nested(nested, "weighting")),
             n_outputs=n_outputs,
             task=self._task,
         )
@@ -221,9 +229,55 @@ class _FusionEstimator(BaseEstimator):
 
     def save(self, path: Any) -> Any:
         """Write the fitted model to ``path`` without pickle (see :func:`fusekit.load`)."""
-        from fusekit.persistence import save
+        return persistence.write(self._get_state(), path)
 
-        return save(self, path)
+    # -- state for save / load ---------------------------------------------------------------
+    def _fitted_state(self) -> dict[str, Any]:
+        fitted: dict[str, Any] = {}
+        if hasattr(self, "n_features_in_"):
+            fitted["n_features_in"] = self.n_features_in_
+        if hasattr(self, "feature_names_in_"):
+            fitted["feature_names_in"] = self.feature_names_in_
+        return fitted
+
+    def _set_fitted_state(self, fitted: dict[str, Any]) -> int:
+        """Restore the task-specific fitted attributes; returns ``n_outputs``."""
+        raise NotImplementedError
+
+    def _get_state(self) -> persistence.ModelState:
+        """What ``save`` stores: parameters, layout, standardisation, weights, fitted attributes."""
+        check_is_fitted(self, "net_")
+        network = self.module_
+        components = [("backbone", b) for b in network.backbones.values()]
+        components += [(c.kind, c) for c in network.components()]
+        return persistence.ModelState(
+            estimator=type(self).__name__,
+            params=self.get_params(deep=False),
+            layout=self.layout_,
+            standardizer=self.standardizer_,
+            weights=network.state_dict(),
+            components=components,
+            fitted=self._fitted_state(),
+        )
+
+    @classmethod
+    def _from_state(cls, state: persistence.ModelState) -> _FusionEstimator:
+        """A fitted estimator rebuilt from a :class:`~fusekit.persistence.ModelState`."""
+        estimator = cls(**state.params)
+        estimator.layout_ = state.layout
+        estimator.modalities_ = dict(state.layout.shapes)
+        if "n_features_in" in state.fitted:
+            estimator.n_features_in_ = state.fitted["n_features_in"]
+        if "feature_names_in" in state.fitted:
+            estimator.feature_names_in_ = state.fitted["feature_names_in"]
+        estimator.standardizer_ = state.standardizer
+        n_outputs = estimator._set_fitted_state(state.fitted)
+        with torch.random.fork_rng(devices=[]):
+            network = estimator._build_network(n_outputs)
+        network.load_state_dict(state.weights, strict=True)
+        network.eval()
+        estimator.net_ = estimator._make_net(network, None).initialize()
+        return estimator
 
     @property
     def module_(self) -> FusionNetwork:
@@ -247,10 +301,28 @@ class _FusionEstimator(BaseEstimator):
             raise FloatingPointError(
                 f"the network produced non-finite outputs for rows {rows} (fusion "
                 f"{type(network.fusion).__name__}, calibration {type(network.calibration).__name__}"
-                f", weighting {type(network.weighting).__name__}). This is a bug in a plugin or "
-                "a diverged model; refusing to return NaN predictions."
+                f", weighting {', '.join(type(w).__name__ for w in network.weightings)}). This is "
+                "a bug in a plugin or a diverged model; refusing to return NaN predictions."
             )
         return logits
+
+    @torch.no_grad()
+    def outputs(self, X: Any, batch_size: int | None = None) -> Iterator[FusionOutput]:
+        """The network's :class:`~fusekit.plugin.FusionOutput` for ``X``, chunk by chunk.
+
+        Inputs are prepared and standardised as in ``predict``; the network runs in eval mode
+        without gradients, ``batch_size`` rows at a time (default ``predict_batch_size``). For
+        inspecting what a method computes: ``modality_weights``, ``unimodal_logits``,
+        ``diagnostics``.
+        """
+        check_is_fitted(self, "net_")
+        prepared = self._prepare(X, reset=False)
+        batch = self._batch(prepared)
+        network = self.net_.module_
+        network.eval()
+        size = batch_size or self.predict_batch_size
+        for start in range(0, len(batch), size):
+            yield network(batch.take(slice(start, start + size)))
 
     def _check_n_rows(self, prepared: PreparedInput, y: np.ndarray) -> None:
         if prepared.n_samples != len(y):
@@ -312,6 +384,13 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
         self._train(prepared, target, n_outputs=len(self.classes_))
         return self
 
+    def _fitted_state(self) -> dict[str, Any]:
+        return {**super()._fitted_state(), "classes": self.classes_}
+
+    def _set_fitted_state(self, fitted: dict[str, Any]) -> int:
+        self.classes_ = fitted["classes"]
+        return len(self.classes_)
+
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities ``(n, n_classes)`` from the fused logits."""
         logits = self._logits(X).numpy().astype(np.float64)  # (n, K); softmax in float64
@@ -347,6 +426,22 @@ class FusionRegressor(RegressorMixin, _FusionEstimator):
         tags.target_tags.multi_output = True
         return tags
 
+    def _fitted_state(self) -> dict[str, Any]:
+        target = {
+            "n_outputs": self.n_outputs_,
+            "mean": self.y_mean_,
+            "scale": self.y_scale_,
+            "one_dimensional": self._y_1d,
+        }
+        return {**super()._fitted_state(), "target": target}
+
+    def _set_fitted_state(self, fitted: dict[str, Any]) -> int:
+        target = fitted["target"]
+        self.n_outputs_ = target["n_outputs"]
+        self.y_mean_, self.y_scale_ = target["mean"], target["scale"]
+        self._y_1d = target["one_dimensional"]
+        return self.n_outputs_
+
     def fit(self, X: Any, y: Any) -> FusionRegressor:
         if y is None:
             raise ValueError(
@@ -380,3 +475,13 @@ def _check_nested_names(owner: str, params: dict[str, Any]) -> None:
                 f"{owner} got an unexpected parameter {key!r}. Nested parameters start with one of "
                 f"{[p + '__' for p in NESTED_PREFIXES]}."
             )
+
+
+def load(path: Any) -> _FusionEstimator:
+    """Load an estimator written by ``save``; raises ``ModelFileError`` on a bad file."""
+    state = persistence.read(path)
+    classes = {"FusionClassifier": FusionClassifier, "FusionRegressor": FusionRegressor}
+    try:
+        return classes[state.estimator]._from_state(state)
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        raise persistence.ModelFileError.mismatch(path, error) from None

@@ -1,5 +1,7 @@
 """Saving and loading fitted estimators without pickle.
 
+A file format only: the estimator hands its state over (``_get_state``, a :class:`ModelState`) and
+builds itself from one (``_from_state``); this module never reaches into an estimator.
 ``estimator.save(path)`` writes one ``safetensors`` file: the network's weights and the
 standardisation statistics as tensors, plus a JSON document in the file's metadata (estimator
 class and parameters, modality names and shapes, class labels, target scaling, and every plugin
@@ -14,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,20 +24,31 @@ import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
-from sklearn.utils.validation import check_is_fitted
 
-from fusekit.components import Component
 from fusekit.data import ModalityLayout, Standardizer
-from fusekit.registry import get_registry
-from fusekit.resolve import PREFIXES
+from fusekit.engine.registry import get_registry
+from fusekit.engine.resolve import PREFIXES
+from fusekit.plugin import Component
 
 FORMAT = "fusekit-model"
-FORMAT_VERSION = 1
+#: 2: the network holds a list of weightings (weights under ``weightings.<i>.``); version-1 files
+#: (one weighting under ``weighting.``, or ``compose`` with ``weighting__steps``) still load.
+FORMAT_VERSION = 2
 _TRAINING_ONLY = ("callbacks", "train_split")
 
 
 class ModelFileError(ValueError):
     """A model file is truncated, tampered with, or not a fusekit model."""
+
+    @classmethod
+    def mismatch(cls, path: str | Path, error: BaseException) -> ModelFileError:
+        """The error for a document that does not match its weights or is incomplete."""
+        if isinstance(error, ModelFileError):
+            return error
+        return cls(
+            f"{path}: the model document does not match its weights or is incomplete "
+            f"({type(error).__name__}: {error})"
+        )
 
 
 class PluginVersionWarning(UserWarning):
@@ -71,14 +85,15 @@ def _json_value(where: str, value: Any) -> Any:
     return value
 
 
-def _encode_params(estimator: Any) -> dict[str, Any]:
-    params = estimator.get_params(deep=False)
+def _encode_params(params: dict[str, Any]) -> dict[str, Any]:
     encoded: dict[str, Any] = {}
     for key, value in params.items():
         if key in _TRAINING_ONLY:
             encoded[key] = None  # training-time only; not needed to predict
         elif key == "backbone" and isinstance(value, dict):
             encoded[key] = {m: _plugin_name("backbone", v) for m, v in value.items()}
+        elif key == "weighting" and isinstance(value, (list, tuple)):
+            encoded[key] = [_plugin_name("weighting", v) for v in value]
         elif key in PREFIXES:
             encoded[key] = _plugin_name(key, value)
         elif key == "optimizer" and isinstance(value, type):
@@ -91,7 +106,7 @@ def _encode_params(estimator: Any) -> dict[str, Any]:
 
 
 def _decode_params(params: dict[str, Any]) -> dict[str, Any]:
-    from fusekit.resolve import instantiate
+    from fusekit.engine.resolve import instantiate
 
     decoded = dict(params)
     for kind in PREFIXES:
@@ -103,6 +118,11 @@ def _decode_params(params: dict[str, Any]) -> dict[str, Any]:
                 m: instantiate("backbone", v["name"], v["params"]) if isinstance(v, dict) else v
                 for m, v in value.items()
             }
+        elif kind == "weighting" and isinstance(value, list):
+            decoded[kind] = [
+                instantiate("weighting", v["name"], v["params"]) if isinstance(v, dict) else v
+                for v in value
+            ]
     optimizer = decoded.get("optimizer")
     if isinstance(optimizer, dict):
         name = optimizer.get("torch.optim", "")
@@ -113,12 +133,10 @@ def _decode_params(params: dict[str, Any]) -> dict[str, Any]:
     return decoded
 
 
-def _plugins_used(network: Any) -> list[dict[str, str]]:
+def _plugins_used(components: list[tuple[str, Any]]) -> list[dict[str, str]]:
     registry = get_registry()
-    used = [("backbone", b) for b in network.backbones.values()]
-    used += [(c.kind, c) for c in network.components()]
     seen, records = set(), []
-    for kind, component in used:
+    for kind, component in components:
         name = registry.name_of(kind, type(component))
         if name is None or (kind, name) in seen:
             continue
@@ -145,29 +163,51 @@ def _digest(document: str, tensors: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
-def save(estimator: Any, path: str | Path) -> Path:
-    """Write a fitted estimator to ``path`` (a safetensors file with a JSON document)."""
-    check_is_fitted(estimator, "net_")
+@dataclass
+class ModelState:
+    """Everything a fitted estimator stores, as the estimator hands it over (``_get_state``).
+
+    Attributes:
+        estimator: the estimator's class name (``"FusionClassifier"``...).
+        params: ``get_params(deep=False)``; when read back, plugin entries are unbuilt instances.
+        layout: the modality layout seen at ``fit``.
+        standardizer: the input standardisation, or ``None``.
+        weights: the network's ``state_dict``.
+        components: ``(kind, component)`` of every network component (to record the plugins used;
+            empty when read back).
+        fitted: the other fitted attributes: ``n_features_in``, ``feature_names_in``,
+            ``classes`` (classifiers) or ``target`` (``n_outputs``, ``mean``, ``scale``,
+            ``one_dimensional``: regressors).
+    """
+
+    estimator: str
+    params: dict[str, Any]
+    layout: ModalityLayout
+    standardizer: Standardizer | None
+    weights: dict[str, torch.Tensor]
+    components: list[tuple[str, Any]] = field(default_factory=list)
+    fitted: dict[str, Any] = field(default_factory=dict)
+
+
+def write(state: ModelState, path: str | Path) -> Path:
+    """Write ``state`` to ``path`` (a safetensors file with a JSON document)."""
     path = Path(path)
-    network = estimator.module_
     tensors = {
-        f"module.{k}": v.detach().cpu().contiguous().clone()
-        for k, v in network.state_dict().items()
+        f"module.{k}": v.detach().cpu().contiguous().clone() for k, v in state.weights.items()
     }
-    standardizer = estimator.standardizer_
+    standardizer, layout = state.standardizer, state.layout
     if standardizer is not None:
-        for name in estimator.layout_.names:
+        for name in layout.names:
             tensors[f"standardizer.mean.{name}"] = torch.from_numpy(standardizer.means[name].copy())
             tensors[f"standardizer.scale.{name}"] = torch.from_numpy(
                 standardizer.scales[name].copy()
             )
-    layout = estimator.layout_
     document: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "estimator": type(estimator).__name__,
-        "params": _encode_params(estimator),
-        "plugins": _plugins_used(network),
+        "estimator": state.estimator,
+        "params": _encode_params(state.params),
+        "plugins": _plugins_used(state.components),
         "layout": {
             "names": list(layout.names),
             "shapes": {m: list(s) for m, s in layout.shapes.items()},
@@ -176,12 +216,13 @@ def save(estimator: Any, path: str | Path) -> Path:
         },
         "standardized": standardizer is not None,
     }
-    if hasattr(estimator, "n_features_in_"):
-        document["n_features_in"] = int(estimator.n_features_in_)
-    if hasattr(estimator, "feature_names_in_"):
-        document["feature_names_in"] = [str(c) for c in estimator.feature_names_in_]
-    if hasattr(estimator, "classes_"):
-        classes = estimator.classes_
+    fitted = state.fitted
+    if "n_features_in" in fitted:
+        document["n_features_in"] = int(fitted["n_features_in"])
+    if "feature_names_in" in fitted:
+        document["feature_names_in"] = [str(c) for c in fitted["feature_names_in"]]
+    if "classes" in fitted:
+        classes = fitted["classes"]
         document["classes"] = {"values": classes.tolist(), "dtype": classes.dtype.str}
         if classes.dtype.kind not in "biufUS":
             raise TypeError(
@@ -189,11 +230,12 @@ def save(estimator: Any, path: str | Path) -> Path:
                 "use pickle/joblib (trusted files only)."
             )
     else:
+        target = fitted["target"]
         document["target"] = {
-            "n_outputs": int(estimator.n_outputs_),
-            "mean": np.asarray(estimator.y_mean_).tolist(),
-            "scale": np.asarray(estimator.y_scale_).tolist(),
-            "one_dimensional": bool(estimator._y_1d),
+            "n_outputs": int(target["n_outputs"]),
+            "mean": np.asarray(target["mean"]).tolist(),
+            "scale": np.asarray(target["scale"]).tolist(),
+            "one_dimensional": bool(target["one_dimensional"]),
         }
     text = json.dumps(document, sort_keys=True)
     metadata = {"fusekit": text, "fusekit_sha256": _digest(text, tensors)}
@@ -232,7 +274,39 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
             f"{path} was written by a newer fusekit (format {document['format_version']}); "
             "upgrade fusekit to load it."
         )
+    if document.get("format_version", 0) < 2:
+        document, tensors = _from_version_1(document, tensors)
     return document, tensors
+
+
+def _from_version_1(
+    document: dict[str, Any], tensors: dict[str, torch.Tensor]
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """A version-1 document and weights in version 2's form (a list of weightings).
+
+    Version 1 held one weighting module under ``module.weighting.``; the ``compose`` weighting
+    held its steps under ``module.weighting.parts.<i>.`` with ``weighting__steps`` in the
+    parameters. Version 2 holds the list under ``module.weightings.<i>.``.
+    """
+    params = dict(document.get("params", {}))
+    composed = params.get("weighting") == "compose"
+    if composed:
+        params["weighting"] = params.pop("weighting__steps", [])
+    old, new = (
+        ("module.weighting.parts.", "module.weightings.")
+        if composed
+        else (
+            "module.weighting.",
+            "module.weightings.0.",
+        )
+    )
+    tensors = {(new + k[len(old) :] if k.startswith(old) else k): v for k, v in tensors.items()}
+    plugins = [
+        record
+        for record in document.get("plugins", [])
+        if not (record.get("kind") == "weighting" and record.get("name") == "compose")
+    ]
+    return {**document, "params": params, "plugins": plugins}, tensors
 
 
 def _check_plugins(document: dict[str, Any]) -> None:
@@ -257,56 +331,46 @@ def _check_plugins(document: dict[str, Any]) -> None:
             )
 
 
-def load(path: str | Path) -> Any:
-    """Load an estimator written by ``save``; raises ``ModelFileError`` on a bad file."""
-    from fusekit.estimator import FusionClassifier, FusionRegressor
-
+def read(path: str | Path) -> ModelState:
+    """The :class:`ModelState` stored at ``path``; ``ModelFileError`` on a bad file."""
     path = Path(path)
     document, tensors = _read(path)
     _check_plugins(document)
-    classes = {"FusionClassifier": FusionClassifier, "FusionRegressor": FusionRegressor}
     try:
-        estimator = classes[document["estimator"]](**_decode_params(document["params"]))
         layout_doc = document["layout"]
-        estimator.layout_ = ModalityLayout(
+        layout = ModalityLayout(
             names=tuple(layout_doc["names"]),
             shapes={m: tuple(int(d) for d in s) for m, s in layout_doc["shapes"].items()},
             source=layout_doc["source"],
             columns={m: np.asarray(c, dtype=int) for m, c in layout_doc["columns"].items()},
         )
-        estimator.modalities_ = dict(estimator.layout_.shapes)
+        fitted: dict[str, Any] = {}
         if "n_features_in" in document:
-            estimator.n_features_in_ = int(document["n_features_in"])
+            fitted["n_features_in"] = int(document["n_features_in"])
         if "feature_names_in" in document:
-            estimator.feature_names_in_ = np.asarray(document["feature_names_in"], dtype=object)
-        estimator.standardizer_ = _standardizer(document, tensors, estimator.layout_)
+            fitted["feature_names_in"] = np.asarray(document["feature_names_in"], dtype=object)
         if "classes" in document:
-            estimator.classes_ = np.asarray(
+            fitted["classes"] = np.asarray(
                 document["classes"]["values"], dtype=np.dtype(document["classes"]["dtype"])
             )
-            n_outputs = len(estimator.classes_)
         else:
             target = document["target"]
-            estimator.n_outputs_ = int(target["n_outputs"])
-            estimator.y_mean_ = np.asarray(target["mean"], dtype=float)
-            estimator.y_scale_ = np.asarray(target["scale"], dtype=float)
-            estimator._y_1d = bool(target["one_dimensional"])
-            n_outputs = estimator.n_outputs_
-        with torch.random.fork_rng(devices=[]):
-            network = estimator._build_network(n_outputs)
-        weights = {k[len("module.") :]: v for k, v in tensors.items() if k.startswith("module.")}
-        network.load_state_dict(weights, strict=True)
+            fitted["target"] = {
+                "n_outputs": int(target["n_outputs"]),
+                "mean": np.asarray(target["mean"], dtype=float),
+                "scale": np.asarray(target["scale"], dtype=float),
+                "one_dimensional": bool(target["one_dimensional"]),
+            }
+        return ModelState(
+            estimator=document["estimator"],
+            params=_decode_params(document["params"]),
+            layout=layout,
+            standardizer=_standardizer(document, tensors, layout),
+            weights={k[len("module.") :]: v for k, v in tensors.items() if k.startswith("module.")},
+            fitted=fitted,
+        )
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
-        if isinstance(error, ModelFileError):
-            raise
-        raise ModelFileError(
-            f"{path}: the model document does not match its weights or is incomplete "
-            f"({type(error).__name__}: {error})"
-        ) from None
-    network.eval()
-    net = estimator._make_net(network, None).initialize()
-    estimator.net_ = net
-    return estimator
+        raise ModelFileError.mismatch(path, error) from None
 
 
 def _standardizer(

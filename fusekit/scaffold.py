@@ -11,13 +11,12 @@ import keyword
 import re
 from pathlib import Path
 
-KINDS = ("fusion", "backbone", "calibration", "weighting")
-HOOKS = {
-    "fusion": "fusekit_fusions",
-    "backbone": "fusekit_backbones",
-    "calibration": "fusekit_calibrations",
-    "weighting": "fusekit_weightings",
-}
+from fusekit.plugin import COMPONENT_KINDS
+from fusekit.plugin import KINDS as _KIND_TABLE
+
+#: The kinds a plugin can be generated for (the network components), and their hooks.
+KINDS = COMPONENT_KINDS
+HOOKS = {kind: _KIND_TABLE[kind].hook for kind in KINDS}
 
 PYPROJECT = """\
 [build-system]
@@ -167,7 +166,7 @@ class {cls}(Calibration):
             h = features[m]
             shape = (h.shape[0], 1, h.shape[-1]) if h.dim() == 3 else (h.shape[0], -1, 1, 1)
             gate = gate.reshape(shape) if h.dim() != 2 else gate
-            calibrated[m] = h * gate * present[:, i].reshape(-1, *([1] * (h.dim() - 1)))
+            calibrated[m] = h * gate * expand_mask(present[:, i, 0], h)
         return calibrated
 ''',
     ),
@@ -194,7 +193,7 @@ class {cls}(Weighting):
         output.modality_weights = weights
         scale = weights * mask.sum(dim=1, keepdim=True)  # (B, M), 1 each when uniform
         return {{
-            m: h * scale[:, i].reshape(-1, *([1] * (h.dim() - 1)))
+            m: h * expand_mask(scale[:, i], h)
             for i, (m, h) in enumerate(features.items())
         }}
 ''',
@@ -235,22 +234,22 @@ def test_grid_search_finds_it_by_name():
     assert len(search.cv_results_["params"]) == 2
 '''
 
+# Everything a plugin needs is in fusekit.plugin (the contract); plugins import nothing else.
 IMPORTS = {
     "fusion": "import torch\n"
-    "from fusekit import BuildSpec, Fusion, FusionOutput, hookimpl\n"
-    "from fusekit.nn import as_vector, vector_size\n"
+    "from fusekit.plugin import BuildSpec, Fusion, FusionOutput, as_vector, hookimpl, vector_size\n"
     "from torch import Tensor, nn",
-    "backbone": "from fusekit import Backbone, hookimpl\nfrom torch import Tensor, nn",
+    "backbone": "from fusekit.plugin import Backbone, hookimpl\nfrom torch import Tensor, nn",
     "calibration": "import torch\n"
-    "from fusekit import BuildSpec, Calibration, FusionOutput, hookimpl\n"
-    "from fusekit.nn import as_vector, vector_size\n"
+    "from fusekit.plugin import BuildSpec, Calibration, FusionOutput, as_vector, expand_mask\n"
+    "from fusekit.plugin import hookimpl, vector_size\n"
     "from torch import Tensor, nn",
     "weighting": "import torch\n"
-    "from fusekit import BuildSpec, FusionOutput, Weighting, hookimpl\n"
+    "from fusekit.plugin import BuildSpec, FusionOutput, Weighting, expand_mask, hookimpl\n"
     "from torch import Tensor, nn",
 }
 
-DEFAULTS = {"fusion": "concat", "backbone": "mlp", "calibration": "none", "weighting": "none"}
+DEFAULTS = {kind: _KIND_TABLE[kind].default for kind in KINDS}
 
 
 def _identifier(name: str) -> str:
@@ -259,6 +258,12 @@ def _identifier(name: str) -> str:
         raise ValueError(
             f"plugin name {name!r} does not make a Python identifier; use letters, digits, '-' "
             "or '_', starting with a letter."
+        )
+    if not re.fullmatch(r"[a-z][a-z0-9]*(?:[_-][a-z0-9]+)*", name):
+        raise ValueError(
+            f"plugin name {name!r} must be lower-case letters and digits separated by '_' or '-' "
+            f"(it names the distribution fusekit-NAME and the package fusekit_NAME as given); "
+            f"did you mean {identifier!r}?"
         )
     return identifier
 

@@ -108,7 +108,7 @@ def test_padded_sequence_steps_are_masked_not_errors():
     model, proba = _fit_proba(Modalities(s=seq), y)
     assert np.isfinite(proba).all()
     # pooling averages the real steps only
-    from fusekit.nn import as_vector
+    from fusekit.plugin import as_vector
 
     h = torch.as_tensor(np.nan_to_num(seq[:10]))
     steps = torch.as_tensor(prepared.steps["s"][:10])
@@ -123,7 +123,7 @@ def test_partial_nan_inside_a_step_is_an_error():
 
 
 def test_torch_standardisation_at_predict_equals_the_numpy_one():
-    from fusekit.batch import ModalityBatch
+    from fusekit.plugin import ModalityBatch
 
     rng = np.random.default_rng(0)
     seq = rng.normal(3.0, 2.0, size=(12, 5, 2))

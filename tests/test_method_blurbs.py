@@ -12,7 +12,7 @@ import re
 import pytest
 
 from fusekit.builtin.conv1d_backbone import Conv1dBackbone
-from fusekit.registry import get_registry
+from fusekit.engine.registry import get_registry
 
 CODE_SPAN = re.compile(r"``([^`]+)``")
 IDENTIFIER_LIST = re.compile(r"\(([a-z_][a-z0-9_]*(?:, [a-z_][a-z0-9_]*)+)\)")

@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 from fusekit.cli import methods_markdown
-from fusekit.registry import get_registry
+from fusekit.engine.registry import get_registry
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

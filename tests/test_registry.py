@@ -7,7 +7,7 @@ import pytest
 
 from fusekit import Fusion, FusionClassifier, hookimpl
 from fusekit.cli import main
-from fusekit.registry import PluginError, PluginWarning, Registry, get_registry
+from fusekit.engine.registry import PluginError, PluginWarning, Registry, get_registry
 
 BUILTINS = {
     "backbone": {"identity", "mlp"},

@@ -6,8 +6,9 @@ import torch
 from skorch.callbacks import Callback, GradientNormClipping
 
 from fusekit import FusionClassifier
-from fusekit.batch import BatchIterator, ModalityBatch, TrainingData
-from fusekit.training import _steps_without_closure
+from fusekit.engine.batching import BatchIterator
+from fusekit.engine.training import _steps_without_closure
+from fusekit.plugin import ModalityBatch, TrainingData
 
 
 class BatchSpy(Callback):

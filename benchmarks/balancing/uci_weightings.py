@@ -5,7 +5,7 @@ and morphological ``mor``). Each model trains on the clean training folds; its h
 scored clean and with ``fusekit.robustness.corrupt(..., "gaussian", level)`` on ``--noise-view``
 (x + level·std_j·N(0, 1) for every test row, std_j the feature's spread). Reports accuracy
 mean ± std over the folds and writes a Markdown table to ``benchmarks/results/balancing_uci.md``.
-``compose`` is a combinator, not a method: it runs only with ``--compose`` steps.
+``--compose a b`` adds the list ``weighting=[a, b]`` (several weightings in list order).
 
     .venv/bin/python benchmarks/balancing/uci_weightings.py [--folds 5] [--epochs 15]
 """
@@ -26,7 +26,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from fusekit import FusionClassifier, Modalities
 from fusekit.datasets import load_mfeat
-from fusekit.registry import available
+from fusekit.engine.registry import available
 from fusekit.robustness import corrupt
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "balancing_uci.md"
@@ -36,16 +36,15 @@ def take(X: Modalities, rows: np.ndarray) -> Modalities:
     return Modalities({name: value[rows] for name, value in X.items()})
 
 
-def evaluate(weighting: str, X: Modalities, y: np.ndarray, args: argparse.Namespace) -> dict:
+def evaluate(
+    weighting: str | list[str], X: Modalities, y: np.ndarray, args: argparse.Namespace
+) -> dict:
     """Accuracy per fold: ``{"clean": [...], level: [...]}`` and the mean fit time."""
     scores: dict = {"clean": [], **{level: [] for level in args.noise_levels}}
     seconds = []
     folds = StratifiedKFold(n_splits=args.folds, shuffle=True, random_state=0)
     for fold, (train, test) in enumerate(folds.split(np.zeros(len(y)), y)):
-        params = {"weighting__steps": args.compose} if weighting == "compose" else {}
-        model = FusionClassifier(
-            weighting=weighting, max_epochs=args.epochs, random_state=fold, **params
-        )
+        model = FusionClassifier(weighting=weighting, max_epochs=args.epochs, random_state=fold)
         start = time.perf_counter()
         model.fit(take(X, train), y[train])
         seconds.append(time.perf_counter() - start)
@@ -69,13 +68,13 @@ def main() -> None:
     parser.add_argument("--noise-view", default="fou")
     parser.add_argument("--noise-levels", type=float, nargs="+", default=[1.0, 3.0])
     parser.add_argument("--weightings", nargs="+", default=None, help="default: all registered")
-    parser.add_argument("--compose", nargs="+", default=None, help="steps for 'compose'")
+    parser.add_argument("--compose", nargs="+", default=None, help="also run this list")
     args = parser.parse_args()
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", category=UserWarning)  # plugins' advice on tabular data
     names = args.weightings or sorted(available("weighting"))
-    if args.compose is None:
-        names = [name for name in names if name != "compose"]
+    if args.compose is not None:
+        names = [*names, list(args.compose)]
     X, y = load_mfeat(views=args.views)
     header = [
         f"command: {' '.join([os.path.basename(sys.executable), *sys.argv])}",
@@ -96,7 +95,8 @@ def main() -> None:
     for name in names:
         result = evaluate(name, X, y, args)
         scores = result["scores"]
-        row = [name, cell(scores["clean"]), *[cell(scores[level]) for level in args.noise_levels]]
+        label = name if isinstance(name, str) else " + ".join(name)
+        row = [label, cell(scores["clean"]), *[cell(scores[level]) for level in args.noise_levels]]
         lines.append("| " + " | ".join(row) + f" | {result['seconds']:.1f} |")
         print(lines[-1], flush=True)
     footer = f"total wall time: {time.perf_counter() - total:.0f} s"

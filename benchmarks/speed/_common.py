@@ -14,7 +14,7 @@ import torch
 from torch.nn import functional as F
 
 from fusekit import FusionClassifier, Modalities
-from fusekit.batch import ModalityBatch
+from fusekit.plugin import ModalityBatch
 
 
 def machine_line() -> str:

@@ -291,7 +291,7 @@ def describe(name: str) -> str:
     import pandas as pd
 
     from fusekit.bench.data import from_arrays
-    from fusekit.registry import get_registry
+    from fusekit.engine.registry import get_registry
 
     try:
         X, y = get_registry().get("dataset", name)()
@@ -311,7 +311,7 @@ def describe(name: str) -> str:
 
 
 def datasets_command(args: argparse.Namespace) -> int:
-    from fusekit.registry import get_registry
+    from fusekit.engine.registry import get_registry
 
     entries = sorted(
         (e for e in get_registry().entries() if e.kind == "dataset"), key=lambda e: e.name

@@ -21,9 +21,12 @@ from sklearn.model_selection import KFold, StratifiedKFold
 
 from fusekit.bench.aliases import distinct, estimator_default
 from fusekit.bench.reference import reference_names
-from fusekit.registry import available, get_registry
+from fusekit.engine.registry import available, get_registry
+from fusekit.plugin import COMPONENT_KINDS
 
+#: The component kinds a bench grids over, in the order of the grid's axes (results row order).
 KINDS = ("fusion", "weighting", "calibration", "backbone")
+assert set(KINDS) == set(COMPONENT_KINDS), "a bench grid axis per component kind"
 DESIGNS = ("product", "axes")
 
 

@@ -21,7 +21,7 @@ from sklearn.utils.multiclass import type_of_target
 
 from fusekit.data import Modalities, group_columns
 from fusekit.datasets import checksum
-from fusekit.registry import get_registry
+from fusekit.engine.registry import get_registry
 
 FILE_SUFFIXES = (".csv", ".parquet", ".pq", ".csv.gz", ".csv.xz")
 

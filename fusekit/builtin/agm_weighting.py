@@ -42,31 +42,25 @@ from itertools import combinations
 import torch
 from torch import Tensor
 
-from fusekit.builtin.unimodal_aux_weighting import check_non_negative, present_mean
-from fusekit.components import BuildSpec, Weighting
-from fusekit.hookspecs import hookimpl
-from fusekit.network import FusionNetwork
-from fusekit.nn import expand_mask
-from fusekit.output import FusionOutput, LossContext, TrainingContext
+from fusekit.plugin import (
+    BuildSpec,
+    FusionOutput,
+    LossContext,
+    NetworkView,
+    TrainingContext,
+    Weighting,
+    check_non_negative,
+    check_window,
+    expand_mask,
+    hookimpl,
+    in_window,
+    present_mean,
+)
 
 #: ``min(η − r, MAX_GAP)`` in the exponent of k (BalanceMM ``AGM_trainer.py``).
 MAX_GAP = 7.0
 #: Per-sample losses are capped at −log(1e-8), as the code caps the probability at 1e-8.
 MAX_LOSS = -math.log(1e-8)
-
-
-def check_window(who: str, start_epoch: int, end_epoch: int | None) -> None:
-    """ValueError unless ``0 <= start_epoch`` and ``end_epoch`` is None or ``>= start_epoch``."""
-    if not int(start_epoch) >= 0:
-        raise ValueError(f"{who}: start_epoch must be >= 0, got {start_epoch!r}")
-    if end_epoch is not None and int(end_epoch) < int(start_epoch):
-        raise ValueError(
-            f"{who}: end_epoch must be None or >= start_epoch ({start_epoch}), got {end_epoch!r}"
-        )
-
-
-def in_window(epoch: int, start_epoch: int, end_epoch: int | None) -> bool:
-    return int(start_epoch) <= epoch and (end_epoch is None or epoch <= int(end_epoch))
 
 
 def shapley_responses(values: dict[frozenset[int], Tensor], n_modalities: int) -> Tensor:
@@ -93,7 +87,7 @@ def shapley_responses(values: dict[frozenset[int], Tensor], n_modalities: int) -
 
 @torch.no_grad()
 def coalition_logits(
-    network: FusionNetwork, features: dict[str, Tensor], mask: Tensor, full: Tensor
+    network: NetworkView, features: dict[str, Tensor], mask: Tensor, full: Tensor
 ) -> dict[frozenset[int], Tensor]:
     """v(S) ``(B, K)`` for every non-empty coalition S of mask columns; v(N) = ``full``.
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from fusekit.builtin._layers import check_int
-from fusekit.components import Backbone, Shape
-from fusekit.hookspecs import hookimpl
+from fusekit.plugin import Backbone, Shape, check_int, hookimpl
 
 
 class CNN2dBackbone(Backbone):

@@ -11,14 +11,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from fusekit.components import BuildSpec, Fusion
-from fusekit.hookspecs import hookimpl
-from fusekit.nn import as_vector, vector_size
-from fusekit.output import FusionOutput
+from fusekit.plugin import BuildSpec, Fusion, FusionOutput, as_vector, hookimpl, vector_size
 
 
 class ConcatFusion(Fusion):
     """Concatenate the modality vectors (early fusion)."""
+
+    concatenates = True
 
     def __init__(self, indicators: bool = False) -> None:
         super().__init__()

@@ -10,9 +10,15 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from fusekit.builtin._layers import ACTIVATIONS, check_choice, check_fraction, check_int
-from fusekit.components import Backbone, Shape
-from fusekit.hookspecs import hookimpl
+from fusekit.plugin import (
+    ACTIVATIONS,
+    Backbone,
+    Shape,
+    check_choice,
+    check_fraction,
+    check_int,
+    hookimpl,
+)
 
 
 class Conv1dBackbone(Backbone):

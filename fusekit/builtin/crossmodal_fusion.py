@@ -30,11 +30,17 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from fusekit.builtin._layers import check_fraction, check_int, sinusoidal_positions
-from fusekit.components import BuildSpec, Fusion, Shape
-from fusekit.hookspecs import hookimpl
-from fusekit.nn import vector_size
-from fusekit.output import FusionOutput
+from fusekit.plugin import (
+    BuildSpec,
+    Fusion,
+    FusionOutput,
+    Shape,
+    check_fraction,
+    check_int,
+    hookimpl,
+    sinusoidal_positions,
+    vector_size,
+)
 
 
 def _tokens(features: Tensor) -> Tensor:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fusekit.hookspecs import hookimpl
+from fusekit.plugin import hookimpl
 
 
 @hookimpl

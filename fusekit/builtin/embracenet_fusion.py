@@ -23,10 +23,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from fusekit.builtin._layers import ModalityProjection, check_int
-from fusekit.components import BuildSpec, Fusion
-from fusekit.hookspecs import hookimpl
-from fusekit.output import FusionOutput
+from fusekit.plugin import BuildSpec, Fusion, FusionOutput, ModalityProjection, check_int, hookimpl
 
 
 class EmbraceNetFusion(Fusion):

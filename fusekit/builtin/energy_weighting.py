@@ -23,11 +23,17 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from fusekit.builtin.static_weighting import present_softmax, scale_features
-from fusekit.builtin.unimodal_aux_weighting import check_non_negative, unimodal_losses
-from fusekit.components import BuildSpec, Weighting
-from fusekit.hookspecs import hookimpl
-from fusekit.output import FusionOutput, LossContext
+from fusekit.plugin import (
+    BuildSpec,
+    FusionOutput,
+    LossContext,
+    Weighting,
+    check_non_negative,
+    hookimpl,
+    present_softmax,
+    scale_features,
+    unimodal_losses,
+)
 
 
 def energy_score(logits: Tensor, temperature: float = 1.0) -> Tensor:

@@ -23,11 +23,16 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from fusekit.builtin._layers import ModalityProjection, check_int
-from fusekit.components import BuildSpec, Fusion
-from fusekit.hookspecs import hookimpl
-from fusekit.nn import as_vector, vector_size
-from fusekit.output import FusionOutput
+from fusekit.plugin import (
+    BuildSpec,
+    Fusion,
+    FusionOutput,
+    ModalityProjection,
+    as_vector,
+    check_int,
+    hookimpl,
+    vector_size,
+)
 
 
 class GatedFusion(Fusion):

@@ -24,17 +24,20 @@ averages over the rows where m is present; a modality absent from all of V gets 
 
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch import Tensor
 
-from fusekit.batch import ModalityBatch
-from fusekit.builtin.unimodal_aux_weighting import present_mean
-from fusekit.components import BuildSpec, Weighting
-from fusekit.hookspecs import hookimpl
-from fusekit.network import FusionNetwork
-from fusekit.output import FusionOutput, LossContext, TrainingContext
+from fusekit.plugin import (
+    BuildSpec,
+    FusionOutput,
+    LossContext,
+    ModalityBatch,
+    NetworkView,
+    TrainingContext,
+    Weighting,
+    hookimpl,
+    present_mean,
+)
 
 
 def blending_weights(delta_generalisation: Tensor, delta_overfitting: Tensor) -> Tensor:
@@ -46,7 +49,7 @@ def blending_weights(delta_generalisation: Tensor, delta_overfitting: Tensor) ->
     return raw / total
 
 
-def head_losses(network: FusionNetwork, batch: ModalityBatch, target: Tensor) -> Tensor:
+def head_losses(network: NetworkView, batch: ModalityBatch, target: Tensor) -> Tensor:
     """``(H,)`` per-sample-mean losses of the fused head and each unimodal head (present rows)."""
     outputs = [network(batch.take(slice(i, i + 1024))) for i in range(0, len(batch), 1024)]
     fused = torch.cat([output.logits for output in outputs])
@@ -113,15 +116,15 @@ class GradientBlendingWeighting(Weighting):
         train, holdout = inputs.take(train_rows), inputs.take(holdout_rows)
         train_target, holdout_target = target[train_rows], target[holdout_rows]
         generator = torch.Generator().manual_seed(_draw_seed())
-        batch_size = ctx.net.batch_size if ctx.net.batch_size > 0 else len(train)
+        batch_size = ctx.batch_size if ctx.batch_size > 0 else len(train)
         delta_g, delta_o = [], []
         for head in range(len(self.names) + 1):
-            model = copy.deepcopy(ctx.network)
+            model = ctx.network.copy()
             with torch.no_grad():
                 model.eval()
                 before_train = head_losses(model, train, train_target)[head]
                 before_holdout = head_losses(model, holdout, holdout_target)[head]
-            optimiser = ctx.net.optimizer(model.parameters(), lr=ctx.net.lr)
+            optimiser = ctx.loop.optimizer_class(model.parameters(), lr=ctx.loop.lr)
             model.train()
             for _ in range(int(self.estimate_epochs)):
                 order = torch.randperm(len(train), generator=generator).to(train_target.device)
@@ -155,7 +158,7 @@ class GradientBlendingWeighting(Weighting):
         return total
 
 
-def _head_loss(network: FusionNetwork, output: FusionOutput, target: Tensor, head: int) -> Tensor:
+def _head_loss(network: NetworkView, output: FusionOutput, target: Tensor, head: int) -> Tensor:
     if head == 0:
         return network.per_sample_loss(output.logits, target).mean()
     name = network.names[head - 1]

@@ -15,9 +15,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from fusekit.builtin._layers import check_fraction, check_int
-from fusekit.components import Backbone, Shape
-from fusekit.hookspecs import hookimpl
+from fusekit.plugin import Backbone, Shape, check_fraction, check_int, hookimpl
 
 
 class GRUBackbone(Backbone):

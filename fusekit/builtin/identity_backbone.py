@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from fusekit.components import Backbone, Shape
-from fusekit.hookspecs import hookimpl
+from fusekit.plugin import Backbone, Shape, hookimpl
 
 
 class IdentityBackbone(Backbone):

@@ -45,12 +45,18 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from fusekit.builtin.static_weighting import present_softmax
-from fusekit.builtin.unimodal_aux_weighting import present_mean
-from fusekit.components import BuildSpec, Weighting
-from fusekit.hookspecs import hookimpl
-from fusekit.nn import as_vector, vector_size
-from fusekit.output import FusionOutput, LossContext, TrainingContext
+from fusekit.plugin import (
+    BuildSpec,
+    FusionOutput,
+    LossContext,
+    TrainingContext,
+    Weighting,
+    as_vector,
+    hookimpl,
+    present_mean,
+    present_softmax,
+    vector_size,
+)
 
 
 def entropy_weights(logits: Tensor, mask: Tensor) -> Tensor:
@@ -101,8 +107,8 @@ class MLAWeighting(Weighting):
     def on_train_begin(self, ctx: TrainingContext) -> None:
         self.projector.copy_(torch.eye(self.projector.shape[0], device=self.projector.device))
         self.turn, self.steps_done, self.current, self.inputs_mean = 0, 0, None, None
-        if ctx.data is not None and getattr(ctx.net, "batch_size", 0) > 0:
-            self.batches_per_epoch = max(1, math.ceil(len(ctx.data) / ctx.net.batch_size))
+        if ctx.data is not None and ctx.loop is not None and ctx.batch_size > 0:
+            self.batches_per_epoch = max(1, math.ceil(len(ctx.data) / ctx.batch_size))
 
     def on_epoch_begin(self, ctx: TrainingContext) -> None:
         self.batch_in_epoch = 0

@@ -11,8 +11,7 @@ import math
 
 from torch import Tensor, nn
 
-from fusekit.components import Backbone, Shape
-from fusekit.hookspecs import hookimpl
+from fusekit.plugin import Backbone, Shape, hookimpl
 
 _ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU}
 _NORMS = (None, "layer", "batch")

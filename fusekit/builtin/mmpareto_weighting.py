@@ -36,11 +36,16 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from fusekit.builtin.unimodal_aux_weighting import unimodal_losses
-from fusekit.components import BuildSpec, Weighting
-from fusekit.hookspecs import hookimpl
-from fusekit.network import FusionNetwork
-from fusekit.output import FusionOutput, LossContext, TrainingContext
+from fusekit.plugin import (
+    BuildSpec,
+    FusionOutput,
+    LossContext,
+    NetworkView,
+    TrainingContext,
+    Weighting,
+    hookimpl,
+    unimodal_losses,
+)
 
 
 def pareto_weights(multimodal: Tensor, unimodal: Tensor) -> tuple[float, float]:
@@ -104,7 +109,7 @@ class MMParetoWeighting(Weighting):
         return multimodal + unimodal.sum()
 
     def branch_gradients(
-        self, network: FusionNetwork, multimodal: Tensor, unimodal: Tensor, mask: Tensor
+        self, network: NetworkView, multimodal: Tensor, unimodal: Tensor, mask: Tensor
     ) -> dict[str, tuple[list[nn.Parameter], list[Tensor], list[Tensor]]]:
         """g_mm and g_m for every encoder parameter of each modality present in the batch."""
         available = mask.any(dim=0)  # (M,)

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from fusekit.batch import ModalityBatch
-from fusekit.components import Weighting
-from fusekit.hookspecs import hookimpl
+from fusekit.plugin import ModalityBatch, Weighting, hookimpl
 
 
 class ModalityDropout(Weighting):

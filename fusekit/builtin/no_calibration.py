@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from fusekit.components import Calibration
-from fusekit.hookspecs import hookimpl
-from fusekit.output import FusionOutput
+from fusekit.plugin import Calibration, FusionOutput, hookimpl
 
 
 class NoCalibration(Calibration):

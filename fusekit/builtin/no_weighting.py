@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from fusekit.components import Weighting
-from fusekit.hookspecs import hookimpl
+from fusekit.plugin import Weighting, hookimpl
 
 
 class NoWeighting(Weighting):

@@ -38,13 +38,17 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from fusekit.builtin.concat_fusion import ConcatFusion
-from fusekit.builtin.unimodal_aux_weighting import present_mean
-from fusekit.components import BuildSpec, Weighting
-from fusekit.hookspecs import hookimpl
-from fusekit.network import FusionNetwork
-from fusekit.nn import as_vector
-from fusekit.output import FusionOutput, LossContext, TrainingContext
+from fusekit.plugin import (
+    BuildSpec,
+    FusionOutput,
+    LossContext,
+    NetworkView,
+    TrainingContext,
+    Weighting,
+    as_vector,
+    hookimpl,
+    present_mean,
+)
 
 _UNIMODAL = ("auto", "split_head", "heads")
 
@@ -61,7 +65,7 @@ def modulation_coefficients(scores: Tensor, available: Tensor, alpha: float) -> 
     return torch.where(dominant, 1 - torch.tanh(alpha * rho), torch.ones_like(rho))
 
 
-def split_head_logits(network: FusionNetwork, output: FusionOutput) -> dict[str, Tensor]:
+def split_head_logits(network: NetworkView, output: FusionOutput) -> dict[str, Tensor]:
     """Unimodal logits from the concat head's column blocks, z_m = v_m W_mᵀ + b / M ``(B, K)``."""
     weight, bias = network.head.weight, network.head.bias  # (K, F), (K,)
     n_modalities = len(output.calibrated)
@@ -70,7 +74,9 @@ def split_head_logits(network: FusionNetwork, output: FusionOutput) -> dict[str,
         vector = as_vector(h, output.steps.get(name))  # (B, D_m)
         block = weight[:, start : start + vector.shape[1]]  # (K, D_m)
         logits[name] = vector @ block.T + bias / n_modalities
-        if network.fusion.indicators:  # the mask column of modality m belongs to it too
+        if getattr(
+            network.fusion, "indicators", False
+        ):  # the mask column of modality m belongs to it too
             column = weight[:, weight.shape[1] - n_modalities + position]  # (K,)
             logits[name] = logits[name] + output.mask[:, [position]].to(vector.dtype) * column
         start += vector.shape[1]
@@ -118,9 +124,7 @@ class OGMGEWeighting(Weighting):
 
     def on_train_begin(self, ctx: TrainingContext) -> None:
         network = ctx.network
-        splittable = type(network.fusion) is ConcatFusion and isinstance(
-            network.head, torch.nn.Linear
-        )
+        splittable = network.fusion.concatenates and isinstance(network.head, torch.nn.Linear)
         if self.unimodal == "split_head" and not splittable:
             raise ValueError(
                 "ogm_ge: unimodal='split_head' needs fusion='concat' (a linear head over the "

@@ -39,12 +39,20 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from fusekit.builtin.agm_weighting import check_window, in_window
-from fusekit.builtin.unimodal_aux_weighting import check_non_negative, present_mean
-from fusekit.components import BuildSpec, Weighting
-from fusekit.hookspecs import hookimpl
-from fusekit.nn import as_vector, vector_size
-from fusekit.output import FusionOutput, LossContext, TrainingContext
+from fusekit.plugin import (
+    BuildSpec,
+    FusionOutput,
+    LossContext,
+    TrainingContext,
+    Weighting,
+    as_vector,
+    check_non_negative,
+    check_window,
+    hookimpl,
+    in_window,
+    present_mean,
+    vector_size,
+)
 
 
 def class_prototypes(

@@ -25,12 +25,19 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from fusekit.builtin.static_weighting import present_softmax, scale_features
-from fusekit.builtin.unimodal_aux_weighting import check_non_negative, present_mean
-from fusekit.components import BuildSpec, Weighting
-from fusekit.hookspecs import hookimpl
-from fusekit.nn import as_vector, vector_size
-from fusekit.output import FusionOutput, LossContext
+from fusekit.plugin import (
+    BuildSpec,
+    FusionOutput,
+    LossContext,
+    Weighting,
+    as_vector,
+    check_non_negative,
+    hookimpl,
+    present_mean,
+    present_softmax,
+    scale_features,
+    vector_size,
+)
 
 
 def _broadcast_like(vector: Tensor, like: Tensor) -> Tensor:

@@ -34,14 +34,17 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from fusekit.builtin.unimodal_aux_weighting import (
+from fusekit.plugin import (
+    BuildSpec,
+    FusionOutput,
+    LossContext,
+    TrainingContext,
+    Weighting,
     check_non_negative,
+    hookimpl,
     present_mean,
     unimodal_losses,
 )
-from fusekit.components import BuildSpec, Weighting
-from fusekit.hookspecs import hookimpl
-from fusekit.output import FusionOutput, LossContext, TrainingContext
 
 
 def energy_confidence(logits: Tensor, temperature: float) -> Tensor:

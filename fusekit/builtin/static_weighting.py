@@ -18,29 +18,14 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from fusekit.components import BuildSpec, Weighting
-from fusekit.hookspecs import hookimpl
-from fusekit.nn import expand_mask
-from fusekit.output import FusionOutput
-
-
-def present_softmax(scores: Tensor, mask: Tensor) -> Tensor:
-    """Softmax of ``scores`` ``(B, M)`` over the present modalities; absent ones get 0.
-
-    A sample with no modality present gets all zeros (finite, no NaN in value or gradient).
-    """
-    filled = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)  # (B, M)
-    return torch.softmax(filled, dim=1) * mask.to(scores.dtype)  # (B, M)
-
-
-def scale_features(features: dict[str, Tensor], weights: Tensor, mask: Tensor) -> dict[str, Tensor]:
-    """``{m: n_i · a_im · h_m}``: per-sample weights ``(B, M)`` times the present count n_i."""
-    present = mask.sum(dim=1, keepdim=True).to(weights.dtype)  # (B, 1)
-    factors = weights * present  # (B, M)
-    return {
-        name: value * expand_mask(factors[:, position], value)
-        for position, (name, value) in enumerate(features.items())
-    }
+from fusekit.plugin import (
+    BuildSpec,
+    FusionOutput,
+    Weighting,
+    hookimpl,
+    present_softmax,
+    scale_features,
+)
 
 
 class StaticWeighting(Weighting):

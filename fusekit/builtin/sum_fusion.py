@@ -1,9 +1,15 @@
-"""Sum of projections (additive fusion).
+"""Sum and mean of projections (additive fusion): the methods ``sum`` and ``mean``.
 
-u_m = act(W_m v_m + b_m) ``(B, dim)`` with v_m = as_vector(h_m); z = Σ_m mask_m · u_m ``(B, dim)``.
+u_m = act(W_m v_m + b_m) ``(B, dim)`` with v_m = as_vector(h_m);
+
+- ``sum``: z = Σ_m mask_m · u_m ``(B, dim)``;
+- ``mean``: z = Σ_m mask_m · u_m / max(1, Σ_m mask_m) ``(B, dim)``: the scale of z does not depend
+  on how many modalities a sample has; a sample with none present gets zeros.
+
 Projecting first lets modalities of different widths be added. An absent modality contributes
 nothing (its projection, bias included, is multiplied by 0); with ``indicators=True`` the
-``(B, M)`` mask is appended so the head can tell "absent" from "present with u_m ≈ 0".
+``(B, M)`` mask is appended so the head can tell "absent" from "present with u_m ≈ 0". The two
+share one module because the mean is the sum with another reduction.
 """
 
 from __future__ import annotations
@@ -11,10 +17,17 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from fusekit.builtin._layers import ACTIVATIONS, ModalityProjection, check_choice, check_int
-from fusekit.components import BuildSpec, Fusion
-from fusekit.hookspecs import hookimpl
-from fusekit.output import FusionOutput
+from fusekit.plugin import (
+    ACTIVATIONS,
+    BuildSpec,
+    Fusion,
+    FusionOutput,
+    ModalityProjection,
+    check_choice,
+    check_int,
+    hookimpl,
+    masked_mean,
+)
 
 
 class SumFusion(Fusion):
@@ -45,6 +58,15 @@ class SumFusion(Fusion):
         return fused
 
 
+class MeanFusion(SumFusion):
+    """Mean of per-modality linear projections over the modalities present."""
+
+    _label = "mean fusion"
+
+    def reduce(self, projected: Tensor, mask: Tensor) -> Tensor:
+        return masked_mean(projected, mask)  # (B, M, dim) -> (B, dim)
+
+
 @hookimpl
 def fusekit_fusions() -> dict[str, type]:
-    return {"sum": SumFusion}
+    return {"sum": SumFusion, "mean": MeanFusion}

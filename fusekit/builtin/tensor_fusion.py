@@ -19,10 +19,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from fusekit.builtin._layers import ModalityProjection, check_fraction, check_int
-from fusekit.components import BuildSpec, Fusion
-from fusekit.hookspecs import hookimpl
-from fusekit.output import FusionOutput
+from fusekit.plugin import (
+    BuildSpec,
+    Fusion,
+    FusionOutput,
+    ModalityProjection,
+    check_fraction,
+    check_int,
+    hookimpl,
+)
 
 
 class TensorFusion(Fusion):

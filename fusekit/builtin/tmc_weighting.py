@@ -32,10 +32,15 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from fusekit.builtin.unimodal_aux_weighting import present_mean
-from fusekit.components import BuildSpec, Weighting
-from fusekit.hookspecs import hookimpl
-from fusekit.output import FusionOutput, LossContext, TrainingContext
+from fusekit.plugin import (
+    BuildSpec,
+    FusionOutput,
+    LossContext,
+    TrainingContext,
+    Weighting,
+    hookimpl,
+    present_mean,
+)
 
 
 def combine_opinions(alpha_1: Tensor, alpha_2: Tensor) -> Tensor:

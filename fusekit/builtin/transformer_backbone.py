@@ -13,9 +13,14 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from fusekit.builtin._layers import check_fraction, check_int, sinusoidal_positions
-from fusekit.components import Backbone, Shape
-from fusekit.hookspecs import hookimpl
+from fusekit.plugin import (
+    Backbone,
+    Shape,
+    check_fraction,
+    check_int,
+    hookimpl,
+    sinusoidal_positions,
+)
 
 
 class TransformerBackbone(Backbone):

@@ -12,45 +12,17 @@ helpers here are shared by the other weightings that put losses on unimodal logi
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
-from fusekit.components import BuildSpec, Weighting
-from fusekit.hookspecs import hookimpl
-from fusekit.output import FusionOutput, LossContext
-
-
-def present_mean(values: Tensor, present: Tensor) -> Tensor:
-    """Mean of ``values`` ``(B,)`` over the rows where ``present`` ``(B,)`` is True; 0 if none."""
-    weights = present.to(values.dtype)
-    return (values * weights).sum() / weights.sum().clamp(min=1.0)
-
-
-def require_unimodal_logits(output: FusionOutput, who: str) -> dict[str, Tensor]:
-    """``output.unimodal_logits``, or a clear error when the network built no unimodal heads."""
-    if output.unimodal_logits is None:
-        raise RuntimeError(
-            f"{who} needs unimodal logits, but the network built no unimodal heads. Set "
-            "needs_unimodal_heads = True on the component."
-        )
-    return output.unimodal_logits
-
-
-def unimodal_losses(output: FusionOutput, ctx: LossContext, who: str) -> Tensor:
-    """``(M,)`` mean task loss of each modality's head over the samples where it is present."""
-    logits = require_unimodal_logits(output, who)
-    mask = output.mask  # (B, M), columns in ctx.network.names order
-    return torch.stack(
-        [
-            present_mean(ctx.per_sample_loss(logits[name]), mask[:, position])
-            for position, name in enumerate(ctx.network.names)
-        ]
-    )
-
-
-def check_non_negative(who: str, name: str, value: float) -> None:
-    if not float(value) >= 0.0:
-        raise ValueError(f"{who}: {name} must be a number >= 0, got {value!r}")
+from fusekit.plugin import (
+    BuildSpec,
+    FusionOutput,
+    LossContext,
+    Weighting,
+    check_non_negative,
+    hookimpl,
+    unimodal_losses,
+)
 
 
 class UnimodalAuxWeighting(Weighting):

@@ -36,7 +36,7 @@ BUILTIN_LOADERS = {
 
 def load(name: str, **kwargs: Any) -> Any:
     """Load a data set by its registered name (built-in or from a plugin)."""
-    from fusekit.registry import get_registry
+    from fusekit.engine.registry import get_registry
 
     return get_registry().get("dataset", name)(**kwargs)
 

@@ -18,15 +18,22 @@ import torch
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, train_test_split
 
-from fusekit.batch import ModalityBatch
-from fusekit.components import Component, input_kind
 from fusekit.data import Modalities
+from fusekit.engine.network import FusionNetwork
+from fusekit.engine.resolve import backbones_for, instantiate
 from fusekit.estimator import FusionClassifier
-from fusekit.network import FusionNetwork
-from fusekit.output import FusionOutput
-from fusekit.resolve import backbones_for, instantiate
+from fusekit.plugin import (
+    COMPONENT_KINDS,
+    KINDS,
+    TRAINING_HOOKS,
+    Component,
+    FusionOutput,
+    ModalityBatch,
+    expand_mask,
+    input_kind,
+)
 
-DEFAULTS = {"backbone": "mlp", "calibration": "none", "fusion": "concat", "weighting": "none"}
+DEFAULTS = {kind: KINDS[kind].default for kind in COMPONENT_KINDS}
 N_CLASSES = 3
 
 
@@ -46,7 +53,7 @@ def _fail(kind: str, plugin: Any, promise: str, what: str, fix: str) -> None:
 
 
 def _plugin_class(kind: str, plugin: Any) -> type:
-    from fusekit.registry import get_registry
+    from fusekit.engine.registry import get_registry
 
     if isinstance(plugin, str):
         return get_registry().get(kind, plugin)
@@ -145,7 +152,19 @@ def check_constructible(kind: str, plugin: Any, params: Mapping[str, Any] | None
         )
     if not isinstance(component, Component):
         _fail(kind, plugin, "is a Component", f"got {type(component)}", "subclass the kind's base")
-    stored = component.get_params()
+    try:
+        stored = component.get_params()
+    except AttributeError as error:
+        missing = [n for n in component._param_names() if not hasattr(component, n)]
+        first = missing[0] if missing else "name"
+        _fail(
+            kind,
+            plugin,
+            "parameters stored unchanged",
+            f"__init__ parameters {missing} are not stored as attributes of the same name "
+            f"({error})",
+            f"store every __init__ argument under its own name: self.{first} = {first}",
+        )
     signature = inspect.signature(cls.__init__)
     for name, parameter in signature.parameters.items():
         if name == "self" or parameter.kind in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL):
@@ -318,14 +337,14 @@ def check_absent_invariance(
             if kind == "calibration":  # compare what present modalities pass on to fusion
                 reference = torch.cat(
                     [
-                        (h * _column(batch.mask, i, h)).flatten(1)
+                        (h * expand_mask(batch.mask[:, i], h)).flatten(1)
                         for i, h in enumerate(reference.values())
                     ],
                     dim=1,
                 )
                 changed = torch.cat(
                     [
-                        (h * _column(batch.mask, i, h)).flatten(1)
+                        (h * expand_mask(batch.mask[:, i], h)).flatten(1)
                         for i, h in enumerate(changed.values())
                     ],
                     dim=1,
@@ -341,13 +360,11 @@ def check_absent_invariance(
             "absent values are ignored",
             f"outputs changed by {difference:.3g} when only the values inside absent modalities "
             "changed",
-            "use the (B, M) mask: zero absent features (h * mask[:, m]) or exclude "
-            "them from pooling, attention and normalisation",
+            "use the (B, M) bool mask (columns in the order features iterate): ignore absent "
+            "positions in pooling, attention and normalisation, or put the operation's neutral "
+            "element there (0 for sums, 1 for products, -inf for maxima); zero is neutral "
+            "only for additive fusions",
         )
-
-
-def _column(mask: torch.Tensor, position: int, like: torch.Tensor) -> torch.Tensor:
-    return mask[:, position].reshape(-1, *([1] * (like.dim() - 1))).to(like.dtype)
 
 
 def check_gradients_reach_encoders(
@@ -381,6 +398,86 @@ def check_gradients_reach_encoders(
 def _fitted(kind: str, plugin: Any, params: Mapping[str, Any], epochs: int = 2) -> tuple:
     X, y = _easy_task(kind, plugin, n=90)
     return _estimator(kind, plugin, params, max_epochs=epochs).fit(X, y), X, y
+
+
+_HOOKS = TRAINING_HOOKS
+_PROBE = 1000.0
+
+
+def _counting_subclass(cls: type, counts: dict[str, int], probe: list[bool]) -> type:
+    """``cls`` with every training hook counted (then run) and a constant probe loss term."""
+
+    def hook(name: str) -> Callable[..., None]:
+        def counted(self: Any, ctx: Any) -> None:
+            counts[name] += 1
+            getattr(super(subclass, self), name)(ctx)
+
+        counted.__name__ = name
+        return counted
+
+    def loss_terms(self: Any, output: FusionOutput, ctx: Any) -> dict[str, torch.Tensor]:
+        terms = dict(super(subclass, self).loss_terms(output, ctx))
+        if probe[0]:
+            terms["contract_probe"] = torch.tensor(_PROBE)
+        return terms
+
+    namespace: dict[str, Any] = {name: hook(name) for name in _HOOKS}
+    namespace["loss_terms"] = loss_terms
+    subclass = type(f"Counting{cls.__name__}", (cls,), namespace)
+    return subclass
+
+
+def check_hooks_and_loss_terms_reach_the_plugin(
+    kind: str, plugin: Any, params: Mapping[str, Any] | None = None
+) -> None:
+    """The engine calls every training hook of a component of this kind the expected number of
+    times (once per fit, epoch, or training batch, per instance) and adds its loss terms."""
+    params = params or {}
+    counts = dict.fromkeys(_HOOKS, 0)
+    probe = [True]
+    cls = _plugin_class(kind, plugin)
+    defaults = plugin.get_params() if isinstance(plugin, Component) else {}
+    subclass = _counting_subclass(cls, counts, probe)
+    epochs, batch_size, n = 2, 32, 90
+    X, y = _easy_task(kind, plugin, n=n)
+    model = _estimator(kind, subclass, {**defaults, **params}, max_epochs=epochs)
+    model.set_params(batch_size=batch_size).fit(X, y)
+    copies = len(list(X.keys())) if kind == "backbone" else 1  # one backbone per modality
+    batches = -(-n // batch_size)
+    expected = {
+        "on_train_begin": copies,
+        "on_epoch_begin": epochs * copies,
+        "on_batch_begin": epochs * batches * copies,
+        "on_grad_computed": epochs * batches * copies,
+        "on_epoch_end": epochs * copies,
+    }
+    if counts != expected:
+        _fail(
+            kind,
+            plugin,
+            "its training hooks are called",
+            f"hook calls were {counts}, expected {expected} ({epochs} epochs of {batches} "
+            f"batches, {copies} instance(s))",
+            "this is a bug in the engine (FusionNetwork.components must list every component)",
+        )
+    network = model.module_
+    batch = model._batch(model._prepare(X, reset=False))
+    target = torch.as_tensor(model.classes_.searchsorted(y))
+    output = network(batch)
+    losses = []
+    for on in (True, False):
+        probe[0] = on
+        torch.manual_seed(0)
+        losses.append(float(network.loss(output, target, batch, training=True).detach()))
+    difference = losses[0] - losses[1]
+    if not abs(difference - _PROBE * copies) < 1e-2 * copies:
+        _fail(
+            kind,
+            plugin,
+            "its loss terms are added to the loss",
+            f"a probe term of {_PROBE} per instance changed the loss by {difference}",
+            "this is a bug in the engine (FusionNetwork.loss must sum every component's terms)",
+        )
 
 
 def check_deterministic(kind: str, plugin: Any, params: Mapping[str, Any] | None = None) -> None:
@@ -476,6 +573,7 @@ COMMON = [
     check_absent_finite,
     check_absent_invariance,
     check_gradients_reach_encoders,
+    check_hooks_and_loss_terms_reach_the_plugin,
     check_deterministic,
     check_sklearn_compatible,
     check_beats_chance,
@@ -489,31 +587,47 @@ def checks_for(kind: str) -> list[Callable[..., None]]:
     return list(COMMON)
 
 
+def _plugin_name(kind: str, plugin: Any) -> str:
+    return plugin if isinstance(plugin, str) else _plugin_class(kind, plugin).__name__
+
+
+def _exempt(
+    exemptions: Mapping[Any, str] | None, kind: str, plugin: Any, check: Callable[..., None]
+) -> str | None:
+    """The reason ``check`` is exempted for ``plugin``: keys ``(plugin_name, check_name)`` as in
+    :func:`parametrize_with_checks` (a bare ``check_name`` is accepted too)."""
+    exemptions = exemptions or {}
+    name = check.__name__
+    return exemptions.get((_plugin_name(kind, plugin), name), exemptions.get(name))
+
+
 def _run_all(
     kind: str,
     plugin: Any,
     params: Mapping[str, Any] | None = None,
-    exemptions: Mapping[str, str] | None = None,
+    exemptions: Mapping[Any, str] | None = None,
 ) -> None:
     for check in checks_for(kind):
-        if check.__name__ in (exemptions or {}):
-            continue
-        check(kind, plugin, params)
+        if _exempt(exemptions, kind, plugin, check) is None:
+            check(kind, plugin, params)
 
 
 check_fusion = functools.partial(_run_all, "fusion")
 check_backbone = functools.partial(_run_all, "backbone")
 check_calibration = functools.partial(_run_all, "calibration")
 check_weighting = functools.partial(_run_all, "weighting")
-for _kind, _function in (
-    ("fusion", check_fusion),
-    ("backbone", check_backbone),
-    ("calibration", check_calibration),
-    ("weighting", check_weighting),
-):
+_KIND_CHECKS = {
+    "fusion": check_fusion,
+    "backbone": check_backbone,
+    "calibration": check_calibration,
+    "weighting": check_weighting,
+}
+assert set(_KIND_CHECKS) == set(COMPONENT_KINDS), "one check_<kind> per component kind"
+for _kind, _function in _KIND_CHECKS.items():
     _function.__doc__ = (
         f"Run every contract check on a {_kind} plugin (name, class or instance); "
-        "``params`` are nested parameters, ``exemptions`` ``{check_name: reason}`` skips checks."
+        "``params`` are nested parameters; ``exemptions`` ``{(plugin_name, check_name): "
+        "reason}`` (as in ``parametrize_with_checks``) skips checks."
     )
 
 
@@ -535,8 +649,8 @@ def parametrize_with_checks(
         for check in checks_for(kind):
             bound = functools.partial(_bound, check, kind, params)
             bound.__name__ = check.__name__  # type: ignore[attr-defined]
-            name = plugin if isinstance(plugin, str) else _plugin_class(kind, plugin).__name__
-            reason = (exemptions or {}).get((name, check.__name__))
+            name = _plugin_name(kind, plugin)
+            reason = _exempt(exemptions, kind, plugin, check)
             marks = (
                 [pytest.mark.xfail(strict=True, reason=reason, raises=ContractError)]
                 if reason

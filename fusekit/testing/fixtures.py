@@ -12,16 +12,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from fusekit.batch import ModalityBatch, TrainingData
 from fusekit.builtin.concat_fusion import ConcatFusion
 from fusekit.builtin.identity_backbone import IdentityBackbone
 from fusekit.builtin.mlp_backbone import MLPBackbone
 from fusekit.builtin.no_calibration import NoCalibration
 from fusekit.builtin.no_weighting import NoWeighting
-from fusekit.components import Fusion, Weighting
 from fusekit.data import Modalities
-from fusekit.network import FusionNetwork
-from fusekit.output import LossContext, TrainingContext
+from fusekit.engine.network import FusionNetwork
+from fusekit.plugin import (
+    Fusion,
+    LossContext,
+    ModalityBatch,
+    TrainingContext,
+    TrainingData,
+    Weighting,
+)
 
 DEFAULT_SHAPES = {"a": (4,), "b": (3,)}
 
@@ -91,4 +96,4 @@ def loss_context(
 def training_context(
     network: FusionNetwork, epoch: int = 0, data: TrainingData | None = None, **extra: Any
 ) -> TrainingContext:
-    return TrainingContext(network=network, net=None, data=data, epoch=epoch, **extra)
+    return TrainingContext(network=network, loop=None, data=data, epoch=epoch, **extra)

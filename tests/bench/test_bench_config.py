@@ -6,8 +6,8 @@ import pytest
 from fusekit.bench.cli import parse_sweep
 from fusekit.bench.config import BenchConfig, Sweep, axes, expand, grid, plan, quick_config
 from fusekit.bench.data import from_arrays, parse_dataset_name
-from fusekit.components import Weighting
-from fusekit.registry import available
+from fusekit.engine.registry import available
+from fusekit.plugin import Weighting
 
 
 def test_product_grid_is_every_combination():

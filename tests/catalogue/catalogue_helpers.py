@@ -5,7 +5,7 @@ A module of its own (not ``conftest``): test folders have no ``__init__``, so
 
 import numpy as np
 
-from fusekit.registry import Registry
+from fusekit.engine.registry import Registry
 
 #: Every fusion shipped in ``fusekit.builtin`` (plugins test themselves in their own folders).
 BUILTIN_FUSIONS = Registry(autoload=False).names("fusion")

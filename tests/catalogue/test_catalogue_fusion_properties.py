@@ -10,12 +10,10 @@ from fusekit.builtin.crossmodal_fusion import CrossmodalFusion
 from fusekit.builtin.embracenet_fusion import EmbraceNetFusion
 from fusekit.builtin.gated_fusion import GatedFusion
 from fusekit.builtin.lowrank_fusion import LowRankFusion
-from fusekit.builtin.mean_fusion import MeanFusion
-from fusekit.builtin.sum_fusion import SumFusion
+from fusekit.builtin.sum_fusion import MeanFusion, SumFusion
 from fusekit.builtin.tensor_fusion import TensorFusion
-from fusekit.components import BuildSpec
-from fusekit.output import FusionOutput
-from fusekit.registry import get_registry
+from fusekit.engine.registry import get_registry
+from fusekit.plugin import BuildSpec, FusionOutput
 
 
 def _spec(*widths):

@@ -5,7 +5,7 @@ from catalogue_helpers import easy_task
 from sklearn.model_selection import GridSearchCV
 
 from fusekit import FusionClassifier, Modalities
-from fusekit.registry import get_registry
+from fusekit.engine.registry import get_registry
 
 ONE_PARAMETER_EACH = {
     "concat": {"fusion__indicators": [False, True]},

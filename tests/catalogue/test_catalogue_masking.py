@@ -6,9 +6,8 @@ import pytest
 import torch
 from catalogue_helpers import BUILTIN_FUSIONS
 
-from fusekit.components import BuildSpec
-from fusekit.output import FusionOutput
-from fusekit.registry import get_registry
+from fusekit.engine.registry import get_registry
+from fusekit.plugin import BuildSpec, FusionOutput
 
 SHAPES = {"vec": (5,), "narrow": (3,), "seq": (6, 4), "img": (2, 3, 3)}
 B = 12

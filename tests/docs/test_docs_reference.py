@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fusekit.registry import get_registry
+from fusekit.engine.registry import get_registry
 
 DOCS = Path(__file__).parents[2] / "docs"
 

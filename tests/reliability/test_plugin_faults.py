@@ -9,7 +9,7 @@ from sklearn.metrics import log_loss
 
 from fusekit import Calibration, Fusion, FusionClassifier, Modalities, hookimpl
 from fusekit.builtin.concat_fusion import ConcatFusion
-from fusekit.registry import PluginError, PluginWarning, Registry
+from fusekit.engine.registry import PluginError, PluginWarning, Registry
 
 
 def _module(name, **hooks):

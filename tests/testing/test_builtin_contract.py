@@ -1,6 +1,6 @@
 """Every built-in plugin passes the contract checks of fusekit.testing."""
 
-from fusekit.registry import Registry
+from fusekit.engine.registry import Registry
 from fusekit.testing import parametrize_with_checks
 
 _BUILTINS = Registry(autoload=False)

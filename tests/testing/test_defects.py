@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from fusekit import Fusion, Weighting
-from fusekit.nn import as_vector, vector_size
+from fusekit.plugin import as_vector, vector_size
 from fusekit.testing import ContractError, check_fusion, check_weighting
 from fusekit.testing.checks import (
     check_absent_finite,

@@ -77,3 +77,19 @@ def test_existing_directory_is_not_overwritten(tmp_path):
     new_plugin("twice", "fusion", tmp_path)
     with pytest.raises(FileExistsError):
         new_plugin("twice", "fusion", tmp_path)
+
+
+def test_a_name_that_would_be_renamed_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="did you mean 'bad_name'"):
+        new_plugin("Bad-Name", "fusion", tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_cli_reports_an_existing_folder_without_a_traceback(tmp_path, capsys):
+    from fusekit.cli import main
+
+    assert main(["new-plugin", "twice", "--kind", "fusion", "--dir", str(tmp_path)]) == 0
+    assert main(["new-plugin", "twice", "--kind", "fusion", "--dir", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert "fusekit new-plugin: error:" in error and "exists" in error
+    assert "Traceback" not in error

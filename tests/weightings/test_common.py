@@ -10,9 +10,9 @@ from sklearn.model_selection import GridSearchCV
 from weightings_helpers import NEW_WEIGHTINGS, build_network, make_batch, make_data
 
 from fusekit import FusionClassifier, FusionRegressor
-from fusekit.batch import ModalityBatch
-from fusekit.registry import available
-from fusekit.resolve import instantiate
+from fusekit.engine.registry import available
+from fusekit.engine.resolve import instantiate
+from fusekit.plugin import ModalityBatch
 
 
 @pytest.mark.parametrize("weighting", NEW_WEIGHTINGS)

@@ -1,26 +1,24 @@
-"""compose: several weightings in a defined order."""
+"""Several weightings as a list the network holds, combined in a defined order."""
 
 import numpy as np
 import pytest
 import torch
-from weightings_helpers import build_network, loss_context, make_batch, make_data
+from weightings_helpers import build_network, make_batch, make_data
 
 from fusekit import FusionClassifier
-from fusekit.builtin.composite_weighting import CompositeWeighting
 from fusekit.builtin.ogm_ge_weighting import OGMGEWeighting
 from fusekit.builtin.static_weighting import StaticWeighting
-from fusekit.output import FusionOutput
+from fusekit.plugin import FusionOutput
 
 
 def test_dropout_then_ogm_ge_then_qmf_fits():
     X, y = make_data(3)
     model = FusionClassifier(
-        weighting="compose",
-        weighting__steps=["modality_dropout", OGMGEWeighting(alpha=0.3, unimodal="heads"), "qmf"],
+        weighting=["modality_dropout", OGMGEWeighting(alpha=0.3, unimodal="heads"), "qmf"],
         max_epochs=3,
         random_state=0,
     ).fit(X, y)
-    parts = model.module_.weighting.parts
+    parts = model.module_.weightings
     assert [type(p).__name__ for p in parts] == [
         "ModalityDropout",
         "OGMGEWeighting",
@@ -33,41 +31,39 @@ def test_dropout_then_ogm_ge_then_qmf_fits():
 
 def test_reweight_is_chained_in_order():
     first, second = StaticWeighting(init={"a": 1.0}), StaticWeighting(init={"b": 2.0})
-    composite = CompositeWeighting(steps=[first, second])
-    network = build_network(composite)
+    network = build_network([first, second])
     batch = make_batch(n=3)
     features = network.encode(batch)
-    chained = composite.reweight(features, batch.mask, FusionOutput(mask=batch.mask))
-    one, two = composite.parts
+    one, two = network.weightings
+    logits = network.fuse(features, batch.mask, FusionOutput(mask=batch.mask))
     expected = two.reweight(
         one.reweight(features, batch.mask, FusionOutput(mask=batch.mask)),
         batch.mask,
         FusionOutput(mask=batch.mask),
     )
-    for name in features:
-        torch.testing.assert_close(chained[name], expected[name])
-
-
-def test_loss_terms_of_every_step_are_kept_apart():
-    composite = CompositeWeighting(steps=["unimodal_aux", "prob_embedding"])
-    network = build_network(composite)
-    batch = make_batch(n=4)
-    output = network(batch)
-    terms = composite.loss_terms(output, loss_context(network, batch, torch.zeros(4).long()))
-    assert set(terms) == {"0_UnimodalAuxWeighting/unimodal", "1_ProbEmbeddingWeighting/pe_kl"}
+    fused = network.fusion(expected, batch.mask, FusionOutput(mask=batch.mask))
+    torch.testing.assert_close(logits, network.head(fused))
 
 
 def test_two_task_losses_are_an_error():
     X, y = make_data(2)
-    model = FusionClassifier(weighting="compose", weighting__steps=["qmf", "tmc"], max_epochs=1)
-    with pytest.raises(ValueError, match="compose: steps"):
+    model = FusionClassifier(weighting=["qmf", "tmc"], max_epochs=1)
+    with pytest.raises(ValueError, match="at most one weighting in the list may redefine"):
         model.fit(X, y)
 
 
-def test_a_list_of_weightings_composes_them(vectors):
-    from fusekit import FusionClassifier
+def test_nested_parameters_of_a_list_are_an_error():
+    X, y = make_data(2)
+    model = FusionClassifier(weighting=["static", "qmf"], weighting__learnable=False, max_epochs=1)
+    with pytest.raises(ValueError, match="pass configured instances in the list"):
+        model.fit(X, y)
 
+
+def test_a_list_of_weightings_is_held_as_a_list(vectors):
     X, y = vectors
     model = FusionClassifier(weighting=["modality_dropout", "static"], max_epochs=2).fit(X, y)
-    assert type(model.module_.weighting).__name__ == "CompositeWeighting"
+    assert [type(w).__name__ for w in model.module_.weightings] == [
+        "ModalityDropout",
+        "StaticWeighting",
+    ]
     assert np.isfinite(model.predict_proba(X)).all()

@@ -15,7 +15,7 @@ from fusekit.builtin.ogm_ge_weighting import (
     modulation_coefficients,
     split_head_logits,
 )
-from fusekit.output import TrainingContext
+from fusekit.plugin import TrainingContext
 
 
 def test_coefficient_for_known_ratio_two_modalities():

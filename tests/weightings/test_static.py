@@ -6,7 +6,7 @@ from weightings_helpers import build_network, make_batch, make_data
 
 from fusekit import FusionClassifier
 from fusekit.builtin.static_weighting import StaticWeighting, present_softmax
-from fusekit.output import FusionOutput
+from fusekit.plugin import FusionOutput
 
 
 def test_weights_are_softmax_over_present_modalities():

@@ -12,7 +12,7 @@ from fusekit.builtin.agm_weighting import (
     modulation_coefficients,
     shapley_responses,
 )
-from fusekit.components import Fusion
+from fusekit.plugin import Fusion
 
 
 def _values(**named):

@@ -7,7 +7,6 @@ import torch
 from balancing_helpers import build_network, loss_context, make_batch, training_context
 from torch.nn import functional as F
 
-from fusekit.batch import TrainingData
 from fusekit.builtin.pmr_weighting import (
     PMRWeighting,
     class_prototypes,
@@ -15,6 +14,7 @@ from fusekit.builtin.pmr_weighting import (
     prototype_logits,
     rebalance_coefficients,
 )
+from fusekit.plugin import TrainingData
 
 
 def test_prototypes_are_class_means_of_present_rows():

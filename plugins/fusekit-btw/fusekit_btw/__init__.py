@@ -6,7 +6,7 @@ and the fusion ``moe`` (FuseMoE-style sparse mixture of experts, the paper's hos
 
 from __future__ import annotations
 
-from fusekit import hookimpl
+from fusekit.plugin import hookimpl
 from fusekit_btw.moe_fusion import SparseMoEFusion
 from fusekit_btw.weighting import BTW, BTWLocal
 

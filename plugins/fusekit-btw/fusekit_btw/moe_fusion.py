@@ -29,8 +29,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from fusekit import BuildSpec, Fusion, FusionOutput
-from fusekit.nn import as_vector, vector_size
+from fusekit.plugin import BuildSpec, Fusion, FusionOutput, as_vector, vector_size
 
 
 class ExpertPool(nn.Module):

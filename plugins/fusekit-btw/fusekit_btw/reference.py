@@ -10,13 +10,13 @@ as submodules, gradients off) so that unimodal predictions can also be made at p
 
 from __future__ import annotations
 
-import copy
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from fusekit import FusionNetwork, ModalityBatch, Weighting
-from fusekit.batch import TrainingData
+from fusekit.plugin import ModalityBatch, NetworkView, TrainingData
 
 
 def only_modality(batch: ModalityBatch, position: int) -> ModalityBatch:
@@ -26,28 +26,24 @@ def only_modality(batch: ModalityBatch, position: int) -> ModalityBatch:
     return batch.with_mask(batch.mask & keep)
 
 
-def unimodal_copy(network: FusionNetwork) -> FusionNetwork:
+def unimodal_copy(network: NetworkView) -> NetworkView:
     """An untrained-state copy of ``network`` without modality weighting and without hooks."""
-    model = copy.deepcopy(network)
-    model._forward_pre_hooks.clear()
-    model.weighting = Weighting()
-    model.weighting.build(model.spec)
-    return model
+    return network.copy(plain=True)
 
 
 def train_unimodal_models(
-    network: FusionNetwork,
+    network: NetworkView,
     data: TrainingData,
-    optimizer: torch.optim.Optimizer,
+    new_optimizer: Callable[[Any], torch.optim.Optimizer],
     epochs: int,
     batch_size: int,
     seed: int,
-) -> list[FusionNetwork]:
+) -> list[NetworkView]:
     """Eqs. (1–3): one copy of ``network`` per modality, trained on that modality alone.
 
-    ``optimizer`` is the main net's optimiser; each copy gets a fresh one of the same class with
-    the same defaults (learning rate, weight decay...). Returns the copies in ``network.names``
-    order, in eval mode with gradients off.
+    ``new_optimizer`` (``TrainingLoop.new_optimizer``) gives each copy a fresh optimiser of the
+    main one's class and settings (learning rate, weight decay...). Returns the copies in
+    ``network.names`` order, in eval mode with gradients off.
     """
     models = []
     for position, _name in enumerate(network.names):
@@ -56,7 +52,7 @@ def train_unimodal_models(
         rows = torch.nonzero(data.inputs.mask[:, position]).squeeze(1)  # (N_m,)
         inputs = only_modality(data.inputs.take(rows), position)
         target = data.target[rows]
-        optimiser = type(optimizer)(model.parameters(), **optimizer.defaults)
+        optimiser = new_optimizer(model.parameters())
         generator = torch.Generator().manual_seed(seed + position)
         for _epoch in range(epochs):
             order = torch.randperm(len(rows), generator=generator)
@@ -74,7 +70,7 @@ def train_unimodal_models(
 
 
 @torch.no_grad()
-def unimodal_logits(models: list[FusionNetwork], batch: ModalityBatch, batch_size: int) -> Tensor:
+def unimodal_logits(models: list[NetworkView], batch: ModalityBatch, batch_size: int) -> Tensor:
     """ŷ^m for every row: ``(B, M, K)`` logits of each modality's own model on that modality."""
     return torch.stack(
         [

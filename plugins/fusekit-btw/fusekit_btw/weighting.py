@@ -65,9 +65,16 @@ import torch
 from sklearn.metrics import f1_score
 from torch import Tensor
 
-from fusekit import BuildSpec, FusionNetwork, FusionOutput, LossContext, ModalityBatch, Weighting
-from fusekit.nn import expand_mask
-from fusekit.output import TrainingContext
+from fusekit.plugin import (
+    BuildSpec,
+    FusionOutput,
+    LossContext,
+    ModalityBatch,
+    NetworkView,
+    TrainingContext,
+    Weighting,
+    expand_mask,
+)
 from fusekit_btw import equations
 from fusekit_btw.reference import train_unimodal_models, unimodal_logits
 
@@ -118,7 +125,7 @@ class BTW(Weighting):
         self.history_mass_ = 1.0  # Π_t (1 − α_t): share of W^{(0)} = 1 left in W
         self.alpha_ = float(self.alpha)
         self.history_: list[dict[str, Any]] = []
-        self._unimodal_models: list[FusionNetwork] = []
+        self._unimodal_models: list[NetworkView] = []
         self._reference: Tensor | None = None  # separate protocol: ŷ^m logits (N, M, K)
         self._pass_weights: Tensor | None = None  # weights for the pass in progress (B, M)
         self._inside = False
@@ -154,7 +161,7 @@ class BTW(Weighting):
         if ctx.data is None or ctx.data.target is None:
             raise ValueError("btw: training needs the training rows and their target")
         network, inputs = ctx.network, ctx.data.inputs
-        if self._capture not in network._forward_pre_hooks.values():
+        if not network.has_forward_pre_hook(self._capture):
             network.register_forward_pre_hook(self._capture)
         self.weights_ = inputs.mask.to(torch.float32).clone()  # W^{(0)} = 1, absent 0
         self.mi_.fill_(1.0 / len(self.spec.names))
@@ -167,15 +174,15 @@ class BTW(Weighting):
             self._unimodal_models = train_unimodal_models(
                 network,
                 ctx.data,
-                ctx.net.optimizer_,
-                self.unimodal_epochs or ctx.net.max_epochs,
-                ctx.net.batch_size,
+                ctx.loop.new_optimizer,
+                self.unimodal_epochs or ctx.max_epochs,
+                ctx.batch_size,
                 self._seed,
             )
             self._reference = unimodal_logits(self._unimodal_models, inputs, _chunk(ctx))
 
     # -- forward -----------------------------------------------------------------------------
-    def _capture(self, network: FusionNetwork, args: tuple[Any, ...]) -> None:
+    def _capture(self, network: Any, args: tuple[Any, ...]) -> None:
         """Forward pre-hook: the weights ``(B, M)`` for the pass about to run on ``args[0]``."""
         if self._inside:
             return
@@ -257,7 +264,7 @@ class BTW(Weighting):
         self.multimodal_std_.copy_(torch.from_numpy(np.sqrt((multimodal_std**2).mean(axis=0))))
 
     @torch.no_grad()
-    def _label_free_weights(self, network: FusionNetwork, batch: ModalityBatch) -> Tensor:
+    def _label_free_weights(self, network: Any, batch: ModalityBatch) -> Tensor:
         """Predict-time weights ``(B, M)``; reads no label (see the module docstring)."""
         mask = batch.mask
         if self.predict_weights == "ones":
@@ -315,7 +322,7 @@ class BTW(Weighting):
 
     def _move_alpha(self, ctx: TrainingContext, multimodal_logits: Tensor, target: Tensor) -> None:
         """α ± step: ``valid_loss`` if skorch has one, else training macro-F1 / MAE of ŷ^MM."""
-        last = ctx.net.history[-1] if len(ctx.net.history) else {}
+        last = ctx.loop.last_epoch() if ctx.loop is not None else {}
         if "valid_loss" in last:
             score = -float(last["valid_loss"])
         elif self.spec.task == "classification":
@@ -370,4 +377,4 @@ def _positive_int(value: Any) -> bool:
 
 
 def _chunk(ctx: TrainingContext) -> int:
-    return max(int(ctx.net.batch_size), 256)
+    return max(int(ctx.batch_size), 256)

@@ -7,7 +7,7 @@ from btw_tasks import exclusion_task, split
 from fusekit_btw.moe_fusion import MoELayer, SparseMoEFusion
 
 from fusekit import BuildSpec, FusionClassifier, FusionOutput, Modalities
-from fusekit.registry import get_registry
+from fusekit.engine.registry import get_registry
 from fusekit.testing import parametrize_with_checks
 
 

@@ -15,7 +15,7 @@ from sklearn.metrics import mutual_info_score
 from sklearn.model_selection import GridSearchCV
 
 from fusekit import FusionClassifier, FusionRegressor, Modalities
-from fusekit.registry import get_registry
+from fusekit.engine.registry import get_registry
 
 FAST = {"max_epochs": 4, "random_state": 0}
 

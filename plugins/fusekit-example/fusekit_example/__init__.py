@@ -11,8 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from fusekit import BuildSpec, Fusion, FusionOutput, hookimpl
-from fusekit.nn import as_vector, vector_size
+from fusekit.plugin import BuildSpec, Fusion, FusionOutput, as_vector, hookimpl, vector_size
 
 
 class MaxoutFusion(Fusion):
@@ -33,7 +32,8 @@ class MaxoutFusion(Fusion):
 
     def forward(self, features: dict[str, Tensor], mask: Tensor, output: FusionOutput) -> Tensor:
         projected = torch.stack(
-            [self.projections[name](as_vector(h)) for name, h in features.items()], dim=1
+            [self.projections[m](as_vector(h, output.steps.get(m))) for m, h in features.items()],
+            dim=1,
         )  # (B, M, width)
         absent = ~mask.unsqueeze(-1)  # (B, M, 1)
         fused = projected.masked_fill(absent, float("-inf")).amax(dim=1)  # (B, width)

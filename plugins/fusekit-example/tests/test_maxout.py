@@ -8,7 +8,7 @@ from fusekit_example import MaxoutFusion
 from sklearn.model_selection import GridSearchCV
 
 from fusekit import FusionClassifier, Modalities
-from fusekit.registry import get_registry
+from fusekit.engine.registry import get_registry
 from fusekit.testing import parametrize_with_checks
 
 

@@ -5,7 +5,7 @@ Registers the weighting ``mwam``; the metric is reusable as :func:`frequency_rat
 
 from __future__ import annotations
 
-from fusekit import hookimpl
+from fusekit.plugin import hookimpl
 from fusekit_mwam.allocation import allocation_weight, update_and_allocate
 from fusekit_mwam.dct import dct_matrix
 from fusekit_mwam.frm import frequency_ratio_metric

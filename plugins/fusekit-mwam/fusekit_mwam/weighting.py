@@ -34,7 +34,7 @@ import numbers
 import torch
 from torch import Tensor
 
-from fusekit import BuildSpec, FusionOutput, LossContext, TrainingContext, Weighting
+from fusekit.plugin import BuildSpec, FusionOutput, LossContext, TrainingContext, Weighting
 from fusekit_mwam.allocation import update_and_allocate
 from fusekit_mwam.frm import check_frm_params, frequency_ratio_metric, warn_unordered_vectors
 

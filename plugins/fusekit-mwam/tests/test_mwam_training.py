@@ -15,8 +15,8 @@ from fusekit.builtin.concat_fusion import ConcatFusion
 from fusekit.builtin.mlp_backbone import MLPBackbone
 from fusekit.builtin.no_calibration import NoCalibration
 from fusekit.builtin.no_weighting import NoWeighting
-from fusekit.network import FusionNetwork
-from fusekit.registry import get_registry
+from fusekit.engine.network import FusionNetwork
+from fusekit.engine.registry import get_registry
 
 
 def image_data(n=96, seed=0):
@@ -52,7 +52,7 @@ def as_batch(X, y, rows=slice(0, 32)):
 
 
 def context(network, batch, target):
-    return TrainingContext(network, net=None, data=None, epoch=0, batch=batch, target=target)
+    return TrainingContext(network, loop=None, data=None, epoch=0, batch=batch, target=target)
 
 
 def gradients(network):

@@ -6,7 +6,7 @@ See :mod:`fusekit_scfae.fusion` for the equations and the choices made where the
 
 from __future__ import annotations
 
-from fusekit import hookimpl
+from fusekit.plugin import hookimpl
 from fusekit_scfae.blocks import GeluLinear, SwiGLU
 from fusekit_scfae.diagnostics import encoder_gradient_cosine, gradient_cosine
 from fusekit_scfae.fusion import SCFAEFusion, source_positions, split_point

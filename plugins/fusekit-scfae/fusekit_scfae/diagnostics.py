@@ -17,7 +17,7 @@ from dataclasses import replace
 import torch
 from torch import Tensor
 
-from fusekit import FusionNetwork, LossContext, ModalityBatch
+from fusekit.plugin import LossContext, ModalityBatch, NetworkView
 
 
 def gradient_cosine(task: Tensor, aux: Tensor, wrt: list[Tensor]) -> tuple[float, float]:
@@ -36,7 +36,7 @@ def gradient_cosine(task: Tensor, aux: Tensor, wrt: list[Tensor]) -> tuple[float
 
 
 def encoder_gradient_cosine(
-    network: FusionNetwork, batch: ModalityBatch, target: Tensor
+    network: NetworkView, batch: ModalityBatch, target: Tensor
 ) -> tuple[float, float]:
     """Task-vs-SCFAE-auxiliary gradient cosine and task-gradient norm at the encoder."""
     wrt: list[Tensor] = [
@@ -49,7 +49,7 @@ def encoder_gradient_cosine(
     with torch.enable_grad():
         output = network(batch)
         ctx = LossContext(network=network, batch=batch, target=target, training=True)
-        task = network.weighting.task_loss(output, ctx)
+        task = network.task_loss(output, ctx)
         aux = output.diagnostics["scfae"]["aux_loss"] * float(network.fusion.lam)
         return gradient_cosine(task, aux, wrt)
 

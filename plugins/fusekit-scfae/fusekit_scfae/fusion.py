@@ -3,7 +3,7 @@
 Xiong et al., "Multimodal Fusion via Self-Consistent Task-Gradient Fields", arXiv:2410.15475v2,
 Sec. 4 and App. A (implementation spec: ``specs/seed-001-scfae.md``).
 
-Per modality m (vectors V^(m) ``(B, l_m)``; sequences are pooled with ``fusekit.nn.as_vector``),
+Per modality m (vectors V^(m) ``(B, l_m)``; sequences are pooled with ``fusekit.plugin.as_vector``),
 with l* = min_m l_m and the split point s_m = floor(b·n·l_m + 1/2):
 
     U^(m)      = SwiGLU_pre^(m)(V^(m))                                   (B, l_m)
@@ -54,8 +54,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from fusekit import BuildSpec, Fusion, FusionOutput, TrainingContext
-from fusekit.nn import as_vector, vector_size
+from fusekit.plugin import BuildSpec, Fusion, FusionOutput, TrainingContext, as_vector, vector_size
 from fusekit_scfae.blocks import GeluLinear, SwiGLU
 from fusekit_scfae.diagnostics import GradientLog, encoder_gradient_cosine
 from fusekit_scfae.loss import contrastive_loss, reconstruction_loss
@@ -299,4 +298,4 @@ class SCFAEFusion(Fusion):
     def on_epoch_end(self, ctx: TrainingContext) -> None:
         if self.gradient_diagnostics and self._gradient_log:
             for key, value in self._gradient_log.summary().items():
-                ctx.net.history.record(key, value)
+                ctx.loop.record(key, value)

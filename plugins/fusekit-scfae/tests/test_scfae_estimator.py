@@ -11,7 +11,7 @@ from scfae_helpers import build_fusion, random_features, run
 from sklearn.model_selection import GridSearchCV
 
 from fusekit import FusionClassifier, FusionRegressor
-from fusekit.registry import get_registry
+from fusekit.engine.registry import get_registry
 
 NAMES = ["scfae", *PRESETS]
 

@@ -15,7 +15,7 @@ from fusekit import ModalityBatch
 from fusekit.builtin.mlp_backbone import MLPBackbone
 from fusekit.builtin.no_calibration import NoCalibration
 from fusekit.builtin.no_weighting import NoWeighting
-from fusekit.network import FusionNetwork
+from fusekit.engine.network import FusionNetwork
 
 WIDTHS = {"a": 5, "b": 8, "c": 6}
 

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from fusekit import hookimpl
+from fusekit.plugin import hookimpl
 from fusekit_udml.inspection import modality_weights
 from fusekit_udml.weighting import UDMLWeighting
 

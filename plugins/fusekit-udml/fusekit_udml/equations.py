@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from fusekit.nn import expand_mask
+from fusekit.plugin import expand_mask
 
 #: Floor on the uncertainty inside Eq. 7 so that 1/u stays finite (spec §10.10).
 MIN_UNCERTAINTY = 1e-6

@@ -15,16 +15,11 @@ def modality_weights(estimator: Any, X: Any, batch_size: int = 1024) -> np.ndarr
     Columns follow ``estimator.modalities_``; rows sum to 1 over the present modalities. Works for
     any weighting that sets ``FusionOutput.modality_weights``.
     """
-    network = estimator.module_
-    prepared = estimator._prepare(X, reset=False)  # the core has no public "forward outputs" yet
-    batch = estimator._batch(prepared)
-    network.eval()
     chunks = []
-    for start in range(0, len(batch), batch_size):
-        output = network(batch.take(slice(start, start + batch_size)))
+    for output in estimator.outputs(X, batch_size):
         if output.modality_weights is None:
             raise ValueError(
-                f"weighting {type(network.weighting).__name__} sets no modality weights; use a "
+                f"weighting {estimator.weighting!r} sets no modality weights; use a "
                 "weighting that re-weights modalities, such as 'udml'."
             )
         chunks.append(output.modality_weights.cpu())

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from fusekit.nn import expand_mask
+from fusekit.plugin import expand_mask
 
 
 def draw_levels(mask: Tensor, levels: Tensor, clean_fraction: float) -> Tensor:

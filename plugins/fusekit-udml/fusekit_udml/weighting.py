@@ -50,11 +50,18 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor, nn
 
-from fusekit.batch import ModalityBatch
-from fusekit.components import BuildSpec, Shape, Weighting
-from fusekit.network import FusionNetwork
-from fusekit.nn import as_vector
-from fusekit.output import FusionOutput, LossContext, TrainingContext
+from fusekit.plugin import (
+    BuildSpec,
+    FusionOutput,
+    LossContext,
+    ModalityBatch,
+    NetworkView,
+    Shape,
+    TrainingContext,
+    Weighting,
+    as_vector,
+    expand_mask,
+)
 from fusekit_udml.equations import (
     dependency_ratios,
     estimator_loss,
@@ -109,15 +116,15 @@ def _pool(x: Tensor, steps: Tensor | None) -> Tensor:
 
 
 def decide(
-    network: FusionNetwork, features: dict[str, Tensor], mask: Tensor, steps: dict[str, Tensor]
+    network: NetworkView, features: dict[str, Tensor], mask: Tensor, steps: dict[str, Tensor]
 ) -> Tensor:
     """The network's own fusion and head on given features: ``(B, n_outputs)`` logits.
 
     UDML's modality-dropped passes reuse these modules (no parameters, no copies: Sec. 3.2.2) and
-    must not go through the weighting again, so this skips ``FusionNetwork.fuse``'s reweighting.
+    must not go through the weighting again, so this skips ``NetworkView.fuse``'s reweighting
+    (``NetworkView.decide``).
     """
-    fused = network.fusion(features, mask, FusionOutput(mask=mask, steps=steps))
-    return fused if network.fusion.emits_logits else network.head(fused)
+    return network.decide(features, mask, steps)
 
 
 class UDMLWeighting(Weighting):
@@ -297,7 +304,7 @@ class UDMLWeighting(Weighting):
 
     # -- training-loop hooks (progressive optimisation, Sec. 3.2.3) ----------------------------
     def on_train_begin(self, ctx: TrainingContext) -> None:
-        max_epochs = int(ctx.net.max_epochs)
+        max_epochs = ctx.max_epochs
         self.stage1_epochs_ = math.floor(float(self.stage1_fraction) * max_epochs)
         warmup = self.uncertainty_warmup_epochs
         if warmup is None:
@@ -425,7 +432,7 @@ class UDMLWeighting(Weighting):
         return terms
 
     def _keep_only_logits(
-        self, state: UDMLPass, network: FusionNetwork, steps: dict[str, Tensor]
+        self, state: UDMLPass, network: NetworkView, steps: dict[str, Tensor]
     ) -> dict[str, Tensor]:
         """ℓ^{only m} ``{m: (B, C)}`` through the shared fusion and head, with gradients.
 
@@ -460,7 +467,7 @@ class UDMLWeighting(Weighting):
     def _dependency_scores(
         self,
         state: UDMLPass,
-        network: FusionNetwork,
+        network: NetworkView,
         steps: dict[str, Tensor],
         only_logits: dict[str, Tensor],
     ) -> Tensor:
@@ -470,7 +477,7 @@ class UDMLWeighting(Weighting):
             changes = [only_logits[name].detach() for name in self.names_]  # each (B, C)
         else:
             unweighted = {  # M·w ≡ 1: z^m on present rows
-                m: z.detach() * state.mask[:, i].reshape(-1, *([1] * (z.dim() - 1)))
+                m: z.detach() * expand_mask(state.mask[:, i], z)
                 for i, (m, z) in enumerate(state.embeddings.items())
             }
             full = decide(network, unweighted, state.mask, steps)  # ℓ^f (B, C)

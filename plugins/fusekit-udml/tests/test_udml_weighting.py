@@ -12,14 +12,13 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
 from fusekit import FusionClassifier, FusionRegressor, Modalities
-from fusekit.batch import ModalityBatch
 from fusekit.builtin.concat_fusion import ConcatFusion
 from fusekit.builtin.mlp_backbone import MLPBackbone
 from fusekit.builtin.no_calibration import NoCalibration
 from fusekit.builtin.no_weighting import NoWeighting
-from fusekit.network import FusionNetwork
-from fusekit.output import LossContext
-from fusekit.registry import get_registry
+from fusekit.engine.network import FusionNetwork
+from fusekit.engine.registry import get_registry
+from fusekit.plugin import LossContext, ModalityBatch
 
 SHAPES = {"a": (5,), "b": (3,), "c": (4,)}
 

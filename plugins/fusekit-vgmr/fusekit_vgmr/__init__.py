@@ -7,7 +7,7 @@ arXiv 2606.02679 (2026). See :mod:`fusekit_vgmr.refiner` for the equations and
 
 from __future__ import annotations
 
-from fusekit import hookimpl
+from fusekit.plugin import hookimpl
 from fusekit_vgmr.refiner import DIAGNOSTICS_KEY, RefinerSignals, ValueGatedModalityRefiner
 
 __all__ = ["DIAGNOSTICS_KEY", "RefinerSignals", "ValueGatedModalityRefiner"]

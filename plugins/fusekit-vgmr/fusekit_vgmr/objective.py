@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from fusekit.output import FusionOutput, LossContext
+from fusekit.plugin import FusionOutput, LossContext
 
 if TYPE_CHECKING:
     from fusekit_vgmr.refiner import RefinerSignals

@@ -45,9 +45,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from fusekit.components import BuildSpec, Calibration
-from fusekit.nn import masked_mean
-from fusekit.output import FusionOutput, LossContext
+from fusekit.plugin import BuildSpec, Calibration, FusionOutput, LossContext, masked_mean
 from fusekit_vgmr import objective
 from fusekit_vgmr.branch import ACTIVATIONS, ModalityBranch
 from fusekit_vgmr.tokens import avg_max_pool, from_tokens, to_tokens, token_width

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from fusekit.components import Shape
+from fusekit.plugin import Shape
 
 
 def token_width(shape: Shape) -> int:

@@ -11,7 +11,7 @@ from fusekit_vgmr import ValueGatedModalityRefiner
 from sklearn.model_selection import GridSearchCV
 
 from fusekit import FusionClassifier, Modalities, available
-from fusekit.registry import get_registry
+from fusekit.engine.registry import get_registry
 from fusekit.testing import parametrize_with_checks
 
 SMALL = {"calibration__latent_dim": 16, "batch_size": 32, "random_state": 0}

@@ -25,12 +25,19 @@ from skorch.callbacks import Callback
 from skorch.utils import TeeGenerator
 from torch.utils.data import Subset
 
-from fusekit.batch import BatchIterator, ModalityBatch, TrainingData
-from fusekit.components import Component
-from fusekit.network import FusionNetwork
-from fusekit.output import FusionOutput, TrainingContext
+from fusekit.engine.batching import BatchIterator
+from fusekit.engine.network import FusionNetwork
+from fusekit.plugin import (
+    TRAINING_HOOKS,
+    Component,
+    FusionOutput,
+    ModalityBatch,
+    TrainingContext,
+    TrainingData,
+    TrainingLoop,
+)
 
-_HOOKS = ("on_train_begin", "on_epoch_begin", "on_batch_begin", "on_grad_computed", "on_epoch_end")
+_HOOKS = TRAINING_HOOKS
 
 
 def _steps_without_closure(optimizer: torch.optim.Optimizer) -> bool:
@@ -44,7 +51,13 @@ def _closure_free(kind: type) -> bool:
 
 
 class FusionNet(NeuralNet):
-    """skorch ``NeuralNet`` over in-memory modality tensors."""
+    """skorch ``NeuralNet`` over in-memory modality tensors.
+
+    ``run_single_epoch``, ``train_step``, ``notify``, ``_set_training`` and
+    ``_callback_listeners`` replace private parts of skorch's loop; they follow skorch 1.4, which
+    ``pyproject.toml`` pins (``skorch>=1.4,<1.5``). Check them against a new skorch before
+    widening the pin.
+    """
 
     generator: torch.Generator | None = None
     batch_index_: int = 0  # training batches done in the current epoch
@@ -171,7 +184,8 @@ class FusionNet(NeuralNet):
 
 
 class ComponentHooks(Callback):
-    """Forwards skorch's training events to the calibration, fusion and weighting plugins.
+    """Forwards skorch's training events to every component: backbones, calibration, fusion and
+    weightings, in that order (``FusionNetwork.components``).
 
     Only components that override a hook are called for it, so the default costs nothing per batch.
     """
@@ -182,12 +196,13 @@ class ComponentHooks(Callback):
     def initialize(self) -> ComponentHooks:
         self._listeners: dict[str, list[Component]] = {hook: [] for hook in _HOOKS}
         self._train_rows: torch.Tensor | None = None
+        self._loop: TrainingLoop | None = None
         return self
 
     def _context(self, net: NeuralNet, **extra: Any) -> TrainingContext:
         return TrainingContext(
-            network=net.module_,
-            net=net,
+            network=net.module_.view,
+            loop=self._loop,
             data=self.data,
             epoch=len(net.history) - 1,
             train_rows=self._train_rows,
@@ -197,6 +212,7 @@ class ComponentHooks(Callback):
 
     def on_train_begin(self, net: NeuralNet, X: Any = None, y: Any = None, **kwargs: Any) -> None:
         network: FusionNetwork = net.module_
+        self._loop = TrainingLoop(net)
         self._listeners = {
             hook: [
                 component
@@ -205,7 +221,9 @@ class ComponentHooks(Callback):
             ]
             for hook in _HOOKS
         }
-        self._dispatch("on_train_begin", TrainingContext(network, net, self.data, len(net.history)))
+        self._dispatch(
+            "on_train_begin", TrainingContext(network.view, self._loop, self.data, len(net.history))
+        )
 
     def _dispatch(self, hook: str, ctx: TrainingContext) -> None:
         for component in self._listeners[hook]:

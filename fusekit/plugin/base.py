@@ -4,7 +4,7 @@ A plugin class stores its hyperparameters in ``__init__`` (nothing else, as in s
 creates its layers in ``build``, once the modalities' shapes are known. So a user may pass a name,
 a class, or an unbuilt instance (``fusion=TensorFusion(rank=4)``); ``fit`` builds a copy.
 
-Pass order inside :class:`fusekit.network.FusionNetwork`::
+Pass order inside the network (:class:`fusekit.engine.network.FusionNetwork`)::
 
     batch --Weighting.perturb (training only)--> X_m --Backbone_m--> h_m  (absent rows zeroed)
           --Calibration--> h'_m --Weighting.reweight--> --Fusion(mask)--> z --head--> logits
@@ -23,40 +23,23 @@ Training-loop hooks (``on_train_begin``, ``on_epoch_begin``, ``on_batch_begin``,
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
-from fusekit.batch import ModalityBatch
-from fusekit.output import FusionOutput, LossContext, TrainingContext
+from fusekit.plugin.batch import ModalityBatch
+from fusekit.plugin.context import LossContext, TrainingContext
+from fusekit.plugin.output import FusionOutput
+from fusekit.plugin.spec import BuildSpec, Shape
 
-Shape = tuple[int, ...]
-INPUT_KINDS = {1: "vector", 2: "sequence", 3: "image"}
-
-
-def input_kind(shape: Shape) -> str:
-    """``"vector"``, ``"sequence"`` or ``"image"`` for a per-sample shape."""
-    return INPUT_KINDS[len(shape)]
-
-
-@dataclass(frozen=True)
-class BuildSpec:
-    """What a component knows when it builds its layers.
-
-    Attributes:
-        names: modality names, in mask-column order.
-        input_shapes: ``{m: shape}`` of the raw inputs without the batch axis.
-        feature_shapes: ``{m: shape}`` of the backbone outputs without the batch axis.
-        n_outputs: classes (classification) or targets (regression).
-        task: ``"classification"`` or ``"regression"``.
-    """
-
-    names: tuple[str, ...]
-    input_shapes: dict[str, Shape]
-    feature_shapes: dict[str, Shape]
-    n_outputs: int
-    task: Literal["classification", "regression"]
+#: The training-loop hooks every component may implement, in the order a fit calls them.
+TRAINING_HOOKS = (
+    "on_train_begin",
+    "on_epoch_begin",
+    "on_batch_begin",
+    "on_grad_computed",
+    "on_epoch_end",
+)
 
 
 class Component(nn.Module):
@@ -115,7 +98,8 @@ class Backbone(Component):
     """Per-modality encoder: ``(B, *input_shape) -> (B, *output_shape)``.
 
     Vector inputs are ``(d,)``, sequences ``(T, d)``, images ``(C, H, W)``. Output shapes are
-    ``(D,)`` or ``(T', D)``: fusions that need vectors pool sequences (``fusekit.nn.as_vector``).
+    ``(D,)`` or ``(T', D)``: fusions that need vectors pool sequences
+    (``fusekit.plugin.as_vector``).
     """
 
     kind = "backbone"
@@ -158,13 +142,21 @@ class Fusion(Component):
     """Combines ``{m: h_m}`` and the ``(B, M)`` mask into one representation, or into logits.
 
     ``build`` returns the width of the fused vector, or ``n_outputs`` with ``emits_logits``.
-    Absent rows arrive as zeros; a fusion must give every sample an output that does not depend on
-    the values in its absent modalities, and must stay finite when all of a sample's are absent.
+    ``features`` iterates in ``BuildSpec.names`` order, the order of the columns of ``mask``, a
+    ``(B, M)`` bool tensor (True = present). Absent rows arrive as zeros, but zero is neutral only
+    for sums: a fusion must give every sample an output that does not depend on the values at its
+    absent positions (ignore them: masked means, ``-inf`` scores before a softmax, attention key
+    masks; or put the operation's neutral element there: 1 for products, ``-inf`` for maxima), and
+    must stay finite when all of a sample's modalities are absent.
     """
 
     kind = "fusion"
     #: True when ``forward`` returns logits ``(B, n_outputs)`` directly (no shared head).
     emits_logits: ClassVar[bool] = False
+    #: True when ``forward`` returns ``[mask_m · as_vector(h_m)]`` concatenated in mask-column order
+    #: (then the ``(B, M)`` mask when an ``indicators`` attribute is true), so that a linear head
+    #: splits into per-modality column blocks (OGM-GE's unimodal logits).
+    concatenates: ClassVar[bool] = False
 
     def build(self, spec: BuildSpec) -> int:
         raise NotImplementedError

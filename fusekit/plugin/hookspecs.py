@@ -7,8 +7,8 @@ registered through the entry-point group ``fusekit``::
     mymethod = "fusekit_mymethod"
 
 Each hook returns ``{name: class}``. Classes subclass the base of their kind in
-:mod:`fusekit.components` (datasets return loader callables). The built-in methods in
-:mod:`fusekit.builtin` implement these same hooks.
+:mod:`fusekit.plugin` (datasets return loader callables); :mod:`fusekit.plugin.kinds` maps each
+kind to its hook. The built-in methods in :mod:`fusekit.builtin` implement these same hooks.
 """
 
 from __future__ import annotations
@@ -46,13 +46,3 @@ def fusekit_weightings() -> dict[str, type]:
 @hookspec
 def fusekit_datasets() -> dict[str, Callable]:
     """Data sets: ``{name: loader}``; a loader returns ``(Modalities, y)``."""
-
-
-#: Plugin kind -> the hook that provides it.
-KIND_HOOKS = {
-    "backbone": "fusekit_backbones",
-    "calibration": "fusekit_calibrations",
-    "fusion": "fusekit_fusions",
-    "weighting": "fusekit_weightings",
-    "dataset": "fusekit_datasets",
-}

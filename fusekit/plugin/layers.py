@@ -1,23 +1,21 @@
-"""Small pieces shared by the built-in catalogue (private: not a plugin module).
+"""Layers shared by methods.
 
 - :class:`ModalityProjection`: one ``Linear(D_m, dim)`` per modality on the pooled vector,
   ``{m: (B, *shape_m)} -> (B, M, dim)``, with absent rows set to zero *after* the projection (so
   the bias of an absent modality never reaches the fusion).
 - :func:`sinusoidal_positions`: the fixed positional encoding of Vaswani et al. (2017), Eq. in §3.5.
-- :func:`check_int`, :func:`check_choice`: ValueErrors naming the parameter, expected and received.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
-from fusekit.components import BuildSpec
-from fusekit.nn import as_vector, vector_size
+from fusekit.plugin.nn import as_vector, vector_size
+from fusekit.plugin.spec import BuildSpec
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "none": nn.Identity,
@@ -25,25 +23,6 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "tanh": nn.Tanh,
     "gelu": nn.GELU,
 }
-
-
-def check_int(owner: str, name: str, value: object, minimum: int = 1) -> int:
-    """``value`` as an int ``>= minimum``, else a ValueError naming ``owner`` and ``name``."""
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
-
-
-def check_fraction(owner: str, name: str, value: object) -> float:
-    """``value`` as a float in ``[0, 1)``, else a ValueError."""
-    if not isinstance(value, numbers.Real) or not 0.0 <= float(value) < 1.0:
-        raise ValueError(f"{owner}: {name} must be a number in [0, 1), got {value!r}.")
-    return float(value)
-
-
-def check_choice(owner: str, name: str, value: object, choices: Sequence[object]) -> None:
-    if value not in choices:
-        raise ValueError(f"{owner}: {name}={value!r}; expected one of {list(choices)}.")
 
 
 class ModalityProjection(nn.Module):

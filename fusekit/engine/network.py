@@ -2,31 +2,49 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import copy
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from fusekit.batch import ModalityBatch
-from fusekit.components import (
+from fusekit.engine.registry import get_registry
+from fusekit.plugin import (
     Backbone,
     BuildSpec,
     Calibration,
+    Component,
     Fusion,
+    FusionOutput,
+    LossContext,
+    ModalityBatch,
+    NetworkView,
     Weighting,
+    as_vector,
+    expand_mask,
     input_kind,
+    vector_size,
 )
-from fusekit.nn import as_vector, expand_mask, vector_size
-from fusekit.output import FusionOutput, LossContext
 
 
 class FusionNetwork(nn.Module):
-    """``X_m -> backbone_m -> calibration -> weighting.reweight -> fusion(mask) -> head``.
+    """``X_m -> backbone_m -> calibration -> weightings.reweight -> fusion(mask) -> head``.
 
     The network owns the rule that absent modalities reach calibration and fusion as zero rows,
     with the ``(B, M)`` mask beside them; plugins never see the raw values of an absent modality.
+
+    It holds a list of weightings (``weighting=["ogm_ge", "modality_dropout"]``), combined in list
+    order w_1, ..., w_n:
+
+    * ``perturb``, ``reweight``: chained, b <- w_n(... w_1(b)); ``output.modality_weights`` is what
+      the last weighting that sets it wrote;
+    * ``adjust_logits``: chained, each sees the logits the previous one returned;
+    * ``task_loss``: the one weighting that overrides it (``qmf``, ``tmc``, ``gradient_blending``
+      ...), else the mean task loss; two that override it are an error;
+    * ``loss_terms`` and the training hooks: every weighting's, in list order (after the
+      backbones', the calibration's and the fusion's).
     """
 
     def __init__(
@@ -35,7 +53,7 @@ class FusionNetwork(nn.Module):
         backbones: Mapping[str, Backbone],
         calibration: Calibration,
         fusion: Fusion,
-        weighting: Weighting,
+        weighting: Weighting | Sequence[Weighting],
         n_outputs: int,
         task: Literal["classification", "regression"],
     ) -> None:
@@ -65,8 +83,11 @@ class FusionNetwork(nn.Module):
         )
         self.calibration = calibration
         self.calibration.build(self.spec)
-        self.weighting = weighting
-        self.weighting.build(self.spec)
+        weightings = [weighting] if isinstance(weighting, Weighting) else list(weighting)
+        self.weightings = nn.ModuleList(weightings)
+        for part in self.weightings:
+            part.build(self.spec)
+        self._set_passes()
         self.fusion = fusion
         fused_width = fusion.build(self.spec)
         self.fused_width = int(fused_width)
@@ -83,8 +104,63 @@ class FusionNetwork(nn.Module):
             else None
         )
 
-    def components(self) -> tuple[Calibration, Fusion, Weighting]:
-        return (self.calibration, self.fusion, self.weighting)
+    def _set_passes(self) -> None:
+        """Which weightings take part in each step of a pass (those that override the method).
+
+        A default method changes nothing (identity), so skipping it keeps the numbers and saves
+        the per-batch calls; the task loss has a single owner (see the class docstring).
+        """
+        parts = list(self.weightings)
+        self._perturbers = [w for w in parts if _overrides(w, "perturb")]
+        self._reweighters = [w for w in parts if _overrides(w, "reweight")]
+        self._adjusters = [w for w in parts if _overrides(w, "adjust_logits")]
+        owners = [w for w in parts if _overrides(w, "task_loss")]
+        if len(owners) > 1:
+            raise ValueError(
+                "weighting: at most one weighting in the list may redefine the task loss, got "
+                f"{[type(w).__name__ for w in owners]}. Keep one of them."
+            )
+        self._task_owner = owners[0] if owners else None
+
+    @property
+    def weighting(self) -> Weighting:
+        """The weighting, when the network holds exactly one (see :attr:`weightings`)."""
+        if len(self.weightings) != 1:
+            raise AttributeError(
+                f"this network holds {len(self.weightings)} weightings; use network.weightings"
+            )
+        return self.weightings[0]
+
+    def components(self) -> tuple[Component, ...]:
+        """Every component, in pass order: backbones, calibration, fusion, weightings.
+
+        Loss terms are summed and training hooks called in this order.
+        """
+        return (*self.backbones.values(), self.calibration, self.fusion, *self.weightings)
+
+    @property
+    def view(self) -> NetworkView:
+        """The :class:`NetworkView` plugins receive in their contexts (one per network)."""
+        view = self.__dict__.get("_view")
+        if view is None or view._network is not self:  # a deep copy carries the original's view
+            view = self.__dict__["_view"] = NetworkView(self)
+        return view
+
+    def copy(self, plain: bool = False) -> FusionNetwork:
+        """A deep copy; ``plain``: no weighting, no forward hooks (see ``NetworkView.copy``)."""
+        model = copy.deepcopy(self)
+        if plain:
+            model._forward_pre_hooks.clear()
+            model.weightings = nn.ModuleList()
+            model._set_passes()
+        return model
+
+    def decide(
+        self, features: dict[str, Tensor], mask: Tensor, steps: dict[str, Tensor] | None = None
+    ) -> Tensor:
+        """Fusion and head only on ``features`` as given: ``(B, n_outputs)`` logits."""
+        fused = self.fusion(features, mask, FusionOutput(mask=mask, steps=dict(steps or {})))
+        return fused if self.fusion.emits_logits else self.head(fused)
 
     def modality_parameters(self, name: str) -> list[nn.Parameter]:
         """Parameters of modality ``name``'s encoder (for per-branch gradient modulation)."""
@@ -122,7 +198,8 @@ class FusionNetwork(nn.Module):
             }
         if output.unimodal_logits is None and self.unimodal_heads is not None:
             output.unimodal_logits = self.unimodal(features, output.steps)
-        features = self.weighting.reweight(features, mask, output)
+        for weighting in self._reweighters:
+            features = weighting.reweight(features, mask, output)
         fused = self.fusion(features, mask, output)
         if fused.dim() != 2 or fused.shape[1] != self.fused_width:
             raise RuntimeError(
@@ -135,7 +212,9 @@ class FusionNetwork(nn.Module):
         else:
             output.fused = fused
             output.logits = self.head(fused)
-        return self.weighting.adjust_logits(output)
+        for weighting in self._adjusters:
+            output.logits = weighting.adjust_logits(output)
+        return output.logits
 
     def _check_calibrated(self, features: dict[str, Tensor], calibrated: dict[str, Tensor]) -> None:
         if calibrated is features:
@@ -162,7 +241,8 @@ class FusionNetwork(nn.Module):
 
     def forward(self, batch: ModalityBatch) -> FusionOutput:
         if self.training:
-            batch = self.weighting.perturb(batch)
+            for weighting in self._perturbers:
+                batch = weighting.perturb(batch)
         output = FusionOutput(mask=batch.mask, steps=batch.steps, batch=batch)
         output.features = self.encode(batch)
         output.calibrated = self.calibration(output.features, batch.mask, output)
@@ -187,14 +267,20 @@ class FusionNetwork(nn.Module):
         self, output: FusionOutput, target: Tensor, batch: ModalityBatch, training: bool
     ) -> Tensor:
         """Task loss (as the weighting defines it) plus every auxiliary loss term."""
-        ctx = LossContext(network=self, batch=batch, target=target, training=training)
-        total = self.weighting.task_loss(output, ctx)
+        ctx = LossContext(network=self.view, batch=batch, target=target, training=training)
+        total = self.task_loss(output, ctx)
         for value in output.aux_losses.values():
             total = total + value
         for component in self.components():
             for value in component.loss_terms(output, ctx).values():
                 total = total + value
         return total
+
+    def task_loss(self, output: FusionOutput, ctx: LossContext) -> Tensor:
+        """The main loss as the weightings define it (the mean task loss by default)."""
+        if self._task_owner is None:
+            return ctx.mean_loss(output.logits)
+        return self._task_owner.task_loss(output, ctx)
 
     @torch.inference_mode()
     def predict_logits(
@@ -214,10 +300,12 @@ class FusionNetwork(nn.Module):
         return torch.cat(chunks)
 
 
+def _overrides(component: Component, method: str) -> bool:
+    return getattr(type(component), method) is not getattr(Weighting, method)
+
+
 def _origin(kind: str, component: nn.Module) -> str:
     """``name from distribution version`` of a registered plugin class, for error messages."""
-    from fusekit.registry import get_registry
-
     registry = get_registry()
     name = registry.name_of(kind, type(component))
     if name is None:

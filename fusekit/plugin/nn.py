@@ -1,4 +1,7 @@
-"""Small tensor helpers shared by plugins: pooling to vectors and mask-aware reductions."""
+"""Small tensor helpers shared by plugins: pooling features to vectors, seeded generators.
+
+Mask-aware reductions are in :mod:`fusekit.plugin.masks`.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import math
 import torch
 from torch import Tensor
 
-from fusekit.components import Shape
+from fusekit.plugin.spec import Shape
 
 
 def vector_size(shape: Shape) -> int:
@@ -32,23 +35,6 @@ def as_vector(features: Tensor, steps: Tensor | None = None) -> Tensor:
         weights = steps.to(features.dtype).unsqueeze(-1)  # (B, T, 1)
         return (features * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
     return features.flatten(start_dim=1)
-
-
-def expand_mask(column: Tensor, like: Tensor) -> Tensor:
-    """A ``(B,)`` mask column shaped to broadcast against ``like`` ``(B, ...)``, in its dtype."""
-    return column.reshape(-1, *([1] * (like.dim() - 1))).to(like.dtype)
-
-
-def masked_mean(stacked: Tensor, mask: Tensor) -> Tensor:
-    """Mean over the modality axis of ``stacked`` ``(B, M, ...)`` counting present ones only.
-
-    A sample with no modality present gets zeros (not NaN).
-    """
-    weights = expand_mask(mask, stacked) if mask.dim() == 1 else mask.to(stacked.dtype)
-    weights = weights.reshape(*mask.shape, *([1] * (stacked.dim() - 2)))
-    total = (stacked * weights).sum(dim=1)
-    count = weights.sum(dim=1).clamp(min=1.0)
-    return total / count
 
 
 def seeded_generator(seed: int) -> torch.Generator:

@@ -9,16 +9,10 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
-from fusekit.components import Backbone, Calibration, Component, Fusion, Weighting
-from fusekit.registry import get_registry
+from fusekit.engine.registry import get_registry
+from fusekit.plugin import BASES, COMPONENT_KINDS, Component
 
-BASES: dict[str, type[Component]] = {
-    "backbone": Backbone,
-    "calibration": Calibration,
-    "fusion": Fusion,
-    "weighting": Weighting,
-}
-PREFIXES = tuple(BASES)
+PREFIXES = COMPONENT_KINDS
 
 
 def accepted_params(cls: type) -> list[str]:
@@ -37,9 +31,6 @@ def instantiate(kind: str, spec: Any, params: Mapping[str, Any], where: str = ""
     """A new, unbuilt component of ``kind`` from a name, a class or an instance."""
     base = BASES[kind]
     label = f"{kind}{where}"
-    if kind == "weighting" and isinstance(spec, (list, tuple)):
-        # a sequence of weightings composes them, in order (see the 'compose' weighting)
-        return instantiate(kind, "compose", {"steps": list(spec), **params}, where)
     if isinstance(spec, str):
         cls = get_registry().get(kind, spec)
         defaults: dict[str, Any] = {}
@@ -63,6 +54,26 @@ def instantiate(kind: str, spec: Any, params: Mapping[str, Any], where: str = ""
             f"{accepted_params(cls)}."
         )
     return cls(**{**defaults, **params})
+
+
+def weightings_for(spec: Any, params: Mapping[str, Any]) -> list[Component]:
+    """The network's weightings: one from a single spec, or one per entry of a list, in order.
+
+    ``weighting__x=...`` configures a single weighting; entries of a list are configured by
+    passing instances (``weighting=["modality_dropout", OGMGEWeighting(alpha=0.3)]``).
+    """
+    if not isinstance(spec, (list, tuple)):
+        return [instantiate("weighting", spec, params)]
+    if params:
+        raise ValueError(
+            f"weighting is a list, so nested parameters {sorted(params)} have no single "
+            "weighting to go to; pass configured instances in the list instead, e.g. "
+            "weighting=['modality_dropout', OGMGEWeighting(alpha=0.3)]."
+        )
+    return [
+        instantiate("weighting", entry, {}, where=f" [{position}]")
+        for position, entry in enumerate(spec)
+    ]
 
 
 def split_nested(params: Mapping[str, Any], prefix: str) -> dict[str, Any]:

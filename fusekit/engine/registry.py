@@ -21,7 +21,7 @@ from typing import Any
 
 import pluggy
 
-from fusekit import hookspecs
+from fusekit.plugin import BASES, KINDS, check_kind, hookspecs
 
 ENTRY_POINT_GROUP = "fusekit"
 BUILTIN_DISTRIBUTION = "fusekit-learn"
@@ -137,8 +137,9 @@ class Registry:
         self._entries = self._collect()
 
     def _collect(self) -> dict[str, dict[str, PluginEntry]]:
-        tables: dict[str, dict[str, PluginEntry]] = {kind: {} for kind in hookspecs.KIND_HOOKS}
-        for kind, hook_name in hookspecs.KIND_HOOKS.items():
+        tables: dict[str, dict[str, PluginEntry]] = {kind: {} for kind in KINDS}
+        for kind, spec in KINDS.items():
+            hook_name = spec.hook
             hook = getattr(self.manager.hook, hook_name)
             for impl in reversed(hook.get_hookimpls()):
                 distribution, version, plugin_name = self._origins.get(
@@ -216,8 +217,6 @@ def _invalid(kind: str, name: Any, obj: Any) -> str | None:
         return f"{kind} names must be non-empty strings, got {name!r}"
     if kind == "dataset":
         return None if callable(obj) else f"dataset {name!r} is {obj!r}, not a callable loader"
-    from fusekit.resolve import BASES
-
     base = BASES[kind]
     if not (isinstance(obj, type) and issubclass(obj, base)):
         return f"{kind} {name!r} is {obj!r}, not a subclass of fusekit.{base.__name__}"
@@ -225,9 +224,7 @@ def _invalid(kind: str, name: Any, obj: Any) -> str | None:
 
 
 def _check_kind(kind: str) -> str:
-    if kind not in hookspecs.KIND_HOOKS:
-        raise ValueError(f"unknown plugin kind {kind!r}; kinds: {', '.join(hookspecs.KIND_HOOKS)}")
-    return kind
+    return check_kind(kind).name
 
 
 def _distribution_version(distribution: str) -> str:

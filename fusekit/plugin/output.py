@@ -1,15 +1,13 @@
-"""What one forward pass returns and what loss and training hooks are handed."""
+"""What one forward pass returns: :class:`FusionOutput`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from torch import Tensor
 
-if TYPE_CHECKING:
-    from fusekit.batch import ModalityBatch, TrainingData
-    from fusekit.network import FusionNetwork
+from fusekit.plugin.batch import ModalityBatch
 
 
 @dataclass
@@ -22,7 +20,7 @@ class FusionOutput:
         mask: ``(B, M)`` presence mask the pass ran with (after any training-time perturbation).
         features: ``{m: (B, *shape)}`` backbone outputs, absent rows zeroed.
         steps: ``{m: (B, T)}`` real-step masks of padded sequence modalities (see
-            ``ModalityBatch.steps``); pool with ``fusekit.nn.as_vector(h, steps.get(m))``.
+            ``ModalityBatch.steps``); pool with ``fusekit.plugin.as_vector(h, steps.get(m))``.
         calibrated: ``{m: (B, *shape)}`` features after calibration (what fusion received, before
             any per-sample modality weights).
         fused: the fusion's output before the head, or ``None`` when the fusion emits logits.
@@ -60,50 +58,3 @@ class FusionOutput:
                 f"auxiliary loss {name!r} must be a scalar, got shape {tuple(value.shape)}"
             )
         self.aux_losses[name] = self.aux_losses[name] + value if name in self.aux_losses else value
-
-
-@dataclass
-class LossContext:
-    """Everything a component may need to compute loss terms for one batch.
-
-    ``per_sample_loss(logits, target)`` is the task criterion without reduction, ``(B,)``.
-    ``network`` allows extra forward passes (e.g. with a modality masked: ``batch.without(m)``).
-    """
-
-    network: FusionNetwork
-    batch: ModalityBatch
-    target: Tensor
-    training: bool
-
-    def per_sample_loss(self, logits: Tensor, target: Tensor | None = None) -> Tensor:
-        return self.network.per_sample_loss(logits, self.target if target is None else target)
-
-    def mean_loss(self, logits: Tensor, target: Tensor | None = None) -> Tensor:
-        """The mean of :meth:`per_sample_loss`, computed by one fused loss call."""
-        return self.network.mean_loss(logits, self.target if target is None else target)
-
-
-@dataclass
-class TrainingContext:
-    """What epoch- and batch-level hooks receive.
-
-    Attributes:
-        network: the module being trained.
-        net: the private skorch net driving the loop (history, optimizer_, callbacks).
-        data: all training rows (for schemes that need a held-out split or per-sample state).
-        epoch: zero-based epoch number.
-        batch: the current batch inputs in batch-level hooks, else ``None``.
-        target: the current batch target in batch-level hooks, else ``None``.
-        train_rows: rows of ``data`` used for training when skorch holds out a validation split
-            (``train_split``), else ``None`` (all rows train).
-        batch_index: zero-based number of the batch within the epoch (batch-level hooks).
-    """
-
-    network: FusionNetwork
-    net: Any
-    data: TrainingData | None
-    epoch: int
-    batch: ModalityBatch | None = None
-    target: Tensor | None = None
-    train_rows: Tensor | None = None
-    batch_index: int = 0

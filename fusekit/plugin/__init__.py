@@ -1,0 +1,97 @@
+"""Everything a plugin needs: ``from fusekit.plugin import ...``.
+
+This package is the whole contract between fusekit and its methods (built-in or third-party). It
+imports only torch and numpy (and pluggy for :data:`hookimpl`), never the rest of fusekit, so what
+a plugin may rely on is exactly what is listed here:
+
+- the base classes of the four network kinds, and the table of kinds (:mod:`.kinds`);
+- what components are handed: :class:`BuildSpec`, :class:`ModalityBatch`, :class:`FusionOutput`,
+  :class:`LossContext`, :class:`TrainingContext` (with their narrow view of the network);
+- :data:`hookimpl` and the hook specifications (:mod:`.hookspecs`);
+- helpers methods share: pooling (:func:`as_vector`), mask-aware operations (:mod:`.masks`),
+  unimodal-head losses, epoch windows, parameter checks, shared layers.
+"""
+
+from fusekit.plugin.base import (
+    TRAINING_HOOKS,
+    Backbone,
+    Calibration,
+    Component,
+    Fusion,
+    Weighting,
+)
+from fusekit.plugin.batch import ModalityBatch, TrainingData, rows_of, stack_features
+from fusekit.plugin.context import LossContext, TrainingContext
+from fusekit.plugin.hookspecs import hookimpl
+from fusekit.plugin.kinds import BASES, COMPONENT_KINDS, KINDS, Kind, check_kind
+from fusekit.plugin.layers import ACTIVATIONS, ModalityProjection, sinusoidal_positions
+from fusekit.plugin.masks import (
+    expand_mask,
+    masked_mean,
+    present_mean,
+    present_softmax,
+    scale_features,
+    zero_absent,
+)
+from fusekit.plugin.nn import as_vector, seeded_generator, vector_size
+from fusekit.plugin.output import FusionOutput
+from fusekit.plugin.schedule import check_window, in_window
+from fusekit.plugin.spec import INPUT_KINDS, BuildSpec, Shape, input_kind
+from fusekit.plugin.unimodal import require_unimodal_logits, unimodal_losses
+from fusekit.plugin.validation import (
+    check_choice,
+    check_fraction,
+    check_int,
+    check_non_negative,
+    check_scalar,
+)
+from fusekit.plugin.views import NetworkView, TrainingLoop
+
+__all__ = [
+    "ACTIVATIONS",
+    "BASES",
+    "COMPONENT_KINDS",
+    "INPUT_KINDS",
+    "KINDS",
+    "Backbone",
+    "BuildSpec",
+    "Calibration",
+    "Component",
+    "Fusion",
+    "FusionOutput",
+    "Kind",
+    "LossContext",
+    "ModalityBatch",
+    "ModalityProjection",
+    "NetworkView",
+    "Shape",
+    "TRAINING_HOOKS",
+    "TrainingContext",
+    "TrainingData",
+    "TrainingLoop",
+    "Weighting",
+    "as_vector",
+    "check_choice",
+    "check_fraction",
+    "check_int",
+    "check_kind",
+    "check_non_negative",
+    "check_scalar",
+    "check_window",
+    "expand_mask",
+    "hookimpl",
+    "in_window",
+    "input_kind",
+    "masked_mean",
+    "present_mean",
+    "present_softmax",
+    "require_unimodal_logits",
+    "rows_of",
+    "scale_features",
+    "seeded_generator",
+    "sinusoidal_positions",
+    "stack_features",
+    "unimodal_losses",
+    "vector_size",
+    "zero_absent",
+]

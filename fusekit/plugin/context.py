@@ -1,0 +1,100 @@
+"""What loss terms and training hooks are handed: :class:`LossContext`, :class:`TrainingContext`.
+
+Both give the network as a :class:`~fusekit.plugin.views.NetworkView` (the calls a method may
+make), never the engine's module itself; :class:`TrainingContext` gives the loop's facts
+(``max_epochs``, ``batch_size``, epoch, batch index) and a
+:class:`~fusekit.plugin.views.TrainingLoop`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from torch import Tensor
+
+from fusekit.plugin.batch import ModalityBatch, TrainingData
+from fusekit.plugin.views import NetworkView, TrainingLoop
+
+
+def _view(network: Any) -> NetworkView:
+    return network if isinstance(network, NetworkView) else NetworkView(network)
+
+
+@dataclass
+class LossContext:
+    """Everything a component may need to compute loss terms for one batch.
+
+    Attributes:
+        network: the network's :class:`NetworkView`; allows extra passes (``network.fuse`` with
+            another mask, ``network(batch.without(m))``). A network passed here is wrapped.
+        batch: the batch inputs of this pass.
+        target: ``(B,)`` class indices or ``(B, n_outputs)`` standardised regression targets.
+        training: True in training, False for validation passes.
+    """
+
+    network: NetworkView
+    batch: ModalityBatch
+    target: Tensor
+    training: bool
+
+    def __post_init__(self) -> None:
+        self.network = _view(self.network)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Modality names, in mask-column order."""
+        return self.network.names
+
+    def per_sample_loss(self, logits: Tensor, target: Tensor | None = None) -> Tensor:
+        """The task criterion without reduction, ``(B,)`` (``target`` defaults to the batch's)."""
+        return self.network.per_sample_loss(logits, self.target if target is None else target)
+
+    def mean_loss(self, logits: Tensor, target: Tensor | None = None) -> Tensor:
+        """The mean of :meth:`per_sample_loss`, computed by one fused loss call."""
+        return self.network.mean_loss(logits, self.target if target is None else target)
+
+
+@dataclass
+class TrainingContext:
+    """What epoch- and batch-level hooks receive.
+
+    Attributes:
+        network: the network's :class:`NetworkView` (a network passed here is wrapped).
+        loop: the :class:`TrainingLoop` (settings, a fresh optimiser, the history row), or
+            ``None`` when a hook is called outside training (unit tests).
+        data: all training rows (for schemes that need a held-out split or per-sample state).
+        epoch: zero-based epoch number.
+        batch: the current batch inputs in batch-level hooks, else ``None``.
+        target: the current batch target in batch-level hooks, else ``None``.
+        train_rows: rows of ``data`` used for training when a validation split is held out
+            (``train_split``), else ``None`` (all rows train).
+        batch_index: zero-based number of the batch within the epoch (batch-level hooks).
+    """
+
+    network: NetworkView
+    loop: TrainingLoop | None
+    data: TrainingData | None
+    epoch: int
+    batch: ModalityBatch | None = None
+    target: Tensor | None = None
+    train_rows: Tensor | None = None
+    batch_index: int = 0
+
+    def __post_init__(self) -> None:
+        self.network = _view(self.network)
+
+    def _require_loop(self, what: str) -> TrainingLoop:
+        if self.loop is None:
+            raise RuntimeError(f"TrainingContext.{what} needs the training loop, but loop is None")
+        return self.loop
+
+    @property
+    def max_epochs(self) -> int:
+        """Epochs this ``fit`` runs."""
+        return self._require_loop("max_epochs").max_epochs
+
+    @property
+    def batch_size(self) -> int:
+        """Rows per training batch (``<= 0``: the whole training set)."""
+        return self._require_loop("batch_size").batch_size
