@@ -22,7 +22,7 @@ FUSIONS = ["concat", "late"]
 def test_defaults_fit_a_plain_dict(seeded_vectors, train_seed):
     X, y = seeded_vectors
     model = FusionClassifier(random_state=train_seed).fit(dict(X), y)
-    assert model.score(dict(X), y) > 0.9
+    assert model.score(dict(X), y) > 0.9  # 1.00 over seeds 0-5
 
 
 def test_string_labels(seeded_vectors, train_seed):
@@ -31,7 +31,7 @@ def test_string_labels(seeded_vectors, train_seed):
     model = FusionClassifier(max_epochs=10, random_state=train_seed).fit(X, labels)
     assert set(model.predict(X)) <= {"cat", "dog"}
     assert list(model.classes_) == ["cat", "dog"]
-    assert model.score(X, labels) > 0.8
+    assert model.score(X, labels) > 0.8  # 0.98-1.00 over seeds 0-5
 
 
 def test_predict_proba_is_a_distribution(multimodal):
@@ -50,7 +50,7 @@ def test_grid_search_over_fusion_and_backbone_width(seeded_multimodal, train_see
     )
     search.fit(X, y)
     assert len(search.cv_results_["params"]) == 4
-    assert search.best_score_ > 0.6
+    assert search.best_score_ > 0.6  # 0.77-0.88 over seeds 0-5
     assert (
         search.best_estimator_.module_.backbones["a"].hidden
         == search.best_params_["backbone__hidden"]
@@ -58,13 +58,16 @@ def test_grid_search_over_fusion_and_backbone_width(seeded_multimodal, train_see
 
 
 def test_grid_search_on_dataframe_in_pipeline_with_column_transformer(train_seed):
+    """Bayes accuracy Φ(3/2) = 0.93 (class means 2, 1 and 2 standard deviations apart on
+    pitch, energy, hue); best cross-validated score 0.92-0.96 over seeds 0-5 (threshold 0.8).
+    With shifts of 1 the score spread over 0.72-0.83 around the old threshold 0.7."""
     rng = np.random.default_rng(train_seed)
     y = rng.integers(0, 2, 120)
     frame = pd.DataFrame(
         {
-            "pitch": rng.normal(size=120) + y,
-            "energy": rng.normal(size=120) * 100 + 50 * y,
-            "hue": rng.normal(size=120) - y,
+            "pitch": rng.normal(size=120) + 2 * y,
+            "energy": rng.normal(size=120) * 100 + 100 * y,
+            "hue": rng.normal(size=120) - 2 * y,
             "edges": rng.normal(size=120),
         }
     )
@@ -83,7 +86,7 @@ def test_grid_search_on_dataframe_in_pipeline_with_column_transformer(train_seed
     search.fit(frame, y)
     fitted = search.best_estimator_[-1]
     assert set(fitted.modalities_) == {"audio", "video"}
-    assert search.best_score_ > 0.7
+    assert search.best_score_ > 0.8
 
 
 def test_per_modality_backbones_and_parameters(multimodal):
@@ -227,7 +230,7 @@ def test_multi_output_regression(seeded_vectors, train_seed):
     )
     model = FusionRegressor(max_epochs=40, random_state=train_seed).fit(X, y)
     assert model.predict(X).shape == (160, 2)
-    assert model.score(X, y) > 0.8
+    assert model.score(X, y) > 0.8  # 1.00 over seeds 0-5
 
 
 def test_single_output_regression_returns_1d(train_seed):

@@ -22,12 +22,13 @@ def test_the_issue_catalogue_is_registered_as_builtins():
 @pytest.mark.parametrize("kind", ["vector", "sequence"])
 @pytest.mark.parametrize("n_modalities", [2, 3, 5])
 @pytest.mark.parametrize("fusion", BUILTIN_FUSIONS)
-def test_fusion_fits_predicts_and_learns(fusion, n_modalities, kind, missing):
-    arrays, y = easy_task(N_TRAIN + N_TEST, n_modalities, kind, missing, seed=n_modalities)
+def test_fusion_fits_predicts_and_learns(fusion, n_modalities, kind, missing, train_seed):
+    seed = 100 * train_seed + n_modalities
+    arrays, y = easy_task(N_TRAIN + N_TEST, n_modalities, kind, missing, seed=seed)
     train = Modalities(**{m: a[:N_TRAIN] for m, a in arrays.items()})
     test = Modalities(**{m: a[N_TRAIN:] for m, a in arrays.items()})
     model = FusionClassifier(
-        fusion=fusion, max_epochs=3, batch_size=32, lr=0.02, random_state=0
+        fusion=fusion, max_epochs=3, batch_size=32, lr=0.02, random_state=train_seed
     ).fit(train, y[:N_TRAIN])
 
     proba = model.predict_proba(test)
@@ -40,4 +41,5 @@ def test_fusion_fits_predicts_and_learns(fusion, n_modalities, kind, missing):
         [~np.isnan(a[N_TRAIN:].reshape(N_TEST, -1)).all(axis=1) for a in arrays.values()], axis=0
     )
     accuracy = (model.predict(test) == y[N_TRAIN:])[some_present].mean()
+    # worst cell over seeds 0-5: 0.875 (lowrank, 5 modalities, sequences, 30 % absent)
     assert accuracy >= 0.75, f"{fusion}: accuracy {accuracy:.2f} on an easy task (chance 0.5)"

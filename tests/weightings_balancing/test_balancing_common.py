@@ -92,10 +92,12 @@ def test_grid_search_over_every_registered_weighting():
 
 
 @pytest.mark.parametrize("fusion", ["tensor", "attention"])
-def test_agm_works_with_non_late_fusion(fusion):
-    X, y = make_data(3)
-    model = FusionClassifier(fusion=fusion, weighting="agm", max_epochs=3, random_state=0)
-    assert model.fit(X, y).score(X, y) > 0.5
+def test_agm_works_with_non_late_fusion(fusion, train_seed):
+    """Held-out accuracy on the two-modality joint task (a model that ignores a modality is
+    capped at 1/2): 0.95-0.98 over seeds 0-5 (threshold 0.75)."""
+    X, y, X_test, y_test = make_joint_split(300, 300, train_seed)
+    model = FusionClassifier(fusion=fusion, weighting="agm", max_epochs=3, random_state=train_seed)
+    assert model.fit(X, y).score(X_test, y_test) > 0.75
     assert model.module_.weighting.score_counts.min() > 0
 
 
