@@ -167,10 +167,16 @@ def test_embracenet_predicts_with_the_expected_embracement():
     fusion = _built(EmbraceNetFusion(dim=8), spec).eval()
     features = _features(spec)
     mask = torch.tensor([[1, 1, 1], [1, 0, 1], [0, 0, 1], [1, 1, 0], [0, 1, 0], [0, 0, 0]]).bool()
-    docked = torch.relu(_projections(fusion, features)) * mask.unsqueeze(-1)
-    expected = docked.sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
-    torch.testing.assert_close(_call(fusion, features, mask), expected)
-    torch.testing.assert_close(_call(fusion, features, mask), _call(fusion, features, mask))
+    dockings = torch.relu(_projections(fusion, features))  # (B, M, dim)
+    expected = (dockings * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
+    # no sampling at eval: whatever the global RNG state, the output is the expectation
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        torch.testing.assert_close(_call(fusion, features, mask), expected)
+    fused = _call(fusion, features, mask)
+    torch.testing.assert_close(fused[1], (dockings[1, 0] + dockings[1, 2]) / 2)  # m0, m2 present
+    torch.testing.assert_close(fused[4], dockings[4, 1])  # only m1: its docking
+    assert (fused[5] == 0).all()  # nothing present -> zero vector
 
 
 # -- crossmodal (MulT) ------------------------------------------------------------------------
