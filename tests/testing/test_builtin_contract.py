@@ -36,3 +36,18 @@ WEIGHTING_EXEMPTIONS = {
 @parametrize_with_checks("weighting", _names("weighting"), exemptions=WEIGHTING_EXEMPTIONS)
 def test_weighting_contract(plugin, check):
     check(plugin)
+
+
+# compose with its default steps=() is plain joint training (a no-op); the contract must hold
+# for real steps. Between them these cover every hook: reweight, loss_terms and unimodal heads
+# (static, unimodal_aux); perturb, the gradient hook and task_loss (dropout, ogm_ge, qmf).
+@parametrize_with_checks("weighting", ["compose"], params={"steps": ["static", "unimodal_aux"]})
+def test_compose_of_static_and_unimodal_aux_contract(plugin, check):
+    check(plugin)
+
+
+@parametrize_with_checks(
+    "weighting", ["compose"], params={"steps": ["modality_dropout", "ogm_ge", "qmf"]}
+)
+def test_compose_of_modality_dropout_ogm_ge_and_qmf_contract(plugin, check):
+    check(plugin)

@@ -9,7 +9,9 @@ from fusekit import FusionClassifier
 from fusekit.builtin.composite_weighting import CompositeWeighting
 from fusekit.builtin.ogm_ge_weighting import OGMGEWeighting
 from fusekit.builtin.static_weighting import StaticWeighting
+from fusekit.components import Weighting
 from fusekit.output import FusionOutput
+from fusekit.resolve import instantiate
 
 
 def test_dropout_then_ogm_ge_then_qmf_fits():
@@ -70,4 +72,48 @@ def test_a_list_of_weightings_composes_them(vectors):
     X, y = vectors
     model = FusionClassifier(weighting=["modality_dropout", "static"], max_epochs=2).fit(X, y)
     assert type(model.module_.weighting).__name__ == "CompositeWeighting"
+    parts = [type(p).__name__ for p in model.module_.weighting.parts]
+    assert parts == ["ModalityDropout", "StaticWeighting"]
     assert np.isfinite(model.predict_proba(X)).all()
+
+
+class _Shift(Weighting):
+    """Adds ``c`` to every feature and to the logits."""
+
+    def __init__(self, c: float = 1.0) -> None:
+        super().__init__()
+        self.c = c
+
+    def reweight(self, features, mask, output):
+        return {m: h + self.c for m, h in features.items()}
+
+    def adjust_logits(self, output):
+        return output.logits + self.c
+
+
+class _Scale(_Shift):
+    """Multiplies every feature and the logits by ``c``."""
+
+    def reweight(self, features, mask, output):
+        return {m: h * self.c for m, h in features.items()}
+
+    def adjust_logits(self, output):
+        return output.logits * self.c
+
+
+@pytest.mark.parametrize("form", ["compose", "list"])
+def test_the_network_applies_every_step_in_list_order(form):
+    """Steps that do not commute: [shift 1, scale 2] gives 2(h + 1) and logits 2(W·2(h + 1) + b
+    + 1), by hand from the identity backbones and the concat head; the other order differs."""
+    steps = [_Shift(1.0), _Scale(2.0)]
+    weighting = CompositeWeighting(steps=steps) if form == "compose" else steps
+    if form == "list":  # the estimator's list form resolves to the same composite
+        weighting = instantiate("weighting", weighting, {})
+    network = build_network(weighting, identity=True)
+    batch = make_batch(n=5)
+    x = torch.cat([batch.features["a"], batch.features["b"]], dim=1)  # (5, 7), all present
+    expected = 2 * (network.head(2 * (x + 1)) + 1)
+    torch.testing.assert_close(network(batch).logits, expected)
+    reverse = build_network(CompositeWeighting(steps=[_Scale(2.0), _Shift(1.0)]), identity=True)
+    reverse.head.load_state_dict(network.head.state_dict())
+    torch.testing.assert_close(reverse(batch).logits, 2 * network.head(2 * x + 1) + 1)
