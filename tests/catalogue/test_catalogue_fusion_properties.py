@@ -77,10 +77,14 @@ def test_tensor_fusion_is_the_outer_product_of_vectors_with_appended_one():
 def test_tensor_absent_modality_contributes_only_the_bias_term():
     spec = _spec(3, 4, 2)
     fusion = _built(TensorFusion(dim=2), spec)
+    features = _features(spec)
     mask = torch.tensor([[True, False, True]] * 6)
-    fused = _call(fusion, _features(spec), mask).reshape(6, 3, 3, 3)  # (B, dim+1, dim+1, dim+1)
+    fused = _call(fusion, features, mask).reshape(6, 3, 3, 3)  # (B, dim+1, dim+1, dim+1)
     assert (fused[:, :, :2, :] == 0).all()  # absent m1: only its coordinate "1" survives
-    assert (fused[:, :, 2, :] != 0).any()
+    u = torch.cat([_projections(fusion, features), torch.ones(6, 3, 1)], dim=2)  # (B, 3, 3)
+    # what is left is the outer product of the present two, [u_0; 1] ⊗ [u_2; 1]
+    expected = torch.einsum("bi,bk->bik", u[:, 0], u[:, 2])
+    torch.testing.assert_close(fused[:, :, 2, :], expected)
 
 
 def test_tensor_width_limit_is_a_clear_error():
@@ -90,7 +94,8 @@ def test_tensor_width_limit_is_a_clear_error():
 
 # -- lowrank (LMF) ----------------------------------------------------------------------------
 def test_lowrank_equals_tfn_with_the_rank_r_weight_tensor():
-    """LMF §3: h = W · vec(⊗_m [v_m; 1]) + b with W = Σ_i λ_i ⊗_m w_m^(i)."""
+    """Liu et al., "Efficient Low-rank Multimodal Fusion with Modality-Specific Factors" (ACL
+    2018), §3: h = W · vec(⊗_m [v_m; 1]) + b with W = Σ_i λ_i ⊗_m w_m^(i)."""
     spec = _spec(2, 3, 1)
     fusion = _built(LowRankFusion(rank=3, dim=4), spec)
     features = _features(spec)
