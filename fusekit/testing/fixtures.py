@@ -67,7 +67,10 @@ def make_joint_task(
     (chance ``2^-M``). Each bit is independent of every other modality, so any model that
     ignores a modality is right at most half the time (population Bayes cap ``1/2``, whatever
     it does with the others), while one that uses all is right with probability
-    ``Φ(separation/2)^M`` (0.955 for the default and ``M = 2``).
+    ``Φ(separation/2)^M`` for vectors (0.955 for the default and ``M = 2``; sequences repeat the
+    signal on every step, so more). Keep to the fusion's reach: with concat fusion and a linear
+    head the logits are a sum of per-modality terms, which this code (unlike a parity of the
+    bits) can express.
 
     Regression: modality ``m`` carries ``z_m ~ N(0, 1)`` along a random unit direction, plus
     noise of standard deviation ``noise``; ``y = Σ_m φ(z_m)`` with ``φ(z) = (|z| - E|z|) /
