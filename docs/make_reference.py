@@ -642,11 +642,14 @@ def _kinds(entries: list[Any]) -> list[str]:
     return [k for k in KIND_ORDER if k in present] + sorted(present - set(KIND_ORDER))
 
 
-def render() -> tuple[str, list[str]]:
-    """The reference as Markdown, and the plugins that have no hand-written notes."""
+def render(entries: list[Any] | None = None) -> tuple[str, list[str]]:
+    """The reference as Markdown for ``entries`` (default: every registered plugin), and the
+    plugins that have no hand-written notes."""
     from fusekit.engine.registry import get_registry
 
-    entries = sorted(get_registry().entries(), key=lambda e: (e.kind, e.name))
+    entries = sorted(
+        get_registry().entries() if entries is None else entries, key=lambda e: (e.kind, e.name)
+    )
     missing = [f"{e.kind} {e.name}" for e in entries if (e.kind, e.name) not in NOTES]
     out = [
         "# Method reference",

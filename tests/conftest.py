@@ -24,10 +24,9 @@ def multimodal():
     return make_multimodal()
 
 
-@pytest.fixture
-def vectors():
-    """Three vector modalities, classification."""
-    rng = np.random.default_rng(1)
+def make_vectors(seed=1):
+    """Three vector modalities, two classes: 'audio' and 'video' informative, 'text' noise."""
+    rng = np.random.default_rng(seed)
     y = rng.integers(0, 2, 160)
     X = Modalities(
         audio=rng.normal(size=(160, 5)) + y[:, None],
@@ -35,3 +34,21 @@ def vectors():
         text=rng.normal(size=(160, 3)),
     )
     return X, y
+
+
+@pytest.fixture
+def vectors():
+    """Three vector modalities, classification (fixed data: for tests that threshold nothing)."""
+    return make_vectors()
+
+
+@pytest.fixture
+def seeded_vectors(train_seed):
+    """``vectors`` drawn from the run's seed, for tests that threshold a trained score."""
+    return make_vectors(seed=1 + train_seed)
+
+
+@pytest.fixture
+def seeded_multimodal(train_seed):
+    """``multimodal`` drawn from the run's seed, for tests that threshold a trained score."""
+    return make_multimodal(seed=train_seed)

@@ -3,8 +3,10 @@
 import re
 from pathlib import Path
 
+from first_party import first_party_entries, registry_with_an_extra_plugin
+
+import fusekit.engine.registry
 from fusekit.cli import methods_markdown
-from fusekit.engine.registry import get_registry
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -18,11 +20,25 @@ def test_readme_starts_with_the_two_commands():
     ]
 
 
-def test_readme_method_list_matches_the_registry():
+def _listed() -> str:
     text = README.read_text()
     listed = re.search(r"<!-- methods:start -->\n(.*)\n<!-- methods:end -->", text, re.S)
     assert listed, "README lost its methods markers"
-    expected = methods_markdown(get_registry().entries())
-    assert listed.group(1).strip() == expected.strip(), (
+    return listed.group(1).strip()
+
+
+def test_readme_method_list_matches_the_registry():
+    """The first-party plugins only: other installed fusekit plugins are not the README's."""
+    expected = methods_markdown(first_party_entries())
+    assert _listed() == expected.strip(), (
         "README's method list is stale: regenerate it with `fusekit plugins --format markdown`"
     )
+
+
+def test_an_extra_installed_plugin_leaves_the_readme_check_passing(monkeypatch):
+    registry = registry_with_an_extra_plugin()
+    assert "elsewhere_fusion" in registry.names("fusion")
+    assert methods_markdown(registry.entries()).strip() != _listed()  # unfiltered: would fail
+    monkeypatch.setattr(fusekit.engine.registry, "get_registry", lambda: registry)
+    assert "elsewhere_fusion" not in {e.name for e in first_party_entries()}
+    test_readme_method_list_matches_the_registry()

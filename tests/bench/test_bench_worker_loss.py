@@ -15,12 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from distributed import Client, get_worker  # the bench extra is part of the test install
 
 from fusekit.bench import backends, run_bench
 from fusekit.builtin.no_weighting import NoWeighting
-
-pytest.importorskip("distributed")
-from distributed import Client, get_worker  # noqa: E402
 
 KEYS = ["dataset", "fusion", "weighting", "repeat", "fold", "scenario", "modality", "level"]
 METRICS = [*KEYS, "metric", "score", "status"]

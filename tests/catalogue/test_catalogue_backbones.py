@@ -98,8 +98,8 @@ def test_bad_shapes_and_parameters_raise_clear_errors(backbone, shape, message):
 
 
 @pytest.mark.parametrize("fusion", ["attention", "crossmodal"])
-def test_one_backbone_per_modality_through_the_estimator(fusion):
-    rng = np.random.default_rng(0)
+def test_one_backbone_per_modality_through_the_estimator(fusion, train_seed):
+    rng = np.random.default_rng(train_seed)
     n = 64
     y = rng.integers(0, 2, n)
     sign = (2 * y - 1)[:, None, None]
@@ -118,9 +118,9 @@ def test_one_backbone_per_modality_through_the_estimator(fusion):
         backbone__t__dim=8,
         max_epochs=4,
         lr=0.02,
-        random_state=0,
+        random_state=train_seed,
     ).fit(X, y)
     proba = model.predict_proba(X)
     assert proba.shape == (n, 2) and np.isfinite(proba).all()
-    assert model.score(X, y) > 0.8
+    assert model.score(X, y) > 0.8  # 0.89-1.00 over seeds 0-5
     assert model.module_.spec.feature_shapes["g"] == (5, 128)

@@ -75,10 +75,14 @@ def test_tensor_fusion_is_the_outer_product_of_vectors_with_appended_one():
 def test_tensor_absent_modality_contributes_only_the_bias_term():
     spec = _spec(3, 4, 2)
     fusion = _built(TensorFusion(dim=2), spec)
+    features = _features(spec)
     mask = torch.tensor([[True, False, True]] * 6)
-    fused = _call(fusion, _features(spec), mask).reshape(6, 3, 3, 3)  # (B, dim+1, dim+1, dim+1)
+    fused = _call(fusion, features, mask).reshape(6, 3, 3, 3)  # (B, dim+1, dim+1, dim+1)
     assert (fused[:, :, :2, :] == 0).all()  # absent m1: only its coordinate "1" survives
-    assert (fused[:, :, 2, :] != 0).any()
+    u = torch.cat([_projections(fusion, features), torch.ones(6, 3, 1)], dim=2)  # (B, 3, 3)
+    # what is left is the outer product of the present two, [u_0; 1] ⊗ [u_2; 1]
+    expected = torch.einsum("bi,bk->bik", u[:, 0], u[:, 2])
+    torch.testing.assert_close(fused[:, :, 2, :], expected)
 
 
 def test_tensor_width_limit_is_a_clear_error():
@@ -88,7 +92,8 @@ def test_tensor_width_limit_is_a_clear_error():
 
 # -- lowrank (LMF) ----------------------------------------------------------------------------
 def test_lowrank_equals_tfn_with_the_rank_r_weight_tensor():
-    """LMF §3: h = W · vec(⊗_m [v_m; 1]) + b with W = Σ_i λ_i ⊗_m w_m^(i)."""
+    """Liu et al., "Efficient Low-rank Multimodal Fusion with Modality-Specific Factors" (ACL
+    2018), §3: h = W · vec(⊗_m [v_m; 1]) + b with W = Σ_i λ_i ⊗_m w_m^(i)."""
     spec = _spec(2, 3, 1)
     fusion = _built(LowRankFusion(rank=3, dim=4), spec)
     features = _features(spec)
@@ -165,10 +170,16 @@ def test_embracenet_predicts_with_the_expected_embracement():
     fusion = _built(EmbraceNetFusion(dim=8), spec).eval()
     features = _features(spec)
     mask = torch.tensor([[1, 1, 1], [1, 0, 1], [0, 0, 1], [1, 1, 0], [0, 1, 0], [0, 0, 0]]).bool()
-    docked = torch.relu(_projections(fusion, features)) * mask.unsqueeze(-1)
-    expected = docked.sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
-    torch.testing.assert_close(_call(fusion, features, mask), expected)
-    torch.testing.assert_close(_call(fusion, features, mask), _call(fusion, features, mask))
+    dockings = torch.relu(_projections(fusion, features))  # (B, M, dim)
+    expected = (dockings * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
+    # no sampling at eval: whatever the global RNG state, the output is the expectation
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        torch.testing.assert_close(_call(fusion, features, mask), expected)
+    fused = _call(fusion, features, mask)
+    torch.testing.assert_close(fused[1], (dockings[1, 0] + dockings[1, 2]) / 2)  # m0, m2 present
+    torch.testing.assert_close(fused[4], dockings[4, 1])  # only m1: its docking
+    assert (fused[5] == 0).all()  # nothing present -> zero vector
 
 
 # -- crossmodal (MulT) ------------------------------------------------------------------------

@@ -21,11 +21,11 @@ ONE_PARAMETER_EACH = {
 }
 
 
-def test_grid_search_over_fusion_and_a_nested_parameter_of_each():
-    arrays, y = easy_task(80, 3, "vector", missing=True, seed=7)
+def test_grid_search_over_fusion_and_a_nested_parameter_of_each(train_seed):
+    arrays, y = easy_task(80, 3, "vector", missing=True, seed=7 + train_seed)
     grid = [{"fusion": [name], **params} for name, params in ONE_PARAMETER_EACH.items()]
     search = GridSearchCV(
-        FusionClassifier(max_epochs=2, batch_size=32, lr=0.02, random_state=0),
+        FusionClassifier(max_epochs=2, batch_size=32, lr=0.02, random_state=train_seed),
         grid,
         cv=2,
         error_score="raise",
@@ -35,7 +35,7 @@ def test_grid_search_over_fusion_and_a_nested_parameter_of_each():
     assert np.isfinite(results["mean_test_score"]).all()
     tried = {(p["fusion"], *[v for k, v in p.items() if k != "fusion"]) for p in results["params"]}
     assert len(tried) == 2 * len(ONE_PARAMETER_EACH)
-    assert search.best_score_ > 0.7
+    assert search.best_score_ > 0.7  # 0.99-1.00 over seeds 0-5
     fitted = search.best_estimator_.module_.fusion
     assert type(fitted) is get_registry().get("fusion", search.best_params_["fusion"])
     for key, value in search.best_params_.items():

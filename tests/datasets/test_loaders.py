@@ -144,11 +144,13 @@ def test_missing_data_folder_is_a_clear_error_not_a_download(monkeypatch, tmp_pa
         fd.load_mfeat()
 
 
-def test_mfeat_concat_fusion_reaches_97_percent_on_a_holdout():
-    """Cheap guard of the card's 5-fold figure (0.983): one stratified 80/20 split, 10 epochs."""
-    from sklearn.model_selection import train_test_split
+def test_mfeat_concat_fusion_reaches_97_percent_over_five_folds(train_seed):
+    """Guard of the card's 5-fold figure (0.983), 10 epochs per fold: the 5-fold mean was
+    0.979-0.983 over seeds 0-5 (threshold 0.97). One 80/20 split scattered over 0.958-0.985
+    and crossed 0.97 for two seeds of six."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
 
     X, y = fd.load_mfeat()
-    train, test = train_test_split(np.arange(len(y)), test_size=0.2, stratify=y, random_state=0)
-    model = FusionClassifier(fusion="concat", max_epochs=10, random_state=0).fit(X[train], y[train])
-    assert model.score(X[test], y[test]) >= 0.97
+    folds = StratifiedKFold(5, shuffle=True, random_state=train_seed)
+    model = FusionClassifier(fusion="concat", max_epochs=10, random_state=train_seed)
+    assert cross_val_score(model, X, y, cv=folds).mean() >= 0.97

@@ -5,8 +5,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from first_party import first_party_entries, registry_with_an_extra_plugin
 
-from fusekit.engine.registry import get_registry
+import fusekit.engine.registry
 
 DOCS = Path(__file__).parents[2] / "docs"
 
@@ -20,7 +21,8 @@ def _make_reference():
 
 
 make_reference = _make_reference()
-ENTRIES = sorted(get_registry().entries(), key=lambda e: (e.kind, e.name))
+# the repository's own plugins: an environment may hold other fusekit plugins
+ENTRIES = sorted(first_party_entries(), key=lambda e: (e.kind, e.name))
 METHODS = [e for e in ENTRIES if e.kind != "dataset"]
 DATASETS = [e for e in ENTRIES if e.kind == "dataset"]
 
@@ -59,15 +61,26 @@ def test_every_plugin_has_hand_written_paper_equations_and_when_to_use(entry):
 
 
 def test_reference_is_up_to_date():
-    text, _ = make_reference.render()
+    text, _ = make_reference.render(first_party_entries())
     assert text == _reference(), (
         "docs/reference.md is stale: run .venv/bin/python docs/make_reference.py"
     )
 
 
+def test_an_extra_installed_plugin_leaves_the_reference_checks_passing(monkeypatch):
+    registry = registry_with_an_extra_plugin()
+    assert make_reference.render(registry.entries())[0] != _reference()  # unfiltered: would fail
+    monkeypatch.setattr(fusekit.engine.registry, "get_registry", lambda: registry)
+    ours = first_party_entries()
+    assert "elsewhere_fusion" not in {e.name for e in ours}
+    assert sorted(ours, key=lambda e: (e.kind, e.name)) == ENTRIES
+    test_reference_is_up_to_date()
+    test_parameters_come_from_the_init_signature()
+
+
 def test_parameters_come_from_the_init_signature():
     """Each method's section lists exactly its ``__init__`` parameters, with their defaults."""
-    text, _ = make_reference.render()
+    text, _ = make_reference.render(first_party_entries())
     concat = text.split("### `concat` (fusion)")[1].split("\n### ")[0]
     assert "`indicators: bool = False`" in concat
     for entry in METHODS:

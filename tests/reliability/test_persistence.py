@@ -191,17 +191,91 @@ def test_unregistered_plugin_class_cannot_be_saved(tmp_path, multimodal):
         model.save(tmp_path / "m.safetensors")
 
 
-def test_loading_runs_no_pickle(tmp_path, fitted, monkeypatch):
+class Unpickled(AssertionError):
+    """Raised by the guard below when anything unpickles."""
+
+
+@pytest.fixture
+def no_unpickling(monkeypatch):
+    """Every way to unpickle from Python fails while active: ``pickle.load(s)``, both
+    ``Unpickler`` classes (joblib subclasses the pure-Python one), ``torch.load`` (its pickle
+    path is taken with or without ``weights_only``) and ``joblib.load``."""
     import pickle
 
-    model, X = fitted
-    path = model.save(tmp_path / "model.safetensors")
+    import joblib
+    import torch
 
     def forbidden(*args, **kwargs):
-        raise AssertionError("pickle used while loading")
+        raise Unpickled("unpickling while loading")
 
-    monkeypatch.setattr(pickle, "loads", forbidden)
-    monkeypatch.setattr(pickle, "load", forbidden)
+    class ForbiddenUnpickler:
+        def __init__(self, *args, **kwargs):
+            forbidden()
+
+    for name in ("load", "loads"):
+        monkeypatch.setattr(pickle, name, forbidden)
+    monkeypatch.setattr(pickle, "Unpickler", ForbiddenUnpickler)
+    monkeypatch.setattr(pickle, "_Unpickler", ForbiddenUnpickler)
+    monkeypatch.setattr(torch, "load", forbidden)
+    monkeypatch.setattr(torch.serialization, "load", forbidden)
+    monkeypatch.setattr(joblib, "load", forbidden)
+
+
+def _unpickle_by(way: str, path) -> None:
+    import pickle
+
+    import joblib
+    import torch
+
+    if way == "pickle.load":
+        with open(path, "rb") as file:
+            pickle.load(file)
+    elif way == "pickle.loads":
+        pickle.loads(path.read_bytes())
+    elif way == "pickle.Unpickler":
+        with open(path, "rb") as file:
+            pickle.Unpickler(file).load()
+    elif way == "torch.load":
+        torch.load(path, weights_only=False)
+    elif way == "torch.load weights_only":
+        torch.load(path, weights_only=True)
+    elif way == "torch.serialization.load":
+        torch.serialization.load(path)
+    elif way == "joblib.load":
+        joblib.load(path)
+
+
+UNPICKLING = [
+    "pickle.load", "pickle.loads", "pickle.Unpickler", "torch.load", "torch.load weights_only",
+    "torch.serialization.load", "joblib.load",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("way", UNPICKLING)
+def test_the_no_unpickling_guard_fires_for(way, tmp_path, request):
+    """Each call below reads back a file it could otherwise read (checked first); under the
+    guard every one of them raises."""
+    import pickle
+
+    import joblib
+    import torch
+
+    path = tmp_path / "object.bin"
+    if way.startswith("torch"):
+        torch.save({"w": torch.ones(2)}, path)
+    elif way == "joblib.load":
+        joblib.dump({"w": [1, 2]}, path)
+    else:
+        path.write_bytes(pickle.dumps({"w": [1, 2]}))
+    _unpickle_by(way, path)  # works without the guard
+    request.getfixturevalue("no_unpickling")
+    with pytest.raises(Unpickled):
+        _unpickle_by(way, path)
+
+
+def test_loading_runs_no_pickle(tmp_path, fitted, no_unpickling):
+    model, X = fitted
+    path = model.save(tmp_path / "model.safetensors")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert fusekit.load(path).predict(X).shape == (len(X["a"]),)

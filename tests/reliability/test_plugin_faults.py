@@ -126,15 +126,15 @@ def test_keyboard_interrupt_keeps_the_model_usable(vectors):
     assert np.isfinite(model.predict_proba(X)).all()
 
 
-def test_early_stopping_restores_the_best_weights(vectors):
+def test_early_stopping_restores_the_best_weights(seeded_vectors, train_seed):
     from skorch.callbacks import EarlyStopping
     from skorch.dataset import ValidSplit
 
-    X, y = vectors
+    X, y = seeded_vectors
     model = FusionClassifier(
         max_epochs=40,
         lr=0.05,
-        random_state=0,
+        random_state=train_seed,
         train_split=ValidSplit(4, stratified=False),
         callbacks=[EarlyStopping(patience=3, load_best=True)],
     ).fit(X, y)

@@ -2,8 +2,10 @@
 
 import importlib.util
 import inspect
+import os
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -12,39 +14,53 @@ from fusekit.scaffold import KINDS, new_plugin
 from fusekit.testing.checks import checks_for
 
 PYTHON = sys.executable
-FUSEKIT = str(Path(PYTHON).with_name("fusekit"))
+SHARED_SITE = Path(sysconfig.get_paths()["purelib"])  # the environment the other tests run in
+PYTHONPATH = os.environ.get("PYTHONPATH", "")
 
 
-def _run(*command, cwd=None):
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
+def _run(*command, cwd=None, env=None):
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, f"{command} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout
 
 
+def _scaffolded_in_shared_site() -> list[str]:
+    return sorted(p.name for p in SHARED_SITE.glob("fusekit_scaffolded*"))
+
+
 def test_generated_fusion_installs_passes_its_tests_and_is_found(tmp_path):
-    _run(FUSEKIT, "new-plugin", "scaffolded-gen", "--kind", "fusion", "--dir", str(tmp_path))
+    """Installed into a directory of its own (``pip install --target``), seen by subprocesses
+    through ``PYTHONPATH``: the shared environment, where other test workers run, is never
+    modified, and nothing is left to uninstall."""
+    before = _scaffolded_in_shared_site()
+    _run(PYTHON, "-m", "fusekit", "new-plugin", "scaffolded-gen", "--kind", "fusion",
+         "--dir", str(tmp_path))  # fmt: skip
     root = tmp_path / "fusekit-scaffolded-gen"
-    _run(PYTHON, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "-e", str(root))
-    try:
-        _run(PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(root / "tests"), cwd=root)
-        listing = _run(FUSEKIT, "plugins", "--kind", "fusion")
-        assert any(
-            line.split()[:3] == ["fusion", "scaffolded_gen", "fusekit-scaffolded-gen"]
-            for line in listing.splitlines()
-        ), listing
-        script = (
-            "import numpy as np\n"
-            "from sklearn.model_selection import GridSearchCV\n"
-            "from fusekit import FusionClassifier, Modalities\n"
-            "rng = np.random.default_rng(0); y = rng.integers(0, 2, 60)\n"
-            "X = Modalities(a=rng.normal(size=(60, 3)) + y[:, None], b=rng.normal(size=(60, 2)))\n"
-            "grid = {'fusion': ['scaffolded_gen']}\n"
-            "s = GridSearchCV(FusionClassifier(max_epochs=2), grid, cv=2)\n"
-            "print(s.fit(X, y).best_params_)\n"
-        )
-        assert "scaffolded_gen" in _run(PYTHON, "-c", script)
-    finally:
-        _run(PYTHON, "-m", "pip", "uninstall", "-q", "-y", "fusekit-scaffolded-gen")
+    target = tmp_path / "site"
+    _run(PYTHON, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+         "--target", str(target), str(root))  # fmt: skip
+    assert list(target.glob("fusekit_scaffolded_gen-*.dist-info"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(target), PYTHONPATH]))}
+    _run(PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(root / "tests"),
+         cwd=root, env=env)  # fmt: skip
+    listing = _run(PYTHON, "-m", "fusekit", "plugins", "--kind", "fusion", env=env)
+    assert any(
+        line.split()[:3] == ["fusion", "scaffolded_gen", "fusekit-scaffolded-gen"]
+        for line in listing.splitlines()
+    ), listing
+    script = (
+        "import numpy as np\n"
+        "from sklearn.model_selection import GridSearchCV\n"
+        "from fusekit import FusionClassifier, Modalities\n"
+        "rng = np.random.default_rng(0); y = rng.integers(0, 2, 60)\n"
+        "X = Modalities(a=rng.normal(size=(60, 3)) + y[:, None], b=rng.normal(size=(60, 2)))\n"
+        "grid = {'fusion': ['scaffolded_gen']}\n"
+        "s = GridSearchCV(FusionClassifier(max_epochs=2), grid, cv=2)\n"
+        "print(s.fit(X, y).best_params_)\n"
+    )
+    assert "scaffolded_gen" in _run(PYTHON, "-c", script, env=env)
+    assert "scaffolded_gen" not in _run(PYTHON, "-m", "fusekit", "plugins", "--kind", "fusion")
+    assert _scaffolded_in_shared_site() == before  # the shared environment is untouched
 
 
 @pytest.mark.parametrize("kind", KINDS)

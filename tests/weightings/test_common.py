@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 import torch
 from sklearn.model_selection import GridSearchCV
-from weightings_helpers import NEW_WEIGHTINGS, build_network, make_batch, make_data
+from weightings_helpers import (
+    NEW_WEIGHTINGS,
+    build_network,
+    make_batch,
+    make_data,
+    make_joint_split,
+)
 
 from fusekit import FusionClassifier, FusionRegressor
 from fusekit.engine.registry import available
@@ -17,14 +23,28 @@ from fusekit.plugin import ModalityBatch
 
 @pytest.mark.parametrize("weighting", NEW_WEIGHTINGS)
 @pytest.mark.parametrize("n_modalities", [2, 3])
-def test_fits_and_predicts_with_30_percent_missing(weighting, n_modalities):
-    X, y = make_data(n_modalities)
-    model = FusionClassifier(weighting=weighting, max_epochs=4, random_state=0).fit(X, y)
+def test_fits_and_predicts_with_30_percent_missing(weighting, n_modalities, train_seed):
+    """Trained with 30 % of each modality's rows absent, scored on complete held-out rows of a
+    task that needs every modality (``make_joint_task``: one class bit per modality, 2^M
+    classes). A model that ignores a modality is right on at most 1/2 of the rows: trained
+    without 'b', these weightings scored 0.35-0.55 over seeds 0-5. With every modality the
+    weightings scored 0.84-0.99 over seeds 0-5 (threshold 0.75), except tmc with three."""
+    X, y, X_test, y_test = make_joint_split(
+        300, 300, train_seed, missing=0.3, n_modalities=n_modalities
+    )
+    model = FusionClassifier(weighting=weighting, max_epochs=6, random_state=train_seed)
+    model.fit(X, y)
     probabilities = model.predict_proba(X)
-    assert probabilities.shape == (len(y), 3)
+    assert probabilities.shape == (len(y), 2**n_modalities)
     assert np.isfinite(probabilities).all()
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
-    assert model.score(X, y) > 0.5  # learns something despite the missing rows
+    if weighting == "tmc" and n_modalities == 3:
+        # TMC trains each modality's evidence against y; when one modality narrows 8 classes
+        # only to 4 its evidence stays weak and the combination learns slowly (0.52-0.87 over
+        # seeds 0-5, worse with more epochs): only "far above chance 1/8" holds with margin.
+        assert model.score(X_test, y_test) > 0.3
+    else:
+        assert model.score(X_test, y_test) > 0.75
 
 
 @pytest.mark.parametrize("weighting", NEW_WEIGHTINGS)

@@ -8,7 +8,7 @@ from weightings_helpers import build_network, make_batch, make_data
 from fusekit import FusionClassifier
 from fusekit.builtin.ogm_ge_weighting import OGMGEWeighting
 from fusekit.builtin.static_weighting import StaticWeighting
-from fusekit.plugin import FusionOutput
+from fusekit.plugin import FusionOutput, Weighting
 
 
 def test_dropout_then_ogm_ge_then_qmf_fits():
@@ -67,3 +67,41 @@ def test_a_list_of_weightings_is_held_as_a_list(vectors):
         "StaticWeighting",
     ]
     assert np.isfinite(model.predict_proba(X)).all()
+
+
+class _Shift(Weighting):
+    """Adds ``c`` to every feature and to the logits."""
+
+    def __init__(self, c: float = 1.0) -> None:
+        super().__init__()
+        self.c = c
+
+    def reweight(self, features, mask, output):
+        return {m: h + self.c for m, h in features.items()}
+
+    def adjust_logits(self, output):
+        return output.logits + self.c
+
+
+class _Scale(_Shift):
+    """Multiplies every feature and the logits by ``c``."""
+
+    def reweight(self, features, mask, output):
+        return {m: h * self.c for m, h in features.items()}
+
+    def adjust_logits(self, output):
+        return output.logits * self.c
+
+
+def test_the_network_applies_every_weighting_of_the_list_in_order():
+    """Steps that do not commute: [shift 1, scale 2] gives 2(h + 1) and logits 2(W·2(h + 1) + b
+    + 1), by hand from the identity backbones and the concat head; the other order differs, so
+    skipping or reordering a step fails."""
+    network = build_network([_Shift(1.0), _Scale(2.0)], identity=True)
+    batch = make_batch(n=5)
+    x = torch.cat([batch.features["a"], batch.features["b"]], dim=1)  # (5, 7), all present
+    expected = 2 * (network.head(2 * (x + 1)) + 1)
+    torch.testing.assert_close(network(batch).logits, expected)
+    reverse = build_network([_Scale(2.0), _Shift(1.0)], identity=True)
+    reverse.head.load_state_dict(network.head.state_dict())
+    torch.testing.assert_close(reverse(batch).logits, 2 * network.head(2 * x + 1) + 1)

@@ -8,9 +8,17 @@ from fusekit.testing.fixtures import (
     loss_context,
     make_batch,
     make_data,
+    make_joint_split,
     training_context,
 )
 
-__all__ = ["build_network", "loss_context", "make_batch", "make_data", "training_context"]
+__all__ = [
+    "build_network",
+    "loss_context",
+    "make_batch",
+    "make_data",
+    "make_joint_split",
+    "training_context",
+]
 
 BALANCING = ["pmr", "agm", "mmpareto", "mla"]

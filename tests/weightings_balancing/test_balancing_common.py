@@ -6,7 +6,8 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from balancing_helpers import BALANCING, build_network, make_batch, make_data
+from balancing_helpers import BALANCING, build_network, make_batch, make_data, make_joint_split
+from first_party import first_party_entries
 from sklearn.model_selection import GridSearchCV
 
 from fusekit import FusionClassifier, FusionRegressor
@@ -19,16 +20,29 @@ def test_registered_as_builtin_weightings():
     assert set(BALANCING) <= set(available("weighting"))
 
 
+# MLA trains one modality per optimiser step, so each modality sees 1/M of the steps.
+EPOCHS = {"mla": 20}
+
+
 @pytest.mark.parametrize("weighting", BALANCING)
 @pytest.mark.parametrize("n_modalities", [2, 3])
-def test_fits_and_predicts_with_30_percent_missing(weighting, n_modalities):
-    X, y = make_data(n_modalities)
-    model = FusionClassifier(weighting=weighting, max_epochs=5, random_state=0).fit(X, y)
+def test_fits_and_predicts_with_30_percent_missing(weighting, n_modalities, train_seed):
+    """Trained with 30 % of each modality's rows absent, scored on complete held-out rows of a
+    task that needs every modality (``make_joint_task``: one class bit per modality, 2^M
+    classes). A model that ignores a modality is right on at most 1/2 of the rows: trained
+    without 'b', these weightings scored 0.41-0.55 over seeds 0-5. With every modality they
+    scored 0.87-0.99 over seeds 0-5 (threshold 0.75)."""
+    X, y, X_test, y_test = make_joint_split(
+        300, 300, train_seed, missing=0.3, n_modalities=n_modalities
+    )
+    epochs = EPOCHS.get(weighting, 6)
+    model = FusionClassifier(weighting=weighting, max_epochs=epochs, random_state=train_seed)
+    model.fit(X, y)
     probabilities = model.predict_proba(X)
-    assert probabilities.shape == (len(y), 3)
+    assert probabilities.shape == (len(y), 2**n_modalities)
     assert np.isfinite(probabilities).all()
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
-    assert model.score(X, y) > 0.5  # chance is 1/3
+    assert model.score(X_test, y_test) > 0.75
 
 
 @pytest.mark.parametrize("weighting", BALANCING)
@@ -67,7 +81,8 @@ def test_output_does_not_depend_on_values_of_absent_modalities(weighting):
 @pytest.mark.filterwarnings("ignore::UserWarning")  # plugins' advice about tabular data
 def test_grid_search_over_every_registered_weighting():
     X, y = make_data(2, n=90)
-    names = sorted(available("weighting"))
+    # the repository's weightings: another installed plugin is not this test's to judge
+    names = sorted(e.name for e in first_party_entries() if e.kind == "weighting")
     grid = [
         {"weighting": names},
         {"weighting": [["modality_dropout", "agm"]]},  # a list of weightings is one candidate
@@ -79,10 +94,12 @@ def test_grid_search_over_every_registered_weighting():
 
 
 @pytest.mark.parametrize("fusion", ["tensor", "attention"])
-def test_agm_works_with_non_late_fusion(fusion):
-    X, y = make_data(3)
-    model = FusionClassifier(fusion=fusion, weighting="agm", max_epochs=3, random_state=0)
-    assert model.fit(X, y).score(X, y) > 0.5
+def test_agm_works_with_non_late_fusion(fusion, train_seed):
+    """Held-out accuracy on the two-modality joint task (a model that ignores a modality is
+    capped at 1/2): 0.95-0.98 over seeds 0-5 (threshold 0.75)."""
+    X, y, X_test, y_test = make_joint_split(300, 300, train_seed)
+    model = FusionClassifier(fusion=fusion, weighting="agm", max_epochs=3, random_state=train_seed)
+    assert model.fit(X, y).score(X_test, y_test) > 0.75
     assert model.module_.weighting.score_counts.min() > 0
 
 
