@@ -222,6 +222,7 @@ class ModalityBlocks:
             self.columns = dict(layout.columns)
         self.names = list(self.columns)
         self.table = X if isinstance(X, pd.DataFrame) else np.asarray(X)
+        self._float_table: np.ndarray | None = None
 
     @property
     def n_samples(self) -> int:
@@ -261,16 +262,25 @@ class ModalityBlocks:
         if isinstance(self.X, Mapping):
             merged = {name: replaced.get(name, self.X[name]) for name in self.X}
             return Modalities(merged) if isinstance(self.X, Modalities) else merged
-        if isinstance(self.table, pd.DataFrame):
-            frame = self.table.copy()
+        frame = self.table if isinstance(self.table, pd.DataFrame) else None
+        if frame is not None and not self._numeric:  # mixed dtypes: swap whole columns
+            frame = frame.copy()
             for name, values in replaced.items():
                 for k, column in enumerate(self.columns[name]):
-                    frame.isetitem(int(column), values[:, k])  # replaces the column (and dtype)
+                    frame.isetitem(int(column), values[:, k])
             return frame
-        table = np.array(self.table, dtype=np.float64)
+        if self._float_table is None:
+            self._float_table = np.asarray(self.table, dtype=np.float64)
+        table = self._float_table.copy()  # one float block: fast to predict on
         for name, values in replaced.items():
             table[:, self.columns[name]] = values
+        if frame is not None:
+            return pd.DataFrame(table, columns=frame.columns, index=frame.index)
         return table
+
+    @property
+    def _numeric(self) -> bool:
+        return all(pd.api.types.is_numeric_dtype(dtype) for dtype in self.table.dtypes)
 
     def without(self, names: Sequence[str]) -> Any:
         """``X`` with the modalities ``names`` absent (all-NaN rows), the way users mark it."""
