@@ -114,9 +114,9 @@ class ModalityContributions:
         classes: labels along axis 2 (classifier), else ``None``.
         output: the model's output with every modality present, ``(n, K)`` / ``(n,)``.
         baseline: the output with every modality absent (constant over rows).
-        method: ``"shapley"``, ``"permutation"`` or ``"loo"``. For the first two,
-            ``baseline + values.sum(axis=1) == output`` (exactly for ``"shapley"`` and
-            ``"permutation"``); leave-one-out contributions do not add up.
+        method: ``"shapley"``, ``"permutation"`` or ``"loo"``. For the first two
+            ``baseline + values.sum(axis=1) == output`` to float precision (efficiency);
+            leave-one-out contributions do not add up.
     """
 
     values: np.ndarray
@@ -206,18 +206,22 @@ def modality_importance(
             there are more than ``max_exact`` modalities), ``"permutation"`` (``n_permutations``
             random orders, seeded by ``random_state``) or ``"loo"`` (full score minus the score
             without the modality).
+        max_exact: most modalities for exact Shapley (``2^M`` predictions) under ``"shapley"``.
+        n_permutations: orders sampled by ``"permutation"`` (at most ``P (M - 1) + 2``
+            predictions).
         n_repeats: bootstrap resamples of the rows of ``X`` (each attribution recomputed from
             the cached predictions; same permutations). ``std`` is their standard deviation;
             for sampled permutations the Monte Carlo standard error is added in quadrature
             (``sqrt(std_boot^2 + se_mc^2)``). ``0`` (or 1): ``std`` is NaN, except the Monte
             Carlo part.
+        random_state: seeds the permutations and the bootstrap; same seed, same table.
         per_sample: also return per-sample contributions to the predicted probabilities
             (classifier) or values (regressor), a :class:`ModalityContributions`.
 
     Returns a DataFrame ``modality, importance, std, method, metric`` (``method`` the one used),
     most important first; ``table.attrs`` holds ``full_score``, ``empty_score`` (every modality
-    absent), ``n_model_calls`` and ``n_repeats``. With ``per_sample=True``,
-    ``(table, contributions)``.
+    absent), ``n_model_calls``, ``n_repeats`` and ``n_permutations`` (``None`` unless sampled).
+    With ``per_sample=True``, ``(table, contributions)``.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}.")
@@ -272,6 +276,7 @@ def modality_importance(
         empty_score=game_on(everyone)(frozenset()),
         n_model_calls=predictions.model_calls,
         n_repeats=n_repeats,
+        n_permutations=n_permutations if used == "permutation" else None,
     )
     if not per_sample:
         return table
