@@ -29,6 +29,7 @@ from fusekit.inspection import (
     plot_modality_importance,
     sample_permutations,
 )
+from fusekit.registry import available
 from fusekit.robustness import missing_modality_table
 
 # -- the game, by hand -------------------------------------------------------------------------
@@ -357,3 +358,18 @@ def test_pipelines_whose_modalities_cannot_be_traced_are_refused():
     split.fit(frame, y)
     with pytest.raises(ValueError, match="feeds both modality 'a' and 'b'"):
         missing_modality_table(split, frame, y)
+
+
+# -- the empty coalition ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fusion", available("fusion"))
+def test_every_fusion_predicts_one_finite_output_when_nothing_is_present(fusion):
+    """v({}) is the score of that constant prediction, whatever the fusion."""
+    rng = np.random.default_rng(0)
+    X = Modalities(a=rng.normal(size=(40, 4)), b=rng.normal(size=(40, 3)))
+    y = rng.integers(0, 3, 40)
+    model = FusionClassifier(fusion=fusion, max_epochs=1, random_state=0).fit(X, y)
+    nothing = model.predict_proba(_absent(X, ["a", "b"]))
+    assert np.isfinite(nothing).all()
+    np.testing.assert_allclose(nothing, np.broadcast_to(nothing[0], nothing.shape), atol=1e-6)
