@@ -14,8 +14,8 @@ import tomllib
 
 import fusekit.engine.registry
 from fusekit.builtin.concat_fusion import ConcatFusion
-from fusekit.plugin import hookimpl
 from fusekit.engine.registry import BUILTIN_DISTRIBUTION, PluginEntry, Registry
+from fusekit.plugin import hookimpl
 
 REPO = Path(__file__).resolve().parents[1]
 

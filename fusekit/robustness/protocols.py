@@ -9,12 +9,16 @@
 Determinism: draws come from ``numpy.random.default_rng([seed, repeat])`` with ``seed`` from
 ``random_state``; the *same* draws are reused at every level (common random numbers), so the
 differences between levels are the corruption's, not the draws'.
+
+``estimator`` is a fitted fusekit estimator or a ``Pipeline`` ending in one; corruption and
+removal act on the ``X`` passed in (the pipeline's input), split as
+:mod:`fusekit.robustness.blocks` describes.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,58 +27,13 @@ from sklearn.base import is_classifier
 from sklearn.metrics import get_scorer
 from sklearn.utils import check_random_state
 
-from fusekit.data import Modalities
+from fusekit.robustness.blocks import ModalityBlocks
 from fusekit.robustness.corruptions import (
     Corruption,
     apply_corruption,
     feature_stats,
     get_corruption,
 )
-
-
-class _Blocks:
-    """``X`` split into per-modality float arrays, and put back together in the same form.
-
-    Mappings (``Modalities``/``dict``) are split by key; arrays and DataFrames by the fitted
-    fusekit estimator's column layout (``layout_``).
-    """
-
-    def __init__(self, estimator: Any, X: Any) -> None:
-        self.X = X
-        if isinstance(X, Mapping):
-            self.arrays = {str(k): np.asarray(v, dtype=np.float64) for k, v in X.items()}
-            self.columns: dict[str, np.ndarray] = {}
-            return
-        layout = getattr(estimator, "layout_", None)
-        if layout is None or not layout.columns:
-            raise ValueError(
-                f"X is a {type(X).__name__}: finding its modalities needs a fitted fusekit "
-                f"estimator fitted on a table (with layout_), got {type(estimator).__name__}. "
-                "Pass X as fusekit.Modalities instead."
-            )
-        self.table = np.asarray(X, dtype=np.float64)
-        self.columns = dict(layout.columns)
-        self.arrays = {name: self.table[:, cols] for name, cols in self.columns.items()}
-
-    @property
-    def names(self) -> list[str]:
-        return list(self.arrays)
-
-    def check(self, modalities: Sequence[str]) -> None:
-        unknown = [m for m in modalities if m not in self.arrays]
-        if unknown or not modalities:
-            raise ValueError(f"modality must be among {self.names}, got {list(modalities)}.")
-
-    def rebuild(self, replaced: dict[str, np.ndarray]) -> Any:
-        if isinstance(self.X, Mapping):
-            merged = {name: replaced.get(name, self.X[name]) for name in self.X}
-            return Modalities(merged) if isinstance(self.X, Modalities) else merged
-        table = self.table.copy()
-        for name, values in replaced.items():
-            table[:, self.columns[name]] = values
-        if isinstance(self.X, pd.DataFrame):
-            return pd.DataFrame(table, columns=self.X.columns, index=self.X.index)
-        return table
 
 
 def _scorer(estimator: Any, metric: str | Callable | None) -> tuple[str, Callable]:
@@ -104,14 +63,15 @@ def corrupt(
     """A corrupted copy of ``X`` (same form): ``corruption`` at ``level`` on ``modality``.
 
     ``rate``: fraction of samples hit, for severity corruptions (default all). Tables need the
-    fitted fusekit ``estimator`` to know the columns of each modality.
+    fitted fusekit ``estimator`` (or a ``Pipeline`` ending in one) to know the columns of each
+    modality (see :mod:`fusekit.robustness.blocks` for the pipelines supported).
     """
-    blocks = _Blocks(estimator, X)
+    blocks = ModalityBlocks(estimator, X)
     names = _as_list(modality)
     blocks.check(names)
     rng = np.random.default_rng(random_state)
     return blocks.rebuild(
-        {m: apply_corruption(blocks.arrays[m], corruption, level, rate, rng, m) for m in names}
+        {m: apply_corruption(blocks.array(m), corruption, level, rate, rng, m) for m in names}
     )
 
 
@@ -149,19 +109,22 @@ def robustness_curve(
     if not levels:
         raise ValueError("levels must hold at least one level, got none.")
     metric_name, scorer = _scorer(estimator, metric)
-    blocks = _Blocks(estimator, X)
+    blocks = ModalityBlocks(estimator, X)
+    if spec.name == "remove":
+        blocks.check_absence()
     groups = [[m] for m in blocks.names] if modality is None else [_as_list(modality)]
     seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
     rows = []
     for names in groups:
         blocks.check(names)
-        stats = {m: feature_stats(blocks.arrays[m]) for m in names}
+        arrays = {m: blocks.array(m) for m in names}
+        stats = {m: feature_stats(arrays[m]) for m in names}
         scores = np.empty((len(levels), n_repeats))
         for repeat in range(n_repeats):
             for position, level in enumerate(levels):
                 rng = np.random.default_rng([seed, repeat])  # common random numbers
                 corrupted = {
-                    m: apply_corruption(blocks.arrays[m], spec, level, rate, rng, m, stats[m])
+                    m: apply_corruption(arrays[m], spec, level, rate, rng, m, stats[m])
                     for m in names
                 }
                 scores[position, repeat] = scorer(estimator, blocks.rebuild(corrupted), y)
@@ -194,21 +157,21 @@ def missing_modality_table(
     with every modality removed (the network then sees only absent inputs).
     """
     metric_name, scorer = _scorer(estimator, metric)
-    blocks = _Blocks(estimator, X)
+    blocks = ModalityBlocks(estimator, X)
+    blocks.check_absence()
     names = blocks.names
     smallest = 0 if include_empty else 1
     rows = []
     for size in range(len(names), smallest - 1, -1):
         for kept in itertools.combinations(names, size):
             removed = [m for m in names if m not in kept]
-            blanked = {m: np.full_like(blocks.arrays[m], np.nan) for m in removed}
             rows.append(
                 {
                     "present": "+".join(kept),
                     "removed": "+".join(removed),
                     "n_present": size,
                     "metric": metric_name,
-                    "score": float(scorer(estimator, blocks.rebuild(blanked), y)),
+                    "score": float(scorer(estimator, blocks.without(removed), y)),
                 }
             )
     return pd.DataFrame(rows)

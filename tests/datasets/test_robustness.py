@@ -3,6 +3,9 @@
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.compose import ColumnTransformer, make_column_selector
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from fusekit import FusionClassifier, FusionRegressor, Modalities
 from fusekit.datasets import make_multimodal_classification
@@ -14,6 +17,7 @@ from fusekit.robustness import (
     plot_robustness,
     robustness_curve,
 )
+from fusekit.robustness.blocks import pipeline_columns
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +113,82 @@ def test_table_input_is_split_by_the_fitted_column_layout():
     assert table["metric"].iloc[0] == "r2" and len(table) == 3
     with pytest.raises(ValueError, match="needs a fitted fusekit estimator"):
         corrupt(frame.to_numpy(), "a", estimator=None)
+
+
+# -- pipelines -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def scaled_pipeline():
+    """Per-modality scalers in a ColumnTransformer, then a FusionClassifier on its output."""
+    X, y = make_multimodal_classification(
+        300, [4, 3], n_classes=2, informative=[1.0, 0.0], names=["a", "b"], random_state=0
+    )
+    frame = pd.DataFrame(np.hstack([X["a"], X["b"]]), columns=[*"pqrs", *"tuv"])
+    prep = ColumnTransformer(
+        [("a", StandardScaler(), list("pqrs")), ("b", StandardScaler(), list("tuv"))]
+    ).set_output(transform="pandas")
+    pipeline = make_pipeline(prep, FusionClassifier(max_epochs=3, random_state=0))
+    pipeline.fit(frame.iloc[:200], y[:200])
+    return pipeline, frame.iloc[200:], y[200:]
+
+
+def test_pipelines_are_scored_with_modalities_removed_at_their_input(scaled_pipeline):
+    pipeline, frame, y = scaled_pipeline
+    final, transformed = pipeline[-1], pipeline[:-1].transform(frame)
+    # the scalers keep NaN rows NaN: removing at the input = removing at the final estimator
+    pd.testing.assert_frame_equal(
+        missing_modality_table(pipeline, frame, y), missing_modality_table(final, transformed, y)
+    )
+    kwargs = dict(modality="a", corruption="remove", levels=[0, 0.5, 1], n_repeats=2)
+    pd.testing.assert_frame_equal(
+        robustness_curve(pipeline, frame, y, **kwargs),
+        robustness_curve(final, transformed, y, **kwargs),
+    )
+    noisy = corrupt(frame, "b", "gaussian", level=1.0, random_state=0, estimator=pipeline)
+    changed = [c for c in frame.columns if not np.allclose(noisy[c], frame[c])]
+    assert changed == list("tuv") and list(noisy.columns) == list(frame.columns)
+    curve = robustness_curve(pipeline, frame, y, levels=[0, 2], n_repeats=2)
+    assert set(curve["modality"]) == {"a", "b"}
+
+
+def test_pipeline_on_modalities_input_corrupts_the_arrays():
+    X, y = make_multimodal_classification(120, [3, 2], names=["a", "b"], random_state=0)
+    pipeline = Pipeline([("same", FunctionTransformer()), ("fuse", FusionClassifier(max_epochs=2))])
+    pipeline.fit(X, y)
+    table = missing_modality_table(pipeline, X, y)
+    assert list(table["present"]) == ["a+b", "a", "b"]
+    assert table["score"].iloc[1] == pipeline[-1].score(
+        Modalities(a=X["a"], b=np.full_like(X["b"], np.nan)), y
+    )
+
+
+@pytest.mark.parametrize(
+    ("selections", "remainder", "expected"),
+    [
+        # names, ints, a slice, a boolean mask, a callable selector; remainder dropped
+        ([["c0", "c1"], [2, 3]], "drop", {"t0": [0, 1], "t1": [2, 3]}),
+        ([slice(0, 2), [False, False, True, False, True, False]], "drop",
+         {"t0": [0, 1], "t1": [2, 4]}),
+        ([make_column_selector("c[01]"), ["c5"]], "drop", {"t0": [0, 1], "t1": [5]}),
+        # remainder passthrough becomes a modality of its own
+        ([["c0"], ["c1", "c2"]], "passthrough", {"t0": [0], "t1": [1, 2], "remainder": [3, 4, 5]}),
+    ],
+)  # fmt: skip
+def test_column_transformer_outputs_are_traced_to_their_input_columns(
+    selections, remainder, expected
+):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(40, 6)), columns=[f"c{i}" for i in range(6)])
+    prep = ColumnTransformer(
+        [(f"t{i}", StandardScaler(), columns) for i, columns in enumerate(selections)],
+        remainder=remainder,
+    ).set_output(transform="pandas")
+    pipeline = make_pipeline(prep, StandardScaler().set_output(transform="pandas"),
+                             FusionRegressor(max_epochs=1))  # fmt: skip
+    pipeline.fit(frame, rng.normal(size=40))
+    traced = pipeline_columns(pipeline, 6)
+    assert {name: list(columns) for name, columns in traced.items()} == expected
 
 
 # -- the corruptions themselves (no model) ------------------------------------------------------
