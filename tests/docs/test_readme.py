@@ -8,7 +8,7 @@ from first_party import first_party_entries, registry_with_an_extra_plugin
 import fusekit.engine.registry
 from fusekit.cli import methods_markdown
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_readme_starts_with_the_two_commands():

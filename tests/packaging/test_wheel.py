@@ -32,7 +32,7 @@ import pytest
 
 pytestmark = pytest.mark.wheel
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONSTRAINTS = ROOT / "constraints.txt"
 PLUGINS = sorted(
     p for p in (ROOT / "plugins").glob("fusekit-*") if (p / "pyproject.toml").is_file()
