@@ -32,6 +32,7 @@ from fusekit.plugin import (
     expand_mask,
     input_kind,
 )
+from fusekit.testing.seed_env import current_seed
 
 DEFAULTS = {kind: KINDS[kind].default for kind in COMPONENT_KINDS}
 N_CLASSES = 3
@@ -133,7 +134,7 @@ def _estimator(
     kind: str, plugin: Any, params: Mapping[str, Any], **kwargs: Any
 ) -> FusionClassifier:
     nested = {f"{kind}__{k}": v for k, v in params.items()}
-    return FusionClassifier(**{kind: plugin}, **nested, random_state=0, **kwargs)
+    return FusionClassifier(**{kind: plugin}, **nested, **{"random_state": 0, **kwargs})
 
 
 # -- checks -----------------------------------------------------------------------------------
@@ -550,12 +551,18 @@ def check_sklearn_compatible(
 
 
 def check_beats_chance(kind: str, plugin: Any, params: Mapping[str, Any] | None = None) -> None:
-    """A short fit beats chance clearly on an easy synthetic task."""
+    """A short fit beats chance clearly on an easy synthetic task.
+
+    Data, split and initialisation are seeded from ``FUSEKIT_TEST_SEED`` (offset 7), so
+    ``make test-seeds`` reruns this check under other seeds: it trains and thresholds a score.
+    """
     params = params or {}
-    X, y = _easy_task(kind, plugin, n=300, seed=7)
+    seed = 7 + current_seed()
+    X, y = _easy_task(kind, plugin, n=300, seed=seed)
     rows = np.arange(len(y))
-    train, test = train_test_split(rows, test_size=0.3, random_state=0, stratify=y)
-    model = _estimator(kind, plugin, params, max_epochs=15).fit(X[train], y[train])
+    train, test = train_test_split(rows, test_size=0.3, random_state=seed, stratify=y)
+    model = _estimator(kind, plugin, params, max_epochs=15, random_state=seed)
+    model.fit(X[train], y[train])
     accuracy = model.score(X[test], y[test])
     if not accuracy > 1.0 / N_CLASSES + 0.25:
         _fail(
@@ -566,6 +573,9 @@ def check_beats_chance(kind: str, plugin: Any, params: Mapping[str, Any] | None 
             "check that the fused output carries the modalities' information to the head",
         )
 
+
+#: Checks that train a model and threshold a score (seeded from ``FUSEKIT_TEST_SEED``).
+SEEDED_CHECKS = (check_beats_chance,)
 
 COMMON = [
     check_constructible,
@@ -656,6 +666,8 @@ def parametrize_with_checks(
                 if reason
                 else []
             )
+            if check in SEEDED_CHECKS:  # rerun by ``-m seeded`` under FUSEKIT_TEST_SEED
+                marks.append(pytest.mark.seeded)
             cases.append(pytest.param(plugin, bound, id=f"{name}-{check.__name__}", marks=marks))
     return pytest.mark.parametrize(("plugin", "check"), cases)
 

@@ -14,21 +14,13 @@ margin. Load it from a ``conftest.py`` with ``pytest_plugins = ("fusekit.testing
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-SEED_VARIABLE = "FUSEKIT_TEST_SEED"
+from fusekit.testing.seed_env import SEED_VARIABLE, current_seed
+
+__all__ = ["MARKER", "SEED_VARIABLE", "current_seed", "train_seed"]
+
 MARKER = "seeded"
-
-
-def current_seed() -> int:
-    """The seed of this test run: ``FUSEKIT_TEST_SEED`` as an integer, 0 when unset."""
-    raw = os.environ.get(SEED_VARIABLE, "0").strip() or "0"
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValueError(f"{SEED_VARIABLE} must be an integer, got {raw!r}") from None
 
 
 @pytest.fixture(scope="session")
