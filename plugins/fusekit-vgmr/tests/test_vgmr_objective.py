@@ -104,7 +104,9 @@ def test_value_loss_is_zero_at_the_target_and_ignores_absent_pairs():
     signals.global_value["m1"][0] = 0.99  # only an absent pair differs
     assert objective.value_loss(signals, targets, names) == 0
     signals.global_value["m0"] = targets[:, 0] + 0.1
-    assert objective.value_loss(signals, targets, names) == pytest.approx(0.01 * B / (2 * B - 1))
+    # only g_m0 is off, by 0.1 in each of the B = 8 rows: Σ (0.1)² = 8 · 0.01, averaged over the
+    # 2B − 1 = 15 present pairs -> 0.08 / 15 = 0.005333 (p_m0 is still on target)
+    assert objective.value_loss(signals, targets, names) == pytest.approx(0.08 / 15)
 
 
 def test_regularisation_penalises_collapsed_values_and_off_centre_gates():
@@ -113,12 +115,15 @@ def test_regularisation_penalises_collapsed_values_and_off_centre_gates():
     signals, names = _signals(spread, spread, mask)
     assert objective.regularisation_loss(signals, names, floor=0.05) == pytest.approx(0.0)
     collapsed, names = _signals(torch.full((B, 2), 0.7), torch.full((B, 2), 0.7), mask)
-    # two hinges per modality at ≈ γ each
+    # constant values: std 0 -> each hinge relu(γ − sqrt(0 + 1e-8)) = 0.05 − 1e-4 ≈ 0.05;
+    # two hinges (g, Avg p) × two modalities = 4 · 0.05 = 0.2; gate 0.5 -> no centring term
     assert objective.regularisation_loss(collapsed, names, floor=0.05) == pytest.approx(
         4 * 0.05, abs=1e-3
     )
     shifted, names = _signals(spread, spread, mask, gate=0.8)
-    assert objective.regularisation_loss(shifted, names, floor=0.05) == pytest.approx(2 * 0.09)
+    # spread values: std of linspace(0.1, 0.9, 8) = 0.262 > γ, no hinge; gate term
+    # (mean G − 0.5)² = (0.8 − 0.5)² = 0.09 per modality, two modalities -> 0.18
+    assert objective.regularisation_loss(shifted, names, floor=0.05) == pytest.approx(0.18)
 
 
 def test_loss_terms_are_scaled_by_the_lambdas_and_skipped_outside_training():
