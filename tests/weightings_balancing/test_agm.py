@@ -213,7 +213,7 @@ def _with_gradients(network):
     return {name: p.grad.clone() for name, p in network.named_parameters()}
 
 
-@pytest.mark.parametrize("epoch", [0, 3])
+@pytest.mark.parametrize("epoch", [0, 2, 3])  # end_epoch = 2 is inside the window
 def test_scales_encoder_weights_only_inside_the_window(epoch):
     weighting = AGMWeighting(end_epoch=2)
     network = build_network(weighting)
@@ -222,7 +222,27 @@ def test_scales_encoder_weights_only_inside_the_window(epoch):
     weighting.on_grad_computed(training_context(network, epoch=epoch))
     for name, parameter in network.named_parameters():
         factor = 1.0
-        if epoch == 0 and name.startswith("backbones.") and parameter.dim() >= 2:
+        if epoch <= 2 and name.startswith("backbones.") and parameter.dim() >= 2:
             factor = 0.5 if name.startswith("backbones.a.") else 2.0
         torch.testing.assert_close(parameter.grad, before[name] * factor, msg=name)
     assert weighting.coefficients is None
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"alpha": -0.1}, "agm: alpha must be a number >= 0"),
+        ({"start_epoch": -1}, "agm: start_epoch must be >= 0"),
+        (
+            {"start_epoch": 3, "end_epoch": 2},
+            r"agm: end_epoch must be None or >= start_epoch \(3\)",
+        ),
+    ],
+)
+def test_bad_parameters_name_themselves(params, message):
+    with pytest.raises(ValueError, match=message):
+        build_network(AGMWeighting(**params))
+
+
+def test_a_one_epoch_window_is_valid():
+    build_network(AGMWeighting(start_epoch=2, end_epoch=2))
