@@ -8,6 +8,7 @@ from fusekit import FusionClassifier
 from fusekit.builtin.gradient_blending_weighting import (
     GradientBlendingWeighting,
     blending_weights,
+    generalisation_and_overfitting,
 )
 
 
@@ -18,9 +19,29 @@ def test_weights_from_known_generalisation_and_overfitting():
     torch.testing.assert_close(blending_weights(delta_g, delta_o), raw / raw.sum())
 
 
+def test_definition_1_from_losses_before_and_after():
+    # L^T: 1.0 -> 0.6, L^V: 1.1 -> 0.9. O_N = 1.1 − 1.0 = 0.1, O_{N+n} = 0.9 − 0.6 = 0.3
+    # ΔO = 0.3 − 0.1 = 0.2; ΔG = 1.1 − 0.9 = 0.2 -> w ∝ 0.2 / 0.2² = 5
+    gain, overfit = generalisation_and_overfitting(
+        torch.tensor(1.0), torch.tensor(1.1), torch.tensor(0.6), torch.tensor(0.9)
+    )
+    torch.testing.assert_close(gain, torch.tensor(0.2))
+    torch.testing.assert_close(overfit, torch.tensor(0.2))
+
+
 def test_more_overfitting_means_less_weight():
     weights = blending_weights(torch.tensor([0.1, 0.1]), torch.tensor([0.1, 0.2]))
     assert weights[0] == pytest.approx(4 * weights[1])
+
+
+def test_degenerate_estimates_fall_back_to_uniform_weights():
+    # ΔG = 0 for every head: Σ |ΔG| / ΔO² = 0, no information -> w = 1/H
+    torch.testing.assert_close(
+        blending_weights(torch.zeros(3), torch.tensor([0.1, 0.2, 0.3])), torch.full((3,), 1 / 3)
+    )
+    # ΔO = 0 is floored at 1e-12 (not a division by zero): |0.1| / 1e-12 dominates
+    weights = blending_weights(torch.tensor([0.1, 0.1]), torch.tensor([0.0, 0.1]))
+    torch.testing.assert_close(weights, torch.tensor([1e11, 10.0]) / (1e11 + 10.0))
 
 
 def test_held_out_rows_do_not_enter_the_loss():
