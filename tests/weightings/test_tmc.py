@@ -71,3 +71,52 @@ def test_loss_sums_modality_and_combined_evidential_losses():
     for alpha in alphas.values():
         expected = expected + evidential_loss(alpha, target, 0.5).mean()
     torch.testing.assert_close(loss, expected)
+
+
+def test_kl_to_uniform_matches_torch_distributions():
+    from torch.distributions import Dirichlet, kl_divergence
+
+    alpha = torch.tensor([[5.0, 1.0, 1.0], [2.5, 0.7, 3.0]])
+    expected = kl_divergence(Dirichlet(alpha), Dirichlet(torch.ones(2, 3)))
+    torch.testing.assert_close(dirichlet_kl_to_uniform(alpha), expected)
+
+
+def test_evidential_loss_with_kl_on_a_wrong_class():
+    """Eq. (5) + (8) for α = (3, 1), y = 1, λ = 0.5: α̃ = y + (1 − y)α = (3, 1);
+    L = ψ(4) − ψ(1) + 0.5 · KL(Dir(3, 1) ‖ Dir(1, 1));
+    KL = log Γ(4) − log Γ(3) − log Γ(1) − log Γ(2) + 2 (ψ(3) − ψ(4))
+       = log 3 + 2 · (−1/3) = 0.431946   (ψ(4) − ψ(3) = 1/3)."""
+    import math
+
+    kl = math.log(3) - 2 / 3
+    expected = torch.digamma(torch.tensor(4.0)) - torch.digamma(torch.tensor(1.0)) + 0.5 * kl
+    loss = evidential_loss(torch.tensor([[3.0, 1.0]]), torch.tensor([1]), 0.5)
+    torch.testing.assert_close(loss, expected.reshape(1))
+
+
+def test_three_opinions_combine_left_to_right():
+    shapes = {"a": (4,), "b": (3,), "c": (2,)}
+    weighting = TMCWeighting()
+    network = build_network(weighting, shapes=shapes)
+    output = network(make_batch(shapes=shapes, n=3))
+    alphas = [torch.nn.functional.softplus(output.unimodal_logits[m]) + 1 for m in "abc"]
+    expected = combine_opinions(combine_opinions(alphas[0], alphas[1]), alphas[2])
+    torch.testing.assert_close(output.diagnostics["tmc_alpha"], expected)
+    strength = expected.sum(dim=1, keepdim=True)  # fused logits = log(α / S)
+    torch.testing.assert_close(output.logits, torch.log(expected / strength))
+
+
+def test_annealing_coefficient_follows_the_epoch():
+    """λ_t = min(1, t / annealing_epochs) with t = epoch + 1 (1-based): epoch 0 of 4 -> 0.25,
+    epoch 5 -> 1."""
+    weighting = TMCWeighting(annealing_epochs=4)
+    network = build_network(weighting)
+    batch = make_batch(n=4)
+    target = torch.tensor([0, 1, 2, 0])
+    output = network(batch)
+    ctx = loss_context(network, batch, target)
+    alphas = [*weighting.alphas(output).values(), output.diagnostics["tmc_alpha"]]
+    for epoch, lam in [(0, 0.25), (5, 1.0)]:
+        weighting.epoch = epoch
+        expected = sum(evidential_loss(alpha, target, lam).mean() for alpha in alphas)
+        torch.testing.assert_close(weighting.task_loss(output, ctx), expected)
