@@ -1,5 +1,6 @@
 """tmc: Dempster–Shafer combination of Dirichlet opinions, evidential loss."""
 
+import pytest
 import torch
 from weightings_helpers import build_network, loss_context, make_batch
 
@@ -120,3 +121,26 @@ def test_annealing_coefficient_follows_the_epoch():
         weighting.epoch = epoch
         expected = sum(evidential_loss(alpha, target, lam).mean() for alpha in alphas)
         torch.testing.assert_close(weighting.task_loss(output, ctx), expected)
+
+
+def test_combination_closed_form_in_evidence():
+    """Rule (2) in evidence form: b/u = e/K for each opinion, and the 1/(1 − C) factors cancel in
+    e = b·K/u, so e = K (e¹e²/K² + e¹/K + e²/K) = e¹ + e² + e¹ ⊙ e² / K (row by row)."""
+    generator = torch.Generator().manual_seed(0)
+    e1, e2 = torch.rand(3, 4, generator=generator) * 5, torch.rand(3, 4, generator=generator) * 5
+    expected = e1 + e2 + e1 * e2 / 4 + 1
+    torch.testing.assert_close(combine_opinions(e1 + 1, e2 + 1), expected)
+
+
+def test_evidential_loss_is_per_row():
+    # rows α = (3, 1), y = 0 and α = (1, 4), y = 1: ψ(4) − ψ(3) = 1/3 and ψ(5) − ψ(4) = 1/4
+    alpha = torch.tensor([[3.0, 1.0], [1.0, 4.0]])
+    loss = evidential_loss(alpha, torch.tensor([0, 1]), 0.0)
+    torch.testing.assert_close(loss, torch.tensor([1 / 3, 1 / 4]))
+
+
+def test_annealing_epochs_default_and_range():
+    assert TMCWeighting().annealing_epochs == 50  # the code's lambda_epochs
+    build_network(TMCWeighting(annealing_epochs=1))
+    with pytest.raises(ValueError, match="tmc: annealing_epochs must be >= 1"):
+        build_network(TMCWeighting(annealing_epochs=0))
