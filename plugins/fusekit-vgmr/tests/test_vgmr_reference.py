@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 from fusekit_vgmr import DIAGNOSTICS_KEY, ValueGatedModalityRefiner
+from fusekit_vgmr.tokens import avg_max_pool
 from torch.nn import functional as F
 
 from fusekit import BuildSpec, FusionOutput
@@ -118,8 +119,9 @@ def sharpen(refiner, scale=4.0):
                 layer.weight.mul_(scale)
                 layer.bias.copy_(torch.randn(layer.bias.shape, generator=generator))
             norm = branch.post[0]
-            norm.weight.copy_(1 + 0.5 * torch.randn(norm.weight.shape, generator=generator))
-            norm.bias.copy_(0.3 * torch.randn(norm.bias.shape, generator=generator))
+            if isinstance(norm, torch.nn.LayerNorm):
+                norm.weight.copy_(1 + 0.5 * torch.randn(norm.weight.shape, generator=generator))
+                norm.bias.copy_(0.3 * torch.randn(norm.bias.shape, generator=generator))
 
 
 # -- tests -----------------------------------------------------------------------------------
@@ -202,3 +204,72 @@ def test_refinement_worked_by_hand():
     torch.testing.assert_close(signals.effective_gate["a"][0, 0], torch.tensor([0.5, 1.0, 1.5]))
     root2 = 2**0.5
     torch.testing.assert_close(refined["a"][0], torch.tensor([-1 / root2, -1 / root2, root2]))
+
+
+def test_avg_max_pool_over_real_steps_on_numbers():
+    # row 0: one real step (1, −2) -> avg (1, −2), max (1, −2); row 1: three real steps
+    # (0, 3), (3, 0), (6, 6) -> avg (3, 3), max (6, 6); padded steps hold 100
+    projected = torch.tensor(
+        [[[1.0, -2.0], [100.0, 100.0], [100.0, 100.0]], [[0.0, 3.0], [3.0, 0.0], [6.0, 6.0]]]
+    )
+    steps = torch.tensor([[True, False, False], [True, True, True]])
+    pooled = avg_max_pool(projected, steps)
+    torch.testing.assert_close(pooled, torch.tensor([[1.0, -2.0, 1.0, -2.0], [3.0, 3.0, 6.0, 6.0]]))
+
+
+def test_absent_modality_summary_is_zero():
+    refiner = make_refiner(THREE)
+    features = make_features(THREE)
+    mask = torch.ones(B, 3, dtype=torch.bool)
+    mask[:2, 1] = False
+    output = FusionOutput(mask=mask)
+    with torch.no_grad():
+        refiner(features, mask, output)
+    summary = output.diagnostics[DIAGNOSTICS_KEY].summary["audio"]
+    assert torch.equal(summary[:2], torch.zeros(2, LATENT))
+    assert summary[2:].abs().sum() > 0
+
+
+@pytest.mark.parametrize("flags", [{"use_channel_value": False}, {"use_global_value": False}])
+def test_one_value_signal_alone_is_computed_and_used(flags):
+    refiner = make_refiner(TWO, **flags)
+    sharpen(refiner)
+    _, signals = run(refiner, make_features(TWO))
+    kept = (
+        signals.global_value if flags.get("use_channel_value") is False else signals.channel_value
+    )
+    assert set(kept) == set(TWO)
+
+
+def test_without_post_norm_the_output_is_the_gated_input():
+    refiner = make_refiner(TWO, post_norm=False)
+    sharpen(refiner)
+    features = make_features(TWO)
+    refined, signals = run(refiner, features)
+    x = as_tokens(features["text"])
+    torch.testing.assert_close(refined["text"], x * signals.effective_gate["text"])
+
+
+def test_post_applies_dropout_in_training():
+    refiner = make_refiner(TWO, dropout=0.9, gate_init="neutral").train()
+    features = {"text": torch.randn(200, 4, 5), "audio": torch.randn(200, 3)}
+    mask = torch.ones(200, 2, dtype=torch.bool)
+    torch.manual_seed(0)
+    refined = refiner(features, mask, FusionOutput(mask=mask))
+    zeros = (refined["text"] == 0).float().mean().item()  # 4000 entries, p = 0.9: std 0.005
+    assert abs(zeros - 0.9) < 0.03
+
+
+def test_hidden_sets_the_mlp_width_and_length_one_sequences_keep_their_shape():
+    refiner = make_refiner({"text": (1, 5), "audio": (3,)}, hidden=5)
+    assert refiner.branches["text"].summary_encoder[0].out_features == 5
+    refined, _ = run(refiner, make_features({"text": (1, 5), "audio": (3,)}))
+    assert refined["text"].shape == (B, 1, 5)
+
+
+def test_defaults_are_the_papers_and_the_specs():
+    # α = 0.5, β = 0.2 (paper §3.6); d_p = 128, λ_v = 0.1, λ_r = 0.01, γ = 0.05 (spec §6 A1–A4)
+    refiner = ValueGatedModalityRefiner()
+    assert (refiner.alpha, refiner.beta, refiner.latent_dim) == (0.5, 0.2, 128)
+    assert (refiner.lambda_value, refiner.lambda_reg, refiner.reg_floor) == (0.1, 0.01, 0.05)
+    assert refiner.dropout == 0.1
