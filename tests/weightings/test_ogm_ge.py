@@ -205,3 +205,22 @@ def test_auto_uses_the_split_head_for_concat_and_probes_otherwise():
     assert concat.module_.weighting._split
     late = FusionClassifier(fusion="late", weighting="ogm_ge", max_epochs=1, random_state=0)
     assert not late.fit(X, y).module_.weighting._split
+
+
+def test_probe_logits_pool_sequences_over_real_steps():
+    shapes = {"a": (4, 3), "b": (2,)}
+    weighting = OGMGEWeighting(unimodal="heads")
+    network = build_network(weighting, shapes=shapes, identity=True)
+    weighting._split = False
+    batch = make_batch(shapes=shapes, n=3)
+    steps = torch.tensor([[True, True, False, False], [True] * 4, [True, False, False, False]])
+    batch = ModalityBatch(batch.features, batch.mask, index=batch.index, steps={"a": steps})
+    output = network(batch)
+    logits = weighting._unimodal_logits(output, loss_context(network, batch, torch.zeros(3).long()))
+    x = batch.features["a"]
+    v_a = (x * steps[..., None]).sum(1) / steps.sum(1, keepdim=True)  # mean of the real steps
+    torch.testing.assert_close(logits["a"], network.unimodal_heads["a"](v_a))
+
+
+def test_generalisation_enhancement_is_on_by_default():
+    assert OGMGEWeighting().noise is True  # the "GE" of OGM-GE
