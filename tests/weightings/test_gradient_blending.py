@@ -174,3 +174,23 @@ def test_too_few_rows_for_a_held_out_split():
     )
     with pytest.raises(ValueError, match="validation_fraction"):
         model.fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"super_epoch": 0}, "gradient_blending: super_epoch must be >= 1, got 0"),
+        ({"estimate_epochs": 0}, "gradient_blending: estimate_epochs must be >= 1, got 0"),
+        (
+            {"validation_fraction": 0.0},
+            r"gradient_blending: validation_fraction must be in \(0, 1\)",
+        ),
+        (
+            {"validation_fraction": 1.0},
+            r"gradient_blending: validation_fraction must be in \(0, 1\)",
+        ),
+    ],
+)
+def test_bad_parameters_name_themselves(params, message):
+    with pytest.raises(ValueError, match=message):
+        build_network(GradientBlendingWeighting(**params))

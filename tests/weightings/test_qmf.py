@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pytest
 import torch
 from weightings_helpers import build_network, loss_context, make_batch, make_data
 
@@ -148,3 +149,19 @@ def test_no_ranking_outside_training_or_without_row_index():
     assert weighting.loss_terms(output, loss_context(network, batch, target, training=False)) == {}
     unindexed = make_batch(n=4, index=False)
     assert weighting.loss_terms(network(unindexed), loss_context(network, unindexed, target)) == {}
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"lam": -0.1}, "qmf: lam must be a number >= 0"),
+        ({"temperature": 0.0}, "qmf: temperature must be > 0"),
+    ],
+)
+def test_bad_parameters_name_themselves(params, message):
+    with pytest.raises(ValueError, match=message):
+        build_network(QMFWeighting(**params))
+
+
+def test_a_temperature_below_one_is_valid():
+    build_network(QMFWeighting(temperature=0.5))

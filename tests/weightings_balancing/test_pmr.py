@@ -208,3 +208,23 @@ def test_momentum_must_lie_in_zero_one(momentum, valid):
     else:
         with pytest.raises(ValueError, match=r"pmr: momentum must be a number in \[0, 1\)"):
             build_network(PMRWeighting(momentum=momentum))
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"alpha": -1.0}, "pmr: alpha must be a number >= 0"),
+        ({"mu": -1.0}, "pmr: mu must be a number >= 0"),
+        ({"entropy_epochs": -1}, "pmr: entropy_epochs must be a number >= 0"),
+        ({"start_epoch": -1}, "pmr: start_epoch must be >= 0"),
+        ({"start_epoch": 3, "end_epoch": 2}, r"pmr: end_epoch must be None or >= start_epoch"),
+    ],
+)
+def test_bad_parameters_name_themselves(params, message):
+    with pytest.raises(ValueError, match=message):
+        build_network(PMRWeighting(**params))
+
+
+def test_regression_is_rejected():
+    with pytest.raises(ValueError, match="pmr: needs a classification task"):
+        build_network(PMRWeighting(), task="regression", n_outputs=1)
