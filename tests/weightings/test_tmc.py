@@ -10,6 +10,7 @@ from fusekit.builtin.tmc_weighting import (
     dirichlet_kl_to_uniform,
     evidential_loss,
 )
+from fusekit.output import TrainingContext
 
 
 def test_combination_of_two_conflicting_opinions():
@@ -144,3 +145,10 @@ def test_annealing_epochs_default_and_range():
     build_network(TMCWeighting(annealing_epochs=1))
     with pytest.raises(ValueError, match="tmc: annealing_epochs must be >= 1"):
         build_network(TMCWeighting(annealing_epochs=0))
+
+
+def test_epoch_begin_sets_the_epoch_of_the_annealing():
+    weighting = TMCWeighting(annealing_epochs=4)
+    network = build_network(weighting)
+    weighting.on_epoch_begin(TrainingContext(network, None, None, epoch=3))
+    assert weighting.epoch == 3  # λ = min(1, (3 + 1) / 4) = 1 in this epoch
