@@ -1,4 +1,4 @@
-"""Mutation testing of the equation code of the balancing baselines and of VGMR, one module at a time.
+"""Mutation testing of the equation code (balancing baselines, VGMR), one module at a time.
 
 For each module this writes a throw-away ``setup.cfg`` ([mutmut] section: the module to mutate and
 only that module's test file), runs ``mutmut run`` (tests with ``-p no:xdist``), and prints the
@@ -49,7 +49,11 @@ MODULES["vgmr"] = (
     VGMR,
     "fusekit_vgmr",
     "fusekit_vgmr/*.py",
-    ["tests/test_vgmr_equations.py", "tests/test_vgmr_reference.py", "tests/test_vgmr_objective.py"],
+    [
+        "tests/test_vgmr_equations.py",
+        "tests/test_vgmr_reference.py",
+        "tests/test_vgmr_objective.py",
+    ],
 )
 
 CONFIG = """[mutmut]
@@ -69,7 +73,9 @@ def indent(lines: list[str]) -> str:
 
 def run(name: str) -> None:
     where, source, mutate, tests = MODULES[name]
-    copy = ["tests", "conftest.py", "pyproject.toml"] if where == ROOT else ["tests", "pyproject.toml"]
+    copy = (
+        ["tests", "conftest.py", "pyproject.toml"] if where == ROOT else ["tests", "pyproject.toml"]
+    )
     cfg = where / "setup.cfg"
     cfg.write_text(
         CONFIG.format(source=source, mutate=mutate, copy=indent(copy), tests=indent(tests))
@@ -84,8 +90,10 @@ def run(name: str) -> None:
         counts: dict[str, int] = {}
         for _, status in statuses:
             counts[status] = counts.get(status, 0) + 1
-        print(f"## {name}: {counts.get('killed', 0)} killed / {counts.get('survived', 0)} "
-              f"survived / {len(statuses)} total  {counts}")
+        print(
+            f"## {name}: {counts.get('killed', 0)} killed / {counts.get('survived', 0)} "
+            f"survived / {len(statuses)} total  {counts}"
+        )
         for mutant, status in statuses:
             if status == "killed":
                 continue
