@@ -14,6 +14,7 @@ from fusekit.builtin.gradient_blending_weighting import (
     GradientBlendingWeighting,
     blending_weights,
     generalisation_and_overfitting,
+    head_losses,
 )
 from fusekit.output import TrainingContext
 
@@ -194,3 +195,25 @@ def test_too_few_rows_for_a_held_out_split():
 def test_bad_parameters_name_themselves(params, message):
     with pytest.raises(ValueError, match=message):
         build_network(GradientBlendingWeighting(**params))
+
+
+def test_head_losses_over_more_rows_than_one_chunk():
+    # 1100 rows are evaluated in chunks of 1024; the result is the plain mean CE over all rows
+    shapes = {"a": (3,), "b": (2,)}
+    network = build_network(GradientBlendingWeighting(), shapes=shapes, identity=True).eval()
+    mask = torch.ones(1100, 2, dtype=torch.bool)
+    mask[::3, 1] = False
+    batch = make_batch(shapes=shapes, n=1100, mask=mask)
+    target = torch.arange(1100) % 3
+    with torch.no_grad():
+        losses = head_losses(network, batch, target)
+        output = network(batch)
+        b = mask[:, 1]
+        expected = torch.stack(
+            [
+                F.cross_entropy(output.logits, target),
+                F.cross_entropy(output.unimodal_logits["a"], target),
+                F.cross_entropy(output.unimodal_logits["b"][b], target[b]),
+            ]
+        )
+    torch.testing.assert_close(losses, expected)
