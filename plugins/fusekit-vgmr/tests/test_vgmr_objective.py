@@ -221,3 +221,12 @@ def test_reg_term_is_lambda_times_the_regulariser_and_one_value_signal_suffices(
     only_global = make_network(lambda_value=0.3, use_channel_value=False)
     output, ctx = forward(only_global)
     assert "vgmr_value" in only_global.calibration.loss_terms(output, ctx)
+
+
+def test_regularisation_gate_mean_of_a_single_real_entry():
+    # one row, one real step of two, d = 1, G = 0.9 on it: mean 0.9 -> (0.9 − 0.5)² = 0.16
+    signals = RefinerSignals(mask=torch.ones(1, 1, dtype=torch.bool))
+    signals.gate["m0"] = torch.tensor([[[0.9], [0.1]]])
+    signals.steps["m0"] = torch.tensor([[True, False]])
+    loss = objective.regularisation_loss(signals, ("m0",), floor=0.05)
+    assert loss.item() == pytest.approx(0.16, abs=1e-6)

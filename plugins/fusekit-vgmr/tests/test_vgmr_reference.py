@@ -273,3 +273,17 @@ def test_defaults_are_the_papers_and_the_specs():
     assert (refiner.alpha, refiner.beta, refiner.latent_dim) == (0.5, 0.2, 128)
     assert (refiner.lambda_value, refiner.lambda_reg, refiner.reg_floor) == (0.1, 0.01, 0.05)
     assert refiner.dropout == 0.1
+
+
+def test_signals_carry_the_real_steps_for_the_regulariser():
+    refiner = make_refiner(TWO)
+    features = make_features(TWO)
+    steps = torch.ones(B, 4, dtype=torch.bool)
+    steps[:, 2:] = False
+    mask = torch.ones(B, 2, dtype=torch.bool)
+    output = FusionOutput(mask=mask, steps={"text": steps})
+    with torch.no_grad():
+        refiner(features, mask, output)
+    signals = output.diagnostics[DIAGNOSTICS_KEY]
+    assert torch.equal(signals.steps["text"], steps)
+    assert signals.steps["audio"] is None  # vectors have no steps
