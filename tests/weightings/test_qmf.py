@@ -165,3 +165,14 @@ def test_bad_parameters_name_themselves(params, message):
 
 def test_a_temperature_below_one_is_valid():
     build_network(QMFWeighting(temperature=0.5))
+
+
+def test_ranking_pairs_each_row_with_the_next_one():
+    # w = (0.9, 0.1, 0.5), ĉ = (0.5, 0.2, 0.0); pairs (0, 1), (1, 2), (2, 0):
+    # (0, 1): t = 1, margin 0.3: max(0, 0.8 − 0.3) = 0.5
+    # (1, 2): t = 1, margin 0.2: max(0, −0.4 − 0.2) = 0
+    # (2, 0): t = −1, margin 0.5: max(0, 0.4 − 0.5) = 0      -> mean 0.5 / 3
+    loss = ranking_loss(
+        torch.tensor([0.9, 0.1, 0.5]), torch.tensor([0.5, 0.2, 0.0]), torch.ones(3, dtype=bool)
+    )
+    torch.testing.assert_close(loss, torch.tensor(0.5 / 3))
