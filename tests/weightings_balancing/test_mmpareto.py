@@ -121,3 +121,10 @@ def test_task_loss_is_the_fused_plus_the_unimodal_losses():
         rows = mask[:, position]
         expected = expected + F.cross_entropy(output.unimodal_logits[name][rows], target[rows])
     torch.testing.assert_close(loss, expected)
+
+
+def test_degenerate_gradients():
+    # both zero: no direction to prefer -> (1/2, 1/2) (not 0/0)
+    assert pareto_weights(torch.zeros(2), torch.zeros(2)) == (0.5, 0.5)
+    # g_m = 0, g_mm = (1, 0): cos = 0 -> min-norm; ‖g_mm − g_m‖² = 1, w₁ = (0 − g_mm)·0 / 1 = 0
+    assert pareto_weights(torch.tensor([1.0, 0.0]), torch.zeros(2)) == (0.0, 1.0)
