@@ -444,8 +444,9 @@ NOTES: dict[tuple[str, str], Note] = {
     ("weighting", "agm"): Note(
         'Li et al., "Boosting Multi-modal Model Performance with Adaptive Gradient Modulation", '
         "ICCV 2023, arXiv:2308.07686",
-        "φ_m = Shapley mono-modal response from masked passes; r_m = exp(M/(M−1)(s_m − s̄)), "
-        "η_m the same on running means; encoder gradients × exp(α min(η_m − r_m, 7)).",
+        "φ_m = Shapley mono-modal response from masked passes; r_m = exp(M/(M−1)(s̄ − s_m)), "
+        "η_m the same on the running means from before the batch; encoder gradients × "
+        "exp(α min(η_m − r_m, c_M)), c_2 = 10, c_M = 7 for M ≥ 3 (authors' code).",
         "Modality imbalance with any fusion (not only late fusion); costs 2^M − 2 extra fusion "
         "passes per batch (no encoder passes).",
         {"alpha": "α, strength of the modulation", **WINDOW},

@@ -1,8 +1,9 @@
 """Adaptive Gradient Modulation (AGM).
 
 Li, Li, Hu, Lei, Li, Zhou, "Boosting Multi-modal Model Performance with Adaptive Gradient
-Modulation", ICCV 2023, arXiv:2308.07686. Reference code: lihong2303/AGM_ICCV2023 (``GradMod``,
-``Modality_Audio``/``Modality_Visual``), BalanceMM ``AGM_trainer.py`` (M modalities).
+Modulation", ICCV 2023, arXiv:2308.07686. Reference code: lihong2303/AGM_ICCV2023
+(``run/CREMAD_main.py`` for two modalities, ``run/URFunny_main.py`` for three; ``GradMod``,
+``Modality_Audio``/``Modality_Visual`` in ``model/``).
 
 Per training batch, with v(S) ``(B, K)`` the fused logits when only the modalities in S are
 present (``network.fuse`` on the calibrated features with mask ∧ S, features outside S zeroed,
@@ -10,12 +11,23 @@ eval mode, no gradient; v(N) = the pass's own logits) and N the M modalities:
 
     (Shapley)  φ_m = Σ_{S ⊆ N∖{m}} |S|! (M − |S| − 1)! / M! · (v(S ∪ {m}) − v(S)),  v(∅) = 0
                the mono-modal response of modality m                               ``(B, K)``
-    (score)    s_m = mean_i min(ℓ(φ_m,i, y_i), −log 1e-8)     (ℓ = cross-entropy or MSE)
-    (ratio)    r_m = exp(M/(M−1) · (s_m − mean_j s_j))
-    (target)   η_m = exp(M/(M−1) · (ŝ_m − mean_j ŝ_j)),   ŝ_m the running mean of s_m over all
-               training iterations so far (before this batch's update, 0 at the start)
-    (coeff)    k_m = exp(α · min(η_m − r_m, 7))
-    (update)   ŝ_m ← ŝ_m · (t − 1)/t + s_m / t
+    (score)    s_m = mean_i min(ℓ(φ_m,i, y_i), −log 1e-8)                           ``(M,)``
+               (ℓ = cross-entropy, i.e. −log p(y_i) with p floored at 1e-8; MSE for regression)
+    (ratio)    r_m = exp(M/(M−1) · (mean_j s_j − s_m))
+    (target)   η_m = exp(M/(M−1) · (mean_j ŝ_j − ŝ_m)),   ŝ_m the running mean of s_m over the
+               training iterations *before* this batch (0 at the start)
+    (coeff)    k_m = exp(α · min(η_m − r_m, c_M)),   c_2 = 10, c_M = 7 for M ≥ 3
+    (update)   ŝ_m ← ŝ_m · (t − 1)/t + s_m / t     (after k is computed; t = iterations so far)
+
+For two modalities the ratio is the code's ``ratio_a = exp(s_v − s_a)``, ``optimal_ratio_a =
+exp(ŝ_v − ŝ_a)``, ``coeff_a = exp(α·min(optimal_ratio_a − ratio_a, 10))``; for three,
+``ratio_m = exp((mean − s_m)·3/2)`` with cap 7. A modality whose loss is *above* the mean (the
+weaker one) has r_m < 1, so k_m > 1 when it also lags its own running average: the weak
+modality's gradients are amplified, the strong one's damped. The cap c_M is the one of the
+authors' script for that number of modalities: 10 in the capped two-modality script (CREMA-D;
+the AVE, AV-MNIST and MOSEI scripts have no cap), 7 in the three-modality one (UR-Funny). M here
+is the number of modalities present in the batch. BalanceMM's ``AGM_trainer.py`` writes the
+exponent as (s_m − mean), the opposite direction; this module follows the authors' code.
 
 Between backward and the optimiser step, in epochs ``start_epoch ≤ epoch ≤ end_epoch``, every
 gradient of modality m's encoder with at least ``min_param_dim`` dimensions (weights, not
@@ -23,15 +35,15 @@ biases: "len(grad.size()) != 1" in the code) is multiplied by k_m. Fusion and he
 modulated. The running means ŝ are updated on every training batch, in the window or not.
 
 Choices where the paper is silent, following the official code: v(∅) = 0 (its two- and
-three-modality formulas never subtract the all-padded output), the cap 7 is BalanceMM's, and the
-official gradient-norm clipping of the head is left to the user (skorch's ``GradientNormClipping``
-callback). Per-branch modulation of the encoder gradients (BalanceMM) replaces the official
-backward hooks on the mono-modal outputs, so it works with any fusion, not only late fusion.
+three-modality formulas never subtract the all-padded output), and the official gradient-norm
+clipping of the head is left to the user (skorch's ``GradientNormClipping`` callback).
+Per-branch modulation of the encoder gradients (BalanceMM) replaces the official backward hooks
+on the mono-modal outputs, so it works with any fusion, not only late fusion.
 Cost: 2^M − 2 extra ``fuse`` passes per batch (fusion and head only, no encoders).
 
 Missing modalities: a sample's masked passes keep its absent modalities absent; s_m averages over
 the rows where m is present; a modality absent from the whole batch gets k = 1, no update of ŝ_m,
-and is left out of the means and of M in M/(M−1) (fewer than two available: all k = 1).
+and is left out of the means and of M in M/(M−1) and c_M (fewer than two available: all k = 1).
 """
 
 from __future__ import annotations
@@ -57,8 +69,10 @@ from fusekit.plugin import (
     present_mean,
 )
 
-#: ``min(η − r, MAX_GAP)`` in the exponent of k (BalanceMM ``AGM_trainer.py``).
-MAX_GAP = 7.0
+#: ``min(η − r, cap)`` in the exponent of k: 10 for two modalities (``run/CREMAD_main.py``),
+#: 7 for three or more (``run/URFunny_main.py``).
+MAX_GAP_TWO = 10.0
+MAX_GAP_MANY = 7.0
 #: Per-sample losses are capped at −log(1e-8), as the code caps the probability at 1e-8.
 MAX_LOSS = -math.log(1e-8)
 
@@ -111,19 +125,27 @@ def coalition_logits(
     return values
 
 
+def max_gap(n_modalities: int) -> float:
+    """The cap c_M on η − r: two-modality cap if M = 2, else the three-modality cap."""
+    return MAX_GAP_TWO if n_modalities == 2 else MAX_GAP_MANY
+
+
 def modulation_coefficients(
     scores: Tensor, running: Tensor, available: Tensor, alpha: float
 ) -> Tensor:
-    """k_m = exp(α · min(η_m − r_m, 7)) from ``(M,)`` batch scores and running means."""
+    """k_m = exp(α · min(η_m − r_m, c_M)) from ``(M,)`` batch scores s and running means ŝ.
+
+    ``running`` must hold ŝ from before this batch; absent modalities get k = 1.
+    """
     n = int(available.sum())
     if n < 2:
         return torch.ones_like(scores)
     scale = n / (n - 1)
     batch_mean = scores[available].mean()
     running_mean = running[available].mean()
-    ratio = torch.exp(scale * (scores - batch_mean))  # r_m
-    target = torch.exp(scale * (running - running_mean))  # η_m
-    coefficients = torch.exp(alpha * (target - ratio).clamp(max=MAX_GAP))
+    ratio = torch.exp(scale * (batch_mean - scores))  # r_m
+    target = torch.exp(scale * (running_mean - running))  # η_m
+    coefficients = torch.exp(alpha * (target - ratio).clamp(max=max_gap(n)))
     return torch.where(available, coefficients, torch.ones_like(coefficients))
 
 

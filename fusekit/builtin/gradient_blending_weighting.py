@@ -49,6 +49,18 @@ def blending_weights(delta_generalisation: Tensor, delta_overfitting: Tensor) ->
     return raw / total
 
 
+def generalisation_and_overfitting(
+    before_train: Tensor, before_holdout: Tensor, after_train: Tensor, after_holdout: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Def. 1: losses on T and V before (N) and after (N + n) training -> (ΔG, ΔO).
+
+    O = L^V − L^T; ΔG = L^V_N − L^V_{N+n}; ΔO = O_{N+n} − O_N. Any matching shapes.
+    """
+    delta_generalisation = before_holdout - after_holdout
+    delta_overfitting = (after_holdout - after_train) - (before_holdout - before_train)
+    return delta_generalisation, delta_overfitting
+
+
 def head_losses(network: NetworkView, batch: ModalityBatch, target: Tensor) -> Tensor:
     """``(H,)`` per-sample-mean losses of the fused head and each unimodal head (present rows)."""
     outputs = [network(batch.take(slice(i, i + 1024))) for i in range(0, len(batch), 1024)]
@@ -139,8 +151,11 @@ class GradientBlendingWeighting(Weighting):
                 model.eval()
                 after_train = head_losses(model, train, train_target)[head]
                 after_holdout = head_losses(model, holdout, holdout_target)[head]
-            delta_g.append(before_holdout - after_holdout)
-            delta_o.append((after_holdout - after_train) - (before_holdout - before_train))
+            gain, overfit = generalisation_and_overfitting(
+                before_train, before_holdout, after_train, after_holdout
+            )
+            delta_g.append(gain)
+            delta_o.append(overfit)
         weights = blending_weights(torch.stack(delta_g), torch.stack(delta_o))
         absent = ~holdout.mask.any(dim=0)  # modalities never present in V
         weights[1:][absent] = 0.0

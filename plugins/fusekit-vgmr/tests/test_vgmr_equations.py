@@ -73,7 +73,10 @@ def test_effective_gate_closed_form_equals_composed_gate(alpha, beta):
 
 
 def test_paper_defaults_keep_effective_gate_within_0_6_and_1_4():
+    # spec §2.3 / §7.3: α = 0.5, β = 0.2 -> G̃ = 1 + α(1 − β)(2G − 1) = 1 + 0.4(2G − 1),
+    # and G ∈ (0, 1) -> G̃ ∈ (1 − 0.4, 1 + 0.4) = (0.6, 1.4)
     refiner = make_refiner(THREE)
+    assert (refiner.alpha, refiner.beta) == (0.5, 0.2)
     with torch.no_grad():  # push the gate logits far out so the bounds are actually approached
         for branch in refiner.branches.values():
             branch.gate_from_input.weight.mul_(50)
@@ -85,6 +88,8 @@ def test_paper_defaults_keep_effective_gate_within_0_6_and_1_4():
 
 @pytest.mark.parametrize("alpha, beta", [(0.0, 0.2), (0.5, 1.0)])
 def test_neutral_gate_leaves_only_post_layernorm(alpha, beta):
+    # spec §7.4: α = 0 -> Ĝ = 1 + 0·(2G − 1) = 1 -> G̃ = β + (1 − β)·1 = 1;
+    # β = 1 -> G̃ = 1 + 0·Ĝ = 1; so X̃ = LayerNorm(X ⊙ 1) = LayerNorm(X) (eval: no dropout)
     refiner = make_refiner(THREE, alpha=alpha, beta=beta)
     features = make_features(THREE)
     refined, signals = run(refiner, features)
@@ -226,10 +231,10 @@ def test_parameters_are_modality_specific_and_all_receive_gradient():
 @pytest.mark.parametrize(
     "shapes, flags, groups",
     [
-        (THREE, {}, 8),  # (3K + 2) d_p with K = 2
-        (TWO, {}, 5),  # K = 1
-        (THREE, {"use_agreement": False}, 6),
-        (THREE, {"use_agreement": False, "use_discrepancy": False}, 4),
+        (THREE, {}, 8),  # spec §7.10: (3K + 2) d_p with K = 2 -> 8 d_p
+        (TWO, {}, 5),  # K = 1 -> (3 + 2) d_p = 5 d_p
+        (THREE, {"use_agreement": False}, 6),  # (2K + 2) d_p = 6 d_p
+        (THREE, {"use_agreement": False, "use_discrepancy": False}, 4),  # (K + 2) d_p = 4 d_p
     ],
 )
 def test_interaction_encoder_input_width(shapes, flags, groups):

@@ -104,7 +104,9 @@ def test_value_loss_is_zero_at_the_target_and_ignores_absent_pairs():
     signals.global_value["m1"][0] = 0.99  # only an absent pair differs
     assert objective.value_loss(signals, targets, names) == 0
     signals.global_value["m0"] = targets[:, 0] + 0.1
-    assert objective.value_loss(signals, targets, names) == pytest.approx(0.01 * B / (2 * B - 1))
+    # only g_m0 is off, by 0.1 in each of the B = 8 rows: Σ (0.1)² = 8 · 0.01, averaged over the
+    # 2B − 1 = 15 present pairs -> 0.08 / 15 = 0.005333 (p_m0 is still on target)
+    assert objective.value_loss(signals, targets, names) == pytest.approx(0.08 / 15)
 
 
 def test_regularisation_penalises_collapsed_values_and_off_centre_gates():
@@ -113,12 +115,15 @@ def test_regularisation_penalises_collapsed_values_and_off_centre_gates():
     signals, names = _signals(spread, spread, mask)
     assert objective.regularisation_loss(signals, names, floor=0.05) == pytest.approx(0.0)
     collapsed, names = _signals(torch.full((B, 2), 0.7), torch.full((B, 2), 0.7), mask)
-    # two hinges per modality at ≈ γ each
+    # constant values: std 0 -> each hinge relu(γ − sqrt(0 + 1e-8)) = 0.05 − 1e-4 ≈ 0.05;
+    # two hinges (g, Avg p) × two modalities = 4 · 0.05 = 0.2; gate 0.5 -> no centring term
     assert objective.regularisation_loss(collapsed, names, floor=0.05) == pytest.approx(
         4 * 0.05, abs=1e-3
     )
     shifted, names = _signals(spread, spread, mask, gate=0.8)
-    assert objective.regularisation_loss(shifted, names, floor=0.05) == pytest.approx(2 * 0.09)
+    # spread values: std of linspace(0.1, 0.9, 8) = 0.262 > γ, no hinge; gate term
+    # (mean G − 0.5)² = (0.8 − 0.5)² = 0.09 per modality, two modalities -> 0.18
+    assert objective.regularisation_loss(shifted, names, floor=0.05) == pytest.approx(0.18)
 
 
 def test_loss_terms_are_scaled_by_the_lambdas_and_skipped_outside_training():
@@ -160,3 +165,68 @@ def test_network_loss_adds_both_terms_and_stays_finite_with_absent_modalities():
     assert torch.isfinite(total)
     total.backward()
     assert all(torch.isfinite(p.grad).all() for p in network.parameters() if p.grad is not None)
+
+
+def test_value_targets_use_the_temperature():
+    # τ = 2: signed σ(Δ/τ) at Δ = 1 -> σ(0.5) = 0.622459; abs tanh(|Δ|/2τ) at Δ = −1 -> tanh(0.25)
+    delta = torch.tensor([[1.0, -1.0]])
+    signed = objective.value_targets(delta, 2.0, "signed")
+    torch.testing.assert_close(signed, torch.tensor([[0.622459, 0.377541]]))
+    impact = objective.value_targets(delta, 2.0, "abs")
+    torch.testing.assert_close(impact, torch.tensor([[0.244919, 0.244919]]))
+
+
+def test_value_loss_with_a_single_present_pair():
+    # one sample, m1 absent: the only pair is (0, m0): g off by 0.3, Avg p on target -> 0.09 / 1
+    targets = torch.tensor([[0.5, 0.5]])
+    mask = torch.tensor([[True, False]])
+    signals, names = _signals(torch.tensor([[0.8, 0.1]]), torch.tensor([[0.5, 0.9]]), mask)
+    assert objective.value_loss(signals, targets, names) == pytest.approx(0.09)
+
+
+def test_regularisation_spread_is_the_population_std_from_two_rows():
+    # two rows, g = Avg p = (0, 1) for m0: population std 0.5 (sample std would be 0.707);
+    # γ = 1 -> two hinges relu(1 − sqrt(0.25 + 1e-8)) = 0.5 each; gate 0.5 -> no centring term.
+    # m1 is absent from both rows and adds nothing (and does not stop the loop for m2 = m0's copy)
+    values = torch.tensor([[0.0, 0.3, 0.0], [1.0, 0.3, 1.0]])
+    mask = torch.tensor([[True, False, True], [True, False, True]])
+    signals, names = _signals(values, values, mask)
+    signals.mask = mask
+    loss = objective.regularisation_loss(signals, names, floor=1.0)
+    assert loss.item() == pytest.approx(4 * 0.5, abs=1e-6)  # m0 and m2, two hinges each
+
+
+def test_regularisation_gate_mean_counts_real_steps_only():
+    # one modality, 2 rows, gates (B, T = 3, d = 2); row 0 has 1 real step with G = 0.9,
+    # row 1 has 3 real steps with G = 0.6; padded steps hold G = 0.0.
+    # mean over real (step, channel) entries: (2·0.9 + 6·0.6) / 8 = 0.675
+    # -> (0.675 − 0.5)² = 0.030625
+    gate = torch.zeros(2, 3, 2)
+    gate[0, 0] = 0.9
+    gate[1] = 0.6
+    signals = RefinerSignals(mask=torch.ones(2, 1, dtype=torch.bool))
+    signals.gate["m0"] = gate
+    signals.steps["m0"] = torch.tensor([[True, False, False], [True, True, True]])
+    loss = objective.regularisation_loss(signals, ("m0",), floor=0.05)
+    assert loss.item() == pytest.approx(0.030625, abs=1e-6)
+
+
+def test_reg_term_is_lambda_times_the_regulariser_and_one_value_signal_suffices():
+    network = make_network(lambda_value=0.3, lambda_reg=0.2)
+    output, ctx = forward(network)
+    terms = network.calibration.loss_terms(output, ctx)
+    signals = output.diagnostics[DIAGNOSTICS_KEY]
+    expected = 0.2 * objective.regularisation_loss(signals, network.names, 0.05)
+    torch.testing.assert_close(terms["vgmr_reg"], expected)
+    only_global = make_network(lambda_value=0.3, use_channel_value=False)
+    output, ctx = forward(only_global)
+    assert "vgmr_value" in only_global.calibration.loss_terms(output, ctx)
+
+
+def test_regularisation_gate_mean_of_a_single_real_entry():
+    # one row, one real step of two, d = 1, G = 0.9 on it: mean 0.9 -> (0.9 − 0.5)² = 0.16
+    signals = RefinerSignals(mask=torch.ones(1, 1, dtype=torch.bool))
+    signals.gate["m0"] = torch.tensor([[[0.9], [0.1]]])
+    signals.steps["m0"] = torch.tensor([[True, False]])
+    loss = objective.regularisation_loss(signals, ("m0",), floor=0.05)
+    assert loss.item() == pytest.approx(0.16, abs=1e-6)

@@ -12,7 +12,7 @@ from fusekit.builtin.agm_weighting import (
     modulation_coefficients,
     shapley_responses,
 )
-from fusekit.plugin import Fusion
+from fusekit.plugin import Fusion, ModalityBatch
 
 
 def _values(**named):
@@ -68,24 +68,63 @@ def test_contributions_of_a_model_with_known_masked_outputs():
     assert (phi[1][1] == 0).all()  # an absent modality contributes nothing to its sample
 
 
-def test_coefficients_for_known_scores_at_the_first_step():
+# Expected coefficients below are worked by hand from the authors' code (lihong2303/AGM_ICCV2023):
+# two modalities, run/CREMAD_main.py: ratio_a = exp(s_v − s_a), optimal_ratio_a = exp(ŝ_v − ŝ_a),
+# coeff_a = exp(α·min(optimal_ratio_a − ratio_a, 10)), symmetric for v; three modalities,
+# run/URFunny_main.py: ratio_m = exp((mean_j s_j − s_m)·3/2), optimal ratio likewise on ŝ, cap 7.
+
+BOTH = torch.tensor([True, True])
+
+
+def test_two_modalities_official_direction_at_the_first_step():
+    # issue 25's example, α = 0.1: s = (0.5, 2.0), ŝ = (0, 0)
+    # ratio_a = e^(2.0 − 0.5) = 4.481689, optimal_a = e^0 = 1 -> k_a = e^(0.1·(1 − 4.481689))
+    # ratio_v = e^(0.5 − 2.0) = 0.223130, optimal_v = 1        -> k_v = e^(0.1·(1 − 0.223130))
+    k = modulation_coefficients(torch.tensor([0.5, 2.0]), torch.zeros(2), BOTH, alpha=0.1)
+    torch.testing.assert_close(k, torch.tensor([0.705980, 1.080784]), atol=1e-6, rtol=0)
+    # the weaker modality (higher loss, v) is amplified, the stronger one (a) damped
+    assert k[1] > 1 > k[0]
+
+
+def test_two_modalities_cap_the_gap_at_ten():
+    # α = 0.1, s = (3, 0), ŝ = (0, 3): optimal_a − ratio_a = e^3 − e^−3 = 20.04 -> min(·, 10) = 10
+    # so k_a = e^(0.1·10) = e; k_v = e^(0.1·(e^−3 − e^3)) = e^−2.00357 = 0.134852 (no cap below)
+    k = modulation_coefficients(torch.tensor([3.0, 0.0]), torch.tensor([0.0, 3.0]), BOTH, 0.1)
+    torch.testing.assert_close(k, torch.tensor([math.e, 0.134852]), atol=1e-6, rtol=0)
+
+
+def test_three_modalities_official_formula():
+    # α = 0.5, s = (0.5, 1.0, 3.0), mean 1.5; ŝ = (2, 1, 0), mean 1; scale M/(M−1) = 3/2
+    # ratio   = e^(1.5·(1.5 − s)) = (e^1.5, e^0.75, e^−2.25) = (4.481689, 2.117000, 0.105399)
+    # optimal = e^(1.5·(1 − ŝ))   = (e^−1.5, e^0, e^1.5)     = (0.223130, 1.000000, 4.481689)
+    # gap = (−4.258559, −1.117000, 4.376290), all below 7 -> k = e^(0.5·gap)
     k = modulation_coefficients(
-        torch.tensor([1.0, 2.0]), torch.zeros(2), torch.tensor([True, True]), alpha=0.1
+        torch.tensor([0.5, 1.0, 3.0]), torch.tensor([2.0, 1.0, 0.0]), torch.ones(3, dtype=bool), 0.5
     )
-    # M/(M−1) = 2, mean 1.5: r = (e^-1, e^1); running means all 0: η = (1, 1)
-    expected = torch.tensor([math.exp(0.1 * (1 - math.exp(-1))), math.exp(0.1 * (1 - math.e))])
-    torch.testing.assert_close(k, expected)
+    torch.testing.assert_close(k, torch.tensor([0.118923, 0.572067, 8.918653]), atol=1e-5, rtol=0)
 
 
-def test_coefficients_cap_the_gap_and_ignore_absent_modalities():
+def test_three_modalities_cap_the_gap_at_seven():
+    # α = 0.1, s = (0, 0, 0) -> ratio = 1; ŝ = (3, 3, 0), mean 2 -> optimal = (e^−1.5, e^−1.5, e^3)
+    # gap_c = e^3 − 1 = 19.09 -> 7: k_c = e^0.7 = 2.013753
+    # k_a = k_b = e^(0.1·(e^−1.5 − 1)) = 0.925254
+    k = modulation_coefficients(
+        torch.zeros(3), torch.tensor([3.0, 3.0, 0.0]), torch.ones(3, dtype=bool), alpha=0.1
+    )
+    torch.testing.assert_close(k, torch.tensor([0.925254, 0.925254, 2.013753]), atol=1e-6, rtol=0)
+
+
+def test_absent_modality_is_left_out_and_the_rest_use_the_two_modality_rule():
+    # c absent: a, b follow the two-modality rule (scale 2/1, cap 10), α = 0.1
+    # s = (0, 5), ŝ = (5, 0): ratio_a = e^5, optimal_a = e^−5 -> k_a = e^(0.1·(e^−5 − e^5)) = 3.6e-7
+    # ratio_b = e^−5, optimal_b = e^5 -> gap 148.4 capped at 10 -> k_b = e^1
     k = modulation_coefficients(
         torch.tensor([0.0, 5.0, 9.0]),
         torch.tensor([5.0, 0.0, 0.0]),
         torch.tensor([True, True, False]),
-        alpha=1.0,
+        alpha=0.1,
     )
-    # available a, b: r = (e^-5, e^5), η = (e^5, e^-5); a's gap e^5 − e^-5 is capped at 7
-    expected = torch.tensor([math.exp(7.0), math.exp(math.exp(-5) - math.exp(5)), 1.0])
+    expected = torch.tensor([math.exp(0.1 * (math.exp(-5) - math.exp(5))), math.e, 1.0])
     torch.testing.assert_close(k, expected)
     one = modulation_coefficients(
         torch.tensor([1.0, 2.0]), torch.zeros(2), torch.tensor([True, False]), alpha=1.0
@@ -93,21 +132,78 @@ def test_coefficients_cap_the_gap_and_ignore_absent_modalities():
     torch.testing.assert_close(one, torch.ones(2))
 
 
-def test_loss_terms_update_running_scores_and_coefficients():
+class AdditiveFusion(Fusion):
+    """z = a + b: the Shapley responses are then exactly φ_a = a, φ_b = b."""
+
+    emits_logits = True
+
+    def build(self, spec):
+        return spec.n_outputs
+
+    def forward(self, features, mask, output):
+        return features["a"] + features["b"]
+
+
+def _additive_network(weighting):
+    shapes = {"a": (2,), "b": (2,)}
+    network = build_network(
+        weighting, shapes=shapes, n_outputs=2, fusion=AdditiveFusion(), identity=True
+    )
+    a = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+    b = torch.tensor([[0.0, 0.0], [1.0, 0.0]])
+    batch = ModalityBatch({"a": a, "b": b}, torch.ones(2, 2, dtype=torch.bool), torch.arange(2))
+    return network, batch, torch.tensor([0, 1])
+
+
+def test_eta_uses_the_running_means_from_before_the_batch():
+    weighting = AGMWeighting(alpha=0.1)
+    network, batch, target = _additive_network(weighting)
+    weighting.on_train_begin(training_context(network))
+    weighting.running_scores.copy_(torch.tensor([1.0, 0.0]))  # ŝ after one earlier iteration
+    weighting.score_counts.fill_(1)
+    output = network(batch)
+    weighting.loss_terms(output, loss_context(network, batch, target))
+    # φ_a = a, φ_b = b; two classes, so −log p(y) = log(1 + e^−(z_y − z_other)):
+    s_a = (math.log1p(math.exp(-2)) + math.log1p(math.exp(-1))) / 2  # 0.220095
+    s_b = (math.log(2) + math.log1p(math.exp(1))) / 2  # 1.003204
+    # η from ŝ = (1, 0) (before the update): optimal_a = e^(0 − 1), optimal_b = e^1
+    k_a = math.exp(0.1 * (math.exp(-1) - math.exp(s_b - s_a)))
+    k_b = math.exp(0.1 * (math.exp(1) - math.exp(s_a - s_b)))
+    torch.testing.assert_close(weighting.coefficients, torch.tensor([k_a, k_b]))
+    assert abs(k_a - 0.833569) < 1e-6 and abs(k_b - 1.253739) < 1e-6  # the worked numbers
+    # then ŝ ← ŝ·(t − 1)/t + s/t with t = 2
+    torch.testing.assert_close(weighting.running_scores, torch.tensor([(1 + s_a) / 2, s_b / 2]))
+
+
+def test_first_batch_targets_one_and_scores_floor_the_probability():
+    weighting = AGMWeighting(alpha=0.1)
+    network, batch, target = _additive_network(weighting)
+    batch.features["a"][0] = torch.tensor([0.0, 30.0])  # p(y=0) = 1/(1 + e^30) < 1e-8
+    weighting.on_train_begin(training_context(network))
+    weighting.loss_terms(network(batch), loss_context(network, batch, target))
+    s_a = (-math.log(1e-8) + math.log1p(math.exp(-1))) / 2  # (18.420681 + 0.313262) / 2
+    s_b = (math.log(2) + math.log1p(math.exp(1))) / 2
+    torch.testing.assert_close(weighting.running_scores, torch.tensor([s_a, s_b]))  # t = 1
+    # ŝ = 0 before the first update -> optimal ratios 1
+    k_a = math.exp(0.1 * min(1 - math.exp(s_b - s_a), 10))
+    k_b = math.exp(0.1 * min(1 - math.exp(s_a - s_b), 10))
+    torch.testing.assert_close(weighting.coefficients, torch.tensor([k_a, k_b]))
+
+
+def test_loss_terms_average_the_scores_over_iterations():
     weighting = AGMWeighting(alpha=0.5)
     network = build_network(weighting)
     batch = make_batch(n=6)
     target = torch.tensor([0, 1, 2, 0, 1, 2])
     weighting.on_train_begin(training_context(network))
     scores = []
-    for _ in range(2):
+    for _ in range(3):
         output = network(batch)
         assert weighting.loss_terms(output, loss_context(network, batch, target)) == {}
-        phi = output.diagnostics["agm_responses"]
-        scores.append(torch.stack([network.per_sample_loss(phi[p], target).mean() for p in (0, 1)]))
-    torch.testing.assert_close(weighting.running_scores, (scores[0] + scores[1]) / 2)
-    expected = modulation_coefficients(scores[1], scores[0], torch.tensor([True, True]), 0.5)
-    torch.testing.assert_close(weighting.coefficients, expected)
+        phi = output.diagnostics["agm_responses"]  # (M, B, K)
+        log_p = torch.log_softmax(phi, dim=-1)[:, torch.arange(6), target]  # (M, B)
+        scores.append(-log_p.mean(dim=1))
+    torch.testing.assert_close(weighting.running_scores, sum(scores) / 3)
 
 
 def _with_gradients(network):
@@ -116,7 +212,7 @@ def _with_gradients(network):
     return {name: p.grad.clone() for name, p in network.named_parameters()}
 
 
-@pytest.mark.parametrize("epoch", [0, 3])
+@pytest.mark.parametrize("epoch", [0, 2, 3])  # end_epoch = 2 is inside the window
 def test_scales_encoder_weights_only_inside_the_window(epoch):
     weighting = AGMWeighting(end_epoch=2)
     network = build_network(weighting)
@@ -125,7 +221,27 @@ def test_scales_encoder_weights_only_inside_the_window(epoch):
     weighting.on_grad_computed(training_context(network, epoch=epoch))
     for name, parameter in network.named_parameters():
         factor = 1.0
-        if epoch == 0 and name.startswith("backbones.") and parameter.dim() >= 2:
+        if epoch <= 2 and name.startswith("backbones.") and parameter.dim() >= 2:
             factor = 0.5 if name.startswith("backbones.a.") else 2.0
         torch.testing.assert_close(parameter.grad, before[name] * factor, msg=name)
     assert weighting.coefficients is None
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"alpha": -0.1}, "agm: alpha must be a number >= 0"),
+        ({"start_epoch": -1}, "agm: start_epoch must be >= 0"),
+        (
+            {"start_epoch": 3, "end_epoch": 2},
+            r"agm: end_epoch must be None or >= start_epoch \(3\)",
+        ),
+    ],
+)
+def test_bad_parameters_name_themselves(params, message):
+    with pytest.raises(ValueError, match=message):
+        build_network(AGMWeighting(**params))
+
+
+def test_a_one_epoch_window_is_valid():
+    build_network(AGMWeighting(start_epoch=2, end_epoch=2))

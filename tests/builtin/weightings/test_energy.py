@@ -1,7 +1,10 @@
 """energy: weights = softmax over present modalities of −E_m, E = −T·logsumexp(z / T)."""
 
+import math
+
 import torch
-from weightings_helpers import build_network, make_batch
+from torch.nn import functional as F
+from weightings_helpers import build_network, loss_context, make_batch
 
 from fusekit.builtin.energy_weighting import EnergyWeighting, energy_score
 
@@ -35,3 +38,35 @@ def test_features_scaled_by_present_count_times_weight():
     for position, name in enumerate("ab"):
         factor = 2 * output.modality_weights[:, [position]]
         torch.testing.assert_close(scaled[name], features[name] * factor)
+
+
+def test_energy_score_on_numbers():
+    # z = (0, 0), T = 1: E = −log(e⁰ + e⁰) = −log 2; T = 2, z = (2, 0): E = −2·log(e¹ + 1)
+    torch.testing.assert_close(energy_score(torch.zeros(1, 2)), torch.tensor([-math.log(2)]))
+    expected = torch.tensor([-2 * math.log(math.e + 1)])
+    torch.testing.assert_close(energy_score(torch.tensor([[2.0, 0.0]]), 2.0), expected)
+
+
+def test_weights_use_both_temperatures():
+    """a = softmax_m(−E_m / τ) with E_m = −T·logsumexp(z_m / T), here T = 2, τ = 3."""
+    weighting = EnergyWeighting(temperature=2.0, weight_temperature=3.0)
+    network = build_network(weighting)
+    output = network(make_batch(n=2))
+    z = {m: output.unimodal_logits[m] for m in "ab"}
+    neg_energy = torch.stack([2 * torch.logsumexp(z[m] / 2, dim=1) for m in "ab"], dim=1)
+    torch.testing.assert_close(output.modality_weights, torch.softmax(neg_energy / 3, dim=1))
+
+
+def test_head_loss_is_aux_weight_times_present_unimodal_cross_entropy():
+    weighting = EnergyWeighting(aux_weight=0.5)
+    network = build_network(weighting)
+    mask = torch.tensor([[True, True], [True, False], [False, True]])
+    batch = make_batch(n=3, mask=mask)
+    target = torch.tensor([0, 1, 2])
+    output = network(batch)
+    term = weighting.loss_terms(output, loss_context(network, batch, target))["energy_heads"]
+    expected = sum(
+        F.cross_entropy(output.unimodal_logits[m][mask[:, i]], target[mask[:, i]])
+        for i, m in enumerate("ab")
+    )
+    torch.testing.assert_close(term, 0.5 * expected)

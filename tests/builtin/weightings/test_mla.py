@@ -1,12 +1,14 @@
 """mla: entropy-weighted test-time fusion, alternating unimodal steps, shared-head gradient fix."""
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
 from balancing_helpers import build_network, loss_context, make_batch, training_context
 
 from fusekit.builtin.mla_weighting import MLAWeighting, entropy_weights, update_projector
+from fusekit.plugin import TrainingContext, TrainingData, TrainingLoop
 
 
 def test_entropy_weights_on_hand_computed_logits():
@@ -116,3 +118,29 @@ def test_adapters_map_different_widths_to_the_shared_width():
 def test_bad_shared_dim_is_a_clear_error(shared_dim):
     with pytest.raises(ValueError, match="mla: shared_dim"):
         build_network(MLAWeighting(shared_dim=shared_dim))
+
+
+def test_entropy_is_over_the_classes_of_each_modality():
+    # M = 2, K = 3: m0 uniform -> e = ln 3 = 1.098612; m1 (ln 4, 0, 0) -> p = (2/3, 1/6, 1/6),
+    # e = −(2/3 ln 2/3 + 2 · 1/6 ln 1/6) = 0.867563; λ = softmax(−e)
+    logits = torch.tensor([[[0.0, 0.0, 0.0], [math.log(4.0), 0.0, 0.0]]])  # (B=1, M=2, K=3)
+    weights = entropy_weights(logits, torch.tensor([[True, True]]))
+    e = torch.tensor([math.log(3), -(2 / 3 * math.log(2 / 3) + 1 / 3 * math.log(1 / 6))])
+    assert abs(e[1].item() - 0.867563) < 1e-6
+    torch.testing.assert_close(weights, torch.softmax(-e, dim=0)[None])
+
+
+def test_batches_per_epoch_come_from_the_data_and_the_batch_size():
+    # α_t = 0.1^(1 + batch / n_batches) needs n_batches = ceil(10 / 4) = 3
+    weighting = MLAWeighting()
+    network = build_network(weighting)
+    data = TrainingData(make_batch(n=10), torch.zeros(10).long())
+    net = SimpleNamespace(batch_size=4)
+    weighting.on_train_begin(
+        TrainingContext(network=network, loop=TrainingLoop(net), data=data, epoch=0)
+    )
+    assert weighting.batches_per_epoch == 3
+    fresh = MLAWeighting()
+    network = build_network(fresh)
+    fresh.on_train_begin(TrainingContext(network=network, loop=None, data=None, epoch=0))
+    assert fresh.batches_per_epoch == 1  # unknown: one batch per epoch

@@ -5,6 +5,7 @@ import math
 
 import torch
 from balancing_helpers import build_network, loss_context, make_batch, training_context
+from torch.nn import functional as F
 
 from fusekit.builtin.mmpareto_weighting import MMParetoWeighting, pareto_gradient, pareto_weights
 
@@ -98,3 +99,32 @@ def test_modality_absent_from_the_batch_keeps_its_gradient():
     output = network(batch)
     weighting.task_loss(output, loss_context(network, batch, torch.zeros(8).long()))
     assert set(weighting.pending) == {"a"}
+
+
+def test_orthogonal_gradients_count_as_conflicting():
+    # cos = 0 is not "> 0": min-norm weights. g_mm = (1, 0), g_m = (0, 2):
+    # w₁ = (g_m − g_mm)·g_m / ‖g_mm − g_m‖² = (0 + 4) / (1 + 4) = 0.8, w₂ = 0.2
+    w1, w2 = pareto_weights(torch.tensor([1.0, 0.0]), torch.tensor([0.0, 2.0]))
+    assert abs(w1 - 0.8) < 1e-6 and abs(w2 - 0.2) < 1e-6
+
+
+def test_task_loss_is_the_fused_plus_the_unimodal_losses():
+    weighting = MMParetoWeighting()
+    network = build_network(weighting)
+    mask = torch.tensor([[True, True], [True, False], [False, True], [True, True]])
+    batch = make_batch(n=4, mask=mask)
+    target = torch.tensor([0, 1, 2, 1])
+    output = network(batch)
+    loss = weighting.task_loss(output, loss_context(network, batch, target, training=False))
+    expected = F.cross_entropy(output.logits, target)
+    for position, name in enumerate("ab"):
+        rows = mask[:, position]
+        expected = expected + F.cross_entropy(output.unimodal_logits[name][rows], target[rows])
+    torch.testing.assert_close(loss, expected)
+
+
+def test_degenerate_gradients():
+    # both zero: no direction to prefer -> (1/2, 1/2) (not 0/0)
+    assert pareto_weights(torch.zeros(2), torch.zeros(2)) == (0.5, 0.5)
+    # g_m = 0, g_mm = (1, 0): cos = 0 -> min-norm; ‖g_mm − g_m‖² = 1, w₁ = (0 − g_mm)·0 / 1 = 0
+    assert pareto_weights(torch.tensor([1.0, 0.0]), torch.zeros(2)) == (0.0, 1.0)

@@ -15,7 +15,8 @@ from fusekit.builtin.ogm_ge_weighting import (
     modulation_coefficients,
     split_head_logits,
 )
-from fusekit.plugin import TrainingContext
+from fusekit.builtin.sum_fusion import SumFusion
+from fusekit.plugin import ModalityBatch, TrainingContext
 
 
 def test_coefficient_for_known_ratio_two_modalities():
@@ -79,6 +80,55 @@ def test_no_modulation_outside_the_epoch_window():
         torch.testing.assert_close(parameter.grad, before[name])
 
 
+def test_split_head_logits_of_three_modalities_with_padded_steps():
+    """z_m = v_m W_mᵀ + b / M with v_m the mean over real steps: the blocks sum to the logits."""
+    shapes = {"a": (4, 3), "b": (2,), "c": (3,)}
+    network = build_network(OGMGEWeighting(unimodal="split_head"), shapes=shapes, identity=True)
+    batch = make_batch(shapes=shapes, n=3)
+    steps = torch.tensor([[True, True, False, False], [True] * 4, [True, False, False, False]])
+    batch = ModalityBatch(batch.features, batch.mask, index=batch.index, steps={"a": steps})
+    output = network(batch)
+    parts = split_head_logits(network, output)
+    weight, bias = network.head.weight, network.head.bias  # (K, 3 + 2 + 3)
+    x = batch.features
+    v_a = (x["a"] * steps[..., None]).sum(1) / steps.sum(1, keepdim=True)  # mean of real steps
+    torch.testing.assert_close(parts["a"], v_a @ weight[:, :3].T + bias / 3)
+    torch.testing.assert_close(parts["b"], x["b"] @ weight[:, 3:5].T + bias / 3)
+    torch.testing.assert_close(parts["c"], x["c"] @ weight[:, 5:].T + bias / 3)
+    torch.testing.assert_close(sum(parts.values()), output.logits)
+
+
+def test_auto_does_not_split_a_linear_head_of_another_fusion():
+    weighting = OGMGEWeighting(unimodal="auto")
+    network = build_network(weighting, fusion=SumFusion())
+    assert isinstance(network.head, torch.nn.Linear)
+    weighting.on_train_begin(TrainingContext(network, None, None, epoch=0))
+    assert not weighting._split
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"alpha": 0.0}, "ogm_ge: alpha must be > 0"),
+        ({"unimodal": "both"}, "ogm_ge: unimodal must be one of"),
+        ({"start_epoch": 3, "end_epoch": 2}, r"ogm_ge: end_epoch must be >= start_epoch \(3\)"),
+    ],
+)
+def test_bad_parameters_name_themselves(params, message):
+    with pytest.raises(ValueError, match=message):
+        build_network(OGMGEWeighting(**params))
+
+
+def test_one_epoch_window_is_valid_and_inclusive():
+    weighting = OGMGEWeighting(start_epoch=2, end_epoch=2, noise=False)
+    network = build_network(weighting)
+    before = _with_gradients(network)
+    weighting.coefficients = torch.tensor([0.3, 1.0])
+    weighting.on_grad_computed(TrainingContext(network, None, None, epoch=2))
+    weight = network.backbones["a"].layers[0].weight
+    torch.testing.assert_close(weight.grad, 0.3 * before["backbones.a.layers.0.weight"])
+
+
 @pytest.mark.parametrize("indicators", [False, True])
 def test_split_head_logits_decompose_the_concat_head(indicators):
     network = build_network(
@@ -100,14 +150,31 @@ def test_coefficients_come_from_the_batch_scores():
     output = network(batch)
     assert weighting.loss_terms(output, loss_context(network, batch, target)) == {}
     parts = split_head_logits(network, output)
-    scores = torch.stack(
-        [
-            F.softmax(parts[m], 1)[torch.arange(4), target][mask[:, i]].mean()
-            for i, m in enumerate("ab")
-        ]
-    )
-    expected = modulation_coefficients(scores, torch.tensor([True, True]), 0.7)
-    torch.testing.assert_close(weighting.coefficients, expected)
+    s = [
+        F.softmax(parts[m], 1)[torch.arange(4), target][mask[:, i]].mean().item()
+        for i, m in enumerate("ab")
+    ]  # Eq. (9) as means over present rows
+    # Eq. (10): only the modality with ρ = s_m / s_other > 1 is slowed, by 1 − tanh(α·ρ)
+    rho = s[0] / s[1]
+    expected = [1 - math.tanh(0.7 * rho), 1.0] if rho > 1 else [1.0, 1 - math.tanh(0.7 / rho)]
+    torch.testing.assert_close(weighting.coefficients, torch.tensor(expected))
+
+
+def test_a_modality_absent_from_the_batch_is_left_out():
+    weighting = OGMGEWeighting(alpha=0.7, unimodal="split_head")
+    shapes = {"a": (4,), "b": (3,), "c": (2,)}
+    network = build_network(weighting, shapes=shapes)
+    weighting._split = True
+    mask = torch.tensor([[True, True, False]] * 4)  # c absent from the whole batch
+    batch = make_batch(shapes=shapes, n=4, mask=mask)
+    target = torch.tensor([0, 1, 2, 0])
+    output = network(batch)
+    weighting.loss_terms(output, loss_context(network, batch, target))
+    parts = split_head_logits(network, output)
+    s_a, s_b = (F.softmax(parts[m], 1)[torch.arange(4), target].mean().item() for m in "ab")
+    rho = s_a / s_b  # the two-modality rule between a and b; c keeps k = 1
+    expected = [1 - math.tanh(0.7 * rho), 1.0] if rho > 1 else [1.0, 1 - math.tanh(0.7 / rho)]
+    torch.testing.assert_close(weighting.coefficients, torch.tensor([*expected, 1.0]))
 
 
 def test_split_head_needs_concat_fusion():
@@ -137,3 +204,22 @@ def test_auto_uses_the_split_head_for_concat_and_probes_otherwise():
     assert concat.module_.weighting._split
     late = FusionClassifier(fusion="late", weighting="ogm_ge", max_epochs=1, random_state=0)
     assert not late.fit(X, y).module_.weighting._split
+
+
+def test_probe_logits_pool_sequences_over_real_steps():
+    shapes = {"a": (4, 3), "b": (2,)}
+    weighting = OGMGEWeighting(unimodal="heads")
+    network = build_network(weighting, shapes=shapes, identity=True)
+    weighting._split = False
+    batch = make_batch(shapes=shapes, n=3)
+    steps = torch.tensor([[True, True, False, False], [True] * 4, [True, False, False, False]])
+    batch = ModalityBatch(batch.features, batch.mask, index=batch.index, steps={"a": steps})
+    output = network(batch)
+    logits = weighting._unimodal_logits(output, loss_context(network, batch, torch.zeros(3).long()))
+    x = batch.features["a"]
+    v_a = (x * steps[..., None]).sum(1) / steps.sum(1, keepdim=True)  # mean of the real steps
+    torch.testing.assert_close(logits["a"], network.unimodal_heads["a"](v_a))
+
+
+def test_generalisation_enhancement_is_on_by_default():
+    assert OGMGEWeighting().noise is True  # the "GE" of OGM-GE

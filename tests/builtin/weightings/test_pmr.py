@@ -14,7 +14,7 @@ from fusekit.builtin.pmr_weighting import (
     prototype_logits,
     rebalance_coefficients,
 )
-from fusekit.plugin import TrainingData
+from fusekit.plugin import ModalityBatch, TrainingData
 
 
 def test_prototypes_are_class_means_of_present_rows():
@@ -150,3 +150,81 @@ def test_slow_modality_gets_prototype_gradient_only():
         grad = network.backbones[name].layers[0].weight.grad
         touched = grad is not None and grad.abs().sum() > 0
         assert touched == bool(beta[position] > 0)
+
+
+def test_loss_terms_with_padded_steps_absent_rows_and_an_absent_modality():
+    """Worked by hand. a: sequences (2 steps), b: vectors absent in row 1, c: absent everywhere.
+    Prototypes a = [(0, 0), (1, 0)], b = [(0, 0), (0, 3)]; targets (0, 1, 0).
+    a's real-step means: (0, 0), (1, 0), (0, 0) (row 0's padded step (9, 9) is ignored)
+      -> logits −‖h − c‖ = (0, −1), (−1, 0), (0, −1) -> p(y) = σ(1) = 0.731059 in every row.
+    b, rows 0 and 2: (0, 1.5) is 1.5 from both prototypes -> p(y) = 0.5; row 1 left out.
+    c is out of max / min. β_b = γ_a = 0.731059 / 0.5 − 1 = 0.462117, β_a = γ_b = β_c = γ_c = 0.
+    L_PCE,b = mean over rows 0, 2 of CE((−1.5, −1.5), y) = log 2;
+    E_a = H(0.731059, 0.268941) = 0.582203.
+    pmr_pce = α β_b log 2, pmr_per = −μ γ_a E_a with α = 2, μ = 0.5."""
+    shapes = {"a": (2, 2), "b": (2,), "c": (2,)}
+    weighting = PMRWeighting(alpha=2.0, mu=0.5)
+    network = build_network(weighting, shapes=shapes, n_outputs=2, identity=True)
+    weighting.prototypes(0).copy_(torch.tensor([[0.0, 0.0], [1.0, 0.0]]))
+    weighting.prototypes(1).copy_(torch.tensor([[0.0, 0.0], [0.0, 3.0]]))
+    weighting.ready, weighting.epoch = True, 0
+    features = {
+        "a": torch.tensor([[[0.0, 0.0], [9.0, 9.0]], [[1.0, 0.0], [1.0, 0.0]], [[0.0, 0.0]] * 2]),
+        "b": torch.tensor([[0.0, 1.5], [0.0, 0.0], [0.0, 1.5]]),
+        "c": torch.zeros(3, 2),
+    }
+    mask = torch.tensor([[True, True, False], [True, False, False], [True, True, False]])
+    steps = {"a": torch.tensor([[True, False], [True, True], [True, True]])}
+    batch = ModalityBatch(features, mask, index=torch.arange(3), steps=steps)
+    network.eval()
+    target = torch.tensor([0, 1, 0])
+    terms = weighting.loss_terms(network(batch), loss_context(network, batch, target))
+    beta = 1 / (1 + math.exp(-1)) / 0.5 - 1
+    p = 1 / (1 + math.exp(-1))
+    entropy = -(p * math.log(p) + (1 - p) * math.log(1 - p))
+    assert abs(beta - 0.462117) < 1e-6 and abs(entropy - 0.582203) < 1e-6
+    torch.testing.assert_close(terms["pmr_pce"], torch.tensor(2.0 * beta * math.log(2)))
+    torch.testing.assert_close(terms["pmr_per"], torch.tensor(-0.5 * beta * entropy))
+    accelerate, restrain = weighting.coefficients
+    torch.testing.assert_close(accelerate, torch.tensor([0.0, beta, 0.0]))
+    torch.testing.assert_close(restrain, torch.tensor([beta, 0.0, 0.0]))
+
+
+def test_no_terms_before_the_first_prototypes_or_outside_an_epoch():
+    weighting = PMRWeighting()
+    network = _pmr_network(weighting)
+    batch = make_batch(shapes={"a": (2,), "b": (2,)}, n=4)
+    ctx = loss_context(network, batch, torch.tensor([0, 1, 0, 1]))
+    weighting.ready, weighting.epoch = False, 0  # prototypes not computed yet
+    assert weighting.loss_terms(network(batch), ctx) == {}
+    weighting.ready, weighting.epoch = True, None  # not inside a training epoch
+    assert weighting.loss_terms(network(batch), ctx) == {}
+
+
+@pytest.mark.parametrize("momentum, valid", [(0.0, True), (0.99, True), (1.0, False)])
+def test_momentum_must_lie_in_zero_one(momentum, valid):
+    if valid:
+        build_network(PMRWeighting(momentum=momentum))
+    else:
+        with pytest.raises(ValueError, match=r"pmr: momentum must be a number in \[0, 1\)"):
+            build_network(PMRWeighting(momentum=momentum))
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"alpha": -1.0}, "pmr: alpha must be a number >= 0"),
+        ({"mu": -1.0}, "pmr: mu must be a number >= 0"),
+        ({"entropy_epochs": -1}, "pmr: entropy_epochs must be a number >= 0"),
+        ({"start_epoch": -1}, "pmr: start_epoch must be >= 0"),
+        ({"start_epoch": 3, "end_epoch": 2}, r"pmr: end_epoch must be None or >= start_epoch"),
+    ],
+)
+def test_bad_parameters_name_themselves(params, message):
+    with pytest.raises(ValueError, match=message):
+        build_network(PMRWeighting(**params))
+
+
+def test_regression_is_rejected():
+    with pytest.raises(ValueError, match="pmr: needs a classification task"):
+        build_network(PMRWeighting(), task="regression", n_outputs=1)

@@ -1,6 +1,9 @@
 """qmf: energy confidences weight the unimodal logits; ranking against per-sample loss history."""
 
+import math
+
 import numpy as np
+import pytest
 import torch
 from weightings_helpers import build_network, loss_context, make_batch, make_data
 
@@ -92,3 +95,84 @@ def test_loss_is_fused_plus_unimodal_plus_lambda_ranking():
         weighting.loss_history[:, 0] - history_before[:, 0],
         ctx.per_sample_loss(output.unimodal_logits["a"]).detach(),
     )
+
+
+def test_ranking_margin_is_the_history_gap():
+    # history (0.5, 0.2): t = 1, margin |0.5 − 0.2| = 0.3; confidences (0.9, 0.1):
+    # pair (0, 1): max(0, 1·(0.9 − 0.1) − 0.3) = 0.5
+    # pair (1, 0): max(0, −1·(0.1 − 0.9) − 0.3) = 0.5
+    loss = ranking_loss(
+        torch.tensor([0.9, 0.1]), torch.tensor([0.5, 0.2]), torch.ones(2, dtype=bool)
+    )
+    torch.testing.assert_close(loss, torch.tensor(0.5))
+
+
+def test_default_confidence_is_the_codes_minus_energy_over_ten():
+    # the official code's confidence: −0.1 · energy = logsumexp(z) / 10
+    logits = torch.tensor([[2.0, 0.0, -1.0]])
+    network = build_network(QMFWeighting())
+    output = network(make_batch(n=1))
+    output.unimodal_logits = {"a": logits, "b": logits}
+    expected = math.log(math.exp(2) + 1 + math.exp(-1)) / 10
+    torch.testing.assert_close(network.weighting.confidences(output), torch.full((1, 2), expected))
+
+
+def test_ranking_term_on_hand_set_logits():
+    """T = 1, λ = 0.5, two rows, history a = (1, 0), b = (0, 1) (already normalised).
+    w_a = logsumexp: (5, 0, 0) -> 5.013386, (0, 0, 0) -> log 3 = 1.098612; row 0 had the larger
+    a-loss but is more confident: both pairs give max(0, 3.914774 − 1) = 2.914774.
+    w_b: (0, 0, 0) -> 1.098612, (3, 0, 0) -> 3.094923; row 1 had the larger b-loss:
+    max(0, 1.996311 − 1) = 0.996311. qmf_rank = 0.5 · (2.914774 + 0.996311) = 1.955542."""
+    weighting = QMFWeighting(lam=0.5, temperature=1.0)
+    network = build_network(weighting)
+    weighting.loss_history = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    batch = make_batch(n=2)
+    target = torch.tensor([0, 1])
+    output = network(batch)
+    output.unimodal_logits = {
+        "a": torch.tensor([[5.0, 0.0, 0.0], [0.0, 0.0, 0.0]]),
+        "b": torch.tensor([[0.0, 0.0, 0.0], [3.0, 0.0, 0.0]]),
+    }
+    terms = weighting.loss_terms(output, loss_context(network, batch, target))
+    torch.testing.assert_close(terms["qmf_rank"], torch.tensor(1.955542))
+    # then the batch's CE enters the history: a row 0: CE((5,0,0), 0) = log(1 + 2e^−5)
+    assert abs(weighting.loss_history[0, 0].item() - (1 + math.log1p(2 * math.exp(-5)))) < 1e-5
+
+
+def test_no_ranking_outside_training_or_without_row_index():
+    weighting = QMFWeighting()
+    network = build_network(weighting)
+    weighting.loss_history = torch.ones(4, 2)
+    batch = make_batch(n=4)
+    target = torch.tensor([0, 1, 2, 1])
+    output = network(batch)
+    assert weighting.loss_terms(output, loss_context(network, batch, target, training=False)) == {}
+    unindexed = make_batch(n=4, index=False)
+    assert weighting.loss_terms(network(unindexed), loss_context(network, unindexed, target)) == {}
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"lam": -0.1}, "qmf: lam must be a number >= 0"),
+        ({"temperature": 0.0}, "qmf: temperature must be > 0"),
+    ],
+)
+def test_bad_parameters_name_themselves(params, message):
+    with pytest.raises(ValueError, match=message):
+        build_network(QMFWeighting(**params))
+
+
+def test_a_temperature_below_one_is_valid():
+    build_network(QMFWeighting(temperature=0.5))
+
+
+def test_ranking_pairs_each_row_with_the_next_one():
+    # w = (0.9, 0.1, 0.5), ĉ = (0.5, 0.2, 0.0); pairs (0, 1), (1, 2), (2, 0):
+    # (0, 1): t = 1, margin 0.3: max(0, 0.8 − 0.3) = 0.5
+    # (1, 2): t = 1, margin 0.2: max(0, −0.4 − 0.2) = 0
+    # (2, 0): t = −1, margin 0.5: max(0, 0.4 − 0.5) = 0      -> mean 0.5 / 3
+    loss = ranking_loss(
+        torch.tensor([0.9, 0.1, 0.5]), torch.tensor([0.5, 0.2, 0.0]), torch.ones(3, dtype=bool)
+    )
+    torch.testing.assert_close(loss, torch.tensor(0.5 / 3))

@@ -1,0 +1,118 @@
+"""Mutation testing of the equation code (balancing baselines, VGMR), one module at a time.
+
+For each module this writes a throw-away ``setup.cfg`` ([mutmut] section: the module to mutate and
+only that module's test file), runs ``mutmut run`` (tests with ``-p no:xdist``), and prints the
+score (killed / survived / total) and the diff of every surviving mutant. ``mutants/`` and the
+``setup.cfg`` are removed afterwards (both are in .gitignore).
+
+    .venv/bin/python benchmarks/mutation/run_mutmut.py agm ogm_ge      # some modules
+    .venv/bin/python benchmarks/mutation/run_mutmut.py                 # all of them
+
+The report is ``benchmarks/results/mutation.md`` (written by hand from this output).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+MUTMUT = str(ROOT / ".venv" / "bin" / "mutmut")
+
+#: module -> (directory mutmut runs in, package dir copied, file mutated, test file(s))
+BUILTIN = {
+    "agm": ("agm_weighting", "tests/weightings_balancing/test_agm.py"),
+    "ogm_ge": ("ogm_ge_weighting", "tests/weightings/test_ogm_ge.py"),
+    "pmr": ("pmr_weighting", "tests/weightings_balancing/test_pmr.py"),
+    "qmf": ("qmf_weighting", "tests/weightings/test_qmf.py"),
+    "tmc": ("tmc_weighting", "tests/weightings/test_tmc.py"),
+    "gradient_blending": (
+        "gradient_blending_weighting",
+        "tests/weightings/test_gradient_blending.py",
+    ),
+    "mmpareto": ("mmpareto_weighting", "tests/weightings_balancing/test_mmpareto.py"),
+    "mla": ("mla_weighting", "tests/weightings_balancing/test_mla.py"),
+    "energy": ("energy_weighting", "tests/weightings/test_energy.py"),
+    "prob_embedding": ("prob_embedding_weighting", "tests/weightings/test_prob_embedding.py"),
+    "unimodal_aux": ("unimodal_aux_weighting", "tests/weightings/test_unimodal_aux.py"),
+    "static": ("static_weighting", "tests/weightings/test_static.py"),
+}
+MODULES = {
+    name: (ROOT, "fusekit", f"fusekit/builtin/{module}.py", [tests])
+    for name, (module, tests) in BUILTIN.items()
+}
+VGMR = ROOT / "plugins" / "fusekit-vgmr"
+MODULES["vgmr"] = (
+    VGMR,
+    "fusekit_vgmr",
+    "fusekit_vgmr/*.py",
+    [
+        "tests/test_vgmr_equations.py",
+        "tests/test_vgmr_reference.py",
+        "tests/test_vgmr_objective.py",
+    ],
+)
+
+CONFIG = """[mutmut]
+source_paths={source}
+only_mutate={mutate}
+also_copy=
+{copy}
+pytest_add_cli_args=-p no:xdist -p no:cacheprovider -q
+pytest_add_cli_args_test_selection=
+{tests}
+"""
+
+
+def indent(lines: list[str]) -> str:
+    return "\n".join(f"    {line}" for line in lines)
+
+
+def run(name: str) -> None:
+    where, source, mutate, tests = MODULES[name]
+    copy = (
+        ["tests", "conftest.py", "pyproject.toml"] if where == ROOT else ["tests", "pyproject.toml"]
+    )
+    cfg = where / "setup.cfg"
+    cfg.write_text(
+        CONFIG.format(source=source, mutate=mutate, copy=indent(copy), tests=indent(tests))
+    )
+    shutil.rmtree(where / "mutants", ignore_errors=True)
+    try:
+        subprocess.run([MUTMUT, "run"], cwd=where, check=False, capture_output=True)
+        listing = subprocess.run(
+            [MUTMUT, "results", "--all", "true"], cwd=where, capture_output=True, text=True
+        ).stdout
+        statuses = re.findall(r"^\s*(\S+): (\S+)", listing, flags=re.M)
+        counts: dict[str, int] = {}
+        for _, status in statuses:
+            counts[status] = counts.get(status, 0) + 1
+        print(
+            f"## {name}: {counts.get('killed', 0)} killed / {counts.get('survived', 0)} "
+            f"survived / {len(statuses)} total  {counts}"
+        )
+        for mutant, status in statuses:
+            if status == "killed":
+                continue
+            diff = subprocess.run(
+                [MUTMUT, "show", mutant], cwd=where, capture_output=True, text=True
+            ).stdout
+            changed = [
+                line
+                for line in diff.splitlines()
+                if line[:1] in "+-" and not line.startswith(("+++", "---"))
+            ]
+            print(f"- `{mutant}` ({status})")
+            for line in changed:
+                print(f"      {line.strip()}")
+    finally:
+        cfg.unlink(missing_ok=True)
+        shutil.rmtree(where / "mutants", ignore_errors=True)
+
+
+if __name__ == "__main__":
+    for name in sys.argv[1:] or list(MODULES):
+        run(name)
