@@ -207,7 +207,7 @@ def test_fusekit_bench_runs_its_default_suite_on_the_bundled_data(shipped):
         out,
         cwd=shipped["work"],
     )
-    assert "| rank |" in printed and (out / "report.html").is_file()
+    assert "| group |" in printed and (out / "report.html").is_file()
     rows = _results(out / "results.csv")
     assert rows and {r["status"] for r in rows} == {"ok"}
     assert {r["dataset"] for r in rows} == {"mfeat:views=fou,kar"}

@@ -36,4 +36,3 @@ WEIGHTING_EXEMPTIONS = {
 @parametrize_with_checks("weighting", _names("weighting"), exemptions=WEIGHTING_EXEMPTIONS)
 def test_weighting_contract(plugin, check):
     check(plugin)
-
