@@ -466,11 +466,14 @@ def read(path: str | Path) -> ModelState:
     _check_plugins(document)
     try:
         layout_doc = document["layout"]
+        names = tuple(layout_doc["names"])
+        shapes, columns = layout_doc["shapes"], layout_doc["columns"]
+        # the document's keys are sorted; the network's modality order is the fitted one (names)
         layout = ModalityLayout(
-            names=tuple(layout_doc["names"]),
-            shapes={m: tuple(int(d) for d in s) for m, s in layout_doc["shapes"].items()},
+            names=names,
+            shapes={m: tuple(int(d) for d in shapes[m]) for m in names},
             source=layout_doc["source"],
-            columns={m: np.asarray(c, dtype=int) for m, c in layout_doc["columns"].items()},
+            columns={m: np.asarray(columns[m], dtype=int) for m in names if m in columns},
         )
         fitted: dict[str, Any] = {}
         if "n_features_in" in document:
