@@ -7,9 +7,9 @@ standardisation statistics as tensors, plus a JSON document in the file's metada
 class and parameters, modality names and shapes, class labels, target scaling, and every plugin
 used with its distribution and version) and a SHA-256 digest over the document and the tensor
 bytes. ``fusekit.load(path)`` parses only JSON and raw tensors, so loading a file runs no code from
-it: plugins are looked up by name in the installed registry. Whole pipelines: :mod:`fusekit.saving`.
-Use it for files from others;
-pickle/joblib also work (scikit-learn convention) but must only be used for trusted files.
+it: plugins are looked up by name in the installed registry. Use it for files from others;
+pickle/joblib also work (scikit-learn convention) but must only be used for trusted files. Whole
+pipelines: :mod:`fusekit.saving`.
 """
 
 from __future__ import annotations
