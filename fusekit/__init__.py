@@ -3,7 +3,7 @@
 from fusekit.data import Modalities
 from fusekit.engine.network import FusionNetwork
 from fusekit.engine.registry import available, get_registry
-from fusekit.estimator import FusionClassifier, FusionRegressor, load
+from fusekit.estimator import FusionClassifier, FusionRegressor
 from fusekit.plugin import (
     Backbone,
     BuildSpec,
@@ -17,6 +17,7 @@ from fusekit.plugin import (
     Weighting,
     hookimpl,
 )
+from fusekit.saving import load, save
 
 __version__ = "0.1.0"
 
@@ -39,4 +40,5 @@ __all__ = [
     "get_registry",
     "hookimpl",
     "load",
+    "save",
 ]

@@ -7,7 +7,13 @@ Accepted forms (converted here and nowhere else):
   ``modalities={"audio": [cols] | "regex" | slice}`` or by the ``name__column`` prefix that
   ``ColumnTransformer(...).set_output(transform="pandas")`` writes;
 * a 2-D array with ``modalities={"a": 10, "b": 20}`` (block widths, in column order);
-* a 2-D array or DataFrame with no grouping: one modality named ``"X"``.
+* a 2-D array or DataFrame with no grouping: one modality named ``"X"`` (a DataFrame warns:
+  :class:`SingleModalityWarning`).
+
+DataFrame columns are found by name at predict: the fitted columns in any order; with column
+selectors, columns no modality selects are ignored at fit (``n_features_in_`` counts the used ones)
+and may be absent or present at predict. A ``slice`` selects by position for integer bounds (as
+``iloc``) and by label otherwise (as ``DataFrame.loc``, both ends included).
 
 Missing values: a modality whose values are *all* NaN for a sample is absent for that sample
 (mask 0, its values replaced by zeros). Any other NaN, and any inf, is an error naming the modality.
@@ -16,6 +22,7 @@ Missing values: a modality whose values are *all* NaN for a sample is absent for
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -157,7 +164,7 @@ def group_columns(columns: list[str], spec: Mapping[str, Any] | None) -> dict[st
         if isinstance(selector, str):
             chosen = [i for i, c in enumerate(columns) if re.search(selector, str(c))]
         elif isinstance(selector, slice):
-            chosen = list(range(len(columns)))[selector]
+            chosen = _slice_positions(name, columns, selector)
         else:
             missing = [c for c in selector if c not in index]
             if missing:
@@ -176,6 +183,28 @@ def group_columns(columns: list[str], spec: Mapping[str, Any] | None) -> dict[st
                 )
             owners[int(column)] = name
     return positions
+
+
+def _slice_positions(name: str, columns: list[Any], selector: slice) -> list[int]:
+    """Positions a slice selects: integer bounds are positions (as ``iloc``, end excluded), other
+    bounds are column labels (as ``DataFrame.loc``, both ends included)."""
+    bounds = (selector.start, selector.stop)
+    positions = list(range(len(columns)))
+    if all(
+        b is None or (isinstance(b, (int, np.integer)) and not isinstance(b, bool)) for b in bounds
+    ):
+        return positions[selector]
+    try:
+        located = pd.Index(columns).slice_indexer(selector.start, selector.stop, selector.step)
+    except (KeyError, TypeError, ValueError) as error:
+        message = error.args[0] if error.args else str(error)
+        raise ValueError(
+            f"modality {name!r}: slice({selector.start!r}, {selector.stop!r}) selects columns by "
+            f"label, from start to stop inclusive (as DataFrame.loc), but {message} Use labels "
+            f"that are columns of X (first columns: {[str(c) for c in columns[:5]]}), or integer "
+            "positions."
+        ) from None
+    return positions[located]
 
 
 def _width_spec(spec: Mapping[str, Any]) -> bool:
@@ -198,17 +227,97 @@ def _block_positions(n_columns: int, spec: Mapping[str, int]) -> dict[str, np.nd
     return positions
 
 
+class SingleModalityWarning(UserWarning):
+    """A DataFrame without ``modality__column`` prefixes and no ``modalities=`` is one modality."""
+
+
+def _selects_by_name(spec: Mapping[str, Any] | None) -> bool:
+    return spec is not None and not _width_spec(spec)
+
+
+def _names_recorded(frame: pd.DataFrame) -> bool:
+    """Whether scikit-learn records the column names (``feature_names_in_``): all strings."""
+    return frame.columns.is_unique and all(isinstance(c, str) for c in frame.columns)
+
+
+def _columns_for_fit(
+    frame: pd.DataFrame, spec: Mapping[str, Any] | None
+) -> tuple[pd.DataFrame, dict[str, np.ndarray] | None]:
+    """The columns a model fitted on ``frame`` uses and their positions per modality.
+
+    With column selectors (``modalities={name: columns | regex | slice}``) the columns no modality
+    selects are dropped, so ``n_features_in_`` and ``feature_names_in_`` count what the model uses
+    (when the names are strings, so that predict can find the columns by name). Without
+    ``modalities=`` and without prefixes, the frame is one modality and a
+    :class:`SingleModalityWarning` says how to declare several.
+    """
+    if spec is None:
+        columns = list(frame.columns)
+        if not any(isinstance(c, str) and PREFIX_SEPARATOR in c for c in columns):
+            warnings.warn(
+                f"the DataFrame's {len(columns)} columns (e.g. {[str(c) for c in columns[:3]]}) "
+                f"have no 'modality__column' prefixes and modalities= is not set, so they form "
+                f"one modality {SINGLE_MODALITY!r}: nothing is fused, and a sample misses it only "
+                "when its whole row is NaN. Name the columns 'audio__pitch', 'video__hue', ... "
+                "(ColumnTransformer([...]).set_output(transform='pandas') writes these "
+                "prefixes), or pass modalities={'audio': [columns], ...}; pass "
+                "modalities={'X': slice(None)} to use one modality on purpose.",
+                SingleModalityWarning,
+                stacklevel=6,  # the caller of fit
+            )
+        return frame, None
+    if not _selects_by_name(spec):
+        return frame, None
+    positions = group_columns(list(frame.columns), spec)
+    used = np.sort(np.concatenate(list(positions.values())))
+    if len(used) == frame.shape[1] or not _names_recorded(frame):
+        return frame, positions
+    new_position = {int(old): new for new, old in enumerate(used)}
+    remapped = {m: np.array([new_position[int(c)] for c in cols]) for m, cols in positions.items()}
+    return frame.iloc[:, used], remapped
+
+
+def _columns_for_predict(
+    frame: pd.DataFrame, spec: Mapping[str, Any] | None, estimator: Any
+) -> pd.DataFrame:
+    """``frame``'s columns in the fitted order, found by name.
+
+    A frame with the fitted columns in another order is reordered. With column selectors at fit,
+    columns the model does not use may also be present (they are ignored, as at fit). Anything
+    else is left to scikit-learn's feature-name check, which names the columns.
+    """
+    fitted = getattr(estimator, "feature_names_in_", None)
+    if fitted is None or not frame.columns.is_unique:
+        return frame
+    fitted = list(fitted)
+    columns = list(frame.columns)
+    if columns == fitted or not set(fitted) <= set(columns):
+        return frame
+    if len(columns) == len(fitted) or _selects_by_name(spec):
+        return frame.loc[:, fitted]
+    return frame
+
+
+def _check_numeric(frame: pd.DataFrame) -> None:
+    bad = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    if bad:
+        raise ValueError(
+            f"non-numeric columns {[str(c) for c in bad[:5]]} (dtypes "
+            f"{[str(frame[c].dtype) for c in bad[:5]]}). fusekit needs numbers: encode them "
+            "first, e.g. with a OneHotEncoder in a ColumnTransformer."
+        )
+
+
 def _split_table(
     X: Any, spec: Mapping[str, Any] | None, estimator: Any, reset: bool
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    selected = None
     if isinstance(X, pd.DataFrame):
-        bad = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
-        if bad:
-            raise ValueError(
-                f"non-numeric columns {[str(c) for c in bad[:5]]} (dtypes "
-                f"{[str(X[c].dtype) for c in bad[:5]]}). fusekit needs numbers: encode them "
-                "first, e.g. with a OneHotEncoder in a ColumnTransformer."
-            )
+        if reset:
+            X, selected = _columns_for_fit(X, spec)
+        else:
+            X = _columns_for_predict(X, spec, estimator)
+        _check_numeric(X)
     table = validate_data(
         estimator,
         X,
@@ -218,7 +327,9 @@ def _split_table(
         ensure_min_samples=1,
     )
     if reset:
-        if spec is not None and _width_spec(spec):
+        if selected is not None:
+            positions = selected
+        elif spec is not None and _width_spec(spec):
             positions = _block_positions(table.shape[1], spec)
         else:
             columns = (
@@ -323,6 +434,22 @@ def _padded_steps(name: str, array: np.ndarray, present: np.ndarray) -> np.ndarr
     return ~padded
 
 
+def _partial_nan_advice(names: list[str]) -> str:
+    if names == [SINGLE_MODALITY]:  # everything in one modality: the NaN may be a missing one
+        return (
+            f"All of X is one modality {SINGLE_MODALITY!r} (no 'modality__column' prefixes and "
+            "no modalities=), so a sample misses it only when its whole row is NaN. If the "
+            "columns hold several modalities, declare them (prefix the columns "
+            "'modality__column' or pass modalities={name: columns}): a modality whose columns "
+            "are all NaN in a row is then absent for that sample. Impute only NaN that do not "
+            "mark a missing modality."
+        )
+    return (
+        "A modality is absent for a sample only when all its values are NaN; impute the "
+        "scattered NaN (e.g. SimpleImputer) or set the whole row to NaN."
+    )
+
+
 def presence_mask(arrays: dict[str, np.ndarray]) -> PreparedInput:
     """Mask absent rows (all-NaN), reject partial NaN and inf, return float32 with zeros filled.
 
@@ -357,9 +484,7 @@ def presence_mask(arrays: dict[str, np.ndarray]) -> PreparedInput:
             rows = np.nonzero(partial)[0]
             raise ValueError(
                 f"modality {name!r} has NaN in part of {len(rows)} rows (first: "
-                f"{rows[:5].tolist()}). A modality is absent for a sample only when all its "
-                "values are NaN; impute the scattered NaN (e.g. SimpleImputer) or set the whole "
-                "row to NaN."
+                f"{rows[:5].tolist()}). " + _partial_nan_advice(names)
             )
         mask[:, position] = ~absent
         filled = np.where(np.isnan(array), 0.0, array)

@@ -9,8 +9,9 @@ and trains it with a private skorch net (``net_``), keeping skorch's loop and ca
 
 from __future__ import annotations
 
+import difflib
 import numbers
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -215,7 +216,7 @@ class _FusionEstimator(BaseEstimator):
 
     def _train(self, prepared: PreparedInput, target: torch.Tensor, n_outputs: int) -> None:
         self._check_training_params()
-        _check_nested_names(type(self).__name__, self._nested_params())
+        _check_nested_names(type(self).__name__, self._nested_params(), self._get_param_names())
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -467,14 +468,23 @@ class FusionRegressor(RegressorMixin, _FusionEstimator):
         return outputs.ravel() if self._y_1d else outputs
 
 
-def _check_nested_names(owner: str, params: dict[str, Any]) -> None:
+def _check_nested_names(owner: str, params: dict[str, Any], known: Iterable[str] = ()) -> None:
+    """Every ``**kwargs`` name is ``<prefix>__...``; otherwise a ``TypeError`` with a suggestion
+    from the estimator's parameters ``known`` (``epochs`` -> ``max_epochs``)."""
     for key in params:
-        prefix = key.split("__", 1)[0]
-        if "__" not in key or prefix not in NESTED_PREFIXES:
-            raise TypeError(
-                f"{owner} got an unexpected parameter {key!r}. Nested parameters start with one of "
-                f"{[p + '__' for p in NESTED_PREFIXES]}."
-            )
+        prefix, _, rest = key.partition("__")
+        if rest and prefix in NESTED_PREFIXES:
+            continue
+        if rest:
+            close = difflib.get_close_matches(prefix, NESTED_PREFIXES, n=1)
+            guess = [f"{close[0]}__{rest}"] if close else []
+        else:
+            guess = difflib.get_close_matches(key, sorted(known), n=1)
+        hint = f" Did you mean {guess[0]!r}?" if guess else ""
+        raise TypeError(
+            f"{owner} got an unexpected parameter {key!r}.{hint} Nested parameters start with one "
+            f"of {[p + '__' for p in NESTED_PREFIXES]}."
+        )
 
 
 def load(path: Any) -> _FusionEstimator:

@@ -8,12 +8,14 @@ class and parameters, modality names and shapes, class labels, target scaling, a
 used with its distribution and version) and a SHA-256 digest over the document and the tensor
 bytes. ``fusekit.load(path)`` parses only JSON and raw tensors, so loading a file runs no code from
 it: plugins are looked up by name in the installed registry. Use it for files from others;
-pickle/joblib also work (scikit-learn convention) but must only be used for trusted files.
+pickle/joblib also work (scikit-learn convention) but must only be used for trusted files. Whole
+pipelines: :mod:`fusekit.saving`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import warnings
 from dataclasses import dataclass, field
@@ -21,9 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import skorch.callbacks
+import skorch.dataset
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
+from skorch.callbacks import Callback
+from skorch.dataset import ValidSplit
 
 from fusekit.data import ModalityLayout, Standardizer
 from fusekit.engine.registry import get_registry
@@ -34,7 +40,6 @@ FORMAT = "fusekit-model"
 #: 2: the network holds a list of weightings (weights under ``weightings.<i>.``); version-1 files
 #: (one weighting under ``weighting.``, or ``compose`` with ``weighting__steps``) still load.
 FORMAT_VERSION = 2
-_TRAINING_ONLY = ("callbacks", "train_split")
 
 
 class ModelFileError(ValueError):
@@ -88,8 +93,10 @@ def _json_value(where: str, value: Any) -> Any:
 def _encode_params(params: dict[str, Any]) -> dict[str, Any]:
     encoded: dict[str, Any] = {}
     for key, value in params.items():
-        if key in _TRAINING_ONLY:
-            encoded[key] = None  # training-time only; not needed to predict
+        if key == "train_split":
+            encoded[key] = _encode_train_split(value)
+        elif key == "callbacks":
+            encoded[key] = _encode_callbacks(value)
         elif key == "backbone" and isinstance(value, dict):
             encoded[key] = {m: _plugin_name("backbone", v) for m, v in value.items()}
         elif key == "weighting" and isinstance(value, (list, tuple)):
@@ -99,10 +106,95 @@ def _encode_params(params: dict[str, Any]) -> dict[str, Any]:
         elif key == "optimizer" and isinstance(value, type):
             encoded[key] = {"torch.optim": value.__name__}
         elif key == "random_state" and not (value is None or isinstance(value, int)):
+            _not_stored(key, value)
             encoded[key] = None
         else:
             encoded[key] = _json_value(f"parameter {key!r}", value)
     return encoded
+
+
+class ParameterNotSavedWarning(UserWarning):
+    """A training-only parameter could not be stored; it comes back as ``None``."""
+
+
+def _not_stored(key: str, value: Any) -> None:
+    warnings.warn(
+        f"save() cannot store the parameter {key}={value!r} (only None, ints, and skorch's "
+        f"ValidSplit and callbacks with plain-value parameters are stored); the loaded model has "
+        f"{key}=None. Predictions are unaffected; set it again before refitting.",
+        ParameterNotSavedWarning,
+        stacklevel=6,  # the caller of estimator.save
+    )
+
+
+def _changed_params(obj: Any, params: dict[str, Any]) -> dict[str, Any] | None:
+    """The constructor arguments of ``obj`` that differ from their defaults, if all are JSON."""
+    signature = inspect.signature(type(obj))
+    changed = {}
+    for name, value in params.items():
+        parameter = signature.parameters.get(name)
+        if parameter is not None and parameter.default is not inspect.Parameter.empty:
+            try:
+                if bool(parameter.default == value) and type(parameter.default) is type(value):
+                    continue
+            except (TypeError, ValueError):  # arrays and other odd comparisons
+                pass
+        changed[name] = value
+    try:
+        json.dumps(changed)
+    except (TypeError, ValueError):
+        return None
+    return changed
+
+
+def _encode_train_split(value: Any) -> Any:
+    """``None``/``False`` as they are; skorch's ``ValidSplit`` by name and changed arguments."""
+    if value is None or value is False:
+        return value
+    if type(value) is ValidSplit:
+        params = {k: getattr(value, k) for k in ("cv", "stratified", "random_state")}
+        changed = _changed_params(value, params)
+        if changed is not None:
+            return {"skorch.dataset": "ValidSplit", "params": changed}
+    _not_stored("train_split", value)
+    return None
+
+
+def _encode_callbacks(value: Any) -> Any:
+    """A list of skorch callbacks (instances or ``(name, instance)``) by class name and params."""
+    if value is None:
+        return None
+    encoded = []
+    for item in value:
+        name, callback = item if isinstance(item, tuple) and len(item) == 2 else (None, item)
+        cls = type(callback)
+        changed = None
+        if getattr(skorch.callbacks, cls.__name__, None) is cls and isinstance(callback, Callback):
+            changed = _changed_params(callback, callback.get_params(deep=False))
+        if changed is None:
+            _not_stored("callbacks", value)
+            return None
+        encoded.append({"name": name, "skorch.callbacks": cls.__name__, "params": changed})
+    return encoded
+
+
+def _decode_skorch(record: Any, module: Any, base: type) -> Any:
+    key = module.__name__  # "skorch.callbacks" or "skorch.dataset"
+    name = record.get(key, "")
+    cls = getattr(module, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise ModelFileError(f"unknown {key} class {name!r} in the model file")
+    return cls(**record["params"])
+
+
+def _decode_training(decoded: dict[str, Any]) -> None:
+    split = decoded.get("train_split")
+    if isinstance(split, dict):
+        decoded["train_split"] = _decode_skorch(split, skorch.dataset, ValidSplit)
+    callbacks = decoded.get("callbacks")
+    if isinstance(callbacks, list):
+        built = [(r["name"], _decode_skorch(r, skorch.callbacks, Callback)) for r in callbacks]
+        decoded["callbacks"] = [c if name is None else (name, c) for name, c in built]
 
 
 def _decode_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -130,6 +222,7 @@ def _decode_params(params: dict[str, Any]) -> dict[str, Any]:
         if not (isinstance(candidate, type) and issubclass(candidate, torch.optim.Optimizer)):
             raise ModelFileError(f"unknown optimizer {name!r} in the model file")
         decoded["optimizer"] = candidate
+    _decode_training(decoded)
     return decoded
 
 
@@ -161,6 +254,48 @@ def _digest(document: str, tensors: dict[str, torch.Tensor]) -> str:
         digest.update(str(tuple(tensor.shape)).encode() + str(tensor.dtype).encode())
         digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
     return digest.hexdigest()
+
+
+#: Python types a class label of an object array may have; JSON keeps them apart (``"1"``, ``1``,
+#: ``1.0``, ``true``), so they come back as the same type.
+_LABEL_TYPES = (str, bool, int, float)
+
+
+def _encode_classes(classes: np.ndarray) -> dict[str, Any]:
+    """Class labels as JSON: ``values`` and the numpy ``dtype``.
+
+    Numeric, bool and unicode arrays keep their dtype. Object arrays (pandas strings,
+    categoricals, object-dtype labels: what ``np.unique`` gives for them) store each label as
+    its JSON value (scikit-learn refuses bytes labels at ``fit``).
+    """
+    kind = classes.dtype.kind
+    if kind in "biufU":
+        return {"values": classes.tolist(), "dtype": classes.dtype.str}
+    if kind == "O":
+        values = [v.item() if isinstance(v, np.generic) else v for v in classes.tolist()]
+        odd = sorted({type(v).__name__ for v in values if not isinstance(v, _LABEL_TYPES)})
+        if not odd:
+            return {"values": values, "dtype": "object"}
+        raise TypeError(
+            f"save() stores class labels that are strings, numbers or booleans; these labels "
+            f"are of type {odd}. Map them to strings first, or use pickle/joblib (trusted files "
+            "only)."
+        )
+    raise TypeError(
+        f"save() stores class labels of numeric, bool, unicode or object dtype, got "
+        f"{classes.dtype}; use pickle/joblib (trusted files only)."
+    )
+
+
+def _decode_classes(record: dict[str, Any]) -> np.ndarray:
+    values, dtype = record["values"], record["dtype"]
+    if dtype == "object":
+        if not all(isinstance(v, _LABEL_TYPES) for v in values):
+            raise ValueError("class labels must be strings, numbers or booleans")
+        classes = np.empty(len(values), dtype=object)
+        classes[:] = values
+        return classes
+    return np.asarray(values, dtype=np.dtype(dtype))
 
 
 @dataclass
@@ -222,13 +357,7 @@ def write(state: ModelState, path: str | Path) -> Path:
     if "feature_names_in" in fitted:
         document["feature_names_in"] = [str(c) for c in fitted["feature_names_in"]]
     if "classes" in fitted:
-        classes = fitted["classes"]
-        document["classes"] = {"values": classes.tolist(), "dtype": classes.dtype.str}
-        if classes.dtype.kind not in "biufUS":
-            raise TypeError(
-                f"save() stores class labels of numeric or string type, got {classes.dtype}; "
-                "use pickle/joblib (trusted files only)."
-            )
+        document["classes"] = _encode_classes(np.asarray(fitted["classes"]))
     else:
         target = fitted["target"]
         document["target"] = {
@@ -338,11 +467,14 @@ def read(path: str | Path) -> ModelState:
     _check_plugins(document)
     try:
         layout_doc = document["layout"]
+        names = tuple(layout_doc["names"])
+        shapes, columns = layout_doc["shapes"], layout_doc["columns"]
+        # the document's keys are sorted; the network's modality order is the fitted one (names)
         layout = ModalityLayout(
-            names=tuple(layout_doc["names"]),
-            shapes={m: tuple(int(d) for d in s) for m, s in layout_doc["shapes"].items()},
+            names=names,
+            shapes={m: tuple(int(d) for d in shapes[m]) for m in names},
             source=layout_doc["source"],
-            columns={m: np.asarray(c, dtype=int) for m, c in layout_doc["columns"].items()},
+            columns={m: np.asarray(columns[m], dtype=int) for m in names if m in columns},
         )
         fitted: dict[str, Any] = {}
         if "n_features_in" in document:
@@ -350,9 +482,7 @@ def read(path: str | Path) -> ModelState:
         if "feature_names_in" in document:
             fitted["feature_names_in"] = np.asarray(document["feature_names_in"], dtype=object)
         if "classes" in document:
-            fitted["classes"] = np.asarray(
-                document["classes"]["values"], dtype=np.dtype(document["classes"]["dtype"])
-            )
+            fitted["classes"] = _decode_classes(document["classes"])
         else:
             target = document["target"]
             fitted["target"] = {

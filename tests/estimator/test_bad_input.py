@@ -103,6 +103,12 @@ def test_one_dimensional_modality():
         FusionClassifier().fit({"a": np.ones(4)}, [0, 1, 0, 1])
 
 
+def test_one_class(vectors):
+    X, y = vectors
+    with pytest.raises(ValueError, match="contains only one class"):
+        FusionClassifier(max_epochs=1).fit(X, np.full(len(y), "a"))
+
+
 def test_y_length_mismatch(vectors):
     X, y = vectors
     with pytest.raises(ValueError, match="X has 160 samples but y has 159"):

@@ -31,6 +31,16 @@ def test_round_trip_gives_identical_predictions(tmp_path, fitted):
     assert loaded.modalities_ == model.modalities_
 
 
+def test_modalities_out_of_alphabetical_order_round_trip(tmp_path, multimodal):
+    """The document's keys are sorted; the network's modality order must stay the fitted one."""
+    X, y = multimodal
+    X = fusekit.Modalities(zeta=X["c"], mid=X["b"], alpha=X["a"])
+    model = FusionClassifier(fusion="late", max_epochs=3, random_state=0).fit(X, y)
+    loaded = fusekit.load(model.save(tmp_path / "model.safetensors"))
+    assert list(loaded.modalities_) == ["zeta", "mid", "alpha"]
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
 def test_regressor_dataframe_and_nested_params_round_trip(tmp_path):
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(rng.normal(size=(80, 4)), columns=["a__x", "a__y", "b__x", "b__y"])
@@ -279,3 +289,27 @@ def test_loading_runs_no_pickle(tmp_path, fitted, no_unpickling):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert fusekit.load(path).predict(X).shape == (len(X["a"]),)
+
+
+def test_a_pipeline_loads_without_pickle(tmp_path, no_unpickling):
+    """ColumnTransformer + StandardScaler + a fusekit estimator: fusekit.save writes the steps
+    with skops and the estimator in the fusekit format; loading them back unpickles nothing."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(90, 5)), columns=["p", "q", "r", "s", "t"])
+    y = np.array(["low", "high"], dtype=object)[(frame["p"] - frame["s"] > 0).to_numpy(int)]
+    prep = ColumnTransformer(
+        [("audio", StandardScaler(), ["p", "q", "r"]), ("video", StandardScaler(), ["s", "t"])]
+    ).set_output(transform="pandas")
+    model = make_pipeline(prep, FusionClassifier(fusion="late", max_epochs=3, random_state=0))
+    model.fit(frame, y)
+    path = fusekit.save(model, tmp_path / "pipeline.zip")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = fusekit.load(path)
+    assert [name for name, _ in loaded.steps] == [name for name, _ in model.steps]
+    np.testing.assert_array_equal(loaded.predict_proba(frame), model.predict_proba(frame))
+    np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))

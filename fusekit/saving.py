@@ -1,0 +1,173 @@
+"""``fusekit.save`` / ``fusekit.load``: a fitted estimator, or a ``Pipeline`` ending in one, without
+pickle.
+
+A fusekit estimator is one safetensors file (:mod:`fusekit.persistence`). A scikit-learn
+``Pipeline`` whose last step is a fusekit estimator is one zip file holding
+
+* ``steps.skops``: the pipeline with its last step replaced by ``"passthrough"``, written by
+  ``skops.io`` (objects as their stored state, numpy arrays without pickle);
+* ``estimator.safetensors``: the last step in the fusekit format;
+* ``manifest.json``: the format, the last step's name and a SHA-256 digest of each member.
+
+Loading never unpickles and never runs code from the file. skops rebuilds only the types it is
+told to trust: the ones it trusts itself (scikit-learn's estimators, numpy and scipy containers,
+builtins), fusekit's own transformers (:data:`TRUSTED_TYPES`) and the type names passed as
+``trusted=[...]``. A file with any other type is refused with :class:`UntrustedTypesError`, which
+lists them; check them before passing them in ``trusted``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import skops.io
+from sklearn.pipeline import Pipeline
+
+from fusekit import estimator as estimators
+from fusekit.persistence import ModelFileError
+
+PIPELINE_FORMAT = "fusekit-pipeline"
+PIPELINE_FORMAT_VERSION = 1
+_MANIFEST, _STEPS, _ESTIMATOR = "manifest.json", "steps.skops", "estimator.safetensors"
+_ZIP_MAGIC = b"PK\x03\x04"
+
+#: Trusted when a pipeline is loaded, beyond skops' own list: fusekit's own transformers, and
+#: ``numpy.dtype`` (data only, rebuilt from its name; scikit-learn's imputers keep one).
+TRUSTED_TYPES: tuple[str, ...] = (
+    "fusekit.datasets.missing.AbsentWhereMissing",
+    "numpy.dtype",
+)
+
+
+class UntrustedTypesError(ModelFileError):
+    """A pipeline file holds types that were not declared trusted; loading it was refused."""
+
+    def __init__(self, path: str | Path, types: list[str]) -> None:
+        self.types = types
+        super().__init__(
+            f"{path} holds types that are not trusted, so it was not loaded: {types}. Loading "
+            "builds only trusted types (scikit-learn estimators, numpy/scipy containers, fusekit's "
+            "transformers). If you trust the file's source and these types, load it with "
+            f"fusekit.load(path, trusted={types!r})."
+        )
+
+
+def save(model: Any, path: str | Path) -> Path:
+    """Write a fitted fusekit estimator, or a fitted ``Pipeline`` ending in one, to ``path``.
+
+    An estimator is written as by ``model.save(path)``; a pipeline as a zip file (see the module
+    documentation). Neither uses pickle. Read it back with :func:`load`.
+    """
+    if isinstance(model, estimators._FusionEstimator):
+        return model.save(path)
+    if not isinstance(model, Pipeline) or not model.steps:
+        raise TypeError(
+            "fusekit.save stores a fitted FusionClassifier / FusionRegressor or a scikit-learn "
+            f"Pipeline whose last step is one; got {type(model).__name__}. Use skops.io for other "
+            "scikit-learn objects."
+        )
+    name, final = model.steps[-1]
+    if not isinstance(final, estimators._FusionEstimator):
+        raise TypeError(
+            f"fusekit.save stores a Pipeline whose last step is a fusekit estimator; its last step "
+            f"{name!r} is {type(final).__name__}. Use skops.io for this pipeline."
+        )
+    steps = Pipeline.__new__(Pipeline)
+    steps.__dict__.update(model.__dict__)  # a shallow copy with the last step left out
+    steps.steps = [*model.steps[:-1], (name, "passthrough")]
+    members = {_STEPS: skops.io.dumps(steps)}
+    with tempfile.TemporaryDirectory() as folder:
+        members[_ESTIMATOR] = Path(final.save(Path(folder) / _ESTIMATOR)).read_bytes()
+    manifest = {
+        "format": PIPELINE_FORMAT,
+        "format_version": PIPELINE_FORMAT_VERSION,
+        "final_step": name,
+        "sha256": {member: hashlib.sha256(data).hexdigest() for member, data in members.items()},
+    }
+    path = Path(path)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(_MANIFEST, json.dumps(manifest, sort_keys=True))
+        for member, data in members.items():
+            archive.writestr(member, data)
+    return path
+
+
+def load(path: str | Path, trusted: Iterable[str] = ()) -> Any:
+    """The estimator or pipeline written by :func:`save` (or ``estimator.save``).
+
+    Args:
+        path: the file.
+        trusted: for a pipeline, type names (``"module.Class"``) to trust beyond scikit-learn's
+            estimators, numpy/scipy containers and fusekit's transformers; an
+            :class:`UntrustedTypesError` lists the ones a file needs.
+
+    Raises:
+        ModelFileError: a truncated, altered or foreign file.
+        UntrustedTypesError: a pipeline holding types not declared trusted.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file at {path}")
+    with path.open("rb") as file:
+        magic = file.read(len(_ZIP_MAGIC))
+    if magic != _ZIP_MAGIC:
+        return estimators.load(path)
+    return _load_pipeline(path, tuple(trusted))
+
+
+def _members(path: Path) -> tuple[dict[str, Any], bytes, bytes]:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            manifest = json.loads(archive.read(_MANIFEST))
+            steps, final = archive.read(_STEPS), archive.read(_ESTIMATOR)
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError, EOFError) as error:
+        raise ModelFileError(
+            f"{path} is not a readable fusekit pipeline file (truncated or corrupted): {error}"
+        ) from None
+    if not isinstance(manifest, dict) or manifest.get("format") != PIPELINE_FORMAT:
+        raise ModelFileError(f"{path} is a zip file but not a fusekit pipeline")
+    if manifest.get("format_version", 0) > PIPELINE_FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path} was written by a newer fusekit (pipeline format "
+            f"{manifest['format_version']}); upgrade fusekit to load it."
+        )
+    digests = manifest.get("sha256", {})
+    for member, data in ((_STEPS, steps), (_ESTIMATOR, final)):
+        if digests.get(member) != hashlib.sha256(data).hexdigest():
+            raise ModelFileError(
+                f"{path} failed its integrity check: {member} was changed after saving (or the "
+                "file is corrupted). Do not use it."
+            )
+    return manifest, steps, final
+
+
+def _load_pipeline(path: Path, trusted: tuple[str, ...]) -> Pipeline:
+    manifest, steps_bytes, final_bytes = _members(path)
+    try:
+        needed = skops.io.get_untrusted_types(data=steps_bytes)
+    except Exception as error:  # skops raises many kinds on a foreign or damaged file
+        raise ModelFileError(f"{path}: the pipeline steps are unreadable: {error}") from None
+    refused = sorted(set(needed) - set(TRUSTED_TYPES) - set(trusted))
+    if refused:
+        raise UntrustedTypesError(path, refused)
+    try:
+        steps = skops.io.loads(steps_bytes, trusted=needed)
+    except Exception as error:
+        raise ModelFileError(f"{path}: the pipeline steps are unreadable: {error}") from None
+    if not isinstance(steps, Pipeline) or steps.steps[-1] != (
+        manifest["final_step"],
+        "passthrough",
+    ):
+        raise ModelFileError(f"{path}: the stored steps are not the pipeline fusekit saved")
+    with tempfile.TemporaryDirectory() as folder:
+        final_path = Path(folder) / _ESTIMATOR
+        final_path.write_bytes(final_bytes)
+        final = estimators.load(final_path)
+    steps.steps = [*steps.steps[:-1], (manifest["final_step"], final)]
+    return steps
