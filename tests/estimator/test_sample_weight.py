@@ -1,4 +1,4 @@
-"""``fit(sample_weight=)``, ``class_weight`` and their routing through scikit-learn's meta-estimators."""
+"""``fit(sample_weight=)``, ``class_weight`` and their metadata routing in scikit-learn."""
 
 import numpy as np
 import pytest
@@ -88,16 +88,16 @@ def test_trained_parameters_of_a_row_weighted_2_equal_those_of_it_twice(estimato
     weighted = make().fit(X, y, sample_weight=weights)
     repeated = make().fit(X_dup, y_dup)
     unweighted = make().fit(X, y)
-    for (name, a), b, c in zip(
-        weighted.module_.state_dict().items(),
-        repeated.module_.state_dict().values(),
-        unweighted.module_.state_dict().values(),
+    for (name, a), b in zip(
+        weighted.module_.state_dict().items(), repeated.module_.state_dict().values(), strict=True
     ):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
     differs = [
         not torch.allclose(a, c, atol=1e-4)
         for a, c in zip(
-            weighted.module_.state_dict().values(), unweighted.module_.state_dict().values()
+            weighted.module_.state_dict().values(),
+            unweighted.module_.state_dict().values(),
+            strict=True,
         )
     ]
     assert any(differs), "the weights changed nothing: they never reached the loss"
@@ -218,7 +218,7 @@ def test_grid_search_routes_weights_and_early_stopping_never_sees_the_test_fold(
         search = GridSearchCV(model, {"lr": [0.01, 0.05]}, cv=folds, refit=False)
         search.fit(X, y, sample_weight=weights)
     assert len(Recording.fits) == 2 * len(folds)
-    for (seen, valid), (train_rows, test_rows) in zip(Recording.fits, folds * 2):
+    for (seen, valid), (train_rows, test_rows) in zip(Recording.fits, folds * 2, strict=True):
         assert _ids(seen) == _ids(weights[train_rows])  # exactly the training fold, weighted
         assert valid is not None and _ids(valid) <= _ids(weights[train_rows])
         assert not _ids(valid) & _ids(weights[test_rows])
@@ -247,9 +247,11 @@ def test_cross_validate_and_pipeline_route_weights():
 
 def test_without_routing_request_weights_are_refused_by_sklearn():
     X, y = _data(n=30)
-    with sklearn.config_context(enable_metadata_routing=True):
-        with pytest.raises(Exception, match="sample_weight"):
-            cross_validate(_model(), X, y, cv=2, params={"sample_weight": np.ones(30)})
+    with (
+        sklearn.config_context(enable_metadata_routing=True),
+        pytest.raises(Exception, match="sample_weight"),
+    ):
+        cross_validate(_model(), X, y, cv=2, params={"sample_weight": np.ones(30)})
 
 
 def test_new_parameters_in_get_params_clone_and_save(tmp_path):
