@@ -18,11 +18,28 @@ EXPECTED = {
     "check_methods_subset_invariance": SUBSET_INVARIANCE,
     "check_sample_weight_equivalence_on_dense_data": WEIGHT_EQUIVALENCE,
 }
+WARM_START = (
+    "warm_start=True: the check refits the fitted estimator and expects the first fit's "
+    "predictions, but by sklearn's warm_start convention the second fit continues the first"
+)
+
+
+def expected_failures(estimator) -> dict[str, str]:
+    if estimator.warm_start:
+        return {**EXPECTED, "check_supervised_y_2d": WARM_START}
+    return EXPECTED
 
 
 @parametrize_with_checks(
-    [FusionClassifier(max_epochs=30), FusionRegressor(max_epochs=30)],
-    expected_failed_checks=lambda estimator: EXPECTED,
+    [
+        FusionClassifier(max_epochs=30),
+        FusionRegressor(max_epochs=30),
+        # the new training parameters, each in its non-default form
+        FusionClassifier(max_epochs=30, class_weight="balanced", warm_start=True),
+        FusionClassifier(max_epochs=30, early_stopping=True, validation_fraction=0.2),
+        FusionRegressor(max_epochs=30, early_stopping=True, warm_start=True),
+    ],
+    expected_failed_checks=expected_failures,
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
