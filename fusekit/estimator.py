@@ -306,13 +306,20 @@ class _FusionEstimator(BaseEstimator):
     ) -> FixedSplit:
         """A shuffled, seeded split holding out ``validation_fraction`` of the rows (stratified
         by class for classifiers)."""
-        train_rows, valid_rows = train_test_split(
-            np.arange(n_samples),
-            test_size=self.validation_fraction,
-            shuffle=True,
-            stratify=stratify,
-            random_state=seed,
-        )
+        try:
+            train_rows, valid_rows = train_test_split(
+                np.arange(n_samples),
+                test_size=self.validation_fraction,
+                shuffle=True,
+                stratify=stratify,
+                random_state=seed,
+            )
+        except ValueError as error:  # too few rows of a class for a stratified split
+            raise ValueError(
+                f"early_stopping=True cannot hold out validation_fraction={self.validation_fraction}"
+                f" of the {n_samples} training rows: {error} Raise validation_fraction, or train "
+                "without early_stopping."
+            ) from None
         return FixedSplit(np.sort(train_rows), np.sort(valid_rows))
 
     def _train(

@@ -102,3 +102,10 @@ def test_bad_early_stopping_parameters_are_named(param, value):
     model = FusionClassifier(modalities={"a": 2, "b": 2}, early_stopping=True, **{param: value})
     with pytest.raises(ValueError, match=param):
         model.fit(X, y)
+
+
+def test_a_split_too_small_for_the_classes_names_early_stopping():
+    X, y = np.random.default_rng(0).normal(size=(12, 4)), np.repeat([0, 1, 2], 4)
+    model = FusionClassifier(modalities={"a": 2, "b": 2}, early_stopping=True)
+    with pytest.raises(ValueError, match="early_stopping=True cannot hold out"):
+        model.fit(X, y)
