@@ -316,9 +316,9 @@ class _FusionEstimator(BaseEstimator):
             )
         except ValueError as error:  # too few rows of a class for a stratified split
             raise ValueError(
-                f"early_stopping=True cannot hold out validation_fraction={self.validation_fraction}"
-                f" of the {n_samples} training rows: {error} Raise validation_fraction, or train "
-                "without early_stopping."
+                "early_stopping=True cannot hold out validation_fraction="
+                f"{self.validation_fraction} of the {n_samples} training rows: {error} Raise "
+                "validation_fraction, or train without early_stopping."
             ) from None
         return FixedSplit(np.sort(train_rows), np.sort(valid_rows))
 
