@@ -497,7 +497,7 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
         early_stopping: hold out a stratified, shuffled, seeded ``validation_fraction`` of the
             training rows and stop when the validation loss has not improved by ``tol`` for
             ``n_iter_no_change`` consecutive epochs; the best epoch's weights are restored. Not
-            combinable with ``train_split`` (which skorch splits unshuffled).
+            combinable with ``train_split`` (skorch's default ``ValidSplit(5)`` is unshuffled).
         validation_fraction, n_iter_no_change, tol: see ``early_stopping``.
         warm_start: a second ``fit`` continues the fitted network for ``max_epochs`` more epochs
             (same modalities, shapes and classes, else ``ValueError``) instead of starting anew.
