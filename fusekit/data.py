@@ -499,20 +499,40 @@ def _stat_axes(ndim: int) -> tuple[int, ...]:
     return {2: (0,), 3: (0, 1), 4: (0, 2, 3)}[ndim]
 
 
+def weighted_mean_std(
+    values: np.ndarray, weights: np.ndarray, axes: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted mean and standard deviation of ``values`` over ``axes``; ``weights`` ``(n,)``."""
+    values = values.astype(np.float64)
+    w = np.broadcast_to(weights.reshape(-1, *([1] * (values.ndim - 1))), values.shape)
+    total = w.sum(axis=axes, keepdims=True)
+    mean = (w * values).sum(axis=axes, keepdims=True) / total
+    variance = (w * (values - mean) ** 2).sum(axis=axes, keepdims=True) / total
+    return mean, np.sqrt(variance)
+
+
 @dataclass
 class Standardizer:
-    """Per-modality z-scoring fitted on present rows only (per feature, or per channel)."""
+    """Per-modality z-scoring fitted on present rows only (per feature, or per channel).
+
+    With ``sample_weight`` ``(n,)`` the mean and standard deviation are weighted (rows count
+    ``w_i`` times, as in ``StandardScaler.fit(sample_weight=)``), except for sequences with padded
+    steps, whose statistics stay unweighted.
+    """
 
     means: dict[str, np.ndarray] = field(default_factory=dict)
     scales: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
-    def fit(cls, data: PreparedInput) -> Standardizer:
+    def fit(cls, data: PreparedInput, sample_weight: np.ndarray | None = None) -> Standardizer:
         standardizer = cls()
         for position, (name, array) in enumerate(data.arrays.items()):
             rows = data.mask[:, position]
             axes = _stat_axes(array.ndim)
             present = array if rows.all() else array[rows]
+            weights = None if sample_weight is None else sample_weight[rows]
+            if weights is not None and not weights.sum() > 0:
+                weights = None
             if len(present) == 0:
                 shape = [1] * array.ndim
                 for axis in range(1, array.ndim):
@@ -524,6 +544,8 @@ class Standardizer:
                 present[~data.steps[name][rows]] = np.nan
                 mean = np.nanmean(present, axis=axes, keepdims=True)
                 scale = np.nanstd(present, axis=axes, keepdims=True)
+            elif weights is not None:
+                mean, scale = weighted_mean_std(present, weights, axes)
             else:
                 mean = present.mean(axis=axes, keepdims=True, dtype=np.float64)
                 scale = present.std(axis=axes, keepdims=True, dtype=np.float64)

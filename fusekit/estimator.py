@@ -17,12 +17,25 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_array,
+    check_is_fitted,
+    column_or_1d,
+)
 
 from fusekit import persistence
-from fusekit.data import PreparedInput, Standardizer, presence_mask, split_modalities
+from fusekit.data import (
+    PreparedInput,
+    Standardizer,
+    presence_mask,
+    split_modalities,
+    weighted_mean_std,
+)
 from fusekit.engine.network import FusionNetwork
 from fusekit.engine.resolve import (
     PREFIXES,
@@ -31,6 +44,7 @@ from fusekit.engine.resolve import (
     split_nested,
     weightings_for,
 )
+from fusekit.engine.stopping import BestValidationStopping, FixedSplit
 from fusekit.engine.training import ComponentHooks, FusionNet
 from fusekit.plugin import FusionOutput, ModalityBatch, TrainingData
 
@@ -63,6 +77,11 @@ class _FusionEstimator(BaseEstimator):
         optimizer: Any = "adam",
         train_split: Any = None,
         callbacks: list | None = None,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 10,
+        tol: float = 1e-4,
+        warm_start: bool = False,
         predict_batch_size: int = 1024,
         random_state: int | np.random.RandomState | None = None,
         device: str = "cpu",
@@ -81,6 +100,11 @@ class _FusionEstimator(BaseEstimator):
         self.optimizer = optimizer
         self.train_split = train_split
         self.callbacks = callbacks
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.warm_start = warm_start
         self.predict_batch_size = predict_batch_size
         self.random_state = random_state
         self.device = device
@@ -144,6 +168,15 @@ class _FusionEstimator(BaseEstimator):
             prepared = self.standardizer_.transform(prepared)
         return prepared
 
+    def _standardize_training(
+        self, prepared: PreparedInput, weights: np.ndarray | None, warm: bool
+    ) -> PreparedInput:
+        """The training rows standardised; a new fit with ``weights`` refits the statistics
+        weighted (a continued fit keeps the fitted ones)."""
+        if weights is not None and not warm and self.standardize:
+            self.standardizer_ = Standardizer.fit(prepared, weights)
+        return prepared if self.standardizer_ is None else self.standardizer_.transform(prepared)
+
     def _batch(self, prepared: PreparedInput, with_index: bool = False) -> ModalityBatch:
         device = torch.device(self.device)
         return ModalityBatch(
@@ -187,9 +220,29 @@ class _FusionEstimator(BaseEstimator):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
         if not isinstance(self.lr, numbers.Real) or not self.lr > 0:
             raise ValueError(f"lr must be a positive number, got {self.lr!r}.")
+        if not self.early_stopping:
+            return
+        if self.train_split is not None:
+            raise ValueError(
+                "early_stopping=True draws its own stratified, shuffled validation split from "
+                f"validation_fraction, but train_split={self.train_split!r} was given too. Use "
+                "one: train_split=None with early_stopping=True, or your train_split with a skorch "
+                "EarlyStopping callback and early_stopping=False."
+            )
+        fraction = self.validation_fraction
+        if not isinstance(fraction, numbers.Real) or not 0 < fraction < 1:
+            raise ValueError(f"validation_fraction must be in (0, 1), got {fraction!r}.")
+        patience = self.n_iter_no_change
+        if not isinstance(patience, numbers.Integral) or isinstance(patience, bool) or patience < 1:
+            raise ValueError(f"n_iter_no_change must be a positive integer, got {patience!r}.")
+        if not isinstance(self.tol, numbers.Real) or not self.tol >= 0:
+            raise ValueError(f"tol must be a non-negative number, got {self.tol!r}.")
 
-    def _make_net(self, network: FusionNetwork, data: TrainingData | None) -> FusionNet:
-        """The private skorch net that trains ``network`` (hooks on ``data``'s rows)."""
+    def _make_net(
+        self, network: FusionNetwork, data: TrainingData | None, split: FixedSplit | None = None
+    ) -> FusionNet:
+        """The private skorch net that trains ``network`` (hooks on ``data``'s rows); with an
+        early-stopping ``split``, validates on its rows and stops on their loss."""
         nested = self._nested_params()
         skorch_params = {
             k: v for k, v in nested.items() if k.split("__", 1)[0] in ("optimizer", "callbacks")
@@ -203,30 +256,120 @@ class _FusionEstimator(BaseEstimator):
             lr=self.lr,
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
-            train_split=self.train_split,
+            train_split=self.train_split if split is None else split,
             callbacks=[
                 # plugin hooks first: gradient modulation precedes e.g. user gradient clipping
                 ("fusekit_hooks", ComponentHooks(data)),
                 *(self.callbacks or []),
+                # last: sees the epoch's valid_loss, restores the best weights after every hook
+                *(
+                    [
+                        (
+                            "fusekit_early_stopping",
+                            BestValidationStopping(self.n_iter_no_change, self.tol),
+                        )
+                    ]
+                    if split is not None
+                    else []
+                ),
             ],
             device=self.device,
             verbose=self.verbose,
             **skorch_params,
         )
 
-    def _train(self, prepared: PreparedInput, target: torch.Tensor, n_outputs: int) -> None:
+    def _continues(self) -> bool:
+        """Whether this ``fit`` continues the fitted network (``warm_start``)."""
+        return bool(self.warm_start) and hasattr(self, "net_")
+
+    def _sample_weight(
+        self, sample_weight: Any, n_samples: int, y: np.ndarray | None = None
+    ) -> np.ndarray | None:
+        """Validated ``(n,)`` float64 weights (times ``class_weight``), or ``None`` (unweighted)."""
+        class_weight = getattr(self, "class_weight", None)
+        if sample_weight is None and class_weight is None:
+            return None
+        rows = np.empty((n_samples, 0))
+        weights = _check_sample_weight(
+            sample_weight, rows, dtype=np.float64, ensure_non_negative=True
+        )
+        if class_weight is not None:
+            weights = weights * compute_sample_weight(class_weight, y)
+        if not weights.sum() > 0:
+            raise ValueError(
+                "sample_weight (times class_weight) sums to zero: no training row would count. "
+                "Give at least one row a positive weight."
+            )
+        return weights
+
+    def _validation_split(
+        self, n_samples: int, stratify: np.ndarray | None, seed: int
+    ) -> FixedSplit:
+        """A shuffled, seeded split holding out ``validation_fraction`` of the rows (stratified
+        by class for classifiers)."""
+        try:
+            train_rows, valid_rows = train_test_split(
+                np.arange(n_samples),
+                test_size=self.validation_fraction,
+                shuffle=True,
+                stratify=stratify,
+                random_state=seed,
+            )
+        except ValueError as error:  # too few rows of a class for a stratified split
+            raise ValueError(
+                "early_stopping=True cannot hold out validation_fraction="
+                f"{self.validation_fraction} of the {n_samples} training rows: {error} Raise "
+                "validation_fraction, or train without early_stopping."
+            ) from None
+        return FixedSplit(np.sort(train_rows), np.sort(valid_rows))
+
+    def _train(
+        self,
+        prepared: PreparedInput,
+        target: torch.Tensor,
+        n_outputs: int,
+        sample_weight: np.ndarray | None = None,
+        stratify: np.ndarray | None = None,
+    ) -> None:
         self._check_training_params()
         _check_nested_names(type(self).__name__, self._nested_params(), self._get_param_names())
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        inputs = self._batch(prepared, with_index=True)
+        if sample_weight is not None:
+            inputs.sample_weight = torch.as_tensor(
+                sample_weight, dtype=torch.float32, device=inputs.mask.device
+            )
+        split = None
+        if self.early_stopping:
+            split_seed = int(rng.randint(np.iinfo(np.int32).max))
+            split = self._validation_split(prepared.n_samples, stratify, split_seed)
+        previous = self.net_ if self._continues() else None
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            network = self._build_network(n_outputs)
-            data = TrainingData(self._batch(prepared, with_index=True), target)
-            net = self._make_net(network, data)
+            network = self._build_network(n_outputs) if previous is None else previous.module_
+            data = TrainingData(inputs, target)
+            net = self._make_net(network, data, split)
             net.generator = torch.Generator().manual_seed(seed)
-            net.fit(data, target)
+            if previous is None:
+                net.fit(data, target)
+            else:
+                _carry_over(previous, net, self.lr)
+                net.partial_fit(data, target)
         network.eval()
         self.net_ = net
+        self._set_training_record(net)
+
+    def _set_training_record(self, net: FusionNet) -> None:
+        """``n_iter_``, ``loss_curve_``, ``validation_scores_``, ``best_epoch_`` from skorch's
+        history (every epoch of this model, warm-started fits included)."""
+        history = net.history
+        self.n_iter_ = len(history)
+        self.loss_curve_ = [float(row.get("train_loss", np.nan)) for row in history]
+        scores = [-float(row["valid_loss"]) if "valid_loss" in row else np.nan for row in history]
+        self.validation_scores_ = None if np.isnan(scores).all() else scores
+        stopper = dict(net.callbacks_).get("fusekit_early_stopping")
+        self.best_epoch_ = None if stopper is None else stopper.best_epoch_
 
     def save(self, path: Any) -> Any:
         """Write the fitted model to ``path`` without pickle (see :func:`fusekit.load`)."""
@@ -352,22 +495,94 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
         standardize: z-score each modality with statistics from the present training rows.
         max_epochs, batch_size, lr, optimizer (``"adam"``, ``"adamw"``, ``"sgd"``, ``"rmsprop"`` or
             a class; ``optimizer__*`` nested), train_split, callbacks (skorch), verbose.
+        early_stopping: hold out a stratified, shuffled, seeded ``validation_fraction`` of the
+            training rows and stop when the validation loss has not improved by ``tol`` for
+            ``n_iter_no_change`` consecutive epochs; the best epoch's weights are restored. Not
+            combinable with ``train_split`` (skorch's default ``ValidSplit(5)`` is unshuffled).
+        validation_fraction, n_iter_no_change, tol: see ``early_stopping``.
+        warm_start: a second ``fit`` continues the fitted network for ``max_epochs`` more epochs
+            (same modalities, shapes and classes, else ``ValueError``) instead of starting anew.
+        class_weight: ``None``, ``"balanced"`` or ``{class: weight}``; multiplies the sample
+            weights (``sklearn.utils.class_weight.compute_sample_weight``).
         predict_batch_size: rows per chunk at prediction.
-        random_state: seeds initialisation, shuffling and dropout; same seed, same model.
+        random_state: seeds initialisation, shuffling, dropout and the early-stopping split.
         device: torch device.
 
+    ``fit(X, y, sample_weight=None)``: the task loss of a batch is ``sum_i w_i l_i / sum_i w_i``
+    over its rows (``LossContext.weighted_mean``), so a row of weight 2 counts as two equal rows
+    in the same batch; the standardisation statistics are weighted too.
+
     Fitted attributes: ``classes_``, ``modalities_`` (name -> per-sample shape), ``net_`` (the
-    skorch net), ``module_`` (the network), ``n_features_in_`` for array/DataFrame input.
+    skorch net), ``module_`` (the network), ``n_features_in_`` for array/DataFrame input,
+    ``n_iter_`` (epochs run), ``loss_curve_`` (training loss per epoch), ``validation_scores_``
+    (minus the validation loss per epoch, or ``None`` without validation rows), ``best_epoch_``
+    (1-based epoch whose weights early stopping restored, else ``None``).
     """
 
     _task = "classification"
 
-    def fit(self, X: Any, y: Any) -> FusionClassifier:
+    def __init__(
+        self,
+        backbone: Any = "mlp",
+        calibration: Any = "none",
+        fusion: Any = "concat",
+        weighting: Any = "none",
+        *,
+        modalities: dict | None = None,
+        standardize: bool = True,
+        max_epochs: int = 30,
+        batch_size: int = 64,
+        lr: float = 0.01,
+        optimizer: Any = "adam",
+        train_split: Any = None,
+        callbacks: list | None = None,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 10,
+        tol: float = 1e-4,
+        warm_start: bool = False,
+        class_weight: dict | str | None = None,
+        predict_batch_size: int = 1024,
+        random_state: int | np.random.RandomState | None = None,
+        device: str = "cpu",
+        verbose: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            backbone,
+            calibration,
+            fusion,
+            weighting,
+            modalities=modalities,
+            standardize=standardize,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            lr=lr,
+            optimizer=optimizer,
+            train_split=train_split,
+            callbacks=callbacks,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            warm_start=warm_start,
+            predict_batch_size=predict_batch_size,
+            random_state=random_state,
+            device=device,
+            verbose=verbose,
+            **kwargs,
+        )
+        self.class_weight = class_weight
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> FusionClassifier:
+        """Train on ``X``, ``y``; ``sample_weight`` ``(n,)`` weighs each row's loss (see the
+        class docstring); with ``warm_start=True`` a fitted model continues training."""
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
-        prepared = self._prepare(X, reset=True)
+        warm = self._continues()
+        prepared = self._prepare(X, reset=not warm, standardize=False)
         y = column_or_1d(check_array(y, ensure_2d=False, dtype=None, input_name="y"), warn=True)
         self._check_n_rows(prepared, y)
         kind = type_of_target(y, input_name="y")
@@ -380,9 +595,17 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
                 f"FusionClassifier needs samples of at least 2 classes in the data, but the data "
                 f"contains only one class: {classes[0]!r}."
             )
+        if warm and not np.array_equal(classes, self.classes_):
+            raise ValueError(
+                f"warm_start=True continues the fitted model, whose classes are "
+                f"{self.classes_.tolist()}, but y has classes {classes.tolist()}. Pass y with the "
+                "same classes, or set warm_start=False to train a new model."
+            )
+        weights = self._sample_weight(sample_weight, len(y), y)
+        prepared = self._standardize_training(prepared, weights, warm)
         self.classes_ = classes
         target = torch.as_tensor(encoded.reshape(-1), dtype=torch.long, device=self.device)
-        self._train(prepared, target, n_outputs=len(self.classes_))
+        self._train(prepared, target, len(self.classes_), weights, stratify=encoded)
         return self
 
     def _fitted_state(self) -> dict[str, Any]:
@@ -415,9 +638,12 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
 class FusionRegressor(RegressorMixin, _FusionEstimator):
     """Multimodal fusion regressor (mean squared error on standardised targets).
 
-    Same parameters as :class:`FusionClassifier`. ``y`` may be ``(n,)`` or ``(n, k)``
-    (multi-output); targets are standardised for training and mapped back at prediction.
-    Fitted attributes: ``n_outputs_``, ``modalities_``, ``net_``, ``module_``.
+    Same parameters as :class:`FusionClassifier` but ``class_weight`` (the early-stopping split is
+    shuffled, not stratified; ``sample_weight`` also weighs the target standardisation). ``y``
+    may be ``(n,)`` or ``(n, k)`` (multi-output); targets are standardised for training and
+    mapped back at prediction.
+    Fitted attributes: ``n_outputs_``, ``modalities_``, ``net_``, ``module_``, ``n_iter_``,
+    ``loss_curve_``, ``validation_scores_``, ``best_epoch_``.
     """
 
     _task = "regression"
@@ -443,29 +669,55 @@ class FusionRegressor(RegressorMixin, _FusionEstimator):
         self._y_1d = target["one_dimensional"]
         return self.n_outputs_
 
-    def fit(self, X: Any, y: Any) -> FusionRegressor:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> FusionRegressor:
+        """Train on ``X``, ``y``; ``sample_weight`` ``(n,)`` weighs each row's loss; with
+        ``warm_start=True`` a fitted model continues training (same target standardisation)."""
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
-        prepared = self._prepare(X, reset=True)
+        warm = self._continues()
+        prepared = self._prepare(X, reset=not warm, standardize=False)
         y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
         if y.ndim > 2:
             raise ValueError(f"y must be (n,) or (n, k), got shape {y.shape}.")
         self._check_n_rows(prepared, y)
-        self._y_1d = y.ndim == 1
         y2 = y.reshape(len(y), -1)
-        self.n_outputs_ = y2.shape[1]
-        self.y_mean_ = y2.mean(axis=0)
-        scale = y2.std(axis=0)
-        self.y_scale_ = np.where(scale > 0, scale, 1.0)
+        if warm and y2.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"warm_start=True continues the fitted model, which has {self.n_outputs_} "
+                f"output(s), but y has {y2.shape[1]}. Pass y of the same width, or set "
+                "warm_start=False to train a new model."
+            )
+        weights = self._sample_weight(sample_weight, len(y))
+        prepared = self._standardize_training(prepared, weights, warm)
+        if not warm:  # a continued model keeps the standardisation it was trained with
+            self._y_1d = y.ndim == 1
+            self.n_outputs_ = y2.shape[1]
+            if weights is None:
+                self.y_mean_, scale = y2.mean(axis=0), y2.std(axis=0)
+            else:  # rows count w_i times, as in the loss
+                mean, scale = weighted_mean_std(y2, weights, (0,))
+                self.y_mean_, scale = mean[0], scale[0]
+            self.y_scale_ = np.where(scale > 0, scale, 1.0)
         target = torch.as_tensor((y2 - self.y_mean_) / self.y_scale_, dtype=torch.float32)
-        self._train(prepared, target.to(self.device), n_outputs=self.n_outputs_)
+        self._train(prepared, target.to(self.device), self.n_outputs_, weights)
         return self
 
     def predict(self, X: Any) -> np.ndarray:
         outputs = self._logits(X).double().numpy() * self.y_scale_ + self.y_mean_
         return outputs.ravel() if self._y_1d else outputs
+
+
+def _carry_over(previous: FusionNet, net: FusionNet, lr: float) -> None:
+    """Initialise ``net`` (around ``previous``'s network) with ``previous``'s history and, for the
+    same optimiser class, its optimiser state (Adam's moments...) at learning rate ``lr``."""
+    net.initialize()
+    net.history = previous.history
+    if type(net.optimizer_) is type(previous.optimizer_):
+        net.optimizer_.load_state_dict(previous.optimizer_.state_dict())
+        for group in net.optimizer_.param_groups:
+            group["lr"] = lr
 
 
 def _check_nested_names(owner: str, params: dict[str, Any], known: Iterable[str] = ()) -> None:

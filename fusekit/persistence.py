@@ -90,6 +90,11 @@ def _json_value(where: str, value: Any) -> Any:
     return value
 
 
+def _plain(value: Any) -> Any:
+    """A NumPy scalar as the Python scalar it holds (class labels of ``class_weight``)."""
+    return value.item() if hasattr(value, "item") else value
+
+
 def _encode_params(params: dict[str, Any]) -> dict[str, Any]:
     encoded: dict[str, Any] = {}
     for key, value in params.items():
@@ -108,6 +113,9 @@ def _encode_params(params: dict[str, Any]) -> dict[str, Any]:
         elif key == "random_state" and not (value is None or isinstance(value, int)):
             _not_stored(key, value)
             encoded[key] = None
+        elif key == "class_weight" and isinstance(value, dict):  # JSON keys would become strings
+            pairs = [[_plain(label), float(weight)] for label, weight in value.items()]
+            encoded[key] = {"class_weight_pairs": _json_value("parameter 'class_weight'", pairs)}
         else:
             encoded[key] = _json_value(f"parameter {key!r}", value)
     return encoded
@@ -201,6 +209,9 @@ def _decode_params(params: dict[str, Any]) -> dict[str, Any]:
     from fusekit.engine.resolve import instantiate
 
     decoded = dict(params)
+    class_weight = decoded.get("class_weight")
+    if isinstance(class_weight, dict) and set(class_weight) == {"class_weight_pairs"}:
+        decoded["class_weight"] = {label: w for label, w in class_weight["class_weight_pairs"]}
     for kind in PREFIXES:
         value = decoded.get(kind)
         if isinstance(value, dict) and set(value) == {"name", "params"}:

@@ -165,11 +165,12 @@ class GradientBlendingWeighting(Weighting):
         keep = torch.ones_like(output.mask[:, 0])  # (B,) rows that count
         if ctx.training and self.holdout is not None and ctx.batch.index is not None:
             keep = ~self.holdout[ctx.batch.index]
-        total = self.blend_weights[0] * present_mean(ctx.per_sample_loss(output.logits), keep)
+        fused = ctx.weighted_mean(ctx.per_sample_loss(output.logits), keep)
+        total = self.blend_weights[0] * fused
         for position, name in enumerate(self.names):
             losses = ctx.per_sample_loss(output.unimodal_logits[name])
             present = keep & output.mask[:, position]
-            total = total + self.blend_weights[position + 1] * present_mean(losses, present)
+            total = total + self.blend_weights[position + 1] * ctx.weighted_mean(losses, present)
         return total
 
 

@@ -53,7 +53,6 @@ from fusekit.plugin import (
     Weighting,
     as_vector,
     hookimpl,
-    present_mean,
     present_softmax,
     vector_size,
 )
@@ -149,7 +148,7 @@ class MLAWeighting(Weighting):
 
     def task_loss(self, output: FusionOutput, ctx: LossContext) -> Tensor:
         if not ctx.training:
-            return ctx.per_sample_loss(output.logits).mean()
+            return ctx.weighted_mean(ctx.per_sample_loss(output.logits))
         position = self.next_present(output.mask)
         if position is None:  # nothing present in the batch: no step
             return output.logits.sum() * 0.0
@@ -158,7 +157,7 @@ class MLAWeighting(Weighting):
         inputs = output.diagnostics["mla_inputs"][position].detach()  # (B, d)
         self.current = position
         self.inputs_mean = (inputs * present[:, None]).sum(0, keepdim=True) / present.sum()
-        return present_mean(ctx.per_sample_loss(logits), present)
+        return ctx.weighted_mean(ctx.per_sample_loss(logits), present)
 
     @torch.no_grad()
     def on_grad_computed(self, ctx: TrainingContext) -> None:

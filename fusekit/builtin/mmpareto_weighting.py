@@ -102,7 +102,7 @@ class MMParetoWeighting(Weighting):
         self.weights: dict[str, tuple[float, float]] = {}  # (w_1, w_2) of the last batch
 
     def task_loss(self, output: FusionOutput, ctx: LossContext) -> Tensor:
-        multimodal = ctx.per_sample_loss(output.logits).mean()
+        multimodal = ctx.weighted_mean(ctx.per_sample_loss(output.logits))
         unimodal = unimodal_losses(output, ctx, "mmpareto")  # (M,)
         if ctx.training and multimodal.requires_grad:
             self.pending = self.branch_gradients(ctx.network, multimodal, unimodal, output.mask)

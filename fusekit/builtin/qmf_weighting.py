@@ -117,7 +117,7 @@ class QMFWeighting(Weighting):
         return (stacked * weights.unsqueeze(-1)).sum(dim=1)  # (B, M, K) -> (B, K)
 
     def task_loss(self, output: FusionOutput, ctx: LossContext) -> Tensor:
-        fused = ctx.per_sample_loss(output.logits).mean()
+        fused = ctx.weighted_mean(ctx.per_sample_loss(output.logits))
         return fused + unimodal_losses(output, ctx, "qmf").sum()
 
     def loss_terms(self, output: FusionOutput, ctx: LossContext) -> dict[str, Tensor]:

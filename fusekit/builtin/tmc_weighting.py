@@ -39,7 +39,6 @@ from fusekit.plugin import (
     TrainingContext,
     Weighting,
     hookimpl,
-    present_mean,
 )
 
 
@@ -120,12 +119,12 @@ class TMCWeighting(Weighting):
             raise RuntimeError("tmc: the pass produced no unimodal logits (no unimodal heads)")
         annealing = min(1.0, (self.epoch + 1) / int(self.annealing_epochs))
         mask = output.mask
-        total = present_mean(
+        total = ctx.weighted_mean(
             evidential_loss(output.diagnostics["tmc_alpha"], ctx.target, annealing),
             mask.any(dim=1),
         )
         for position, alpha in enumerate(self.alphas(output).values()):
-            total = total + present_mean(
+            total = total + ctx.weighted_mean(
                 evidential_loss(alpha, ctx.target, annealing), mask[:, position]
             )
         return total

@@ -42,7 +42,8 @@ class FusionNetwork(nn.Module):
       the last weighting that sets it wrote;
     * ``adjust_logits``: chained, each sees the logits the previous one returned;
     * ``task_loss``: the one weighting that overrides it (``qmf``, ``tmc``, ``gradient_blending``
-      ...), else the mean task loss; two that override it are an error;
+      ...), else the mean task loss; two that override it are an error. Sample weights reach it
+      as ``LossContext.sample_weight``; every task loss averages with ``ctx.weighted_mean``;
     * ``loss_terms`` and the training hooks: every weighting's, in list order (after the
       backbones', the calibration's and the fusion's).
     """
@@ -267,7 +268,13 @@ class FusionNetwork(nn.Module):
         self, output: FusionOutput, target: Tensor, batch: ModalityBatch, training: bool
     ) -> Tensor:
         """Task loss (as the weighting defines it) plus every auxiliary loss term."""
-        ctx = LossContext(network=self.view, batch=batch, target=target, training=training)
+        ctx = LossContext(
+            network=self.view,
+            batch=batch,
+            target=target,
+            training=training,
+            sample_weight=None if batch is None else batch.sample_weight,
+        )
         total = self.task_loss(output, ctx)
         for value in output.aux_losses.values():
             total = total + value
@@ -277,7 +284,8 @@ class FusionNetwork(nn.Module):
         return total
 
     def task_loss(self, output: FusionOutput, ctx: LossContext) -> Tensor:
-        """The main loss as the weightings define it (the mean task loss by default)."""
+        """The main loss as the weightings define it (by default the mean task loss, weighted by
+        the batch's sample weights when there are any: ``ctx.mean_loss``)."""
         if self._task_owner is None:
             return ctx.mean_loss(output.logits)
         return self._task_owner.task_loss(output, ctx)

@@ -46,6 +46,10 @@ class ModalityBatch:
         steps: ``{m: (B, T)}`` bool masks of real (not padded) time steps, only for sequence
             modalities that had padded steps (all-NaN steps); a missing key means all steps real.
         extras: other per-sample tensors a plugin wants carried through slicing.
+        sample_weight: ``(B,)`` float sample weights (``fit(..., sample_weight=)`` times the
+            classifier's ``class_weight``), or ``None`` when training is unweighted (then every
+            row counts once and no weight tensor exists). Loss terms read them through
+            :meth:`LossContext.weighted_mean <fusekit.plugin.LossContext.weighted_mean>`.
         complete: True when every modality is known to be present in every row (lets the network
             skip masking work); ``False`` when unknown or some are absent.
     """
@@ -56,6 +60,7 @@ class ModalityBatch:
     steps: dict[str, Tensor] = field(default_factory=dict)
     extras: dict[str, Tensor] = field(default_factory=dict)
     complete: bool = False
+    sample_weight: Tensor | None = None
 
     @property
     def names(self) -> list[str]:
@@ -74,6 +79,7 @@ class ModalityBatch:
             steps={name: pick(value) for name, value in self.steps.items()},
             extras={name: pick(value) for name, value in self.extras.items()},
             complete=self.complete,
+            sample_weight=None if self.sample_weight is None else pick(self.sample_weight),
         )
 
     def to(self, device: torch.device | str) -> ModalityBatch:
@@ -84,6 +90,7 @@ class ModalityBatch:
             steps={name: value.to(device) for name, value in self.steps.items()},
             extras={name: value.to(device) for name, value in self.extras.items()},
             complete=self.complete,
+            sample_weight=None if self.sample_weight is None else self.sample_weight.to(device),
         )
 
     def with_mask(self, mask: Tensor) -> ModalityBatch:

@@ -11,9 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from fusekit.plugin.batch import ModalityBatch, TrainingData
+from fusekit.plugin.masks import present_mean
 from fusekit.plugin.views import NetworkView, TrainingLoop
 
 
@@ -31,12 +33,16 @@ class LossContext:
         batch: the batch inputs of this pass.
         target: ``(B,)`` class indices or ``(B, n_outputs)`` standardised regression targets.
         training: True in training, False for validation passes.
+        sample_weight: ``(B,)`` sample weights of the batch's rows (``batch.sample_weight``), or
+            ``None`` when the fit is unweighted. A weighting that defines its own task loss
+            averages its per-sample losses with :meth:`weighted_mean`, which reads them.
     """
 
     network: NetworkView
     batch: ModalityBatch
     target: Tensor
     training: bool
+    sample_weight: Tensor | None = None
 
     def __post_init__(self) -> None:
         self.network = _view(self.network)
@@ -51,8 +57,31 @@ class LossContext:
         return self.network.per_sample_loss(logits, self.target if target is None else target)
 
     def mean_loss(self, logits: Tensor, target: Tensor | None = None) -> Tensor:
-        """The mean of :meth:`per_sample_loss`, computed by one fused loss call."""
-        return self.network.mean_loss(logits, self.target if target is None else target)
+        """The (sample-weighted, see :meth:`weighted_mean`) mean of :meth:`per_sample_loss`.
+
+        Unweighted, one fused loss call.
+        """
+        target = self.target if target is None else target
+        if self.sample_weight is None:
+            return self.network.mean_loss(logits, target)
+        return self.weighted_mean(self.network.per_sample_loss(logits, target))
+
+    def weighted_mean(self, values: Tensor, where: Tensor | None = None) -> Tensor:
+        """Sample-weighted mean of per-sample ``values`` ``(B,)`` over the rows ``where`` ``(B,)``.
+
+        ``sum_i w_i v_i / sum_i w_i`` over the batch's rows (restricted to ``where``), with
+        ``w = sample_weight``; unweighted (``sample_weight is None``) it is the plain mean
+        (``values.mean()``, or the mean over ``where``). Rows of weight 0 do not count, so two
+        equal rows of weight 1 give the same value as one of weight 2. 0 when no row counts.
+        """
+        weights = self.sample_weight
+        if weights is None:
+            return values.mean() if where is None else present_mean(values, where)
+        weights = weights.to(values.dtype)
+        if where is not None:
+            weights = weights * where.to(values.dtype)
+        total = weights.sum()
+        return (values * weights).sum() / torch.where(total > 0, total, torch.ones_like(total))
 
 
 @dataclass

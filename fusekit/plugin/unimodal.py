@@ -10,7 +10,6 @@ import torch
 from torch import Tensor
 
 from fusekit.plugin.context import LossContext
-from fusekit.plugin.masks import present_mean
 from fusekit.plugin.output import FusionOutput
 
 
@@ -25,12 +24,13 @@ def require_unimodal_logits(output: FusionOutput, who: str) -> dict[str, Tensor]
 
 
 def unimodal_losses(output: FusionOutput, ctx: LossContext, who: str) -> Tensor:
-    """``(M,)`` mean task loss of each modality's head over the samples where it is present."""
+    """``(M,)`` mean task loss of each modality's head over the samples where it is present
+    (sample-weighted when the fit is: ``ctx.weighted_mean``)."""
     logits = require_unimodal_logits(output, who)
     mask = output.mask  # (B, M), columns in ctx.names order
     return torch.stack(
         [
-            present_mean(ctx.per_sample_loss(logits[name]), mask[:, position])
+            ctx.weighted_mean(ctx.per_sample_loss(logits[name]), mask[:, position])
             for position, name in enumerate(ctx.names)
         ]
     )

@@ -54,3 +54,28 @@ def test_nested_tuning_never_sees_the_outer_test_fold(toy, monkeypatch):
         chosen = json.loads(rows[0]["tuned"])
         assert chosen["lr"] in (1e-3, 1e-2) and chosen["max_epochs"] in (1, 2)
         assert all(row["tuned"] == rows[0]["tuned"] for row in rows)
+
+
+def test_the_sklearn_training_parameters_can_be_tuned():
+    from fusekit import FusionClassifier
+    from fusekit.bench.cli import parse_tune
+
+    assert parse_tune("class_weight=none,balanced") == ("class_weight", [None, "balanced"])
+    assert parse_tune("early_stopping=true,false") == ("early_stopping", [True, False])
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4))
+    y = (X[:, 0] > 0.5).astype(int)
+    grid = {
+        "class_weight": [None, "balanced"],
+        "early_stopping": [False, True],
+        "n_iter_no_change": [2],
+        "warm_start": [False],
+    }
+    seen = []
+
+    def make(params):
+        seen.append(params)
+        return FusionClassifier(modalities={"a": 2, "b": 2}, max_epochs=3).set_params(**params)
+
+    chosen = tuning.choose(make, grid, X, y, "classification", "balanced_accuracy", 2, 0)
+    assert set(chosen) == set(grid) and len(seen) == 4 * 2

@@ -181,14 +181,14 @@ class MWAM(Weighting):
     def task_loss(self, output: FusionOutput, ctx: LossContext) -> Tensor:
         if ctx.training and self.frm_source == "feature":
             self.step(output.features, output.mask, output.steps)
-        loss = ctx.per_sample_loss(output.logits).mean()
+        loss = ctx.weighted_mean(ctx.per_sample_loss(output.logits))
         if self.apply == "grad":
             return loss
         for position, name in enumerate(self.names):
             present = output.mask[:, position]  # (B,)
             if not present.any():
                 continue
-            unimodal = ctx.per_sample_loss(output.unimodal_logits[name])[present].mean()
+            unimodal = ctx.weighted_mean(ctx.per_sample_loss(output.unimodal_logits[name]), present)
             weight = self.weight_of(name) if ctx.training else 1.0
             loss = loss + weight * unimodal
         return loss
