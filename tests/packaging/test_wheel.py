@@ -193,8 +193,8 @@ def _results(path: Path) -> list[dict[str, str]]:
 def test_fusekit_bench_runs_its_default_suite_on_the_bundled_data(shipped):
     fusekit = shipped["venv"] / "bin" / "fusekit"
     out = shipped["work"] / "bench-default"
-    # No data set or grid option: the default suite (mfeat, every installed fusion and weighting),
-    # made quick by fewer folds and epochs.
+    # No data set or grid option: the default suite (mfeat views and BasicMotions sequences,
+    # every distinct installed fusion and weighting), made quick by fewer folds and epochs.
     printed = _run(
         fusekit,
         "bench",
@@ -210,7 +210,7 @@ def test_fusekit_bench_runs_its_default_suite_on_the_bundled_data(shipped):
     assert "| group |" in printed and (out / "report.html").is_file()
     rows = _results(out / "results.csv")
     assert rows and {r["status"] for r in rows} == {"ok"}
-    assert {r["dataset"] for r in rows} == {"mfeat:views=fou,kar"}
+    assert {r["dataset"] for r in rows} == {"mfeat:views=fou,kar", "basic_motions"}
     assert {"concat", "late", "gated", "tensor"} <= {r["fusion"] for r in rows}
 
     # The plugin installed from its wheel is a method by name in the bench too.
