@@ -25,6 +25,8 @@ AUTO = "auto"
 #: The value of an ``"auto"`` setting that no component recommends.
 FALLBACKS: dict[str, Any] = {"lr": 0.01, "optimizer": "adam", "lr_schedule": None}
 assert set(FALLBACKS) == set(RECOMMENDABLE_PARAMS)
+#: Optimiser names the estimator accepts (``fusekit.estimator.OPTIMIZERS``).
+OPTIMIZER_NAMES = ("adam", "adamw", "sgd", "rmsprop")
 
 
 @dataclass(frozen=True)
@@ -51,12 +53,21 @@ def _components(network: FusionNetwork) -> list[tuple[str, Component]]:
     return ordered
 
 
-def _check(name: str, value: Any, source: str) -> None:
+def check_setting(name: str, value: Any, source: str) -> None:
+    """ValueError unless ``value`` is a valid ``lr`` / ``optimizer`` / ``lr_schedule``."""
     where = f"{name}={value!r} (from {source})"
     if name == "lr" and (
         isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0
     ):
         raise ValueError(f"lr must be a positive number or 'auto'; got {where}.")
+    if name == "optimizer" and not (
+        (isinstance(value, str) and value.lower() in OPTIMIZER_NAMES)
+        or (isinstance(value, type) and issubclass(value, torch.optim.Optimizer))
+    ):
+        raise ValueError(
+            f"optimizer={value!r} is unknown (from {source}); use 'auto', one of "
+            f"{list(OPTIMIZER_NAMES)} or a torch.optim.Optimizer class."
+        )
     if name == "lr_schedule" and value is not None and not callable(value):
         raise ValueError(
             f"lr_schedule must be 'auto', None or a callable from training progress in [0, 1] to "
@@ -91,7 +102,7 @@ def resolve_training_settings(
                 setting = Setting(FALLBACKS[name], "default")
         else:
             setting = Setting(value, "user")
-        _check(name, setting.value, setting.source)
+        check_setting(name, setting.value, setting.source)
         settings[name] = setting
     return settings
 
