@@ -94,12 +94,9 @@ def report(scores: dict, args: argparse.Namespace, lrs: tuple[float, ...], secon
             accuracy = np.array([a for a, _ in scores[(preset, lr)]])
             fell = np.mean([f for _, f in scores[(preset, lr)]])
             cells.append(
-                f"{accuracy.mean():.3f} ± {accuracy.std():.3f} / {accuracy.min():.3f} / "
-                f"{fell:.0%}"
+                f"{accuracy.mean():.3f} ± {accuracy.std():.3f} / {accuracy.min():.3f} / {fell:.0%}"
             )
-        lines.append(
-            f"| {preset} | " + " | ".join(cells) + f" | {chosen(scores, preset, lrs):g} |"
-        )
+        lines.append(f"| {preset} | " + " | ".join(cells) + f" | {chosen(scores, preset, lrs):g} |")
     lines += [
         "",
         "Chosen lr: the best mean accuracy. The presets' `recommended_params` "
