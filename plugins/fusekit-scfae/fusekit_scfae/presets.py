@@ -15,7 +15,8 @@ Each preset is :class:`SCFAEFusion` with other defaults; every parameter stays s
   lr, then cosine decay to 0, stepped every batch (:class:`fusekit.plugin.WarmupCosine`).
 
 Recommended lr (``recommended_params``, used where the estimator's ``lr`` is ``"auto"``): from the
-committed sweep ``benchmarks/lr_sweep.py`` (``benchmarks/lr_sweep.md``), see :data:`SWEPT_LR`.
+committed sweep ``benchmarks/lr_sweep.py`` (``benchmarks/lr_sweep.md``), see
+:data:`fusekit_scfae.settings.SWEPT_LR`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 from fusekit.plugin import WarmupCosine
 from fusekit_scfae.fusion import SCFAEFusion
+from fusekit_scfae.settings import SWEPT_LR
 
 
 def _preset(
@@ -53,24 +55,35 @@ def _preset(
     return type(name, (SCFAEFusion,), namespace)
 
 
-SCFAENoRecon = _preset("SCFAENoRecon", "SCFAE without reconstruction loss", lam=0.0)
-SCFAENoExpand = _preset("SCFAENoExpand", "SCFAE without expansion", n=1)
-SCFAEMSE = _preset("SCFAEMSE", "SCFAE with MSE reconstruction", recon="mse")
+SCFAENoRecon = _preset(
+    "SCFAENoRecon",
+    "SCFAE without reconstruction loss",
+    {"lr": SWEPT_LR["scfae_no_recon"]},
+    lam=0.0,
+)
+SCFAENoExpand = _preset(
+    "SCFAENoExpand", "SCFAE without expansion", {"lr": SWEPT_LR["scfae_no_expand"]}, n=1
+)
+SCFAEMSE = _preset(
+    "SCFAEMSE", "SCFAE with MSE reconstruction", {"lr": SWEPT_LR["scfae_mse"]}, recon="mse"
+)
 SCFAEContrastive = _preset(
     "SCFAEContrastive",
     "SCFAE with a contrastive loss instead of reconstruction",
+    {"lr": SWEPT_LR["scfae_contrastive"]},
     recon="contrastive",
 )
 LinearProjection = _preset(
     "LinearProjection",
     "SCFAE with one linear projection instead of expand/split",
+    {"lr": SWEPT_LR["linear_proj"]},
     structure="linear",
 )
 
 SCFAEPaper = _preset(
     "SCFAEPaper",
     "SCFAE with the paper's training schedule (AdamW, warm-up 20 %, cosine decay)",
-    recommended={"optimizer": "adamw", "lr": 1e-3, "lr_schedule": WarmupCosine()},
+    {"optimizer": "adamw", "lr": SWEPT_LR["scfae_paper"], "lr_schedule": WarmupCosine()},
 )
 
 PRESETS: dict[str, type[SCFAEFusion]] = {
