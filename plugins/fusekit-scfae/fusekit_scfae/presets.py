@@ -48,7 +48,7 @@ def _preset(
 
     __init__.__signature__ = signature  # type: ignore[attr-defined]
     changed = ", ".join(f"{key}={value!r}" for key, value in defaults.items())
-    doc = f"{summary} (SCFAE preset: {changed})." if changed else f"{summary} (SCFAE preset)."
+    doc = f"{summary} (SCFAE ablation preset: {changed})." if changed else f"{summary}."
     namespace = {"__init__": __init__, "__doc__": doc, "__module__": __name__}
     if recommended is not None:
         namespace["recommended_params"] = recommended
