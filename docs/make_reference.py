@@ -219,7 +219,7 @@ NOTES: dict[tuple[str, str], Note] = {
         "L = L_task + λ Σ_m (1 − cos(V^(m), P_recon Z^(m))) (Eqs. 5-6).",
         "Modalities that share information (views of one object): the cyclic swap and "
         "reconstruction align them. Recommends Adam at lr 3e-3 (no normalisation layer; "
-        "Adam at 0.01 diverges), used while `lr` is `\"auto\"`.",
+        'Adam at 0.01 diverges), used while `lr` is `"auto"`.',
         SCFAE_PARAMS,
     ),
     ("fusion", "scfae_no_recon"): Note(
