@@ -111,7 +111,7 @@ class ProgressLRScheduler(LRScheduler):
     """skorch's ``LRScheduler`` with a ``LambdaLR`` stepped after every training batch:
     lr at step ``k`` = ``lr x schedule(k / T)``, ``T = max_epochs x batches per epoch``.
 
-    The per-epoch lr is in ``net.history[:, "event_lr"]`` (the lr of the epoch's last batch).
+    Each training batch's lr is in ``net.history[:, "batches", :, "event_lr"]``.
     """
 
     def __init__(self, schedule: Callable[[float], float]) -> None:
@@ -125,7 +125,18 @@ class ProgressLRScheduler(LRScheduler):
     def on_train_begin(self, net: Any, X: Any = None, y: Any = None, **kwargs: Any) -> None:
         train = X if net.train_split is None else net.get_split_datasets(X, y)[0]
         total = max(1, int(net.max_epochs) * len(net.get_iterator(train, training=True)))
-        schedule = self.schedule
         self.total_steps_ = total
-        self.lr_lambda_ = lambda step: float(schedule(min(step, total) / total))
+        self.lr_lambda_ = _StepFactor(self.schedule, total)
         super().on_train_begin(net, X=X, y=y, **kwargs)
+
+
+@dataclass(frozen=True)
+class _StepFactor:
+    """``LambdaLR``'s ``lr_lambda``: step ``k`` -> ``schedule(min(k, total) / total)`` (a class,
+    not a lambda, so a fitted estimator pickles)."""
+
+    schedule: Callable[[float], float]
+    total: int
+
+    def __call__(self, step: int) -> float:
+        return float(self.schedule(min(step, self.total) / self.total))

@@ -1,6 +1,8 @@
 """Training settings a component recommends (``recommended_params``) and the estimator's
 ``lr`` / ``optimizer`` / ``lr_schedule`` left at ``"auto"``."""
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -145,3 +147,10 @@ def test_save_and_load_keep_auto_and_predict_the_same(tmp_path):
     assert loaded.get_params()["lr"] == "auto"
     assert loaded.get_params()["lr_schedule"] is None  # a schedule object is training-only
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
+def test_a_model_trained_with_a_schedule_pickles():
+    X, _ = small_task()
+    model = fit(lr_schedule=WarmupCosine())
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(restored.predict_proba(X), model.predict_proba(X))
