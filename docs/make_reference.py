@@ -218,7 +218,8 @@ NOTES: dict[tuple[str, str], Note] = {
         "Z_sh^(m) = P_shared Ẑ_sh^((m+1) mod M), Z^(m) = [Z_sp; Z_sh] (Eqs. 3-4); "
         "L = L_task + λ Σ_m (1 − cos(V^(m), P_recon Z^(m))) (Eqs. 5-6).",
         "Modalities that share information (views of one object): the cyclic swap and "
-        "reconstruction align them. Use `lr` around 1e-3 (no normalisation layer).",
+        "reconstruction align them. Recommends Adam at lr 3e-3 (no normalisation layer; "
+        'Adam at 0.01 diverges), used while `lr` is `"auto"`.',
         SCFAE_PARAMS,
     ),
     ("fusion", "scfae_no_recon"): Note(
@@ -250,6 +251,14 @@ NOTES: dict[tuple[str, str], Note] = {
         "SCFAE with one projection per modality instead of expand/split/swap "
         "(reconstruction kept).",
         "Ablation: measures what the shared/specific structure adds.",
+        SCFAE_PARAMS,
+    ),
+    ("fusion", "scfae_paper"): Note(
+        SCFAE_PAPER + ", §5 training schedule",
+        "SCFAE (same equations and defaults) recommending the paper's schedule: AdamW, linear "
+        "warm-up over 20 % of the steps from 0.05 x the peak lr, cosine decay to 0, per batch.",
+        "SCFAE trained as in the paper (peak lr 1e-2 from the sweep; the paper's 5e-4 needs "
+        "many more steps).",
         SCFAE_PARAMS,
     ),
     # -- backbones -------------------------------------------------------------------------------

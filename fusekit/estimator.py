@@ -44,6 +44,7 @@ from fusekit.engine.resolve import (
     split_nested,
     weightings_for,
 )
+from fusekit.engine.settings import ProgressLRScheduler, resolve_training_settings
 from fusekit.engine.stopping import BestValidationStopping, FixedSplit
 from fusekit.engine.training import ComponentHooks, FusionNet
 from fusekit.plugin import FusionOutput, ModalityBatch, TrainingData
@@ -73,8 +74,9 @@ class _FusionEstimator(BaseEstimator):
         standardize: bool = True,
         max_epochs: int = 30,
         batch_size: int = 64,
-        lr: float = 0.01,
-        optimizer: Any = "adam",
+        lr: float | str = "auto",
+        optimizer: Any = "auto",
+        lr_schedule: Any = "auto",
         train_split: Any = None,
         callbacks: list | None = None,
         early_stopping: bool = False,
@@ -98,6 +100,7 @@ class _FusionEstimator(BaseEstimator):
         self.batch_size = batch_size
         self.lr = lr
         self.optimizer = optimizer
+        self.lr_schedule = lr_schedule
         self.train_split = train_split
         self.callbacks = callbacks
         self.early_stopping = early_stopping
@@ -203,23 +206,24 @@ class _FusionEstimator(BaseEstimator):
             task=self._task,
         )
 
-    def _optimizer_class(self) -> type:
-        if isinstance(self.optimizer, str):
-            if self.optimizer.lower() not in OPTIMIZERS:
+    @staticmethod
+    def _optimizer_class(optimizer: Any) -> type:
+        if isinstance(optimizer, str):
+            if optimizer.lower() not in OPTIMIZERS:
                 raise ValueError(
-                    f"optimizer={self.optimizer!r} is unknown; use one of {sorted(OPTIMIZERS)} "
-                    "or a torch.optim.Optimizer class."
+                    f"optimizer={optimizer!r} is unknown; use 'auto', one of "
+                    f"{sorted(OPTIMIZERS)} or a torch.optim.Optimizer class."
                 )
-            return OPTIMIZERS[self.optimizer.lower()]
-        return self.optimizer
+            return OPTIMIZERS[optimizer.lower()]
+        return optimizer
 
     def _check_training_params(self) -> None:
         for name in ("max_epochs", "batch_size", "predict_batch_size"):
             value = getattr(self, name)
             if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-        if not isinstance(self.lr, numbers.Real) or not self.lr > 0:
-            raise ValueError(f"lr must be a positive number, got {self.lr!r}.")
+        if self.lr != "auto" and (not isinstance(self.lr, numbers.Real) or not self.lr > 0):
+            raise ValueError(f"lr must be a positive number or 'auto', got {self.lr!r}.")
         if not self.early_stopping:
             return
         if self.train_split is not None:
@@ -238,6 +242,22 @@ class _FusionEstimator(BaseEstimator):
         if not isinstance(self.tol, numbers.Real) or not self.tol >= 0:
             raise ValueError(f"tol must be a non-negative number, got {self.tol!r}.")
 
+    def _resolve_settings(self, network: FusionNetwork) -> list:
+        """Fill ``lr``/``optimizer``/``lr_schedule`` left at ``"auto"`` from the components'
+        ``recommended_params`` (:mod:`fusekit.engine.settings`); sets ``lr_``, ``optimizer_``,
+        ``lr_schedule_`` and ``training_settings_``; returns the schedule's callbacks."""
+        requested = {"lr": self.lr, "optimizer": self.optimizer, "lr_schedule": self.lr_schedule}
+        settings = resolve_training_settings(requested, network)
+        self.training_settings_ = {
+            name: {"value": s.value, "source": s.source} for name, s in settings.items()
+        }
+        self.lr_ = float(settings["lr"].value)
+        self.optimizer_ = self._optimizer_class(settings["optimizer"].value)
+        self.lr_schedule_ = settings["lr_schedule"].value
+        if self.lr_schedule_ is None:
+            return []
+        return [("lr_schedule", ProgressLRScheduler(self.lr_schedule_))]
+
     def _make_net(
         self, network: FusionNetwork, data: TrainingData | None, split: FixedSplit | None = None
     ) -> FusionNet:
@@ -249,17 +269,19 @@ class _FusionEstimator(BaseEstimator):
         }
         if not self.verbose:  # skorch's PrintLog tabulates every epoch even when it prints nothing
             skorch_params.setdefault("callbacks__print_log", None)
+        schedule = self._resolve_settings(network)
         return FusionNet(
             module=network,
             criterion=torch.nn.Identity,
-            optimizer=self._optimizer_class(),
-            lr=self.lr,
+            optimizer=self.optimizer_,
+            lr=self.lr_,
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
             train_split=self.train_split if split is None else split,
             callbacks=[
                 # plugin hooks first: gradient modulation precedes e.g. user gradient clipping
                 ("fusekit_hooks", ComponentHooks(data)),
+                *schedule,
                 *(self.callbacks or []),
                 # last: sees the epoch's valid_loss, restores the best weights after every hook
                 *(
@@ -354,7 +376,7 @@ class _FusionEstimator(BaseEstimator):
             if previous is None:
                 net.fit(data, target)
             else:
-                _carry_over(previous, net, self.lr)
+                _carry_over(previous, net, self.lr_)
                 net.partial_fit(data, target)
         network.eval()
         self.net_ = net
@@ -493,8 +515,13 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
         modalities: how to split a DataFrame (``{name: columns | regex | slice}``) or an array
             (``{name: width}``); ``None`` for mappings and ``name__column`` prefixed DataFrames.
         standardize: z-score each modality with statistics from the present training rows.
-        max_epochs, batch_size, lr, optimizer (``"adam"``, ``"adamw"``, ``"sgd"``, ``"rmsprop"`` or
-            a class; ``optimizer__*`` nested), train_split, callbacks (skorch), verbose.
+        max_epochs, batch_size, train_split, callbacks (skorch), verbose.
+        lr, optimizer, lr_schedule: ``"auto"`` (default): what the components recommend
+            (``Component.recommended_params``; the fusion's first), else lr 0.01, Adam, constant
+            lr. Or set: ``lr`` a positive float; ``optimizer`` ``"adam"``, ``"adamw"``, ``"sgd"``,
+            ``"rmsprop"`` or a class (``optimizer__*`` nested); ``lr_schedule`` ``None``
+            (constant) or a callable from training progress in [0, 1] to a factor on lr,
+            stepped every batch (e.g. ``fusekit.plugin.WarmupCosine()``).
         early_stopping: hold out a stratified, shuffled, seeded ``validation_fraction`` of the
             training rows and stop when the validation loss has not improved by ``tol`` for
             ``n_iter_no_change`` consecutive epochs; the best epoch's weights are restored. Not
@@ -517,6 +544,8 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
     ``n_iter_`` (epochs run), ``loss_curve_`` (training loss per epoch), ``validation_scores_``
     (minus the validation loss per epoch, or ``None`` without validation rows), ``best_epoch_``
     (1-based epoch whose weights early stopping restored, else ``None``).
+    ``lr_``, ``optimizer_``, ``lr_schedule_`` (the settings used) and ``training_settings_``
+    (``{name: {"value", "source"}}``, source ``"user"``, ``"default"`` or e.g. ``"fusion scfae"``).
     """
 
     _task = "classification"
@@ -532,8 +561,9 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
         standardize: bool = True,
         max_epochs: int = 30,
         batch_size: int = 64,
-        lr: float = 0.01,
-        optimizer: Any = "adam",
+        lr: float | str = "auto",
+        optimizer: Any = "auto",
+        lr_schedule: Any = "auto",
         train_split: Any = None,
         callbacks: list | None = None,
         early_stopping: bool = False,
@@ -559,6 +589,7 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
             batch_size=batch_size,
             lr=lr,
             optimizer=optimizer,
+            lr_schedule=lr_schedule,
             train_split=train_split,
             callbacks=callbacks,
             early_stopping=early_stopping,

@@ -110,6 +110,8 @@ def _encode_params(params: dict[str, Any]) -> dict[str, Any]:
             encoded[key] = _plugin_name(key, value)
         elif key == "optimizer" and isinstance(value, type):
             encoded[key] = {"torch.optim": value.__name__}
+        elif key == "lr_schedule" and callable(value):
+            encoded[key] = None  # a schedule object: training-time only; not needed to predict
         elif key == "random_state" and not (value is None or isinstance(value, int)):
             _not_stored(key, value)
             encoded[key] = None

@@ -53,7 +53,8 @@ def hand_loop(
     inputs = {m: torch.from_numpy(a) for m, a in prepared.arrays.items()}
     mask = torch.from_numpy(prepared.mask)
     target = torch.from_numpy(y).long()
-    optimizer = torch.optim.Adam(network.parameters(), lr=estimator.lr)
+    estimator._resolve_settings(network)  # the lr fusekit would use (lr="auto" resolved)
+    optimizer = torch.optim.Adam(network.parameters(), lr=estimator.lr_)
     generator = torch.Generator().manual_seed(0)
     network.train()
     batch_size = estimator.batch_size

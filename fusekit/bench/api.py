@@ -217,7 +217,9 @@ def _run_info(
         "data sets": shapes,
         "cross-validation": f"{config.folds}-fold x {config.repeats} repeat(s), seed {config.seed}",
         "training": f"max_epochs={config.max_epochs}, batch_size={config.batch_size}, "
-        f"lr={config.lr}, params={dict(config.params)}"
+        f"lr={'recommended' if config.lr is None else config.lr}"
+        f"{', equal budget (Adam, constant lr)' if config.equal_budget else ''}, "
+        f"params={dict(config.params)}"
         + (
             f"; tuned per fold by nested {config.tune_folds}-fold CV over {dict(config.tune)}"
             if config.tune

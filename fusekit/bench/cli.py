@@ -136,8 +136,19 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
         cv.add_argument(
             flag,
             type=kind,
-            help=f"default {getattr(base, field)} (default suite: {getattr(quick, field)})",
+            help="default: each method's recommended lr (Adam 0.01 if none); given: the same lr "
+            "for every configuration"
+            if field == "lr"
+            else f"default {getattr(base, field)} (default suite: {getattr(quick, field)})",
         )
+    cv.add_argument(
+        "--equal-budget",
+        action="store_true",
+        default=None,
+        help="the same training settings for every configuration: Adam at --lr (default "
+        "0.01), constant lr; without it each method trains with the lr, optimiser and schedule "
+        "its components recommend (unless --lr is given)",
+    )
     cv.add_argument("--metric", help="sklearn scorer name (default accuracy / r2)")
     cv.add_argument(
         "--tune",
@@ -224,6 +235,7 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         "max_epochs",
         "batch_size",
         "lr",
+        "equal_budget",
         "metric",
         "target",
         "modalities",

@@ -28,6 +28,8 @@ from fusekit.plugin import COMPONENT_KINDS
 KINDS = ("fusion", "weighting", "calibration", "backbone")
 assert set(KINDS) == set(COMPONENT_KINDS), "a bench grid axis per component kind"
 DESIGNS = ("product", "axes")
+#: The shared lr of ``equal_budget=True`` when ``lr`` is None (Adam, constant).
+EQUAL_BUDGET_LR = 0.01
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,11 @@ class BenchConfig:
             values are in the ``tuned`` column of ``results.csv``.
 
     ``max_epochs``, ``batch_size`` and ``lr`` set to None are not passed: the estimator's own
-    defaults apply (the place where component-recommended settings take over). Set, they are
-    the same budget for every configuration.
+    defaults apply. ``lr`` is None by default, so each configuration trains with the lr,
+    optimiser and lr schedule its components recommend (``Component.recommended_params``; Adam
+    at 0.01, constant, for those that recommend nothing). Set, they are the same for every
+    configuration. ``equal_budget=True`` gives every configuration the same training settings:
+    Adam at ``lr`` (:data:`EQUAL_BUDGET_LR` when None), constant lr, recommendations ignored.
     """
 
     datasets: Sequence[str] = ("mfeat:views=fou,kar",)
@@ -93,7 +98,8 @@ class BenchConfig:
     params: Mapping[str, Any] = field(default_factory=dict)
     max_epochs: int | None = 10
     batch_size: int | None = 64
-    lr: float | None = 0.01
+    lr: float | None = None
+    equal_budget: bool = False
     folds: int = 3
     repeats: int = 1
     seed: int = 0
@@ -258,10 +264,10 @@ def plan(config: BenchConfig, data: Sequence[Any]) -> list[Unit]:
     config.validate()
     combos = [(combo, None) for combo in grid(config)]
     budget = {"max_epochs": config.max_epochs, "batch_size": config.batch_size, "lr": config.lr}
-    params = {
-        **{k: v for k, v in budget.items() if v is not None},  # None: the estimator decides
-        **dict(config.params),
-    }
+    shared = {k: v for k, v in budget.items() if v is not None}  # None: the estimator decides
+    if config.equal_budget:  # one optimiser, lr and (constant) schedule for every configuration
+        shared |= {"lr": config.lr or EQUAL_BUDGET_LR, "optimizer": "adam", "lr_schedule": None}
+    params = {**shared, **dict(config.params)}
     tune = {k: list(v) for k, v in dict(config.tune).items()}
     units = []
     for bench_data in data:

@@ -13,6 +13,7 @@ a plugin may rely on is exactly what is listed here:
 """
 
 from fusekit.plugin.base import (
+    RECOMMENDABLE_PARAMS,
     TRAINING_HOOKS,
     Backbone,
     Calibration,
@@ -35,7 +36,7 @@ from fusekit.plugin.masks import (
 )
 from fusekit.plugin.nn import as_vector, seeded_generator, vector_size
 from fusekit.plugin.output import FusionOutput
-from fusekit.plugin.schedule import check_window, in_window
+from fusekit.plugin.schedule import WarmupCosine, check_window, in_window
 from fusekit.plugin.spec import INPUT_KINDS, BuildSpec, Shape, input_kind
 from fusekit.plugin.unimodal import require_unimodal_logits, unimodal_losses
 from fusekit.plugin.validation import (
@@ -64,11 +65,13 @@ __all__ = [
     "ModalityBatch",
     "ModalityProjection",
     "NetworkView",
+    "RECOMMENDABLE_PARAMS",
     "Shape",
     "TRAINING_HOOKS",
     "TrainingContext",
     "TrainingData",
     "TrainingLoop",
+    "WarmupCosine",
     "Weighting",
     "as_vector",
     "check_choice",

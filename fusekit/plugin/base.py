@@ -18,11 +18,18 @@ Loss for a batch (``FusionNetwork.loss``)::
 Training-loop hooks (``on_train_begin``, ``on_epoch_begin``, ``on_batch_begin``,
 ``on_grad_computed``, ``on_epoch_end``) are called on every component by one skorch callback;
 ``on_grad_computed`` runs between ``backward`` and the optimiser step (gradient modulation).
+
+Recommended training settings: a component may set ``recommended_params`` (a class attribute,
+keys from :data:`RECOMMENDABLE_PARAMS`), e.g. ``{"lr": 1e-3}``. The estimator uses them for the
+parameters the user left at ``"auto"`` (``lr``, ``optimizer``, ``lr_schedule``); where components
+disagree, the fusion's value wins, then the weightings' (in order), the calibration's, the
+backbones' (modality order). The fitted ``training_settings_`` says where each value came from.
 """
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from torch import Tensor, nn
@@ -31,6 +38,12 @@ from fusekit.plugin.batch import ModalityBatch
 from fusekit.plugin.context import LossContext, TrainingContext
 from fusekit.plugin.output import FusionOutput
 from fusekit.plugin.spec import BuildSpec, Shape
+
+#: The estimator parameters a component may recommend (``Component.recommended_params``):
+#: ``lr`` (a positive float), ``optimizer`` (a name such as ``"adamw"`` or a torch optimiser class),
+#: ``lr_schedule`` (``None`` or a callable from training progress in [0, 1] to a factor on ``lr``,
+#: e.g. :class:`fusekit.plugin.WarmupCosine`).
+RECOMMENDABLE_PARAMS = ("lr", "optimizer", "lr_schedule")
 
 #: The training-loop hooks every component may implement, in the order a fit calls them.
 TRAINING_HOOKS = (
@@ -48,6 +61,10 @@ class Component(nn.Module):
     kind: ClassVar[str] = ""
     #: Ask the network to build per-modality heads and fill ``FusionOutput.unimodal_logits``.
     needs_unimodal_heads: bool = False
+    #: Training settings this component works best with, used where the user left the estimator
+    #: parameter at ``"auto"``; keys from :data:`RECOMMENDABLE_PARAMS`. Say in the docstring where
+    #: the values come from (a paper, a committed sweep).
+    recommended_params: ClassVar[Mapping[str, Any]] = {}
 
     def __init__(self) -> None:
         super().__init__()

@@ -21,10 +21,12 @@ from sklearn.model_selection import GridSearchCV, train_test_split
 from fusekit.data import Modalities
 from fusekit.engine.network import FusionNetwork
 from fusekit.engine.resolve import backbones_for, instantiate
+from fusekit.engine.settings import check_setting
 from fusekit.estimator import FusionClassifier
 from fusekit.plugin import (
     COMPONENT_KINDS,
     KINDS,
+    RECOMMENDABLE_PARAMS,
     TRAINING_HOOKS,
     Component,
     FusionOutput,
@@ -138,6 +140,36 @@ def _estimator(
 
 
 # -- checks -----------------------------------------------------------------------------------
+def check_recommended_params(
+    kind: str, plugin: Any, params: Mapping[str, Any] | None = None
+) -> None:
+    """``recommended_params`` names only recommendable settings, each with a valid value."""
+    recommended = dict(getattr(_plugin_class(kind, plugin), "recommended_params", {}))
+    unknown = sorted(set(recommended) - set(RECOMMENDABLE_PARAMS))
+    if unknown:
+        _fail(
+            kind,
+            plugin,
+            "recommends only training settings",
+            f"recommended_params has {unknown}",
+            f"recommend only {list(RECOMMENDABLE_PARAMS)}",
+        )
+    for name, value in recommended.items():
+        try:
+            check_setting(name, value, "recommended_params")
+            factors = [value(p) for p in (0.0, 0.5, 1.0)] if name == "lr_schedule" else []
+        except Exception as error:  # noqa: BLE001
+            _fail(kind, plugin, "recommends valid settings", repr(error), "fix the value")
+        if not all(np.isfinite(f) and f >= 0 for f in factors):
+            _fail(
+                kind,
+                plugin,
+                "recommends valid settings",
+                f"lr_schedule factors at progress 0, 0.5, 1: {factors}",
+                "return a finite factor >= 0 for every progress in [0, 1]",
+            )
+
+
 def check_constructible(kind: str, plugin: Any, params: Mapping[str, Any] | None = None) -> None:
     """Built from the registry with defaults and with every default passed back explicitly."""
     cls = _plugin_class(kind, plugin)
@@ -579,6 +611,7 @@ SEEDED_CHECKS = (check_beats_chance,)
 
 COMMON = [
     check_constructible,
+    check_recommended_params,
     check_output_shapes,
     check_absent_finite,
     check_absent_invariance,

@@ -140,3 +140,11 @@ def test_datasets_lists_registered_sets_with_shapes(capsys):
     assert _run(["datasets"]) == 0
     printed = capsys.readouterr().out
     assert "mfeat" in printed and "n=2000, 10 classes" in printed and "fou (76,)" in printed
+
+
+def test_equal_budget_and_lr_flags():
+    config = config_from_args(_parser().parse_args(["bench", "--fusion", "concat"]))
+    assert config.lr is None and not config.equal_budget
+    args = _parser().parse_args(["bench", "--fusion", "concat", "--equal-budget", "--lr", "0.02"])
+    config = config_from_args(args)
+    assert config.equal_budget and config.lr == 0.02

@@ -145,3 +145,17 @@ def test_parse_dataset_name_and_sweep():
 def test_params_may_not_override_the_seed_or_the_grid():
     with pytest.raises(ValueError, match=r"params must not set \['random_state'\]"):
         BenchConfig(params={"random_state": 3}).validate()
+
+
+def test_lr_is_left_to_the_recommendations_unless_given_or_equal_budget(toy):
+    """Default: no lr/optimizer/lr_schedule passed (each method's recommended settings apply);
+    ``lr`` given: that lr for all; ``equal_budget``: Adam at one lr, constant, for all."""
+    data = [from_arrays("toy", *toy, {})]
+    default = plan(BenchConfig(fusion=["concat"]), data)[0].params
+    assert not {"lr", "optimizer", "lr_schedule"} & set(default)
+    given = plan(BenchConfig(fusion=["concat"], lr=0.003), data)[0].params
+    assert given["lr"] == 0.003 and "optimizer" not in given
+    equal = plan(BenchConfig(fusion=["concat"], equal_budget=True), data)[0].params
+    assert equal["lr"] == 0.01 and equal["optimizer"] == "adam" and equal["lr_schedule"] is None
+    equal = plan(BenchConfig(fusion=["concat"], equal_budget=True, lr=0.002), data)[0].params
+    assert equal["lr"] == 0.002

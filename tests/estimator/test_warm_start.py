@@ -56,3 +56,18 @@ def test_warm_start_keeps_the_target_and_input_standardisation():
     np.testing.assert_array_equal(model.y_mean_, mean)
     np.testing.assert_array_equal(model.y_scale_, scale)
     assert model.standardizer_.means is means
+
+
+@pytest.mark.parametrize("lr", ["auto", 0.05])
+def test_warm_start_continues_at_the_resolved_learning_rate(lr):
+    """With ``lr="auto"`` the continued optimiser runs at the resolved ``lr_`` (0.01 for concat:
+    no recommendation), not at the string: 3 + 3 epochs equal 6."""
+    X, y = _data()
+    params = dict(modalities=SPEC, batch_size=256, lr=lr, random_state=0)
+    warm = FusionClassifier(max_epochs=3, warm_start=True, **params).fit(X, y)
+    warm.fit(X, y)
+    assert all(group["lr"] == warm.lr_ for group in warm.net_.optimizer_.param_groups)
+    assert warm.lr_ == (0.01 if lr == "auto" else lr)
+    whole = FusionClassifier(max_epochs=6, **params).fit(X, y)
+    for name, value in warm.module_.state_dict().items():
+        torch.testing.assert_close(value, whole.module_.state_dict()[name], rtol=1e-5, atol=1e-6)

@@ -15,7 +15,8 @@ multi-class results. Tasks here (mean ± std over K folds, same folds for every 
 
     .venv/bin/python plugins/fusekit-btw/benchmarks/btw_claim.py [--folds 3] [--epochs 20]
 
-Writes ``plugins/fusekit-btw/benchmarks/results.md``.
+Writes ``plugins/fusekit-btw/benchmarks/results.md`` entirely (rerunning it loses nothing); the
+reading of the numbers lives in the plugin's README.
 """
 
 from __future__ import annotations
@@ -190,6 +191,9 @@ def main() -> None:
             "- mean ± std over folds",
             "",
             table(pd.DataFrame(rows)),
+            'The reading of these numbers is in `plugins/fusekit-btw/README.md` ("Reading of the '
+            'benchmark"); this file is written entirely by `btw_claim.py`.',
+            "",
         ]
     )
     RESULTS.write_text(text)

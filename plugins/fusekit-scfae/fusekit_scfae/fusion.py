@@ -49,7 +49,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -58,6 +59,7 @@ from fusekit.plugin import BuildSpec, Fusion, FusionOutput, TrainingContext, as_
 from fusekit_scfae.blocks import GeluLinear, SwiGLU
 from fusekit_scfae.diagnostics import GradientLog, encoder_gradient_cosine
 from fusekit_scfae.loss import contrastive_loss, reconstruction_loss
+from fusekit_scfae.settings import SWEPT_LR
 
 _CHOICES = {
     "recon": ("cos", "mse", "contrastive"),
@@ -96,7 +98,13 @@ def source_positions(present: Tensor, rule: str) -> Tensor:
 
 
 class SCFAEFusion(Fusion):
-    """SCFAE: expand, split, cyclic shared swap, project, reconstruct (Xiong et al.)."""
+    """SCFAE: expand, split, cyclic shared swap, project, reconstruct (Xiong et al.).
+
+    Recommends its lr (used where the estimator's ``lr`` is ``"auto"``): the committed sweep's
+    best, :data:`fusekit_scfae.settings.SWEPT_LR`.
+    """
+
+    recommended_params: ClassVar[Mapping[str, Any]] = {"lr": SWEPT_LR["scfae"]}
 
     def __init__(
         self,

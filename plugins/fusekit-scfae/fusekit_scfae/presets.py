@@ -10,6 +10,13 @@ Each preset is :class:`SCFAEFusion` with other defaults; every parameter stays s
   "Contrastive Replacement" (Table 8).
 - ``linear_proj``: one projection per modality instead of expand/split/swap, "Linear Proj."
   (Table 8); the reconstruction term is kept (the table's check marks did not survive extraction).
+- ``scfae_paper``: the method with the paper's training schedule as its recommended settings
+  (spec §5): AdamW, linear warm-up over the first 20 % of the optimiser steps from 0.05 x the peak
+  lr, then cosine decay to 0, stepped every batch (:class:`fusekit.plugin.WarmupCosine`).
+
+Recommended lr (``recommended_params``, used where the estimator's ``lr`` is ``"auto"``): from the
+committed sweep ``benchmarks/lr_sweep.py`` (``benchmarks/lr_sweep.md``), see
+:data:`fusekit_scfae.settings.SWEPT_LR`.
 """
 
 from __future__ import annotations
@@ -17,10 +24,14 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from fusekit.plugin import WarmupCosine
 from fusekit_scfae.fusion import SCFAEFusion
+from fusekit_scfae.settings import SWEPT_LR
 
 
-def _preset(name: str, summary: str, **defaults: Any) -> type[SCFAEFusion]:
+def _preset(
+    name: str, summary: str, recommended: dict[str, Any] | None = None, **defaults: Any
+) -> type[SCFAEFusion]:
     """A subclass of SCFAEFusion whose ``__init__`` signature carries the new defaults."""
     base = inspect.signature(SCFAEFusion.__init__)
     signature = base.replace(
@@ -37,24 +48,42 @@ def _preset(name: str, summary: str, **defaults: Any) -> type[SCFAEFusion]:
 
     __init__.__signature__ = signature  # type: ignore[attr-defined]
     changed = ", ".join(f"{key}={value!r}" for key, value in defaults.items())
-    doc = f"{summary} (SCFAE ablation preset: {changed})."
-    return type(
-        name, (SCFAEFusion,), {"__init__": __init__, "__doc__": doc, "__module__": __name__}
-    )
+    doc = f"{summary} (SCFAE ablation preset: {changed})." if changed else f"{summary}."
+    namespace = {"__init__": __init__, "__doc__": doc, "__module__": __name__}
+    if recommended is not None:
+        namespace["recommended_params"] = recommended
+    return type(name, (SCFAEFusion,), namespace)
 
 
-SCFAENoRecon = _preset("SCFAENoRecon", "SCFAE without reconstruction loss", lam=0.0)
-SCFAENoExpand = _preset("SCFAENoExpand", "SCFAE without expansion", n=1)
-SCFAEMSE = _preset("SCFAEMSE", "SCFAE with MSE reconstruction", recon="mse")
+SCFAENoRecon = _preset(
+    "SCFAENoRecon",
+    "SCFAE without reconstruction loss",
+    {"lr": SWEPT_LR["scfae_no_recon"]},
+    lam=0.0,
+)
+SCFAENoExpand = _preset(
+    "SCFAENoExpand", "SCFAE without expansion", {"lr": SWEPT_LR["scfae_no_expand"]}, n=1
+)
+SCFAEMSE = _preset(
+    "SCFAEMSE", "SCFAE with MSE reconstruction", {"lr": SWEPT_LR["scfae_mse"]}, recon="mse"
+)
 SCFAEContrastive = _preset(
     "SCFAEContrastive",
     "SCFAE with a contrastive loss instead of reconstruction",
+    {"lr": SWEPT_LR["scfae_contrastive"]},
     recon="contrastive",
 )
 LinearProjection = _preset(
     "LinearProjection",
     "SCFAE with one linear projection instead of expand/split",
+    {"lr": SWEPT_LR["linear_proj"]},
     structure="linear",
+)
+
+SCFAEPaper = _preset(
+    "SCFAEPaper",
+    "SCFAE with the paper's training schedule (AdamW, warm-up 20 %, cosine decay)",
+    {"optimizer": "adamw", "lr": SWEPT_LR["scfae_paper"], "lr_schedule": WarmupCosine()},
 )
 
 PRESETS: dict[str, type[SCFAEFusion]] = {
@@ -63,4 +92,5 @@ PRESETS: dict[str, type[SCFAEFusion]] = {
     "scfae_mse": SCFAEMSE,
     "scfae_contrastive": SCFAEContrastive,
     "linear_proj": LinearProjection,
+    "scfae_paper": SCFAEPaper,
 }

@@ -1,0 +1,30 @@
+"""Benchmark result files that their scripts write whole hold no hand-written reading (it lives
+in the plugin READMEs, so rerunning a script never destroys it), and each script writes the
+closing line that says so."""
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[2]
+GENERATED = {
+    "plugins/fusekit-btw/benchmarks/results.md": "plugins/fusekit-btw/benchmarks/btw_claim.py",
+    "plugins/fusekit-scfae/benchmarks/results.md": (
+        "plugins/fusekit-scfae/benchmarks/reproduction.py"
+    ),
+    "plugins/fusekit-scfae/benchmarks/lr_sweep.md": "plugins/fusekit-scfae/benchmarks/lr_sweep.py",
+    "plugins/fusekit-scfae/benchmarks/paper_schedule.md": (
+        "plugins/fusekit-scfae/benchmarks/paper_schedule.py"
+    ),
+}
+
+
+@pytest.mark.parametrize("results, script", GENERATED.items())
+def test_results_file_is_the_scripts_output_only(results, script):
+    text = (ROOT / results).read_text()
+    assert "by hand" not in text.lower(), f"{results} holds hand-written text; move it to README"
+    source = (ROOT / script).read_text()
+    assert Path(results).name in source
+    if "lr_sweep" not in script:
+        assert "this file is written entirely by" in text.lower()
+        assert "this file is written entirely by" in source.lower()
