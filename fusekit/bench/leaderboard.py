@@ -342,3 +342,61 @@ def missing_table(results: pd.DataFrame) -> pd.DataFrame:
     return rows.pivot_table(
         index=["dataset", *CONFIG], columns="modality", values="score", aggfunc="mean"
     )
+
+
+def importance_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Shapley value of each modality for the test score, per data set x configuration (rows) and
+    modality (columns): mean over folds and repeats.
+
+    Per fold, the game's value of a set ``S`` of present modalities is the test score with the
+    others removed (all-NaN rows): ``v(N)`` the clean score, ``v(S)`` the ``missing`` row that
+    removed ``N \\ S``, ``v({})`` the ``empty`` row. Exact Shapley values
+    (:func:`fusekit.inspection.exact_shapley`) sum to ``v(N) - v({})`` in every fold. Folds
+    without the ``empty`` row (results of older runs) are left out.
+    """
+    ok = results[results["status"] == "ok"]
+    empty = ok[ok["scenario"] == "empty"]
+    if empty.empty:
+        return pd.DataFrame()
+    keys = ["dataset", *CONFIG, "repeat", "fold"]
+    clean = ok[ok["scenario"] == "clean"].set_index(keys)["score"]
+    missing = ok[ok["scenario"] == "missing"]
+    removed = {
+        key: dict(zip(group["modality"], group["score"], strict=True))
+        for key, group in missing.groupby(keys, sort=False)
+    }
+    records = []
+    for _, row in empty.iterrows():
+        key = tuple(row[k] for k in keys)
+        names = str(row["modality"]).split("+")
+        scores = removed.get(key, {})
+        if key not in clean.index or len(scores) != 2 ** len(names) - 2:
+            continue
+        values = _fold_shapley(names, clean[key], row["score"], scores)
+        for name, phi in zip(names, values, strict=True):
+            records.append({**dict(zip(keys, key, strict=True)), "modality": name, "value": phi})
+    if not records:
+        return pd.DataFrame()
+    table = pd.DataFrame.from_records(records)
+    return table.pivot_table(
+        index=["dataset", *CONFIG], columns="modality", values="value", aggfunc="mean", sort=False
+    )
+
+
+def _fold_shapley(
+    names: list[str], full: float, empty: float, removed: dict[str, float]
+) -> np.ndarray:
+    """Exact Shapley values ``(M,)`` of one fold: ``removed`` maps ``"a+b"`` (the modalities
+    removed, in ``names`` order) to the score without them."""
+    from fusekit.inspection import exact_shapley
+
+    everyone = frozenset(range(len(names)))
+
+    def value(present: frozenset[int]) -> float:
+        if present == everyone:
+            return full
+        if not present:
+            return empty
+        return removed["+".join(m for i, m in enumerate(names) if i not in present)]
+
+    return exact_shapley(value, len(names))

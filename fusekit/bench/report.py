@@ -26,6 +26,7 @@ from fusekit.bench.leaderboard import (
     cross_markdown,
     extra_columns,
     header,
+    importance_table,
     legend,
     low_power,
     missing_table,
@@ -159,6 +160,16 @@ def write_report(
     if not missing.empty:
         parts.append("<h2>Score with modalities removed at test time (mean over folds)</h2>")
         parts.append(missing.round(3).to_html(border=0))
+    importance = importance_table(results)
+    if not importance.empty:
+        parts.append(
+            "<h2>Modality importance: Shapley values of the test score over the subsets of "
+            "modalities present (absent = all-NaN rows; mean over folds)</h2>"
+            "<p>Each row sums to its clean score minus its score with every modality absent. A "
+            "modality with a value near 0 is one the configuration does not rely on at test time "
+            "(reliance under its own absent-handling, not causal importance).</p>"
+        )
+        parts.append(importance.round(3).to_html(border=0))
     parts.append(_failures(results))
     parts.append(
         "<p>Raw numbers: <a href='results.csv'>results.csv</a>; "

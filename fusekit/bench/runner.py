@@ -144,9 +144,23 @@ def _sweep_rows(unit: Unit, estimator: Any, X: Modalities, y: np.ndarray, fit_ti
 
 
 def _missing_rows(unit: Unit, estimator: Any, X: Modalities, y: np.ndarray, fit_time: float):
-    """Each non-empty proper subset of modalities removed (all-NaN rows) for every sample."""
+    """Each non-empty proper subset of modalities removed (all-NaN rows) for every sample, then
+    every modality removed (scenario ``empty``: the model's prediction from nothing, which the
+    modality-importance table needs as the value of the empty coalition)."""
     scorer = get_scorer(unit.metric)
     names = list(X)
+    blank_all = Modalities({m: np.full(np.shape(X[m]), np.nan) for m in names})
+    score, predict_time = _timed_score(scorer, estimator, blank_all, y)
+    yield _row(
+        unit,
+        scenario="empty",
+        corruption="remove_modality",
+        modality="+".join(names),
+        level=1.0,
+        score=score,
+        fit_time=fit_time,
+        predict_time=predict_time,
+    )
     for size in range(1, len(names)):
         for removed in itertools.combinations(names, size):
             blanked = {m: np.full(np.shape(X[m]), np.nan) for m in removed}

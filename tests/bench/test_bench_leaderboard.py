@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from fusekit.bench.leaderboard import summarize, to_markdown
+from fusekit.bench.leaderboard import importance_table, summarize, to_markdown
 from fusekit.bench.runner import COLUMNS
 
 N_TRAIN, N_TEST = 80, 20
@@ -91,3 +91,48 @@ def test_baseline_must_name_one_configuration():
 def test_rank_by_robust_without_sweeps_says_what_to_run():
     with pytest.raises(ValueError, match="needs corruption rows: run with --corrupt"):
         summarize(RESULTS, rank_by="robust")
+
+
+def _game_rows(fusion: str, fold: int, values: dict[str, float], names: list[str]) -> list[dict]:
+    """results.csv rows of one fold: ``values`` maps the present modalities ("a+b", "" = none)
+    to the test score; the rows record what was removed, as the runner writes them."""
+    rows = []
+    for present, score in values.items():
+        kept = set(present.split("+")) - {""}
+        removed = [m for m in names if m not in kept]
+        scenario = "clean" if not removed else "empty" if not kept else "missing"
+        row = dict.fromkeys(COLUMNS)
+        row.update(
+            unit_id=f"{fusion}-{fold}", dataset="d", fusion=fusion, weighting="none",
+            calibration="none", backbone="mlp", repeat=0, fold=fold, scenario=scenario,
+            modality="+".join(removed) if removed else None, metric="accuracy", score=score,
+            status="ok", error="",
+        )  # fmt: skip
+        rows.append(row)
+    return rows
+
+
+def test_importance_table_is_the_shapley_value_of_the_fold_scores():
+    """Two folds of a three-modality game, Shapley values worked by hand (mean over folds).
+
+    Fold 0: v({}) = 0.1, v(a) = 0.7, v(b) = 0.7 (b a copy of a), v(c) = 0.1 (noise), v(ab) = 0.7,
+    v(ac) = 0.7, v(bc) = 0.7, v(abc) = 0.7: a and b share 0.6 equally (0.3 each), c gets 0.
+    Fold 1: v = 0.1 + 0.2|S| (additive): 0.2 each. Means: a = b = 0.25, c = 0.1.
+    """
+    names = ["a", "b", "c"]
+    copy = {"": 0.1, "a": 0.7, "b": 0.7, "c": 0.1, "a+b": 0.7, "a+c": 0.7, "b+c": 0.7}
+    copy["a+b+c"] = 0.7
+    subsets = ["", "a", "b", "c", "a+b", "a+c", "b+c", "a+b+c"]
+    additive = {s: 0.1 + 0.2 * len(set(s.split("+")) - {""}) for s in subsets}
+    results = pd.DataFrame(
+        _game_rows("concat", 0, copy, names) + _game_rows("concat", 1, additive, names),
+        columns=COLUMNS,
+    )
+    table = importance_table(results)
+    row = table.loc[("d", "concat", "none", "none", "mlp")]
+    np.testing.assert_allclose(row[["a", "b", "c"]].to_numpy(float), [0.25, 0.25, 0.1], atol=1e-12)
+    # a fold without the empty coalition (an older run) is left out, not guessed
+    older = results[~((results["fold"] == 1) & (results["scenario"] == "empty"))]
+    row = importance_table(older).loc[("d", "concat", "none", "none", "mlp")]
+    np.testing.assert_allclose(row[["a", "b", "c"]].to_numpy(float), [0.3, 0.3, 0.0], atol=1e-12)
+    assert importance_table(results[results["scenario"] != "empty"]).empty

@@ -30,8 +30,8 @@ def test_results_have_one_row_per_fold_configuration_and_level(tmp_path, toy, ti
     frame = pd.read_csv(tmp_path / "results.csv")
     assert list(frame.columns) == COLUMNS
     # (2 configurations + 4 reference rows: logistic, hist_gb, only audio, only video)
-    # x 2 folds x (1 clean + 2 modalities x 2 levels + 2 single removals)
-    assert len(frame) == (2 + 4) * 2 * (1 + 4 + 2)
+    # x 2 folds x (1 clean + 2 modalities x 2 levels + 2 single removals + both removed)
+    assert len(frame) == (2 + 4) * 2 * (1 + 4 + 2 + 1)
     assert set(frame["fusion"]) == {
         "concat",
         "late",
@@ -42,7 +42,7 @@ def test_results_have_one_row_per_fold_configuration_and_level(tmp_path, toy, ti
     }
     assert (frame["status"] == "ok").all()
     assert frame["fit_time"].gt(0).all() and frame["predict_time"].gt(0).all()
-    assert set(frame["scenario"]) == {"clean", "corruption", "missing"}
+    assert set(frame["scenario"]) == {"clean", "corruption", "missing", "empty"}
     clean = frame[frame["scenario"] == "clean"]
     assert clean.groupby("fusion")["fold"].nunique().eq(2).all()
     # the reference rows ran on exactly the folds of the fusion rows (paired)
@@ -122,6 +122,9 @@ def test_report_references_every_png_it_claims_and_each_exists(tmp_path, toy, ti
     assert "Nadeau-Bengio corrected resampled t-test" in text and "tied with the best" in text
     assert text.count('class="reference"') + text.count('class="best reference"') == 2 * 4
     assert "Across data sets" in text and "Friedman p =" in text
+    assert "Modality importance: Shapley values" in text  # from the missing-modality rows
+    empty = result.results[result.results["scenario"] == "empty"]
+    assert len(empty) == len(result.results[result.results["scenario"] == "clean"])
     assert not re.search(r"(src|href)=.(https?:|//)", text)  # self-contained: nothing fetched
 
 
