@@ -24,21 +24,21 @@ MUTMUT = str(ROOT / ".venv" / "bin" / "mutmut")
 
 #: module -> (directory mutmut runs in, package dir copied, file mutated, test file(s))
 BUILTIN = {
-    "agm": ("agm_weighting", "tests/weightings_balancing/test_agm.py"),
-    "ogm_ge": ("ogm_ge_weighting", "tests/weightings/test_ogm_ge.py"),
-    "pmr": ("pmr_weighting", "tests/weightings_balancing/test_pmr.py"),
-    "qmf": ("qmf_weighting", "tests/weightings/test_qmf.py"),
-    "tmc": ("tmc_weighting", "tests/weightings/test_tmc.py"),
+    "agm": ("agm_weighting", "tests/builtin/weightings/test_agm.py"),
+    "ogm_ge": ("ogm_ge_weighting", "tests/builtin/weightings/test_ogm_ge.py"),
+    "pmr": ("pmr_weighting", "tests/builtin/weightings/test_pmr.py"),
+    "qmf": ("qmf_weighting", "tests/builtin/weightings/test_qmf.py"),
+    "tmc": ("tmc_weighting", "tests/builtin/weightings/test_tmc.py"),
     "gradient_blending": (
         "gradient_blending_weighting",
-        "tests/weightings/test_gradient_blending.py",
+        "tests/builtin/weightings/test_gradient_blending.py",
     ),
-    "mmpareto": ("mmpareto_weighting", "tests/weightings_balancing/test_mmpareto.py"),
-    "mla": ("mla_weighting", "tests/weightings_balancing/test_mla.py"),
-    "energy": ("energy_weighting", "tests/weightings/test_energy.py"),
-    "prob_embedding": ("prob_embedding_weighting", "tests/weightings/test_prob_embedding.py"),
-    "unimodal_aux": ("unimodal_aux_weighting", "tests/weightings/test_unimodal_aux.py"),
-    "static": ("static_weighting", "tests/weightings/test_static.py"),
+    "mmpareto": ("mmpareto_weighting", "tests/builtin/weightings/test_mmpareto.py"),
+    "mla": ("mla_weighting", "tests/builtin/weightings/test_mla.py"),
+    "energy": ("energy_weighting", "tests/builtin/weightings/test_energy.py"),
+    "prob_embedding": ("prob_embedding_weighting", "tests/builtin/weightings/test_prob_embedding.py"),
+    "unimodal_aux": ("unimodal_aux_weighting", "tests/builtin/weightings/test_unimodal_aux.py"),
+    "static": ("static_weighting", "tests/builtin/weightings/test_static.py"),
 }
 MODULES = {
     name: (ROOT, "fusekit", f"fusekit/builtin/{module}.py", [tests])
