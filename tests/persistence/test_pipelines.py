@@ -1,5 +1,5 @@
 """fusekit.save / fusekit.load for a Pipeline ending in a fusekit estimator: no pickle, only
-trusted types built (the no-pickle guard itself is in tests/reliability/test_persistence.py)."""
+trusted types built (the no-pickle guard itself is in tests/persistence/test_persistence.py)."""
 
 import zipfile
 
