@@ -255,3 +255,49 @@ def test_global_ablations_are_per_modality_constants():
 def test_ema_with_a_previous_weight_other_than_one():
     # α = 0.25, ŵ = (1, 0), w^(t−1) = (2, 4): 0.25 + 0.75 · 2 = 1.75 and 0.75 · 4 = 3
     np.testing.assert_allclose(eq.ema(np.array([2.0, 4.0]), np.array([1.0, 0.0]), 0.25), [1.75, 3])
+
+
+def test_categorical_kl_of_float32_inputs_equals_the_float64_value():
+    p = np.array([0.7, 0.2, 0.1], dtype=np.float32)
+    q = np.array([0.5, 0.3, 0.2], dtype=np.float32)
+    expected = stats.entropy(p.astype(np.float64), q.astype(np.float64))
+    assert eq.categorical_kl(p, q) == pytest.approx(expected, rel=1e-12)
+    assert eq.categorical_kl(q, p) == pytest.approx(
+        stats.entropy(q.astype(np.float64), p.astype(np.float64)), rel=1e-12
+    )
+
+
+def test_categorical_kl_clips_entries_above_one():
+    # spec §10.7: clip to [1e-8, 1] then renormalise: (3, 1) -> (1, 1) -> uniform, KL 0
+    assert eq.categorical_kl(np.array([3.0, 1.0]), np.array([0.5, 0.5])) == pytest.approx(0.0)
+    assert eq.categorical_kl(np.array([0.5, 0.5]), np.array([3.0, 1.0])) == pytest.approx(0.0)
+
+
+def test_regression_std_floor_is_applied_in_float64():
+    # float32 zero stds floored at 0.1: KL(N(1, 0.01) ‖ N(0, 0.01)) = 1 / (2 · 0.01) = 50
+    zeros = np.zeros((1, 1, 1), dtype=np.float32)
+    for unimodal_std, multimodal_std in [
+        (zeros, np.zeros((1, 1))),
+        (np.zeros((1, 1, 1)), zeros[0]),
+    ]:
+        kl = eq.instance_kl_regression(
+            np.ones((1, 1, 1)),
+            np.zeros((1, 1)),
+            unimodal_std,
+            multimodal_std,
+            np.ones((1, 1), bool),
+            0.1,
+        )
+        assert kl[0, 0] == pytest.approx(50.0, rel=1e-12)
+
+
+def test_regression_mi_passes_the_random_state_on_tied_predictions():
+    # integer-valued predictions tie; sklearn's jitter (seeded by random_state) breaks the ties
+    rng = np.random.default_rng(2)
+    multimodal = rng.integers(0, 3, size=(60, 1)).astype(float)
+    unimodal = (multimodal + rng.integers(0, 2, size=(60, 1)))[:, None, :]  # (60, 1, 1)
+    mi = eq.modality_mi_regression(unimodal, multimodal, np.ones((60, 1), bool), random_state=11)
+    expected = mutual_info_regression(
+        unimodal[:, 0, :], multimodal[:, 0], n_neighbors=3, random_state=11
+    )[0]
+    assert mi[0] == pytest.approx(expected, rel=1e-12)
