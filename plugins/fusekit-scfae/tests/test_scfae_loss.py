@@ -266,11 +266,21 @@ def _info_nce(a, b, temperature):
 
 
 def test_contrastive_loss_closed_form_for_orthogonal_pairs():
-    # two modalities, P = 2, a = b = I, τ = 0.5: logits diag(2) -> log(e² + 1) − 2 = log(1 + e⁻²)
-    # in both directions; one pair only for M = 2
+    # two modalities, P = 2, a = I, b = the swapped I, τ = 0.5: logits [[0, 2], [2, 0]], so
+    # log(1 + e²) − 0 in both directions; one pair (0, 1) only for M = 2
     eye = torch.eye(2, dtype=torch.float64)
-    value = contrastive_loss([eye, 3.0 * eye], torch.ones(2, 2, dtype=torch.bool), 0.5)
-    assert float(value) == pytest.approx(math.log(1.0 + math.exp(-2.0)), rel=1e-12)
+    swapped = eye.flip(0)
+    value = contrastive_loss([eye, 3.0 * swapped], torch.ones(2, 2, dtype=torch.bool), 0.5)
+    assert float(value) == pytest.approx(math.log(1.0 + math.exp(2.0)), rel=1e-12)
+
+
+def test_contrastive_loss_pairs_each_modality_with_the_next_one():
+    # M = 4: the cycle (0, 1), (1, 2), (2, 3), (3, 0), not (0, 2), (1, 3)
+    generator = torch.Generator().manual_seed(6)
+    embeddings = [torch.randn(4, 3, generator=generator, dtype=torch.float64) for _ in range(4)]
+    expected = sum(_info_nce(embeddings[i], embeddings[(i + 1) % 4], 0.2) for i in range(4))
+    value = contrastive_loss(embeddings, torch.ones(4, 4, dtype=torch.bool), 0.2)
+    assert float(value) == pytest.approx(float(expected), rel=1e-10)
 
 
 def test_contrastive_loss_over_the_cycle_with_missing_samples():
