@@ -274,12 +274,15 @@ def test_categorical_kl_clips_entries_above_one():
 
 
 def test_regression_std_floor_is_applied_in_float64():
-    # float32 zero stds floored at 0.1: KL(N(1, 0.01) ‖ N(0, 0.01)) = 1 / (2 · 0.01) = 50
+    # float32 zero stds floored at 0.1 (the float64 0.1, not float32's 0.100000001):
+    # unimodal floored, σ_q = 1: KL(N(1, 0.1²) ‖ N(0, 1)) = log(1 / 0.1) + (0.01 + 1) / 2 − 1/2;
+    # multimodal floored, σ_p = 0.1: KL(N(1, 0.1²) ‖ N(0, 0.1²)) = 1 / (2 · 0.01) = 50
     zeros = np.zeros((1, 1, 1), dtype=np.float32)
-    for unimodal_std, multimodal_std in [
-        (zeros, np.zeros((1, 1))),
-        (np.zeros((1, 1, 1)), zeros[0]),
-    ]:
+    cases = [
+        (zeros, np.ones((1, 1)), np.log(10.0) + 0.005),
+        (np.zeros((1, 1, 1)), zeros[0], 50.0),
+    ]
+    for unimodal_std, multimodal_std, expected in cases:
         kl = eq.instance_kl_regression(
             np.ones((1, 1, 1)),
             np.zeros((1, 1)),
@@ -288,7 +291,7 @@ def test_regression_std_floor_is_applied_in_float64():
             np.ones((1, 1), bool),
             0.1,
         )
-        assert kl[0, 0] == pytest.approx(50.0, rel=1e-12)
+        assert kl[0, 0] == pytest.approx(expected, rel=1e-12)
 
 
 def test_regression_mi_passes_the_random_state_on_tied_predictions():
