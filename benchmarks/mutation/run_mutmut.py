@@ -1,4 +1,4 @@
-"""Mutation testing of the equation code (balancing baselines, VGMR), one module at a time.
+"""Mutation testing of the equation code (balancing baselines, seed plugins), one module at a time.
 
 For each module this writes a throw-away ``setup.cfg`` ([mutmut] section: the module to mutate and
 only that module's test file), runs ``mutmut run`` (tests with ``-p no:xdist``), and prints the
@@ -6,6 +6,7 @@ score (killed / survived / total) and the diff of every surviving mutant. ``muta
 ``setup.cfg`` are removed afterwards (both are in .gitignore).
 
     .venv/bin/python benchmarks/mutation/run_mutmut.py agm ogm_ge      # some modules
+    .venv/bin/python benchmarks/mutation/run_mutmut.py scfae udml mwam btw   # seed equations
     .venv/bin/python benchmarks/mutation/run_mutmut.py                 # all of them
 
 The report is ``benchmarks/results/mutation.md`` (written by hand from this output).
@@ -56,9 +57,24 @@ MODULES["vgmr"] = (
     ],
 )
 
+#: seed plugin -> (package, equation file(s) mutated, the tests of those files)
+SEEDS = {
+    "scfae": ("fusekit_scfae", ["fusekit_scfae/loss.py"], ["tests/test_scfae_loss.py"]),
+    "udml": ("fusekit_udml", ["fusekit_udml/equations.py"], ["tests/test_udml_equations.py"]),
+    "mwam": (
+        "fusekit_mwam",
+        ["fusekit_mwam/frm.py", "fusekit_mwam/allocation.py"],
+        ["tests/test_mwam_frm.py", "tests/test_mwam_allocation.py"],
+    ),
+    "btw": ("fusekit_btw", ["fusekit_btw/equations.py"], ["tests/test_btw_equations.py"]),
+}
+for name, (package, files, tests) in SEEDS.items():
+    MODULES[name] = (ROOT / "plugins" / f"fusekit-{name}", package, files, tests)
+
 CONFIG = """[mutmut]
 source_paths={source}
-only_mutate={mutate}
+only_mutate=
+{mutate}
 also_copy=
 {copy}
 pytest_add_cli_args=-p no:xdist -p no:cacheprovider -q
@@ -78,7 +94,12 @@ def run(name: str) -> None:
     )
     cfg = where / "setup.cfg"
     cfg.write_text(
-        CONFIG.format(source=source, mutate=mutate, copy=indent(copy), tests=indent(tests))
+        CONFIG.format(
+            source=source,
+            mutate=indent([mutate] if isinstance(mutate, str) else mutate),
+            copy=indent(copy),
+            tests=indent(tests),
+        )
     )
     shutil.rmtree(where / "mutants", ignore_errors=True)
     try:

@@ -87,3 +87,14 @@ def test_nothing_present_changes_nothing():
     nan = torch.full((2,), math.nan, dtype=torch.float64)
     assert update_and_allocate(nan, bank, started).tolist() == [1.0, 1.0]
     assert bank.tolist() == [1.0, 2.0]
+
+
+def test_eps_and_sharpness_enter_the_ratio_and_the_sigmoid():
+    # FRM (3, 1), no soft begin: banks (3, 1), μ = 2; eps = 0.5: r = (3, 1) / 2.5 = (1.2, 0.4);
+    # s = 2: w = 1.5 − 1 / (1 + exp(−2 (r − 1)))
+    frm = torch.tensor([3.0, 1.0], dtype=torch.float64)
+    bank = torch.zeros(2, dtype=torch.float64)
+    started = torch.zeros(2, dtype=torch.bool)
+    weights = update_and_allocate(frm, bank, started, soft_begin=False, eps=0.5, sharpness=2.0)
+    expected = [1.5 - 1.0 / (1.0 + math.exp(-2.0 * (r - 1.0))) for r in (1.2, 0.4)]
+    np.testing.assert_allclose(weights.tolist(), expected, rtol=1e-12)

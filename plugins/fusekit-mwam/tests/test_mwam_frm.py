@@ -136,3 +136,54 @@ def test_bad_parameters_name_themselves(kwargs, name):
 def test_rejects_unsupported_rank():
     with pytest.raises(ValueError, match=r"\(B, d\)"):
         frequency_ratio_metric(torch.randn(2, 2, 2, 2, 2))
+
+
+def _sequence_bands_by_scipy(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Low (c0, c1) and mirrored high (c7, c6) DCT bands of a (T, d) sequence in blocks of 8."""
+    blocks = x.reshape(x.shape[0] // 8, 8, x.shape[1])  # (n, 8, d)
+    coefficients = scipy.fft.dct(blocks, axis=1, norm="ortho")
+    return coefficients[:, :2], coefficients[:, 7:5:-1]
+
+
+def test_padded_steps_of_the_present_samples_are_left_out():
+    # three sequences, the middle one absent, the last one padded from step 10 on (its second
+    # block left out): the real blocks are x[0] (2 blocks) and x[2, :8] (1 block)
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(3, 16, 3))
+    x[2, 10:] = 0.0
+    steps = np.ones((3, 16), bool)
+    steps[2, 10:] = False
+    present = torch.tensor([True, False, True])
+    bands = [_sequence_bands_by_scipy(x[0]), _sequence_bands_by_scipy(x[2, :8])]
+    eps = 1e-6
+    official = sum(np.abs(low / (high + eps)).sum() for low, high in bands)
+    low_energy = sum((low**2).sum() for low, _ in bands)
+    high_energy = sum((high**2).sum() for _, high in bands)
+    tensor, step_mask = torch.from_numpy(x), torch.from_numpy(steps)
+    kwargs = {"present": present, "steps": step_mask, "eps": eps}
+    got = frequency_ratio_metric(tensor, reduce="sum", **kwargs).item()
+    assert got == pytest.approx(official, rel=1e-9)
+    got = frequency_ratio_metric(tensor, reduce="mean", **kwargs).item()
+    assert got == pytest.approx(official / 1.5, rel=1e-9)  # 3 real blocks = 1.5 samples
+    energy = frequency_ratio_metric(tensor, mode="energy", **kwargs).item()
+    assert energy == pytest.approx(low_energy / (high_energy + eps), rel=1e-9)
+
+
+def test_energy_mean_divides_both_energies_before_adding_eps():
+    # hand example repeated 4 times, eps = 1: sum 20 / (65 + 1); mean 5 / (16.25 + 1)
+    x = vector_with_coefficients([2.0, 1.0, 0, 0, 0, 0, 0.5, 4.0]).repeat(4, 1)
+    energy_sum = frequency_ratio_metric(x, mode="energy", reduce="sum", eps=1.0).item()
+    energy_mean = frequency_ratio_metric(x, mode="energy", reduce="mean", eps=1.0).item()
+    assert energy_sum == pytest.approx(20.0 / 66.0)
+    assert energy_mean == pytest.approx(5.0 / 17.25)
+
+
+@pytest.mark.parametrize(("patch_size", "band"), [(2, 1), (8, 4), (9, 4), (8, 1)])
+def test_boundary_parameters_are_accepted(patch_size, band):
+    x = torch.randn(2, 2 * patch_size, dtype=torch.float64)
+    assert torch.isfinite(frequency_ratio_metric(x, patch_size=patch_size, band=band))
+
+
+def test_band_message_states_the_upper_bound():
+    with pytest.raises(ValueError, match=r"patch_size // 2 = 4\]"):
+        frequency_ratio_metric(torch.randn(2, 9), patch_size=9, band=5)

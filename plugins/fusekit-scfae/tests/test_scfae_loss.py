@@ -5,9 +5,12 @@ L_task + λ L_recon (Eq. 6) would then maximise; the tests pin the distance form
 L_recon = (1/B) Σ_i Σ_m mask_im (1 − cos(V_i^m, V̂_i^m)).
 """
 
+import math
+
 import pytest
 import torch
 from fusekit_scfae import SCFAEFusion, reconstruction_loss
+from fusekit_scfae.loss import contrastive_loss
 from scfae_helpers import build_fusion, random_features, run
 from torch.nn import functional as F
 
@@ -233,3 +236,65 @@ def test_detach_target_stops_the_gradient_through_v_only():
         assert all(_nonzero(v.grad) for v in features.values())  # the prediction path remains
         grads[detach] = features["a"].grad
     assert not torch.allclose(grads[False], grads[True])
+
+
+def test_mse_loss_skips_an_absent_sample_and_divides_by_b():
+    # tiny batch, sample 2 of modality 2 absent: (1 + 1 + 8/3) / 2 = 7/3 (the absent row's
+    # squared errors count neither in its own mean nor in another row's)
+    targets, recons = _tiny_pair()
+    present = torch.tensor([[True, True], [True, False]])
+    value = reconstruction_loss(targets, recons, present, "mse")
+    assert float(value) == pytest.approx(7 / 3, rel=1e-6)
+
+
+def test_loss_of_a_single_sample_batch_is_not_halved():
+    # B = 1: cos([3, 4], [4, 3]) = 24/25 -> 1 − 24/25 = 0.04, divided by B = 1
+    value = reconstruction_loss(
+        [torch.tensor([[3.0, 4.0]])], [torch.tensor([[4.0, 3.0]])], torch.ones(1, 1, dtype=bool)
+    )
+    assert float(value) == pytest.approx(0.04, rel=1e-5)
+
+
+def _info_nce(a, b, temperature):
+    """Symmetric InfoNCE of paired rows, written with logsumexp (no cross_entropy)."""
+    a = a / a.norm(dim=1, keepdim=True)
+    b = b / b.norm(dim=1, keepdim=True)
+    logits = a @ b.T / temperature  # (P, P)
+    rows = (torch.logsumexp(logits, dim=1) - logits.diagonal()).mean()
+    columns = (torch.logsumexp(logits, dim=0) - logits.diagonal()).mean()
+    return 0.5 * (rows + columns)
+
+
+def test_contrastive_loss_closed_form_for_orthogonal_pairs():
+    # two modalities, P = 2, a = I, b = the swapped I, τ = 0.5: logits [[0, 2], [2, 0]], so
+    # log(1 + e²) − 0 in both directions; one pair (0, 1) only for M = 2
+    eye = torch.eye(2, dtype=torch.float64)
+    swapped = eye.flip(0)
+    value = contrastive_loss([eye, 3.0 * swapped], torch.ones(2, 2, dtype=torch.bool), 0.5)
+    assert float(value) == pytest.approx(math.log(1.0 + math.exp(2.0)), rel=1e-12)
+
+
+def test_contrastive_loss_pairs_each_modality_with_the_next_one():
+    # M = 4: the cycle (0, 1), (1, 2), (2, 3), (3, 0), not (0, 2), (1, 3)
+    generator = torch.Generator().manual_seed(6)
+    embeddings = [torch.randn(4, 3, generator=generator, dtype=torch.float64) for _ in range(4)]
+    expected = sum(_info_nce(embeddings[i], embeddings[(i + 1) % 4], 0.2) for i in range(4))
+    value = contrastive_loss(embeddings, torch.ones(4, 4, dtype=torch.bool), 0.2)
+    assert float(value) == pytest.approx(float(expected), rel=1e-10)
+
+
+def test_contrastive_loss_over_the_cycle_with_missing_samples():
+    # M = 3: pairs (0, 1), (1, 2), (2, 0) on the samples where both are present; pair (1, 2)
+    # shares one sample only and is skipped
+    generator = torch.Generator().manual_seed(5)
+    embeddings = [torch.randn(5, 4, generator=generator, dtype=torch.float64) for _ in range(3)]
+    present = torch.tensor(
+        [[1, 1, 0], [1, 1, 0], [1, 0, 1], [1, 1, 1], [0, 0, 1]], dtype=torch.bool
+    )
+    first = present[:, 0] & present[:, 1]  # samples 0, 1, 3
+    third = present[:, 2] & present[:, 0]  # samples 2, 3
+    expected = _info_nce(embeddings[0][first], embeddings[1][first], 0.3) + _info_nce(
+        embeddings[2][third], embeddings[0][third], 0.3
+    )
+    value = contrastive_loss(embeddings, present, 0.3)
+    assert float(value) == pytest.approx(float(expected), rel=1e-10)

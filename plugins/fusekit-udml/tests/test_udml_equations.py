@@ -13,6 +13,7 @@ import torch
 from fusekit_udml.equations import (
     dependency_ratios,
     estimator_loss,
+    gaussian_kl,
     scale_features,
     unbiased_weights,
 )
@@ -128,3 +129,31 @@ def test_estimator_loss_ignores_absent_modalities():
     mask = torch.tensor([[True, True], [True, False]])
     # modality 0: mean(0, 4) = 2; modality 1: only the first sample, 4
     assert estimator_loss(predicted, target, mask).item() == pytest.approx(6.0)
+
+
+def test_dependency_ratios_row_wise_on_a_batch_of_score_vectors():
+    # (13) per row: 2 · (3, 1) / 4 = (1.5, 0.5) and 2 · (1, 1) / 2 = (1, 1)
+    alpha = dependency_ratios(torch.tensor([[3.0, 1.0], [1.0, 1.0]]))
+    torch.testing.assert_close(alpha, torch.tensor([[1.5, 0.5], [1.0, 1.0]]))
+
+
+def test_estimator_loss_worked_example_with_more_samples_than_modalities():
+    # B = 3, M = 2; residuals σ̂ − σ: modality 0: (3, −1, 2), all present -> mean(9, 1, 4) = 14/3;
+    # modality 1: (−2, 7, 0.5), sample 1 absent -> mean(4, 0.25) = 2.125; total 14/3 + 2.125
+    target = torch.tensor([[1.0, 2.0], [2.0, 1.0], [0.0, 0.5]])
+    residual = torch.tensor([[3.0, -2.0], [-1.0, 7.0], [2.0, 0.5]])
+    mask = torch.tensor([[True, True], [True, False], [True, True]])
+    loss = estimator_loss(target + residual, target, mask)
+    assert loss.item() == pytest.approx(14.0 / 3.0 + 2.125)
+
+
+def test_gaussian_kl_matches_torch_distributions_summed_over_features():
+    generator = torch.Generator().manual_seed(3)
+    mean = torch.randn(4, 2, 3, generator=generator, dtype=torch.float64)
+    std = torch.rand(4, 2, 3, generator=generator, dtype=torch.float64) + 0.2
+    prior_variance = torch.tensor([0.5, 1.0, 2.0, 4.0], dtype=torch.float64)
+    expected = torch.distributions.kl_divergence(
+        torch.distributions.Normal(mean, std),
+        torch.distributions.Normal(torch.zeros_like(mean), prior_variance.sqrt()[:, None, None]),
+    ).sum(dim=(1, 2))  # (B,)
+    torch.testing.assert_close(gaussian_kl(mean, std, prior_variance), expected)
