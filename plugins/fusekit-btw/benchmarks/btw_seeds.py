@@ -14,6 +14,8 @@ better (accuracy: method − none; MAE: none − method), mean with a 95 % t-int
 
     .venv/bin/python plugins/fusekit-btw/benchmarks/btw_seeds.py [--seeds 5] [--epochs 20] \
         [--tasks mfeat synthetic] [--out plugins/fusekit-btw/benchmarks/seeds_results.md]
+    .venv/bin/python plugins/fusekit-btw/benchmarks/btw_seeds.py --tasks clothing \
+        --out plugins/fusekit-btw/benchmarks/seeds_results_clothing.md
 """
 
 from __future__ import annotations
@@ -112,7 +114,8 @@ def report(scores: dict, meta: dict, args, wall: float) -> str:
     lines = [
         "# BTW over seeds: btw / btw_local vs none, MoE fusion",
         "",
-        "Written by `btw_seeds.py` (protocol in its docstring); do not edit by hand.",
+        "This file is written entirely by `btw_seeds.py` (protocol in its docstring); "
+        "the reading is in the plugin README.",
         "",
         "```",
         f"command: python {' '.join(sys.argv)}",

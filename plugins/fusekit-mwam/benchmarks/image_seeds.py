@@ -132,7 +132,8 @@ def report(scores: dict[tuple[str, str, str], list[float]], seeds: int, wall: fl
     lines = [
         "# MWAM with an image modality vs the vector case: mwam vs none",
         "",
-        "Written by `image_seeds.py` (protocol in its docstring); do not edit by hand.",
+        "This file is written entirely by `image_seeds.py` (protocol in its docstring); "
+        "the reading is in the plugin README.",
         "",
         "```",
         f"command: python {' '.join(sys.argv)}",

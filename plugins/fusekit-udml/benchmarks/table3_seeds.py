@@ -120,7 +120,8 @@ def report(scores: dict, seeds: int, epochs: int, wall: float) -> str:
     lines = [
         "# UDML on the Table 3 protocol: udml vs energy / qmf / static / none",
         "",
-        "Written by `table3_seeds.py` (protocol in its docstring); do not edit by hand.",
+        "This file is written entirely by `table3_seeds.py` (protocol in its docstring); "
+        "the reading is in the plugin README.",
         "",
         "```",
         f"command: python {' '.join(sys.argv)}",

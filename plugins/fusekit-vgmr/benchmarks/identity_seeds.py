@@ -102,7 +102,8 @@ def report(scores: dict[tuple[str, float], list[float]], seeds: int, wall: float
     lines = [
         "# VGMR on original features (identity backbone): VGMR + concat vs concat and OGM-GE",
         "",
-        "Written by `identity_seeds.py` (protocol in its docstring); do not edit by hand.",
+        "This file is written entirely by `identity_seeds.py` (protocol in its docstring); "
+        "the reading is in the plugin README.",
         "",
         "```",
         f"command: python {' '.join(sys.argv)}",
