@@ -25,6 +25,9 @@ GENERATED = {
     "plugins/fusekit-btw/benchmarks/seeds_results.md": (
         "plugins/fusekit-btw/benchmarks/btw_seeds.py"
     ),
+    "plugins/fusekit-btw/benchmarks/seeds_results_clothing.md": (
+        "plugins/fusekit-btw/benchmarks/btw_seeds.py"
+    ),
     "plugins/fusekit-udml/benchmarks/results/table3_seeds.md": (
         "plugins/fusekit-udml/benchmarks/table3_seeds.py"
     ),
