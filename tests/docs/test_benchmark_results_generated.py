@@ -16,6 +16,21 @@ GENERATED = {
     "plugins/fusekit-scfae/benchmarks/paper_schedule.md": (
         "plugins/fusekit-scfae/benchmarks/paper_schedule.py"
     ),
+    "plugins/fusekit-vgmr/benchmarks/identity_results.md": (
+        "plugins/fusekit-vgmr/benchmarks/identity_seeds.py"
+    ),
+    "plugins/fusekit-mwam/benchmarks/image_results.md": (
+        "plugins/fusekit-mwam/benchmarks/image_seeds.py"
+    ),
+    "plugins/fusekit-btw/benchmarks/seeds_results.md": (
+        "plugins/fusekit-btw/benchmarks/btw_seeds.py"
+    ),
+    "plugins/fusekit-btw/benchmarks/seeds_results_clothing.md": (
+        "plugins/fusekit-btw/benchmarks/btw_seeds.py"
+    ),
+    "plugins/fusekit-udml/benchmarks/results/table3_seeds.md": (
+        "plugins/fusekit-udml/benchmarks/table3_seeds.py"
+    ),
 }
 
 
