@@ -37,7 +37,10 @@ BUILTIN = {
     "mmpareto": ("mmpareto_weighting", "tests/builtin/weightings/test_mmpareto.py"),
     "mla": ("mla_weighting", "tests/builtin/weightings/test_mla.py"),
     "energy": ("energy_weighting", "tests/builtin/weightings/test_energy.py"),
-    "prob_embedding": ("prob_embedding_weighting", "tests/builtin/weightings/test_prob_embedding.py"),
+    "prob_embedding": (
+        "prob_embedding_weighting",
+        "tests/builtin/weightings/test_prob_embedding.py",
+    ),
     "unimodal_aux": ("unimodal_aux_weighting", "tests/builtin/weightings/test_unimodal_aux.py"),
     "static": ("static_weighting", "tests/builtin/weightings/test_static.py"),
 }
