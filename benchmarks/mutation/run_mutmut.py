@@ -43,6 +43,7 @@ BUILTIN = {
     ),
     "unimodal_aux": ("unimodal_aux_weighting", "tests/builtin/weightings/test_unimodal_aux.py"),
     "static": ("static_weighting", "tests/builtin/weightings/test_static.py"),
+    "modality_dropout": ("modality_dropout", "tests/builtin/weightings/test_modality_dropout.py"),
 }
 MODULES = {
     name: (ROOT, "fusekit", f"fusekit/builtin/{module}.py", [tests])

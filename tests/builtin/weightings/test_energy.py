@@ -70,3 +70,34 @@ def test_head_loss_is_aux_weight_times_present_unimodal_cross_entropy():
         for i, m in enumerate("ab")
     )
     torch.testing.assert_close(term, 0.5 * expected)
+
+
+def test_weights_are_detached_by_default_and_trained_through_without_detach():
+    """Default ``detach=True``: no gradient reaches the heads through the weights."""
+    for detach, flows in ((None, False), (False, True)):
+        weighting = EnergyWeighting() if detach is None else EnergyWeighting(detach=detach)
+        network = build_network(weighting)
+        batch = make_batch(n=3)
+        output = network(batch)
+        output.unimodal_logits = {
+            m: torch.tensor([[1.0, 0.0, -1.0], [0.5, 2.0, 0.0], [0.0, 0.0, 3.0]]) * (i + 1)
+            for i, m in enumerate("ab")
+        }
+        leaves = {m: z.requires_grad_() for m, z in output.unimodal_logits.items()}
+        features = {m: torch.ones(3, 4) for m in "ab"}
+        scaled = weighting.reweight(features, batch.mask, output)
+        assert scaled["a"].requires_grad is flows
+        assert output.diagnostics["energy"].requires_grad is False
+        expected = torch.stack([-torch.logsumexp(leaves[m].detach(), dim=1) for m in "ab"], dim=1)
+        torch.testing.assert_close(output.diagnostics["energy"], expected)
+
+
+def test_default_head_loss_weight_is_one():
+    weighting = EnergyWeighting()
+    network = build_network(weighting)
+    batch = make_batch(n=3)
+    target = torch.tensor([0, 1, 2])
+    output = network(batch)
+    term = weighting.loss_terms(output, loss_context(network, batch, target))["energy_heads"]
+    expected = sum(F.cross_entropy(output.unimodal_logits[m], target) for m in "ab")
+    torch.testing.assert_close(term, expected)

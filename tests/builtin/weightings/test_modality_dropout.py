@@ -68,3 +68,19 @@ def test_keep_one_leaves_samples_that_kept_something_alone():
 def test_p_outside_the_unit_interval_is_rejected(p):
     with pytest.raises(ValueError, match=r"modality_dropout: p must be in \[0, 1\]"):
         ModalityDropout(p=p).perturb(_batch(2))
+
+
+def test_default_p_is_a_quarter_and_u_equal_to_p_keeps_the_modality(monkeypatch):
+    """mask' = mask · 1[u ≥ p] with the default p = 0.25: u = 0.25 keeps, u just below drops."""
+    draws = torch.tensor([[0.25, 0.2499, 0.9]])
+    monkeypatch.setattr(torch, "rand", lambda *args, **kwargs: draws.clone())
+    kept = ModalityDropout().perturb(_batch(1)).mask
+    assert torch.equal(kept, torch.tensor([[True, False, True]]))
+
+
+def test_keep_one_is_on_by_default():
+    torch.manual_seed(0)
+    dropout = ModalityDropout()
+    dropout.p = 1.0
+    kept = dropout.perturb(_batch(50)).mask
+    assert (kept.sum(dim=1) == 1).all()

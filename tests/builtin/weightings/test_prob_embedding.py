@@ -91,3 +91,68 @@ def test_training_samples_have_the_predicted_spread():
     spread_a = sampled["a"].std() / (2 * weights[0])
     assert abs(spread_a.item() - 2.0) < 0.1
     assert abs(sampled["a"].mean().item()) < 0.1
+
+
+SEQUENCE_SHAPES = {"a": (3, 2), "b": (2,)}  # a: T = 3 steps of D = 2, b: a vector of 2
+
+
+def _sequence_weighting(bias: dict[str, list[float]]) -> ProbEmbeddingWeighting:
+    weighting = ProbEmbeddingWeighting()
+    build_network(weighting, shapes=SEQUENCE_SHAPES, identity=True)
+    for name, values in bias.items():
+        torch.nn.init.zeros_(weighting.log_variance_heads[name].weight)
+        with torch.no_grad():
+            weighting.log_variance_heads[name].bias.copy_(torch.tensor(values))
+    return weighting
+
+
+def test_kl_of_a_padded_sequence_uses_the_mean_over_real_steps():
+    """Eq. (4) with σ² = 1: KL(N(μ, 1) ‖ N(0, 1)) = μ²/2 per dim (torch.distributions). μ_a is the
+    mean of the 2 real steps (1, 3) and (3, 5) = (2, 4), the padded (100, 100) left out: KL 10;
+    μ_b = (3, 0): KL 4.5."""
+    weighting = _sequence_weighting({"a": [0.0, 0.0], "b": [0.0, 0.0]})
+    weighting.eval()
+    features = {
+        "a": torch.tensor([[[1.0, 3.0], [3.0, 5.0], [100.0, 100.0]]]),
+        "b": torch.tensor([[3.0, 0.0]]),
+    }
+    mask = torch.ones(1, 2, dtype=torch.bool)
+    output = FusionOutput(mask=mask, steps={"a": torch.tensor([[True, True, False]])})
+    weighting.reweight(features, mask, output)
+    normal = torch.distributions.Normal
+    expected = [
+        torch.distributions.kl_divergence(normal(mu, 1.0), normal(0.0, 1.0)).sum()
+        for mu in (torch.tensor([2.0, 4.0]), torch.tensor([3.0, 0.0]))
+    ]
+    torch.testing.assert_close(output.diagnostics["pe_kl"], torch.stack(expected).reshape(1, 2))
+    torch.testing.assert_close(output.diagnostics["pe_kl"], torch.tensor([[10.0, 4.5]]))
+
+
+def test_log_variance_starts_at_minus_four_and_is_clipped_to_plus_minus_ten():
+    weighting = ProbEmbeddingWeighting()
+    network = build_network(weighting)
+    network.eval()
+    output = network(make_batch(n=2))
+    torch.testing.assert_close(output.diagnostics["pe_variance"], torch.full((2, 2), torch.e**-4.0))
+    _set_log_variance(weighting, {"a": 20.0, "b": -20.0})
+    output = network(make_batch(n=2))
+    expected = torch.tensor([[torch.e**10.0, torch.e**-10.0]] * 2)
+    torch.testing.assert_close(output.diagnostics["pe_variance"], expected)
+
+
+def test_training_sample_is_mean_plus_sigma_times_noise_per_dim_and_shared_over_steps():
+    """Eq. (2) s = μ + σ ⊙ ε with σ_a = (2, 3) per dim (the same for every step of the sequence),
+    σ²_b = 6.5 = mean(4, 9): equal uncertainty, so the weights leave the features unscaled. ε is
+    torch's N(0, 1) stream under the same seed (a drawn first, then b)."""
+    log = torch.log(torch.tensor([4.0, 9.0, 6.5])).tolist()
+    weighting = _sequence_weighting({"a": log[:2], "b": [log[2], log[2]]})
+    weighting.train()
+    features = {"a": torch.arange(12.0).reshape(2, 3, 2), "b": torch.ones(2, 2)}
+    mask = torch.ones(2, 2, dtype=torch.bool)
+    torch.manual_seed(3)
+    sampled = weighting.reweight(features, mask, FusionOutput(mask=mask))
+    torch.manual_seed(3)
+    noise_a, noise_b = torch.randn(2, 3, 2), torch.randn(2, 2)
+    expected_a = features["a"] + torch.tensor([2.0, 3.0]) * noise_a
+    torch.testing.assert_close(sampled["a"], expected_a)
+    torch.testing.assert_close(sampled["b"], 1.0 + 6.5**0.5 * noise_b)

@@ -1,6 +1,7 @@
 """static: global learned weights, softmax-normalised over the present modalities."""
 
 import numpy as np
+import pytest
 import torch
 from weightings_helpers import build_network, make_batch, make_data
 
@@ -58,3 +59,10 @@ def test_uniform_weights_leave_features_unchanged():
     scaled = weighting.reweight(features, batch.mask, output)
     for name in features:
         torch.testing.assert_close(scaled[name], features[name])
+
+
+def test_init_naming_an_unknown_modality_is_a_clear_error():
+    with pytest.raises(
+        ValueError, match=r"static: init names modalities \['z'\], but the data has \['a', 'b'\]"
+    ):
+        build_network(StaticWeighting(init={"a": 1.0, "z": 2.0}))

@@ -34,3 +34,14 @@ def test_absent_rows_do_not_change_the_loss():
     output.unimodal_logits["b"][1] = 100.0  # row 1 has b absent
     after = weighting.loss_terms(output, loss_context(network, batch, target))["unimodal"]
     torch.testing.assert_close(before, after)
+
+
+def test_default_weight_is_one():
+    weighting = UnimodalAuxWeighting()
+    network = build_network(weighting)
+    batch = make_batch(n=3)
+    target = torch.tensor([0, 1, 2])
+    output = network(batch)
+    terms = weighting.loss_terms(output, loss_context(network, batch, target))
+    expected = sum(F.cross_entropy(output.unimodal_logits[m], target) for m in "ab")
+    torch.testing.assert_close(sum(terms.values()), expected)
