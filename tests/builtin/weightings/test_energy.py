@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 from torch.nn import functional as F
 from weightings_helpers import build_network, loss_context, make_batch
@@ -101,3 +102,31 @@ def test_default_head_loss_weight_is_one():
     term = weighting.loss_terms(output, loss_context(network, batch, target))["energy_heads"]
     expected = sum(F.cross_entropy(output.unimodal_logits[m], target) for m in "ab")
     torch.testing.assert_close(term, expected)
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        ({"temperature": 0.0}, "energy: temperature must be > 0, got 0.0"),
+        ({"weight_temperature": -1.0}, "energy: weight_temperature must be > 0, got -1.0"),
+        ({"aux_weight": -1.0}, "energy: aux_weight must be a number >= 0, got -1.0"),
+    ],
+)
+def test_bad_parameter_names_itself_and_its_value(parameters, message):
+    with pytest.raises(ValueError, match=message):
+        build_network(EnergyWeighting(**parameters))
+
+
+def test_regression_task_is_rejected_naming_the_task():
+    with pytest.raises(ValueError, match="energy: needs a classification task, got regression"):
+        build_network(EnergyWeighting(), n_outputs=1, task="regression")
+
+
+def test_head_loss_without_unimodal_logits_names_the_weighting():
+    weighting = EnergyWeighting()
+    network = build_network(weighting)
+    batch = make_batch(n=2)
+    output = network(batch)
+    output.unimodal_logits = None
+    with pytest.raises(RuntimeError, match="^energy needs unimodal logits"):
+        weighting.loss_terms(output, loss_context(network, batch, torch.tensor([0, 1])))

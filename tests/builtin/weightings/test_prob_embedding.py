@@ -1,5 +1,6 @@
 """prob_embedding: Gaussian embeddings, inverse-variance weights, KL to N(0, I)."""
 
+import pytest
 import torch
 from weightings_helpers import build_network, loss_context, make_batch
 
@@ -156,3 +157,20 @@ def test_training_sample_is_mean_plus_sigma_times_noise_per_dim_and_shared_over_
     expected_a = features["a"] + torch.tensor([2.0, 3.0]) * noise_a
     torch.testing.assert_close(sampled["a"], expected_a)
     torch.testing.assert_close(sampled["b"], 1.0 + 6.5**0.5 * noise_b)
+
+
+def test_default_kl_weight_is_one_hundredth_and_a_bad_one_is_named():
+    """λ = 0.01 with μ = 0, log σ² = 1 over D = 6: 0.01 · 2 · 3 (e − 2) (as above)."""
+    shapes = {"a": (2,), "b": (2,)}
+    weighting = ProbEmbeddingWeighting()
+    network = build_network(weighting, shapes=shapes)
+    _set_log_variance(weighting, {"a": 1.0, "b": 1.0})
+    for backbone in network.backbones.values():
+        for parameter in backbone.parameters():
+            torch.nn.init.zeros_(parameter)
+    batch = make_batch(shapes=shapes, n=3)
+    output = network(batch)
+    term = weighting.loss_terms(output, loss_context(network, batch, torch.zeros(3).long()))
+    torch.testing.assert_close(term["pe_kl"], torch.tensor(0.01 * 6 * (torch.e - 2.0)))
+    with pytest.raises(ValueError, match="prob_embedding: kl_weight must be a number >= 0"):
+        build_network(ProbEmbeddingWeighting(kl_weight=-1.0))

@@ -1,5 +1,6 @@
 """unimodal_aux: λ · Σ_m mean CE of modality m's head over the rows where m is present."""
 
+import pytest
 import torch
 from torch.nn import functional as F
 from weightings_helpers import build_network, loss_context, make_batch
@@ -45,3 +46,15 @@ def test_default_weight_is_one():
     terms = weighting.loss_terms(output, loss_context(network, batch, target))
     expected = sum(F.cross_entropy(output.unimodal_logits[m], target) for m in "ab")
     torch.testing.assert_close(sum(terms.values()), expected)
+
+
+def test_bad_weight_and_missing_heads_name_the_weighting():
+    with pytest.raises(ValueError, match="unimodal_aux: weight must be a number >= 0, got -1.0"):
+        build_network(UnimodalAuxWeighting(weight=-1.0))
+    weighting = UnimodalAuxWeighting()
+    network = build_network(weighting)
+    batch = make_batch(n=2)
+    output = network(batch)
+    output.unimodal_logits = None
+    with pytest.raises(RuntimeError, match="^unimodal_aux needs unimodal logits"):
+        weighting.loss_terms(output, loss_context(network, batch, torch.tensor([0, 1])))
