@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import stats
 from sklearn.metrics import accuracy_score, mean_absolute_error
 from sklearn.model_selection import train_test_split
 
@@ -37,25 +36,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from btw_claim import clothing_features, clothing_task, mfeat_task, synthetic_task  # noqa: E402
 
 from fusekit import FusionClassifier, FusionRegressor, Modalities  # noqa: E402
+from fusekit.bench.claims import claim_verdict, paired_difference  # noqa: E402
 
 WEIGHTINGS = ["none", "btw_local", "btw"]
 BASELINE = "none"
-MARGIN = 0.01
-
-
-def paired(diffs: np.ndarray) -> tuple[float, float, float, float]:
-    """Mean, std, and the 95 % t-interval of the paired differences."""
-    mean, std = float(diffs.mean()), float(diffs.std(ddof=1))
-    half = stats.t.ppf(0.975, len(diffs) - 1) * std / np.sqrt(len(diffs))
-    return mean, std, mean - half, mean + half
-
-
-def verdict(low: float, high: float) -> str:
-    if low > 0:
-        return "holds"
-    if high < 0 or (low > -MARGIN and high < MARGIN):
-        return "does not hold"
-    return "inconclusive"
 
 
 def task_data(task: str, seed: int, noise_fraction: float, clothing_rows: int):
@@ -146,11 +130,11 @@ def report(scores: dict, meta: dict, args, wall: float) -> str:
         for method in WEIGHTINGS[1:]:
             diffs = np.array(scores[(name, method)]) - base
             diffs = diffs if higher else -diffs
-            mean, std, low, high = paired(diffs)
+            mean, std, low, high = paired_difference(diffs)
             lines.append(
                 f"| {name} | {method} ({metric}) | {mean:+.3f} ± {std:.3f} | "
                 f"[{low:+.3f}, {high:+.3f}] | {int((diffs > 0).sum())}/{len(diffs)} | "
-                f"{verdict(low, high)} |"
+                f"{claim_verdict(low, high)} |"
             )
     lines += ["", "Per-seed values:", ""]
     for (name, weighting), values in scores.items():

@@ -33,11 +33,11 @@ import warnings
 
 import numpy as np
 import torch
-from scipy import stats
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from fusekit import FusionClassifier, Modalities
+from fusekit.bench.claims import claim_verdict, paired_difference  # noqa: E402
 from fusekit.datasets import load
 
 VIEWS = ["pix", "fou"]
@@ -59,29 +59,11 @@ MODELS = {
     "mwam": {"weighting": "mwam", "weighting__ordered_vectors": True},
 }
 BASELINE, METHOD = "none", "mwam"
-MARGIN = 0.01
 COLUMNS = ["full", *(f"without {m}" for m in VIEWS), "mean drop"]
-
-
-def paired(diffs: np.ndarray) -> tuple[float, float, float, float]:
-    """Mean, std, and the 95 % t-interval of the paired differences."""
-    mean, std = float(diffs.mean()), float(diffs.std(ddof=1))
-    half = stats.t.ppf(0.975, len(diffs) - 1) * std / np.sqrt(len(diffs))
-    return mean, std, mean - half, mean + half
 
 
 def spread(values: list[float]) -> str:
     return f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
-
-
-def verdict(low: float, high: float, sign: int) -> str:
-    """``sign`` = +1 if the claim is d > 0, −1 if it is d < 0."""
-    low, high = sorted((sign * low, sign * high))
-    if low > 0:
-        return "holds"
-    if high < 0 or (low > -MARGIN and high < MARGIN):
-        return "does not hold"
-    return "inconclusive"
 
 
 def prepare(case: str, X: Modalities, train: np.ndarray, test: np.ndarray):
@@ -166,11 +148,11 @@ def report(scores: dict[tuple[str, str, str], list[float]], seeds: int, wall: fl
             diffs = np.array(scores[(case, METHOD, column)]) - np.array(
                 scores[(case, BASELINE, column)]
             )
-            mean, std, low, high = paired(diffs)
+            mean, std, low, high = paired_difference(diffs)
             lines.append(
                 f"| {case} | {column} | d {'<' if sign < 0 else '>'} 0 | {mean:+.3f} ± {std:.3f} "
                 f"| [{low:+.3f}, {high:+.3f}] | {int((diffs > 0).sum())}/{len(diffs)} | "
-                f"{verdict(low, high, sign)} |"
+                f"{claim_verdict(low, high, sign)} |"
             )
     lines += ["", "Per-seed values:", ""]
     for (case, name, column), values in scores.items():

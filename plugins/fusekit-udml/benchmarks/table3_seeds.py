@@ -29,11 +29,11 @@ import time
 
 import numpy as np
 import torch
-from scipy import stats
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from fusekit import FusionClassifier, Modalities
+from fusekit.bench.claims import claim_verdict, paired_difference  # noqa: E402
 from fusekit.datasets import load
 
 VIEWS = ["fou", "kar"]
@@ -41,22 +41,6 @@ WEIGHTINGS = ["udml", "energy", "qmf", "static", "none"]
 METHOD = "udml"
 CONDITIONS = [("clean", 0), ("gaussian", 5), ("gaussian", 10), ("salt", 5), ("salt", 10)]
 GATE = 0.5
-MARGIN = 0.01
-
-
-def paired(diffs: np.ndarray) -> tuple[float, float, float, float]:
-    """Mean, std, and the 95 % t-interval of the paired differences."""
-    mean, std = float(diffs.mean()), float(diffs.std(ddof=1))
-    half = stats.t.ppf(0.975, len(diffs) - 1) * std / np.sqrt(len(diffs))
-    return mean, std, mean - half, mean + half
-
-
-def verdict(low: float, high: float) -> str:
-    if low > 0:
-        return "holds"
-    if high < 0 or (low > -MARGIN and high < MARGIN):
-        return "does not hold"
-    return "inconclusive"
 
 
 def corrupt(X: Modalities, train: Modalities, kind: str, level: int, seed: int) -> Modalities:
@@ -152,10 +136,10 @@ def report(scores: dict, seeds: int, epochs: int, wall: float) -> str:
     for column in columns:
         for other in WEIGHTINGS[1:]:
             diffs = np.array(scores[(METHOD, column)]) - np.array(scores[(other, column)])
-            mean, std, low, high = paired(diffs)
+            mean, std, low, high = paired_difference(diffs)
             lines.append(
                 f"| {column} | {other} | {mean:+.3f} ± {std:.3f} | [{low:+.3f}, {high:+.3f}] | "
-                f"{int((diffs > 0).sum())}/{len(diffs)} | {verdict(low, high)} |"
+                f"{int((diffs > 0).sum())}/{len(diffs)} | {claim_verdict(low, high)} |"
             )
     lines += ["", "Per-seed accuracies:", ""]
     for (weighting, column), values in scores.items():

@@ -28,11 +28,11 @@ import time
 
 import numpy as np
 import torch
-from scipy import stats
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from fusekit import FusionClassifier, Modalities
+from fusekit.bench.claims import claim_verdict, paired_difference  # noqa: E402
 from fusekit.datasets import load
 
 VIEWS = ["fou", "kar"]
@@ -49,22 +49,6 @@ MODELS = {
 # (method, baseline): the paper's Table 2 compares VGMR with concat and with OGM-GE
 # (vgmr, post_only) asks whether the value gate adds anything beyond Post_m's LayerNorm
 COMPARISONS = [("vgmr", "none"), ("vgmr", "ogm_ge"), ("ogm_ge", "none"), ("vgmr", "post_only")]
-MARGIN = 0.01
-
-
-def paired(diffs: np.ndarray) -> tuple[float, float, float, float]:
-    """Mean, std, and the 95 % t-interval of the paired differences."""
-    mean, std = float(diffs.mean()), float(diffs.std(ddof=1))
-    half = stats.t.ppf(0.975, len(diffs) - 1) * std / np.sqrt(len(diffs))
-    return mean, std, mean - half, mean + half
-
-
-def verdict(low: float, high: float) -> str:
-    if low > 0:
-        return "holds"
-    if high < 0 or (low > -MARGIN and high < MARGIN):
-        return "does not hold"
-    return "inconclusive"
 
 
 def run(seeds: int) -> dict[tuple[str, float], list[float]]:
@@ -135,11 +119,11 @@ def report(scores: dict[tuple[str, float], list[float]], seeds: int, wall: float
     for sigma in SIGMAS:
         for method, baseline in COMPARISONS:
             diffs = np.array(scores[(method, sigma)]) - np.array(scores[(baseline, sigma)])
-            mean, std, low, high = paired(diffs)
+            mean, std, low, high = paired_difference(diffs)
             lines.append(
                 f"| {condition_name(sigma)} | {method} − {baseline} | {mean:+.3f} ± {std:.3f} | "
                 f"[{low:+.3f}, {high:+.3f}] | {int((diffs > 0).sum())}/{len(diffs)} | "
-                f"{verdict(low, high)} |"
+                f"{claim_verdict(low, high)} |"
             )
     lines += ["", "Per-seed accuracies:", ""]
     for (name, sigma), values in scores.items():

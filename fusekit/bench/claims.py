@@ -1,0 +1,42 @@
+"""Verdicts on a paper's claim from paired per-seed (or per-fold) differences.
+
+``d_i`` = method − baseline on seed ``i``. The 95 % interval is Student's t over the ``n``
+differences, ``mean ± t(0.975, n − 1) · std / √n`` (``scipy.stats.t``). The claim ``d > 0``
+(``sign=+1``) or ``d < 0`` (``sign=−1``) *holds* when the interval lies on its side of 0, *does
+not hold* when it lies on the other side or entirely within ``±margin`` of 0 (no effect worth
+the name), and is *inconclusive* otherwise. The interval assumes independent seeds; over folds
+of repeated cross-validation it is optimistic (use the bench's corrected test there).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+__all__ = ["MARGIN", "claim_verdict", "paired_difference"]
+
+#: Differences whose whole interval lies within ±MARGIN count as "no effect".
+MARGIN = 0.01
+
+
+def paired_difference(diffs: np.ndarray) -> tuple[float, float, float, float]:
+    """``(mean, std, low, high)`` of paired differences ``(n,)``, ``n >= 2``: sample std
+    (``ddof=1``) and the 95 % t-interval of the mean."""
+    diffs = np.asarray(diffs, dtype=float)
+    if diffs.ndim != 1 or len(diffs) < 2:
+        raise ValueError(f"paired differences must be (n,) with n >= 2, got shape {diffs.shape}.")
+    mean, std = float(diffs.mean()), float(diffs.std(ddof=1))
+    half = stats.t.ppf(0.975, len(diffs) - 1) * std / np.sqrt(len(diffs))
+    return mean, std, mean - half, mean + half
+
+
+def claim_verdict(low: float, high: float, sign: int = 1, margin: float = MARGIN) -> str:
+    """ "holds" / "does not hold" / "inconclusive" for the claim ``sign · d > 0`` (see above)."""
+    if sign not in (1, -1):
+        raise ValueError(f"sign must be +1 or -1, got {sign!r}.")
+    low, high = sorted((sign * low, sign * high))
+    if low > 0:
+        return "holds"
+    if high < 0 or (low > -margin and high < margin):
+        return "does not hold"
+    return "inconclusive"

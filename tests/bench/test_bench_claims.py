@@ -1,0 +1,37 @@
+"""Paired differences and claim verdicts of the reproduction scripts (fusekit.bench.claims)."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from fusekit.bench.claims import claim_verdict, paired_difference
+
+
+def test_interval_is_scipys_one_sample_t_interval():
+    diffs = np.array([0.012, -0.004, 0.020, 0.007, 0.015])
+    mean, std, low, high = paired_difference(diffs)
+    reference = stats.ttest_1samp(diffs, 0.0).confidence_interval(0.95)
+    assert mean == pytest.approx(0.01) and std == pytest.approx(np.std(diffs, ddof=1))
+    assert (low, high) == pytest.approx((reference.low, reference.high), rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "sign", "expected"),
+    [
+        (0.002, 0.03, 1, "holds"),
+        (-0.03, -0.002, 1, "does not hold"),  # the other side of 0
+        (-0.005, 0.008, 1, "does not hold"),  # within ±0.01: no effect worth the name
+        (-0.02, 0.03, 1, "inconclusive"),
+        (-0.03, -0.002, -1, "holds"),  # the claim is d < 0
+        (0.002, 0.03, -1, "does not hold"),
+    ],
+)
+def test_verdicts(low, high, sign, expected):
+    assert claim_verdict(low, high, sign) == expected
+
+
+def test_bad_input_is_a_clear_error():
+    with pytest.raises(ValueError, match="n >= 2"):
+        paired_difference(np.array([0.1]))
+    with pytest.raises(ValueError, match="sign must be"):
+        claim_verdict(0.0, 1.0, sign=0)
