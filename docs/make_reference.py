@@ -236,8 +236,11 @@ NOTES: dict[tuple[str, str], Note] = {
     ),
     ("fusion", "scfae_mse"): Note(
         SCFAE_PAPER + ", Table 9 ablation",
-        "SCFAE with L_recon = MSE(V^(m), P_recon Z^(m)) instead of the cosine loss.",
-        "Ablation of the reconstruction loss's form.",
+        "SCFAE with L_recon = MSE(sg(V^(m)), P_recon Z^(m)) instead of the cosine loss; sg = "
+        "stop-gradient on the target (detach_target=True; the undetached MSE lets trainable "
+        "encoders shrink V, see the plugin README).",
+        "Ablation of the reconstruction loss's form (compare with scfae and "
+        "fusion__detach_target=True).",
         SCFAE_PARAMS,
     ),
     ("fusion", "scfae_contrastive"): Note(

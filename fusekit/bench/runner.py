@@ -54,7 +54,17 @@ COLUMNS = [
     "status",
     "error",
     "tuned",
+    "lr",
+    "optimizer",
+    "lr_schedule",
+    "n_epochs",
+    "train_loss_first",
+    "train_loss_last",
 ]
+"""One row per score. ``lr`` ... ``train_loss_last``: the training the fit actually had (the
+resolved ``lr_``, ``optimizer_``, ``lr_schedule_`` of a fusekit estimator, its epochs and first /
+last training loss), so a low score can be told from a diverged or under-trained fit; empty for
+the scikit-learn reference rows."""
 
 
 @contextlib.contextmanager
@@ -107,6 +117,23 @@ def _row(unit: Unit, **values: Any) -> dict[str, Any]:
     )
     row.update(values)
     return row
+
+
+def training_record(estimator: Any) -> dict[str, Any]:
+    """What the fitted estimator's training was (the ``lr`` ... ``train_loss_last`` columns);
+    empty for an estimator that is not a fusekit one (the reference rows)."""
+    if not hasattr(estimator, "lr_"):
+        return {}
+    curve = list(getattr(estimator, "loss_curve_", []))
+    schedule = estimator.lr_schedule_
+    return {
+        "lr": float(estimator.lr_),
+        "optimizer": estimator.optimizer_.__name__,
+        "lr_schedule": "constant" if schedule is None else repr(schedule),
+        "n_epochs": int(getattr(estimator, "n_iter_", len(curve))),
+        "train_loss_first": curve[0] if curve else None,
+        "train_loss_last": curve[-1] if curve else None,
+    }
 
 
 def _timed_score(scorer: Any, estimator: Any, X: Any, y: np.ndarray) -> tuple[float, float]:
@@ -215,8 +242,10 @@ def run_unit(unit: Unit, X: Modalities, y: np.ndarray) -> list[dict[str, Any]]:
             rows += _sweep_rows(unit, estimator, X_test, y_test, fit_time)
             if unit.missing:
                 rows += _missing_rows(unit, estimator, X_test, y_test, fit_time)
+            record = training_record(estimator)
             for row in rows:
                 row["tuned"] = as_text(tuned)
+                row.update(record)
             return rows
         except Exception as error:  # noqa: BLE001 - one bad configuration must not stop the bench
             return error_rows(unit, error, fit_time)

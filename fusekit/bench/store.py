@@ -17,7 +17,16 @@ import pandas as pd
 from fusekit.bench.runner import COLUMNS
 
 RESULTS = "results.csv"
-OPTIONAL = ("tuned",)
+TEXT_COLUMNS = ("error", "corruption", "modality", "status", "tuned", "optimizer", "lr_schedule")
+OPTIONAL = (
+    "tuned",
+    "lr",
+    "optimizer",
+    "lr_schedule",
+    "n_epochs",
+    "train_loss_first",
+    "train_loss_last",
+)
 
 
 class ResultStore:
@@ -29,7 +38,7 @@ class ResultStore:
     def read(self) -> pd.DataFrame:
         if not self.path.is_file() or self.path.stat().st_size == 0:
             return pd.DataFrame(columns=COLUMNS)
-        text = {c: object for c in ("error", "corruption", "modality", "status", "tuned")}
+        text = dict.fromkeys(TEXT_COLUMNS, object)
         frame = pd.read_csv(self.path, dtype=text)
         for column in OPTIONAL:  # added after the first release of the format
             if column not in frame.columns:

@@ -9,6 +9,7 @@ import pandas as pd
 
 from fusekit.bench import Sweep, run_bench
 from fusekit.bench.runner import COLUMNS
+from fusekit.plugin import WarmupCosine
 
 
 def _run(tmp_path, toy, tiny, **settings):
@@ -144,3 +145,40 @@ def test_continuous_target_is_benched_as_regression_with_r2(tmp_path, tiny):
     # concat + 4 references (logistic -> Ridge, hist_gb regressor, each modality alone), 2 folds
     assert len(clean) == 5 * 2 and clean["score"].le(1.0).all()
     assert {"ref:logistic", "ref:hist_gb"} <= set(clean["fusion"])
+
+
+def test_results_record_the_training_each_fit_had(tmp_path, toy, tiny):
+    """The lr, optimiser and schedule actually used, the epochs and the first / last training
+    loss: values the run was given (lr 0.05, 2 epochs) or the estimator's documented fallback
+    (Adam, constant lr); empty on the reference rows."""
+    _run(tmp_path, toy, tiny, fusion=["concat"], lr=0.05, references=True)
+    frame = pd.read_csv(tmp_path / "results.csv")
+    fits = frame[frame["fusion"] == "concat"]
+    assert (fits["lr"] == 0.05).all()
+    assert (fits["optimizer"] == "Adam").all() and (fits["lr_schedule"] == "constant").all()
+    assert (fits["n_epochs"] == 2).all()
+    assert np.isfinite(fits[["train_loss_first", "train_loss_last"]]).all(axis=None)
+    # 3 balanced classes: the first epoch's mean cross-entropy is near log 3 ≈ 1.10
+    assert fits["train_loss_first"].between(0.5, 2.0).all()
+    references = frame[frame["fusion"].str.startswith("ref:")]
+    assert references[["lr", "optimizer", "n_epochs", "train_loss_last"]].isna().all(axis=None)
+
+
+def test_results_record_the_schedule_and_the_epochs_early_stopping_ran(tmp_path, toy, tiny):
+    schedule = WarmupCosine()
+    _run(
+        tmp_path,
+        toy,
+        tiny,
+        fusion=["concat"],
+        max_epochs=30,
+        params={
+            "lr_schedule": schedule,
+            "early_stopping": True,
+            "n_iter_no_change": 2,
+            "tol": 10.0,  # no epoch can improve by 10: the best is epoch 1, stop after 1 + 2
+        },
+    )
+    frame = pd.read_csv(tmp_path / "results.csv")
+    assert (frame["lr_schedule"] == repr(schedule)).all()
+    assert (frame["n_epochs"] == 3).all()

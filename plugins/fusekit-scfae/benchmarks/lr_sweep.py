@@ -41,6 +41,13 @@ PRESETS = (
     "linear_proj",
     "scfae_paper",
 )
+#: comparison rows: label -> (fusion name, extra estimator parameters). Not recommendations (the
+#: labels are not fusion names): the literal MSE ablation, and SCFAE with the stop-gradient that
+#: ``scfae_mse`` adds, so the metric's effect can be told from the stop-gradient's.
+VARIANTS: dict[str, tuple[str, dict]] = {
+    "scfae_mse (no detach)": ("scfae_mse", {"fusion__detach_target": False}),
+    "scfae (detach_target)": ("scfae", {"fusion__detach_target": True}),
+}
 LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 RESULTS = Path(__file__).with_name("lr_sweep.md")
 
@@ -57,8 +64,13 @@ def run(seeds: list[int], epochs: int, lrs: tuple[float, ...], presets: tuple[st
             for preset in presets:
                 start = time.perf_counter()
                 for lr in lrs:
+                    fusion, extra = VARIANTS.get(preset, (preset, {}))
                     model = FusionClassifier(
-                        fusion=preset, lr=lr, max_epochs=epochs, random_state=seed * 10007 + fold
+                        fusion=fusion,
+                        lr=lr,
+                        max_epochs=epochs,
+                        random_state=seed * 10007 + fold,
+                        **extra,
                     ).fit(X_train, y[train])
                     losses = np.asarray(model.net_.history[:, "train_loss"], dtype=float)
                     scores[(preset, lr)].append((model.score(X_test, y[test]), stable(losses)))
@@ -113,7 +125,10 @@ def report(scores: dict, args: argparse.Namespace, lrs: tuple[float, ...], secon
         "",
         "Chosen lr: the best mean accuracy among the lrs where every fit trained without "
         "diverging. `recommended_params` of SCFAE and each preset "
-        "(`fusekit_scfae/settings.py`, `SWEPT_LR`) are set from the last column.",
+        "(`fusekit_scfae/settings.py`, `SWEPT_LR`) are set from the last column. The rows in "
+        "parentheses are comparisons, not recommendations: "
+        + "; ".join(f"{label} = `fusion={f!r}` with {kw}" for label, (f, kw) in VARIANTS.items())
+        + ".",
         "",
     ]
     return "\n".join(lines)
@@ -123,7 +138,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--presets", nargs="+", default=list(PRESETS))
+    parser.add_argument("--presets", nargs="+", default=[*PRESETS, *VARIANTS])
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     torch.set_num_threads(1)

@@ -298,3 +298,30 @@ def test_contrastive_loss_over_the_cycle_with_missing_samples():
     )
     value = contrastive_loss(embeddings, present, 0.3)
     assert float(value) == pytest.approx(float(expected), rel=1e-10)
+
+
+def test_mse_preset_reconstructs_a_detached_target_and_the_literal_variant_stays_settable():
+    """``scfae_mse`` = MSE metric + stop-gradient on V (the literal, undetached MSE collapses
+    with trainable encoders; presets.py). Its reconstruction gradient on V equals that of
+    SCFAE with ``recon="mse", detach_target=True`` and differs from the undetached one."""
+    from fusekit_scfae import PRESETS
+
+    preset = PRESETS["scfae_mse"]
+    params = preset().get_params()
+    assert params["recon"] == "mse" and params["detach_target"] is True
+    assert preset(detach_target=False).get_params()["detach_target"] is False
+    widths = {"a": 4, "b": 6}
+    grads = []
+    for cls, extra in (
+        (preset, {}),
+        (SCFAEFusion, {"recon": "mse", "detach_target": True}),
+        (SCFAEFusion, {"recon": "mse"}),
+    ):
+        torch.manual_seed(0)
+        fusion = build_fusion(widths, cls=cls, **extra)
+        features = {m: v.requires_grad_() for m, v in random_features(widths).items()}
+        _, output = run(fusion, features)
+        output.aux_losses["scfae_recon"].backward()
+        grads.append(features["a"].grad)
+    assert torch.equal(grads[0], grads[1])
+    assert not torch.allclose(grads[0], grads[2])
