@@ -77,7 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    return call_handler(build_parser().parse_args(argv))
+
+
+def call_handler(args: argparse.Namespace) -> int:
+    """Run the parsed command's handler; a reader that closed the pipe ends it quietly."""
     try:
         status = args.handler(args)
         sys.stdout.flush()  # a reader that left early shows up here, not at interpreter exit

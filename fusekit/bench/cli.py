@@ -346,8 +346,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.handler(args)
+    """``python -m fusekit.bench``: the same commands and pipe handling as ``fusekit``."""
+    from fusekit.cli import call_handler
+
+    return call_handler(build_parser().parse_args(argv))
 
 
 __all__ = ["add_bench_parser", "add_datasets_parser", "main", "parse_dataset_name"]

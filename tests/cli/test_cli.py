@@ -4,15 +4,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 FUSEKIT = str(Path(sys.executable).with_name("fusekit"))
 
 
-def test_a_reader_that_closes_early_gets_no_traceback():
+@pytest.mark.parametrize(
+    "command",
+    [[FUSEKIT, "plugins"], [sys.executable, "-m", "fusekit.bench", "datasets"]],
+    ids=["fusekit plugins", "python -m fusekit.bench datasets"],
+)
+def test_a_reader_that_closes_early_gets_no_traceback(command):
     """``fusekit plugins | head``: the pipe closes before fusekit writes (it is still importing
     torch), so every write and the final flush meet a closed pipe."""
-    process = subprocess.Popen(
-        [FUSEKIT, "plugins"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     process.stdout.close()
     stderr = process.stderr.read()
     process.wait(timeout=120)
