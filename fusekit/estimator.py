@@ -404,6 +404,14 @@ class _FusionEstimator(BaseEstimator):
             fitted["n_features_in"] = self.n_features_in_
         if hasattr(self, "feature_names_in_"):
             fitted["feature_names_in"] = self.feature_names_in_
+        if hasattr(self, "n_iter_"):
+            fitted["training"] = {
+                "n_iter": self.n_iter_,
+                "loss_curve": self.loss_curve_,
+                "validation_scores": self.validation_scores_,
+                "best_epoch": self.best_epoch_,
+                "lr": self.lr_,
+            }
         return fitted
 
     def _set_fitted_state(self, fitted: dict[str, Any]) -> int:
@@ -437,6 +445,13 @@ class _FusionEstimator(BaseEstimator):
         if "feature_names_in" in state.fitted:
             estimator.feature_names_in_ = state.fitted["feature_names_in"]
         estimator.standardizer_ = state.standardizer
+        if "training" in state.fitted:  # the training record, as after fit
+            record = state.fitted["training"]
+            estimator.n_iter_ = record["n_iter"]
+            estimator.loss_curve_ = record["loss_curve"]
+            estimator.validation_scores_ = record["validation_scores"]
+            estimator.best_epoch_ = record["best_epoch"]
+            estimator.lr_ = record["lr"]
         n_outputs = estimator._set_fitted_state(state.fitted)
         with torch.random.fork_rng(devices=[]):
             network = estimator._build_network(n_outputs)

@@ -325,7 +325,9 @@ class ModelState:
             empty when read back).
         fitted: the other fitted attributes: ``n_features_in``, ``feature_names_in``,
             ``classes`` (classifiers) or ``target`` (``n_outputs``, ``mean``, ``scale``,
-            ``one_dimensional``: regressors).
+            ``one_dimensional``: regressors), and ``training`` (``n_iter``, ``loss_curve``,
+            ``validation_scores``, ``best_epoch``, ``lr``: the training record; absent in files
+            written before it was stored).
     """
 
     estimator: str
@@ -379,10 +381,46 @@ def write(state: ModelState, path: str | Path) -> Path:
             "scale": np.asarray(target["scale"]).tolist(),
             "one_dimensional": bool(target["one_dimensional"]),
         }
+    if "training" in fitted:
+        document["training"] = _encode_training_record(fitted["training"])
     text = json.dumps(document, sort_keys=True)
     metadata = {"fusekit": text, "fusekit_sha256": _digest(text, tensors)}
     save_file(tensors, str(path), metadata=metadata)
     return path
+
+
+def _finite_or_none(values: list[float] | None) -> list[float | None] | None:
+    """JSON has no NaN: a missing epoch value is written as null."""
+    if values is None:
+        return None
+    return [float(v) if np.isfinite(v) else None for v in values]
+
+
+def _encode_training_record(record: dict[str, Any]) -> dict[str, Any]:
+    """The training record (``n_iter_``, ``loss_curve_``, ``validation_scores_``,
+    ``best_epoch_``, ``lr_``) as JSON values."""
+    best = record.get("best_epoch")
+    return {
+        "n_iter": int(record["n_iter"]),
+        "loss_curve": _finite_or_none(record["loss_curve"]),
+        "validation_scores": _finite_or_none(record.get("validation_scores")),
+        "best_epoch": None if best is None else int(best),
+        "lr": float(record["lr"]),
+    }
+
+
+def _decode_training_record(document: dict[str, Any]) -> dict[str, Any]:
+    def floats(values: list[float | None] | None) -> list[float] | None:
+        return None if values is None else [np.nan if v is None else float(v) for v in values]
+
+    best = document["best_epoch"]
+    return {
+        "n_iter": int(document["n_iter"]),
+        "loss_curve": floats(document["loss_curve"]),
+        "validation_scores": floats(document["validation_scores"]),
+        "best_epoch": None if best is None else int(best),
+        "lr": float(document["lr"]),
+    }
 
 
 # -- decoding ---------------------------------------------------------------------------------
@@ -504,6 +542,8 @@ def read(path: str | Path) -> ModelState:
                 "scale": np.asarray(target["scale"], dtype=float),
                 "one_dimensional": bool(target["one_dimensional"]),
             }
+        if "training" in document:
+            fitted["training"] = _decode_training_record(document["training"])
         return ModelState(
             estimator=document["estimator"],
             params=_decode_params(document["params"]),

@@ -31,6 +31,27 @@ def test_round_trip_gives_identical_predictions(tmp_path, fitted):
     assert loaded.modalities_ == model.modalities_
 
 
+def test_the_training_record_round_trips(tmp_path, multimodal):
+    """n_iter_, loss_curve_, validation_scores_, best_epoch_ and lr_ read back as fit left them;
+    a NaN epoch value (JSON has none) comes back as NaN."""
+    X, y = multimodal
+    model = FusionClassifier(
+        max_epochs=6, early_stopping=True, n_iter_no_change=2, lr=0.02, random_state=0
+    ).fit(X, y)
+    model.validation_scores_[1] = np.nan
+    loaded = fusekit.load(model.save(tmp_path / "model.safetensors"))
+    assert loaded.n_iter_ == model.n_iter_ == len(model.net_.history)
+    assert loaded.loss_curve_ == model.loss_curve_
+    np.testing.assert_array_equal(loaded.validation_scores_, model.validation_scores_)
+    assert np.isnan(loaded.validation_scores_[1])
+    assert loaded.best_epoch_ == model.best_epoch_ is not None
+    assert loaded.lr_ == 0.02
+    plain = FusionClassifier(max_epochs=2, random_state=0).fit(X, y)
+    reloaded = fusekit.load(plain.save(tmp_path / "plain.safetensors"))
+    assert reloaded.validation_scores_ is None and reloaded.best_epoch_ is None
+    assert reloaded.loss_curve_ == plain.loss_curve_ and len(reloaded.loss_curve_) == 2
+
+
 def test_modalities_out_of_alphabetical_order_round_trip(tmp_path, multimodal):
     """The document's keys are sorted; the network's modality order must stay the fitted one."""
     X, y = multimodal
