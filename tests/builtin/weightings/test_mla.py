@@ -120,6 +120,17 @@ def test_bad_shared_dim_is_a_clear_error(shared_dim):
         build_network(MLAWeighting(shared_dim=shared_dim))
 
 
+def test_shared_dim_one_is_allowed():
+    weighting = MLAWeighting(shared_dim=1)
+    build_network(weighting)
+    assert weighting.shared_head.in_features == 1
+
+
+def test_regression_is_a_clear_error():
+    with pytest.raises(ValueError, match="mla: needs a classification task .*got regression"):
+        build_network(MLAWeighting(), n_outputs=1, task="regression")
+
+
 def test_entropy_is_over_the_classes_of_each_modality():
     # M = 2, K = 3: m0 uniform -> e = ln 3 = 1.098612; m1 (ln 4, 0, 0) -> p = (2/3, 1/6, 1/6),
     # e = −(2/3 ln 2/3 + 2 · 1/6 ln 1/6) = 0.867563; λ = softmax(−e)
