@@ -18,6 +18,9 @@ Gradient modification of the shared head against forgetting the previous modalit
     P ← P − q qᵀ / (α_t + r q),   P ← P / ‖P‖_F,   α_t = 0.1^(1 + batch / n_batches)
     ∇W ← ∇W + ∇W Pᵀ                                            (P ``(d, d)``, I at the start)
 
+(batch: unimodal steps taken so far in this epoch; n_batches = ⌈training rows / batch size⌉,
+the rows held out for validation not counted.)
+
 Inference (test-time uncertainty-based fusion), per sample, over the present modalities:
 
     e_m = −Σ_k p_m,k log p_m,k,   p_m = softmax(z_m)                           ``(B,)``
@@ -72,6 +75,18 @@ def update_projector(projector: Tensor, inputs_mean: Tensor, alpha: float) -> Te
     return updated / updated.norm(p="fro").clamp(min=1e-12)
 
 
+def batches_per_epoch(ctx: TrainingContext) -> int:
+    """n_batches of α_t: ⌈training rows / batch size⌉ (rows held out for validation excluded).
+
+    1 when the loop or the data is unknown (hooks called outside training) and when one batch
+    holds every row (``batch_size <= 0``).
+    """
+    if ctx.data is None or ctx.loop is None or ctx.batch_size <= 0:
+        return 1
+    rows = len(ctx.data) if ctx.train_rows is None else len(ctx.train_rows)
+    return max(1, math.ceil(rows / ctx.batch_size))
+
+
 class MLAWeighting(Weighting):
     """MLA: alternating unimodal training through a shared head, entropy-weighted fusion."""
 
@@ -106,11 +121,12 @@ class MLAWeighting(Weighting):
     def on_train_begin(self, ctx: TrainingContext) -> None:
         self.projector.copy_(torch.eye(self.projector.shape[0], device=self.projector.device))
         self.turn, self.steps_done, self.current, self.inputs_mean = 0, 0, None, None
-        if ctx.data is not None and ctx.loop is not None and ctx.batch_size > 0:
-            self.batches_per_epoch = max(1, math.ceil(len(ctx.data) / ctx.batch_size))
+        self.batch_in_epoch, self.batches_per_epoch = 0, 1
 
     def on_epoch_begin(self, ctx: TrainingContext) -> None:
+        """Restart the batch counter of α_t and count this epoch's batches."""
         self.batch_in_epoch = 0
+        self.batches_per_epoch = batches_per_epoch(ctx)
 
     def shared_inputs(self, features: dict[str, Tensor], steps: dict[str, Tensor]) -> list[Tensor]:
         """a_m(as_vector(h_m)) for every modality: M x ``(B, d)``."""
