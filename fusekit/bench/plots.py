@@ -64,13 +64,16 @@ def pareto_front(table: pd.DataFrame) -> pd.Series:
 
 def plot_fit_time(summary: pd.DataFrame, dataset: str, path: Path, top: int = 10) -> None:
     """Score against fit time: every configuration with the Pareto front (fastest for its score)
-    on the left; the ``top`` best, labelled, on the right."""
+    on the left; the ``top`` best on the right, numbered by rank, with the numbers' names in a
+    key beside the panel (long names next to their points overlapped)."""
     plt = pyplot()
     table = summary[(summary["dataset"] == dataset) & (summary["n"] > 0)]
     varying = _varying(table)
     front = pareto_front(table)
     panels = [table] if len(table) <= top else [table, table.head(top)]
-    figure, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.8), squeeze=False)
+    figure, axes = plt.subplots(
+        1, len(panels), figsize=(5.5 * len(panels) + 2.5, 4.8), squeeze=False
+    )
     axes = axes[0]
     for ax, shown in zip(axes, panels, strict=True):
         ax.errorbar(
@@ -87,17 +90,20 @@ def plot_fit_time(summary: pd.DataFrame, dataset: str, path: Path, top: int = 10
         ax.plot(on_front["fit_time"], on_front["mean"], "o-", color="tab:red", label="Pareto front")
         ax.set_xscale("log")
         ax.set_xlabel("mean fit time per fold (s, log scale)")
-    labelled = table.head(top).sort_values("fit_time")
-    for position, (_, row) in enumerate(labelled.iterrows()):
+    labelled = table.head(top)
+    key = []
+    for rank, (_, row) in enumerate(labelled.iterrows(), start=1):
         axes[-1].annotate(
-            config_name(row, varying),
+            str(rank),
             (row["fit_time"], row["mean"]),
             fontsize=7,
-            # neighbours in fit time get labels at different heights
-            xytext=(6, (-18, 12, -6, 24)[position % 4]),
+            xytext=(4, 4),
             textcoords="offset points",
-            arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5},
         )
+        key.append(f"{rank}  {config_name(row, varying)}")
+    axes[-1].text(
+        1.03, 1.0, "\n".join(key), transform=axes[-1].transAxes, va="top", ha="left", fontsize=7
+    )
     axes[0].set_ylabel(f"{table['metric'].iloc[0]} (clean test folds)")
     axes[0].set_title("all configurations")
     if len(panels) > 1:
