@@ -15,7 +15,7 @@ SWEPT_LR: dict[str, float] = {
     "scfae": 3e-3,
     "scfae_no_recon": 3e-3,
     "scfae_no_expand": 3e-3,
-    "scfae_mse": 1e-3,
+    "scfae_mse": 3e-3,
     "scfae_contrastive": 3e-3,
     "linear_proj": 1e-3,
     "scfae_paper": 3e-3,

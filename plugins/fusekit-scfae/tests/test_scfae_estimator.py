@@ -28,7 +28,7 @@ def test_presets_change_only_their_defaults():
     assert PRESETS["scfae_no_recon"]().get_params()["lam"] == 0.0
     assert PRESETS["scfae_no_expand"]().get_params()["n"] == 1
     assert PRESETS["scfae_mse"](lam=0.5).get_params() == {
-        **SCFAEFusion(recon="mse", lam=0.5).get_params()
+        **SCFAEFusion(recon="mse", detach_target=True, lam=0.5).get_params()
     }
     assert PRESETS["linear_proj"]().structure == "linear"
     with pytest.raises(TypeError):

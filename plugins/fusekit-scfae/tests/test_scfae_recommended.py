@@ -73,17 +73,23 @@ def mfeat_fou_kar():
 def test_defaults_train_without_diverging(name, mfeat_fou_kar, train_seed):
     """Default parameters on UCI mfeat fou + kar (800 random rows, 5 epochs: the data where
     Adam at lr 0.01 diverges): the training loss stays finite, falls every epoch (no rise above
-    2 % of the first epoch's loss) and ends below 95 % of the first. With lr=0.01, seed 0, four
-    of the seven rise (no_recon, no_expand, mse, linear_proj: +0.02 to +1.9 after a fall).
-    Observed with FUSEKIT_TEST_SEED=0-5 (recommended settings): largest epoch-to-epoch change
-    -0.007 x the first loss (scfae_mse; every preset falls every epoch); last / first 0.09-0.43,
-    scfae_mse 0.82-0.92 (it learns slowly at any lr, see the README)."""
+    2 % of the first epoch's loss) and ends below 95 % of the first, and the other 1,200 rows
+    score above 0.5 (chance 0.1; the literal, undetached MSE ablation scored 0.10-0.26 on its
+    worst folds). With lr=0.01, seed 0, four of the seven rise (no_recon, no_expand, mse,
+    linear_proj: +0.02 to +1.9 after a fall). Observed with FUSEKIT_TEST_SEED=0-5 (recommended
+    settings): largest epoch-to-epoch change -0.06 x the first loss or lower (every preset falls
+    every epoch); last / first 0.12-0.43; held-out accuracy 0.62-0.92 (lowest: scfae_paper,
+    which spends the first 13 of its 65 steps warming up from 0.05 x its lr)."""
     X, y = mfeat_fou_kar
-    rows = np.random.default_rng(train_seed).permutation(len(y))[:800]
+    order = np.random.default_rng(train_seed).permutation(len(y))
+    rows, held_out = order[:800], order[800:]
+    X_test = Modalities({m: np.asarray(v)[held_out] for m, v in X.items()})
     X = Modalities({m: np.asarray(v)[rows] for m, v in X.items()})
     model = FusionClassifier(fusion=name, max_epochs=5, random_state=train_seed).fit(X, y[rows])
+
     assert model.training_settings_["lr"]["source"] == f"fusion {name}"
     losses = np.asarray(model.net_.history[:, "train_loss"], dtype=float)
     assert np.isfinite(losses).all()
     assert np.diff(losses).max() < 0.02 * losses[0], losses
     assert losses[-1] < 0.95 * losses[0], losses
+    assert model.score(X_test, y[held_out]) > 0.5  # 10 classes: chance 0.1
