@@ -44,17 +44,11 @@ from fusekit.engine.resolve import (
     split_nested,
     weightings_for,
 )
-from fusekit.engine.settings import ProgressLRScheduler, resolve_training_settings
+from fusekit.engine.settings import OPTIMIZERS, ProgressLRScheduler, resolve_training_settings
 from fusekit.engine.stopping import BestValidationStopping, FixedSplit
 from fusekit.engine.training import ComponentHooks, FusionNet
 from fusekit.plugin import FusionOutput, ModalityBatch, TrainingData
 
-OPTIMIZERS = {
-    "adam": torch.optim.Adam,
-    "adamw": torch.optim.AdamW,
-    "sgd": torch.optim.SGD,
-    "rmsprop": torch.optim.RMSprop,
-}
 NESTED_PREFIXES = (*PREFIXES, "optimizer", "callbacks")
 
 

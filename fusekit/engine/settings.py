@@ -25,8 +25,14 @@ AUTO = "auto"
 #: The value of an ``"auto"`` setting that no component recommends.
 FALLBACKS: dict[str, Any] = {"lr": 0.01, "optimizer": "adam", "lr_schedule": None}
 assert set(FALLBACKS) == set(RECOMMENDABLE_PARAMS)
-#: Optimiser names the estimator accepts (``fusekit.estimator.OPTIMIZERS``).
-OPTIMIZER_NAMES = ("adam", "adamw", "sgd", "rmsprop")
+#: The optimisers the estimator accepts by name (any ``torch.optim.Optimizer`` class too).
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop,
+}
+OPTIMIZER_NAMES = tuple(OPTIMIZERS)
 
 
 @dataclass(frozen=True)
