@@ -134,7 +134,7 @@ class FusionNet(NeuralNet):
             if not math.isfinite(loss):
                 self._diverged(loss, training, count)
             record[loss_key] = loss
-            record[size_key] = len(batch[0])
+            record[size_key] = _batch_weight(batch[0])
             for listener in end:
                 listener(self, batch=batch, training=training, **step)
             # Free this step's outputs (activations of large fusions) before the next forward pass
@@ -256,3 +256,14 @@ class ComponentHooks(Callback):
     def on_epoch_end(self, net: NeuralNet, **kwargs: Any) -> None:
         if self._listeners["on_epoch_end"]:
             self._dispatch("on_epoch_end", self._context(net))
+
+
+def _batch_weight(batch: Any) -> float | int:
+    """The ``*_batch_size`` history entry: the batch's rows, or with sample weights their sum.
+
+    skorch averages the epoch's ``train_loss`` / ``valid_loss`` over batches weighted by this
+    entry; each batch's loss is Σ w ℓ / Σ w, so weighting by Σ w makes the epoch value
+    Σ w ℓ / Σ w over the whole epoch (not a row-count average of the batch means).
+    """
+    weights = getattr(batch, "sample_weight", None)
+    return len(batch) if weights is None else float(weights.sum())

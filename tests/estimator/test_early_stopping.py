@@ -109,3 +109,23 @@ def test_a_split_too_small_for_the_classes_names_early_stopping():
     model = FusionClassifier(modalities={"a": 2, "b": 2}, early_stopping=True)
     with pytest.raises(ValueError, match="early_stopping=True cannot hold out"):
         model.fit(X, y)
+
+
+def test_weighted_validation_loss_over_several_batches_is_the_weighted_log_loss():
+    """With sample weights the validation loss is Σ w ℓ / Σ w over all held-out rows (sklearn's
+    weighted log loss of the model), not the row-count average of per-batch weighted means:
+    150 held-out rows in 5 batches of 32 (the last of 22), weights 1-10."""
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 200)
+    X = {"a": rng.normal(size=(600, 3)) + y[:, None], "b": rng.normal(size=(600, 2))}
+    weights = rng.integers(1, 11, size=600).astype(float)
+    model = FusionClassifier(
+        max_epochs=1, batch_size=32, early_stopping=True, validation_fraction=0.25, random_state=0
+    ).fit(X, y, sample_weight=weights)
+    valid = model.net_.train_split.valid_rows
+    assert len(valid) == 150
+    rows = {name: array[valid] for name, array in X.items()}
+    expected = log_loss(y[valid], model.predict_proba(rows), sample_weight=weights[valid])
+    assert -model.validation_scores_[0] == pytest.approx(expected, rel=1e-5)
+    unweighted = log_loss(y[valid], model.predict_proba(rows))
+    assert expected != pytest.approx(unweighted, rel=1e-3)  # the weights matter here
