@@ -31,6 +31,15 @@ from fusekit.data import Modalities
 from fusekit.estimator import FusionClassifier, FusionRegressor
 from fusekit.robustness.corruptions import apply_corruption, feature_stats, get_corruption
 
+#: The training a fusekit fit had (see :func:`training_record`).
+TRAINING_COLUMNS = (
+    "lr",
+    "optimizer",
+    "lr_schedule",
+    "n_epochs",
+    "train_loss_first",
+    "train_loss_last",
+)
 COLUMNS = [
     "unit_id",
     "dataset",
@@ -54,12 +63,7 @@ COLUMNS = [
     "status",
     "error",
     "tuned",
-    "lr",
-    "optimizer",
-    "lr_schedule",
-    "n_epochs",
-    "train_loss_first",
-    "train_loss_last",
+    *TRAINING_COLUMNS,
 ]
 """One row per score. ``lr`` ... ``train_loss_last``: the training the fit actually had (the
 resolved ``lr_``, ``optimizer_``, ``lr_schedule_`` of a fusekit estimator, its epochs and first /

@@ -14,19 +14,11 @@ from typing import Any
 
 import pandas as pd
 
-from fusekit.bench.runner import COLUMNS
+from fusekit.bench.runner import COLUMNS, TRAINING_COLUMNS
 
 RESULTS = "results.csv"
 TEXT_COLUMNS = ("error", "corruption", "modality", "status", "tuned", "optimizer", "lr_schedule")
-OPTIONAL = (
-    "tuned",
-    "lr",
-    "optimizer",
-    "lr_schedule",
-    "n_epochs",
-    "train_loss_first",
-    "train_loss_last",
-)
+OPTIONAL = ("tuned", *TRAINING_COLUMNS)
 
 
 class ResultStore:

@@ -182,3 +182,20 @@ def test_results_record_the_schedule_and_the_epochs_early_stopping_ran(tmp_path,
     frame = pd.read_csv(tmp_path / "results.csv")
     assert (frame["lr_schedule"] == repr(schedule)).all()
     assert (frame["n_epochs"] == 3).all()
+
+
+def test_a_results_file_from_before_the_training_columns_resumes(tmp_path, toy, tiny):
+    """An older results.csv (no tuned / training columns) is read with those columns empty, and
+    a resumed run skips its finished units."""
+    from fusekit.bench.runner import TRAINING_COLUMNS
+    from fusekit.bench.store import ResultStore
+
+    _run(tmp_path, toy, tiny, fusion=["concat"])
+    frame = pd.read_csv(tmp_path / "results.csv")
+    frame.drop(columns=["tuned", *TRAINING_COLUMNS]).to_csv(tmp_path / "results.csv", index=False)
+    read = ResultStore(tmp_path).read()
+    assert list(read.columns) == COLUMNS
+    assert (read["lr"] == "").all() and (read["tuned"] == "").all()
+    assert len(ResultStore(tmp_path).finished()) == 2  # both folds
+    _run(tmp_path, toy, tiny, fusion=["concat"])  # resumes: nothing left to fit
+    assert len(pd.read_csv(tmp_path / "results.csv")) == len(frame)
