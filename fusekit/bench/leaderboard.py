@@ -94,8 +94,10 @@ def summarize(
     keys = ["dataset", *CONFIG]
     clean = results[results["scenario"] == "clean"]
     ok = clean[clean["status"] == "ok"]
+    ok = ok.assign(not_learning=_loss_did_not_fall(ok))
     table = ok.groupby(keys, sort=False).agg(
         metric=("metric", "first"),
+        not_learning=("not_learning", "sum"),
         mean=("score", "mean"),
         std=("score", lambda s: s.std(ddof=0)),
         n=("score", "size"),
@@ -114,6 +116,7 @@ def summarize(
             table[criterion] = rows.groupby(keys, sort=False)["score"].mean()
     table["failed"] = table["failed"].fillna(0).astype(int)
     table["n"] = table["n"].fillna(0).astype(int)
+    table["not_learning"] = table["not_learning"].fillna(0).astype(int)
     table["error"] = table["error"].fillna("")
     table = table.reset_index()
     table["name"] = [config_name(row) for _, row in table.iterrows()]
@@ -130,6 +133,16 @@ def summarize(
     table = pd.concat(parts, ignore_index=True)
     table["criterion"] = rank_by
     return table
+
+
+def _loss_did_not_fall(rows: pd.DataFrame) -> pd.Series:
+    """True for fits whose last epoch's training loss is not below the first's (diverged or
+    stalled); False where the loss was not recorded (reference rows, older results files)."""
+    if "train_loss_first" not in rows:
+        return pd.Series(False, index=rows.index)
+    first = pd.to_numeric(rows["train_loss_first"], errors="coerce")
+    last = pd.to_numeric(rows["train_loss_last"], errors="coerce")
+    return last >= first
 
 
 def _verdicts(
@@ -299,6 +312,7 @@ def to_markdown(
                 row_cells = [f"**{cell}**" for cell in row_cells]
             lines.append("| " + " | ".join(row_cells) + " |")
         lines += ["", legend(extras, bool(table["reference"].any()))]
+        lines += training_warnings(ranked, shown)
         for _, row in broken.iterrows():
             name = ", ".join(str(row[c]) for c in shown)
             lines.append("")
@@ -306,6 +320,20 @@ def to_markdown(
         lines.append("")
     lines += cross_markdown(summary)
     return "\n".join(lines)
+
+
+def training_warnings(table: pd.DataFrame, shown: list[str]) -> list[str]:
+    """One line per configuration with folds whose training loss did not fall: its score is a
+    statement about that training (lr, epochs in ``results.csv``), not about the method."""
+    lines = []
+    for _, row in table[table["not_learning"] > 0].iterrows():
+        name = ", ".join(str(row[c]) for c in shown)
+        lines.append(
+            f"- training loss did not fall: {name} in {int(row['not_learning'])} of {row['n']} "
+            "folds (last epoch's training loss not below the first's: diverged or stalled; see "
+            "`lr` and `n_epochs` in results.csv)"
+        )
+    return ["", *lines] if lines else []
 
 
 def cross_markdown(summary: pd.DataFrame) -> list[str]:

@@ -31,6 +31,7 @@ from fusekit.bench.leaderboard import (
     low_power,
     missing_table,
     shown_columns,
+    training_warnings,
 )
 from fusekit.bench.plots import CROSS, Figure
 from fusekit.bench.stats import WITHIN_TEST
@@ -154,6 +155,10 @@ def write_report(
     for dataset, table in summary.groupby("dataset", sort=False):
         parts.append(f"<h2>{html.escape(str(dataset))}</h2>")
         parts.append(_table(table))
+        warnings = training_warnings(table[table["n"] > 0], shown_columns(table))
+        if warnings:
+            items = "".join(f"<li>{html.escape(line[2:])}</li>" for line in warnings if line)
+            parts.append(f"<ul class='warning'>{items}</ul>")
         parts += [_figure(out_dir, f) for f in figures if f.dataset == dataset]
     parts.append(_cross(summary, figures, out_dir))
     missing = missing_table(results)

@@ -136,3 +136,27 @@ def test_importance_table_is_the_shapley_value_of_the_fold_scores():
     row = importance_table(older).loc[("d", "concat", "none", "none", "mlp")]
     np.testing.assert_allclose(row[["a", "b", "c"]].to_numpy(float), [0.3, 0.3, 0.0], atol=1e-12)
     assert importance_table(results[results["scenario"] != "empty"]).empty
+
+
+def test_configurations_whose_training_loss_did_not_fall_are_named_under_the_table():
+    results = _results({"concat": {"clean": [0.9, 0.8, 0.85]}, "late": {"clean": [0.3, 0.2, 0.4]}})
+    results["train_loss_first"] = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    results["train_loss_last"] = [0.2, 0.3, 0.1, 1.5, 0.4, 1.0]  # late: 2 folds rose or stalled
+    summary = summarize(results)
+    counts = summary.set_index("fusion")["not_learning"]
+    assert counts.to_dict() == {"concat": 0, "late": 2}
+    text = to_markdown(summary)
+    assert "- training loss did not fall: late in 2 of 3 folds" in text
+    assert "did not fall: concat" not in text
+    # no recorded losses (reference rows, older files): nothing is flagged
+    assert summarize(_results({"late": {"clean": [0.3, 0.2]}}))["not_learning"].eq(0).all()
+
+
+def test_the_report_names_them_too(tmp_path):
+    from fusekit.bench.report import write_report
+
+    results = _results({"concat": {"clean": [0.9, 0.8]}, "late": {"clean": [0.3, 0.2]}})
+    results["train_loss_first"] = 1.0
+    results["train_loss_last"] = [0.2, 0.3, 1.5, 0.4]
+    page = write_report(tmp_path, results, summarize(results), [], {}).read_text()
+    assert "<li>training loss did not fall: late in 1 of 2 folds" in page
