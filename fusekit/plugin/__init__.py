@@ -36,7 +36,7 @@ from fusekit.plugin.masks import (
 )
 from fusekit.plugin.nn import as_vector, seeded_generator, vector_size
 from fusekit.plugin.output import FusionOutput
-from fusekit.plugin.schedule import WarmupCosine, check_window, in_window
+from fusekit.plugin.schedule import WarmupCosine, WarmupMultiStep, check_window, in_window
 from fusekit.plugin.spec import INPUT_KINDS, BuildSpec, Shape, input_kind
 from fusekit.plugin.unimodal import require_unimodal_logits, unimodal_losses
 from fusekit.plugin.validation import (
@@ -72,6 +72,7 @@ __all__ = [
     "TrainingData",
     "TrainingLoop",
     "WarmupCosine",
+    "WarmupMultiStep",
     "Weighting",
     "as_vector",
     "check_choice",

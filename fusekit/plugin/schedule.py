@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -56,3 +58,54 @@ class WarmupCosine:
             return self.start_factor + (1.0 - self.start_factor) * p / self.warmup
         decay = (p - self.warmup) / (1.0 - self.warmup)
         return self.final_factor + (1.0 - self.final_factor) * (1.0 + math.cos(math.pi * decay)) / 2
+
+
+@dataclass(frozen=True)
+class WarmupMultiStep:
+    """Linear warm-up, then step decay: the factor on ``lr`` at training progress ``p``.
+
+    ``p = k / T`` as for :class:`WarmupCosine` (stepped after every training batch). With
+    ``w = warmup``, ``s = start_factor``, ``g = gamma`` and ``milestones`` ``m_1 < m_2 < ...``
+    (progress fractions of the whole run, each in ``[w, 1]``)::
+
+        p < w:   s + (1 - s) * p / w          (linear warm-up, s -> 1)
+        p >= w:  g ** #{i : m_i <= p}          (x g at every milestone reached)
+
+    For ``T`` with ``w * T`` and every ``m_i * T`` integers (and ``s > 0``) this is torch's
+    ``SequentialLR([LinearLR(start_factor=s, total_iters=wT), MultiStepLR(milestones=[m_i T -
+    wT], gamma=g)], milestones=[wT])``. The defaults are the schedule of MWAM's official demo
+    (MMANet's trainer, ``lib/model_develop.py`` with ``GradualWarmupScheduler(multiplier=1,
+    total_epoch=5)`` and ``MultiStepLR(milestones=[E/6, 2E/6, 3E/6])``, default gamma 0.1, counted
+    after the warm-up): for E = 100 epochs the lr rises from 0 over the first 5 epochs and drops
+    x0.1 when epochs 22, 39 and 56 begin (the epochs at which that code's lr changes).
+    """
+
+    warmup: float = 0.05
+    start_factor: float = 0.0
+    milestones: tuple[float, ...] = (0.22, 0.39, 0.56)
+    gamma: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.warmup < 1.0:
+            raise ValueError(f"WarmupMultiStep: warmup must be in [0, 1), got {self.warmup!r}")
+        if not self.start_factor >= 0.0:
+            raise ValueError(
+                f"WarmupMultiStep: start_factor must be >= 0, got {self.start_factor!r}"
+            )
+        if not self.gamma > 0.0:
+            raise ValueError(f"WarmupMultiStep: gamma must be > 0, got {self.gamma!r}")
+        milestones = tuple(float(m) for m in self.milestones)
+        in_range = all(self.warmup <= m <= 1.0 for m in milestones)
+        increasing = all(a < b for a, b in itertools.pairwise(milestones))
+        if not (in_range and increasing):
+            raise ValueError(
+                f"WarmupMultiStep: milestones must be strictly increasing progress fractions in "
+                f"[warmup={self.warmup!r}, 1], got {self.milestones!r}"
+            )
+        object.__setattr__(self, "milestones", milestones)
+
+    def __call__(self, progress: float) -> float:
+        p = min(max(float(progress), 0.0), 1.0)
+        if p < self.warmup:
+            return self.start_factor + (1.0 - self.start_factor) * p / self.warmup
+        return self.gamma ** bisect.bisect_right(self.milestones, p)

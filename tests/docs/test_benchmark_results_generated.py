@@ -22,6 +22,12 @@ GENERATED = {
     "plugins/fusekit-mwam/benchmarks/image_results.md": (
         "plugins/fusekit-mwam/benchmarks/image_seeds.py"
     ),
+    "plugins/fusekit-mwam/benchmarks/image_paper_results.md": (
+        "plugins/fusekit-mwam/benchmarks/image_seeds.py"
+    ),
+    "plugins/fusekit-mwam/benchmarks/image_paper_lr005_results.md": (
+        "plugins/fusekit-mwam/benchmarks/image_seeds.py"
+    ),
     "plugins/fusekit-btw/benchmarks/seeds_results.md": (
         "plugins/fusekit-btw/benchmarks/btw_seeds.py"
     ),
