@@ -2,9 +2,10 @@
 
 ``d_i`` = method − baseline on seed ``i``. The 95 % interval is Student's t over the ``n``
 differences, ``mean ± t(0.975, n − 1) · std / √n`` (``scipy.stats.t``). The claim ``d > 0``
-(``sign=+1``) or ``d < 0`` (``sign=−1``) *holds* when the interval lies on its side of 0, *does
-not hold* when it lies on the other side or entirely within ``±margin`` of 0 (no effect worth
-the name), and is *inconclusive* otherwise. The interval assumes independent seeds; over folds
+(``sign=+1``) or ``d < 0`` (``sign=−1``) *does not hold* when the interval lies entirely within
+``±margin`` of 0 (no effect worth the name, even if it excludes 0: the papers claim gains of
+points, not of tenths of one) or on the other side of 0; it *holds* when the interval lies on its
+side of 0 and reaches beyond ``margin``, and is *inconclusive* otherwise. The interval assumes independent seeds; over folds
 of repeated cross-validation it is optimistic (use the bench's corrected test there).
 """
 
@@ -35,8 +36,8 @@ def claim_verdict(low: float, high: float, sign: int = 1, margin: float = MARGIN
     if sign not in (1, -1):
         raise ValueError(f"sign must be +1 or -1, got {sign!r}.")
     low, high = sorted((sign * low, sign * high))
-    if low > 0:
-        return "holds"
     if high < 0 or (low > -margin and high < margin):
         return "does not hold"
+    if low > 0:
+        return "holds"
     return "inconclusive"

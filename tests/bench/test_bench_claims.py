@@ -24,6 +24,9 @@ def test_interval_is_scipys_one_sample_t_interval():
         (-0.02, 0.03, 1, "inconclusive"),
         (-0.03, -0.002, -1, "holds"),  # the claim is d < 0
         (0.002, 0.03, -1, "does not hold"),
+        (0.002, 0.009, 1, "does not hold"),  # above 0 but negligible: the margin comes first
+        (-0.009, -0.002, -1, "does not hold"),
+        (0.002, 0.011, 1, "holds"),  # reaches beyond the margin
     ],
 )
 def test_verdicts(low, high, sign, expected):
