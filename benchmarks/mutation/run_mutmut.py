@@ -87,13 +87,15 @@ WIRING_MB = {
             "tests/test_mwam_frm.py",
             "tests/test_mwam_allocation.py",
             "tests/test_mwam_training.py",
+            "tests/test_mwam_wiring.py",
         ],
     ),
     "btw_wiring": (
         "btw",
         "fusekit_btw",
         ["fusekit_btw/weighting.py", "fusekit_btw/moe_fusion.py"],
-        [
+        ["tests/test_btw_wiring.py"]
+        + [
             f"tests/test_btw_moe_fusion.py::{test}"
             for test in (
                 "test_registered_as_moe",

@@ -178,11 +178,13 @@ def test_regression_hat_weights_pooled_stds_and_predict_time_weights(level):
 def test_pooled_std_of_a_modality_absent_everywhere_is_zero_not_nan():
     y, unimodal, multimodal, mask = regression_case(n=10, k=1)
     mask[:, 2] = False
+    mask[:, 0] = np.arange(10) == 3  # present in exactly one row: σ_0 = |y − ŷ| of that row
     btw = built(task="regression", n_outputs=1, level="local")
     btw._hat_weights(
         torch.tensor(unimodal), torch.tensor(multimodal), torch.tensor(mask), torch.tensor(y)
     )
     assert btw.unimodal_std_[2].item() == 0.0
+    assert btw.unimodal_std_[0].item() == pytest.approx(abs(y[3, 0] - unimodal[3, 0, 0]), rel=1e-6)
     expected = np.sqrt(((y[:, 0] - unimodal[:, 1, 0]) ** 2)[mask[:, 1]].mean())
     assert btw.unimodal_std_[1].item() == pytest.approx(expected, rel=1e-6)
 
@@ -268,6 +270,14 @@ def test_capture_takes_stored_rows_by_index_and_label_free_weights_otherwise():
     btw._inside = True  # a pass run by BTW itself keeps the weights it set
     btw._capture(network, (fixed_batch(unimodal[:3], multimodal[:3], mask[:3], index),))
     torch.testing.assert_close(btw._pass_weights, expected)
+    btw._inside = False
+    btw.weights_ = torch.ones(0, 3)  # before any fit: no stored rows to index
+    btw._capture(network, (fixed_batch(unimodal[:3], multimodal[:3], mask[:3], index),))
+    torch.testing.assert_close(btw._pass_weights, expected)
+    btw.weights_ = torch.tensor([[0.1, 0.2, 0.3]])  # a one-row training set
+    one = fixed_batch(unimodal[:1], multimodal[:1], mask[:1], torch.tensor([0]))
+    btw._capture(network, (one,))
+    torch.testing.assert_close(btw._pass_weights, torch.tensor([[0.1, 0.2, 0.3]]))
 
 
 def test_recompute_unrolls_the_ema_over_the_mean_weight_pass():
@@ -436,7 +446,9 @@ def test_train_begin_resets_the_state_and_hooks_once():
     btw.history_mass_, btw.alpha_, btw.history_, btw._best = 0.2, 0.9, [{}], 3.0
     ctx = update_context(btw, network, batch, torch.zeros(12, dtype=torch.long))
     btw.on_train_begin(ctx)
+    torch.manual_seed(2**31 + 5)
     btw.on_train_begin(ctx)
+    assert btw._seed == 6  # the torch seed taken modulo 2³¹ − 1 (the MI estimator's random_state)
     assert len(network._forward_pre_hooks) == 1
     torch.testing.assert_close(btw.weights_, torch.as_tensor(mask).float())
     torch.testing.assert_close(btw.mi_, torch.full((3,), 1 / 3))
@@ -452,7 +464,10 @@ def test_heads_loss_is_the_mean_over_present_rows_on_detached_features():
     heads = nn.ModuleDict({m: nn.Linear(4, 3) for m in NAMES})
     network = SimpleNamespace(
         names=NAMES,
-        unimodal=lambda features, steps: {m: heads[m](h) for m, h in features.items()},
+        unimodal=lambda features, steps: {
+            m: heads[m](h) * (1.0 if steps is output.steps else math.nan)
+            for m, h in features.items()
+        },
         per_sample_loss=lambda logits, y: nn.functional.cross_entropy(logits, y, reduction="none"),
     )
     mask = torch.tensor([[1, 1, 0], [1, 0, 0], [0, 1, 1], [1, 1, 1]], dtype=torch.bool)
@@ -535,12 +550,15 @@ def test_expert_pool_is_a_gelu_mlp_per_expert():
                 torch.testing.assert_close(out[b, m, e], expert(pool, e, tokens[b, m]))
 
 
-@pytest.mark.parametrize("top_k", [1, 3])
-def test_moe_layer_and_balance_loss_match_a_token_by_token_reference(top_k):
+@pytest.mark.parametrize(("top_k", "one_token"), [(1, False), (3, False), (2, True)])
+def test_moe_layer_and_balance_loss_match_a_token_by_token_reference(top_k, one_token):
     torch.manual_seed(1)
     layer = perturbed(MoELayer(n_modalities=3, width=4, n_experts=4, top_k=top_k, hidden=6), 1)
     tokens = torch.randn(5, 3, 4)
     mask = torch.tensor([[1, 1, 1], [1, 0, 1], [0, 0, 1], [1, 1, 0], [0, 1, 1]], dtype=torch.bool)
+    if one_token:  # a single present token: f_e and P_e are divided by 1
+        mask = torch.zeros(5, 3, dtype=torch.bool)
+        mask[2, 1] = True
     new, balance = layer(tokens, mask)
     expected, expected_balance = reference_layer(layer, tokens, mask)
     torch.testing.assert_close(new, expected, rtol=1e-5, atol=1e-5)
@@ -608,7 +626,154 @@ def test_every_bad_moe_parameter_is_named_with_its_value(param, value):
         SparseMoEFusion(**{param: value}).build(spec())
 
 
-def test_top_k_equal_to_n_experts_is_accepted():
+def test_top_k_equal_to_n_experts_and_zero_balance_are_accepted():
     SparseMoEFusion(n_experts=3, top_k=3).build(spec())
+    SparseMoEFusion(balance=0.0).build(spec())
     with pytest.raises(ValueError, match="top_k must be at most n_experts=3, got 4"):
         SparseMoEFusion(n_experts=3, top_k=4).build(spec())
+
+
+# -- reference predictions (Eqs. 1–3) ----------------------------------------------------------
+
+
+class OptimiserLoop(FakeLoop):
+    def __init__(self, network):
+        super().__init__(batch_size=8)
+        self.max_epochs = 2
+        self.optimizer_ = torch.optim.SGD(network.parameters(), lr=0.2)
+
+
+def reference_of(features, mask, target, seed=0):
+    """ŷ^m ``(N, M, K)`` that ``on_train_begin`` records with ``unimodal="separate"``."""
+    from fusekit.builtin.concat_fusion import ConcatFusion
+    from fusekit.builtin.mlp_backbone import MLPBackbone
+    from fusekit.builtin.no_calibration import NoCalibration
+    from fusekit.engine.network import FusionNetwork
+
+    torch.manual_seed(seed)
+    network = FusionNetwork(
+        input_shapes={m: (4,) for m in NAMES},
+        backbones={m: MLPBackbone(hidden=6) for m in NAMES},
+        calibration=NoCalibration(),
+        fusion=ConcatFusion(),
+        weighting=BTW(),
+        n_outputs=3,
+        task="classification",
+    )
+    btw = network.weighting
+    inputs = ModalityBatch(features=features, mask=mask, index=torch.arange(len(mask)))
+    loop = OptimiserLoop(network)
+    torch.manual_seed(seed + 1)
+    btw.on_train_begin(
+        TrainingContext(network, TrainingLoop(loop), TrainingData(inputs, target), 0)
+    )
+    untrained = network.copy(plain=True).eval()
+    with torch.no_grad():
+        before = [
+            untrained(inputs.with_mask(mask & (torch.arange(3) == m))).logits for m in range(3)
+        ]
+    return btw._reference, torch.stack(before, dim=1)
+
+
+def test_separate_reference_models_see_only_their_modality_and_its_rows():
+    """Eq. 1–3: ŷ^m = f_m(x^m), f_m trained on the rows where m is present, m alone."""
+    generator = torch.Generator().manual_seed(0)
+    features = {m: torch.randn(24, 4, generator=generator) for m in NAMES}
+    mask = torch.rand(24, 3, generator=generator) > 0.3
+    mask[:, 0] = True
+    target = torch.randint(0, 3, (24,), generator=generator)
+    reference, untrained = reference_of(features, mask, target)
+    assert reference.shape == (24, 3, 3)
+    assert (reference - untrained).abs().amax(dim=(0, 2)).min() > 1e-3  # each model was trained
+    scrambled = dict(features)
+    scrambled["a"] = features["a"] + 5 * torch.randn(24, 4, generator=generator)
+    changed, _ = reference_of(scrambled, mask, target)
+    torch.testing.assert_close(changed[:, 1:], reference[:, 1:])  # models b, c never see a
+    assert (changed[:, 0] - reference[:, 0]).abs().max() > 1e-3
+    absent_b = ~mask[:, 1]
+    relabelled = target.clone()
+    relabelled[absent_b] = (target[absent_b] + 1) % 3
+    moved = dict(features)
+    moved["b"] = features["b"].clone()
+    moved["b"][absent_b] = 100.0  # rows where b is absent: neither their b nor their y is used
+    other, _ = reference_of(moved, mask, relabelled)
+    torch.testing.assert_close(other[mask[:, 1], 1], reference[mask[:, 1], 1])
+    assert (other[:, 0] - reference[:, 0]).abs().max() > 1e-3  # model a does train on them
+
+
+# -- small pieces --------------------------------------------------------------------------------
+
+
+def test_softmax_is_row_wise_and_stable_for_large_logits():
+    from fusekit_btw.weighting import _softmax
+
+    logits = np.array([[1000.0, 0.0, -1000.0], [-1000.0, -1001.0, -1000.5]])
+    np.testing.assert_allclose(_softmax(logits), softmax(logits, axis=-1), rtol=1e-12)
+
+
+def test_move_alpha_without_a_loop_scores_the_training_f1():
+    btw = built(alpha=0.5, alpha_step=0.1)
+    target = torch.tensor([0, 1, 2, 1])
+    ctx = TrainingContext(FixedNetwork(), loop=None, data=None, epoch=0)
+    for logits in (torch.eye(3)[[0, 0, 0, 0]], torch.eye(3)[[0, 1, 2, 1]]):
+        btw._move_alpha(ctx, logits, target)
+    assert btw.alpha_ == pytest.approx(0.6)
+
+
+def test_btw_local_is_btw_at_the_local_level_and_passes_every_parameter_on():
+    names = (
+        "level", "unimodal", "unimodal_epochs", "alpha", "alpha_step", "alpha_on_improve",
+        "update_every", "predict_weights", "rescale",
+    )  # fmt: skip
+    from fusekit_btw import BTWLocal
+
+    assert {n: getattr(BTWLocal(), n) for n in names} == {
+        n: getattr(BTW(level="local"), n) for n in names
+    }
+    values = ("bi", "heads", 3, 0.3, 0.2, "decrease", 2, "ones", "mean_one")
+    assert [getattr(BTWLocal(*values), n) for n in names] == list(values)
+    assert BTWLocal(unimodal="heads").needs_unimodal_heads
+
+
+@pytest.mark.parametrize(
+    ("param", "value"),
+    [
+        ("level", "global"),
+        ("unimodal", "oof"),
+        ("alpha_on_improve", "up"),
+        ("predict_weights", "test"),
+        ("rescale", "max"),
+        ("alpha_step", -0.1),
+    ],
+)
+def test_a_bad_choice_is_named_with_its_value(param, value):
+    with pytest.raises(ValueError, match=f"btw: {param} must be .*got {value!r}"):
+        BTW(**{param: value}).build(spec())
+
+
+def test_a_bad_unimodal_epochs_names_none_as_allowed():
+    with pytest.raises(
+        ValueError, match="unimodal_epochs must be None or a positive integer, got 0"
+    ):
+        BTW(unimodal_epochs=0).build(spec())
+    BTW(unimodal_epochs=2).build(spec())
+
+
+def test_regression_mi_is_estimated_with_the_fit_seed_on_tied_predictions():
+    """Integer predictions tie; sklearn's jitter, seeded by the fit's seed, breaks the ties."""
+    rng = np.random.default_rng(8)
+    y = rng.integers(0, 3, size=(60, 1)).astype(float)
+    unimodal = y[:, None, :] + rng.integers(0, 2, size=(60, 3, 1))  # (60, 3, 1)
+    multimodal = y + rng.integers(0, 2, size=(60, 1))
+    mask = np.ones((60, 3), dtype=bool)
+    btw = built(task="regression", n_outputs=1)
+    btw._seed = 11
+    btw._hat_weights(
+        torch.tensor(unimodal), torch.tensor(multimodal), torch.tensor(mask), torch.tensor(y)
+    )
+    mi = [
+        mutual_info_regression(unimodal[:, m], multimodal[:, 0], n_neighbors=3, random_state=11)[0]
+        for m in range(3)
+    ]
+    mi = np.maximum(mi, 1e-5) / np.maximum(mi, 1e-5).sum()
+    np.testing.assert_allclose(btw.mi_.numpy(), mi, rtol=1e-6)
