@@ -418,8 +418,8 @@ def test_alpha_follows_the_training_macro_f1_without_a_validation_split():
 
 def test_alpha_follows_the_training_mae_for_regression():
     target = torch.tensor([[0.0], [1.0], [2.0], [3.0], [4.0]])
-    offsets = (1.0, 0.5, 0.75, 0.25)  # MAE: 1.0, 0.5 (best), 0.75 (worse), 0.25 (best)
-    fused = [target.numpy() + np.array([[o], [-o], [o], [-o], [o]]) for o in offsets]
+    offsets = (1.0, -0.5, 0.75, -0.25)  # MAE: 1.0, 0.5 (best), 0.75 (worse), 0.25 (best)
+    fused = [target.numpy() + o for o in offsets]  # |ŷ + y| would rank the last one worse
     rng = np.random.default_rng(0)
     unimodal = target.numpy()[:, None, :] + rng.normal(size=(5, 3, 1))
     btw = BTW(unimodal="heads", level="local", alpha=0.5, alpha_step=0.1)
@@ -428,12 +428,12 @@ def test_alpha_follows_the_training_mae_for_regression():
 
 
 def test_updates_run_after_every_update_every_epochs(monkeypatch):
-    btw = built(update_every=2)
+    btw = built(update_every=3)
     epochs = []
     monkeypatch.setattr(btw, "update", lambda ctx: epochs.append(ctx.epoch))
-    for epoch in range(6):
+    for epoch in range(9):
         btw.on_epoch_end(TrainingContext(FixedNetwork(), loop=None, data=None, epoch=epoch))
-    assert epochs == [1, 3, 5]
+    assert epochs == [2, 5, 8]
 
 
 def test_train_begin_resets_the_state_and_hooks_once():
@@ -454,7 +454,9 @@ def test_train_begin_resets_the_state_and_hooks_once():
     torch.testing.assert_close(btw.mi_, torch.full((3,), 1 / 3))
     torch.testing.assert_close(btw.mean_weights_, torch.ones(3))
     assert (btw.history_mass_, btw.alpha_, btw.history_, btw._best) == (1.0, 0.35, [], None)
-    with pytest.raises(ValueError, match="btw: training needs the training rows"):
+    with pytest.raises(
+        ValueError, match="^btw: training needs the training rows and their target$"
+    ):
         btw.on_train_begin(TrainingContext(network, loop=None, data=None, epoch=0))
 
 
@@ -486,6 +488,12 @@ def test_heads_loss_is_the_mean_over_present_rows_on_detached_features():
     assert all(h.grad is None for h in calibrated.values())
     assert heads["a"].weight.grad is not None
     assert BTW(unimodal="separate").loss_terms(output, ctx) == {}
+    single = torch.zeros(4, 3, dtype=torch.bool)
+    single[2, 1] = True  # one present entry: its loss, divided by 1
+    output = FusionOutput(mask=single, calibrated=calibrated)
+    term = btw.loss_terms(output, ctx)["btw_unimodal_heads"]
+    expected = nn.functional.cross_entropy(heads["b"](calibrated["b"][2:3]), target[2:3])
+    torch.testing.assert_close(term, expected)
 
 
 # -- FuseMoE fusion ----------------------------------------------------------------------------
