@@ -502,7 +502,7 @@ def test_heads_loss_is_the_mean_over_present_rows_on_detached_features():
 def layer_norm(x, weight, bias):
     mean = x.mean()
     variance = ((x - mean) ** 2).mean()
-    return (x - mean) / math.sqrt(variance + 1e-5) * weight + bias
+    return (x - mean) / torch.sqrt(variance + 1e-5) * weight + bias
 
 
 def gelu(x):
