@@ -75,6 +75,59 @@ SEEDS = {
 for name, (package, files, tests) in SEEDS.items():
     MODULES[name] = (ROOT / "plugins" / f"fusekit-{name}", package, files, tests)
 
+#: seed plugin modules that wire the equations into training -> (plugin, package, files, tests);
+#: only fast tests (unit / equation / shape, no long training): mutmut reruns them per mutant
+WIRING_MB = {
+    "mwam_wiring": (
+        "mwam",
+        "fusekit_mwam",
+        ["fusekit_mwam/weighting.py", "fusekit_mwam/dct.py"],
+        [
+            "tests/test_mwam_dct.py",
+            "tests/test_mwam_frm.py",
+            "tests/test_mwam_allocation.py",
+            "tests/test_mwam_training.py",
+            "tests/test_mwam_wiring.py",
+        ],
+    ),
+    "btw_wiring": (
+        "btw",
+        "fusekit_btw",
+        ["fusekit_btw/weighting.py", "fusekit_btw/moe_fusion.py"],
+        ["tests/test_btw_wiring.py"]
+        + [
+            f"tests/test_btw_moe_fusion.py::{test}"
+            for test in (
+                "test_registered_as_moe",
+                "test_each_token_uses_exactly_top_k_experts_with_gates_summing_to_one",
+                "test_width_and_absent_tokens_are_zero_and_ignored",
+                "test_balance_loss_added_in_training_only",
+                "test_bad_parameters_raise",
+                "test_fusion_contract",
+            )
+        ]
+        + [
+            f"tests/test_btw_weighting.py::{test}"
+            for test in (
+                "test_registered_as_btw_and_btw_local",
+                "test_btw_adds_no_trainable_parameters",
+                "test_multi_output_regressor_with_30_percent_missing",
+                "test_stored_weights_are_the_recomputed_weights_when_alpha_is_one",
+                "test_mi_weights_downweight_the_noise_modality",
+                "test_weights_scale_the_embeddings_exactly_and_zero_weight_isolates",
+                "test_alpha_moves_by_exactly_one_step_per_update",
+                "test_predict_reads_no_label_and_is_row_independent",
+                "test_predict_weights_modes",
+                "test_same_seed_gives_identical_weights_and_predictions",
+                "test_bad_parameters_raise_a_clear_error",
+                "test_fitted_model_pickles_with_its_unimodal_models",
+            )
+        ],
+    ),
+}
+for name, (plugin, package, files, tests) in WIRING_MB.items():
+    MODULES[name] = (ROOT / "plugins" / f"fusekit-{plugin}", package, files, tests)
+
 CONFIG = """[mutmut]
 source_paths={source}
 only_mutate=
