@@ -19,6 +19,9 @@ GENERATED = {
     "plugins/fusekit-vgmr/benchmarks/identity_results.md": (
         "plugins/fusekit-vgmr/benchmarks/identity_seeds.py"
     ),
+    "plugins/fusekit-vgmr/benchmarks/balancing_results.md": (
+        "plugins/fusekit-vgmr/benchmarks/balancing_seeds.py"
+    ),
     "plugins/fusekit-mwam/benchmarks/image_results.md": (
         "plugins/fusekit-mwam/benchmarks/image_seeds.py"
     ),
