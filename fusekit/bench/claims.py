@@ -5,8 +5,9 @@ differences, ``mean ± t(0.975, n − 1) · std / √n`` (``scipy.stats.t``). Th
 (``sign=+1``) or ``d < 0`` (``sign=−1``) *does not hold* when the interval lies entirely within
 ``±margin`` of 0 (no effect worth the name, even if it excludes 0: the papers claim gains of
 points, not of tenths of one) or on the other side of 0; it *holds* when the interval lies on its
-side of 0 and reaches beyond ``margin``, and is *inconclusive* otherwise. The interval assumes independent seeds; over folds
-of repeated cross-validation it is optimistic (use the bench's corrected test there).
+side of 0 and reaches beyond ``margin``, and is *inconclusive* otherwise. The interval assumes
+independent seeds; over folds of repeated cross-validation it is optimistic (use the bench's
+corrected test there).
 """
 
 from __future__ import annotations
