@@ -86,13 +86,14 @@ WIRING_SU = {
             "tests/test_scfae_shapes.py",
             "tests/test_scfae_missing.py",
             "tests/test_scfae_loss.py",
+            "tests/test_scfae_wiring.py",
         ],
     ),
     "udml_weighting": (
         "fusekit-udml",
         "fusekit_udml",
         ["fusekit_udml/weighting.py"],
-        ["tests/test_udml_weighting.py"],
+        ["tests/test_udml_weighting.py", "tests/test_udml_wiring.py"],
     ),
 }
 for name, (plugin, package, files, tests) in WIRING_SU.items():

@@ -9,13 +9,18 @@ Everything runs in float64, so the comparison is tight.
 """
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
 from fusekit_scfae import SCFAEFusion
 from fusekit_scfae.blocks import GeluLinear, SwiGLU
 
-from fusekit import BuildSpec, FusionOutput
+from fusekit import BuildSpec, FusionOutput, ModalityBatch
+from fusekit.builtin.mlp_backbone import MLPBackbone
+from fusekit.builtin.no_calibration import NoCalibration
+from fusekit.builtin.no_weighting import NoWeighting
+from fusekit.engine.network import FusionNetwork
 
 WIDTHS = {"t": 5, "a": 4, "v": 6}  # given order t, a, v; l* = 4
 ORDER = ["a", "v", "t"]  # the cycle a <- v <- t <- a
@@ -316,3 +321,123 @@ def _reference_loss(fusion, vectors, targets, mask):
             target = targets[m][row]
             loss = loss + 1.0 - (target @ v_hat) / (target.norm() * v_hat.norm())
     return loss / mask.shape[0]
+
+
+def test_defaults_are_the_papers_settings():
+    """Eq. 6 with λ = 1, n = 2, b = 0.5 (Sec. 5), nothing detached (A10), both branches."""
+    fusion = SCFAEFusion()
+    assert (fusion.n, fusion.b, fusion.lam, fusion.temperature) == (2, 0.5, 1.0, 0.07)
+    assert (fusion.recon, fusion.recon_act, fusion.recon_from) == ("cos", "gelu", "z")
+    assert (fusion.missing_shared, fusion.structure, fusion.branch) == ("zero", "split", "both")
+    assert fusion.swiglu is True and fusion.modality_order is None
+    assert fusion.detach_target is False and fusion.zero_absent_outputs is False
+    assert fusion.gradient_diagnostics is False
+    assert GeluLinear(2, 3).activation == "gelu"
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"b": 0.0}, r"b \(boundary ratio\) must be in \(0, 1\), got 0.0"),
+        ({"b": 1.0}, r"b \(boundary ratio\) must be in \(0, 1\), got 1.0"),
+        ({"n": True}, r"n \(expansion factor\) must be an integer >= 1, got True"),
+        ({"n": 2.0}, r"n \(expansion factor\) must be an integer >= 1, got 2.0"),
+        ({"temperature": 0.0}, r"scfae: temperature must be > 0, got 0.0\."),
+        ({"temperature": "hot"}, r"scfae: temperature must be > 0, got 'hot'\."),
+        ({"lam": float("inf")}, r"lam must be a finite number >= 0, got inf"),
+    ],
+)
+def test_boundary_parameters_are_refused_by_name(params, message):
+    with pytest.raises(ValueError, match=message):
+        build({"a": 4, "b": 5}, params)
+
+
+def test_one_dim_shared_slice_is_accepted_and_an_empty_one_is_named_with_its_width():
+    fusion = build({"big": 8, "tiny": 1}, {})  # tiny: s = ⌊0.5 · 2 · 1 + ½⌋ = 1 of 2 dims
+    assert fusion.splits["tiny"] == 1 and fusion.specific["tiny"].linear.in_features == 1
+    with pytest.raises(ValueError, match=r"modality 'a' has width 4; .* of 4 expanded dims"):
+        build({"a": 4, "b": 6}, {"n": 1, "b": 0.05})  # s = ⌊0.2 + ½⌋ = 0
+
+
+class _Loop:
+    def __init__(self):
+        self.rows = {}
+
+    def record(self, key, value):
+        self.rows[key] = value
+
+
+def _network(fusion):
+    torch.manual_seed(0)
+    return FusionNetwork(
+        {"a": (4,), "b": (6,)},
+        {"a": MLPBackbone(hidden=5), "b": MLPBackbone(hidden=3)},
+        NoCalibration(),
+        fusion,
+        NoWeighting(),
+        n_outputs=3,
+        task="classification",
+    )
+
+
+def _cosine_by_hand(network, batch, target):
+    """cos(∂L_task/∂θ_enc, ∂(λ L_recon)/∂θ_enc) and ‖∂L_task/∂θ_enc‖ (Fig. 4A)."""
+    params = [p for m in ("a", "b") for p in network.backbones[m].parameters()]
+    output = network(batch)
+    task = torch.nn.functional.cross_entropy(output.logits, target)
+    aux = output.aux_losses["scfae_recon"]  # λ L_recon
+    g_task = torch.autograd.grad(task, params, retain_graph=True)
+    g_task = torch.cat([g.reshape(-1) for g in g_task])
+    g_aux = torch.cat([g.reshape(-1) for g in torch.autograd.grad(aux, params)])
+    return float(g_task @ g_aux / (g_task.norm() * g_aux.norm())), float(g_task.norm())
+
+
+def test_gradient_diagnostics_record_the_epochs_mean_cosine_and_task_norm():
+    network = _network(SCFAEFusion(gradient_diagnostics=True, lam=0.5))
+    fusion, loop = network.fusion, _Loop()
+    generator = torch.Generator().manual_seed(9)
+    batches = [
+        (
+            ModalityBatch(
+                {
+                    "a": torch.randn(6, 4, generator=generator),
+                    "b": torch.randn(6, 6, generator=generator),
+                },
+                torch.ones(6, 2, dtype=torch.bool),
+            ),
+            torch.randint(0, 3, (6,), generator=generator),
+        )
+        for _ in range(3)
+    ]
+    fusion.on_epoch_begin(SimpleNamespace(loop=loop))
+    measured = []
+    for batch, target in batches:
+        measured.append(_cosine_by_hand(network, batch, target))
+        fusion.on_batch_begin(SimpleNamespace(network=network, batch=batch, target=target))
+    fusion.on_batch_begin(SimpleNamespace(network=network, batch=None, target=None))  # skipped
+    fusion.on_epoch_end(SimpleNamespace(loop=loop))
+    cosines = [c for c, _ in measured]
+    assert set(loop.rows) == {"scfae_grad_cos", "scfae_grad_neg", "scfae_task_grad_norm"}
+    assert loop.rows["scfae_grad_cos"] == pytest.approx(sum(cosines) / 3, rel=1e-4, abs=1e-6)
+    assert loop.rows["scfae_grad_neg"] == pytest.approx(sum(c < 0 for c in cosines) / 3)
+    norm = sum(n for _, n in measured) / 3
+    assert loop.rows["scfae_task_grad_norm"] == pytest.approx(norm, rel=1e-4)
+    fusion.on_epoch_begin(SimpleNamespace(loop=loop))  # a new epoch starts from an empty log
+    loop.rows.clear()
+    fusion.on_epoch_end(SimpleNamespace(loop=loop))
+    assert loop.rows == {}
+
+
+@pytest.mark.parametrize("params", [{"gradient_diagnostics": False}, {"lam": 0.0}])
+def test_no_gradient_diagnostics_without_the_switch_or_without_the_auxiliary_loss(params):
+    network = _network(SCFAEFusion(**{"gradient_diagnostics": True, **params}))
+    fusion, loop = network.fusion, _Loop()
+    batch = ModalityBatch(
+        {"a": torch.randn(6, 4), "b": torch.randn(6, 6)}, torch.ones(6, 2, dtype=torch.bool)
+    )
+    fusion.on_epoch_begin(SimpleNamespace(loop=loop))
+    fusion.on_batch_begin(
+        SimpleNamespace(network=network, batch=batch, target=torch.zeros(6).long())
+    )
+    fusion.on_epoch_end(SimpleNamespace(loop=loop))
+    assert loop.rows == {}
