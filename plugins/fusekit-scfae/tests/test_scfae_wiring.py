@@ -23,7 +23,11 @@ from fusekit.builtin.no_weighting import NoWeighting
 from fusekit.engine.network import FusionNetwork
 
 WIDTHS = {"t": 5, "a": 4, "v": 6}  # given order t, a, v; l* = 4
-ORDER = ["a", "v", "t"]  # the cycle a <- v <- t <- a
+ORDER = [
+    "a",
+    "t",
+    "v",
+]  # a takes t's shared part, t takes v's, v takes a's (not a rotation of t, a, v)
 #: every presence pattern of three modalities, and a row with none (all in given order t, a, v)
 MASK = [
     [True, True, True],
@@ -47,10 +51,11 @@ def _p(block: GeluLinear, x: torch.Tensor, activation: str = "gelu") -> torch.Te
     return _gelu(y) if activation == "gelu" else y
 
 
-def _swiglu(block, x: torch.Tensor) -> torch.Tensor:
-    """W3 (SiLU(W1 x + c1) ⊙ (W2 x + c2)) + c3 on one sample; the identity without SwiGLU."""
-    if not isinstance(block, SwiGLU):
+def _swiglu(block, x: torch.Tensor, on: bool = True) -> torch.Tensor:
+    """W3 (SiLU(W1 x + c1) ⊙ (W2 x + c2)) + c3 on one sample; the identity for ``on=False``."""
+    if not on:
         return x
+    assert isinstance(block, SwiGLU)
     gate = block.gate.weight @ x + block.gate.bias
     value = block.value.weight @ x + block.value.bias
     return block.out.weight @ (gate * torch.sigmoid(gate) * value) + block.out.bias
@@ -95,7 +100,8 @@ def reference(fusion, vectors, mask, settings):
     for row in range(batch):
         present = [bool(mask[row, names.index(m)]) for m in cycle]
         v = [vectors[m][row] * float(present[i]) for i, m in enumerate(cycle)]  # absent: zeros
-        u = [_swiglu(fusion.pre[m], v[i]) for i, m in enumerate(cycle)]
+        swiglu = settings.get("swiglu", True)
+        u = [_swiglu(fusion.pre[m], v[i], swiglu) for i, m in enumerate(cycle)]
         if settings.get("structure", "split") == "split":
             own, specific = [], []
             for i, m in enumerate(cycle):
@@ -118,7 +124,7 @@ def reference(fusion, vectors, mask, settings):
             z = torch.cat([specific[i], shared[i]])
             z_sp = specific[i] * (branch != "shared")
             z_sh = shared[i] * (branch != "specific")
-            post = _swiglu(fusion.post[m], torch.cat([z_sp, z_sh]))
+            post = _swiglu(fusion.post[m], torch.cat([z_sp, z_sh]), swiglu)
             if settings.get("zero_absent_outputs", False):
                 post = post * float(present[i])
             posts[m] = post
