@@ -66,7 +66,7 @@ def known_draws(monkeypatch):
 
     def levels(mask, values, clean_fraction):
         calls.append((mask.clone(), values.clone(), clean_fraction))
-        return LEVELS[: mask.shape[0]].to(values.dtype) * mask
+        return LEVELS[: mask.shape[0], : mask.shape[1]].to(values.dtype) * mask
 
     monkeypatch.setattr(torch, "randn_like", xi)
     monkeypatch.setattr(udml_module, "draw_levels", levels)
@@ -348,7 +348,7 @@ def test_uncertainty_none_weights_by_dependency_only(known_draws):
 
 def test_sequence_and_image_modalities_pool_over_real_steps_and_space():
     """μ/Σ heads per step (linear) and per pixel (1×1 conv); E reads the pooled σ_z."""
-    shapes = {"s": (3, 2), "i": (2, 2, 3)}  # s: T = 3 steps of width 2; i: 2 channels, 2×3
+    shapes = {"s": (3, 2), "i": (3, 2, 4)}  # s: T = 3 steps of width 2; i: 3 channels, 2×4
     net = stage(network(shapes), 2, True).train()
     generator = torch.Generator().manual_seed(1)
     features = {
@@ -472,3 +472,81 @@ def test_separate_unimodal_heads_give_the_unimodal_loss(known_draws):
         logits = _linear(net.unimodal_heads[m], output.calibrated[m])  # per-modality head
         expected = expected + F.cross_entropy(logits[rows], target[rows])
     torch.testing.assert_close(terms["udml_uni"], 0.5 * expected, rtol=1e-10, atol=1e-12)
+
+
+def test_explicit_parameters_override_every_preset_setting():
+    from fusekit_udml.presets import Settings
+
+    chosen = {
+        "uncertainty_power": 3.0,
+        "residual": False,
+        "dependency_on": "unweighted",
+        "uni_weight": 0.25,
+        "kl_weight": 0.5,
+        "estimate_in_stage1": False,
+        "detach_weights": True,
+        "uncertainty_transform": "identity",
+    }
+    weighting = network(preset="official_code", **chosen).weighting
+    assert weighting.settings_ == Settings(**chosen, warmup_fraction=0.1)
+    flipped = {
+        "estimate_in_stage1": True,
+        "detach_weights": False,
+        "uncertainty_transform": "exp_half",
+    }
+    weighting = network(preset="paper", **flipped).weighting
+    assert weighting.settings_ == Settings(
+        1.0, False, "unweighted", 1.0, 0.0, True, 0.0, False, "exp_half"
+    )
+
+
+@pytest.mark.parametrize(("preset", "reaches"), [("paper", False), ("official_code", True)])
+def test_task_loss_reaches_the_estimator_only_without_detached_weights(preset, reaches):
+    net = stage(network(preset=preset), 2, True).train()
+    batch, target = inputs(), torch.arange(len(MASK)) % 3
+    output = net(batch)
+    task = F.cross_entropy(output.logits[MASK.any(dim=1)], target[MASK.any(dim=1)])
+    grads = torch.autograd.grad(
+        task, list(net.weighting.estimators.parameters()), allow_unused=True
+    )
+    assert any(g is not None and bool(g.abs().sum() > 0) for g in grads) == reaches
+
+
+def test_padded_sequence_steps_in_the_perturbation_variance_and_dependency(known_draws):
+    """A (B, T, D) modality with padded steps: ε only on real steps, −NUE u and Eq. 12 pool them."""
+    shapes = {"s": (3, 2), "x": (4,)}
+    net = stage(network(shapes, uncertainty="variance", full_corruption=False), 2, True).train()
+    weighting = net.weighting
+    weighting.input_std_ = {"s": torch.tensor([1.0, 2.0]).double(), "x": torch.ones(4).double()}
+    weighting.input_mean_ = {"s": torch.zeros(2).double(), "x": torch.zeros(4).double()}
+    mask = torch.ones(4, 2, dtype=torch.bool)
+    generator = torch.Generator().manual_seed(2)
+    features = {
+        m: torch.randn(4, *s, generator=generator, dtype=torch.float64) for m, s in shapes.items()
+    }
+    steps = torch.tensor([[1, 1, 1], [1, 0, 0], [1, 1, 0], [0, 1, 1]], dtype=torch.bool)
+    batch = ModalityBatch(features, mask, steps={"s": steps})
+    output = net(batch)
+    state = output.diagnostics["udml"]
+    levels = LEVELS[:4, :2]
+    noise = xi(features["s"]) * torch.tensor([1.0, 2.0]).double() * steps[..., None]
+    perturbed = features["s"] + noise * 0.2 * levels[:, 0, None, None]
+    torch.testing.assert_close(output.features["s"], perturbed, rtol=1e-10, atol=1e-12)
+
+    def pooled(t):  # mean over real steps
+        return torch.stack([t[b][steps[b]].mean(dim=0) for b in range(4)])
+
+    u = torch.stack([pooled(state.stds["s"]).mean(dim=1), state.stds["x"].mean(dim=1)], dim=1)
+    inverse = 1 / u.detach()  # α = 1 at the start
+    torch.testing.assert_close(state.weights, inverse / inverse.sum(dim=1, keepdim=True))
+
+    target = torch.tensor([0, 1, 2, 0])
+    weighting.loss_terms(output, LossContext(net, batch, target, training=True))
+    vectors = {"s": pooled(state.embeddings["s"]), "x": state.embeddings["x"]}
+    full = head(net, vectors, mask)
+    drops = [
+        full - _linear(net.head, torch.cat([torch.zeros_like(vectors["s"]), vectors["x"]], 1)),
+        full - _linear(net.head, torch.cat([vectors["s"], torch.zeros_like(vectors["x"])], 1)),
+    ]
+    scores = torch.stack([d.abs().sum(dim=1).mean() for d in drops])
+    torch.testing.assert_close(weighting.dependency_ratio, 2 * scores / scores.sum())
