@@ -550,3 +550,122 @@ def test_padded_sequence_steps_in_the_perturbation_variance_and_dependency(known
     ]
     scores = torch.stack([d.abs().sum(dim=1).mean() for d in drops])
     torch.testing.assert_close(weighting.dependency_ratio, 2 * scores / scores.sum())
+    only_s = _linear(net.head, torch.cat([vectors["s"], torch.zeros_like(vectors["x"])], 1))
+    only_x = _linear(net.head, torch.cat([torch.zeros_like(vectors["s"]), vectors["x"]], 1))
+    expected = F.cross_entropy(only_s, target) + F.cross_entropy(only_x, target)  # L_uni, λ = 1
+    terms = weighting.loss_terms(output, LossContext(net, batch, target, training=True))
+    torch.testing.assert_close(terms["udml_uni"], expected, rtol=1e-10, atol=1e-12)
+
+
+def test_defaults_are_the_papers_and_the_codes_settings():
+    w = UDMLWeighting()
+    assert (w.preset, w.stage1_fraction, w.clean_fraction, w.noise_scale) == (
+        "paper",
+        0.5,
+        0.5,
+        0.2,
+    )
+    assert tuple(w.noise_levels) == tuple(range(11)) and w.full_corruption is True
+    assert (w.target_offset, w.estimator_hidden, w.estimator_dropout) == (1.0, 256, 0.1)
+    assert (w.est_weight, w.estimator_activation, w.estimator_input) == (0.1, None, "std")
+    assert (w.dependency_norm, w.dependency_estimate, w.uncertainty) == (
+        "l1",
+        "last_batch",
+        "estimator",
+    )
+    assert w.dependency is True and w.uni_head == "shared"
+
+
+def test_log_variance_and_the_exp_link_are_clipped_at_plus_minus_twenty():
+    net = stage(network(preset="official_code"), 2, True).train()
+    weighting = net.weighting
+    with torch.no_grad():
+        weighting.logvar_heads["a"].layer.bias.fill_(50.0)  # log Σ ≈ 50 -> clipped to 20
+        weighting.logvar_heads["b"].layer.bias.fill_(-50.0)  # -> -20
+        weighting.estimators["a"][-1].bias.fill_(80.0)  # E ≈ 80 -> σ̂ = exp(20 / 2)
+        weighting.estimators["b"][-1].bias.fill_(-80.0)  # -> exp(-10)
+        for m in ("a", "b"):
+            weighting.logvar_heads[m].layer.weight.zero_()
+            weighting.estimators[m][-1].weight.zero_()
+    output = net(inputs(mask=torch.ones(4, 3, dtype=torch.bool)))
+    state = output.diagnostics["udml"]
+    torch.testing.assert_close(state.stds["a"], torch.full_like(state.stds["a"], 10.0).exp())
+    torch.testing.assert_close(state.stds["b"], torch.full_like(state.stds["b"], -10.0).exp())
+    torch.testing.assert_close(state.predicted_noise[:, 0], torch.full((4,), 10.0).double().exp())
+    torch.testing.assert_close(state.predicted_noise[:, 1], torch.full((4,), -10.0).double().exp())
+
+
+def test_dependency_of_a_modality_present_in_one_sample_is_that_samples_change(known_draws):
+    mask = MASK.clone()
+    mask[:, 1] = False
+    mask[0, 1] = True  # b present in sample 0 only: d^b = ‖ℓ^f_0 − ℓ^{−b}_0‖₁, not half of it
+    net = stage(network(), 2, True).train()
+    batch, target = inputs(mask=mask), torch.arange(len(mask)) % 3
+    output = net(batch)
+    ref = reference(net, batch, {}, training=True, perturbed=True, uncertainty_on=True)
+    want = reference_losses(net, ref, target, mask, {})
+    net.weighting.loss_terms(output, LossContext(net, batch, target, training=True))
+    torch.testing.assert_close(net.weighting.dependency_ratio, want["alpha"])
+
+
+@pytest.mark.parametrize(("scale", "updates"), [(0.0, False), (1e-3, True)])
+def test_alpha_is_kept_for_zero_dependency_and_updated_for_a_small_one(scale, updates, known_draws):
+    net = stage(network(), 2, True).train()
+    with torch.no_grad():
+        net.head.weight.mul_(scale)  # d = 0 (no change when a modality is dropped), or tiny
+    batch, target = inputs(), torch.arange(len(MASK)) % 3
+    output = net(batch)
+    ref = reference(net, batch, {}, training=True, perturbed=True, uncertainty_on=True)
+    want = reference_losses(net, ref, target, MASK, {})
+    assert float(want["scores"].sum()) < 1.0
+    net.weighting.loss_terms(output, LossContext(net, batch, target, training=True))
+    expected = want["alpha"] if updates else ALPHA
+    torch.testing.assert_close(net.weighting.dependency_ratio, expected)
+
+
+def test_dropping_a_modality_also_drops_its_mask_column():
+    """Eq. 12's ℓ^{−m}: a fusion that reads the mask (concat with indicators) sees m absent."""
+    torch.manual_seed(0)
+    net = FusionNetwork(
+        input_shapes=SHAPES,
+        backbones={m: IdentityBackbone() for m in SHAPES},
+        calibration=NoCalibration(),
+        fusion=ConcatFusion(indicators=True),
+        weighting=UDMLWeighting(estimator_dropout=0.0),
+        n_outputs=3,
+        task="classification",
+    ).double()
+    batch, target = inputs(mask=torch.ones(6, 3, dtype=torch.bool)), torch.arange(6) % 3
+    output = net(batch)
+    z = output.diagnostics["udml"].embeddings
+    ones = torch.ones(6, 3, dtype=torch.float64)
+
+    def logits(kept, indicators):
+        return _linear(net.head, torch.cat([*kept, indicators], dim=1))
+
+    full = logits(list(z.values()), ones)
+    scores = []
+    for i, m in enumerate(SHAPES):
+        dropped = ones.clone()
+        dropped[:, i] = 0.0
+        kept = [torch.zeros_like(v) if k == m else v for k, v in z.items()]
+        scores.append((full - logits(kept, dropped)).abs().sum(dim=1).mean())
+    scores = torch.stack(scores)
+    net.weighting.loss_terms(output, LossContext(net, batch, target, training=True))
+    torch.testing.assert_close(net.weighting.dependency_ratio, 3 * scores / scores.sum())
+
+
+def test_epoch_mean_without_steps_keeps_alpha_and_one_step_sets_it(known_draws):
+    net = stage(network(dependency_estimate="epoch_mean"), 2, True).train()
+    weighting = net.weighting
+    weighting.on_epoch_begin(_ctx(10, epoch=6))
+    weighting.on_epoch_end(_ctx(10, epoch=6))  # no step: α untouched (not 0 / 0)
+    assert torch.equal(weighting.dependency_ratio, ALPHA)
+    weighting.on_epoch_begin(_ctx(10, epoch=7))
+    batch, target = inputs(), torch.arange(len(MASK)) % 3
+    output = net(batch)
+    ref = reference(net, batch, {}, training=True, perturbed=True, uncertainty_on=True)
+    want = reference_losses(net, ref, target, MASK, {})
+    weighting.loss_terms(output, LossContext(net, batch, target, training=True))
+    weighting.on_epoch_end(_ctx(10, epoch=7))
+    torch.testing.assert_close(weighting.dependency_ratio, want["alpha"])
