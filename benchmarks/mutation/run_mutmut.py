@@ -128,6 +128,30 @@ WIRING_MB = {
 for name, (plugin, package, files, tests) in WIRING_MB.items():
     MODULES[name] = (ROOT / "plugins" / f"fusekit-{plugin}", package, files, tests)
 
+#: seed-plugin wiring (the modules that put the equations into training) -> (plugin directory,
+#: package, file(s) mutated, fast tests of those files: unit, shape, gradient-routing, short fits)
+WIRING_SU = {
+    "scfae_fusion": (
+        "fusekit-scfae",
+        "fusekit_scfae",
+        ["fusekit_scfae/fusion.py", "fusekit_scfae/blocks.py"],
+        [
+            "tests/test_scfae_shapes.py",
+            "tests/test_scfae_missing.py",
+            "tests/test_scfae_loss.py",
+            "tests/test_scfae_wiring.py",
+        ],
+    ),
+    "udml_weighting": (
+        "fusekit-udml",
+        "fusekit_udml",
+        ["fusekit_udml/weighting.py"],
+        ["tests/test_udml_weighting.py", "tests/test_udml_wiring.py"],
+    ),
+}
+for name, (plugin, package, files, tests) in WIRING_SU.items():
+    MODULES[name] = (ROOT / "plugins" / plugin, package, files, tests)
+
 CONFIG = """[mutmut]
 source_paths={source}
 only_mutate=
