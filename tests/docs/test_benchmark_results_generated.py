@@ -40,6 +40,7 @@ GENERATED = {
     "plugins/fusekit-udml/benchmarks/results/table3_seeds.md": (
         "plugins/fusekit-udml/benchmarks/table3_seeds.py"
     ),
+    "benchmarks/results/agm_alpha.md": "benchmarks/balancing/agm_alpha.py",
 }
 
 

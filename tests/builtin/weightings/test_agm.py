@@ -245,3 +245,8 @@ def test_bad_parameters_name_themselves(params, message):
 
 def test_a_one_epoch_window_is_valid():
     build_network(AGMWeighting(start_epoch=2, end_epoch=2))
+
+
+def test_default_alpha_is_the_authors_one():
+    """lihong2303/AGM_ICCV2023 ``utils/config.py``: alpha defaults to 1.0."""
+    assert AGMWeighting().alpha == 1.0
