@@ -7,6 +7,7 @@ score (killed / survived / total) and the diff of every surviving mutant. ``muta
 
     .venv/bin/python benchmarks/mutation/run_mutmut.py agm ogm_ge      # some modules
     .venv/bin/python benchmarks/mutation/run_mutmut.py scfae udml mwam btw   # seed equations
+    .venv/bin/python benchmarks/mutation/run_mutmut.py plugin_helpers   # fusekit/plugin helpers
     .venv/bin/python benchmarks/mutation/run_mutmut.py                 # all of them
 
 The report is ``benchmarks/results/mutation.md`` (written by hand from this output).
@@ -151,6 +152,22 @@ WIRING_SU = {
 }
 for name, (plugin, package, files, tests) in WIRING_SU.items():
     MODULES[name] = (ROOT / "plugins" / plugin, package, files, tests)
+
+#: the fusekit/plugin helpers the weightings' equations call (mask-aware reductions, unimodal-head
+#: losses, pooling, LossContext's sample weighting) -> (files mutated, their fast unit tests)
+PLUGIN_HELPERS = {
+    "plugin_helpers": (
+        [
+            "fusekit/plugin/masks.py",
+            "fusekit/plugin/unimodal.py",
+            "fusekit/plugin/nn.py",
+            "fusekit/plugin/context.py",
+        ],
+        ["tests/plugin"],
+    ),
+}
+for name, (files, tests) in PLUGIN_HELPERS.items():
+    MODULES[name] = (ROOT, "fusekit", files, tests)
 
 CONFIG = """[mutmut]
 source_paths={source}

@@ -27,10 +27,15 @@ def zero_absent(features: dict[str, Tensor], mask: Tensor) -> dict[str, Tensor]:
 def masked_mean(stacked: Tensor, mask: Tensor) -> Tensor:
     """Mean over the modality axis of ``stacked`` ``(B, M, ...)`` counting present ones only.
 
-    A sample with no modality present gets zeros (not NaN).
+    ``mask`` is the ``(B, M)`` presence mask. A sample with no modality present gets zeros (not
+    NaN).
     """
-    weights = expand_mask(mask, stacked) if mask.dim() == 1 else mask.to(stacked.dtype)
-    weights = weights.reshape(*mask.shape, *([1] * (stacked.dim() - 2)))
+    if mask.shape != stacked.shape[:2]:
+        raise ValueError(
+            f"masked_mean needs a (B, M) mask matching stacked's first two axes "
+            f"{tuple(stacked.shape[:2])}, got a mask of shape {tuple(mask.shape)}"
+        )
+    weights = mask.to(stacked.dtype).reshape(*mask.shape, *([1] * (stacked.dim() - 2)))
     total = (stacked * weights).sum(dim=1)
     count = weights.sum(dim=1).clamp(min=1.0)
     return total / count
