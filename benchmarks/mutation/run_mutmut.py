@@ -8,6 +8,7 @@ score (killed / survived / total) and the diff of every surviving mutant. ``muta
     .venv/bin/python benchmarks/mutation/run_mutmut.py agm ogm_ge      # some modules
     .venv/bin/python benchmarks/mutation/run_mutmut.py scfae udml mwam btw   # seed equations
     .venv/bin/python benchmarks/mutation/run_mutmut.py plugin_helpers   # fusekit/plugin helpers
+    .venv/bin/python benchmarks/mutation/run_mutmut.py udml_noise scfae_diagnostics btw_reference
     .venv/bin/python benchmarks/mutation/run_mutmut.py                 # all of them
 
 The report is ``benchmarks/results/mutation.md`` (written by hand from this output).
@@ -168,6 +169,41 @@ PLUGIN_HELPERS = {
 }
 for name, (files, tests) in PLUGIN_HELPERS.items():
     MODULES[name] = (ROOT, "fusekit", files, tests)
+
+#: the seed plugins' remaining modules (UDML's Table 3 perturbation noise, SCFAE's Fig. 4 / Table 7
+#: gradient diagnostics, BTW's unimodal reference models of Eqs. 1-3) -> (plugin, package, files,
+#: fast tests: each file runs in a few seconds)
+SEED_REST = {
+    "udml_noise": (
+        "udml",
+        "fusekit_udml",
+        ["fusekit_udml/noise.py"],
+        [
+            "tests/test_udml_noise.py",
+            "tests/test_udml_wiring.py",
+            "tests/test_udml_weighting.py::"
+            "test_noise_std_is_level_times_noise_scale_times_the_feature_std",
+        ],
+    ),
+    "scfae_diagnostics": (
+        "scfae",
+        "fusekit_scfae",
+        ["fusekit_scfae/diagnostics.py"],
+        [
+            "tests/test_scfae_diagnostics.py",
+            "tests/test_scfae_wiring.py",
+            "tests/test_scfae_estimator.py::test_gradient_cosine_flips_sign_with_the_auxiliary_loss",
+        ],
+    ),
+    "btw_reference": (
+        "btw",
+        "fusekit_btw",
+        ["fusekit_btw/reference.py"],
+        ["tests/test_btw_reference.py", "tests/test_btw_wiring.py"],
+    ),
+}
+for name, (plugin, package, files, tests) in SEED_REST.items():
+    MODULES[name] = (ROOT / "plugins" / f"fusekit-{plugin}", package, files, tests)
 
 CONFIG = """[mutmut]
 source_paths={source}

@@ -42,8 +42,10 @@ def train_unimodal_models(
     """Eqs. (1–3): one copy of ``network`` per modality, trained on that modality alone.
 
     ``new_optimizer`` (``TrainingLoop.new_optimizer``) gives each copy a fresh optimiser of the
-    main one's class and settings (learning rate, weight decay...). Returns the copies in
-    ``network.names`` order, in eval mode with gradients off.
+    main one's class and settings (learning rate, weight decay...). Each epoch of the copy of the
+    modality at ``position`` is shuffled by a generator seeded ``seed + position`` (independent of
+    the global random state). Returns the copies in ``network.names`` order, in eval mode with
+    gradients off.
     """
     models = []
     for position, _name in enumerate(network.names):

@@ -4,7 +4,8 @@ For one batch: g_T = ∂L_task/∂P and g_A = ∂(λ L_aux)/∂P on the encoder 
 cos = <g_T, g_A> / (‖g_T‖ ‖g_A‖ + 1e-12) and the task-gradient norm ‖g_T‖. P is every trainable
 backbone parameter; when the backbones have none (``identity``), P is the backbone inputs, which
 then equal the encoder outputs the fusion sees. Gradients are of the *minimised* terms (1 − cos),
-so a negative cosine means the auxiliary loss pushes the encoder against the task.
+so a negative cosine means the auxiliary loss pushes the encoder against the task. L_task is the
+training-mode task loss as the weighting defines it, weighted by the batch's sample weights.
 
 The measurement reruns the training forward pass on the batch (train mode, so any random
 perturbation or dropout is redrawn) and uses ``torch.autograd.grad``, which leaves ``.grad`` alone.
@@ -48,7 +49,13 @@ def encoder_gradient_cosine(
         wrt = list(features.values())
     with torch.enable_grad():
         output = network(batch)
-        ctx = LossContext(network=network, batch=batch, target=target, training=True)
+        ctx = LossContext(
+            network=network,
+            batch=batch,
+            target=target,
+            training=True,
+            sample_weight=batch.sample_weight,  # the task term training minimises is weighted
+        )
         task = network.task_loss(output, ctx)
         aux = output.diagnostics["scfae"]["aux_loss"] * float(network.fusion.lam)
         return gradient_cosine(task, aux, wrt)
