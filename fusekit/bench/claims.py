@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-__all__ = ["MARGIN", "claim_verdict", "paired_difference"]
+__all__ = ["MARGIN", "claim_cells", "claim_verdict", "paired_difference"]
 
 #: Differences whose whole interval lies within ±MARGIN count as "no effect".
 MARGIN = 0.01
@@ -42,3 +42,14 @@ def claim_verdict(low: float, high: float, sign: int = 1, margin: float = MARGIN
     if low > 0:
         return "holds"
     return "inconclusive"
+
+
+def claim_cells(diffs: np.ndarray, sign: int = 1, margin: float = MARGIN) -> str:
+    """The Markdown cells of one claim row of the reproduction reports: ``mean ± std | [low,
+    high] | seeds with d > 0 / n | verdict``."""
+    diffs = np.asarray(diffs, dtype=float)
+    mean, std, low, high = paired_difference(diffs)
+    return (
+        f"{mean:+.3f} ± {std:.3f} | [{low:+.3f}, {high:+.3f}] | {int((diffs > 0).sum())}/"
+        f"{len(diffs)} | {claim_verdict(low, high, sign, margin)}"
+    )

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from fusekit.bench.claims import claim_verdict, paired_difference
+from fusekit.bench.claims import claim_cells, claim_verdict, paired_difference
 
 
 def test_interval_is_scipys_one_sample_t_interval():
@@ -38,3 +38,15 @@ def test_bad_input_is_a_clear_error():
         paired_difference(np.array([0.1]))
     with pytest.raises(ValueError, match="sign must be"):
         claim_verdict(0.0, 1.0, sign=0)
+
+
+def test_claim_cells_format_the_row_of_a_report():
+    """mean ± std | 95 % interval | seeds with d > 0 | verdict, from scipy's t interval."""
+    diffs = np.array([0.02, 0.03, 0.025, 0.04])
+    interval = stats.t.interval(0.95, 3, loc=diffs.mean(), scale=stats.sem(diffs))
+    expected = (
+        f"+0.029 ± {np.std(diffs, ddof=1):.3f} | [{interval[0]:+.3f}, {interval[1]:+.3f}] | "
+        "4/4 | holds"
+    )
+    assert claim_cells(diffs) == expected
+    assert claim_cells(-diffs, sign=-1).endswith("| 0/4 | holds")

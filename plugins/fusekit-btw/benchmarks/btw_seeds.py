@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from btw_claim import clothing_features, clothing_task, mfeat_task, synthetic_task  # noqa: E402
 
 from fusekit import FusionClassifier, FusionRegressor, Modalities  # noqa: E402
-from fusekit.bench.claims import claim_verdict, paired_difference  # noqa: E402
+from fusekit.bench.claims import claim_cells  # noqa: E402
 
 WEIGHTINGS = ["none", "btw_local", "btw"]
 BASELINE = "none"
@@ -130,12 +130,7 @@ def report(scores: dict, meta: dict, args, wall: float) -> str:
         for method in WEIGHTINGS[1:]:
             diffs = np.array(scores[(name, method)]) - base
             diffs = diffs if higher else -diffs
-            mean, std, low, high = paired_difference(diffs)
-            lines.append(
-                f"| {name} | {method} ({metric}) | {mean:+.3f} ± {std:.3f} | "
-                f"[{low:+.3f}, {high:+.3f}] | {int((diffs > 0).sum())}/{len(diffs)} | "
-                f"{claim_verdict(low, high)} |"
-            )
+            lines.append(f"| {name} | {method} ({metric}) | {claim_cells(diffs)} |")
     lines += ["", "Per-seed values:", ""]
     for (name, weighting), values in scores.items():
         lines.append(f"- {name}, {weighting}: " + ", ".join(f"{v:.3f}" for v in values))

@@ -49,7 +49,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from fusekit import FusionClassifier, Modalities
-from fusekit.bench.claims import claim_verdict, paired_difference  # noqa: E402
+from fusekit.bench.claims import claim_cells  # noqa: E402
 from fusekit.datasets import load
 from fusekit.plugin import WarmupMultiStep
 
@@ -181,12 +181,8 @@ def report(
             diffs = np.array(scores[(case, METHOD, column)]) - np.array(
                 scores[(case, BASELINE, column)]
             )
-            mean, std, low, high = paired_difference(diffs)
-            lines.append(
-                f"| {case} | {column} | d {'<' if sign < 0 else '>'} 0 | {mean:+.3f} ± {std:.3f} "
-                f"| [{low:+.3f}, {high:+.3f}] | {int((diffs > 0).sum())}/{len(diffs)} | "
-                f"{claim_verdict(low, high, sign)} |"
-            )
+            claim = f"d {'<' if sign < 0 else '>'} 0"
+            lines.append(f"| {case} | {column} | {claim} | {claim_cells(diffs, sign)} |")
     lines += ["", "Per-seed values:", ""]
     for (case, name, column), values in scores.items():
         lines.append(f"- {case}, {name}, {column}: " + ", ".join(f"{v:.3f}" for v in values))

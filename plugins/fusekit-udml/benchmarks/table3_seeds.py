@@ -33,7 +33,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from fusekit import FusionClassifier, Modalities
-from fusekit.bench.claims import claim_verdict, paired_difference  # noqa: E402
+from fusekit.bench.claims import claim_cells  # noqa: E402
 from fusekit.datasets import load
 
 VIEWS = ["fou", "kar"]
@@ -136,11 +136,7 @@ def report(scores: dict, seeds: int, epochs: int, wall: float) -> str:
     for column in columns:
         for other in WEIGHTINGS[1:]:
             diffs = np.array(scores[(METHOD, column)]) - np.array(scores[(other, column)])
-            mean, std, low, high = paired_difference(diffs)
-            lines.append(
-                f"| {column} | {other} | {mean:+.3f} ± {std:.3f} | [{low:+.3f}, {high:+.3f}] | "
-                f"{int((diffs > 0).sum())}/{len(diffs)} | {claim_verdict(low, high)} |"
-            )
+            lines.append(f"| {column} | {other} | {claim_cells(diffs)} |")
     lines += ["", "Per-seed accuracies:", ""]
     for (weighting, column), values in scores.items():
         lines.append(f"- {weighting}, {column}: " + ", ".join(f"{v:.3f}" for v in values))

@@ -32,7 +32,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from fusekit import FusionClassifier, Modalities
-from fusekit.bench.claims import claim_verdict, paired_difference  # noqa: E402
+from fusekit.bench.claims import claim_cells  # noqa: E402
 from fusekit.datasets import load
 
 VIEWS = ["fou", "kar"]
@@ -119,11 +119,8 @@ def report(scores: dict[tuple[str, float], list[float]], seeds: int, wall: float
     for sigma in SIGMAS:
         for method, baseline in COMPARISONS:
             diffs = np.array(scores[(method, sigma)]) - np.array(scores[(baseline, sigma)])
-            mean, std, low, high = paired_difference(diffs)
             lines.append(
-                f"| {condition_name(sigma)} | {method} − {baseline} | {mean:+.3f} ± {std:.3f} | "
-                f"[{low:+.3f}, {high:+.3f}] | {int((diffs > 0).sum())}/{len(diffs)} | "
-                f"{claim_verdict(low, high)} |"
+                f"| {condition_name(sigma)} | {method} − {baseline} | {claim_cells(diffs)} |"
             )
     lines += ["", "Per-seed accuracies:", ""]
     for (name, sigma), values in scores.items():
