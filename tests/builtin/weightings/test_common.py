@@ -6,6 +6,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from balancing_helpers import BALANCING
 from sklearn.model_selection import GridSearchCV
 from weightings_helpers import (
     NEW_WEIGHTINGS,
@@ -127,7 +128,7 @@ def test_bad_parameter_is_a_clear_error(weighting, parameter, value, data2):
         model.fit(X, y)
 
 
-@pytest.mark.parametrize("weighting", NEW_WEIGHTINGS)
+@pytest.mark.parametrize("weighting", NEW_WEIGHTINGS + BALANCING)
 def test_output_does_not_depend_on_values_of_absent_modalities(weighting):
     shapes = {"a": (4,), "b": (3,), "c": (2,)}
     network = build_network(instantiate("weighting", weighting, {}), shapes=shapes)
