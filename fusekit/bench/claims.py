@@ -12,10 +12,23 @@ corrected test there).
 
 from __future__ import annotations
 
+import os
+import platform
+from pathlib import Path
+
 import numpy as np
+import torch
 from scipy import stats
 
-__all__ = ["MARGIN", "claim_cells", "claim_verdict", "paired_difference"]
+__all__ = [
+    "MARGIN",
+    "claim_cells",
+    "claim_verdict",
+    "machine_line",
+    "mean_std",
+    "paired_difference",
+    "write_report",
+]
 
 #: Differences whose whole interval lies within ±MARGIN count as "no effect".
 MARGIN = 0.01
@@ -53,3 +66,23 @@ def claim_cells(diffs: np.ndarray, sign: int = 1, margin: float = MARGIN) -> str
         f"{mean:+.3f} ± {std:.3f} | [{low:+.3f}, {high:+.3f}] | {int((diffs > 0).sum())}/"
         f"{len(diffs)} | {claim_verdict(low, high, sign, margin)}"
     )
+
+
+def mean_std(values: np.ndarray | list[float]) -> str:
+    """``mean ± std`` over seeds (sample std, ``ddof=1``), three decimals."""
+    return f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
+
+
+def machine_line() -> str:
+    """The ``machine:`` line of a report's header: CPU, cores, torch, threads, Python."""
+    return (
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} thread(s), python {platform.python_version()}"
+    )
+
+
+def write_report(text: str, out: str | Path | None) -> None:
+    """Print a report and, with ``out``, write it there whole."""
+    print(text)
+    if out:
+        Path(out).write_text(text, encoding="utf-8")

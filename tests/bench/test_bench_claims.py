@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from fusekit.bench.claims import claim_cells, claim_verdict, paired_difference
+from fusekit.bench.claims import (
+    claim_cells,
+    claim_verdict,
+    machine_line,
+    mean_std,
+    paired_difference,
+    write_report,
+)
 
 
 def test_interval_is_scipys_one_sample_t_interval():
@@ -50,3 +57,14 @@ def test_claim_cells_format_the_row_of_a_report():
     )
     assert claim_cells(diffs) == expected
     assert claim_cells(-diffs, sign=-1).endswith("| 0/4 | holds")
+
+
+def test_report_helpers(tmp_path, capsys):
+    assert mean_std([0.5, 0.7]) == f"0.600 ± {np.std([0.5, 0.7], ddof=1):.3f}"  # sample std 0.141
+    assert mean_std([0.5, 0.7]) == "0.600 ± 0.141"
+    line = machine_line()
+    assert line.startswith("machine: ") and "cores, torch " in line and "python " in line
+    write_report("# r\n", tmp_path / "r.md")
+    assert (tmp_path / "r.md").read_text() == "# r\n" and capsys.readouterr().out == "# r\n\n"
+    write_report("# s\n", None)
+    assert not (tmp_path / "s.md").exists()

@@ -21,8 +21,6 @@ better (accuracy: method − none; MAE: none − method), mean with a 95 % t-int
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -36,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from btw_claim import clothing_features, clothing_task, mfeat_task, synthetic_task  # noqa: E402
 
 from fusekit import FusionClassifier, FusionRegressor, Modalities  # noqa: E402
-from fusekit.bench.claims import claim_cells  # noqa: E402
+from fusekit.bench.claims import claim_cells, machine_line, mean_std, write_report  # noqa: E402
 
 WEIGHTINGS = ["none", "btw_local", "btw"]
 BASELINE = "none"
@@ -103,8 +101,7 @@ def report(scores: dict, meta: dict, args, wall: float) -> str:
         "",
         "```",
         f"command: python {' '.join(sys.argv)}",
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} thread(s), python {platform.python_version()}",
+        machine_line(),
         f"{args.seeds} seeds, {args.epochs} epochs, moe fusion, mlp backbones, lr 0.01, batch 64; "
         f"wall time {wall:.0f}s",
         "```",
@@ -113,10 +110,7 @@ def report(scores: dict, meta: dict, args, wall: float) -> str:
         "|---|---|" + "---|" * len(WEIGHTINGS),
     ]
     for name, (metric, _) in meta.items():
-        cells = [
-            f"{np.mean(scores[(name, w)]):.3f} ± {np.std(scores[(name, w)], ddof=1):.3f}"
-            for w in WEIGHTINGS
-        ]
+        cells = [mean_std(scores[(name, w)]) for w in WEIGHTINGS]
         lines.append(f"| {name} | {metric} | " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -155,10 +149,7 @@ def main() -> None:
     started = time.perf_counter()
     scores, meta = run(args)
     text = report(scores, meta, args, time.perf_counter() - started)
-    print(text)
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as handle:
-            handle.write(text)
+    write_report(text, args.out)
 
 
 if __name__ == "__main__":

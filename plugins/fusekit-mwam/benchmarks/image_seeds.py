@@ -37,8 +37,6 @@ or lies within ±0.01 of 0, *inconclusive* otherwise.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 import warnings
@@ -49,7 +47,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from fusekit import FusionClassifier, Modalities
-from fusekit.bench.claims import claim_cells  # noqa: E402
+from fusekit.bench.claims import claim_cells, machine_line, mean_std, write_report  # noqa: E402
 from fusekit.datasets import load
 from fusekit.plugin import WarmupMultiStep
 
@@ -87,10 +85,6 @@ MODELS = {
 }
 BASELINE, METHOD = "none", "mwam"
 COLUMNS = ["full", *(f"without {m}" for m in VIEWS), "mean drop"]
-
-
-def spread(values: list[float]) -> str:
-    return f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
 
 
 def prepare(case: str, X: Modalities, train: np.ndarray, test: np.ndarray):
@@ -152,8 +146,7 @@ def report(
         "",
         "```",
         f"command: python {' '.join(sys.argv)}",
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} thread(s), python {platform.python_version()}",
+        machine_line(),
         f"data: mfeat views {'+'.join(VIEWS)} (pix as {IMAGE_SHAPE} in the image case); "
         f"{seeds} seeds; training {training}; wall time {wall:.0f}s",
         "```",
@@ -165,7 +158,7 @@ def report(
     ]
     for case in CASES:
         for name in MODELS:
-            cells = [spread(scores[(case, name, c)]) for c in COLUMNS]
+            cells = [mean_std(scores[(case, name, c)]) for c in COLUMNS]
             lines.append(f"| {case} | {name} | " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -206,10 +199,7 @@ def main() -> None:
         title += f", peak lr {args.lr:g} (not the paper's)"
     scores = run(args.seeds, training)
     text = report(scores, args.seeds, time.perf_counter() - started, training, title)
-    print(text)
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as handle:
-            handle.write(text)
+    write_report(text, args.out)
 
 
 if __name__ == "__main__":

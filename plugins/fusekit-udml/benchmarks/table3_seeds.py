@@ -22,8 +22,6 @@ otherwise.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 
@@ -33,7 +31,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from fusekit import FusionClassifier, Modalities
-from fusekit.bench.claims import claim_cells  # noqa: E402
+from fusekit.bench.claims import claim_cells, machine_line, mean_std, write_report  # noqa: E402
 from fusekit.datasets import load
 
 VIEWS = ["fou", "kar"]
@@ -109,8 +107,7 @@ def report(scores: dict, seeds: int, epochs: int, wall: float) -> str:
         "",
         "```",
         f"command: python {' '.join(sys.argv)}",
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} thread(s), python {platform.python_version()}",
+        machine_line(),
         f"data: mfeat views {'+'.join(VIEWS)}, 400 test rows, each (sample, modality) corrupted "
         f"with probability {GATE}; {seeds} seeds, {epochs} epochs; wall time {wall:.0f}s",
         "```",
@@ -121,10 +118,7 @@ def report(scores: dict, seeds: int, epochs: int, wall: float) -> str:
         "|---|" + "---|" * len(columns),
     ]
     for weighting in WEIGHTINGS:
-        cells = [
-            f"{np.mean(scores[(weighting, c)]):.3f} ± {np.std(scores[(weighting, c)], ddof=1):.3f}"
-            for c in columns
-        ]
+        cells = [mean_std(scores[(weighting, c)]) for c in columns]
         lines.append(f"| {weighting} | " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -154,10 +148,7 @@ def main() -> None:
     started = time.perf_counter()
     scores = run(args.seeds, args.epochs)
     text = report(scores, args.seeds, args.epochs, time.perf_counter() - started)
-    print(text)
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as handle:
-            handle.write(text)
+    write_report(text, args.out)
 
 
 if __name__ == "__main__":

@@ -28,8 +28,6 @@ hold* if it is below 0 or lies within ±0.01 of 0, otherwise *inconclusive*.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 
@@ -40,7 +38,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from fusekit import FusionClassifier, Modalities
-from fusekit.bench.claims import claim_cells
+from fusekit.bench.claims import claim_cells, machine_line, mean_std, write_report
 from fusekit.datasets.real import load_mfeat
 
 #: view sets; the first view of each is the one corrupted at test time
@@ -117,10 +115,6 @@ def condition_name(sigma: float) -> str:
     return "clean" if sigma == 0 else f"σ = {sigma} on {NOISY}"
 
 
-def mean_std(values: list[float]) -> str:
-    return f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
-
-
 def header(seeds: int, wall: float) -> list[str]:
     views = ", ".join("+".join(views) for views in SCENARIOS)
     return [
@@ -131,8 +125,7 @@ def header(seeds: int, wall: float) -> list[str]:
         "",
         "```",
         f"command: python {' '.join(sys.argv)}",
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} thread(s), python {platform.python_version()}",
+        machine_line(),
         f"data: mfeat view sets {views}, noisy view {NOISY}; {seeds} seeds; "
         f"training {TRAINING}, every method with its defaults; wall time {wall:.0f}s",
         "```",
@@ -188,10 +181,7 @@ def main() -> None:
     started = time.perf_counter()
     sections = [line for views in SCENARIOS for line in section(views, *run(args.seeds, views))]
     text = "\n".join(header(args.seeds, time.perf_counter() - started) + sections) + "\n"
-    print(text)
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as handle:
-            handle.write(text)
+    write_report(text, args.out)
 
 
 if __name__ == "__main__":

@@ -21,8 +21,6 @@ it is below 0 or lies within ±0.01 of 0 (no gain worth the name), *inconclusive
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 
@@ -32,7 +30,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from fusekit import FusionClassifier, Modalities
-from fusekit.bench.claims import claim_cells  # noqa: E402
+from fusekit.bench.claims import claim_cells, machine_line, mean_std, write_report  # noqa: E402
 from fusekit.datasets import load
 
 VIEWS = ["fou", "kar"]
@@ -91,8 +89,7 @@ def report(scores: dict[tuple[str, float], list[float]], seeds: int, wall: float
         "",
         "```",
         f"command: python {' '.join(sys.argv)}",
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} thread(s), python {platform.python_version()}",
+        machine_line(),
         f"data: mfeat views {'+'.join(VIEWS)}, noisy view {NOISY}; {seeds} seeds; "
         f"training {TRAINING}; wall time {wall:.0f}s",
         "```",
@@ -103,10 +100,7 @@ def report(scores: dict[tuple[str, float], list[float]], seeds: int, wall: float
         "|---|" + "---|" * len(MODELS),
     ]
     for sigma in SIGMAS:
-        cells = [
-            f"{np.mean(scores[(m, sigma)]):.3f} ± {np.std(scores[(m, sigma)], ddof=1):.3f}"
-            for m in MODELS
-        ]
+        cells = [mean_std(scores[(m, sigma)]) for m in MODELS]
         lines.append(f"| {condition_name(sigma)} | " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -138,10 +132,7 @@ def main() -> None:
     started = time.perf_counter()
     scores = run(args.seeds)
     text = report(scores, args.seeds, time.perf_counter() - started)
-    print(text)
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as handle:
-            handle.write(text)
+    write_report(text, args.out)
 
 
 if __name__ == "__main__":
