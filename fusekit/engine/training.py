@@ -26,6 +26,7 @@ from skorch.utils import TeeGenerator
 from torch.utils.data import Subset
 
 from fusekit.engine.batching import BatchIterator
+from fusekit.engine.interrupts import watch_interrupts
 from fusekit.engine.network import FusionNetwork
 from fusekit.plugin import (
     TRAINING_HOOKS,
@@ -65,6 +66,30 @@ class FusionNet(NeuralNet):
     def check_data(self, X: Any, y: Any = None) -> None:
         if not isinstance(X, (TrainingData, Subset)):
             raise TypeError(f"FusionNet trains on TrainingData, got {type(X).__name__}")
+
+    def partial_fit(self, X: Any, y: Any = None, classes: Any = None, **fit_params: Any) -> Any:
+        """skorch's ``partial_fit``, except that a real interrupt propagates.
+
+        skorch swallows every ``KeyboardInterrupt`` raised in ``fit_loop``: that is how callbacks
+        (``EarlyStopping``) end training, but it also turned a user's Ctrl-C into a normal return
+        with a half-trained model. A ``KeyboardInterrupt`` that a SIGINT caused is re-raised after
+        ``on_train_end`` (so the network holds usable weights); one a callback raised still just
+        ends training.
+        """
+        if not self.initialized_:
+            self.initialize()
+        routing_method = fit_params.pop("_routing_method", "partial_fit")
+        self.notify("on_train_begin", X=X, y=y)
+        with watch_interrupts() as interrupted:
+            try:
+                self.fit_loop(X, y, _routing_method=routing_method, **fit_params)
+            except KeyboardInterrupt:
+                self.notify("on_train_end", X=X, y=y)
+                if interrupted():
+                    raise
+                return self
+        self.notify("on_train_end", X=X, y=y)
+        return self
 
     def get_dataset(self, X: Any, y: Any = None) -> Any:
         return X

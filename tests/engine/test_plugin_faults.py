@@ -112,7 +112,7 @@ def test_nan_at_prediction_is_refused(vectors):
         model.predict(X)
 
 
-def test_keyboard_interrupt_keeps_the_model_usable(vectors):
+def test_callback_keyboard_interrupt_ends_training_and_keeps_the_model_usable(vectors):
     from skorch.callbacks import Callback
 
     class Interrupt(Callback):
