@@ -404,11 +404,16 @@ NOTES: dict[tuple[str, str], Note] = {
     ("weighting", "qmf"): Note(
         'Zhang et al., "Provable Dynamic Fusion for Low-Quality Multimodal Data", ICML 2023, '
         "arXiv:2306.02050 (QMF)",
-        "E_m = −log Σ_k exp(z_m,k), w_m = −E_m / T, z = Σ_m mask_m·w_m·z_m; "
+        "E_m = −log Σ_k exp(z_m,k), w_m = −E_m / T, z = Σ_m mask_m·sg(w_m)·z_m; "
         "L = Σ_m CE(z_m) + CE(z) + λ Σ_m L_rank,m (ranking against the loss history).",
         "Per-sample modality quality varies (noisy sensors); replaces the fusion's logits by "
         "its own confidence-weighted late fusion.",
-        {"lam": "λ, weight of the ranking loss", "temperature": "T of the confidence"},
+        {
+            "lam": "λ, weight of the ranking loss",
+            "temperature": "T of the confidence",
+            "detach_confidence": "stop the fused loss's gradient at w_m (the text-image code); "
+            "False: the RGB-D code",
+        },
     ),
     ("weighting", "tmc"): Note(
         'Han, Zhang, Fu, Zhou, "Trusted Multi-View Classification", ICLR 2021, arXiv:2102.02051',

@@ -1,14 +1,15 @@
 """Quality-aware Multimodal Fusion (QMF).
 
 Zhang, Wu, Zhang, Hu, Fu, Zhou, Peng, "Provable Dynamic Fusion for Low-Quality Multimodal Data",
-ICML 2023, arXiv:2306.02050. Official code: QingyangZhang/QMF (``models/QMF.py``,
-``train_QMF_nyud2.py``, ``utils/crl_utils.py``).
+ICML 2023, arXiv:2306.02050. Official code: QingyangZhang/QMF, two trees: text-image
+(``text-image-classification/src/models/late_fusion.py``, ``train_qmf.py``) and RGB-D
+(``RGBD-scene-recognition/models/QMF.py``, ``train_QMF_nyud2.py``, ``utils/crl_utils.py``).
 
 With unimodal logits z_m ``(B, K)`` from each modality's own head:
 
     energy       E_m(x) = −log Σ_k exp(z_m,k)                              ``(B,)``
     confidence   w_m = −E_m / T                 (T = 10 in the code: ``-0.1 * energy``)
-    fusion       z = Σ_m mask_m · w_m · z_m                                ``(B, K)``
+    fusion       z = Σ_m mask_m · sg(w_m) · z_m                            ``(B, K)``
     loss         L = Σ_m CE(z_m) + CE(z) + λ · Σ_m L_rank,m
 
 The ranking term (from CRL, Moon et al., ICML 2020) asks a sample whose *history* of unimodal loss
@@ -21,6 +22,14 @@ per training row (``batch.index``), sized from ``ctx.data`` at ``on_train_begin`
 
 exactly ``MarginRankingLoss(w_i, w_j + margin / t, −t)`` of the code. The loss of the batch is
 computed before the batch's losses enter the history, as in the code.
+
+Stop-gradient on the weights (``detach_confidence``). The paper is silent; the two official trees
+differ. The text-image code fuses with ``txt_conf.detach()`` / ``img_conf.detach()`` (its default
+``--df``), so CE(z) trains each head through z_m only, ∂CE(z)/∂z_m = w_m (softmax(z) − y); the RGB-D
+code does not detach, so CE(z) also moves w_m (through logsumexp of z_m). Both trees feed the
+*undetached* confidence to the ranking term. Default ``detach_confidence=True`` follows the
+text-image code (the setting of most of the paper's tables and the one the code names "dynamic
+fusion"); ``False`` gives the RGB-D code.
 
 Missing modalities: an absent modality gets w = 0 in the fusion, no unimodal loss, no history
 update, and its pairs are left out of the ranking term. Where the code divides 0/0 (all histories
@@ -77,10 +86,13 @@ class QMFWeighting(Weighting):
 
     needs_unimodal_heads = True
 
-    def __init__(self, lam: float = 0.1, temperature: float = 10.0) -> None:
+    def __init__(
+        self, lam: float = 0.1, temperature: float = 10.0, detach_confidence: bool = True
+    ) -> None:
         super().__init__()
         self.lam = lam
         self.temperature = temperature
+        self.detach_confidence = detach_confidence
 
     def build(self, spec: BuildSpec) -> None:
         if spec.task != "classification":
@@ -90,6 +102,10 @@ class QMFWeighting(Weighting):
         check_non_negative("qmf", "lam", self.lam)
         if not float(self.temperature) > 0:
             raise ValueError(f"qmf: temperature must be > 0, got {self.temperature!r}")
+        if not isinstance(self.detach_confidence, bool):
+            raise TypeError(
+                f"qmf: detach_confidence must be True or False, got {self.detach_confidence!r}"
+            )
         self.names = spec.names
         self.register_buffer("loss_history", torch.zeros(0, len(spec.names)))  # (N, M)
 
@@ -112,6 +128,8 @@ class QMFWeighting(Weighting):
         if output.unimodal_logits is None:
             return output.logits
         weights = self.confidences(output) * output.mask.to(output.logits.dtype)  # (B, M)
+        if self.detach_confidence:
+            weights = weights.detach()  # as the text-image code's ``conf.detach()``
         output.modality_weights = weights
         stacked = torch.stack([output.unimodal_logits[name] for name in self.names], dim=1)
         return (stacked * weights.unsqueeze(-1)).sum(dim=1)  # (B, M, K) -> (B, K)

@@ -176,3 +176,45 @@ def test_ranking_pairs_each_row_with_the_next_one():
         torch.tensor([0.9, 0.1, 0.5]), torch.tensor([0.5, 0.2, 0.0]), torch.ones(3, dtype=bool)
     )
     torch.testing.assert_close(loss, torch.tensor(0.5 / 3))
+
+
+def _fused_loss_gradients(detach_confidence: bool):
+    """∂CE(z)/∂z_m of the fused loss for both modalities, with the logits and target used."""
+    weighting = QMFWeighting(temperature=10.0, detach_confidence=detach_confidence)
+    network = build_network(weighting)
+    batch = make_batch(n=4)
+    target = torch.tensor([0, 1, 2, 1])
+    output = network(batch)
+    ctx = loss_context(network, batch, target)
+    z = [output.unimodal_logits["a"], output.unimodal_logits["b"]]
+    fused = ctx.per_sample_loss(output.logits).mean()
+    grads = torch.autograd.grad(fused, z)
+    return [t.detach() for t in z], output.logits.detach(), target, grads
+
+
+@pytest.mark.parametrize("detach_confidence", [True, False])
+def test_fused_loss_gradient_follows_the_chosen_official_tree(detach_confidence):
+    z, fused, target, grads = _fused_loss_gradients(detach_confidence)
+    # g = ∂CE(z)/∂z = (softmax(z) − onehot(y)) / B, worked by hand for the mean over B = 4 rows
+    g = (torch.softmax(fused, 1) - torch.nn.functional.one_hot(target, 3).float()) / 4
+    for z_m, grad in zip(z, grads, strict=True):
+        w_m = torch.logsumexp(z_m, 1, keepdim=True) / 10
+        expected = w_m * g  # text-image code: weights detached
+        if not detach_confidence:  # RGB-D code: + (g · z_m) ∂w_m/∂z_m, ∂w_m/∂z_m = softmax(z_m)/T
+            expected = expected + (g * z_m).sum(1, keepdim=True) * torch.softmax(z_m, 1) / 10
+        torch.testing.assert_close(grad, expected)
+
+
+def test_ranking_term_trains_the_confidence_even_when_the_fusion_detaches_it():
+    weighting = QMFWeighting(lam=1.0, detach_confidence=True)
+    network = build_network(weighting)
+    weighting.loss_history = torch.tensor([[3.0, 0.0], [0.0, 1.0], [1.0, 2.0], [2.0, 0.5]])
+    batch = make_batch(n=4)
+    output = network(batch)
+    rank = weighting.loss_terms(output, loss_context(network, batch, torch.tensor([0, 1, 2, 1])))
+    assert rank["qmf_rank"].requires_grad
+
+
+def test_detach_confidence_must_be_a_boolean():
+    with pytest.raises(TypeError, match="qmf: detach_confidence must be True or False"):
+        build_network(QMFWeighting(detach_confidence="no"))
