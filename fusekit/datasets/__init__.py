@@ -1,5 +1,8 @@
 """Real multimodal data sets shipped with fusekit, a synthetic generator, and a loader registry.
 
+``make_imbalanced_classification`` gives two modalities with a known, tunable imbalance (one
+learned fast but telling less, one slow but complementary).
+
 ``load_<name>()`` returns ``(Modalities, y)`` (``as_frame=True``: ``(DataFrame, Series)``);
 :func:`load` finds a loader by name among the built-ins and third-party plugins (hook
 ``fusekit_datasets``). Data cards, licences and conversion commands:
@@ -11,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from fusekit.datasets._files import checksum, data_dir, to_frame
+from fusekit.datasets.imbalanced import make_imbalanced_classification
 from fusekit.datasets.missing import AbsentWhereMissing
 from fusekit.datasets.real import (
     load_basic_motions,
@@ -52,6 +56,7 @@ __all__ = [
     "load_mfeat",
     "load_multiview_mnist",
     "load_nutrimouse",
+    "make_imbalanced_classification",
     "make_multimodal_classification",
     "make_multimodal_regression",
     "to_frame",
