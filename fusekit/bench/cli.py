@@ -191,7 +191,8 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
     run.add_argument(
         "--rerun",
         metavar="DIR",
-        help="run the bench recorded in DIR/manifest.json again (into --out or DIR/rerun)",
+        help="run the bench recorded in DIR/manifest.json again (into --out or DIR/rerun); "
+        "where it runs comes from --backend, --n-jobs and --scheduler, never from the file",
     )
     run.add_argument(
         "--backend",
@@ -263,7 +264,14 @@ def bench_command(args: argparse.Namespace) -> int:
         if args.rerun:
             from fusekit.bench.manifest import rerun
 
-            result = rerun(args.rerun, args.out, quiet=args.quiet)
+            result = rerun(
+                args.rerun,
+                args.out,
+                backend=args.backend,
+                n_jobs=args.n_jobs,
+                scheduler=args.scheduler,
+                quiet=args.quiet,
+            )
         else:
             result = run_bench(
                 config_from_args(args),

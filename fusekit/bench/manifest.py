@@ -7,24 +7,91 @@ folds, repeats, grid, sweeps), each data set's checksum, the backend and the com
 :func:`rerun` rebuilds the configuration from it and runs it again into a new directory; on the
 same machine with the same versions the scores are identical (every unit is seeded and runs with
 one thread).
+
+The file is data. Reading it imports nothing: components are recorded by their registered name
+(a class that is not registered is recorded as ``{"class": "module:Name"}`` for the reader, and a
+rerun refuses it), and the recorded backend, ``n_jobs`` and scheduler are never used to decide
+where a rerun sends the data. :func:`read_manifest` checks the file against :data:`SCHEMA`
+before anything runs; every error names the file and the key.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import platform
 import sys
 import warnings
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from fusekit.atomic import atomic_write_text
 from fusekit.bench.config import KINDS, BenchConfig, Sweep
+from fusekit.bench.schema import ListOf, MapOf, Record, SchemaError, check
+from fusekit.engine.registry import get_registry
 
 MANIFEST = "manifest.json"
 LIBRARIES = ("torch", "scikit-learn", "numpy", "scipy", "pandas", "skorch", "scikit-posthocs")
+#: A manifest is a few kilobytes; a larger file is refused before it is read.
+MAX_MANIFEST_BYTES = 16 * 2**20
+#: Where the work runs: never read from a manifest (a rerun takes them from its caller).
+RUN_SETTINGS = ("backend", "n_jobs", "scheduler")
+
+_COMPONENTS = (str, ListOf((str, Record({"class": str, "instance": str}, frozenset({"instance"})))))
+CONFIG_SCHEMA = Record(
+    {
+        "datasets": ListOf(str),
+        "target": (str, None),
+        "modalities": (None, str, MapOf((str, ListOf(str)))),
+        **dict.fromkeys(KINDS, _COMPONENTS),
+        "design": str,
+        "params": MapOf(object),
+        "max_epochs": (int, None),
+        "batch_size": (int, None),
+        "lr": (float, None),
+        "equal_budget": bool,
+        "folds": int,
+        "repeats": int,
+        "seed": int,
+        "metric": (str, None),
+        "sweeps": ListOf(
+            Record(
+                {
+                    "corruption": str,
+                    "modalities": (ListOf(str), None),
+                    "levels": (ListOf(float), None),
+                }
+            )
+        ),
+        "missing": bool,
+        "references": bool,
+        "rank_by": str,
+        "baseline": (str, None),
+        "tune": MapOf(ListOf(object)),
+        "tune_folds": int,
+    }
+)
+#: The shape of ``manifest.json``; ``config`` is checked on its own by :func:`config_from_json`.
+SCHEMA = Record(
+    {
+        "environment": Record(
+            {
+                "fusekit": str,
+                "plugins": MapOf(str),
+                "libraries": MapOf((str, None)),
+                "python": str,
+                "platform": str,
+            }
+        ),
+        "config": dict,
+        "data": ListOf(Record({"name": str, "checksum": str, "source": MapOf(object), "n": int})),
+        "seeds": MapOf(object),
+        "run": Record({"backend": str, "n_jobs": int, "scheduler": (str, None)}),
+        "command": ListOf(str),
+    }
+)
 
 
 def _version(distribution: str) -> str | None:
@@ -57,25 +124,25 @@ def environment() -> dict[str, Any]:
     }
 
 
-def _component(value: Any) -> Any:
+class ManifestError(SchemaError):
+    """``manifest.json`` cannot be rerun as it is: malformed, or it names code to import."""
+
+
+class IgnoredRunSettings(UserWarning):
+    """A rerun did not take the recorded backend, ``n_jobs`` or scheduler from the manifest."""
+
+
+def _component(kind: str, value: Any) -> Any:
+    """A grid entry as the manifest records it: the registered name (also of a registered
+    class), else ``{"class": "module:Name"}``, a record for the reader that a rerun refuses."""
     if isinstance(value, str):
         return value
-    cls = value if isinstance(value, type) else None
-    if cls is None:
-        raise TypeError(
-            f"the manifest records components by name or class, got the instance {value!r}."
-        )
-    return {"class": f"{cls.__module__}:{cls.__qualname__}"}
-
-
-def _load_component(value: Any) -> Any:
-    if isinstance(value, dict) and "class" in value:
-        module, _, name = value["class"].partition(":")
-        found: Any = importlib.import_module(module)
-        for part in name.split("."):
-            found = getattr(found, part)
-        return found
-    return value
+    cls = value if isinstance(value, type) else type(value)
+    name = get_registry().name_of(kind, cls)
+    if name is not None and cls is value:
+        return name
+    entry = {"class": f"{cls.__module__}:{cls.__qualname__}"}
+    return entry if cls is value else {**entry, "instance": repr(value)}
 
 
 def config_to_json(config: BenchConfig) -> dict[str, Any]:
@@ -85,18 +152,42 @@ def config_to_json(config: BenchConfig) -> dict[str, Any]:
         out[kind] = (
             value
             if isinstance(value, str)
-            else [_component(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
+            else [
+                _component(kind, v)
+                for v in (value if isinstance(value, (list, tuple)) else [value])
+            ]
         )
     out["datasets"] = list(config.datasets)
     out["params"] = dict(config.params)
     return out
 
 
-def config_from_json(payload: dict[str, Any]) -> BenchConfig:
-    payload = dict(payload)
+def _refuse_classes(config: Mapping[str, Any], source: str, given: set[str]) -> None:
+    """A component recorded as a class is never imported: the caller passes it (``given``)."""
     for kind in KINDS:
-        value = payload[kind]
-        payload[kind] = value if isinstance(value, str) else [_load_component(v) for v in value]
+        value = config[kind]
+        if kind in given or isinstance(value, str):
+            continue
+        for position, entry in enumerate(value):
+            if isinstance(entry, dict):
+                raise ManifestError(
+                    f"{source}: config.{kind}[{position}] records the class {entry['class']!r}. "
+                    "A manifest is data: a rerun never imports code named in it. Give the "
+                    f"{kind} yourself: register it as a plugin and pass its name on the command "
+                    f"line (--{kind} NAME), or in Python: rerun(DIR, {kind}=[...])."
+                )
+
+
+def config_from_json(
+    payload: dict[str, Any], source: str = MANIFEST, components: Mapping[str, Any] | None = None
+) -> BenchConfig:
+    """The :class:`BenchConfig` of a manifest's ``config`` (checked against
+    :data:`CONFIG_SCHEMA`). ``components``: grid axes the caller gives (``{"fusion": [cls]}``),
+    in place of the recorded ones; a component recorded as a class is refused otherwise."""
+    check(payload, CONFIG_SCHEMA, source, "config", ManifestError)
+    components = dict(components or {})
+    _refuse_classes(payload, source, set(components))
+    payload = {**payload, **components}
     payload["datasets"] = tuple(payload["datasets"])
     payload["sweeps"] = tuple(
         Sweep(
@@ -106,8 +197,12 @@ def config_from_json(payload: dict[str, Any]) -> BenchConfig:
         )
         for s in payload["sweeps"]
     )
-    known = {f.name for f in dataclasses.fields(BenchConfig)}
-    return BenchConfig(**{k: v for k, v in payload.items() if k in known})
+    config = BenchConfig(**payload)
+    try:
+        config.validate()
+    except (TypeError, ValueError) as error:
+        raise ManifestError(f"{source}: config: {error}") from None
+    return config
 
 
 def write_manifest(
@@ -136,25 +231,66 @@ def write_manifest(
         "command": sys.argv,
     }
     path = Path(out_dir) / MANIFEST
-    path.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
+    atomic_write_text(path, json.dumps(payload, indent=2, default=str) + "\n")
     return path
 
 
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def read_manifest(run_dir: str | Path) -> dict[str, Any]:
+    """``run_dir/manifest.json`` parsed and checked against :data:`SCHEMA` (its ``config`` is
+    checked when it is turned into a :class:`BenchConfig`); :class:`ManifestError` names the
+    file, the key, what was expected and what came."""
     path = Path(run_dir) / MANIFEST
     if not path.is_file():
         raise FileNotFoundError(
             f"{path} does not exist: --rerun needs the directory of a bench run (with {MANIFEST})."
         )
-    return json.loads(path.read_text(encoding="utf-8"))
+    size = path.stat().st_size
+    if size > MAX_MANIFEST_BYTES:
+        raise ManifestError(
+            f"{path} is {size} bytes; a bench manifest is at most {MAX_MANIFEST_BYTES} bytes."
+        )
+    try:
+        payload = json.loads(path.read_bytes().decode("utf-8"), parse_constant=_refuse_constant)
+    except UnicodeDecodeError as error:
+        raise ManifestError(f"{path} is not UTF-8 text: {error}.") from None
+    except json.JSONDecodeError as error:
+        raise ManifestError(
+            f"{path} is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}."
+        ) from None
+    except ValueError as error:
+        raise ManifestError(f"{path} is not valid JSON: {error}.") from None
+    check(payload, SCHEMA, str(path), error=ManifestError)
+    return payload
 
 
-def rerun(run_dir: str | Path, out_dir: str | Path | None = None, **overrides: Any) -> Any:
+def rerun(
+    run_dir: str | Path,
+    out_dir: str | Path | None = None,
+    *,
+    backend: str = "processes",
+    n_jobs: int = 1,
+    scheduler: str | None = None,
+    **overrides: Any,
+) -> Any:
     """Run the bench recorded in ``run_dir/manifest.json`` again, into ``out_dir`` (default
-    ``run_dir/rerun``), from scratch. Warns when versions or data checksums differ."""
+    ``run_dir/rerun``), from scratch. Warns when versions or data checksums differ.
+
+    The manifest is data: its components are registered names (a class recorded in it is
+    refused: pass it in ``overrides``, ``fusion=[MyFusion]``), and where the work runs
+    (``backend``, ``n_jobs``, ``scheduler``) comes from the arguments, never from the file; the
+    recorded ones that differ are named in an :class:`IgnoredRunSettings` warning.
+    ``overrides``: :func:`~fusekit.bench.run_bench` arguments (``quiet``) or configuration
+    fields."""
     from fusekit.bench.api import run_bench
 
     manifest = read_manifest(run_dir)
+    source = str(Path(run_dir) / MANIFEST)
+    components = {kind: overrides.pop(kind) for kind in KINDS if kind in overrides}
+    config = config_from_json(manifest["config"], source, components)
     in_memory = [d["name"] for d in manifest["data"] if d["source"].get("in_memory")]
     if in_memory:
         raise ValueError(
@@ -170,10 +306,18 @@ def rerun(run_dir: str | Path, out_dir: str | Path | None = None, **overrides: A
     }
     if changed:
         warnings.warn(f"rerun with other versions than recorded: {changed}", stacklevel=2)
-    config = config_from_json(manifest["config"])
-    run = {**manifest["run"], **overrides}
+    run = {"backend": backend, "n_jobs": n_jobs, "scheduler": scheduler}
+    ignored = {k: v for k, v in manifest["run"].items() if run[k] != v}
+    if ignored:
+        warnings.warn(
+            f"{source}: the rerun runs with {run}, not the recorded {ignored}: a file never "
+            "chooses where work runs or where data is sent. To use them, pass them yourself "
+            "(--backend, --n-jobs, --scheduler; or rerun(DIR, backend=..., ...)).",
+            IgnoredRunSettings,
+            stacklevel=2,
+        )
     target = Path(out_dir) if out_dir is not None else Path(run_dir) / "rerun"
-    result = run_bench(config, out_dir=target, resume=False, **run)
+    result = run_bench(config, out_dir=target, resume=False, **run, **overrides)
     recorded = {d["name"]: d["checksum"] for d in manifest["data"]}
     loaded = result.data_checksums
     if recorded != loaded:

@@ -47,7 +47,7 @@ def test_rerun_reproduces_results_csv_scores_exactly(tmp_path, csv_data, tiny):
     assert manifest["seeds"]["folds"] == 2 and manifest["data"][0]["checksum"]
     assert manifest["environment"]["plugins"]  # the plugin distributions with their versions
     assert manifest["command"] and manifest["run"]["backend"] == "serial"
-    assert main(["bench", "--rerun", str(first), "--quiet"]) == 0
+    assert main(["bench", "--rerun", str(first), "--backend", "serial", "--quiet"]) == 0
     keys = ["unit_id", "scenario", "corruption", "modality", "level"]
     before = pd.read_csv(first / "results.csv").sort_values(keys, ignore_index=True)
     after = pd.read_csv(first / "rerun" / "results.csv").sort_values(keys, ignore_index=True)
