@@ -10,11 +10,16 @@ mean fit (s) / predict (ms) time. The criterion (``rank_by``) is ``clean``, ``ro
 ``missing``: each unit's score is its clean score, or the mean of its corruption / removal rows.
 Reference rows (scikit-learn, :mod:`fusekit.bench.reference`) are named ``ref:...``.
 Across data sets: average ranks, the Friedman test and the Nemenyi post-hoc test.
+
+``leaderboard.md`` is inert text: every name and message in it goes through
+:func:`markdown_text` (HTML special characters as entities, Markdown punctuation escaped).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import html
+import re
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -47,6 +52,20 @@ LEGENDS = {
     "hist_gb on all modalities concatenated; only <m>: logistic on one modality).",
     "time": "fit s / predict ms: wall-clock per fold (one thread), noisy on a busy machine.",
 }
+
+
+#: Markdown punctuation that changes how text in a table cell renders (CommonMark escapes it with
+#: a backslash); ``_`` only where it can open or close emphasis (not inside a word: ``hist_gb``).
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*\[\]|~!#]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def markdown_text(value: object) -> str:
+    """``value`` as literal text in a Markdown table cell or heading: HTML special characters as
+    entities (``<b>`` stays text, never markup), Markdown punctuation backslash-escaped
+    (``|`` cannot split a cell, backticks and ``*`` format nothing), line breaks as spaces."""
+    text = _CONTROL.sub(" ", str(value))
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", html.escape(text, quote=False))
 
 
 def config_name(row: pd.Series | dict) -> str:
@@ -281,7 +300,7 @@ def to_markdown(
 ) -> str:
     """Markdown: one grouped table per data set (group 1 in bold), failures listed after, then
     the cross-data-set ranking; ``notes`` (e.g. the aliases dropped) under the title."""
-    lines = [f"# {title}", "", *notes, *([""] if notes else [])]
+    lines = [f"# {markdown_text(title)}", "", *map(markdown_text, notes), *([""] if notes else [])]
     for dataset, table in summary.groupby("dataset", sort=False):
         ranked = table[table["n"] > 0]
         broken = table[table["n"] == 0]
@@ -289,8 +308,8 @@ def to_markdown(
         fusekit = table[~table["reference"]]
         fixed = [c for c in CONFIG if c not in shown and fusekit[c].nunique() == 1]
         extras = extra_columns(table)
-        lines.append(f"## {dataset}")
-        setting = ", ".join(f"{c}={fusekit[c].iloc[0]}" for c in fixed)
+        lines.append(f"## {markdown_text(dataset)}")
+        setting = ", ".join(f"{c}={markdown_text(fusekit[c].iloc[0])}" for c in fixed)
         folds = int(ranked["n_paired"].max()) if len(ranked) else 0
         lines += [
             f"ranked by {table['criterion'].iloc[0]} over {folds} paired folds"
@@ -300,34 +319,39 @@ def to_markdown(
         if 0 < folds < FEW_FOLDS:
             lines += [low_power(folds), ""]
         head = header(table, shown, extras)
-        lines.append("| " + " | ".join(head) + " |")
+        lines.append("| " + " | ".join(map(markdown_text, head)) + " |")
         lines.append(
             "|"
             + "|".join(["---:"] + ["---"] * len(shown) + ["---:"] * (len(head) - len(shown) - 1))
             + "|"
         )
         for _, row in ranked.iterrows():
-            row_cells = cells(row, shown, extras)
+            row_cells = [markdown_text(cell) for cell in cells(row, shown, extras)]
             if row["group"] == 1:
                 row_cells = [f"**{cell}**" for cell in row_cells]
             lines.append("| " + " | ".join(row_cells) + " |")
-        lines += ["", legend(extras, bool(table["reference"].any()))]
-        lines += training_warnings(ranked, shown)
+        lines += ["", markdown_text(legend(extras, bool(table["reference"].any())))]
+        lines += training_warnings(ranked, shown, markdown_text)
         for _, row in broken.iterrows():
-            name = ", ".join(str(row[c]) for c in shown)
+            name = ", ".join(markdown_text(row[c]) for c in shown)
+            error = markdown_text(row["error"][:300])
             lines.append("")
-            lines.append(f"- failed: {name} ({row['failed']} folds): {row['error'][:300]}")
+            lines.append(f"- failed: {name} ({row['failed']} folds): {error}")
         lines.append("")
     lines += cross_markdown(summary)
     return "\n".join(lines)
 
 
-def training_warnings(table: pd.DataFrame, shown: list[str]) -> list[str]:
+def training_warnings(
+    table: pd.DataFrame, shown: list[str], text: Callable[[object], str] = str
+) -> list[str]:
     """One line per configuration with folds whose training loss did not fall: its score is a
-    statement about that training (lr, epochs in ``results.csv``), not about the method."""
+    statement about that training (lr, epochs in ``results.csv``), not about the method.
+    ``text`` renders the names (:func:`markdown_text` for Markdown; ``str`` for a caller that
+    escapes the whole line)."""
     lines = []
     for _, row in table[table["not_learning"] > 0].iterrows():
-        name = ", ".join(str(row[c]) for c in shown)
+        name = ", ".join(text(row[c]) for c in shown)
         lines.append(
             f"- training loss did not fall: {name} in {int(row['not_learning'])} of {row['n']} "
             "folds (last epoch's training loss not below the first's: diverged or stalled; see "
@@ -336,30 +360,47 @@ def training_warnings(table: pd.DataFrame, shown: list[str]) -> list[str]:
     return ["", *lines] if lines else []
 
 
-def cross_markdown(summary: pd.DataFrame) -> list[str]:
-    """The cross-data-set section: average ranks, Friedman and Nemenyi, or why there is none."""
+def cross_section(summary: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """The cross-data-set section as plain text: its paragraphs and its table (header first;
+    no table when there is no ranking), for :func:`cross_markdown` and the HTML report."""
     n_datasets = summary["dataset"].nunique()
-    lines = ["## Across data sets", ""]
     result = cross(summary) if n_datasets >= 2 else None
     if result is None:
-        lines.append(
+        return [
             f"This run has {n_datasets} data set(s) (with at least 3 configurations run on "
             "every one): the cross-data-set ranking (Friedman, Nemenyi) needs at least 2, and "
             "has little power below about 5."
-        )
-        return [*lines, ""]
-    lines += [
+        ], []
+    prose = [
         f"{ACROSS_TEST}; {result.n_datasets} data sets (few: the tests have little power below "
-        f"about 5). Friedman p = {result.friedman_p:.3g}.",
-        "",
-        "| average rank | configuration | not significantly different from the first (Nemenyi) |",
-        "|---:|---|---|",
+        f"about 5). Friedman p = {result.friedman_p:.3g}."
+    ]
+    rows = [
+        [
+            "average rank",
+            "configuration",
+            "not significantly different from the first (Nemenyi)",
+        ]
     ]
     first = result.ranks.index[0]
     for name, rank in result.ranks.items():
         same = "yes" if result.nemenyi.loc[first, name] >= ALPHA else "no"
-        lines.append(f"| {rank:.2f} | {name} | {same} |")
-    return [*lines, ""]
+        rows.append([f"{rank:.2f}", str(name), same])
+    return prose, rows
+
+
+def cross_markdown(summary: pd.DataFrame) -> list[str]:
+    """The cross-data-set section: average ranks, Friedman and Nemenyi, or why there is none."""
+    prose, rows = cross_section(summary)
+    lines = ["## Across data sets", ""]
+    for paragraph in prose:
+        lines += [markdown_text(paragraph), ""]
+    if rows:
+        lines.append("| " + " | ".join(map(markdown_text, rows[0])) + " |")
+        lines.append("|---:|---|---|")
+        lines += ["| " + " | ".join(map(markdown_text, row)) + " |" for row in rows[1:]]
+        lines.append("")
+    return lines
 
 
 def missing_table(results: pd.DataFrame) -> pd.DataFrame:

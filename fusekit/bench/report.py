@@ -7,6 +7,10 @@ with its critical-difference diagram (or why there is none). Every plot is embed
 (``<a href="fit_time_mfeat.png">``), so the page works when mailed alone and each figure it shows
 can be traced to a file. Leaderboards and the removed-modality table are HTML tables; failed
 configurations are listed with their error.
+
+The page is inert: every name, message and setting is HTML-escaped (``html.escape``; the pandas
+tables with ``to_html(escape=True)``), so a data set or component name holding markup is shown as
+text. It is written atomically (:mod:`fusekit.atomic`).
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ from typing import Any
 
 import pandas as pd
 
+from fusekit.atomic import atomic_write_text
 from fusekit.bench.leaderboard import (
     CONFIG,
     FEW_FOLDS,
     cells,
-    cross_markdown,
+    cross_section,
     extra_columns,
     header,
     importance_table,
@@ -84,15 +89,12 @@ def _table(summary: pd.DataFrame) -> str:
 
 
 def _cross(summary: pd.DataFrame, figures: Sequence[Figure], out_dir: Path) -> str:
-    text = "\n".join(cross_markdown(summary)[2:])
-    rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line]
-    prose = [line for line in text.splitlines() if line and not line.startswith("|")]
+    prose, rows = cross_section(summary)
     parts = ["<h2>Across data sets</h2>"] + [f"<p>{html.escape(p)}</p>" for p in prose]
     if rows:
         parts.append("<table>")
-        for i, line in enumerate(rows):
+        for i, values in enumerate(rows):
             tag = "th" if i == 0 else "td"
-            values = [v.strip() for v in line.strip("|").split("|")]
             parts.append(
                 "<tr>" + "".join(f"<{tag}>{html.escape(v)}</{tag}>" for v in values) + "</tr>"
             )
@@ -164,7 +166,7 @@ def write_report(
     missing = missing_table(results)
     if not missing.empty:
         parts.append("<h2>Score with modalities removed at test time (mean over folds)</h2>")
-        parts.append(missing.round(3).to_html(border=0))
+        parts.append(missing.round(3).to_html(border=0, escape=True))
     importance = importance_table(results)
     if not importance.empty:
         parts.append(
@@ -174,12 +176,12 @@ def write_report(
             "modality with a value near 0 is one the configuration does not rely on at test time "
             "(reliance under its own absent-handling, not causal importance).</p>"
         )
-        parts.append(importance.round(3).to_html(border=0))
+        parts.append(importance.round(3).to_html(border=0, escape=True))
     parts.append(_failures(results))
     parts.append(
         "<p>Raw numbers: <a href='results.csv'>results.csv</a>; "
         "leaderboard: <a href='leaderboard.md'>leaderboard.md</a>.</p></body></html>"
     )
     path = out_dir / "report.html"
-    path.write_text("\n".join(parts), encoding="utf-8")
+    atomic_write_text(path, "\n".join(parts))
     return path
