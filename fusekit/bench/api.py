@@ -18,12 +18,14 @@ from typing import Any
 import pandas as pd
 import torch
 
+from fusekit.atomic import atomic_write_text
 from fusekit.bench.backends import check_backend, execute
 from fusekit.bench.config import BenchConfig, Unit, axes, grid, label, plan
 from fusekit.bench.data import BenchData, from_arrays, is_file_name, load_file, load_named
 from fusekit.bench.leaderboard import summarize, to_markdown
 from fusekit.bench.manifest import write_manifest
 from fusekit.bench.plots import Figure, write_plots
+from fusekit.bench.preflight import preflight
 from fusekit.bench.report import write_report
 from fusekit.bench.store import ResultStore
 from fusekit.robustness.corruptions import get_corruption
@@ -130,6 +132,7 @@ def run_bench(
     started = time.perf_counter()
     loaded = load_data(config, data)
     _check_sweeps(config, loaded)
+    preflight(config, loaded)  # every setting that no unit could run with, before the first fit
     units = plan(config, loaded)
     store = ResultStore(out_dir)
     done = store.start(resume)
@@ -151,7 +154,7 @@ def run_bench(
     if dropped:
         info["aliases dropped"] = alias_note(dropped)
     leaderboard = to_markdown(summary, notes=notes)
-    (out_dir / "leaderboard.md").write_text(leaderboard + "\n", encoding="utf-8")
+    atomic_write_text(out_dir / "leaderboard.md", leaderboard + "\n")
     figures = write_plots(results, summary, out_dir)
     report = write_report(out_dir, results, summary, figures, info)
     manifest = write_manifest(

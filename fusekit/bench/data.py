@@ -9,6 +9,7 @@ Names may carry loader keyword arguments: ``"mfeat:views=fou,kar"`` calls
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -90,8 +91,26 @@ def load_named(text: str) -> BenchData:
     """A registered data set (``fusekit datasets`` lists them), with optional loader kwargs."""
     name, kwargs = parse_dataset_name(text)
     loader = get_registry().get("dataset", name)
+    _check_loader_arguments(text, loader, kwargs)
     X, y = loader(**kwargs)
     return from_arrays(text, X, y, {"dataset": name, "kwargs": kwargs})
+
+
+def _check_loader_arguments(text: str, loader: Any, kwargs: Mapping[str, Any]) -> None:
+    """Loader arguments the loader does not take fail before it loads anything."""
+    try:
+        parameters = inspect.signature(loader).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: the loader checks its own
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return
+    accepted = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    unknown = [key for key in kwargs if key not in accepted]
+    if unknown:
+        raise ValueError(
+            f"dataset {text!r}: its loader takes no argument {unknown}; it accepts {accepted} "
+            "(name:key=value)."
+        )
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
