@@ -61,11 +61,13 @@ def describe(schema: Any) -> str:
     if isinstance(schema, Record):
         return f"an object with keys {sorted(schema.fields)}"
     if isinstance(schema, ListOf):
-        return f"a list of {describe(schema.item)}"
+        return f"a list (each item {describe(schema.item)})"
     if isinstance(schema, MapOf):
-        return f"an object of {describe(schema.value)}"
+        return f"an object (each value {describe(schema.value)})"
     if schema is None:
         return "null"
+    if schema is object:
+        return "any JSON value"
     return _NAMES.get(schema, getattr(schema, "__name__", str(schema)))
 
 
