@@ -95,13 +95,13 @@ def _check_folds(folds: int, data: Sequence[BenchData]) -> None:
         classes, counts = np.unique(bench_data.y, return_counts=True)
         if len(classes) < 2:
             raise PreflightError(
-                f"data set {bench_data.name!r} has one class ({classes[0]!r}): a classifier "
-                "needs at least 2."
+                f"data set {bench_data.name!r} has one class ({classes.tolist()[0]!r}): a "
+                "classifier needs at least 2."
             )
         if counts.max() < folds:
             raise PreflightError(
                 f"data set {bench_data.name!r}: stratified folds={folds} need a class with at "
-                f"least {folds} samples, but its largest class has {counts.max()}. Use fewer "
+                f"least {folds} samples, but its largest class has {int(counts.max())}. Use fewer "
                 "folds (--folds)."
             )
 
