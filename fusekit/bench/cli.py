@@ -192,7 +192,8 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--rerun",
         metavar="DIR",
         help="run the bench recorded in DIR/manifest.json again (into --out or DIR/rerun); "
-        "where it runs comes from --backend, --n-jobs and --scheduler, never from the file",
+        "where it runs comes from --backend, --n-jobs and --scheduler, never from the file; "
+        "--fusion/--weighting/--calibration/--backbone replace the recorded axis",
     )
     run.add_argument(
         "--backend",
@@ -271,6 +272,7 @@ def bench_command(args: argparse.Namespace) -> int:
                 n_jobs=args.n_jobs,
                 scheduler=args.scheduler,
                 quiet=args.quiet,
+                **{kind: getattr(args, kind) for kind in KINDS if getattr(args, kind) is not None},
             )
         else:
             result = run_bench(

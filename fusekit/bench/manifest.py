@@ -174,7 +174,8 @@ def _refuse_classes(config: Mapping[str, Any], source: str, given: set[str]) -> 
                     f"{source}: config.{kind}[{position}] records the class {entry['class']!r}. "
                     "A manifest is data: a rerun never imports code named in it. Give the "
                     f"{kind} yourself: register it as a plugin and pass its name on the command "
-                    f"line (--{kind} NAME), or in Python: rerun(DIR, {kind}=[...])."
+                    f"line (--rerun DIR --{kind} NAME,...), or in Python: "
+                    f"rerun(DIR, {kind}=[...])."
                 )
 
 

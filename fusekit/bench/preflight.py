@@ -61,6 +61,8 @@ def _check_metric(metric: Any, data: Sequence[BenchData]) -> None:
             f"metric {metric!r} is not a scikit-learn scorer name.{hint} "
             "sklearn.metrics.get_scorer_names() lists them."
         )
+    if metric is not None and not isinstance(metric, str):
+        return  # a scorer object given in Python: only the estimator it was written for can say
     for bench_data in data:
         name = metric or _default_metric(bench_data.task)
         dummy = DummyClassifier() if bench_data.task == "classification" else DummyRegressor()
@@ -132,6 +134,8 @@ def _check_params(
                 f"{known}."
             )
     nested = {key: value for key, value in params.items() if key.partition("__")[0] in KINDS}
+    if not nested:
+        return
     modality_sets = list(dict.fromkeys(tuple(d.X) for d in data))
     for combo in combos:
         for names in modality_sets:

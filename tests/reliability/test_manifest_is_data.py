@@ -82,7 +82,7 @@ def test_rerun_refuses_a_class_in_the_manifest_and_never_imports_it(run_dir, mon
         rerun(run_dir, quiet=True)
     message = str(caught.value)
     assert str(run_dir / MANIFEST) in message and "planted_fusion:Planted" in message
-    assert "--fusion NAME" in message and "rerun(DIR, fusion=[...])" in message
+    assert "--rerun DIR --fusion NAME" in message and "rerun(DIR, fusion=[...])" in message
     assert not (run_dir / MARKER).exists()
     assert "planted_fusion" not in sys.modules
 
@@ -110,6 +110,20 @@ def test_a_recorded_class_can_be_given_back_in_python(run_dir, monkeypatch, tmp_
     monkeypatch.setattr(bench_api, "execute", _serial_recording(seen))
     result = rerun(run_dir, tmp_path / "again", backend="serial", quiet=True, fusion=[Unregistered])
     assert set(result.results["fusion"]) == {"Unregistered"}
+    assert not (run_dir / MARKER).exists()
+
+
+def test_a_recorded_class_can_be_replaced_by_a_plugin_name_on_the_command_line(
+    run_dir, monkeypatch, tmp_path
+):
+    _plant(run_dir)
+    monkeypatch.setattr(bench_api, "execute", _serial_recording([]))
+    out = tmp_path / "again"
+    argv = ["bench", "--rerun", str(run_dir), "--fusion", "late", "--out", str(out), "--quiet"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IgnoredRunSettings)
+        assert main([*argv, "--backend", "serial"]) == 0
+    assert set(pd.read_csv(out / "results.csv")["fusion"]) == {"late"}
     assert not (run_dir / MARKER).exists()
 
 
