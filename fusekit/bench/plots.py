@@ -214,7 +214,14 @@ CROSS = "(across data sets)"
 
 
 def write_plots(results: pd.DataFrame, summary: pd.DataFrame, out_dir: Path) -> list[Figure]:
-    """Every plot of the bench into ``out_dir``; returns what was written."""
+    """Every plot of the bench into ``out_dir``; returns what was written. Names are drawn as
+    plain text: ``$...$`` in a data set or component name is not parsed as mathtext (a name
+    such as ``d$\\frac{$`` would otherwise stop the report from being written)."""
+    with pyplot().rc_context({"text.parse_math": False, "text.usetex": False}):
+        return _write_plots(results, summary, out_dir)
+
+
+def _write_plots(results: pd.DataFrame, summary: pd.DataFrame, out_dir: Path) -> list[Figure]:
     figures = []
     if plot_critical_difference(summary, out_dir / "critical_difference.png"):
         figures.append(Figure("critical-difference diagram", "critical_difference.png", CROSS))

@@ -117,13 +117,14 @@ def test_report_html_shows_hostile_names_and_settings_as_text(tmp_path):
 
 
 def test_a_bench_with_hostile_data_set_and_component_names_writes_inert_files(tmp_path):
-    hostile = type("F<b>x</b>|y", (ConcatFusion,), {})
+    # markup, a cell separator and mathtext that matplotlib cannot parse ($\\sqrt{$)
+    hostile = type("F<b>x</b>|y$\\sqrt{$", (ConcatFusion,), {})
     X, y = make_multimodal_classification(
         n_samples=24, n_features=[3, 2], n_classes=2, names=["a", "b"], random_state=0
     )
     run_bench(
         out_dir=tmp_path,
-        data={"<i>d</i>": (X, y)},
+        data={"<i>d</i>$\\frac{$": (X, y)},
         fusion=[hostile],
         datasets=(),
         max_epochs=1,
@@ -133,9 +134,13 @@ def test_a_bench_with_hostile_data_set_and_component_names_writes_inert_files(tm
         quiet=True,
         backend="serial",
     )
+    written = {p.name for p in tmp_path.iterdir()}
+    assert {"results.csv", "leaderboard.md", "report.html", "manifest.json"} <= written
+    assert any(name.startswith("fit_time_") for name in written)  # the plot was drawn
     markdown = (tmp_path / "leaderboard.md").read_text()
     assert "<b>" not in markdown and "<i>" not in markdown
-    assert "F&lt;b&gt;x&lt;/b&gt;\\|y" in markdown and "## &lt;i&gt;d&lt;/i&gt;" in markdown
+    assert "F&lt;b&gt;x&lt;/b&gt;\\|y$\\\\sqrt{$" in markdown
+    assert "## &lt;i&gt;d&lt;/i&gt;$\\\\frac{$" in markdown
     parsed = _parse((tmp_path / "report.html").read_text())
     assert parsed.tags <= REPORT_TAGS and not parsed.handlers
 
