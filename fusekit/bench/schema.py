@@ -1,10 +1,11 @@
 """A small declarative check of parsed JSON: what each key of a file must hold.
 
-A schema is a Python type (``str``, ``int``, ``float``, ``bool``, ``dict``, ``list``, ``None``),
-a tuple of them (any one), or one of :class:`Record` (an object with exactly these keys),
-:class:`ListOf` (a list of one schema) and :class:`MapOf` (an object with string keys and values
-of one schema). :func:`check` walks a value against it and raises :class:`SchemaError` naming the
-file, the key path (``config.sweeps[0].levels``), what was expected and what came.
+A schema is a Python type (``str``, ``int``, ``float``, ``bool``, ``dict``, ``list``, ``None``;
+``object``: any value), a tuple of schemas (any one may match), or one of :class:`Record` (an
+object with these keys), :class:`ListOf` (a list of one schema) and :class:`MapOf` (an object
+with string keys and values of one schema). :func:`check` walks a value against it and raises
+:class:`SchemaError` naming the file, the key path (``config.sweeps[0].levels``), what was
+expected and what came.
 
 JSON has no integers that are booleans: ``int`` refuses ``true``; ``float`` accepts integers.
 (Hand-written: ``jsonschema`` is not a dependency of fusekit, and this is all a manifest needs.)
@@ -72,7 +73,9 @@ def describe(schema: Any) -> str:
 
 
 def _got(value: Any) -> str:
-    kind = {str: "the string", bool: "the boolean", type(None): "null"}.get(type(value))
+    kind = {str: "the string", bool: "the boolean", int: "the number", float: "the number"}.get(
+        type(value)
+    )
     if value is None:
         return "null"
     if isinstance(value, dict):
