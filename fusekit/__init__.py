@@ -1,9 +1,11 @@
 """fusekit: multimodal fusion as scikit-learn estimators, with pluggable methods."""
 
 from fusekit.data import Modalities
+from fusekit.devices import DeviceUnavailableWarning
 from fusekit.engine.network import FusionNetwork
 from fusekit.engine.registry import available, get_registry
 from fusekit.estimator import FusionClassifier, FusionRegressor
+from fusekit.persistence import ModelFileError, SignatureError
 from fusekit.plugin import (
     Backbone,
     BuildSpec,
@@ -17,7 +19,7 @@ from fusekit.plugin import (
     Weighting,
     hookimpl,
 )
-from fusekit.saving import load, save
+from fusekit.saving import UntrustedTypesError, load, save
 
 __version__ = "0.1.0"
 
@@ -26,6 +28,7 @@ __all__ = [
     "BuildSpec",
     "Calibration",
     "Component",
+    "DeviceUnavailableWarning",
     "Fusion",
     "FusionClassifier",
     "FusionNetwork",
@@ -34,7 +37,10 @@ __all__ = [
     "LossContext",
     "ModalityBatch",
     "Modalities",
+    "ModelFileError",
+    "SignatureError",
     "TrainingContext",
+    "UntrustedTypesError",
     "Weighting",
     "available",
     "get_registry",

@@ -28,7 +28,7 @@ from sklearn.utils.validation import (
     column_or_1d,
 )
 
-from fusekit import persistence
+from fusekit import devices, persistence
 from fusekit.data import (
     PreparedInput,
     Standardizer,
@@ -387,9 +387,10 @@ class _FusionEstimator(BaseEstimator):
         stopper = dict(net.callbacks_).get("fusekit_early_stopping")
         self.best_epoch_ = None if stopper is None else stopper.best_epoch_
 
-    def save(self, path: Any) -> Any:
-        """Write the fitted model to ``path`` without pickle (see :func:`fusekit.load`)."""
-        return persistence.write(self._get_state(), path)
+    def save(self, path: Any, key: str | bytes | None = None) -> Any:
+        """Write the fitted model to ``path`` without pickle (see :func:`fusekit.load`),
+        replacing an existing file only once the new one is complete; ``key`` signs it."""
+        return persistence.write(self._get_state(), path, key=key)
 
     # -- state for save / load ---------------------------------------------------------------
     def _fitted_state(self) -> dict[str, Any]:
@@ -429,9 +430,18 @@ class _FusionEstimator(BaseEstimator):
         )
 
     @classmethod
-    def _from_state(cls, state: persistence.ModelState) -> _FusionEstimator:
-        """A fitted estimator rebuilt from a :class:`~fusekit.persistence.ModelState`."""
+    def _from_state(
+        cls, state: persistence.ModelState, device: str | None = None
+    ) -> _FusionEstimator:
+        """A fitted estimator rebuilt from a :class:`~fusekit.persistence.ModelState`, on
+        ``device`` (default: the fitted device if present here, else the CPU with a warning).
+
+        The network is first built on the ``meta`` device (nothing allocated) and its weight
+        shapes compared with the stored ones, so a document declaring a huge shape is refused
+        before anything is allocated.
+        """
         estimator = cls(**state.params)
+        estimator.device = devices.load_device(state.params.get("device", "cpu"), device)
         estimator.layout_ = state.layout
         estimator.modalities_ = dict(state.layout.shapes)
         if "n_features_in" in state.fitted:
@@ -447,6 +457,8 @@ class _FusionEstimator(BaseEstimator):
             estimator.best_epoch_ = record["best_epoch"]
             estimator.lr_ = record["lr"]
         n_outputs = estimator._set_fitted_state(state.fitted)
+        with torch.device("meta"):
+            persistence.check_weights(estimator._build_network(n_outputs), state.weights)
         with torch.random.fork_rng(devices=[]):
             network = estimator._build_network(n_outputs)
         network.load_state_dict(state.weights, strict=True)
@@ -779,11 +791,13 @@ def _check_nested_names(owner: str, params: dict[str, Any], known: Iterable[str]
         )
 
 
-def load(path: Any) -> _FusionEstimator:
-    """Load an estimator written by ``save``; raises ``ModelFileError`` on a bad file."""
-    state = persistence.read(path)
+def load(path: Any, key: str | bytes | None = None, device: str | None = None) -> _FusionEstimator:
+    """Load an estimator written by ``save`` (signed with ``key``, if given) onto ``device``;
+    raises ``ModelFileError`` on a bad file (see :func:`fusekit.load`)."""
+    requested = devices.requested_device(device)
+    state = persistence.read(path, key=key)
     classes = {"FusionClassifier": FusionClassifier, "FusionRegressor": FusionRegressor}
     try:
-        return classes[state.estimator]._from_state(state)
+        return classes[state.estimator]._from_state(state, device=requested)
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise persistence.ModelFileError.mismatch(path, error) from None

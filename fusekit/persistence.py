@@ -17,20 +17,23 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import math
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import skorch.callbacks
-import skorch.dataset
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from skorch.callbacks import Callback
 from skorch.dataset import ValidSplit
 
+from fusekit import signing
+from fusekit.atomic import atomic_path
 from fusekit.data import ModalityLayout, Standardizer
 from fusekit.engine.registry import get_registry
 from fusekit.engine.resolve import PREFIXES
@@ -49,11 +52,15 @@ class ModelFileError(ValueError):
     def mismatch(cls, path: str | Path, error: BaseException) -> ModelFileError:
         """The error for a document that does not match its weights or is incomplete."""
         if isinstance(error, ModelFileError):
-            return error
+            return error if str(path) in str(error) else type(error)(f"{path}: {error}")
         return cls(
             f"{path}: the model document does not match its weights or is incomplete "
             f"({type(error).__name__}: {error})"
         )
+
+
+class SignatureError(ModelFileError):
+    """A file's keyed signature is missing, unexpected or does not match the key given."""
 
 
 class PluginVersionWarning(UserWarning):
@@ -130,7 +137,8 @@ class ParameterNotSavedWarning(UserWarning):
 def _not_stored(key: str, value: Any) -> None:
     warnings.warn(
         f"save() cannot store the parameter {key}={value!r} (only None, ints, and skorch's "
-        f"ValidSplit and callbacks with plain-value parameters are stored); the loaded model has "
+        f"ValidSplit and allowed callbacks with plain-value arguments are stored); the loaded "
+        f"model has "
         f"{key}=None. Predictions are unaffected; set it again before refitting.",
         ParameterNotSavedWarning,
         stacklevel=6,  # the caller of estimator.save
@@ -170,41 +178,94 @@ def _encode_train_split(value: Any) -> Any:
     return None
 
 
+#: The skorch callbacks a model file may hold, each with the arguments it may store. Each one only
+#: computes, prints or stops training: none of these arguments names a file, a directory or code
+#: (``sink`` and ``target_extractor``, which take functions, are never stored).
+STORABLE_CALLBACKS: dict[str, frozenset[str]] = {
+    "EarlyStopping": frozenset(
+        {"monitor", "patience", "threshold", "threshold_mode", "lower_is_better", "load_best"}
+    ),
+    "GradientNormClipping": frozenset({"gradient_clip_value", "gradient_clip_norm_type"}),
+    "EpochScoring": frozenset({"scoring", "lower_is_better", "on_train", "name", "use_caching"}),
+    "BatchScoring": frozenset({"scoring", "lower_is_better", "on_train", "name", "use_caching"}),
+    "PassthroughScoring": frozenset({"name", "lower_is_better", "on_train"}),
+    "EpochTimer": frozenset(),
+    "PrintLog": frozenset({"keys_ignored", "tablefmt", "floatfmt", "stralign"}),
+    "ProgressBar": frozenset({"batches_per_epoch", "detect_notebook", "postfix_keys"}),
+}
+
+
+def _storable_callback_class(callback: Any) -> type | None:
+    """The skorch class of ``callback`` if it is one of :data:`STORABLE_CALLBACKS` (exactly)."""
+    cls = type(callback)
+    if cls.__name__ in STORABLE_CALLBACKS and getattr(skorch.callbacks, cls.__name__, None) is cls:
+        return cls
+    return None
+
+
 def _encode_callbacks(value: Any) -> Any:
-    """A list of skorch callbacks (instances or ``(name, instance)``) by class name and params."""
+    """A list of skorch callbacks (instances or ``(name, instance)``) by class name and params.
+
+    Only :data:`STORABLE_CALLBACKS` are stored; any other callback is refused with ``TypeError``
+    (a loaded model would run it: ``Checkpoint`` writes where its arguments say). One with an
+    argument that is not a plain value (a ``sink`` function) is not stored: ``None`` and a
+    :class:`ParameterNotSavedWarning`.
+    """
     if value is None:
         return None
     encoded = []
-    for item in value:
+    for position, item in enumerate(value):
         name, callback = item if isinstance(item, tuple) and len(item) == 2 else (None, item)
-        cls = type(callback)
-        changed = None
-        if getattr(skorch.callbacks, cls.__name__, None) is cls and isinstance(callback, Callback):
-            changed = _changed_params(callback, callback.get_params(deep=False))
-        if changed is None:
+        cls = _storable_callback_class(callback)
+        if cls is None:
+            raise TypeError(
+                f"save() does not store the callback {type(callback).__name__} (callbacks"
+                f"[{position}]): a model file holds only callbacks that cannot write files or run "
+                f"code, {sorted(STORABLE_CALLBACKS)}. Remove it before saving "
+                "(model.set_params(callbacks=None)), or use pickle/joblib (trusted files only)."
+            )
+        changed = _changed_params(callback, callback.get_params(deep=False))
+        if changed is None or not set(changed) <= STORABLE_CALLBACKS[cls.__name__]:
             _not_stored("callbacks", value)
             return None
         encoded.append({"name": name, "skorch.callbacks": cls.__name__, "params": changed})
     return encoded
 
 
-def _decode_skorch(record: Any, module: Any, base: type) -> Any:
-    key = module.__name__  # "skorch.callbacks" or "skorch.dataset"
-    name = record.get(key, "")
-    cls = getattr(module, name, None)
-    if not (isinstance(cls, type) and issubclass(cls, base)):
-        raise ModelFileError(f"unknown {key} class {name!r} in the model file")
-    return cls(**record["params"])
+def _decode_callback(record: Any) -> tuple[Any, Callback]:
+    """``(name, callback)`` from a stored record; a callback not on the list is never built."""
+    if not isinstance(record, dict) or not isinstance(record.get("params"), dict):
+        raise ValueError(f"a stored callback is not a record with 'params': {record!r}")
+    class_name, params = record.get("skorch.callbacks"), record["params"]
+    if class_name not in STORABLE_CALLBACKS:
+        raise ModelFileError(
+            f"the model file holds the callback {class_name!r}, which a model file may not hold "
+            f"(allowed: {sorted(STORABLE_CALLBACKS)}); it was not built. The file was not "
+            "written by fusekit.save, or was altered."
+        )
+    odd = sorted(set(params) - STORABLE_CALLBACKS[class_name])
+    if odd:
+        raise ModelFileError(
+            f"the model file's callback {class_name} has arguments {odd} that a model file may "
+            f"not hold (allowed: {sorted(STORABLE_CALLBACKS[class_name])}); it was not built."
+        )
+    return record.get("name"), getattr(skorch.callbacks, class_name)(**params)
 
 
 def _decode_training(decoded: dict[str, Any]) -> None:
     split = decoded.get("train_split")
     if isinstance(split, dict):
-        decoded["train_split"] = _decode_skorch(split, skorch.dataset, ValidSplit)
+        if split.get("skorch.dataset") != "ValidSplit":
+            raise ModelFileError(
+                f"unknown skorch.dataset class {split.get('skorch.dataset')!r} in the model file"
+            )
+        decoded["train_split"] = ValidSplit(**split["params"])
     callbacks = decoded.get("callbacks")
     if isinstance(callbacks, list):
-        built = [(r["name"], _decode_skorch(r, skorch.callbacks, Callback)) for r in callbacks]
+        built = [_decode_callback(record) for record in callbacks]
         decoded["callbacks"] = [c if name is None else (name, c) for name, c in built]
+    elif callbacks is not None:
+        raise ValueError(f"the stored callbacks are not a list: {callbacks!r}")
 
 
 def _decode_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -259,14 +320,49 @@ def _plugins_used(components: list[tuple[str, Any]]) -> list[dict[str, str]]:
     return records
 
 
-def _digest(document: str, tensors: dict[str, torch.Tensor]) -> str:
-    digest = hashlib.sha256(document.encode())
+def _feed(hasher: Any, document: str, tensors: dict[str, torch.Tensor]) -> None:
+    """Feed the document, then each tensor's name, shape, dtype and bytes, to ``hasher``."""
+    hasher.update(document.encode())
     for key in sorted(tensors):
         tensor = tensors[key].contiguous()
-        digest.update(key.encode())
-        digest.update(str(tuple(tensor.shape)).encode() + str(tensor.dtype).encode())
-        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+        hasher.update(key.encode())
+        hasher.update(str(tuple(tensor.shape)).encode() + str(tensor.dtype).encode())
+        hasher.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+
+
+def _digest(document: str, tensors: dict[str, torch.Tensor]) -> str:
+    """The plain SHA-256 digest: catches accidents, not forgers (anyone can recompute it)."""
+    digest = hashlib.sha256()
+    _feed(digest, document, tensors)
     return digest.hexdigest()
+
+
+def _signature(key: bytes, document: str, tensors: dict[str, torch.Tensor]) -> str:
+    """The keyed HMAC-SHA-256 over the same bytes as :func:`_digest`."""
+    signature = signing.signer(key)
+    _feed(signature, document, tensors)
+    return signature.hexdigest()
+
+
+def check_signature(path: str | Path, stored: str | None, key: bytes | None, compute: Any) -> None:
+    """Refuse a signed file loaded without a key, an unsigned one loaded with a key, and a
+    signature that ``compute(key)`` does not reproduce (another key, or the file was changed)."""
+    if key is None and stored is None:
+        return
+    if key is None:
+        raise SignatureError(
+            f"{path} is signed with a key; pass it to load the file: fusekit.load(path, key=...)."
+        )
+    if stored is None:
+        raise SignatureError(
+            f"{path} is not signed, but a key was given: it was not written with "
+            "fusekit.save(..., key=...) (or its signature was removed). Do not use it."
+        )
+    if not isinstance(stored, str) or not signing.same(compute(key), stored):
+        raise SignatureError(
+            f"{path} failed its signature check: it was signed with another key, or changed "
+            "after signing. Do not use it."
+        )
 
 
 #: Python types a class label of an object array may have; JSON keeps them apart (``"1"``, ``1``,
@@ -302,13 +398,22 @@ def _encode_classes(classes: np.ndarray) -> dict[str, Any]:
 
 def _decode_classes(record: dict[str, Any]) -> np.ndarray:
     values, dtype = record["values"], record["dtype"]
+    if not isinstance(values, list) or len(values) < 2:
+        raise ValueError(f"a classifier has at least two class labels, the file lists {values!r}")
     if dtype == "object":
         if not all(isinstance(v, _LABEL_TYPES) for v in values):
             raise ValueError("class labels must be strings, numbers or booleans")
         classes = np.empty(len(values), dtype=object)
         classes[:] = values
-        return classes
-    return np.asarray(values, dtype=np.dtype(dtype))
+    else:
+        classes = np.asarray(values, dtype=np.dtype(dtype))
+    # fit stores np.unique's result; a relabelled file (reordered or duplicated labels) is not
+    if not np.array_equal(np.unique(classes), classes):
+        raise ValueError(
+            f"the class labels {values!r} are not sorted and distinct as fit stores them: the "
+            "classes were relabelled after saving"
+        )
+    return classes
 
 
 @dataclass
@@ -339,9 +444,12 @@ class ModelState:
     fitted: dict[str, Any] = field(default_factory=dict)
 
 
-def write(state: ModelState, path: str | Path) -> Path:
-    """Write ``state`` to ``path`` (a safetensors file with a JSON document)."""
+def write(state: ModelState, path: str | Path, key: signing.SigningKey | None = None) -> Path:
+    """Write ``state`` to ``path`` (a safetensors file with a JSON document), atomically: an
+    existing file is replaced only once the new one is complete. With ``key`` the file is also
+    signed (HMAC-SHA-256), and loads only with the same key."""
     path = Path(path)
+    secret = signing.key_bytes(key)
     tensors = {
         f"module.{k}": v.detach().cpu().contiguous().clone() for k, v in state.weights.items()
     }
@@ -385,7 +493,10 @@ def write(state: ModelState, path: str | Path) -> Path:
         document["training"] = _encode_training_record(fitted["training"])
     text = json.dumps(document, sort_keys=True)
     metadata = {"fusekit": text, "fusekit_sha256": _digest(text, tensors)}
-    save_file(tensors, str(path), metadata=metadata)
+    if secret is not None:
+        metadata[_SIGNATURE] = _signature(secret, text, tensors)
+    with atomic_path(path) as temporary:
+        save_file(tensors, str(temporary), metadata=metadata)
     return path
 
 
@@ -424,7 +535,10 @@ def _decode_training_record(document: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- decoding ---------------------------------------------------------------------------------
-def _read(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+_SIGNATURE = "fusekit_hmac_sha256"
+
+
+def _read(path: Path, key: bytes | None) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}")
     try:
@@ -438,11 +552,14 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     text = metadata.get("fusekit")
     if text is None or "fusekit_sha256" not in metadata:
         raise ModelFileError(f"{path} is a safetensors file but not a fusekit model")
-    if _digest(text, tensors) != metadata["fusekit_sha256"]:
+    if not signing.same(_digest(text, tensors), metadata["fusekit_sha256"]):
         raise ModelFileError(
             f"{path} failed its integrity check: the weights or the document were changed after "
             "saving (or the file is corrupted). Do not use it."
         )
+    check_signature(
+        path, metadata.get(_SIGNATURE), key, lambda secret: _signature(secret, text, tensors)
+    )
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
@@ -511,22 +628,98 @@ def _check_plugins(document: dict[str, Any]) -> None:
             )
 
 
-def read(path: str | Path) -> ModelState:
-    """The :class:`ModelState` stored at ``path``; ``ModelFileError`` on a bad file."""
+#: The most values one sample of one modality may declare (a 3 x 16384 x 16384 image is 0.8e9);
+#: every declared shape is also checked against the stored weights before a network is built.
+MAX_SAMPLE_VALUES = 2**31 - 1
+
+#: The most bytes a network built from a model file may hold beyond the weights the file stores
+#: (buffers that are not saved); a bigger one is refused before it is built.
+MAX_UNSTORED_BYTES = 64 * 2**20
+
+
+def _count(value: Any, what: str) -> int:
+    """A positive JSON integer (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    return value
+
+
+def _decode_layout(layout_doc: dict[str, Any]) -> ModalityLayout:
+    """The modality layout; every declared shape checked and bounded (:data:`MAX_SAMPLE_VALUES`)."""
+    names = layout_doc["names"]
+    shapes, columns, source = layout_doc["shapes"], layout_doc["columns"], layout_doc["source"]
+    if not (isinstance(names, list) and names and all(isinstance(m, str) for m in names)):
+        raise ValueError(f"the modality names must be a non-empty list of strings, got {names!r}")
+    if len(set(names)) != len(names) or set(shapes) != set(names):
+        raise ValueError(f"the modality shapes {sorted(shapes)} do not match the names {names}")
+    if source not in ("mapping", "table"):
+        raise ValueError(f"the layout's source must be 'mapping' or 'table', got {source!r}")
+    checked: dict[str, tuple[int, ...]] = {}
+    for name in names:
+        shape = shapes[name]
+        if not isinstance(shape, list) or not 1 <= len(shape) <= 8:
+            raise ValueError(
+                f"modality {name!r}: the shape {shape!r} is not a list of 1 to 8 sizes"
+            )
+        checked[name] = tuple(
+            _count(d, f"modality {name!r}: each size of the shape") for d in shape
+        )
+        values = math.prod(checked[name])
+        if values > MAX_SAMPLE_VALUES:
+            raise ValueError(
+                f"modality {name!r} declares the shape {checked[name]} ({values} values per "
+                f"sample), more than the {MAX_SAMPLE_VALUES} a model file may declare"
+            )
+        if name in columns and len(columns[name]) != values:
+            raise ValueError(
+                f"modality {name!r} declares the shape {checked[name]} but "
+                f"{len(columns[name])} columns"
+            )
+    # the document's keys are sorted; the network's modality order is the fitted one (names)
+    return ModalityLayout(
+        names=tuple(names),
+        shapes=checked,
+        source=source,
+        columns={m: np.asarray(columns[m], dtype=int) for m in names if m in columns},
+    )
+
+
+def check_weights(skeleton: torch.nn.Module, stored: Mapping[str, torch.Tensor]) -> None:
+    """Refuse ``stored`` weights unless they are exactly those of ``skeleton`` (the network the
+    document describes, built on the ``meta`` device: nothing allocated) and the network holds at
+    most :data:`MAX_UNSTORED_BYTES` more than them. ``ValueError`` naming the first difference."""
+    expected = skeleton.state_dict()
+    missing, unexpected = sorted(set(expected) - set(stored)), sorted(set(stored) - set(expected))
+    if missing or unexpected:
+        raise ValueError(
+            f"the stored weights are not those of the network the document describes: missing "
+            f"{missing[:5]}, unexpected {unexpected[:5]}"
+        )
+    for name, tensor in expected.items():
+        if tuple(tensor.shape) != tuple(stored[name].shape):
+            raise ValueError(
+                f"the weight {name!r} has the shape {tuple(stored[name].shape)} in the file, but "
+                f"the network the document describes needs {tuple(tensor.shape)} (a modality's "
+                "shape, the number of classes or outputs, or a plugin parameter was changed)"
+            )
+    tensors = {id(t): t for t in [*skeleton.parameters(), *skeleton.buffers()]}.values()
+    needed = sum(t.numel() * t.element_size() for t in tensors)
+    held = sum(t.numel() * t.element_size() for t in stored.values())
+    if needed > held + MAX_UNSTORED_BYTES:
+        raise ValueError(
+            f"the network the document describes needs {needed} bytes, but the file stores "
+            f"{held} bytes of weights; refusing to build it"
+        )
+
+
+def read(path: str | Path, key: signing.SigningKey | None = None) -> ModelState:
+    """The :class:`ModelState` stored at ``path``; ``ModelFileError`` on a bad file,
+    :class:`SignatureError` on a missing, unexpected or wrong keyed signature."""
     path = Path(path)
-    document, tensors = _read(path)
+    document, tensors = _read(path, signing.key_bytes(key))
     _check_plugins(document)
     try:
-        layout_doc = document["layout"]
-        names = tuple(layout_doc["names"])
-        shapes, columns = layout_doc["shapes"], layout_doc["columns"]
-        # the document's keys are sorted; the network's modality order is the fitted one (names)
-        layout = ModalityLayout(
-            names=names,
-            shapes={m: tuple(int(d) for d in shapes[m]) for m in names},
-            source=layout_doc["source"],
-            columns={m: np.asarray(columns[m], dtype=int) for m in names if m in columns},
-        )
+        layout = _decode_layout(document["layout"])
         fitted: dict[str, Any] = {}
         if "n_features_in" in document:
             fitted["n_features_in"] = int(document["n_features_in"])
@@ -565,8 +758,14 @@ def _standardizer(
     for name in layout.names:
         mean = tensors[f"standardizer.mean.{name}"].numpy()
         scale = tensors[f"standardizer.scale.{name}"].numpy()
-        expected = len(layout.shapes[name]) + 1
-        if mean.ndim != expected or scale.shape != mean.shape:
-            raise ValueError(f"standardisation statistics of {name!r} have the wrong shape")
+        shape = (1, *layout.shapes[name])
+        broadcastable = mean.ndim == len(shape) and all(
+            size in (1, full) for size, full in zip(mean.shape, shape, strict=True)
+        )
+        if not broadcastable or scale.shape != mean.shape:
+            raise ValueError(
+                f"the standardisation statistics of {name!r} have the shapes {mean.shape} and "
+                f"{scale.shape}, which do not fit the modality's shape {layout.shapes[name]}"
+            )
         standardizer.means[name], standardizer.scales[name] = mean, scale
     return standardizer
