@@ -171,16 +171,16 @@ def _read_member(path: Path, archive: zipfile.ZipFile, member: str, size: Any = 
     limit = max(MAX_INFLATION * info.compress_size, MAX_SMALL_MEMBER)
     if member == _MANIFEST:
         limit = MAX_SMALL_MEMBER
-    if size is not None and size != info.file_size:
-        raise ModelFileError(
-            f"{path} failed its integrity check: {member} holds {info.file_size} bytes, but the "
-            f"manifest says {size!r}. Do not use it."
-        )
     if info.file_size > limit:
         raise ModelFileError(
             f"{path}: {member} would inflate to {info.file_size} bytes from "
             f"{info.compress_size} compressed (at most {limit} are read); it was not read. This "
             "is not a file fusekit.save wrote."
+        )
+    if size is not None and size != info.file_size:
+        raise ModelFileError(
+            f"{path} failed its integrity check: {member} holds {info.file_size} bytes, but the "
+            f"manifest says {size!r}. Do not use it."
         )
     with archive.open(info) as stream:
         data = stream.read(limit + 1)
