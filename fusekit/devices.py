@@ -7,7 +7,9 @@ any other field. Loading a model fitted on a GPU on a machine without one puts i
 
 from __future__ import annotations
 
+import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -32,6 +34,15 @@ def _parse(device: Any, what: str) -> torch.device:
     if parsed.type == "meta":
         raise ValueError(f"{what}={device!r}: a model cannot run on the 'meta' device.")
     return parsed
+
+
+def _first_caller_outside_fusekit() -> int:
+    """The ``stacklevel`` that makes a warning point at the user's line that called fusekit."""
+    package = Path(__file__).parent
+    frame, level = sys._getframe(1), 1
+    while frame is not None and Path(frame.f_code.co_filename).is_relative_to(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def is_available(device: torch.device) -> bool:
@@ -71,6 +82,6 @@ def load_device(fitted: Any, requested: str | None) -> str:
         f"the model was fitted on device={fitted!r}, which is not available here; it was loaded "
         "onto the CPU. Pass device=... to load() to choose another device.",
         DeviceUnavailableWarning,
-        stacklevel=4,  # the caller of fusekit.load
+        stacklevel=_first_caller_outside_fusekit(),
     )
     return "cpu"
