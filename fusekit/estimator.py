@@ -457,8 +457,7 @@ class _FusionEstimator(BaseEstimator):
             estimator.best_epoch_ = record["best_epoch"]
             estimator.lr_ = record["lr"]
         n_outputs = estimator._set_fitted_state(state.fitted)
-        with torch.device("meta"):
-            persistence.check_weights(estimator._build_network(n_outputs), state.weights)
+        persistence.check_weights(lambda: estimator._build_network(n_outputs), state.weights)
         with torch.random.fork_rng(devices=[]):
             network = estimator._build_network(n_outputs)
         network.load_state_dict(state.weights, strict=True)

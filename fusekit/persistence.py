@@ -6,10 +6,16 @@ builds itself from one (``_from_state``); this module never reaches into an esti
 standardisation statistics as tensors, plus a JSON document in the file's metadata (estimator
 class and parameters, modality names and shapes, class labels, target scaling, and every plugin
 used with its distribution and version) and a SHA-256 digest over the document and the tensor
-bytes. ``fusekit.load(path)`` parses only JSON and raw tensors, so loading a file runs no code from
-it: plugins are looked up by name in the installed registry. Use it for files from others;
-pickle/joblib also work (scikit-learn convention) but must only be used for trusted files. Whole
-pipelines: :mod:`fusekit.saving`.
+bytes; with ``key=...`` also an HMAC-SHA-256 signature over the same bytes (:mod:`fusekit.signing`).
+The digest catches accidents (truncation, bit rot, careless edits), not forgers, who can recompute
+it; the signature gives authenticity to whoever holds the key. Files are written atomically.
+
+``fusekit.load(path)`` parses only JSON and raw tensors, so loading a file runs no code from it:
+plugins are looked up by name in the installed registry, stored callbacks must be inert ones
+(:data:`STORABLE_CALLBACKS`), and every declared shape is checked against the stored weights
+before a network is built (:func:`check_weights`). Use it for files from others; pickle/joblib also
+work (scikit-learn convention) but must only be used for trusted files. Whole pipelines:
+:mod:`fusekit.saving`.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import inspect
 import json
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -684,10 +690,19 @@ def _decode_layout(layout_doc: dict[str, Any]) -> ModalityLayout:
     )
 
 
-def check_weights(skeleton: torch.nn.Module, stored: Mapping[str, torch.Tensor]) -> None:
-    """Refuse ``stored`` weights unless they are exactly those of ``skeleton`` (the network the
-    document describes, built on the ``meta`` device: nothing allocated) and the network holds at
-    most :data:`MAX_UNSTORED_BYTES` more than them. ``ValueError`` naming the first difference."""
+def check_weights(build: Callable[[], torch.nn.Module], stored: Mapping[str, torch.Tensor]) -> None:
+    """Refuse ``stored`` weights unless they are exactly those of the network ``build()`` makes
+    (the one the document describes; built here on torch's ``meta`` device, so nothing is
+    allocated) and that network holds at most :data:`MAX_UNSTORED_BYTES` more than them.
+    ``ValueError`` naming the first difference."""
+    try:
+        with torch.device("meta"):
+            skeleton = build()
+    except (NotImplementedError, RuntimeError) as error:
+        raise ValueError(
+            "the network the document describes could not be built on torch's meta device, where "
+            f"it is checked against the stored weights before anything is allocated: {error}"
+        ) from None
     expected = skeleton.state_dict()
     missing, unexpected = sorted(set(expected) - set(stored)), sorted(set(stored) - set(expected))
     if missing or unexpected:
