@@ -144,8 +144,7 @@ def _not_stored(key: str, value: Any) -> None:
     warnings.warn(
         f"save() cannot store the parameter {key}={value!r} (only None, ints, and skorch's "
         f"ValidSplit and allowed callbacks with plain-value arguments are stored); the loaded "
-        f"model has "
-        f"{key}=None. Predictions are unaffected; set it again before refitting.",
+        f"model has {key}=None. Predictions are unaffected; set it again before refitting.",
         ParameterNotSavedWarning,
         stacklevel=6,  # the caller of estimator.save
     )
@@ -350,7 +349,9 @@ def _signature(key: bytes, document: str, tensors: dict[str, torch.Tensor]) -> s
     return signature.hexdigest()
 
 
-def check_signature(path: str | Path, stored: str | None, key: bytes | None, compute: Any) -> None:
+def check_signature(
+    path: str | Path, stored: str | None, key: bytes | None, compute: Callable[[bytes], str]
+) -> None:
     """Refuse a signed file loaded without a key, an unsigned one loaded with a key, and a
     signature that ``compute(key)`` does not reproduce (another key, or the file was changed)."""
     if key is None and stored is None:
@@ -750,6 +751,12 @@ def read(path: str | Path, key: signing.SigningKey | None = None) -> ModelState:
                 "scale": np.asarray(target["scale"], dtype=float),
                 "one_dimensional": bool(target["one_dimensional"]),
             }
+            n_outputs = _count(fitted["target"]["n_outputs"], "the number of outputs")
+            shapes = {fitted["target"][k].shape for k in ("mean", "scale")}
+            if shapes != {(n_outputs,)}:
+                raise ValueError(
+                    f"the target scaling has the shapes {sorted(shapes)} for {n_outputs} outputs"
+                )
         if "training" in document:
             fitted["training"] = _decode_training_record(document["training"])
         return ModelState(

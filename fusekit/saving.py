@@ -209,9 +209,8 @@ def _members(path: Path, key: bytes | None) -> tuple[dict[str, Any], bytes, byte
             sizes = manifest.get("sizes", {})
             if not isinstance(sizes, dict):
                 raise ModelFileError(f"{path}: the manifest's sizes are not a mapping: {sizes!r}")
-            steps, final = (
-                _read_member(path, archive, m, sizes.get(m)) for m in (_STEPS, _ESTIMATOR)
-            )
+            steps = _read_member(path, archive, _STEPS, sizes.get(_STEPS))
+            final = _read_member(path, archive, _ESTIMATOR, sizes.get(_ESTIMATOR))
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError, EOFError) as error:
         raise ModelFileError(
             f"{path} is not a readable fusekit pipeline file (truncated or corrupted): {error}"

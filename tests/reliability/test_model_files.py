@@ -18,7 +18,7 @@ from skorch.callbacks import Callback, Checkpoint, GradientNormClipping
 from torch.overrides import TorchFunctionMode
 
 import fusekit
-from fusekit import FusionClassifier, ModelFileError, SignatureError
+from fusekit import FusionClassifier, FusionRegressor, ModelFileError, SignatureError
 from fusekit.persistence import MAX_SAMPLE_VALUES, STORABLE_CALLBACKS
 
 from .forging import reseal, rezip
@@ -185,6 +185,16 @@ def test_a_changed_number_of_classes_is_refused_naming_the_weight(tmp_path, fitt
     path = model.save(tmp_path / "m.safetensors")
     reseal(path, lambda document: document["classes"].update(values=["high", "low"]))
     with pytest.raises(ModelFileError, match=r"the weight '[\w.]+' has the shape \(3, "):
+        fusekit.load(path)
+
+
+def test_a_regressor_whose_target_scaling_does_not_fit_its_outputs_is_refused(tmp_path):
+    rng = np.random.default_rng(0)
+    X = fusekit.Modalities(a=rng.normal(size=(30, 3)), b=rng.normal(size=(30, 2)))
+    model = FusionRegressor(max_epochs=1).fit(X, rng.normal(size=(30, 2)))
+    path = model.save(tmp_path / "r.safetensors")
+    reseal(path, lambda document: document["target"].update(mean=[0.0, 1.0, 2.0]))
+    with pytest.raises(ModelFileError, match=r"r\.safetensors.*target scaling has the shapes"):
         fusekit.load(path)
 
 
