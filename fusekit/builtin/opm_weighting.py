@@ -107,6 +107,11 @@ def keep_matrix(q: Tensor, mask: Tensor, uniforms: Tensor) -> Tensor:
     return keep | emptied.unsqueeze(1)
 
 
+def uniform_draws(shape: tuple[int, ...], device: torch.device) -> Tensor:
+    """U[0, 1) draws from torch's generator: the batch's p_exe draw and the (O4) masks."""
+    return torch.rand(shape, device=device)
+
+
 def split_head_logits(
     network: NetworkView, features: dict[str, Tensor], output: FusionOutput
 ) -> dict[str, Tensor]:
@@ -238,9 +243,9 @@ class OPMWeighting(Weighting):
             self.drop_probability = q
             output.diagnostics["opm_scores"] = scores
             output.diagnostics["opm_drop_probability"] = q
-            if not bool(q.any()) or float(torch.rand(())) >= float(self.p_exe):
+            if not bool(q.any()) or float(uniform_draws((), q.device)) >= float(self.p_exe):
                 return features  # no dominant modality, or the batch is not modulated (O4)
-            keep = keep_matrix(q, mask, torch.rand(mask.shape, device=mask.device))  # (B, M)
+            keep = keep_matrix(q, mask, uniform_draws(tuple(mask.shape), mask.device))  # (B, M)
             scale = drop_rescale(q, self.widths.to(q.device))  # Eq. (O5)
         weights = keep.to(scale.dtype) * scale  # (B, M)
         output.modality_weights = weights
