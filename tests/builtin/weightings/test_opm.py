@@ -24,6 +24,7 @@ from fusekit.builtin.opm_weighting import (
 from fusekit.data import Modalities
 from fusekit.datasets import make_imbalanced_classification
 from fusekit.plugin import ModalityBatch, TrainingContext
+from fusekit.testing import parametrize_with_checks
 
 ALL2 = torch.tensor([True, True])
 ALL3 = torch.tensor([True, True, True])
@@ -283,3 +284,10 @@ def test_short_fit_on_imbalanced_data_modulates_and_uses_the_slow_modality(monke
     assert all(int((q > 0).sum()) == 1 for q in calls)  # exactly one dominant modality
     assert np.isfinite(model.predict_proba(test)).all()
     assert model.score(test, y[120:]) > 0.6
+
+
+@parametrize_with_checks("weighting", ["opm"], params={"warmup_epochs": 0, "p_exe": 1.0})
+def test_contract_checks_pass_with_modulation_from_the_first_step(plugin, check):
+    """The default warm-up (6 epochs) outlasts the contract checks' short fits; here every
+    training batch is modulated."""
+    check(plugin)
