@@ -484,6 +484,23 @@ NOTES: dict[tuple[str, str], Note] = {
         "Strong imbalance in classification: modalities never compete inside one step.",
         {"shared_dim": "width of the shared head input (default: the widest modality)"},
     ),
+    ("weighting", "opm"): Note(
+        'Wei, Hu, Du, Wen, "On-the-fly Modulation for Balanced Multimodal Learning", IEEE TPAMI '
+        "2024, arXiv:2410.11582 (OPM; written from the official code GeWu-Lab/BML_TPAMI2024)",
+        "s_m = mean softmax(z_m)[y]; ρ_m = s_m / s_other; q_m = clip(q_base (1 + λ tanh(ρ_m − 1)), "
+        "0, 1) if ρ_m > 1 else 0; with probability p_exe per batch, k_i,m ~ Bernoulli(1 − q_m) "
+        "and fusion gets k_i,m h_i,m / (1 − θ), θ = Σ d_m q_m / Σ d_m (training only).",
+        "One modality learns much faster than the others (modality imbalance) and the fix "
+        "should act in the forward pass, with any optimiser; classification only.",
+        {
+            "q_base": "base drop probability of the dominant modality",
+            "lam": "λ, how much the discrepancy ratio raises the drop probability",
+            "p_exe": "probability that a training batch is modulated at all",
+            "warmup_epochs": "epochs of plain training before the modulation starts",
+            "unimodal": '"split_head" (split the concat head, the official code), "heads" (linear '
+            'probes on detached features) or "auto" (split when the fusion is concat)',
+        },
+    ),
     ("weighting", "udml"): Note(
         '"Unbiased Dynamic Multimodal Learning" (UDML), code github.com/shicaiwei123/UDML',
         "u^m = E_m(σ_z^m) (Eqs. 9-11); d^m = ‖ℓ^f − ℓ^{−m}‖₁, α^m = M·d^m/Σ d (Eqs. 12-13); "

@@ -1,4 +1,4 @@
-"""Small data and hand-built networks for the PMR / AGM / MMPareto / MLA tests.
+"""Small data and hand-built networks for the PMR / AGM / MMPareto / MLA / OPM tests.
 
 Named apart from ``conftest`` so that it cannot be shadowed by another test folder's conftest.
 """
@@ -21,4 +21,4 @@ __all__ = [
     "training_context",
 ]
 
-BALANCING = ["pmr", "agm", "mmpareto", "mla"]
+BALANCING = ["pmr", "agm", "mmpareto", "mla", "opm"]

@@ -89,7 +89,7 @@ def test_regression_fits(weighting):
     assert np.isfinite(model.fit(X, y.astype(float)).predict(X)).all()
 
 
-@pytest.mark.parametrize("weighting", ["pmr", "mla"])
+@pytest.mark.parametrize("weighting", ["pmr", "mla", "opm"])
 def test_classification_only_weightings_reject_regression(weighting):
     X, y = make_data(2)
     with pytest.raises(ValueError, match="classification"):
@@ -115,6 +115,8 @@ def test_composes_with_a_calibration(weighting):
         ("agm", "start_epoch", -2),
         ("mmpareto", "gamma", 0.0),
         ("mla", "shared_dim", 0),
+        ("opm", "q_base", 1.5),
+        ("opm", "warmup_epochs", -1),
     ],
 )
 def test_bad_parameter_is_a_clear_error(weighting, parameter, value):
