@@ -91,7 +91,8 @@ def call_handler(args: argparse.Namespace) -> int:
         sys.stdout.flush()  # a reader that left early shows up here, not at interpreter exit
     except (KeyboardInterrupt, Terminated) as error:  # outside a bench's run loop (which says more)
         signum = stop_signal(error)
-        print(f"fusekit {args.command}: interrupted by {signal.Signals(signum).name}", file=sys.stderr)
+        name = signal.Signals(signum).name
+        print(f"fusekit {args.command}: interrupted by {name}", file=sys.stderr)
         return EXIT_CODES[signum]
     except BrokenPipeError:
         # ``fusekit plugins | head``: the reader closed the pipe, which is not our error. Point

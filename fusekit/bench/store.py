@@ -173,6 +173,7 @@ class ResultStore:
         for position, (unit_id, status) in enumerate(
             zip(frame["unit_id"], frame["status"], strict=True)
         ):
+            unit_id = unit_id if isinstance(unit_id, str) else ""
             if not unit_id or status not in STATUSES:
                 value = repr(status) if unit_id else "an empty unit_id"
                 raise self._damaged(
