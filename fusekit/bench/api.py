@@ -27,7 +27,13 @@ from fusekit.bench.outdir import claim
 from fusekit.bench.plots import Figure, write_plots
 from fusekit.bench.report import write_report
 from fusekit.bench.runner import expected_keys
-from fusekit.bench.stopping import BenchInterrupted, Terminated, sigterm_raises, stop_signal
+from fusekit.bench.stopping import (
+    BenchInterrupted,
+    Terminated,
+    signals_ignored,
+    sigterm_raises,
+    stop_signal,
+)
 from fusekit.bench.store import ResultStore
 from fusekit.robustness.corruptions import get_corruption
 
@@ -145,7 +151,7 @@ def run_bench(
             loaded,
             store,
             quiet,
-            resumed=len(units) - len(todo),
+            plan_ids={u.unit_id for u in units},
             backend=backend,
             n_jobs=n_jobs,
             scheduler=scheduler,
@@ -200,7 +206,7 @@ def _run(
     loaded: list[BenchData],
     store: ResultStore,
     quiet: bool,
-    resumed: int,
+    plan_ids: set[str],
     **backend: Any,
 ) -> None:
     """Execute the units, saving each one's rows as it arrives, under one progress bar.
@@ -223,9 +229,13 @@ def _run(
         try:
             execute(todo, arrays, on_result, **backend)
         except (KeyboardInterrupt, Terminated) as error:
-            total = resumed + len(todo)
+            with signals_ignored():  # count what is on disk (a second Ctrl-C must not cut it)
+                try:
+                    kept = len(store.unit_ids() & plan_ids)
+                except ValueError:
+                    kept = len(plan_ids) - len(todo) + saved
             signum = stop_signal(error)
-            raise BenchInterrupted(signum, resumed + saved, total, store.path) from error
+            raise BenchInterrupted(signum, kept, len(plan_ids), store.path) from error
 
 
 def _run_info(

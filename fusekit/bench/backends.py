@@ -26,6 +26,12 @@ scheduler's own setting on a remote one), after which that unit is recorded as a
 (e.g. a plugin raising a ``BaseException`` that is no ``Exception``) is retried :data:`RETRIES`
 times (``submit(retries=...)``). One future per unit, collected once by this process, means a
 unit that ran twice is saved once.
+
+Stopping: a ``KeyboardInterrupt`` (Ctrl-C) or :class:`~fusekit.bench.stopping.Terminated`
+(SIGTERM, see :mod:`fusekit.bench.stopping`) in this process ends every worker before it
+propagates: forked workers are terminated at once (they ignore SIGINT, leaving it to this
+process, and die on SIGTERM), joblib aborts and kills its loky workers, and the Dask client and
+``LocalCluster`` are closed. A unit's interrupt is never saved as its result.
 """
 
 from __future__ import annotations

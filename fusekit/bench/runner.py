@@ -1,5 +1,6 @@
 """Run one work unit: fit on the training fold, score the test fold clean, under each corruption
-level and with each subset of modalities removed. Any exception becomes an ``error`` row.
+level and with each subset of modalities removed. Any exception becomes an ``error`` row; an
+interrupt (``KeyboardInterrupt``, SIGTERM's ``Terminated``) is no exception and stops the bench.
 
 Every unit runs with one torch thread and one OpenMP / BLAS thread (threadpoolctl; both restored
 afterwards), whatever the process: this is what

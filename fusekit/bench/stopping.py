@@ -79,6 +79,22 @@ def signals_ignored() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back for the block (they are delivered right after it), so that a
+    write is never cut in the middle; a no-op outside the main thread or without
+    ``signal.pthread_sigmask``."""
+    mask = getattr(signal, "pthread_sigmask", None)
+    if mask is None or not _in_main_thread():
+        yield
+        return
+    previous = mask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        mask(signal.SIG_SETMASK, previous)
+
+
 def stop_signal(error: BaseException) -> int | None:
     """The signal behind ``error`` (SIGINT for a ``KeyboardInterrupt``), else ``None``."""
     if isinstance(error, Terminated):

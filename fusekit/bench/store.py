@@ -23,13 +23,10 @@ header, bytes that are not UTF-8) raises :class:`ResultsFileError` naming the fi
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import os
-import signal
-import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +34,7 @@ import pandas as pd
 
 from fusekit.atomic import atomic_open
 from fusekit.bench.runner import COLUMNS, TRAINING_COLUMNS, RowKey, row_key
+from fusekit.bench.stopping import signals_held
 
 RESULTS = "results.csv"
 NUMERIC_COLUMNS = (
@@ -77,22 +75,6 @@ def unescape_cell(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(QUOTE):
         return value[1:]
     return value
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back for the block (delivered right after it), so an append is
-    never cut in the middle; a no-op outside the main thread or without ``pthread_sigmask``."""
-    mask = getattr(signal, "pthread_sigmask", None)
-    if mask is None or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    held = {signal.SIGINT, signal.SIGTERM}
-    previous = mask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        mask(signal.SIG_SETMASK, previous)
 
 
 def _csv_text(rows: Iterable[Mapping[str, Any]], header: bool) -> str:
@@ -238,10 +220,14 @@ class ResultStore:
         self.write(frame[keep].drop_duplicates(subset=key, keep="first"))
         return done
 
+    def unit_ids(self) -> set[str]:
+        """The ids of the units with rows in the file."""
+        return set(self.read()["unit_id"])
+
     def append(self, rows: Iterable[dict[str, Any]]) -> None:
         """Add one unit's rows: one write of whole lines, fsynced, never cut by a signal."""
         text = _csv_text(rows, header=False)
-        with _signals_held(), self.path.open("a", encoding="utf-8", newline="") as handle:
+        with signals_held(), self.path.open("a", encoding="utf-8", newline="") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())

@@ -139,10 +139,11 @@ def test_a_signal_to_a_two_job_bench_ends_every_worker(tmp_path, signum, code, t
             os.killpg(bench.process.pid, signum)
         else:
             os.kill(bench.process.pid, signum)
-        _, stderr = bench.process.communicate(timeout=60)
+        bench.process.wait(timeout=60)  # not communicate(): a left worker keeps the pipes open
         _, alive = psutil.wait_procs(workers, timeout=20)
         assert not alive, f"worker processes left running: {[p.pid for p in alive]}"
         assert not bench.alive_descendants()
+        _, stderr = bench.process.communicate(timeout=30)
     assert bench.process.returncode == code, stderr
     assert f"interrupted by {signal.Signals(signum).name}" in stderr
     assert "Traceback" not in stderr
