@@ -81,18 +81,30 @@ def signals_ignored() -> Iterator[None]:
 
 @contextlib.contextmanager
 def signals_held() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back for the block (they are delivered right after it), so that a
-    write is never cut in the middle; a no-op outside the main thread or without
-    ``signal.pthread_sigmask``."""
-    mask = getattr(signal, "pthread_sigmask", None)
-    if mask is None or not _in_main_thread():
+    """Hold SIGINT and SIGTERM back for the block and deliver them right after it, so that a
+    write is never cut in the middle (main thread only: Python runs signal handlers there; a
+    signal mask would not do, another thread of the process would take the signal).
+    An ignored signal stays ignored."""
+    if not _in_main_thread():
         yield
         return
-    previous = mask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    pending: list[int] = []
+
+    def defer(signum: int, frame: Any) -> None:
+        if signum not in pending:
+            pending.append(signum)
+
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(signum) not in (signal.SIG_IGN, None):
+            previous[signum] = signal.signal(signum, defer)
     try:
         yield
     finally:
-        mask(signal.SIG_SETMASK, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in pending:
+            signal.raise_signal(signum)  # now, to the handler of before the block
 
 
 def stop_signal(error: BaseException) -> int | None:

@@ -6,7 +6,7 @@ run loses at most the units in flight, and a crash can at worst tear the final l
 without its newline is that torn append, and reading drops it (its unit is incomplete, so it
 runs again). Appending is chosen over rewriting the whole file per unit because a rewrite costs
 the whole file every unit; the whole-file rewrites (at the start of a run and the final sort) go
-through :func:`fusekit.atomic.atomic_path`, so the file is always the old one or the new one.
+through :func:`fusekit.atomic.atomic_open`, so the file is always the old one or the new one.
 
 Resume: a unit is finished when its rows are exactly the ones it writes
 (:func:`~fusekit.bench.runner.expected_keys`), each once and each ``ok``; any other unit of the

@@ -13,7 +13,7 @@ import torch
 from skorch.callbacks import Callback
 
 from fusekit.bench import run_bench
-from fusekit.bench.stopping import BenchInterrupted
+from fusekit.bench.stopping import BenchInterrupted, signals_held, sigterm_raises
 from fusekit.cli import main
 from fusekit.datasets import make_multimodal_classification
 from reliability.bench_processes import (
@@ -150,3 +150,31 @@ def test_a_signal_to_a_two_job_bench_ends_every_worker(tmp_path, signum, code, t
     kept = saved_units(out)
     assert f"{kept} of 4 units are finished and saved" in stderr
     assert kept < 4
+    if kept:  # a worker's interrupt is never saved as a unit's error
+        assert (pd.read_csv(out / "results.csv")["status"] == "ok").all()
+
+
+def test_sigterm_raises_only_during_the_block_and_leaves_a_callers_handler_alone():
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    with sigterm_raises():
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+    def own(signum, frame):
+        pass
+
+    previous = signal.signal(signal.SIGTERM, own)
+    try:
+        with sigterm_raises():
+            assert signal.getsignal(signal.SIGTERM) is own
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_real_sigint_during_a_held_write_lands_after_it():
+    done = []
+    with pytest.raises(KeyboardInterrupt), signals_held():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # the signal is pending here, not delivered
+        done.append("the whole write")
+    assert done == ["the whole write"]
