@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -81,10 +82,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def call_handler(args: argparse.Namespace) -> int:
-    """Run the parsed command's handler; a reader that closed the pipe ends it quietly."""
+    """Run the parsed command's handler; a reader that closed the pipe ends it quietly, Ctrl-C
+    (SIGINT) or SIGTERM with 130 / 143 and one line."""
+    from fusekit.bench.stopping import EXIT_CODES, Terminated, stop_signal
+
     try:
         status = args.handler(args)
         sys.stdout.flush()  # a reader that left early shows up here, not at interpreter exit
+    except (KeyboardInterrupt, Terminated) as error:  # outside a bench's run loop (which says more)
+        signum = stop_signal(error)
+        name = signal.Signals(signum).name
+        print(f"fusekit {args.command}: interrupted by {name}", file=sys.stderr)
+        return EXIT_CODES[signum]
     except BrokenPipeError:
         # ``fusekit plugins | head``: the reader closed the pipe, which is not our error. Point
         # stdout at devnull so the interpreter's final flush does not raise again (the recipe of

@@ -9,7 +9,9 @@ Pieces: :mod:`~fusekit.bench.config` (settings, grid, units), :mod:`~fusekit.ben
 (loaders and files), :mod:`~fusekit.bench.runner` (one fit and its evaluations),
 :mod:`~fusekit.bench.backends` (serial / forked processes / joblib / Dask),
 :mod:`~fusekit.bench.store`
-(``results.csv`` and resume), :mod:`~fusekit.bench.leaderboard`, :mod:`~fusekit.bench.plots`,
+(``results.csv`` and resume), :mod:`~fusekit.bench.outdir` (one bench per output directory),
+:mod:`~fusekit.bench.stopping` (Ctrl-C and SIGTERM), :mod:`~fusekit.bench.leaderboard`,
+:mod:`~fusekit.bench.plots`,
 :mod:`~fusekit.bench.report`, :mod:`~fusekit.bench.cli`, :mod:`~fusekit.bench.stats` (the
 verdicts' tests), :mod:`~fusekit.bench.reference` (scikit-learn reference rows),
 :mod:`~fusekit.bench.aliases` (one name per method), :mod:`~fusekit.bench.tuning` (nested CV),

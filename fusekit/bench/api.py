@@ -24,9 +24,18 @@ from fusekit.bench.config import BenchConfig, Unit, axes, grid, label, plan
 from fusekit.bench.data import BenchData, from_arrays, is_file_name, load_file, load_named
 from fusekit.bench.leaderboard import summarize, to_markdown
 from fusekit.bench.manifest import write_manifest
+from fusekit.bench.outdir import claim
 from fusekit.bench.plots import Figure, write_plots
 from fusekit.bench.preflight import preflight
 from fusekit.bench.report import write_report
+from fusekit.bench.runner import expected_keys
+from fusekit.bench.stopping import (
+    BenchInterrupted,
+    Terminated,
+    signals_ignored,
+    sigterm_raises,
+    stop_signal,
+)
 from fusekit.bench.store import ResultStore
 from fusekit.robustness.corruptions import get_corruption
 
@@ -130,36 +139,48 @@ def run_bench(
     check_backend(backend, n_jobs)
     out_dir = Path(out_dir)
     started = time.perf_counter()
-    loaded = load_data(config, data)
-    _check_sweeps(config, loaded)
-    preflight(config, loaded)  # every setting that no unit could run with, before the first fit
-    units = plan(config, loaded)
-    store = ResultStore(out_dir)
-    done = store.start(resume)
-    todo = [u for u in units if u.unit_id not in done]
-    _run(todo, loaded, store, quiet, backend=backend, n_jobs=n_jobs, scheduler=scheduler)
-    order = [u.unit_id for u in units]
-    everything = store.finalize(order)
-    results = everything[everything["unit_id"].isin(set(order))].reset_index(drop=True)
-    info = _run_info(config, loaded, backend, n_jobs, scheduler)
-    info["units"] = f"{len(todo)} run, {len(units) - len(todo)} resumed from results.csv"
-    info["wall time"] = f"{time.perf_counter() - started:.1f} s"
-    summary = summarize(results, rank_by=config.rank_by, baseline=config.baseline)
-    _, dropped = axes(config)
-    notes = (
-        [f"Not listed, the same method under another name: {alias_note(dropped)}."]
-        if dropped
-        else []
-    )
-    if dropped:
-        info["aliases dropped"] = alias_note(dropped)
-    leaderboard = to_markdown(summary, notes=notes)
-    atomic_write_text(out_dir / "leaderboard.md", leaderboard + "\n")
-    figures = write_plots(results, summary, out_dir)
-    report = write_report(out_dir, results, summary, figures, info)
-    manifest = write_manifest(
-        out_dir, config, loaded, {"backend": backend, "n_jobs": n_jobs, "scheduler": scheduler}
-    )
+    with claim(out_dir), sigterm_raises():  # one bench per directory; SIGTERM unwinds like Ctrl-C
+        loaded = load_data(config, data)
+        _check_sweeps(config, loaded)
+        preflight(config, loaded)  # every setting no unit could run with, before the first fit
+        units = plan(config, loaded)
+        store = ResultStore(out_dir)
+        modalities = {d.name: d.X for d in loaded}
+        expected = {u.unit_id: expected_keys(u, modalities[u.dataset]) for u in units}
+        done = store.start(resume, expected)
+        todo = [u for u in units if u.unit_id not in done]
+        _run(
+            todo,
+            loaded,
+            store,
+            quiet,
+            plan_ids={u.unit_id for u in units},
+            backend=backend,
+            n_jobs=n_jobs,
+            scheduler=scheduler,
+        )
+        order = [u.unit_id for u in units]
+        everything = store.finalize(order)
+        results = everything[everything["unit_id"].isin(set(order))].reset_index(drop=True)
+        info = _run_info(config, loaded, backend, n_jobs, scheduler)
+        info["units"] = f"{len(todo)} run, {len(units) - len(todo)} resumed from results.csv"
+        info["wall time"] = f"{time.perf_counter() - started:.1f} s"
+        summary = summarize(results, rank_by=config.rank_by, baseline=config.baseline)
+        _, dropped = axes(config)
+        notes = (
+            [f"Not listed, the same method under another name: {alias_note(dropped)}."]
+            if dropped
+            else []
+        )
+        if dropped:
+            info["aliases dropped"] = alias_note(dropped)
+        leaderboard = to_markdown(summary, notes=notes)
+        atomic_write_text(out_dir / "leaderboard.md", leaderboard + "\n")
+        figures = write_plots(results, summary, out_dir)
+        report = write_report(out_dir, results, summary, figures, info)
+        manifest = write_manifest(
+            out_dir, config, loaded, {"backend": backend, "n_jobs": n_jobs, "scheduler": scheduler}
+        )
     return BenchResult(
         results,
         summary,
@@ -184,22 +205,40 @@ def alias_note(dropped: Mapping[str, Mapping[Any, Any]]) -> str:
 
 
 def _run(
-    todo: list[Unit], loaded: list[BenchData], store: ResultStore, quiet: bool, **backend: Any
+    todo: list[Unit],
+    loaded: list[BenchData],
+    store: ResultStore,
+    quiet: bool,
+    plan_ids: set[str],
+    **backend: Any,
 ) -> None:
-    """Execute the units, saving each one's rows as it arrives, under one progress bar."""
+    """Execute the units, saving each one's rows as it arrives, under one progress bar.
+
+    SIGINT or SIGTERM stops the run at once: the units in flight are not saved (a unit's rows
+    are saved only when it has finished) and :class:`BenchInterrupted` says what was kept."""
     arrays = {d.name: (d.X, d.y) for d in loaded}
-    failures = 0
+    failures = saved = 0
     with _progress(len(todo), quiet) as bar:
 
         def on_result(rows: list[dict[str, Any]]) -> None:
-            nonlocal failures
+            nonlocal failures, saved
             store.append(rows)
+            saved += 1
             failures += any(r["status"] != "ok" for r in rows)
             bar.update(1)
             if failures:
                 bar.set_postfix(failed=failures)
 
-        execute(todo, arrays, on_result, **backend)
+        try:
+            execute(todo, arrays, on_result, **backend)
+        except (KeyboardInterrupt, Terminated) as error:
+            with signals_ignored():  # count what is on disk (a second Ctrl-C must not cut it)
+                try:
+                    kept = len(store.unit_ids() & plan_ids)
+                except ValueError:
+                    kept = len(plan_ids) - len(todo) + saved
+            signum = stop_signal(error)
+            raise BenchInterrupted(signum, kept, len(plan_ids), store.path) from error
 
 
 def _run_info(

@@ -26,6 +26,12 @@ scheduler's own setting on a remote one), after which that unit is recorded as a
 (e.g. a plugin raising a ``BaseException`` that is no ``Exception``) is retried :data:`RETRIES`
 times (``submit(retries=...)``). One future per unit, collected once by this process, means a
 unit that ran twice is saved once.
+
+Stopping: a ``KeyboardInterrupt`` (Ctrl-C) or :class:`~fusekit.bench.stopping.Terminated`
+(SIGTERM, see :mod:`fusekit.bench.stopping`) in this process ends every worker before it
+propagates: forked workers are terminated at once (they ignore SIGINT, leaving it to this
+process, and die on SIGTERM), joblib aborts and kills its loky workers, and the Dask client and
+``LocalCluster`` are closed. A unit's interrupt is never saved as its result.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from joblib import Parallel, delayed
 
 from fusekit.bench.config import Unit
 from fusekit.bench.runner import error_rows, run_unit, torch_threads, warm_up
+from fusekit.bench.stopping import signals_ignored, worker_signals
 
 BACKENDS = ("serial", "processes", "joblib", "dask")
 DASK_HINT = 'the dask backend needs dask.distributed: pip install "dask[distributed]"'
@@ -127,7 +134,9 @@ def run_in_forked_processes(
     with torch_threads(1):
         warm_up()  # once here, inherited by every worker
     _INHERITED = data
-    pool = ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("fork"))
+    pool = ProcessPoolExecutor(
+        n_workers, mp_context=multiprocessing.get_context("fork"), initializer=worker_signals
+    )
     try:
         futures = [pool.submit(_run_inherited, unit) for unit in units]
         for future in as_completed(futures):
@@ -139,12 +148,28 @@ def run_in_forked_processes(
             "signal); the units that finished are saved in results.csv and a rerun into the same "
             "directory resumes. The dask backend reruns units of lost workers instead."
         ) from error
-    except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
+    except BaseException:  # Ctrl-C, SIGTERM, an error saving: no unit in flight is waited for
+        with signals_ignored():
+            terminate_workers(pool)
+            pool.shutdown(wait=True, cancel_futures=True)
         raise
     finally:
         pool.shutdown(wait=True)
         _INHERITED = {}
+
+
+def terminate_workers(pool: ProcessPoolExecutor, grace: float = 5.0) -> None:
+    """End every worker process of ``pool`` now: SIGTERM, then SIGKILL after ``grace`` s."""
+    # no public API before Python 3.14 (terminate_workers); None once the pool is shut down
+    workers = list((getattr(pool, "_processes", None) or {}).values())
+    for worker in workers:
+        if worker.is_alive():
+            worker.terminate()
+    for worker in workers:
+        worker.join(grace)
+        if worker.is_alive():
+            worker.kill()
+            worker.join()
 
 
 def _value(value: Any) -> Any:
@@ -185,6 +210,8 @@ def run_on_dask(
         # erred: raised RETRIES + 1 times, or took ALLOWED_FAILURES + 1 workers (KilledWorker);
         # a cancelled future (the cluster is gone) raises in result() and stops the run
         erred = future.status == "error"
+        if erred and isinstance(future.exception(), KeyboardInterrupt):
+            raise future.exception()  # an interrupt is never a unit's result
         rows = error_rows(unit, future.exception()) if erred else future.result()
         future.release()
         on_result(rows)

@@ -259,7 +259,12 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
 
 
 def bench_command(args: argparse.Namespace) -> int:
+    """Exit codes: 0 every unit ran, 1 some unit failed (the leaderboard and report are still
+    written), 2 the bench could not start (bad option, data or output directory, another bench
+    holding ``--out``, a damaged results file), 130 / 143 stopped by SIGINT / SIGTERM."""
     from fusekit.bench.api import run_bench
+    from fusekit.bench.outdir import OutputLockedError
+    from fusekit.bench.stopping import BenchInterrupted
 
     try:
         if args.rerun:
@@ -284,14 +289,30 @@ def bench_command(args: argparse.Namespace) -> int:
                 resume=args.resume,
                 quiet=args.quiet,
             )
-    except (ValueError, TypeError, ImportError, FileNotFoundError) as error:
+    except BenchInterrupted as stop:
+        print(f"fusekit bench: {stop}", file=sys.stderr)
+        return stop.exit_code
+    except (
+        ValueError,
+        TypeError,
+        ImportError,
+        FileNotFoundError,
+        NotADirectoryError,
+        OutputLockedError,
+    ) as error:
         print(f"fusekit bench: error: {error}", file=sys.stderr)
         return 2
     print(result.leaderboard)
     print(f"{result.n_run} fits run, {result.n_skipped} resumed; report: {result.report}")
-    failed = int((result.results["status"] != "ok").sum())
+    statuses = result.results.groupby("unit_id")["status"]
+    failed = int(statuses.agg(lambda s: bool((s != "ok").any())).sum())
     if failed:
-        print(f"{failed} fold(s) failed: see the failures in {result.report}", file=sys.stderr)
+        print(
+            f"fusekit bench: {failed} of {statuses.ngroups} unit(s) failed: see the failures in "
+            f"{result.report}; a rerun into the same --out retries them.",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

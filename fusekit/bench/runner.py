@@ -1,5 +1,6 @@
 """Run one work unit: fit on the training fold, score the test fold clean, under each corruption
-level and with each subset of modalities removed. Any exception becomes an ``error`` row.
+level and with each subset of modalities removed. Any exception becomes an ``error`` row; an
+interrupt (``KeyboardInterrupt``, SIGTERM's ``Terminated``) is no exception and stops the bench.
 
 Every unit runs with one torch thread and one OpenMP / BLAS thread (threadpoolctl; both restored
 afterwards), whatever the process: this is what
@@ -146,32 +147,76 @@ def _timed_score(scorer: Any, estimator: Any, X: Any, y: np.ndarray) -> tuple[fl
     return score, time.perf_counter() - start
 
 
-def _sweep_rows(unit: Unit, estimator: Any, X: Modalities, y: np.ndarray, fit_time: float):
-    scorer = get_scorer(unit.metric)
+RowKey = tuple[str, str, str, "float | None"]
+"""What tells the rows of one unit apart: scenario, corruption, modality, level."""
+
+
+def row_key(scenario: Any, corruption: Any, modality: Any, level: Any) -> RowKey:
+    """The :data:`RowKey` of a row's values (``None`` / NaN / empty: the clean row's blanks)."""
+
+    def text(value: Any) -> str:
+        return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+    blank = level is None or (isinstance(level, float) and np.isnan(level))
+    return (text(scenario), text(corruption), text(modality), None if blank else float(level))
+
+
+def _sweep_targets(unit: Unit, X: Modalities) -> Iterator[tuple[int, Any, int, str, list[float]]]:
+    """``(sweep index, corruption spec, modality position, modality, levels)`` of every sweep
+    that applies (a sequence corruption skips vector modalities)."""
     for index, sweep in enumerate(unit.sweeps):
         spec = get_corruption(sweep.corruption)
         levels = spec.default_levels if sweep.levels is None else sweep.levels
         names = list(X) if sweep.modalities is None else list(sweep.modalities)
         for position, modality in enumerate(names):
-            values = np.asarray(X[modality], dtype=np.float64)
-            if spec.needs_sequence and values.ndim != 3:
+            if spec.needs_sequence and np.ndim(X[modality]) != 3:
                 continue  # e.g. temporal_shuffle on a vector modality: not applicable
-            stats = feature_stats(values)
-            for level in levels:
-                rng = np.random.default_rng([unit.eval_seed, index, position])
-                corrupted = apply_corruption(values, spec, level, None, rng, modality, stats)
-                X_level = Modalities({**X, modality: corrupted})
-                score, predict_time = _timed_score(scorer, estimator, X_level, y)
-                yield _row(
-                    unit,
-                    scenario="corruption",
-                    corruption=spec.name,
-                    modality=modality,
-                    level=float(level),
-                    score=score,
-                    fit_time=fit_time,
-                    predict_time=predict_time,
-                )
+            yield index, spec, position, modality, [float(level) for level in levels]
+
+
+def _removals(names: list[str]) -> Iterator[tuple[str, tuple[str, ...], float]]:
+    """``(scenario, removed modalities, level)``: every modality removed (``empty``), then each
+    non-empty proper subset (``missing``)."""
+    yield "empty", tuple(names), 1.0
+    for size in range(1, len(names)):
+        for removed in itertools.combinations(names, size):
+            yield "missing", removed, size / len(names)
+
+
+def expected_keys(unit: Unit, X: Modalities) -> frozenset[RowKey]:
+    """The keys of the rows a successful :func:`run_unit` of ``unit`` on ``X`` writes, each once
+    (how resume tells a finished unit from one whose rows were lost or duplicated)."""
+    keys = {row_key("clean", None, None, None)}
+    for _, spec, _, modality, levels in _sweep_targets(unit, X):
+        keys.update(row_key("corruption", spec.name, modality, level) for level in levels)
+    if unit.missing:
+        keys.update(
+            row_key(scenario, "remove_modality", "+".join(removed), level)
+            for scenario, removed, level in _removals(list(X))
+        )
+    return frozenset(keys)
+
+
+def _sweep_rows(unit: Unit, estimator: Any, X: Modalities, y: np.ndarray, fit_time: float):
+    scorer = get_scorer(unit.metric)
+    for index, spec, position, modality, levels in _sweep_targets(unit, X):
+        values = np.asarray(X[modality], dtype=np.float64)
+        stats = feature_stats(values)
+        for level in levels:
+            rng = np.random.default_rng([unit.eval_seed, index, position])
+            corrupted = apply_corruption(values, spec, level, None, rng, modality, stats)
+            X_level = Modalities({**X, modality: corrupted})
+            score, predict_time = _timed_score(scorer, estimator, X_level, y)
+            yield _row(
+                unit,
+                scenario="corruption",
+                corruption=spec.name,
+                modality=modality,
+                level=level,
+                score=score,
+                fit_time=fit_time,
+                predict_time=predict_time,
+            )
 
 
 def _missing_rows(unit: Unit, estimator: Any, X: Modalities, y: np.ndarray, fit_time: float):
@@ -179,33 +224,19 @@ def _missing_rows(unit: Unit, estimator: Any, X: Modalities, y: np.ndarray, fit_
     every modality removed (scenario ``empty``: the model's prediction from nothing, which the
     modality-importance table needs as the value of the empty coalition)."""
     scorer = get_scorer(unit.metric)
-    names = list(X)
-    blank_all = Modalities({m: np.full(np.shape(X[m]), np.nan) for m in names})
-    score, predict_time = _timed_score(scorer, estimator, blank_all, y)
-    yield _row(
-        unit,
-        scenario="empty",
-        corruption="remove_modality",
-        modality="+".join(names),
-        level=1.0,
-        score=score,
-        fit_time=fit_time,
-        predict_time=predict_time,
-    )
-    for size in range(1, len(names)):
-        for removed in itertools.combinations(names, size):
-            blanked = {m: np.full(np.shape(X[m]), np.nan) for m in removed}
-            score, predict_time = _timed_score(scorer, estimator, Modalities({**X, **blanked}), y)
-            yield _row(
-                unit,
-                scenario="missing",
-                corruption="remove_modality",
-                modality="+".join(removed),
-                level=size / len(names),
-                score=score,
-                fit_time=fit_time,
-                predict_time=predict_time,
-            )
+    for scenario, removed, level in _removals(list(X)):
+        blanked = {m: np.full(np.shape(X[m]), np.nan) for m in removed}
+        score, predict_time = _timed_score(scorer, estimator, Modalities({**X, **blanked}), y)
+        yield _row(
+            unit,
+            scenario=scenario,
+            corruption="remove_modality",
+            modality="+".join(removed),
+            level=level,
+            score=score,
+            fit_time=fit_time,
+            predict_time=predict_time,
+        )
 
 
 def run_unit(unit: Unit, X: Modalities, y: np.ndarray) -> list[dict[str, Any]]:

@@ -87,8 +87,8 @@ def test_interrupted_run_keeps_finished_units_and_resume_completes_it(
         **tiny,
     }
     monkeypatch.setattr(backends, "run_unit", dies_on_third_unit)
-    with pytest.raises(KeyboardInterrupt):
-        run_bench(**settings)
+    with pytest.raises(KeyboardInterrupt, match="2 of 6 units are finished and saved"):
+        run_bench(**settings)  # a BenchInterrupted, which is a KeyboardInterrupt
     saved = pd.read_csv(tmp_path / "results.csv")
     assert list(saved["unit_id"]) == calls[:2]  # the two finished units are on disk
     monkeypatch.setattr(backends, "run_unit", real_run_unit)

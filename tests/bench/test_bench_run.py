@@ -195,7 +195,7 @@ def test_a_results_file_from_before_the_training_columns_resumes(tmp_path, toy, 
     frame.drop(columns=["tuned", *TRAINING_COLUMNS]).to_csv(tmp_path / "results.csv", index=False)
     read = ResultStore(tmp_path).read()
     assert list(read.columns) == COLUMNS
-    assert (read["lr"] == "").all() and (read["tuned"] == "").all()
+    assert read["lr"].isna().all() and (read["tuned"] == "").all()  # lr: a number, absent
     assert len(ResultStore(tmp_path).finished()) == 2  # both folds
     _run(tmp_path, toy, tiny, fusion=["concat"])  # resumes: nothing left to fit
     assert len(pd.read_csv(tmp_path / "results.csv")) == len(frame)
