@@ -21,6 +21,7 @@ Missing values: a modality whose values are *all* NaN for a sample is absent for
 
 from __future__ import annotations
 
+import functools
 import re
 import warnings
 from collections.abc import Callable, Mapping
@@ -100,9 +101,93 @@ def _is_mapping(X: Any) -> bool:
     return isinstance(X, Mapping)
 
 
+@functools.cache
+def _reserved_names() -> frozenset[str]:
+    """Names a modality cannot take: ``torch.nn`` attributes of the containers that key
+    submodules and parameters by modality (``type``, ``training``, ``forward``, ``keys``...)."""
+    return frozenset(dir(torch.nn.ModuleDict())) | frozenset(dir(torch.nn.ParameterDict()))
+
+
+def modality_names(keys: list[Any], where: str) -> list[str]:
+    """``keys`` as modality names (``str(key)``), else a ValueError / TypeError naming the key.
+
+    A name must be a non-empty string without ``"."`` that is no ``torch.nn.Module`` attribute,
+    and no two keys may give the same name (``{1: a, "1": b}``).
+    """
+    names: dict[str, Any] = {}
+    for key in keys:
+        name = str(key)
+        if name in names:
+            raise ValueError(
+                f"{where} has keys {names[name]!r} and {key!r}, which both give the modality name "
+                f"{name!r}; modality names must be distinct as strings. Rename one of them."
+            )
+        names[name] = key
+        if not name:
+            raise ValueError(f"{where} has a modality with an empty name; name every modality.")
+        if "." in name:
+            raise ValueError(
+                f"modality {name!r} ({where}): modality names cannot contain '.'; rename it, "
+                f"e.g. {name.replace('.', '_')!r}."
+            )
+        if name in _reserved_names():
+            raise ValueError(
+                f"modality {name!r} ({where}): the name is reserved (an attribute of "
+                f"torch.nn.Module / ModuleDict, which key the network's parts by modality); "
+                f"rename it, e.g. {name + '_data'!r}."
+            )
+    return list(names)
+
+
+#: What to do about the dtypes fusekit refuses, by numpy dtype kind.
+_NON_REAL_ADVICE = {
+    "M": "datetimes are not numbers; convert them first, e.g. to seconds since a reference time "
+    "((t - t0) / np.timedelta64(1, 's')) or to calendar features (year, day of week...)",
+    "m": "durations are not numbers; convert them first, e.g. to seconds "
+    "(d / np.timedelta64(1, 's'))",
+    "c": "Complex data not supported; pass real numbers, e.g. the real and imaginary parts "
+    "(or modulus and phase) as separate features",
+}
+
+
+def _refuse_non_real(name: str, value: Any) -> None:
+    """ValueError for datetime, timedelta or complex values, which numpy would cast silently."""
+    dtypes = (
+        list(value.dtypes) if isinstance(value, pd.DataFrame) else [getattr(value, "dtype", None)]
+    )
+    for dtype in dtypes:
+        kind = getattr(dtype, "kind", None)
+        if kind in _NON_REAL_ADVICE:
+            raise ValueError(f"modality {name!r} has dtype {dtype}: {_NON_REAL_ADVICE[kind]}.")
+
+
+def _check_float32_range(name: str, array: np.ndarray, labels: list[Any] | None = None) -> None:
+    """ValueError when a finite value does not fit float32 (training runs in float32)."""
+    if array.dtype != np.float64:
+        return
+    limit = np.finfo(np.float32).max
+    with np.errstate(invalid="ignore"):
+        too_large = np.abs(array) > limit
+    if not too_large.any():
+        return
+    row, *position = (int(i) for i in np.argwhere(too_large)[0])
+    if labels is not None and len(position) == 1:
+        where = f"column {labels[position[0]]!r}"
+    elif len(position) == 1:
+        where = f"column {position[0]}"
+    else:
+        where = f"position {tuple(position)}"
+    raise ValueError(
+        f"modality {name!r}, {where}: value {array[(row, *position)]:.3g} in row {row} does not "
+        f"fit float32 (largest {limit:.3g}), in which fusekit trains. Rescale the feature (e.g. "
+        "divide it by a power of ten, or take a logarithm)."
+    )
+
+
 def _to_float_array(name: str, value: Any) -> np.ndarray:
     if hasattr(value, "detach"):  # torch tensor
         value = value.detach().cpu().numpy()
+    _refuse_non_real(name, value)
     if sparse.issparse(value):
         raise TypeError(
             f"modality {name!r}: sparse data was passed, but dense data is required. "
@@ -137,6 +222,7 @@ def _to_float_array(name: str, value: Any) -> np.ndarray:
             f"modality {name!r} is empty: shape {array.shape}. Each modality needs at least one "
             "feature; drop the empty modality."
         )
+    _check_float32_range(name, array)
     return array
 
 
@@ -299,6 +385,12 @@ def _columns_for_predict(
 
 
 def _check_numeric(frame: pd.DataFrame) -> None:
+    for column in frame.columns:
+        kind = getattr(frame[column].dtype, "kind", None)
+        if kind in _NON_REAL_ADVICE:
+            raise ValueError(
+                f"column {str(column)!r} has dtype {frame[column].dtype}: {_NON_REAL_ADVICE[kind]}."
+            )
     bad = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     if bad:
         raise ValueError(
@@ -343,7 +435,14 @@ def _split_table(
             positions = group_columns(columns, spec)
     else:
         positions = estimator.layout_.columns
-    return {name: table[:, cols] for name, cols in positions.items()}, positions
+    labels = list(X.columns) if isinstance(X, pd.DataFrame) else None
+    arrays = {}
+    for name, cols in positions.items():
+        arrays[name] = table[:, cols]
+        _check_float32_range(
+            str(name), arrays[name], None if labels is None else [labels[c] for c in cols]
+        )
+    return arrays, positions
 
 
 def split_modalities(
@@ -355,10 +454,16 @@ def split_modalities(
             "Sparse data was passed for X, but dense data is required: fusekit does not support "
             "sparse input. Use X.toarray() to convert to a dense numpy array."
         )
+    if not reset:
+        _check_same_form(X, estimator)
     if _is_mapping(X):
-        arrays = {str(name): _to_float_array(str(name), value) for name, value in X.items()}
-        if not arrays:
+        if not X:
             raise ValueError("X has no modality: pass at least one array.")
+        names = modality_names(list(X), "X")
+        arrays = {
+            name: _to_float_array(name, value)
+            for name, value in zip(names, X.values(), strict=True)
+        }
         rows = {name: a.shape[0] for name, a in arrays.items()}
         if len(set(rows.values())) > 1:
             raise ValueError(
@@ -375,6 +480,14 @@ def split_modalities(
         if spec is not None and not isinstance(spec, Mapping):
             raise TypeError(f"modalities must be a dict or None, got {type(spec).__name__}.")
         arrays, positions = _split_table(X, spec, estimator, reset)
+        if reset:
+            where = "modalities=" if spec is not None else "the DataFrame's column prefixes"
+            modality_names(list(arrays), where)
+            if not all(isinstance(name, str) for name in arrays):
+                raise TypeError(
+                    f"modalities= keys must be strings (modality names), got "
+                    f"{[name for name in arrays if not isinstance(name, str)]!r}."
+                )
         layout = ModalityLayout(
             names=tuple(arrays),
             shapes={name: tuple(a.shape[1:]) for name, a in arrays.items()},
@@ -386,6 +499,26 @@ def split_modalities(
         layout = estimator.layout_
         arrays = {name: arrays[name] for name in layout.names}
     return arrays, layout
+
+
+def _describe(X: Any) -> str:
+    if isinstance(X, pd.DataFrame):
+        return f"a DataFrame with {X.shape[1]} columns"
+    shape = getattr(X, "shape", None)
+    return f"{type(X).__name__} of shape {shape}" if shape is not None else type(X).__name__
+
+
+def _check_same_form(X: Any, estimator: Any) -> None:
+    """ValueError when ``X`` is a table but the model was fitted on a mapping of modalities
+    (a table has no modality names to match)."""
+    fitted = estimator.layout_
+    if fitted.source == "mapping" and not _is_mapping(X):
+        shapes = ", ".join(f"{name!r}: {shape}" for name, shape in fitted.shapes.items())
+        raise ValueError(
+            f"{type(estimator).__name__} was fitted on a mapping of modalities ({shapes} per "
+            f"sample), but X is {_describe(X)}. Pass the same form as at fit: a dict or "
+            f"Modalities with keys {list(fitted.names)}."
+        )
 
 
 def _check_layout(seen: ModalityLayout, fitted: ModalityLayout, estimator_name: str) -> None:

@@ -9,8 +9,9 @@ and trains it with a private skorch net (``net_``), keeping skorch's loop and ca
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import difflib
-import numbers
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -47,6 +48,12 @@ from fusekit.engine.resolve import (
 from fusekit.engine.settings import OPTIMIZERS, ProgressLRScheduler, resolve_training_settings
 from fusekit.engine.stopping import BestValidationStopping, FixedSplit
 from fusekit.engine.training import ComponentHooks, FusionNet
+from fusekit.parameters import (
+    CLASSIFIER_CONSTRAINTS,
+    ESTIMATOR_CONSTRAINTS,
+    check_callbacks,
+    check_class_weight,
+)
 from fusekit.plugin import FusionOutput, ModalityBatch, TrainingData
 
 NESTED_PREFIXES = (*PREFIXES, "optimizer", "callbacks")
@@ -56,6 +63,7 @@ class _FusionEstimator(BaseEstimator):
     """Shared parameters, input preparation and training of both estimators."""
 
     _task: str = ""
+    _parameter_constraints: dict = ESTIMATOR_CONSTRAINTS
 
     def __init__(
         self,
@@ -211,30 +219,37 @@ class _FusionEstimator(BaseEstimator):
             return OPTIMIZERS[optimizer.lower()]
         return optimizer
 
-    def _check_training_params(self) -> None:
-        for name in ("max_epochs", "batch_size", "predict_batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-        if self.lr != "auto" and (not isinstance(self.lr, numbers.Real) or not self.lr > 0):
-            raise ValueError(f"lr must be a positive number or 'auto', got {self.lr!r}.")
-        if not self.early_stopping:
-            return
-        if self.train_split is not None:
+    def _check_params(self) -> None:
+        """Every parameter's type and range (:mod:`fusekit.parameters`), the nested names and
+        the combinations, before ``fit`` reads any input."""
+        self._validate_params()
+        owner = type(self).__name__
+        check_callbacks(owner, self.callbacks)
+        check_class_weight(owner, getattr(self, "class_weight", None))
+        _check_nested_names(owner, self._nested_params(), self._get_param_names())
+        if self.early_stopping and self.train_split is not None:
             raise ValueError(
                 "early_stopping=True draws its own stratified, shuffled validation split from "
                 f"validation_fraction, but train_split={self.train_split!r} was given too. Use "
                 "one: train_split=None with early_stopping=True, or your train_split with a skorch "
                 "EarlyStopping callback and early_stopping=False."
             )
-        fraction = self.validation_fraction
-        if not isinstance(fraction, numbers.Real) or not 0 < fraction < 1:
-            raise ValueError(f"validation_fraction must be in (0, 1), got {fraction!r}.")
-        patience = self.n_iter_no_change
-        if not isinstance(patience, numbers.Integral) or isinstance(patience, bool) or patience < 1:
-            raise ValueError(f"n_iter_no_change must be a positive integer, got {patience!r}.")
-        if not isinstance(self.tol, numbers.Real) or not self.tol >= 0:
-            raise ValueError(f"tol must be a non-negative number, got {self.tol!r}.")
+
+    @contextlib.contextmanager
+    def _unchanged_on_error(self) -> Iterator[None]:
+        """Make ``fit`` atomic: on any exception (a Ctrl-C included) every attribute is put back
+        as it was, so a failed refit leaves the previous model (or no model) whole.
+
+        Restoring the attribute dictionary is enough because fitting never changes a previous
+        fitted object in place (a continued fit trains a copy of the network, see ``_train``).
+        """
+        saved = dict(vars(self))
+        try:
+            yield
+        except BaseException:
+            vars(self).clear()
+            vars(self).update(saved)
+            raise
 
     def _resolve_settings(self, network: FusionNetwork) -> list:
         """Fill ``lr``/``optimizer``/``lr_schedule`` left at ``"auto"`` from the components'
@@ -347,8 +362,6 @@ class _FusionEstimator(BaseEstimator):
         sample_weight: np.ndarray | None = None,
         stratify: np.ndarray | None = None,
     ) -> None:
-        self._check_training_params()
-        _check_nested_names(type(self).__name__, self._nested_params(), self._get_param_names())
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         inputs = self._batch(prepared, with_index=True)
@@ -363,7 +376,12 @@ class _FusionEstimator(BaseEstimator):
         previous = self.net_ if self._continues() else None
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            network = self._build_network(n_outputs) if previous is None else previous.module_
+            # a continued fit trains a copy, so that a failure leaves the fitted network as it was
+            network = (
+                self._build_network(n_outputs)
+                if previous is None
+                else copy.deepcopy(previous.module_)
+            )
             data = TrainingData(inputs, target)
             net = self._make_net(network, data, split)
             net.generator = torch.Generator().manual_seed(seed)
@@ -510,6 +528,17 @@ class _FusionEstimator(BaseEstimator):
         for start in range(0, len(batch), size):
             yield network(batch.take(slice(start, start + size)))
 
+    def _fit_atomically(self, X: Any, y: Any, sample_weight: Any) -> _FusionEstimator:
+        """Check the parameters, then fit; on any exception the estimator is left as it was."""
+        with self._unchanged_on_error():
+            self._check_params()
+            self._fit_task(X, y, sample_weight)
+        return self
+
+    def _fit_task(self, X: Any, y: Any, sample_weight: Any) -> None:
+        """Validate ``X``, ``y`` and ``sample_weight`` and train (the task's part of ``fit``)."""
+        raise NotImplementedError
+
     def _check_n_rows(self, prepared: PreparedInput, y: np.ndarray) -> None:
         if prepared.n_samples != len(y):
             raise ValueError(
@@ -569,6 +598,7 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
     """
 
     _task = "classification"
+    _parameter_constraints: dict = CLASSIFIER_CONSTRAINTS
 
     def __init__(
         self,
@@ -627,7 +657,11 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> FusionClassifier:
         """Train on ``X``, ``y``; ``sample_weight`` ``(n,)`` weighs each row's loss (see the
-        class docstring); with ``warm_start=True`` a fitted model continues training."""
+        class docstring); with ``warm_start=True`` a fitted model continues training. A fit that
+        raises leaves the estimator as it was."""
+        return self._fit_atomically(X, y, sample_weight)
+
+    def _fit_task(self, X: Any, y: Any, sample_weight: Any) -> None:
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
@@ -657,7 +691,6 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
         self.classes_ = classes
         target = torch.as_tensor(encoded.reshape(-1), dtype=torch.long, device=self.device)
         self._train(prepared, target, len(self.classes_), weights, stratify=encoded)
-        return self
 
     def _fitted_state(self) -> dict[str, Any]:
         return {**super()._fitted_state(), "classes": self.classes_}
@@ -722,7 +755,11 @@ class FusionRegressor(RegressorMixin, _FusionEstimator):
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> FusionRegressor:
         """Train on ``X``, ``y``; ``sample_weight`` ``(n,)`` weighs each row's loss; with
-        ``warm_start=True`` a fitted model continues training (same target standardisation)."""
+        ``warm_start=True`` a fitted model continues training (same target standardisation). A
+        fit that raises leaves the estimator as it was."""
+        return self._fit_atomically(X, y, sample_weight)
+
+    def _fit_task(self, X: Any, y: Any, sample_weight: Any) -> None:
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
@@ -745,28 +782,44 @@ class FusionRegressor(RegressorMixin, _FusionEstimator):
         if not warm:  # a continued model keeps the standardisation it was trained with
             self._y_1d = y.ndim == 1
             self.n_outputs_ = y2.shape[1]
-            if weights is None:
-                self.y_mean_, scale = y2.mean(axis=0), y2.std(axis=0)
-            else:  # rows count w_i times, as in the loss
-                mean, scale = weighted_mean_std(y2, weights, (0,))
-                self.y_mean_, scale = mean[0], scale[0]
+            with np.errstate(over="ignore", invalid="ignore"):  # checked in _scaled_target
+                if weights is None:
+                    self.y_mean_, scale = y2.mean(axis=0), y2.std(axis=0)
+                else:  # rows count w_i times, as in the loss
+                    mean, scale = weighted_mean_std(y2, weights, (0,))
+                    self.y_mean_, scale = mean[0], scale[0]
             self.y_scale_ = np.where(scale > 0, scale, 1.0)
-        target = torch.as_tensor((y2 - self.y_mean_) / self.y_scale_, dtype=torch.float32)
-        self._train(prepared, target.to(self.device), self.n_outputs_, weights)
-        return self
+        target = _scaled_target(y2, self.y_mean_, self.y_scale_)
+        self._train(prepared, torch.from_numpy(target).to(self.device), self.n_outputs_, weights)
 
     def predict(self, X: Any) -> np.ndarray:
         outputs = self._logits(X).double().numpy() * self.y_scale_ + self.y_mean_
         return outputs.ravel() if self._y_1d else outputs
 
 
+def _scaled_target(y: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``(y - mean) / scale`` as float32, else a ValueError naming the outputs that do not fit."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = ((y - mean) / scale).astype(np.float32)
+    bad = ~np.isfinite(scaled).all(axis=0) | ~np.isfinite(scale) | ~np.isfinite(mean)
+    if bad.any():
+        outputs = np.flatnonzero(bad).tolist()
+        raise ValueError(
+            f"y cannot be standardised for training: output(s) {outputs} (largest |y| "
+            f"{np.abs(y[:, bad]).max():.3g}) overflow float64 in the mean or standard deviation, "
+            "or float32 once scaled by the fitted mean and scale. Rescale y (e.g. divide it by a "
+            "power of ten) before fitting."
+        )
+    return scaled
+
+
 def _carry_over(previous: FusionNet, net: FusionNet, lr: float) -> None:
     """Initialise ``net`` (around ``previous``'s network) with ``previous``'s history and, for the
     same optimiser class, its optimiser state (Adam's moments...) at learning rate ``lr``."""
     net.initialize()
-    net.history = previous.history
+    net.history = copy.deepcopy(previous.history)  # copies: ``previous`` stays as it was
     if type(net.optimizer_) is type(previous.optimizer_):
-        net.optimizer_.load_state_dict(previous.optimizer_.state_dict())
+        net.optimizer_.load_state_dict(copy.deepcopy(previous.optimizer_.state_dict()))
         for group in net.optimizer_.param_groups:
             group["lr"] = lr
 

@@ -11,7 +11,7 @@ import math
 
 from torch import Tensor, nn
 
-from fusekit.plugin import Backbone, Shape, hookimpl
+from fusekit.plugin import Backbone, Shape, check_int, hookimpl
 
 _ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU}
 _NORMS = (None, "layer", "batch")
@@ -52,23 +52,21 @@ class MLPBackbone(Backbone):
             )
         if self.norm not in _NORMS:
             raise ValueError(f"mlp backbone: norm={self.norm!r}; expected one of {list(_NORMS)}")
-        if int(self.depth) < 1 or int(self.hidden) < 1:
-            raise ValueError(
-                f"mlp backbone: depth and hidden must be >= 1, got {self.depth}, {self.hidden}"
-            )
+        depth = check_int("mlp backbone", "depth", self.depth)
+        hidden = check_int("mlp backbone", "hidden", self.hidden)
         self._flatten = len(input_shape) > 2
         width = math.prod(input_shape) if self._flatten else input_shape[-1]
         layers: list[nn.Module] = []
-        for _ in range(int(self.depth)):
-            layers.append(nn.Linear(width, int(self.hidden)))
+        for _ in range(depth):
+            layers.append(nn.Linear(width, hidden))
             if self.norm == "layer":
-                layers.append(nn.LayerNorm(int(self.hidden)))
+                layers.append(nn.LayerNorm(hidden))
             elif self.norm == "batch":
-                layers.append(_BatchNormLastAxis(int(self.hidden)))
+                layers.append(_BatchNormLastAxis(hidden))
             layers.append(_ACTIVATIONS[self.activation]())
             if self.dropout:
                 layers.append(nn.Dropout(float(self.dropout)))
-            width = int(self.hidden)
+            width = hidden
         self.layers = nn.Sequential(*layers)
         if len(input_shape) == 2:
             return (input_shape[0], width)
