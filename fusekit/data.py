@@ -167,7 +167,7 @@ def _check_float32_range(name: str, array: np.ndarray, labels: list[Any] | None 
         return
     limit = np.finfo(np.float32).max
     with np.errstate(invalid="ignore"):
-        too_large = np.abs(array) > limit
+        too_large = (np.abs(array) > limit) & np.isfinite(array)  # inf: presence_mask
     if not too_large.any():
         return
     row, *position = (int(i) for i in np.argwhere(too_large)[0])

@@ -193,7 +193,7 @@ def test_bad_training_parameters(vectors, param, value):
 
 def test_unknown_optimizer_name(vectors):
     X, y = vectors
-    with pytest.raises(ValueError, match="optimizer='lbfgs2' is unknown"):
+    with pytest.raises(ValueError, match=r"The 'optimizer' parameter .* Got 'lbfgs2' instead"):
         FusionClassifier(optimizer="lbfgs2").fit(X, y)
 
 

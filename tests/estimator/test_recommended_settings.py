@@ -101,10 +101,10 @@ def test_unknown_recommended_key_is_rejected_with_the_component_named():
 @pytest.mark.parametrize(
     "param, value, match",
     [
-        ("lr", "fast", "lr must be a positive number or 'auto'"),
-        ("lr", -1.0, "lr must be a positive number or 'auto'"),
-        ("optimizer", "lion", r"optimizer='lion' is unknown \(from user\)"),
-        ("lr_schedule", 0.5, "lr_schedule must be 'auto', None or a callable"),
+        ("lr", "fast", r"'lr' parameter .* range \(0.0, inf\) or a str among \{'auto'\}"),
+        ("lr", -1.0, r"'lr' parameter .* range \(0.0, inf\) or a str among \{'auto'\}"),
+        ("optimizer", "lion", r"'optimizer' parameter .* Got 'lion' instead"),
+        ("lr_schedule", 0.5, r"'lr_schedule' parameter .* None or a callable. Got 0.5"),
     ],
 )
 def test_bad_settings_name_the_parameter(param, value, match):
