@@ -797,20 +797,28 @@ class FusionRegressor(RegressorMixin, _FusionEstimator):
         return outputs.ravel() if self._y_1d else outputs
 
 
+#: The largest standardised target whose squared error still fits float32.
+_LARGEST_SCALED_TARGET = float(np.sqrt(np.finfo(np.float32).max))
+
+
 def _scaled_target(y: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """``(y - mean) / scale`` as float32, else a ValueError naming the outputs that do not fit."""
+    """``(y - mean) / scale`` as float32, else a ValueError naming the outputs that do not fit:
+    the mean or standard deviation overflows float64, or a scaled value is so large that its
+    squared error overflows float32 (a continued fit scales by the first fit's statistics)."""
     with np.errstate(over="ignore", invalid="ignore"):
-        scaled = ((y - mean) / scale).astype(np.float32)
-    bad = ~np.isfinite(scaled).all(axis=0) | ~np.isfinite(scale) | ~np.isfinite(mean)
+        scaled = (y - mean) / scale
+        bad = ~(np.abs(scaled) <= _LARGEST_SCALED_TARGET).all(axis=0)
+    bad |= ~np.isfinite(scale) | ~np.isfinite(mean)
     if bad.any():
         outputs = np.flatnonzero(bad).tolist()
         raise ValueError(
             f"y cannot be standardised for training: output(s) {outputs} (largest |y| "
             f"{np.abs(y[:, bad]).max():.3g}) overflow float64 in the mean or standard deviation, "
-            "or float32 once scaled by the fitted mean and scale. Rescale y (e.g. divide it by a "
-            "power of ten) before fitting."
+            f"or exceed {_LARGEST_SCALED_TARGET:.3g} once scaled by the fitted mean and scale (the "
+            "squared error would overflow float32). Rescale y (e.g. divide it by a power of ten) "
+            "before fitting."
         )
-    return scaled
+    return scaled.astype(np.float32)
 
 
 def _carry_over(previous: FusionNet, net: FusionNet, lr: float) -> None:
