@@ -103,9 +103,9 @@ def _is_mapping(X: Any) -> bool:
 
 @functools.cache
 def _reserved_names() -> frozenset[str]:
-    """Names a modality cannot take: ``torch.nn`` attributes of the containers that key
-    submodules and parameters by modality (``type``, ``training``, ``forward``, ``keys``...)."""
-    return frozenset(dir(torch.nn.ModuleDict())) | frozenset(dir(torch.nn.ParameterDict()))
+    """Names a modality cannot take: attributes of ``torch.nn.ModuleDict``, which keys the
+    network's backbones by modality (``type``, ``training``, ``forward``, ``keys``...)."""
+    return frozenset(dir(torch.nn.ModuleDict()))
 
 
 def modality_names(keys: list[Any], where: str) -> list[str]:

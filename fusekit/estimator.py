@@ -196,6 +196,20 @@ class _FusionEstimator(BaseEstimator):
     def _build_network(self, n_outputs: int) -> FusionNetwork:
         nested = self._nested_params()
         names = self.layout_.names
+        try:
+            return self._network(nested, n_outputs)
+        except KeyError as error:  # torch refuses a container key (ParameterDict: "copy", "get")
+            clashes = [name for name in names if f"attribute '{name}' already exists" in str(error)]
+            if not clashes:
+                raise
+            raise ValueError(
+                f"modality {clashes[0]!r}: a component of this model keys a torch container by "
+                f"modality and torch refuses the name ({error.args[0]}). Rename the modality, "
+                f"e.g. {clashes[0] + '_data'!r}."
+            ) from error
+
+    def _network(self, nested: dict[str, Any], n_outputs: int) -> FusionNetwork:
+        names = self.layout_.names
         return FusionNetwork(
             input_shapes=self.layout_.shapes,
             backbones=backbones_for(self.backbone, split_nested(nested, "backbone"), names),

@@ -37,6 +37,13 @@ def test_bad_modality_names_are_refused_before_torch(name, match):
         _model().fit({name: A, "b": B}, Y)
 
 
+def test_a_name_only_a_plugin_container_refuses_is_named_not_a_torch_keyerror():
+    # nn.ParameterDict (the lowrank fusion's factors) refuses "copy"; nn.ModuleDict accepts it
+    assert _model().fit({"copy": A, "b": B}, Y).modalities_["copy"] == (3,)
+    with raises_exactly(ValueError, r"modality 'copy': a component .* Rename the modality"):
+        _model(fusion="lowrank").fit({"copy": A, "b": B}, Y)
+
+
 def test_reserved_name_from_a_dataframe_prefix_is_refused():
     frame = pd.DataFrame(np.c_[A, B], columns=["type__x", "type__y", "type__z", "b__u", "b__v"])
     with raises_exactly(ValueError, r"modality 'type' \(the DataFrame's column prefixes\)"):
