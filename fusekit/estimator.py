@@ -157,9 +157,6 @@ class _FusionEstimator(BaseEstimator):
                 f"Found array with 0 sample(s) (shape {(0, *next(iter(layout.shapes.values())))}) "
                 f"while a minimum of 1 is required by {type(self).__name__}."
             )
-        if reset:
-            self.layout_ = layout
-            self.modalities_ = dict(layout.shapes)
         prepared = presence_mask(arrays)
         if reset:
             never = [m for i, m in enumerate(layout.names) if not prepared.mask[:, i].any()]
@@ -168,6 +165,8 @@ class _FusionEstimator(BaseEstimator):
                     f"modalities {never} are absent (all NaN) in every training row; nothing can "
                     "be learned from them. Drop them from X."
                 )
+            self.layout_ = layout
+            self.modalities_ = dict(layout.shapes)
             self.standardizer_ = Standardizer.fit(prepared) if self.standardize else None
         if self.standardizer_ is not None and standardize:
             prepared = self.standardizer_.transform(prepared)
@@ -793,17 +792,20 @@ class FusionRegressor(RegressorMixin, _FusionEstimator):
             )
         weights = self._sample_weight(sample_weight, len(y))
         prepared = self._standardize_training(prepared, weights, warm)
-        if not warm:  # a continued model keeps the standardisation it was trained with
-            self._y_1d = y.ndim == 1
-            self.n_outputs_ = y2.shape[1]
+        if warm:  # a continued model keeps the standardisation it was trained with
+            mean, scale = self.y_mean_, self.y_scale_
+        else:
             with np.errstate(over="ignore", invalid="ignore"):  # checked in _scaled_target
                 if weights is None:
-                    self.y_mean_, scale = y2.mean(axis=0), y2.std(axis=0)
+                    mean, scale = y2.mean(axis=0), y2.std(axis=0)
                 else:  # rows count w_i times, as in the loss
-                    mean, scale = weighted_mean_std(y2, weights, (0,))
-                    self.y_mean_, scale = mean[0], scale[0]
-            self.y_scale_ = np.where(scale > 0, scale, 1.0)
-        target = _scaled_target(y2, self.y_mean_, self.y_scale_)
+                    mean, scale = (stat[0] for stat in weighted_mean_std(y2, weights, (0,)))
+            scale = np.where(scale > 0, scale, 1.0)
+        target = _scaled_target(y2, mean, scale)
+        if not warm:
+            self._y_1d = y.ndim == 1
+            self.n_outputs_ = y2.shape[1]
+            self.y_mean_, self.y_scale_ = mean, scale
         self._train(prepared, torch.from_numpy(target).to(self.device), self.n_outputs_, weights)
 
     def predict(self, X: Any) -> np.ndarray:
