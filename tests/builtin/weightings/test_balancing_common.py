@@ -82,7 +82,7 @@ def test_agm_works_with_non_late_fusion(fusion, train_seed):
     assert model.module_.weighting.score_counts.min() > 0
 
 
-@pytest.mark.parametrize("weighting", ["agm", "mmpareto"])
+@pytest.mark.parametrize("weighting", ["agm", "mmpareto", "greedy"])
 def test_regression_fits(weighting):
     X, y = make_data(2)
     model = FusionRegressor(weighting=weighting, max_epochs=2, random_state=0)
@@ -117,6 +117,8 @@ def test_composes_with_a_calibration(weighting):
         ("mla", "shared_dim", 0),
         ("opm", "q_base", 1.5),
         ("opm", "warmup_epochs", -1),
+        ("greedy", "alpha", -0.1),
+        ("greedy", "window", 0),
     ],
 )
 def test_bad_parameter_is_a_clear_error(weighting, parameter, value):
