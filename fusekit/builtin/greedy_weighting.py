@@ -178,7 +178,8 @@ class GreedyWeighting(Weighting):
 
     def _reset(self) -> None:
         self.slower: int | None = None  # c while re-balancing, else None
-        self.rebalanced_steps = 0
+        self.rebalanced_steps = 0  # re-balancing steps done in the current window
+        self.rebalanced_counts = [0] * len(self.names)  # re-balancing steps per modality, fit
         self.imbalance = 0.0  # d of the last check (G4)
         self.utilization_rates: Tensor | None = None  # (M,) u of the last training batch (G1)
         self._pending = False
@@ -242,6 +243,7 @@ class GreedyWeighting(Weighting):
     def on_grad_computed(self, ctx: TrainingContext) -> None:
         if self.slower is not None:  # a re-balancing step: μ is not accumulated (G5)
             self.rebalanced_steps += 1
+            self.rebalanced_counts[self.slower] += 1
             if self.rebalanced_steps >= int(self.window):
                 self.slower = None
             return
