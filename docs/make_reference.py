@@ -501,6 +501,23 @@ NOTES: dict[tuple[str, str], Note] = {
             'probes on detached features) or "auto" (split when the fusion is concat)',
         },
     ),
+    ("weighting", "greedy"): Note(
+        'Wu, Jastrzębski, Cho, Geras, "Characterizing and Overcoming the Greedy Nature of '
+        'Learning in Multi-modal Deep Neural Networks", ICML 2022, arXiv:2202.05306 (written '
+        "from the official code nyukat/greedy_multimodal_learning)",
+        "u(m | rest) = (A(ŷ) − A(ŷ without m)) / A(ŷ) from masked fuse passes; "
+        "μ_m = Σ_t ‖∇θ_m‖² / ‖θ_m‖² over encoder m; d = 2 log10(μ_fast / μ_slow); if d > α, "
+        "the next Q steps hold the other modalities' features at their running mean, so only "
+        "the slower encoder learns (training only).",
+        "One modality is learnt greedily and the fix should act on which encoder learns, with "
+        "any fusion; the utilisation rates measure the imbalance on the training batches.",
+        {
+            "alpha": "α, threshold on the speed imbalance d that starts re-balancing steps",
+            "window": "Q, re-balancing steps after each trigger",
+            "warmup_epochs": "epochs of plain training before re-balancing may start",
+            "utilization": "measure u(m | rest) on every training batch (M + 1 fuse passes)",
+        },
+    ),
     ("weighting", "udml"): Note(
         '"Unbiased Dynamic Multimodal Learning" (UDML), code github.com/shicaiwei123/UDML',
         "u^m = E_m(σ_z^m) (Eqs. 9-11); d^m = ‖ℓ^f − ℓ^{−m}‖₁, α^m = M·d^m/Σ d (Eqs. 12-13); "
