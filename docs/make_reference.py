@@ -506,7 +506,7 @@ NOTES: dict[tuple[str, str], Note] = {
         'Learning in Multi-modal Deep Neural Networks", ICML 2022, arXiv:2202.05306 (written '
         "from the official code nyukat/greedy_multimodal_learning)",
         "u(m | rest) = (A(ŷ) − A(ŷ without m)) / A(ŷ) from masked fuse passes; "
-        "μ_m = Σ_t ‖∇θ_m‖² / ‖θ_m‖² over encoder m; d = 2 log10(μ_fast / μ_slow); if d > α, "
+        "μ_m = Σ_t ‖∇θ_m‖² / ‖θ_m‖² over encoder m; d = 2 log10(μ_max / μ_min); if d > α, "
         "the next Q steps hold the other modalities' features at their running mean, so only "
         "the slower encoder learns (training only).",
         "One modality is learnt greedily and the fix should act on which encoder learns, with "

@@ -170,7 +170,8 @@ class GreedyWeighting(Weighting):
             raise ValueError(f"greedy: utilization must be True or False, got {self.utilization!r}")
         self.names = spec.names
         self._classification = spec.task == "classification"
-        self.register_buffer("speeds", torch.zeros(len(spec.names), dtype=torch.float64))  # μ
+        # μ (G2): bookkeeping on the CPU in float64, as the code's Python floats
+        self.speeds = torch.zeros(len(spec.names), dtype=torch.float64)
         self.register_buffer("mean_counts", torch.zeros(len(spec.names)))
         for position, name in enumerate(spec.names):
             self.register_buffer(f"feature_mean_{position}", torch.zeros(spec.feature_shapes[name]))
