@@ -23,6 +23,9 @@ Per modality m, with θ_m the parameters of m's own branch and θ'_m those of th
     (G5)  if |d_speed| > α at a regular step: the next Q steps are re-balancing steps for the
           slower modality c (c = 0 if d_speed > 0 else 1); then a regular step checks again.
 
+Shapes here: features h_m ``(B, *shape_m)``, their running mean h̄_m ``(*shape_m)``, logits
+``(B, K)``, targets ``(B,)``; μ, u and the re-balancing counts are ``(M,)``.
+
 In a re-balancing step the official code replaces the MMTM excitation into branch c by its running
 average (a constant, no gradient), so ŷ_c is learnt from modality c alone.
 
@@ -33,10 +36,10 @@ only in the fusion. The mapping, and every choice:
   features with m_i's mask bit cleared (its features zeroed), in eval mode, without gradient, as
   AGM's coalitions; A(ŷ) is the same pass with the full mask. u(m|rest) ``(M,)`` is measured on
   every training batch (classification only, ``utilization=True``; M + 1 extra fuse passes) over
-  the rows where m and another modality are present, recorded in ``utilization`` and
+  the rows where m and another modality are present, recorded in ``utilization_rates`` and
   ``output.diagnostics["greedy_utilization"]``; NaN where undefined (no such rows, or A(ŷ) = 0).
-  As in the paper it is a measurement only: it does not steer training (the paper's reason for
-  (G3): u needs extra passes and held-out data to be meaningful).
+  As in the paper it is a measurement only: it does not steer training (the abstract's reason
+  for (G3): u "cannot be computed efficiently during training").
 * (G2)/(G3): θ_m is modality m's encoder (``network.modality_parameters(m)``). The only path by
   which m_j's information reaches the fused prediction next to m_i is m_j's encoder, so θ'_i is
   read as θ_j and s(m_j | m_i) = log10(μ_j / μ_i). Then (G4) is d = 2·log10(μ_1 / μ_0): positive
@@ -62,11 +65,16 @@ only in the fusion. The mapping, and every choice:
 * No modulation in evaluation or prediction, nor in extra passes other components make: only the
   first training pass over the batch announced by ``on_batch_begin`` is modulated.
 
-Differences between the two codes: BalanceBenchmark uses α = 0.001 and no warm-up; it also resets
-its running averages at the start of every MMTM forward (so, as stored, the first update reads a
-missing key); the official code updates the second modality's running average from the first
-modality's excitation (``vis_out`` twice) and sizes it by the first one's width. Here each
-modality keeps its own mean.
+Differences between the two codes: BalanceBenchmark uses α = 0.001 and no warm-up (its
+``modulation_starts``/``modulation_ends`` choose between two identical calls, so they have no
+effect), takes the loss on the fused concat output where the official code sums the two branch
+heads' losses and predicts their mean, and resets its running averages at the start of every MMTM
+forward (so, as stored, the first update reads a missing key); the official code updates the
+second modality's running average from the first modality's excitation (``vis_out`` twice) and
+sizes it by the first one's width. Both read ``parameter.grad`` of every parameter (an unused one
+would fail); here parameters without a gradient are skipped. Here each modality keeps its own
+mean. Not implemented: the official ``Bias_Mitigation_Random`` ablation (a random choice among
+regular and the two re-balancing modes at every step).
 """
 
 from __future__ import annotations
