@@ -259,3 +259,53 @@ def test_short_fit_on_imbalanced_data_rebalances_and_measures_utilization():
 @parametrize_with_checks("weighting", ["greedy"], params={"warmup_epochs": 0, "alpha": 0.0})
 def test_contract_checks_pass_with_rebalancing_from_the_first_step(plugin, check):
     check(plugin)
+
+
+def test_a_modality_absent_from_the_batch_accumulates_no_speed():
+    """b absent from every row: μ_b stays 0 (its zero gradient is no evidence), μ_a += 0.1; with
+    one modality seen there is no imbalance and no re-balancing (G2, G4)."""
+    network = build_network(GreedyWeighting(alpha=0.0, warmup_epochs=0))
+    weighting = network.weightings[0]
+    weighting.on_train_begin(TrainingContext(network, None, None, epoch=0))
+    mask = torch.tensor([[True, False], [True, False]])
+    batch = ModalityBatch(
+        {"a": torch.ones(2, 4), "b": torch.zeros(2, 3)}, mask, torch.tensor([0, 1])
+    )
+    _set_speeds(network, [0.1, 0.5])
+    weighting.on_grad_computed(TrainingContext(network, None, None, epoch=0, batch=batch))
+    torch.testing.assert_close(weighting.speeds, torch.tensor([0.1, 0.0], dtype=torch.float64))
+    assert weighting.slower is None
+
+
+def test_three_modalities_rebalance_the_slowest_and_hold_the_other_two():
+    """μ = (0.2, 0.02, 0.1): d = 2·log10(0.2/0.02) = 2 > α, slower = b. The next pass keeps b and
+    replaces a and c by their running means (from a first pass: a = (1, 1), c = (3,))."""
+    shapes = {"a": (2,), "b": (1,), "c": (1,)}
+    weighting = GreedyWeighting(alpha=1.0, window=2, warmup_epochs=0)
+    network = build_network(weighting, shapes=shapes, n_outputs=2, identity=True)
+    with torch.no_grad():
+        network.head.weight.copy_(torch.tensor([[1.0, 1.0, 10.0, 100.0], [0.0, 0.0, 0.0, 0.0]]))
+        network.head.bias.zero_()
+    weighting.on_train_begin(TrainingContext(network, None, None, epoch=0))
+    full = torch.ones(1, 3, dtype=torch.bool)
+    first = {
+        "a": torch.tensor([[1.0, 1.0]]),
+        "b": torch.tensor([[0.0]]),
+        "c": torch.tensor([[3.0]]),
+    }
+    _train_pass(network, weighting, ModalityBatch(first, full, torch.tensor([0])))
+    weighting.speeds[:] = torch.tensor([0.2, 0.02, 0.1], dtype=torch.float64)
+    weighting.on_grad_computed(TrainingContext(network, None, None, epoch=0))
+    assert weighting.slower == 1
+    assert weighting.imbalance == pytest.approx(2.0)
+    second = {
+        "a": torch.tensor([[5.0, 5.0]]),
+        "b": torch.tensor([[2.0]]),
+        "c": torch.tensor([[1.0]]),
+    }
+    output = _train_pass(network, weighting, ModalityBatch(second, full, torch.tensor([1])))
+    # means after the update: a = ((5, 5) + (1, 1))/2 = (3, 3), c = (1 + 3)/2 = 2
+    torch.testing.assert_close(
+        output.logits[:, 0], torch.tensor([3.0 + 3.0 + 10.0 * 2.0 + 100.0 * 2.0])
+    )
+    assert output.diagnostics["greedy_rebalancing"] == "b"
