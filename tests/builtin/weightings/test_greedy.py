@@ -249,6 +249,7 @@ def test_short_fit_on_imbalanced_data_rebalances_and_measures_utilization():
     model.fit(train, y[:120])
     weighting = model.module_.weighting
     assert (weighting.speeds > 0).all()
+    assert (weighting.mean_counts > 0).all()  # the announced training passes were seen
     assert sum(weighting.rebalanced_counts) > 0
     assert torch.isfinite(weighting.utilization_rates).all()
     assert (weighting.utilization_rates <= 1).all()
