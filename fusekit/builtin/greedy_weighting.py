@@ -113,8 +113,8 @@ def speed_increment(parameters: Iterable[torch.nn.Parameter]) -> float:
 def speed_imbalance(speeds: Tensor) -> tuple[float, int | None]:
     """(G3)/(G4) from accumulated μ ``(M,)``: (d, index of the slower modality c).
 
-    d = s(fast | slow) − s(slow | fast) = 2·log10(μ_fast / μ_slow) >= 0 over modalities with
-    μ > 0; ``(0.0, None)`` when fewer than two have.
+    d = s(m_max | m_min) − s(m_min | m_max) = 2·log10(μ_max / μ_min) >= 0 over the modalities
+    with μ > 0 (c = the one of lowest μ); ``(0.0, None)`` when fewer than two have.
     """
     seen = [(float(mu), position) for position, mu in enumerate(speeds.tolist()) if mu > 0]
     if len(seen) < 2:
