@@ -20,6 +20,16 @@ Repeated coalitions are evaluated once.
 
 Leave-one-out: ``v(N) - v(N \\ {i})`` (``M + 1`` calls; not a Shapley value: redundant players
 share nothing and get about 0 each).
+
+Pairwise interactions: the Shapley interaction index (Grabisch & Roubens 1999, "An axiomatic
+approach to the concept of interaction among players in cooperative games", Def. 3, order 2), from
+the same ``2^M`` values::
+
+    I_ij = sum over S in N \\ {i, j} of  |S|! (M - |S| - 2)! / (M - 1)!
+           * (v(S + {i, j}) - v(S + {i}) - v(S + {j}) + v(S))                             (2)
+
+``I_ij > 0``: together the pair adds more than each alone (complementary); ``I_ij < 0``: each adds
+less once the other is in (redundant: they carry the same information); 0 for additive players.
 """
 
 from __future__ import annotations
@@ -54,14 +64,48 @@ def shapley_weights(n_players: int) -> np.ndarray:
     return weights
 
 
-def exact_shapley(value: ValueFunction, n_players: int) -> np.ndarray:
-    """Exact Shapley values ``(M, *value_shape)`` by equation (1), calling ``value`` 2^M times."""
-    weights = shapley_weights(n_players)
-    values = np.stack(
+def _values(value: ValueFunction, n_players: int) -> np.ndarray:
+    """``(2^M, *value_shape)``: ``value`` of every coalition, indexed by bitmask."""
+    return np.stack(
         [np.asarray(value(_members(mask, n_players)), dtype=np.float64)
          for mask in range(2**n_players)]
-    )  # (2^M, *value_shape)  # fmt: skip
-    return np.tensordot(weights, values, axes=1)
+    )  # fmt: skip
+
+
+def interaction_weights(n_players: int) -> np.ndarray:
+    """``(M, M, 2^M)`` tensor ``W`` with ``I = W @ v`` (equation (2)); zero on the diagonal."""
+    if n_players < 2:
+        raise ValueError(f"interactions need at least two players, got n_players={n_players}.")
+    factorial = [math.factorial(k) for k in range(n_players + 1)]
+    weights = np.zeros((n_players, n_players, 2**n_players))
+    for i in range(n_players):
+        for j in range(n_players):
+            if i == j:
+                continue
+            pair = 1 << i | 1 << j
+            for mask in range(2**n_players):
+                if mask & pair:
+                    continue
+                size = mask.bit_count()
+                weight = (
+                    factorial[size] * factorial[n_players - size - 2] / factorial[n_players - 1]
+                )
+                weights[i, j, mask | pair] += weight
+                weights[i, j, mask | 1 << i] -= weight
+                weights[i, j, mask | 1 << j] -= weight
+                weights[i, j, mask] += weight
+    return weights
+
+
+def exact_shapley_interactions(value: ValueFunction, n_players: int) -> np.ndarray:
+    """Pairwise Shapley interaction indices ``(M, M, *value_shape)`` by equation (2), symmetric,
+    zero on the diagonal; ``value`` is called 2^M times."""
+    return np.tensordot(interaction_weights(n_players), _values(value, n_players), axes=1)
+
+
+def exact_shapley(value: ValueFunction, n_players: int) -> np.ndarray:
+    """Exact Shapley values ``(M, *value_shape)`` by equation (1), calling ``value`` 2^M times."""
+    return np.tensordot(shapley_weights(n_players), _values(value, n_players), axes=1)
 
 
 def sample_permutations(

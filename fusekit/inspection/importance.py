@@ -162,6 +162,53 @@ def _scorer(model: Any, scoring: str | Callable | None) -> tuple[str, Callable]:
     )
 
 
+@dataclass
+class ScoreGame:
+    """The score game of a fitted model on ``(X, y)``: players are its modalities, the value of
+    a coalition the score with only those present (predictions cached per coalition)."""
+
+    names: list[str]
+    metric: str
+    predictions: _CoalitionPredictions
+    y: np.ndarray
+    scorer: Callable
+
+    @classmethod
+    def of(
+        cls, model: Any, X: Any, y: Any, scoring: str | Callable | None, caller: str
+    ) -> ScoreGame:
+        final = final_estimator(model)
+        if not hasattr(final, "modalities_"):
+            raise ValueError(
+                f"{caller} needs a fitted fusekit estimator or a Pipeline ending in one; "
+                f"{type(final).__name__} has no modalities_ (not fitted, or not a fusekit "
+                f"estimator)."
+            )
+        metric, scorer = _scorer(model, scoring)
+        blocks = ModalityBlocks(model, X)
+        blocks.check_absence()
+        y = np.asarray(y)
+        if len(y) != blocks.n_samples:
+            raise ValueError(
+                f"X has {blocks.n_samples} samples but y has {len(y)}; pass one per row."
+            )
+        return cls(blocks.names, metric, _CoalitionPredictions(model, blocks), y, scorer)
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.y)
+
+    def on(self, rows: np.ndarray) -> Callable[[frozenset[int]], float]:
+        """The value function on the given rows (indices into ``X``; repeats allowed)."""
+        replay = _ReplayClassifier if self.predictions.classifier else _ReplayRegressor
+
+        def value(players: frozenset[int]) -> float:
+            present = frozenset(self.names[i] for i in players)
+            return float(self.scorer(replay(self.predictions, present), rows, self.y[rows]))
+
+        return value
+
+
 def _positive_int(name: str, value: Any, minimum: int) -> int:
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
@@ -228,35 +275,14 @@ def modality_importance(
     max_exact = _positive_int("max_exact", max_exact, 1)
     n_permutations = _positive_int("n_permutations", n_permutations, 1)
     n_repeats = _positive_int("n_repeats", n_repeats, 0)
-    final = final_estimator(model)
-    if not hasattr(final, "modalities_"):
-        raise ValueError(
-            f"modality_importance needs a fitted fusekit estimator or a Pipeline ending in one; "
-            f"{type(final).__name__} has no modalities_ (not fitted, or not a fusekit estimator)."
-        )
-    metric, scorer = _scorer(model, scoring)
-    blocks = ModalityBlocks(model, X)
-    blocks.check_absence()
-    names = blocks.names
-    y = np.asarray(y)
-    if len(y) != blocks.n_samples:
-        raise ValueError(f"X has {blocks.n_samples} samples but y has {len(y)}; pass one per row.")
+    game = ScoreGame.of(model, X, y, scoring, "modality_importance")
+    names, metric, predictions, game_on = game.names, game.metric, game.predictions, game.on
     used = "permutation" if method == "shapley" and len(names) > max_exact else method
     seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
     permutations = None
     if used == "permutation":
         permutations = sample_permutations(len(names), n_permutations, np.random.default_rng(seed))
-    predictions = _CoalitionPredictions(model, blocks)
-    replay = _ReplayClassifier if predictions.classifier else _ReplayRegressor
-
-    def game_on(rows: np.ndarray) -> Callable[[frozenset[int]], float]:
-        def value(players: frozenset[int]) -> float:
-            present = frozenset(names[i] for i in players)
-            return float(scorer(replay(predictions, present), rows, y[rows]))
-
-        return value
-
-    everyone = np.arange(blocks.n_samples)
+    everyone = np.arange(game.n_samples)
     importance, monte_carlo = _attribute(game_on(everyone), len(names), used, permutations)
     bootstrap = np.random.default_rng([seed, 1])
     replicates = np.array(
