@@ -133,6 +133,44 @@ def test_help_still_lists_the_commands_and_the_choices():
     assert "default concat (default suite: all)" in " ".join(bench.stdout.split())
 
 
+def modules_after(code: str) -> set[str]:
+    """Every module in ``sys.modules`` after ``code`` ran in a fresh interpreter."""
+    report = "import json, sys; print(json.dumps(sorted(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", f"{code}\n{report}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=fresh_env(),
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    return set(json.loads(result.stdout.splitlines()[-1]))
+
+
+def test_fusekit_plugins_imports_only_the_plugins_and_the_command_line():
+    """``fusekit plugins`` costs loading the plugins plus the command line's own light modules:
+    nothing else (no pandas, skops, estimator, bench) comes in on top."""
+    plugins = modules_after(
+        "from fusekit.engine.registry import get_registry\nget_registry().entries()"
+    )
+    command = modules_after(
+        "import contextlib, io\n"
+        "from fusekit.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['plugins']) == 0\n"
+    )
+    command_line = {
+        "fusekit.cli",
+        "fusekit.bench",
+        "fusekit.bench.cli",
+        "fusekit.bench.parsing",
+        "fusekit.bench.settings",
+        "fusekit.bench.stopping",
+    }
+    assert command - plugins <= command_line, sorted(command - plugins - command_line)
+
+
 def test_import_fusekit_imports_no_heavy_library():
     loaded = loaded_after("import fusekit")
     assert not any(loaded.values()), loaded
