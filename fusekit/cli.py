@@ -8,8 +8,15 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from fusekit.engine.registry import get_registry
-from fusekit.plugin import COMPONENT_KINDS, KINDS
+# Building the parser imports nothing heavy (``fusekit --help`` answers at once): the handlers
+# import the registry, the scaffold and the bench when they run.
+from fusekit.bench.cli import add_bench_parser, add_datasets_parser
+
+#: The plugin kinds and, of those, the network component kinds, as ``fusekit.plugin.KINDS`` and
+#: ``COMPONENT_KINDS`` define them (that package imports torch, so they are written out here;
+#: ``tests/cli/test_startup.py`` checks that the two agree).
+PLUGIN_KINDS = ("backbone", "calibration", "fusion", "weighting", "dataset")
+COMPONENT_KINDS = ("backbone", "calibration", "fusion", "weighting")
 
 
 def methods_markdown(entries: list) -> str:
@@ -21,6 +28,8 @@ def methods_markdown(entries: list) -> str:
 
 
 def _plugins(args: argparse.Namespace) -> int:
+    from fusekit.engine.registry import get_registry
+
     registry = get_registry()
     rows = sorted(
         (e for e in registry.entries() if args.kind in (None, e.kind)),
@@ -62,16 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fusekit", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     plugins = commands.add_parser("plugins", help="list registered methods")
-    plugins.add_argument("--kind", choices=list(KINDS))
+    plugins.add_argument("--kind", choices=PLUGIN_KINDS)
     plugins.add_argument("--format", choices=["table", "markdown"], default="table")
     plugins.set_defaults(handler=_plugins)
     scaffold = commands.add_parser("new-plugin", help="write a ready plugin distribution")
     scaffold.add_argument("name", help="method name, e.g. my_fusion")
-    scaffold.add_argument("--kind", required=True, choices=list(COMPONENT_KINDS))
+    scaffold.add_argument("--kind", required=True, choices=COMPONENT_KINDS)
     scaffold.add_argument("--dir", default=".", help="where to create fusekit-NAME/")
     scaffold.set_defaults(handler=_new_plugin)
-    from fusekit.bench.cli import add_bench_parser, add_datasets_parser
-
     add_bench_parser(commands)
     add_datasets_parser(commands)
     return parser

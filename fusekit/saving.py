@@ -29,7 +29,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import skops.io
 from sklearn.pipeline import Pipeline
 
 from fusekit import devices, signing
@@ -98,6 +97,8 @@ def save(model: Any, path: str | Path, key: signing.SigningKey | None = None) ->
     steps = Pipeline.__new__(Pipeline)
     steps.__dict__.update(model.__dict__)  # a shallow copy with the last step left out
     steps.steps = [*model.steps[:-1], (name, "passthrough")]
+    import skops.io  # only pipelines need it (1 s or more to import): not at ``import fusekit``
+
     members = {_STEPS: skops.io.dumps(steps)}
     with tempfile.TemporaryDirectory() as folder:
         members[_ESTIMATOR] = Path(final.save(Path(folder) / _ESTIMATOR)).read_bytes()
@@ -231,6 +232,8 @@ def _members(path: Path, key: bytes | None) -> tuple[dict[str, Any], bytes, byte
 def _load_pipeline(
     path: Path, trusted: tuple[str, ...], key: bytes | None, device: str | None
 ) -> Pipeline:
+    import skops.io  # only pipelines need it (1 s or more to import): not at ``import fusekit``
+
     manifest, steps_bytes, final_bytes = _members(path, key)
     try:
         needed = skops.io.get_untrusted_types(data=steps_bytes)

@@ -18,7 +18,25 @@ verdicts' tests), :mod:`~fusekit.bench.reference` (scikit-learn reference rows),
 :mod:`~fusekit.bench.manifest` (``manifest.json`` and ``--rerun``). See ``docs/bench.md``.
 """
 
-from fusekit.bench.api import BenchResult, run_bench
-from fusekit.bench.config import BenchConfig, Sweep
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fusekit.bench.settings import BenchConfig, Sweep
+
+if TYPE_CHECKING:
+    from fusekit.bench.api import BenchResult, run_bench
 
 __all__ = ["BenchConfig", "BenchResult", "Sweep", "run_bench"]
+
+
+def __getattr__(name: str) -> Any:
+    """``run_bench`` and ``BenchResult`` import the bench (torch, pandas) on first use (PEP 562),
+    so ``fusekit bench --help`` does not."""
+    if name not in ("BenchResult", "run_bench"):
+        raise AttributeError(f"module 'fusekit.bench' has no attribute {name!r}")
+    from fusekit.bench import api
+
+    value = getattr(api, name)
+    globals()[name] = value
+    return value

@@ -11,8 +11,10 @@ import dataclasses
 import sys
 from typing import Any
 
-from fusekit.bench.config import KINDS, BenchConfig, Sweep, quick_config
-from fusekit.bench.data import _parse_value, parse_dataset_name
+# Light modules only: building the parser (``fusekit bench --help``) imports neither torch nor
+# pandas; the handlers import the bench itself.
+from fusekit.bench.parsing import parse_dataset_name, parse_value
+from fusekit.bench.settings import KINDS, BenchConfig, Sweep, quick_config
 
 GRID_FLAGS = ("datasets", "data", *KINDS)
 
@@ -40,7 +42,7 @@ def parse_param(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"--param expects KEY=VALUE, got {text!r}.")
     key, value = text.split("=", 1)
-    return key.strip(), _parse_value(value.strip())
+    return key.strip(), parse_value(value.strip())
 
 
 def parse_tune(text: str) -> tuple[str, list[Any]]:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.multiclass import type_of_target
 
+from fusekit.bench.parsing import parse_dataset_name
 from fusekit.data import Modalities, group_columns
 from fusekit.datasets import checksum
 from fusekit.engine.registry import get_registry
@@ -41,32 +42,6 @@ class BenchData:
     @property
     def shapes(self) -> dict[str, tuple[int, ...]]:
         return {m: tuple(np.shape(v)[1:]) for m, v in self.X.items()}
-
-
-def _parse_value(text: str) -> Any:
-    if "," in text:
-        return [_parse_value(part) for part in text.split(",") if part]
-    for convert in (int, float):
-        try:
-            return convert(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False, "none": None}.get(text.lower(), text)
-
-
-def parse_dataset_name(text: str) -> tuple[str, dict[str, Any]]:
-    """``"mfeat:views=fou,kar"`` -> ``("mfeat", {"views": ["fou", "kar"]})``."""
-    name, *pairs = text.split(":")
-    kwargs = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise ValueError(
-                f"dataset {text!r}: loader arguments are written name:key=value[:key=value], "
-                f"got {pair!r}."
-            )
-        key, value = pair.split("=", 1)
-        kwargs[key.strip()] = _parse_value(value.strip())
-    return name.strip(), kwargs
 
 
 def task_of(y: np.ndarray) -> str:
