@@ -280,3 +280,21 @@ def test_a_recommended_schedule_gives_way_to_a_constant_lr():
     assert model.lr_schedule_ is None
     assert model.training_settings_["lr_schedule"] == {"value": None, "source": "partial_fit"}
     assert {g["lr"] for g in model.net_.optimizer_.param_groups} == {0.05}
+
+
+def test_shuffled_calls_are_reproducible_and_leave_the_global_rng_alone():
+    chunks = _chunks()
+    params = dict(batch_size=BATCH, random_state=0, **RANDOM_DRAWS)
+
+    def train(**extra):
+        model = FusionClassifier(**params, **extra)
+        for X, y, _ in chunks:
+            model.partial_fit(X, y, classes=[0, 1, 2])
+        return model
+
+    before = torch.get_rng_state()
+    first, again = train(), train()
+    assert torch.equal(torch.get_rng_state(), before)
+    torch.testing.assert_close(first.module_.state_dict(), again.module_.state_dict())
+    in_order = train(shuffle=False)  # the shuffle changed the batches
+    assert not torch.allclose(first.module_.head.weight, in_order.module_.head.weight)
