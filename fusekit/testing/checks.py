@@ -606,9 +606,7 @@ def check_beats_chance(kind: str, plugin: Any, params: Mapping[str, Any] | None 
         )
 
 
-def check_trains_in_chunks(
-    kind: str, plugin: Any, params: Mapping[str, Any] | None = None
-) -> None:
+def check_trains_in_chunks(kind: str, plugin: Any, params: Mapping[str, Any] | None = None) -> None:
     """``partial_fit`` on three chunks of different sizes trains and predicts finite values; a
     plugin that declares ``needs_all_training_rows`` is refused by name instead."""
     params = params or {}
