@@ -21,7 +21,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.class_weight import compute_sample_weight
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_array,
@@ -38,6 +38,7 @@ from fusekit.data import (
     weighted_mean_std,
 )
 from fusekit.engine.network import FusionNetwork
+from fusekit.engine.registry import get_registry
 from fusekit.engine.resolve import (
     PREFIXES,
     backbones_for,
@@ -45,7 +46,13 @@ from fusekit.engine.resolve import (
     split_nested,
     weightings_for,
 )
-from fusekit.engine.settings import OPTIMIZERS, ProgressLRScheduler, resolve_training_settings
+from fusekit.engine.settings import (
+    AUTO,
+    OPTIMIZERS,
+    ProgressLRScheduler,
+    Setting,
+    resolve_training_settings,
+)
 from fusekit.engine.stopping import BestValidationStopping, FixedSplit
 from fusekit.engine.training import ComponentHooks, FusionNet
 from fusekit.parameters import (
@@ -76,6 +83,7 @@ class _FusionEstimator(BaseEstimator):
         standardize: bool = True,
         max_epochs: int = 30,
         batch_size: int = 64,
+        shuffle: bool = True,
         lr: float | str = "auto",
         optimizer: Any = "auto",
         lr_schedule: Any = "auto",
@@ -100,6 +108,7 @@ class _FusionEstimator(BaseEstimator):
         self.standardize = standardize
         self.max_epochs = max_epochs
         self.batch_size = batch_size
+        self.shuffle = shuffle
         self.lr = lr
         self.optimizer = optimizer
         self.lr_schedule = lr_schedule
@@ -264,12 +273,17 @@ class _FusionEstimator(BaseEstimator):
             vars(self).update(saved)
             raise
 
-    def _resolve_settings(self, network: FusionNetwork) -> list:
+    def _resolve_settings(self, network: FusionNetwork, partial: bool = False) -> list:
         """Fill ``lr``/``optimizer``/``lr_schedule`` left at ``"auto"`` from the components'
         ``recommended_params`` (:mod:`fusekit.engine.settings`); sets ``lr_``, ``optimizer_``,
-        ``lr_schedule_`` and ``training_settings_``; returns the schedule's callbacks."""
+        ``lr_schedule_`` and ``training_settings_``; returns the schedule's callbacks.
+
+        ``partial``: a schedule needs the length of training, which ``partial_fit`` does not
+        know, so the lr stays constant (source ``"partial_fit"``)."""
         requested = {"lr": self.lr, "optimizer": self.optimizer, "lr_schedule": self.lr_schedule}
         settings = resolve_training_settings(requested, network)
+        if partial:
+            settings["lr_schedule"] = Setting(None, "partial_fit")
         self.training_settings_ = {
             name: {"value": s.value, "source": s.source} for name, s in settings.items()
         }
@@ -281,18 +295,24 @@ class _FusionEstimator(BaseEstimator):
         return [("lr_schedule", ProgressLRScheduler(self.lr_schedule_))]
 
     def _make_net(
-        self, network: FusionNetwork, data: TrainingData | None, split: FixedSplit | None = None
+        self,
+        network: FusionNetwork,
+        data: TrainingData | None,
+        split: FixedSplit | None = None,
+        partial: bool = False,
+        resume: bool = False,
     ) -> FusionNet:
         """The private skorch net that trains ``network`` (hooks on ``data``'s rows); with an
-        early-stopping ``split``, validates on its rows and stops on their loss."""
+        early-stopping ``split``, validates on its rows and stops on their loss. ``partial``: a
+        ``partial_fit`` call (constant lr); ``resume``: the components' state carries on."""
         nested = self._nested_params()
         skorch_params = {
             k: v for k, v in nested.items() if k.split("__", 1)[0] in ("optimizer", "callbacks")
         }
         if not self.verbose:  # skorch's PrintLog tabulates every epoch even when it prints nothing
             skorch_params.setdefault("callbacks__print_log", None)
-        schedule = self._resolve_settings(network)
-        return FusionNet(
+        schedule = self._resolve_settings(network, partial)
+        net = FusionNet(
             module=network,
             criterion=torch.nn.Identity,
             optimizer=self.optimizer_,
@@ -302,7 +322,7 @@ class _FusionEstimator(BaseEstimator):
             train_split=self.train_split if split is None else split,
             callbacks=[
                 # plugin hooks first: gradient modulation precedes e.g. user gradient clipping
-                ("fusekit_hooks", ComponentHooks(data)),
+                ("fusekit_hooks", ComponentHooks(data, resume=resume)),
                 *schedule,
                 *(self.callbacks or []),
                 # last: sees the epoch's valid_loss, restores the best weights after every hook
@@ -321,10 +341,39 @@ class _FusionEstimator(BaseEstimator):
             verbose=self.verbose,
             **skorch_params,
         )
+        net.shuffle = bool(self.shuffle)
+        return net
 
-    def _continues(self) -> bool:
-        """Whether this ``fit`` continues the fitted network (``warm_start``)."""
-        return bool(self.warm_start) and hasattr(self, "net_")
+    def _continues(self, partial: bool = False) -> bool:
+        """Whether this ``fit`` continues the fitted network (``warm_start``; ``partial_fit``
+        once a model is fitted)."""
+        return (bool(self.warm_start) or partial) and hasattr(self, "net_")
+
+    def _check_partial_fit_params(self) -> None:
+        """The settings ``partial_fit`` cannot honour on one chunk per call, refused up front."""
+        owner = type(self).__name__
+        if self.early_stopping:
+            raise ValueError(
+                f"{owner}.partial_fit cannot use early_stopping=True: early stopping holds out "
+                "validation_fraction of all the training rows and watches their loss over "
+                "epochs, but partial_fit sees one chunk per call. Set early_stopping=False and "
+                "score held-out rows between calls, or use fit."
+            )
+        if isinstance(getattr(self, "class_weight", None), str):
+            raise ValueError(
+                f"{owner}.partial_fit cannot use class_weight='balanced': it balances by the "
+                "class frequencies of all the training rows, which partial_fit never sees at "
+                "once. Compute the weights once, e.g. dict(zip(classes, compute_class_weight("
+                "'balanced', classes=classes, y=y_sample))) from sklearn.utils.class_weight, and "
+                "pass that dict as class_weight."
+            )
+        schedule = self.lr_schedule
+        if schedule is not None and not (isinstance(schedule, str) and schedule == AUTO):
+            raise ValueError(
+                f"{owner}.partial_fit cannot follow lr_schedule={schedule!r}: a schedule maps "
+                "training progress in [0, 1] to a factor on lr, but partial_fit does not know "
+                "how long training will run. Pass lr_schedule=None (constant lr), or use fit."
+            )
 
     def _sample_weight(
         self, sample_weight: Any, n_samples: int, y: np.ndarray | None = None
@@ -374,7 +423,14 @@ class _FusionEstimator(BaseEstimator):
         n_outputs: int,
         sample_weight: np.ndarray | None = None,
         stratify: np.ndarray | None = None,
+        partial: bool = False,
     ) -> None:
+        """Train a new network, or continue the fitted one (``warm_start``; ``partial_fit`` once
+        fitted), for ``max_epochs`` epochs, or one with ``partial``.
+
+        A ``partial_fit`` after a ``partial_fit`` also continues the random streams (the global
+        torch RNG of dropout and the plugins, the shuffling generator), so calls on consecutive
+        chunks draw what one epoch over their concatenation would."""
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         inputs = self._batch(prepared, with_index=True)
@@ -386,23 +442,34 @@ class _FusionEstimator(BaseEstimator):
         if self.early_stopping:
             split_seed = int(rng.randint(np.iinfo(np.int32).max))
             split = self._validation_split(prepared.n_samples, stratify, split_seed)
-        previous = self.net_ if self._continues() else None
+        previous = self.net_ if self._continues(partial) else None
+        resumed = partial and previous is not None and previous.rng_state_ is not None
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+            if resumed:
+                torch.set_rng_state(previous.rng_state_)
+            else:
+                torch.manual_seed(seed)
             # a continued fit trains a copy, so that a failure leaves the fitted network as it was
             network = (
                 self._build_network(n_outputs)
                 if previous is None
                 else copy.deepcopy(previous.module_)
             )
+            if partial:
+                _check_chunkable(type(self).__name__, network)
             data = TrainingData(inputs, target)
-            net = self._make_net(network, data, split)
+            net = self._make_net(network, data, split, partial, resume=partial and bool(previous))
             net.generator = torch.Generator().manual_seed(seed)
+            if resumed:
+                net.generator.set_state(previous.generator.get_state())
+            epochs = {"epochs": 1} if partial else {}
             if previous is None:
-                net.fit(data, target)
+                net.fit(data, target, **epochs)
             else:
                 _carry_over(previous, net, self.lr_)
-                net.partial_fit(data, target)
+                net.partial_fit(data, target, **epochs)
+            if partial:
+                net.rng_state_ = torch.get_rng_state()
         network.eval()
         self.net_ = net
         self._set_training_record(net)
@@ -541,15 +608,23 @@ class _FusionEstimator(BaseEstimator):
         for start in range(0, len(batch), size):
             yield network(batch.take(slice(start, start + size)))
 
-    def _fit_atomically(self, X: Any, y: Any, sample_weight: Any) -> _FusionEstimator:
-        """Check the parameters, then fit; on any exception the estimator is left as it was."""
+    def _fit_atomically(
+        self, X: Any, y: Any, sample_weight: Any, partial: bool = False, classes: Any = None
+    ) -> _FusionEstimator:
+        """Check the parameters, then fit (``partial``: one ``partial_fit`` call); on any
+        exception the estimator is left as it was."""
         with self._unchanged_on_error():
             self._check_params()
-            self._fit_task(X, y, sample_weight)
+            if partial:
+                self._check_partial_fit_params()
+            self._fit_task(X, y, sample_weight, partial, classes)
         return self
 
-    def _fit_task(self, X: Any, y: Any, sample_weight: Any) -> None:
-        """Validate ``X``, ``y`` and ``sample_weight`` and train (the task's part of ``fit``)."""
+    def _fit_task(
+        self, X: Any, y: Any, sample_weight: Any, partial: bool = False, classes: Any = None
+    ) -> None:
+        """Validate ``X``, ``y`` and ``sample_weight`` and train (the task's part of ``fit`` and
+        ``partial_fit``)."""
         raise NotImplementedError
 
     def _check_n_rows(self, prepared: PreparedInput, y: np.ndarray) -> None:
@@ -578,6 +653,7 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
             (``{name: width}``); ``None`` for mappings and ``name__column`` prefixed DataFrames.
         standardize: z-score each modality with statistics from the present training rows.
         max_epochs, batch_size, train_split, callbacks (skorch), verbose.
+        shuffle: shuffle the training rows every epoch (``partial_fit``: within the chunk).
         lr, optimizer, lr_schedule: ``"auto"`` (default): what the components recommend
             (``Component.recommended_params``; the fusion's first), else lr 0.01, Adam, constant
             lr. Or set: ``lr`` a positive float; ``optimizer`` ``"adam"``, ``"adamw"``, ``"sgd"``,
@@ -600,6 +676,23 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
     ``fit(X, y, sample_weight=None)``: the task loss of a batch is ``sum_i w_i l_i / sum_i w_i``
     over its rows (``LossContext.weighted_mean``), so a row of weight 2 counts as two equal rows
     in the same batch; the standardisation statistics are weighted too.
+
+    ``partial_fit(X, y, classes=None, sample_weight=None)`` (out-of-core training, as
+    scikit-learn's ``MLPClassifier.partial_fit``): one epoch over the chunk, whatever
+    ``max_epochs`` and ``warm_start`` say, continuing the fitted model with its optimiser state
+    (Adam's moments and step count), its plugins' state and its random streams; ``n_iter_``
+    counts the epochs (one per call). ``classes`` (every label of every chunk) is required on the
+    first call and may not change. The standardisation statistics (the inputs', and the
+    regressor's target's) come from the first chunk and stay fixed: the network always sees its
+    inputs scaled one way, where a running estimate would shift the scale under weights trained
+    on the old one. Make the first chunk representative, or scale upstream (e.g.
+    ``StandardScaler.partial_fit`` over the chunks) and pass ``standardize=False``. The lr stays
+    constant (a schedule needs the length of training: an ``lr_schedule`` is refused and
+    ``"auto"`` ignores a recommended one); ``early_stopping``, ``class_weight="balanced"`` and
+    methods that need every training row at once (``needs_all_training_rows``: ``qmf``,
+    ``gradient_blending``, ``btw``) are refused with a ``ValueError``. With ``shuffle=False`` and
+    chunks of whole batches, k calls on k chunks train exactly as ``fit`` with ``max_epochs=1``
+    on their concatenation.
 
     Fitted attributes: ``classes_``, ``modalities_`` (name -> per-sample shape), ``net_`` (the
     skorch net), ``module_`` (the network), ``n_features_in_`` for array/DataFrame input,
@@ -624,6 +717,7 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
         standardize: bool = True,
         max_epochs: int = 30,
         batch_size: int = 64,
+        shuffle: bool = True,
         lr: float | str = "auto",
         optimizer: Any = "auto",
         lr_schedule: Any = "auto",
@@ -650,6 +744,7 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
             standardize=standardize,
             max_epochs=max_epochs,
             batch_size=batch_size,
+            shuffle=shuffle,
             lr=lr,
             optimizer=optimizer,
             lr_schedule=lr_schedule,
@@ -674,12 +769,22 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
         raises leaves the estimator as it was."""
         return self._fit_atomically(X, y, sample_weight)
 
-    def _fit_task(self, X: Any, y: Any, sample_weight: Any) -> None:
+    def partial_fit(
+        self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None
+    ) -> FusionClassifier:
+        """One epoch over the chunk ``X``, ``y``, continuing the fitted model (see the class
+        docstring); ``classes``, every label any chunk will hold, is required on the first call
+        (``np.unique(y_all)``). A call that raises leaves the estimator as it was."""
+        return self._fit_atomically(X, y, sample_weight, partial=True, classes=classes)
+
+    def _fit_task(
+        self, X: Any, y: Any, sample_weight: Any, partial: bool = False, classes: Any = None
+    ) -> None:
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
-        warm = self._continues()
+        warm = self._continues(partial)
         prepared = self._prepare(X, reset=not warm, standardize=False)
         y = column_or_1d(check_array(y, ensure_2d=False, dtype=None, input_name="y"), warn=True)
         self._check_n_rows(prepared, y)
@@ -687,6 +792,19 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
         if kind not in ("binary", "multiclass"):
             check_classification_targets(y)  # sklearn's message for continuous / unknown targets
             raise ValueError(f"FusionClassifier supports binary and multiclass y, got {kind}.")
+        if partial:  # a chunk may hold some of the classes only
+            classes, encoded = self._chunk_labels(y, classes)
+        else:
+            classes, encoded = self._fit_labels(y, warm)
+        weights = self._sample_weight(sample_weight, len(y), y)
+        prepared = self._standardize_training(prepared, weights, warm)
+        self.classes_ = classes
+        target = torch.as_tensor(encoded.reshape(-1), dtype=torch.long, device=self.device)
+        self._train(prepared, target, len(self.classes_), weights, encoded, partial)
+
+    def _fit_labels(self, y: np.ndarray, warm: bool) -> tuple[np.ndarray, np.ndarray]:
+        """``fit``'s classes (those of ``y``, at least 2; a warm start's unchanged) and ``y``
+        encoded by them."""
         classes, encoded = np.unique(y, return_inverse=True)  # LabelEncoder's fit + transform
         if len(classes) < 2:
             raise ValueError(
@@ -699,11 +817,43 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
                 f"{self.classes_.tolist()}, but y has classes {classes.tolist()}. Pass y with the "
                 "same classes, or set warm_start=False to train a new model."
             )
-        weights = self._sample_weight(sample_weight, len(y), y)
-        prepared = self._standardize_training(prepared, weights, warm)
-        self.classes_ = classes
-        target = torch.as_tensor(encoded.reshape(-1), dtype=torch.long, device=self.device)
-        self._train(prepared, target, len(self.classes_), weights, stratify=encoded)
+        return classes, encoded
+
+    def _chunk_labels(self, y: np.ndarray, classes: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``partial_fit``'s classes and ``y`` encoded by them: ``classes`` is required on the
+        first call, must not change later, and holds every label of ``y``."""
+        owner = type(self).__name__
+        fitted = getattr(self, "classes_", None)
+        if classes is None and fitted is None:
+            raise ValueError(
+                f"{owner}.partial_fit needs classes on its first call: every label that any "
+                "chunk will hold, e.g. classes=np.unique(y_all). Got classes=None."
+            )
+        if classes is not None:
+            given = unique_labels(classes)
+            if len(given) < 2:
+                raise ValueError(
+                    f"{owner}.partial_fit needs at least 2 classes, got classes={given.tolist()}."
+                )
+            if fitted is not None and not (len(given) == len(fitted) and (given == fitted).all()):
+                raise ValueError(
+                    f"{owner}.partial_fit got classes={given.tolist()}, but the model was fitted "
+                    f"with classes {fitted.tolist()}. Pass the same classes (or none) on later "
+                    "calls; to train on other classes, start anew with fit."
+                )
+            fitted = given
+        try:
+            known = np.isin(y, fitted)
+        except TypeError:  # labels of another kind than the classes (str against int)
+            known = np.zeros(len(y), dtype=bool)
+        if not known.all():
+            unseen = np.unique(y[~known]).tolist()
+            raise ValueError(
+                f"{owner}.partial_fit: y has labels {unseen} that are not in classes "
+                f"{fitted.tolist()} (given on the first call). Every label of every chunk must "
+                "be in classes."
+            )
+        return fitted, np.searchsorted(fitted, y)
 
     def _fitted_state(self) -> dict[str, Any]:
         return {**super()._fitted_state(), "classes": self.classes_}
@@ -772,12 +922,20 @@ class FusionRegressor(RegressorMixin, _FusionEstimator):
         fit that raises leaves the estimator as it was."""
         return self._fit_atomically(X, y, sample_weight)
 
-    def _fit_task(self, X: Any, y: Any, sample_weight: Any) -> None:
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> FusionRegressor:
+        """One epoch over the chunk ``X``, ``y``, continuing the fitted model; the target
+        standardisation comes from the first call's chunk (see :class:`FusionClassifier`). A
+        call that raises leaves the estimator as it was."""
+        return self._fit_atomically(X, y, sample_weight, partial=True)
+
+    def _fit_task(
+        self, X: Any, y: Any, sample_weight: Any, partial: bool = False, classes: Any = None
+    ) -> None:
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
-        warm = self._continues()
+        warm = self._continues(partial)
         prepared = self._prepare(X, reset=not warm, standardize=False)
         y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
         if y.ndim > 2:
@@ -785,10 +943,11 @@ class FusionRegressor(RegressorMixin, _FusionEstimator):
         self._check_n_rows(prepared, y)
         y2 = y.reshape(len(y), -1)
         if warm and y2.shape[1] != self.n_outputs_:
+            how = "partial_fit" if partial else "warm_start=True"
             raise ValueError(
-                f"warm_start=True continues the fitted model, which has {self.n_outputs_} "
-                f"output(s), but y has {y2.shape[1]}. Pass y of the same width, or set "
-                "warm_start=False to train a new model."
+                f"{how} continues the fitted model, which has {self.n_outputs_} "
+                f"output(s), but y has {y2.shape[1]}. Pass y of the same width, or "
+                f"{'use fit' if partial else 'set warm_start=False'} to train a new model."
             )
         weights = self._sample_weight(sample_weight, len(y))
         prepared = self._standardize_training(prepared, weights, warm)
@@ -806,7 +965,13 @@ class FusionRegressor(RegressorMixin, _FusionEstimator):
             self._y_1d = y.ndim == 1
             self.n_outputs_ = y2.shape[1]
             self.y_mean_, self.y_scale_ = mean, scale
-        self._train(prepared, torch.from_numpy(target).to(self.device), self.n_outputs_, weights)
+        self._train(
+            prepared,
+            torch.from_numpy(target).to(self.device),
+            self.n_outputs_,
+            weights,
+            partial=partial,
+        )
 
     def predict(self, X: Any) -> np.ndarray:
         outputs = self._logits(X).double().numpy() * self.y_scale_ + self.y_mean_
@@ -846,6 +1011,23 @@ def _carry_over(previous: FusionNet, net: FusionNet, lr: float) -> None:
         net.optimizer_.load_state_dict(copy.deepcopy(previous.optimizer_.state_dict()))
         for group in net.optimizer_.param_groups:
             group["lr"] = lr
+
+
+def _check_chunkable(owner: str, network: FusionNetwork) -> None:
+    """A ``ValueError`` naming the components that need every training row at once
+    (``needs_all_training_rows``), which ``partial_fit`` cannot train one chunk per call."""
+    registry = get_registry()
+    refused = [
+        f"{c.kind} {registry.name_of(c.kind, type(c)) or type(c).__name__!r} ({type(c).__name__})"
+        for c in network.components()
+        if c.needs_all_training_rows
+    ]
+    if refused:
+        raise ValueError(
+            f"{owner}.partial_fit cannot train {', '.join(refused)}: it needs every training row "
+            "at once (needs_all_training_rows: state per training row or a split of all rows), "
+            "but partial_fit sees one chunk per call. Use fit, or a method that trains per chunk."
+        )
 
 
 def _check_nested_names(owner: str, params: dict[str, Any], known: Iterable[str] = ()) -> None:

@@ -84,6 +84,7 @@ ESTIMATOR_CONSTRAINTS: dict[str, list[Any]] = {
     "standardize": ["boolean"],
     "max_epochs": [POSITIVE_INTEGER],
     "batch_size": [POSITIVE_INTEGER],
+    "shuffle": ["boolean"],
     "lr": [RealInterval(0, None, closed="neither"), StrOptions({AUTO})],
     "optimizer": [
         CaseInsensitiveStrOptions({AUTO, *OPTIMIZER_NAMES}),

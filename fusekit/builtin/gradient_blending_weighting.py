@@ -77,6 +77,7 @@ class GradientBlendingWeighting(Weighting):
     """G-Blending: fused and unimodal losses weighted by generalisation / overfitting²."""
 
     needs_unimodal_heads = True
+    needs_all_training_rows = True  # V is held out of all training rows, once
 
     def __init__(
         self, super_epoch: int = 5, validation_fraction: float = 0.1, estimate_epochs: int = 3

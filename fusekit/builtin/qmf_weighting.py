@@ -85,6 +85,7 @@ class QMFWeighting(Weighting):
     """QMF: energy-based per-sample confidence weights of unimodal logits + ranking regulariser."""
 
     needs_unimodal_heads = True
+    needs_all_training_rows = True  # the loss history has one row per training row
 
     def __init__(
         self, lam: float = 0.1, temperature: float = 10.0, detach_confidence: bool = True

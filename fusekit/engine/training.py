@@ -61,6 +61,10 @@ class FusionNet(NeuralNet):
     """
 
     generator: torch.Generator | None = None
+    shuffle: bool = True  # shuffle the training rows every epoch
+    #: The global torch RNG state where the last ``partial_fit`` call left it (dropout, plugins'
+    #: draws), so that the next call continues the same random stream.
+    rng_state_: torch.Tensor | None = None
     batch_index_: int = 0  # training batches done in the current epoch
 
     def check_data(self, X: Any, y: Any = None) -> None:
@@ -101,7 +105,11 @@ class FusionNet(NeuralNet):
             dataset = dataset.dataset
         batch_size = self.batch_size if self.batch_size > 0 else len(dataset)
         return BatchIterator(
-            dataset, batch_size, shuffle=training, generator=self.generator, rows=rows
+            dataset,
+            batch_size,
+            shuffle=training and self.shuffle,
+            generator=self.generator,
+            rows=rows,
         )
 
     def _set_training(self, training: bool = True) -> None:
@@ -213,10 +221,13 @@ class ComponentHooks(Callback):
     weightings, in that order (``FusionNetwork.components``).
 
     Only components that override a hook are called for it, so the default costs nothing per batch.
+    With ``resume=True`` (a later ``partial_fit`` call) the components' ``on_train_begin`` is not
+    called: their state carries on from the previous call.
     """
 
-    def __init__(self, data: TrainingData | None = None) -> None:
+    def __init__(self, data: TrainingData | None = None, resume: bool = False) -> None:
         self.data = data
+        self.resume = resume
 
     def initialize(self) -> ComponentHooks:
         self._listeners: dict[str, list[Component]] = {hook: [] for hook in _HOOKS}
@@ -246,6 +257,8 @@ class ComponentHooks(Callback):
             ]
             for hook in _HOOKS
         }
+        if self.resume:
+            return
         self._dispatch(
             "on_train_begin", TrainingContext(network.view, self._loop, self.data, len(net.history))
         )

@@ -18,6 +18,9 @@ Loss for a batch (``FusionNetwork.loss``)::
 Training-loop hooks (``on_train_begin``, ``on_epoch_begin``, ``on_batch_begin``,
 ``on_grad_computed``, ``on_epoch_end``) are called on every component by one skorch callback;
 ``on_grad_computed`` runs between ``backward`` and the optimiser step (gradient modulation).
+``partial_fit`` trains one epoch per call on that call's chunk, and calls ``on_train_begin`` on
+the first call only; a component that needs every training row at once declares
+``needs_all_training_rows = True`` and is refused there.
 
 Recommended training settings: a component may set ``recommended_params`` (a class attribute,
 keys from :data:`RECOMMENDABLE_PARAMS`), e.g. ``{"lr": 1e-3}``. The estimator uses them for the
@@ -65,6 +68,12 @@ class Component(nn.Module):
     #: parameter at ``"auto"``; keys from :data:`RECOMMENDABLE_PARAMS`. Say in the docstring where
     #: the values come from (a paper, a committed sweep).
     recommended_params: ClassVar[Mapping[str, Any]] = {}
+    #: True when the component's training needs every training row at once: state per row of
+    #: ``TrainingContext.data`` (a per-sample history, per-row weights, a held-out split drawn at
+    #: ``on_train_begin``). ``partial_fit`` sees one chunk of rows per call, so it refuses such a
+    #: component with a ``ValueError`` naming it; ``fit`` trains it as usual. Leave it False when
+    #: the component works on whatever rows ``ctx.data`` holds (``partial_fit``: the chunk).
+    needs_all_training_rows: ClassVar[bool] = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -96,7 +105,9 @@ class Component(nn.Module):
         return {}
 
     def on_train_begin(self, ctx: TrainingContext) -> None:
-        """Reset state at the start of ``fit``."""
+        """Reset state at the start of ``fit`` and of the first ``partial_fit`` (later
+        ``partial_fit`` calls continue the state; each call is one epoch, ``ctx.data`` its
+        chunk)."""
 
     def on_epoch_begin(self, ctx: TrainingContext) -> None:
         """Called before each training epoch."""

@@ -606,6 +606,47 @@ def check_beats_chance(kind: str, plugin: Any, params: Mapping[str, Any] | None 
         )
 
 
+def check_trains_in_chunks(kind: str, plugin: Any, params: Mapping[str, Any] | None = None) -> None:
+    """``partial_fit`` on three chunks of different sizes trains and predicts finite values; a
+    plugin that declares ``needs_all_training_rows`` is refused by name instead."""
+    params = params or {}
+    X, y = _easy_task(kind, plugin, n=60)
+    model = _estimator(kind, plugin, params, batch_size=16)
+    needs_all = bool(getattr(_plugin_class(kind, plugin), "needs_all_training_rows", False))
+    chunks = [np.arange(0, 24), np.arange(24, 34), np.arange(34, 60)]
+    try:
+        for position, rows in enumerate(chunks):
+            classes = np.arange(N_CLASSES) if position == 0 else None
+            model.partial_fit(X[rows], y[rows], classes=classes)
+    except Exception as error:  # noqa: BLE001
+        if needs_all and "needs_all_training_rows" in str(error):
+            return
+        _fail(
+            kind,
+            plugin,
+            "trains one chunk per partial_fit call",
+            f"partial_fit on chunks of 24, 10 and 26 rows raised {error!r}",
+            "treat each call's ctx.data as the training rows (one epoch per call, "
+            "on_train_begin on the first call only), or declare needs_all_training_rows = True",
+        )
+    if needs_all:
+        _fail(
+            kind,
+            plugin,
+            "refused by partial_fit when it needs every training row",
+            "partial_fit trained a plugin that declares needs_all_training_rows = True",
+            "declare needs_all_training_rows as a class attribute",
+        )
+    if not np.isfinite(model.predict_proba(X)).all():
+        _fail(
+            kind,
+            plugin,
+            "trains one chunk per partial_fit call",
+            "predictions after partial_fit on three chunks are not finite",
+            "size per-row state from each call's ctx.data, or declare needs_all_training_rows",
+        )
+
+
 #: Checks that train a model and threshold a score (seeded from ``FUSEKIT_TEST_SEED``).
 SEEDED_CHECKS = (check_beats_chance,)
 
@@ -619,6 +660,7 @@ COMMON = [
     check_hooks_and_loss_terms_reach_the_plugin,
     check_deterministic,
     check_sklearn_compatible,
+    check_trains_in_chunks,
     check_beats_chance,
 ]
 

@@ -6,6 +6,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fusekit import FusionClassifier
+
 GUIDE = Path(__file__).parents[2] / "docs" / "user-guide.md"
 FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 
@@ -44,3 +46,16 @@ def test_absent_where_missing_example_runs_and_marks_missing_reviews_absent():
     assert not text[frame["review"].notna()].isna().any().any()
     assert list(model[-1].modalities_) == ["text", "tabular"]
     assert np.isfinite(model.predict_proba(frame[frame["review"].isna()])).all()
+
+
+def test_partial_fit_example_runs_one_epoch_per_chunk():
+    rng = np.random.default_rng(0)
+    chunks = []
+    for _ in range(3):
+        a = rng.normal(size=(40, 3))
+        chunks.append(({"a": a, "b": rng.normal(size=(40, 2))}, (a[:, 0] > 0).astype(int)))
+    namespace = {"chunks": chunks, "classes": np.array([0, 1])}
+    namespace.update(FusionClassifier=FusionClassifier)
+    exec(compile(_block("partial_fit("), str(GUIDE), "exec"), namespace)  # noqa: S102
+    model = namespace["model"]
+    assert model.n_iter_ == 3 and model.classes_.tolist() == [0, 1]

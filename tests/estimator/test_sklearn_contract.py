@@ -23,11 +23,35 @@ WARM_START = (
     "predictions, but by sklearn's warm_start convention the second fit continues the first"
 )
 
+#: The checks that call ``partial_fit`` (the default instances run them all).
+PARTIAL_FIT_CHECKS = (
+    "check_fit_score_takes_y",
+    "check_n_features_in_after_fitting",
+    "check_estimators_partial_fit_n_features",
+)
+NO_PARTIAL_EARLY_STOPPING = (
+    "partial_fit refuses early_stopping=True with a ValueError: early stopping needs a validation "
+    "split of all the training rows, and partial_fit sees one chunk per call (scikit-learn's "
+    "SGDClassifier refuses it too: 'early_stopping should be False with partial_fit')"
+)
+NO_PARTIAL_BALANCED = (
+    "partial_fit refuses class_weight='balanced' with a ValueError: balancing needs the class "
+    "frequencies of all the training rows (scikit-learn's SGDClassifier refuses it too)"
+)
+
 
 def expected_failures(estimator) -> dict[str, str]:
+    expected = dict(EXPECTED)
     if estimator.warm_start:
-        return {**EXPECTED, "check_supervised_y_2d": WARM_START}
-    return EXPECTED
+        expected["check_supervised_y_2d"] = WARM_START
+    refusal = None
+    if getattr(estimator, "class_weight", None) == "balanced":
+        refusal = NO_PARTIAL_BALANCED
+    if estimator.early_stopping:
+        refusal = NO_PARTIAL_EARLY_STOPPING
+    if refusal is not None:
+        expected.update(dict.fromkeys(PARTIAL_FIT_CHECKS, refusal))
+    return expected
 
 
 @parametrize_with_checks(

@@ -35,6 +35,7 @@ def test_sklearn_check_param_validation(estimator):
         ("early_stopping", "False", "'False'"),
         ("standardize", "yes", "'yes'"),
         ("warm_start", 1, "1"),
+        ("shuffle", "no", "'no'"),
         ("max_epochs", 2.5, "2.5"),
         ("max_epochs", True, "True"),
         ("batch_size", 0, "0"),

@@ -14,6 +14,7 @@ from fusekit.testing.checks import (
     check_deterministic,
     check_gradients_reach_encoders,
     check_output_shapes,
+    check_trains_in_chunks,
 )
 
 
@@ -127,3 +128,31 @@ class Correct(_Projected):
 def test_a_correct_plugin_passes_everything():
     check_fusion(Correct)
     check_weighting("modality_dropout")
+
+
+class PerRowHistory(Weighting):
+    """Keeps a loss history per training row, sized at ``on_train_begin`` (QMF's pattern)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    def build(self, spec):
+        self.register_buffer("history", torch.zeros(0))
+
+    def on_train_begin(self, ctx):
+        self.history = torch.zeros(len(ctx.data))
+
+    def loss_terms(self, output, ctx):
+        if ctx.training and ctx.batch.index is not None:
+            self.history[ctx.batch.index] += 1.0  # rows of a larger later chunk: out of range
+        return {}
+
+
+class DeclaresPerRowHistory(PerRowHistory):
+    needs_all_training_rows = True
+
+
+def test_undeclared_per_row_state_is_caught_by_the_chunked_training_check():
+    with pytest.raises(ContractError, match="promise 'trains one chunk per partial_fit call'"):
+        check_trains_in_chunks("weighting", PerRowHistory, None)
+    check_trains_in_chunks("weighting", DeclaresPerRowHistory, None)  # refused by name: passes

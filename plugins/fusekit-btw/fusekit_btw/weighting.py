@@ -88,6 +88,8 @@ STD_FLOOR = 1e-3
 class BTW(Weighting):
     """BTW bi-level weighting: instance KL × modality MI weights on the modality embeddings."""
 
+    needs_all_training_rows = True  # W has one row per training row, updated between epochs
+
     def __init__(
         self,
         level: str = "bi",
