@@ -488,6 +488,9 @@ class _FusionEstimator(BaseEstimator):
                 f"the model file holds the fitted attributes {unknown}, which a {cls.__name__} "
                 f"does not have (it has {list(cls._fitted_attributes)})"
             )
+        known = cls._get_param_names()
+        nested = {k: v for k, v in state.params.items() if k not in known}
+        _check_nested_names(cls.__name__, nested, known)  # no method is replaced by a parameter
         estimator = cls(**state.params)
         estimator.device = devices.load_device(state.params.get("device", "cpu"), device)
         estimator.layout_ = state.layout

@@ -156,6 +156,15 @@ def test_an_undeclared_fitted_attribute_is_refused(saved):
         fusekit.load(saved)
 
 
+def test_a_parameter_that_is_no_parameter_is_refused(saved):
+    """``__init__`` sets any ``**kwargs`` name: a stored "parameter" must not replace a method."""
+    reseal(saved, lambda document: document["params"].update(predict_proba="evil"))
+    with pytest.raises(
+        ModelFileError, match=r"m\.safetensors.*unexpected parameter 'predict_proba'"
+    ):
+        fusekit.load(saved)
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [
