@@ -28,6 +28,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
     column_or_1d,
 )
+from torch.optim import Optimizer
 
 from fusekit import devices, persistence
 from fusekit.data import (
@@ -45,7 +46,12 @@ from fusekit.engine.resolve import (
     split_nested,
     weightings_for,
 )
-from fusekit.engine.settings import OPTIMIZERS, ProgressLRScheduler, resolve_training_settings
+from fusekit.engine.settings import (
+    OPTIMIZERS,
+    ProgressLRScheduler,
+    check_setting,
+    resolve_training_settings,
+)
 from fusekit.engine.stopping import BestValidationStopping, FixedSplit
 from fusekit.engine.training import ComponentHooks, FusionNet
 from fusekit.parameters import (
@@ -57,6 +63,8 @@ from fusekit.parameters import (
 from fusekit.plugin import FusionOutput, ModalityBatch, TrainingData
 
 NESTED_PREFIXES = (*PREFIXES, "optimizer", "callbacks")
+#: The fitted training settings stored since format 3 (``lr_`` is in the training record too).
+_SETTINGS = ("optimizer_", "lr_schedule_", "training_settings_")
 
 
 class _FusionEstimator(BaseEstimator):
@@ -308,7 +316,11 @@ class _FusionEstimator(BaseEstimator):
         return self._net(network, data, split, self._resolve_settings(network))
 
     def _net(
-        self, network: FusionNetwork, data: TrainingData | None, split: FixedSplit | None, schedule
+        self,
+        network: FusionNetwork,
+        data: TrainingData | None,
+        split: FixedSplit | None,
+        schedule: list[tuple[str, Any]],
     ) -> FusionNet:
         """The skorch net of :meth:`_make_net` with the settings already resolved (``lr_``,
         ``optimizer_``) and ``schedule``'s callbacks."""
@@ -504,13 +516,25 @@ class _FusionEstimator(BaseEstimator):
             network = estimator._build_network(n_outputs)
         network.load_state_dict(state.weights, strict=True)
         network.eval()
-        if "training_settings_" not in state.fitted:
+        if not any(name in state.fitted for name in _SETTINGS):  # format 2 and earlier
             estimator.net_ = estimator._make_net(network, None).initialize()
             return estimator
+        estimator._check_loaded_settings()
         schedule = estimator.lr_schedule_
         callbacks = [] if schedule is None else [("lr_schedule", ProgressLRScheduler(schedule))]
         estimator.net_ = estimator._net(network, None, None, callbacks).initialize()
         return estimator
+
+    def _check_loaded_settings(self) -> None:
+        """``ValueError`` unless a loaded model holds every training setting the net is built
+        with, each of a kind ``fit`` resolves."""
+        missing = [name for name in ("lr_", *_SETTINGS) if not hasattr(self, name)]
+        if missing:
+            raise ValueError(f"the model file holds some training settings but not {missing}")
+        check_setting("lr", self.lr_, "the model file")
+        check_setting("lr_schedule", self.lr_schedule_, "the model file")
+        if not (isinstance(self.optimizer_, type) and issubclass(self.optimizer_, Optimizer)):
+            raise ValueError(f"optimizer_ must be a torch optimizer class, got {self.optimizer_!r}")
 
     def _loaded_outputs(self) -> int:
         """The number of network outputs of a loaded model; ``ValueError`` unless its fitted

@@ -156,6 +156,25 @@ def test_an_undeclared_fitted_attribute_is_refused(saved):
         fusekit.load(saved)
 
 
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda fitted: fitted.pop("optimizer_"), r"but not \['optimizer_'\]"),
+        (lambda fitted: fitted.update(optimizer_="adam"), r"torch optimizer class, got 'adam'"),
+        (lambda fitted: fitted.update(lr_=-1.0), r"lr must be a positive number"),
+        (
+            lambda fitted: fitted.update(lr_schedule_=0.5),
+            r"lr_schedule must be .*got lr_schedule=0\.5",
+        ),
+    ],
+    ids=["missing", "optimizer name", "negative lr", "schedule number"],
+)
+def test_training_settings_the_net_is_built_with_are_checked(edit, message, saved):
+    reseal(saved, lambda document: edit(document["fitted"]))
+    with pytest.raises(ModelFileError, match=rf"m\.safetensors.*{message}"):
+        fusekit.load(saved)
+
+
 def test_a_parameter_that_is_no_parameter_is_refused(saved):
     """``__init__`` sets any ``**kwargs`` name: a stored "parameter" must not replace a method."""
     reseal(saved, lambda document: document["params"].update(predict_proba="evil"))
