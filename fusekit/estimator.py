@@ -28,6 +28,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
     column_or_1d,
 )
+from torch.optim import Optimizer
 
 from fusekit import devices, persistence
 from fusekit.data import (
@@ -51,6 +52,7 @@ from fusekit.engine.settings import (
     OPTIMIZERS,
     ProgressLRScheduler,
     Setting,
+    check_setting,
     resolve_training_settings,
 )
 from fusekit.engine.stopping import BestValidationStopping, FixedSplit
@@ -64,6 +66,8 @@ from fusekit.parameters import (
 from fusekit.plugin import FusionOutput, ModalityBatch, TrainingData
 
 NESTED_PREFIXES = (*PREFIXES, "optimizer", "callbacks")
+#: The fitted training settings stored since format 3 (``lr_`` is in the training record too).
+_SETTINGS = ("optimizer_", "lr_schedule_", "training_settings_")
 
 
 class _FusionEstimator(BaseEstimator):
@@ -71,6 +75,26 @@ class _FusionEstimator(BaseEstimator):
 
     _task: str = ""
     _parameter_constraints: dict = ESTIMATOR_CONSTRAINTS
+    #: The fitted state, declared once: the attributes ``fit`` sets that ``save`` stores by value
+    #: (each by its type, :mod:`fusekit.encoding`) and ``load`` sets back as they were, never
+    #: recomputing them. ``n_features_in_`` is set for array and DataFrame input only,
+    #: ``feature_names_in_`` for DataFrames only.
+    _fitted_attributes: tuple[str, ...] = (
+        "n_features_in_",
+        "feature_names_in_",
+        "n_iter_",
+        "loss_curve_",
+        "validation_scores_",
+        "best_epoch_",
+        "lr_",
+        "optimizer_",
+        "lr_schedule_",
+        "training_settings_",
+    )
+    #: The rest of the fitted state, held in the model file's own sections: the modality layout
+    #: (``modalities_`` is derived from it), the standardisation, and the skorch net, stored as
+    #: its network's weights and rebuilt around them.
+    _fitted_frame: tuple[str, ...] = ("layout_", "modalities_", "standardizer_", "net_")
 
     def __init__(
         self,
@@ -305,13 +329,25 @@ class _FusionEstimator(BaseEstimator):
         """The private skorch net that trains ``network`` (hooks on ``data``'s rows); with an
         early-stopping ``split``, validates on its rows and stops on their loss. ``partial``: a
         ``partial_fit`` call (constant lr); ``resume``: the components' state carries on."""
+        schedule = self._resolve_settings(network, partial)
+        return self._net(network, data, split, schedule, resume=resume)
+
+    def _net(
+        self,
+        network: FusionNetwork,
+        data: TrainingData | None,
+        split: FixedSplit | None,
+        schedule: list[tuple[str, Any]],
+        resume: bool = False,
+    ) -> FusionNet:
+        """The skorch net of :meth:`_make_net` with the settings already resolved (``lr_``,
+        ``optimizer_``) and ``schedule``'s callbacks."""
         nested = self._nested_params()
         skorch_params = {
             k: v for k, v in nested.items() if k.split("__", 1)[0] in ("optimizer", "callbacks")
         }
         if not self.verbose:  # skorch's PrintLog tabulates every epoch even when it prints nothing
             skorch_params.setdefault("callbacks__print_log", None)
-        schedule = self._resolve_settings(network, partial)
         net = FusionNet(
             module=network,
             criterion=torch.nn.Identity,
@@ -491,28 +527,9 @@ class _FusionEstimator(BaseEstimator):
         return persistence.write(self._get_state(), path, key=key)
 
     # -- state for save / load ---------------------------------------------------------------
-    def _fitted_state(self) -> dict[str, Any]:
-        fitted: dict[str, Any] = {}
-        if hasattr(self, "n_features_in_"):
-            fitted["n_features_in"] = self.n_features_in_
-        if hasattr(self, "feature_names_in_"):
-            fitted["feature_names_in"] = self.feature_names_in_
-        if hasattr(self, "n_iter_"):
-            fitted["training"] = {
-                "n_iter": self.n_iter_,
-                "loss_curve": self.loss_curve_,
-                "validation_scores": self.validation_scores_,
-                "best_epoch": self.best_epoch_,
-                "lr": self.lr_,
-            }
-        return fitted
-
-    def _set_fitted_state(self, fitted: dict[str, Any]) -> int:
-        """Restore the task-specific fitted attributes; returns ``n_outputs``."""
-        raise NotImplementedError
-
     def _get_state(self) -> persistence.ModelState:
-        """What ``save`` stores: parameters, layout, standardisation, weights, fitted attributes."""
+        """What ``save`` stores: parameters, layout, standardisation, weights and the declared
+        fitted attributes (:attr:`_fitted_attributes`) that are set."""
         check_is_fitted(self, "net_")
         network = self.module_
         components = [("backbone", b) for b in network.backbones.values()]
@@ -524,7 +541,7 @@ class _FusionEstimator(BaseEstimator):
             standardizer=self.standardizer_,
             weights=network.state_dict(),
             components=components,
-            fitted=self._fitted_state(),
+            fitted={k: getattr(self, k) for k in self._fitted_attributes if hasattr(self, k)},
         )
 
     @classmethod
@@ -534,34 +551,60 @@ class _FusionEstimator(BaseEstimator):
         """A fitted estimator rebuilt from a :class:`~fusekit.persistence.ModelState`, on
         ``device`` (default: the fitted device if present here, else the CPU with a warning).
 
+        The fitted attributes are set as they were stored; nothing is resolved again: the
+        network is built from the parameters and its stored weights, the skorch net around it
+        with the stored ``lr_``, ``optimizer_`` and ``lr_schedule_``. (Files written before the
+        training settings were stored, format 2 and earlier, resolve them from the parameters.)
         The network is first built on the ``meta`` device (nothing allocated) and its weight
         shapes compared with the stored ones, so a document declaring a huge shape is refused
         before anything is allocated.
         """
+        unknown = sorted(set(state.fitted) - set(cls._fitted_attributes))
+        if unknown:
+            raise ValueError(
+                f"the model file holds the fitted attributes {unknown}, which a {cls.__name__} "
+                f"does not have (it has {list(cls._fitted_attributes)})"
+            )
+        known = cls._get_param_names()
+        nested = {k: v for k, v in state.params.items() if k not in known}
+        _check_nested_names(cls.__name__, nested, known)  # no method is replaced by a parameter
         estimator = cls(**state.params)
         estimator.device = devices.load_device(state.params.get("device", "cpu"), device)
         estimator.layout_ = state.layout
         estimator.modalities_ = dict(state.layout.shapes)
-        if "n_features_in" in state.fitted:
-            estimator.n_features_in_ = state.fitted["n_features_in"]
-        if "feature_names_in" in state.fitted:
-            estimator.feature_names_in_ = state.fitted["feature_names_in"]
         estimator.standardizer_ = state.standardizer
-        if "training" in state.fitted:  # the training record, as after fit
-            record = state.fitted["training"]
-            estimator.n_iter_ = record["n_iter"]
-            estimator.loss_curve_ = record["loss_curve"]
-            estimator.validation_scores_ = record["validation_scores"]
-            estimator.best_epoch_ = record["best_epoch"]
-            estimator.lr_ = record["lr"]
-        n_outputs = estimator._set_fitted_state(state.fitted)
+        for name, value in state.fitted.items():
+            setattr(estimator, name, value)
+        n_outputs = estimator._loaded_outputs()
         persistence.check_weights(lambda: estimator._build_network(n_outputs), state.weights)
         with torch.random.fork_rng(devices=[]):
             network = estimator._build_network(n_outputs)
         network.load_state_dict(state.weights, strict=True)
         network.eval()
-        estimator.net_ = estimator._make_net(network, None).initialize()
+        if not any(name in state.fitted for name in _SETTINGS):  # format 2 and earlier
+            estimator.net_ = estimator._make_net(network, None).initialize()
+            return estimator
+        estimator._check_loaded_settings()
+        schedule = estimator.lr_schedule_
+        callbacks = [] if schedule is None else [("lr_schedule", ProgressLRScheduler(schedule))]
+        estimator.net_ = estimator._net(network, None, None, callbacks).initialize()
         return estimator
+
+    def _check_loaded_settings(self) -> None:
+        """``ValueError`` unless a loaded model holds every training setting the net is built
+        with, each of a kind ``fit`` resolves."""
+        missing = [name for name in ("lr_", *_SETTINGS) if not hasattr(self, name)]
+        if missing:
+            raise ValueError(f"the model file holds some training settings but not {missing}")
+        check_setting("lr", self.lr_, "the model file")
+        check_setting("lr_schedule", self.lr_schedule_, "the model file")
+        if not (isinstance(self.optimizer_, type) and issubclass(self.optimizer_, Optimizer)):
+            raise ValueError(f"optimizer_ must be a torch optimizer class, got {self.optimizer_!r}")
+
+    def _loaded_outputs(self) -> int:
+        """The number of network outputs of a loaded model; ``ValueError`` unless its fitted
+        attributes are as ``fit`` leaves them."""
+        raise NotImplementedError
 
     @property
     def module_(self) -> FusionNetwork:
@@ -705,6 +748,7 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
 
     _task = "classification"
     _parameter_constraints: dict = CLASSIFIER_CONSTRAINTS
+    _fitted_attributes = (*_FusionEstimator._fitted_attributes, "classes_")
 
     def __init__(
         self,
@@ -855,12 +899,20 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
             )
         return fitted, np.searchsorted(fitted, y)
 
-    def _fitted_state(self) -> dict[str, Any]:
-        return {**super()._fitted_state(), "classes": self.classes_}
-
-    def _set_fitted_state(self, fitted: dict[str, Any]) -> int:
-        self.classes_ = fitted["classes"]
-        return len(self.classes_)
+    def _loaded_outputs(self) -> int:
+        classes = getattr(self, "classes_", None)
+        if not isinstance(classes, np.ndarray) or classes.ndim != 1 or len(classes) < 2:
+            raise ValueError(
+                f"a classifier has at least two class labels in classes_, the file holds "
+                f"{classes!r}"
+            )
+        # fit stores np.unique's result; a relabelled file (reordered or duplicated labels) is not
+        if not np.array_equal(np.unique(classes), classes):
+            raise ValueError(
+                f"the class labels {classes.tolist()!r} are not sorted and distinct as fit stores "
+                "them: the classes were relabelled after saving"
+            )
+        return len(classes)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities ``(n, n_classes)`` from the fused logits."""
@@ -894,27 +946,32 @@ class FusionRegressor(RegressorMixin, _FusionEstimator):
     """
 
     _task = "regression"
+    #: ``_y_1d``: whether ``y`` was ``(n,)`` (predictions come back in that shape).
+    _fitted_attributes = (
+        *_FusionEstimator._fitted_attributes,
+        "n_outputs_",
+        "y_mean_",
+        "y_scale_",
+        "_y_1d",
+    )
 
     def __sklearn_tags__(self):  # noqa: ANN204
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
 
-    def _fitted_state(self) -> dict[str, Any]:
-        target = {
-            "n_outputs": self.n_outputs_,
-            "mean": self.y_mean_,
-            "scale": self.y_scale_,
-            "one_dimensional": self._y_1d,
-        }
-        return {**super()._fitted_state(), "target": target}
-
-    def _set_fitted_state(self, fitted: dict[str, Any]) -> int:
-        target = fitted["target"]
-        self.n_outputs_ = target["n_outputs"]
-        self.y_mean_, self.y_scale_ = target["mean"], target["scale"]
-        self._y_1d = target["one_dimensional"]
-        return self.n_outputs_
+    def _loaded_outputs(self) -> int:
+        n_outputs = getattr(self, "n_outputs_", None)
+        if isinstance(n_outputs, bool) or not isinstance(n_outputs, int) or n_outputs < 1:
+            raise ValueError(f"n_outputs_ must be a positive integer, the file holds {n_outputs!r}")
+        shapes = {np.shape(getattr(self, name, None)) for name in ("y_mean_", "y_scale_")}
+        if shapes != {(n_outputs,)}:
+            raise ValueError(
+                f"the target scaling has the shapes {sorted(shapes)} for {n_outputs} outputs"
+            )
+        if not isinstance(getattr(self, "_y_1d", None), bool):
+            raise ValueError("the file does not say whether the target is one-dimensional")
+        return n_outputs
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> FusionRegressor:
         """Train on ``X``, ``y``; ``sample_weight`` ``(n,)`` weighs each row's loss; with

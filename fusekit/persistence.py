@@ -1,14 +1,16 @@
 """Saving and loading fitted estimators without pickle.
 
 A file format only: the estimator hands its state over (``_get_state``, a :class:`ModelState`) and
-builds itself from one (``_from_state``); this module never reaches into an estimator.
-``estimator.save(path)`` writes one ``safetensors`` file: the network's weights and the
-standardisation statistics as tensors, plus a JSON document in the file's metadata (estimator
-class and parameters, modality names and shapes, class labels, target scaling, and every plugin
-used with its distribution and version) and a SHA-256 digest over the document and the tensor
-bytes; with ``key=...`` also an HMAC-SHA-256 signature over the same bytes (:mod:`fusekit.signing`).
-The digest catches accidents (truncation, bit rot, careless edits), not forgers, who can recompute
-it; the signature gives authenticity to whoever holds the key. Files are written atomically.
+builds itself from one (``_from_state``); this module never reaches into an estimator and knows
+none of its parameters or fitted attributes by name: it stores them by their type
+(:mod:`fusekit.encoding`). ``estimator.save(path)`` writes one ``safetensors`` file: the network's
+weights, the standardisation statistics and every numeric array as tensors, plus a JSON document
+in the file's metadata (estimator class, parameters, fitted attributes, modality names and shapes,
+and every plugin used with its distribution and version) and a SHA-256 digest over the document
+and the tensor bytes; with ``key=...`` also an HMAC-SHA-256 signature over the same bytes
+(:mod:`fusekit.signing`). The digest catches accidents (truncation, bit rot, careless edits), not
+forgers, who can recompute it; the signature gives authenticity to whoever holds the key. Files
+are written atomically.
 
 ``fusekit.load(path)`` parses only JSON and raw tensors, so loading a file runs no code from it:
 plugins are looked up by name in the installed registry, stored callbacks must be inert ones
@@ -21,7 +23,6 @@ work (scikit-learn convention) but must only be used for trusted files. Whole pi
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import math
 import warnings
@@ -31,24 +32,45 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import skorch.callbacks
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
-from skorch.callbacks import Callback
-from skorch.dataset import ValidSplit
 
-from fusekit import signing
+from fusekit import model_formats, signing
 from fusekit.atomic import atomic_path
 from fusekit.data import ModalityLayout, Standardizer
+from fusekit.encoding import (
+    STORABLE_CALLBACKS,
+    Encoder,
+    ParameterNotSavedWarning,
+    RefusedValueError,
+    decode,
+)
 from fusekit.engine.registry import get_registry
-from fusekit.engine.resolve import PREFIXES
-from fusekit.plugin import Component
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "STORABLE_CALLBACKS",
+    "ModelFileError",
+    "ModelState",
+    "ParameterNotSavedWarning",
+    "PluginVersionWarning",
+    "SignatureError",
+    "check_signature",
+    "check_weights",
+    "read",
+    "write",
+]
 
 FORMAT = "fusekit-model"
 #: 2: the network holds a list of weightings (weights under ``weightings.<i>.``); version-1 files
 #: (one weighting under ``weighting.``, or ``compose`` with ``weighting__steps``) still load.
-FORMAT_VERSION = 2
+#: 3: parameters and fitted attributes encoded by type, the fitted ones under ``fitted``;
+#: version-2 files (fitted attributes in fields of their own) still load.
+FORMAT_VERSION = 3
+#: The name prefix of the tensors that hold the NumPy arrays of parameters and fitted attributes.
+_VALUE_TENSORS = "values."
 
 
 class ModelFileError(ValueError):
@@ -71,238 +93,6 @@ class SignatureError(ModelFileError):
 
 class PluginVersionWarning(UserWarning):
     """A plugin's installed version differs from the one the model was saved with."""
-
-
-# -- encoding ---------------------------------------------------------------------------------
-def _plugin_name(kind: str, spec: Any) -> Any:
-    """A registered name (or ``{"name", "params"}`` for an instance) for a plugin parameter."""
-    registry = get_registry()
-    if isinstance(spec, str):
-        return spec
-    cls = spec if isinstance(spec, type) else type(spec)
-    name = registry.name_of(kind, cls)
-    if name is None:
-        raise TypeError(
-            f"save() stores plugins by registered name, but {kind} {cls.__name__} is not "
-            "registered. Register it through the fusekit entry point, or use pickle/joblib "
-            "(trusted files only)."
-        )
-    if isinstance(spec, Component):
-        return {"name": name, "params": _json_value(f"{kind} parameters", spec.get_params())}
-    return name
-
-
-def _json_value(where: str, value: Any) -> Any:
-    try:
-        json.dumps(value)
-    except TypeError as error:
-        raise TypeError(
-            f"save() can store JSON values only; {where} holds {value!r}: {error}. Use a plain "
-            "value, or pickle/joblib (trusted files only)."
-        ) from None
-    return value
-
-
-def _plain(value: Any) -> Any:
-    """A NumPy scalar as the Python scalar it holds (class labels of ``class_weight``)."""
-    return value.item() if hasattr(value, "item") else value
-
-
-def _encode_params(params: dict[str, Any]) -> dict[str, Any]:
-    encoded: dict[str, Any] = {}
-    for key, value in params.items():
-        if key == "train_split":
-            encoded[key] = _encode_train_split(value)
-        elif key == "callbacks":
-            encoded[key] = _encode_callbacks(value)
-        elif key == "backbone" and isinstance(value, dict):
-            encoded[key] = {m: _plugin_name("backbone", v) for m, v in value.items()}
-        elif key == "weighting" and isinstance(value, (list, tuple)):
-            encoded[key] = [_plugin_name("weighting", v) for v in value]
-        elif key in PREFIXES:
-            encoded[key] = _plugin_name(key, value)
-        elif key == "optimizer" and isinstance(value, type):
-            encoded[key] = {"torch.optim": value.__name__}
-        elif key == "lr_schedule" and callable(value):
-            encoded[key] = None  # a schedule object: training-time only; not needed to predict
-        elif key == "random_state" and not (value is None or isinstance(value, int)):
-            _not_stored(key, value)
-            encoded[key] = None
-        elif key == "class_weight" and isinstance(value, dict):  # JSON keys would become strings
-            pairs = [[_plain(label), float(weight)] for label, weight in value.items()]
-            encoded[key] = {"class_weight_pairs": _json_value("parameter 'class_weight'", pairs)}
-        else:
-            encoded[key] = _json_value(f"parameter {key!r}", value)
-    return encoded
-
-
-class ParameterNotSavedWarning(UserWarning):
-    """A training-only parameter could not be stored; it comes back as ``None``."""
-
-
-def _not_stored(key: str, value: Any) -> None:
-    warnings.warn(
-        f"save() cannot store the parameter {key}={value!r} (only None, ints, and skorch's "
-        f"ValidSplit and allowed callbacks with plain-value arguments are stored); the loaded "
-        f"model has {key}=None. Predictions are unaffected; set it again before refitting.",
-        ParameterNotSavedWarning,
-        stacklevel=6,  # the caller of estimator.save
-    )
-
-
-def _changed_params(obj: Any, params: dict[str, Any]) -> dict[str, Any] | None:
-    """The constructor arguments of ``obj`` that differ from their defaults, if all are JSON."""
-    signature = inspect.signature(type(obj))
-    changed = {}
-    for name, value in params.items():
-        parameter = signature.parameters.get(name)
-        if parameter is not None and parameter.default is not inspect.Parameter.empty:
-            try:
-                if bool(parameter.default == value) and type(parameter.default) is type(value):
-                    continue
-            except (TypeError, ValueError):  # arrays and other odd comparisons
-                pass
-        changed[name] = value
-    try:
-        json.dumps(changed)
-    except (TypeError, ValueError):
-        return None
-    return changed
-
-
-def _encode_train_split(value: Any) -> Any:
-    """``None``/``False`` as they are; skorch's ``ValidSplit`` by name and changed arguments."""
-    if value is None or value is False:
-        return value
-    if type(value) is ValidSplit:
-        params = {k: getattr(value, k) for k in ("cv", "stratified", "random_state")}
-        changed = _changed_params(value, params)
-        if changed is not None:
-            return {"skorch.dataset": "ValidSplit", "params": changed}
-    _not_stored("train_split", value)
-    return None
-
-
-#: The skorch callbacks a model file may hold, each with the arguments it may store. Each one only
-#: computes, prints or stops training: none of these arguments names a file, a directory or code
-#: (``sink`` and ``target_extractor``, which take functions, are never stored).
-STORABLE_CALLBACKS: dict[str, frozenset[str]] = {
-    "EarlyStopping": frozenset(
-        {"monitor", "patience", "threshold", "threshold_mode", "lower_is_better", "load_best"}
-    ),
-    "GradientNormClipping": frozenset({"gradient_clip_value", "gradient_clip_norm_type"}),
-    "EpochScoring": frozenset({"scoring", "lower_is_better", "on_train", "name", "use_caching"}),
-    "BatchScoring": frozenset({"scoring", "lower_is_better", "on_train", "name", "use_caching"}),
-    "PassthroughScoring": frozenset({"name", "lower_is_better", "on_train"}),
-    "EpochTimer": frozenset(),
-    "PrintLog": frozenset({"keys_ignored", "tablefmt", "floatfmt", "stralign"}),
-    "ProgressBar": frozenset({"batches_per_epoch", "detect_notebook", "postfix_keys"}),
-}
-
-
-def _storable_callback_class(callback: Any) -> type | None:
-    """The skorch class of ``callback`` if it is one of :data:`STORABLE_CALLBACKS` (exactly)."""
-    cls = type(callback)
-    if cls.__name__ in STORABLE_CALLBACKS and getattr(skorch.callbacks, cls.__name__, None) is cls:
-        return cls
-    return None
-
-
-def _encode_callbacks(value: Any) -> Any:
-    """A list of skorch callbacks (instances or ``(name, instance)``) by class name and params.
-
-    Only :data:`STORABLE_CALLBACKS` are stored; any other callback is refused with ``TypeError``
-    (a loaded model would run it: ``Checkpoint`` writes where its arguments say). One with an
-    argument that is not a plain value (a ``sink`` function) is not stored: ``None`` and a
-    :class:`ParameterNotSavedWarning`.
-    """
-    if value is None:
-        return None
-    encoded = []
-    for position, item in enumerate(value):
-        name, callback = item if isinstance(item, tuple) and len(item) == 2 else (None, item)
-        cls = _storable_callback_class(callback)
-        if cls is None:
-            raise TypeError(
-                f"save() does not store the callback {type(callback).__name__} (callbacks"
-                f"[{position}]): a model file holds only callbacks that cannot write files or run "
-                f"code, {sorted(STORABLE_CALLBACKS)}. Remove it before saving "
-                "(model.set_params(callbacks=None)), or use pickle/joblib (trusted files only)."
-            )
-        changed = _changed_params(callback, callback.get_params(deep=False))
-        if changed is None or not set(changed) <= STORABLE_CALLBACKS[cls.__name__]:
-            _not_stored("callbacks", value)
-            return None
-        encoded.append({"name": name, "skorch.callbacks": cls.__name__, "params": changed})
-    return encoded
-
-
-def _decode_callback(record: Any) -> tuple[Any, Callback]:
-    """``(name, callback)`` from a stored record; a callback not on the list is never built."""
-    if not isinstance(record, dict) or not isinstance(record.get("params"), dict):
-        raise ValueError(f"a stored callback is not a record with 'params': {record!r}")
-    class_name, params = record.get("skorch.callbacks"), record["params"]
-    if class_name not in STORABLE_CALLBACKS:
-        raise ModelFileError(
-            f"the model file holds the callback {class_name!r}, which a model file may not hold "
-            f"(allowed: {sorted(STORABLE_CALLBACKS)}); it was not built. The file was not "
-            "written by fusekit.save, or was altered."
-        )
-    odd = sorted(set(params) - STORABLE_CALLBACKS[class_name])
-    if odd:
-        raise ModelFileError(
-            f"the model file's callback {class_name} has arguments {odd} that a model file may "
-            f"not hold (allowed: {sorted(STORABLE_CALLBACKS[class_name])}); it was not built."
-        )
-    return record.get("name"), getattr(skorch.callbacks, class_name)(**params)
-
-
-def _decode_training(decoded: dict[str, Any]) -> None:
-    split = decoded.get("train_split")
-    if isinstance(split, dict):
-        if split.get("skorch.dataset") != "ValidSplit":
-            raise ModelFileError(
-                f"unknown skorch.dataset class {split.get('skorch.dataset')!r} in the model file"
-            )
-        decoded["train_split"] = ValidSplit(**split["params"])
-    callbacks = decoded.get("callbacks")
-    if isinstance(callbacks, list):
-        built = [_decode_callback(record) for record in callbacks]
-        decoded["callbacks"] = [c if name is None else (name, c) for name, c in built]
-    elif callbacks is not None:
-        raise ValueError(f"the stored callbacks are not a list: {callbacks!r}")
-
-
-def _decode_params(params: dict[str, Any]) -> dict[str, Any]:
-    from fusekit.engine.resolve import instantiate
-
-    decoded = dict(params)
-    class_weight = decoded.get("class_weight")
-    if isinstance(class_weight, dict) and set(class_weight) == {"class_weight_pairs"}:
-        decoded["class_weight"] = {label: w for label, w in class_weight["class_weight_pairs"]}
-    for kind in PREFIXES:
-        value = decoded.get(kind)
-        if isinstance(value, dict) and set(value) == {"name", "params"}:
-            decoded[kind] = instantiate(kind, value["name"], value["params"])
-        elif kind == "backbone" and isinstance(value, dict):
-            decoded[kind] = {
-                m: instantiate("backbone", v["name"], v["params"]) if isinstance(v, dict) else v
-                for m, v in value.items()
-            }
-        elif kind == "weighting" and isinstance(value, list):
-            decoded[kind] = [
-                instantiate("weighting", v["name"], v["params"]) if isinstance(v, dict) else v
-                for v in value
-            ]
-    optimizer = decoded.get("optimizer")
-    if isinstance(optimizer, dict):
-        name = optimizer.get("torch.optim", "")
-        candidate = getattr(torch.optim, name, None)
-        if not (isinstance(candidate, type) and issubclass(candidate, torch.optim.Optimizer)):
-            raise ModelFileError(f"unknown optimizer {name!r} in the model file")
-        decoded["optimizer"] = candidate
-    _decode_training(decoded)
-    return decoded
 
 
 def _plugins_used(components: list[tuple[str, Any]]) -> list[dict[str, str]]:
@@ -372,74 +162,22 @@ def check_signature(
         )
 
 
-#: Python types a class label of an object array may have; JSON keeps them apart (``"1"``, ``1``,
-#: ``1.0``, ``true``), so they come back as the same type.
-_LABEL_TYPES = (str, bool, int, float)
-
-
-def _encode_classes(classes: np.ndarray) -> dict[str, Any]:
-    """Class labels as JSON: ``values`` and the numpy ``dtype``.
-
-    Numeric, bool and unicode arrays keep their dtype. Object arrays (pandas strings,
-    categoricals, object-dtype labels: what ``np.unique`` gives for them) store each label as
-    its JSON value (scikit-learn refuses bytes labels at ``fit``).
-    """
-    kind = classes.dtype.kind
-    if kind in "biufU":
-        return {"values": classes.tolist(), "dtype": classes.dtype.str}
-    if kind == "O":
-        values = [v.item() if isinstance(v, np.generic) else v for v in classes.tolist()]
-        odd = sorted({type(v).__name__ for v in values if not isinstance(v, _LABEL_TYPES)})
-        if not odd:
-            return {"values": values, "dtype": "object"}
-        raise TypeError(
-            f"save() stores class labels that are strings, numbers or booleans; these labels "
-            f"are of type {odd}. Map them to strings first, or use pickle/joblib (trusted files "
-            "only)."
-        )
-    raise TypeError(
-        f"save() stores class labels of numeric, bool, unicode or object dtype, got "
-        f"{classes.dtype}; use pickle/joblib (trusted files only)."
-    )
-
-
-def _decode_classes(record: dict[str, Any]) -> np.ndarray:
-    values, dtype = record["values"], record["dtype"]
-    if not isinstance(values, list) or len(values) < 2:
-        raise ValueError(f"a classifier has at least two class labels, the file lists {values!r}")
-    if dtype == "object":
-        if not all(isinstance(v, _LABEL_TYPES) for v in values):
-            raise ValueError("class labels must be strings, numbers or booleans")
-        classes = np.empty(len(values), dtype=object)
-        classes[:] = values
-    else:
-        classes = np.asarray(values, dtype=np.dtype(dtype))
-    # fit stores np.unique's result; a relabelled file (reordered or duplicated labels) is not
-    if not np.array_equal(np.unique(classes), classes):
-        raise ValueError(
-            f"the class labels {values!r} are not sorted and distinct as fit stores them: the "
-            "classes were relabelled after saving"
-        )
-    return classes
-
-
 @dataclass
 class ModelState:
     """Everything a fitted estimator stores, as the estimator hands it over (``_get_state``).
 
     Attributes:
         estimator: the estimator's class name (``"FusionClassifier"``...).
-        params: ``get_params(deep=False)``; when read back, plugin entries are unbuilt instances.
+        params: ``get_params(deep=False)``; when read back, plugin entries are unbuilt instances
+            and values that could not be stored are ``None``.
         layout: the modality layout seen at ``fit``.
         standardizer: the input standardisation, or ``None``.
         weights: the network's ``state_dict``.
         components: ``(kind, component)`` of every network component (to record the plugins used;
             empty when read back).
-        fitted: the other fitted attributes: ``n_features_in``, ``feature_names_in``,
-            ``classes`` (classifiers) or ``target`` (``n_outputs``, ``mean``, ``scale``,
-            ``one_dimensional``: regressors), and ``training`` (``n_iter``, ``loss_curve``,
-            ``validation_scores``, ``best_epoch``, ``lr``: the training record; absent in files
-            written before it was stored).
+        fitted: the other fitted attributes, by attribute name (the estimator declares which);
+            each value is stored by its type (:mod:`fusekit.encoding`). A file of an earlier
+            version holds fewer of them.
     """
 
     estimator: str
@@ -467,11 +205,13 @@ def write(state: ModelState, path: str | Path, key: signing.SigningKey | None = 
             tensors[f"standardizer.scale.{name}"] = torch.from_numpy(
                 standardizer.scales[name].copy()
             )
+    values = Encoder(_VALUE_TENSORS)
     document: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "estimator": state.estimator,
-        "params": _encode_params(state.params),
+        "params": {k: values.top(f"parameter {k}", v) for k, v in state.params.items()},
+        "fitted": {k: values.top(f"fitted attribute {k}", v) for k, v in state.fitted.items()},
         "plugins": _plugins_used(state.components),
         "layout": {
             "names": list(layout.names),
@@ -481,23 +221,7 @@ def write(state: ModelState, path: str | Path, key: signing.SigningKey | None = 
         },
         "standardized": standardizer is not None,
     }
-    fitted = state.fitted
-    if "n_features_in" in fitted:
-        document["n_features_in"] = int(fitted["n_features_in"])
-    if "feature_names_in" in fitted:
-        document["feature_names_in"] = [str(c) for c in fitted["feature_names_in"]]
-    if "classes" in fitted:
-        document["classes"] = _encode_classes(np.asarray(fitted["classes"]))
-    else:
-        target = fitted["target"]
-        document["target"] = {
-            "n_outputs": int(target["n_outputs"]),
-            "mean": np.asarray(target["mean"]).tolist(),
-            "scale": np.asarray(target["scale"]).tolist(),
-            "one_dimensional": bool(target["one_dimensional"]),
-        }
-    if "training" in fitted:
-        document["training"] = _encode_training_record(fitted["training"])
+    tensors.update(values.tensors)
     text = json.dumps(document, sort_keys=True)
     metadata = {"fusekit": text, "fusekit_sha256": _digest(text, tensors)}
     if secret is not None:
@@ -505,40 +229,6 @@ def write(state: ModelState, path: str | Path, key: signing.SigningKey | None = 
     with atomic_path(path) as temporary:
         save_file(tensors, str(temporary), metadata=metadata)
     return path
-
-
-def _finite_or_none(values: list[float] | None) -> list[float | None] | None:
-    """JSON has no NaN: a missing epoch value is written as null."""
-    if values is None:
-        return None
-    return [float(v) if np.isfinite(v) else None for v in values]
-
-
-def _encode_training_record(record: dict[str, Any]) -> dict[str, Any]:
-    """The training record (``n_iter_``, ``loss_curve_``, ``validation_scores_``,
-    ``best_epoch_``, ``lr_``) as JSON values."""
-    best = record.get("best_epoch")
-    return {
-        "n_iter": int(record["n_iter"]),
-        "loss_curve": _finite_or_none(record["loss_curve"]),
-        "validation_scores": _finite_or_none(record.get("validation_scores")),
-        "best_epoch": None if best is None else int(best),
-        "lr": float(record["lr"]),
-    }
-
-
-def _decode_training_record(document: dict[str, Any]) -> dict[str, Any]:
-    def floats(values: list[float | None] | None) -> list[float] | None:
-        return None if values is None else [np.nan if v is None else float(v) for v in values]
-
-    best = document["best_epoch"]
-    return {
-        "n_iter": int(document["n_iter"]),
-        "loss_curve": floats(document["loss_curve"]),
-        "validation_scores": floats(document["validation_scores"]),
-        "best_epoch": None if best is None else int(best),
-        "lr": float(document["lr"]),
-    }
 
 
 # -- decoding ---------------------------------------------------------------------------------
@@ -578,39 +268,7 @@ def _read(path: Path, key: bytes | None) -> tuple[dict[str, Any], dict[str, torc
             f"{path} was written by a newer fusekit (format {document['format_version']}); "
             "upgrade fusekit to load it."
         )
-    if document.get("format_version", 0) < 2:
-        document, tensors = _from_version_1(document, tensors)
-    return document, tensors
-
-
-def _from_version_1(
-    document: dict[str, Any], tensors: dict[str, torch.Tensor]
-) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """A version-1 document and weights in version 2's form (a list of weightings).
-
-    Version 1 held one weighting module under ``module.weighting.``; the ``compose`` weighting
-    held its steps under ``module.weighting.parts.<i>.`` with ``weighting__steps`` in the
-    parameters. Version 2 holds the list under ``module.weightings.<i>.``.
-    """
-    params = dict(document.get("params", {}))
-    composed = params.get("weighting") == "compose"
-    if composed:
-        params["weighting"] = params.pop("weighting__steps", [])
-    old, new = (
-        ("module.weighting.parts.", "module.weightings.")
-        if composed
-        else (
-            "module.weighting.",
-            "module.weightings.0.",
-        )
-    )
-    tensors = {(new + k[len(old) :] if k.startswith(old) else k): v for k, v in tensors.items()}
-    plugins = [
-        record
-        for record in document.get("plugins", [])
-        if not (record.get("kind") == "weighting" and record.get("name") == "compose")
-    ]
-    return {**document, "params": params, "plugins": plugins}, tensors
+    return model_formats.current(document, tensors)
 
 
 def _check_plugins(document: dict[str, Any]) -> None:
@@ -736,37 +394,20 @@ def read(path: str | Path, key: signing.SigningKey | None = None) -> ModelState:
     _check_plugins(document)
     try:
         layout = _decode_layout(document["layout"])
-        fitted: dict[str, Any] = {}
-        if "n_features_in" in document:
-            fitted["n_features_in"] = int(document["n_features_in"])
-        if "feature_names_in" in document:
-            fitted["feature_names_in"] = np.asarray(document["feature_names_in"], dtype=object)
-        if "classes" in document:
-            fitted["classes"] = _decode_classes(document["classes"])
-        else:
-            target = document["target"]
-            fitted["target"] = {
-                "n_outputs": int(target["n_outputs"]),
-                "mean": np.asarray(target["mean"], dtype=float),
-                "scale": np.asarray(target["scale"], dtype=float),
-                "one_dimensional": bool(target["one_dimensional"]),
-            }
-            n_outputs = _count(fitted["target"]["n_outputs"], "the number of outputs")
-            shapes = {fitted["target"][k].shape for k in ("mean", "scale")}
-            if shapes != {(n_outputs,)}:
-                raise ValueError(
-                    f"the target scaling has the shapes {sorted(shapes)} for {n_outputs} outputs"
-                )
-        if "training" in document:
-            fitted["training"] = _decode_training_record(document["training"])
+        values = {k: v for k, v in tensors.items() if k.startswith(_VALUE_TENSORS)}
+        params, fitted = document["params"], document["fitted"]
+        if not (isinstance(params, dict) and isinstance(fitted, dict)):
+            raise ValueError("the parameters and the fitted attributes must be JSON objects")
         return ModelState(
             estimator=document["estimator"],
-            params=_decode_params(document["params"]),
+            params={k: decode(v, values) for k, v in params.items()},
             layout=layout,
             standardizer=_standardizer(document, tensors, layout),
             weights={k[len("module.") :]: v for k, v in tensors.items() if k.startswith("module.")},
-            fitted=fitted,
+            fitted={k: decode(v, values) for k, v in fitted.items()},
         )
+    except RefusedValueError as error:
+        raise ModelFileError(f"{path}: {error}") from None
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise ModelFileError.mismatch(path, error) from None
 

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass
+from typing import Any
 
 
 def check_window(who: str, start_epoch: int, end_epoch: int | None) -> None:
@@ -19,13 +21,25 @@ def check_window(who: str, start_epoch: int, end_epoch: int | None) -> None:
         )
 
 
+class _Stored:
+    """``to_dict`` / ``from_dict``: a schedule as its plain-value fields (how a model file keeps
+    it)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, fields: dict[str, Any]) -> Any:
+        return cls(**fields)
+
+
 def in_window(epoch: int, start_epoch: int, end_epoch: int | None) -> bool:
     """Whether 0-based ``epoch`` lies in ``[start_epoch, end_epoch]`` (``None``: no end)."""
     return int(start_epoch) <= epoch and (end_epoch is None or epoch <= int(end_epoch))
 
 
 @dataclass(frozen=True)
-class WarmupCosine:
+class WarmupCosine(_Stored):
     """Linear warm-up, then cosine decay: the factor on ``lr`` at training progress ``p``.
 
     ``p = k / T`` for optimiser step ``k`` (0-based) of ``T = max_epochs x batches per epoch``;
@@ -61,7 +75,7 @@ class WarmupCosine:
 
 
 @dataclass(frozen=True)
-class WarmupMultiStep:
+class WarmupMultiStep(_Stored):
     """Linear warm-up, then step decay: the factor on ``lr`` at training progress ``p``.
 
     ``p = k / T`` as for :class:`WarmupCosine` (stepped after every training batch). With

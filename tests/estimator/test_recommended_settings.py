@@ -145,7 +145,7 @@ def test_save_and_load_keep_auto_and_predict_the_same(tmp_path):
 
     loaded = load(path)
     assert loaded.get_params()["lr"] == "auto"
-    assert loaded.get_params()["lr_schedule"] is None  # a schedule object is training-only
+    assert loaded.get_params()["lr_schedule"] == WarmupCosine()  # fusekit's schedules are stored
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
 
 

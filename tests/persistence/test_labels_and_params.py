@@ -11,7 +11,8 @@ from skorch.dataset import ValidSplit
 
 import fusekit
 from fusekit import FusionClassifier
-from fusekit.persistence import ParameterNotSavedWarning, _encode_classes
+from fusekit.encoding import Encoder
+from fusekit.persistence import ParameterNotSavedWarning
 
 NAMES = np.array(["low", "mid", "high"])
 SORTED = sorted(NAMES.tolist())  # Python str
@@ -61,8 +62,10 @@ def test_labels_round_trip(form, tmp_path, multimodal):
 def test_labels_of_other_types_are_refused_naming_the_type():
     labels = np.empty(2, dtype=object)
     labels[:] = [Fraction(1, 3), Fraction(1, 2)]
-    with pytest.raises(TypeError, match=r"\['Fraction'\]"):
-        _encode_classes(labels)
+    with pytest.raises(
+        TypeError, match=r"fitted attribute classes_ holds elements .*\['Fraction'\]"
+    ):
+        Encoder("values.").top("fitted attribute classes_", labels)
 
 
 def _training_params():

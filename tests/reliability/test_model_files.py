@@ -47,7 +47,7 @@ def _pipeline(seed=0):
 # -- the keyed signature -------------------------------------------------------------------------
 def _relabel(document):
     """Other class names, still sorted and distinct: nothing but a signature can tell."""
-    document["classes"]["values"] = ["cat", "dog", "eel"]
+    document["fitted"]["classes_"]["values"] = ["cat", "dog", "eel"]
 
 
 def test_a_forger_can_recompute_the_digest_but_not_the_signature(tmp_path, fitted):
@@ -175,7 +175,7 @@ def test_relabelled_classes_are_refused(labels, tmp_path, fitted):
     distinct labels, so any other list was edited in."""
     model, _ = fitted
     path = model.save(tmp_path / "m.safetensors")
-    reseal(path, lambda document: document["classes"].update(values=labels))
+    reseal(path, lambda document: document["fitted"]["classes_"].update(values=labels))
     with pytest.raises(ModelFileError, match=r"m\.safetensors.*classes were relabelled"):
         fusekit.load(path)
 
@@ -183,7 +183,10 @@ def test_relabelled_classes_are_refused(labels, tmp_path, fitted):
 def test_a_changed_number_of_classes_is_refused_naming_the_weight(tmp_path, fitted):
     model, _ = fitted
     path = model.save(tmp_path / "m.safetensors")
-    reseal(path, lambda document: document["classes"].update(values=["high", "low"]))
+    reseal(
+        path,
+        lambda document: document["fitted"]["classes_"].update(values=["high", "low"], shape=[2]),
+    )
     with pytest.raises(ModelFileError, match=r"the weight '[\w.]+' has the shape \(3, "):
         fusekit.load(path)
 
@@ -193,7 +196,8 @@ def test_a_regressor_whose_target_scaling_does_not_fit_its_outputs_is_refused(tm
     X = fusekit.Modalities(a=rng.normal(size=(30, 3)), b=rng.normal(size=(30, 2)))
     model = FusionRegressor(max_epochs=1).fit(X, rng.normal(size=(30, 2)))
     path = model.save(tmp_path / "r.safetensors")
-    reseal(path, lambda document: document["target"].update(mean=[0.0, 1.0, 2.0]))
+    three = {"$type": "ndarray", "dtype": "<f8", "shape": [3], "values": [0.0, 1.0, 2.0]}
+    reseal(path, lambda document: document["fitted"].update(y_mean_=three))
     with pytest.raises(ModelFileError, match=r"r\.safetensors.*target scaling has the shapes"):
         fusekit.load(path)
 
@@ -273,7 +277,7 @@ def test_a_user_callback_is_refused_at_save(tmp_path, multimodal):
     model = FusionClassifier(max_epochs=1, callbacks=[GradientNormClipping(1.0), Notify()]).fit(
         X, y
     )
-    with pytest.raises(TypeError, match=r"callback Notify \(callbacks\[1\]\)"):
+    with pytest.raises(TypeError, match=r"callback Notify \(parameter callbacks\[1\]\)"):
         model.save(tmp_path / "m.safetensors")
 
 
@@ -296,7 +300,7 @@ def test_a_stored_callback_not_on_the_list_is_never_built(name, tmp_path, fitted
     path = model.save(tmp_path / "m.safetensors")
     target = tmp_path / "elsewhere"
     params = {k: str(target) if v == "DIR" else v for k, v in FORGED_CALLBACKS[name].items()}
-    record = {"name": None, "skorch.callbacks": name, "params": params}
+    record = {"$type": "skorch.callbacks", "class": name, "params": params}
     reseal(path, lambda document: document["params"].update(callbacks=[record]))
     cls, built = getattr(skorch.callbacks, name), []
     real_init = cls.__init__
@@ -316,7 +320,7 @@ def test_a_stored_callback_not_on_the_list_is_never_built(name, tmp_path, fitted
 def test_a_stored_callback_with_an_argument_not_on_the_list_is_refused(tmp_path, fitted):
     model, _ = fitted
     path = model.save(tmp_path / "m.safetensors")
-    record = {"name": None, "skorch.callbacks": "EarlyStopping", "params": {"sink": "print"}}
+    record = {"$type": "skorch.callbacks", "class": "EarlyStopping", "params": {"sink": "print"}}
     reseal(path, lambda document: document["params"].update(callbacks=[record]))
     with pytest.raises(ModelFileError, match=r"EarlyStopping has arguments \['sink'\]"):
         fusekit.load(path)
