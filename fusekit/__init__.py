@@ -96,7 +96,7 @@ def __getattr__(name: str) -> Any:
     """Import a public name's module on first use, then keep the name here."""
     if name not in _SOURCES:
         raise AttributeError(f"module 'fusekit' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_SOURCES[name]), name)
+    value = getattr(importlib.import_module(_SOURCES[name]), name)  # safe: fixed in-package table
     globals()[name] = value
     return value
 

@@ -70,7 +70,7 @@ def _builtin_modules() -> list[ModuleType]:
     import fusekit.builtin as package
 
     return [
-        importlib.import_module(f"{package.__name__}.{info.name}")
+        importlib.import_module(f"{package.__name__}.{info.name}")  # safe: fusekit.builtin only
         for info in pkgutil.iter_modules(package.__path__)
         if not info.name.startswith("_")
     ]
