@@ -52,6 +52,9 @@ def _plugins(args: argparse.Namespace) -> int:
             f"failed: {failure.plugin} ({failure.distribution} {failure.version}): {failure.error}",
             file=sys.stderr,
         )
+    for (kind, name), claimants in sorted(registry.conflicts.items()):
+        who = ", ".join(f"{c.distribution} {c.version}" for c in claimants)
+        print(f"conflict: {kind} {name!r} is claimed by {who}", file=sys.stderr)
     return 0
 
 

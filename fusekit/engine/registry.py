@@ -3,9 +3,12 @@
 pluggy alone is not robust enough: ``load_setuptools_entrypoints`` stops at the first plugin that
 fails to import, and silently skips a second plugin registered under a taken name. So entry points
 are loaded one by one, failures are recorded (distribution, version, error) and skipped with a
-warning (``strict=True`` or ``FUSEKIT_STRICT_PLUGINS=1`` raises instead), hooks are called
-implementation by implementation, and two plugins claiming one method name is an error naming both
-distributions. ``FUSEKIT_DISABLE_PLUGIN_AUTOLOAD=1`` loads the built-ins only.
+warning (``strict=True`` or ``FUSEKIT_STRICT_PLUGINS=1`` raises instead), and hooks are called
+implementation by implementation. Two plugins claiming one method name disable that name only,
+never the rest: a built-in keeps its name (the newcomer is skipped with a warning naming both
+distributions); between two installed plugins the name is withheld, and asking for it raises a
+:class:`PluginError` naming both (strict mode raises at load). ``FUSEKIT_DISABLE_PLUGIN_AUTOLOAD=1``
+loads the built-ins only.
 """
 
 from __future__ import annotations
@@ -88,6 +91,8 @@ class Registry:
         self.manager.add_hookspecs(hookspecs)
         self._origins: dict[int, tuple[str, str, str]] = {}
         self.failures: list[PluginFailure] = []
+        #: Names two plugins claim, by ``(kind, name)``: the claimants, in load order.
+        self.conflicts: dict[tuple[str, str], list[PluginEntry]] = {}
         self._entries: dict[str, dict[str, PluginEntry]] | None = None
 
     # -- loading -----------------------------------------------------------------------------
@@ -163,17 +168,36 @@ class Registry:
                     if problem:
                         self._fail(plugin_name, distribution, version, TypeError(problem))
                         continue
-                    if name in tables[kind]:
-                        other = tables[kind][name]
-                        raise PluginError(
-                            f"two plugins register the {kind} {name!r}: {other.plugin} from "
-                            f"{other.distribution} {other.version} and {plugin_name} from "
-                            f"{distribution} {version}. Uninstall one of them."
-                        )
-                    tables[kind][name] = PluginEntry(
-                        name, kind, obj, distribution, version, plugin_name
-                    )
+                    entry = PluginEntry(name, kind, obj, distribution, version, plugin_name)
+                    if (kind, name) in self.conflicts:
+                        claimants = self.conflicts[kind, name]
+                        claimants.append(entry)
+                        claimants.sort(key=_claimant_order)
+                    elif name in tables[kind]:
+                        self._clash(tables[kind], tables[kind][name], entry)
+                    else:
+                        tables[kind][name] = entry
         return tables
+
+    def _clash(
+        self, table: dict[str, PluginEntry], first: PluginEntry, second: PluginEntry
+    ) -> None:
+        """Two plugins claim one name: keep a built-in's, else withhold the name from both."""
+        claimants = sorted([first, second], key=_claimant_order)
+        self.conflicts[first.kind, first.name] = claimants
+        message = _conflict_message(claimants)
+        if self.strict:
+            raise PluginError(message)
+        kept, skipped = claimants
+        if kept.distribution == BUILTIN_DISTRIBUTION:
+            table[kept.name] = kept
+            message += (
+                f" The built-in is kept; {skipped.plugin} from {skipped.distribution} is skipped."
+            )
+        else:
+            del table[first.name]
+            message += " Neither is used until one is uninstalled."
+        warnings.warn(message, PluginWarning, stacklevel=4)
 
     # -- queries -----------------------------------------------------------------------------
     def names(self, kind: str) -> list[str]:
@@ -184,7 +208,10 @@ class Registry:
     def entry(self, kind: str, name: str) -> PluginEntry:
         self.load()
         assert self._entries is not None
-        table = self._entries[_check_kind(kind)]
+        kind = _check_kind(kind)
+        table = self._entries[kind]
+        if name not in table and (kind, name) in self.conflicts:
+            raise PluginError(_conflict_message(self.conflicts[kind, name]))
         if name not in table:
             known = ", ".join(sorted(table)) or "none"
             hint = ""
@@ -209,6 +236,20 @@ class Registry:
             if entry.kind == kind and entry.obj is cls:
                 return entry.name
         return None
+
+
+def _claimant_order(entry: PluginEntry) -> tuple[bool, str, str]:
+    """Built-ins first, then by distribution and plugin name (load order is not stable)."""
+    return (entry.distribution != BUILTIN_DISTRIBUTION, entry.distribution, entry.plugin)
+
+
+def _conflict_message(claimants: list[PluginEntry]) -> str:
+    first = claimants[0]
+    who = " and ".join(f"{c.plugin} from {c.distribution} {c.version}" for c in claimants)
+    return (
+        f"{len(claimants)} plugins register the {first.kind} {first.name!r}: {who}. "
+        "Uninstall one of them."
+    )
 
 
 def _invalid(kind: str, name: Any, obj: Any) -> str | None:

@@ -46,20 +46,47 @@ class _Dummy(Fusion):
     """A dummy fusion."""
 
 
-def test_duplicate_names_name_both_distributions():
+def test_duplicate_names_name_both_distributions_and_leave_the_rest_usable():
     registry = Registry(autoload=False)
     registry.load()
     registry.register(_plugin_module("first", {"dup": _Dummy}), "dist-one", "1.0")
-    registry.register(_plugin_module("second", {"dup": _Dummy}), "dist-two", "2.0")
-    with pytest.raises(PluginError, match=r"dist-one.*dist-two|dist-two.*dist-one"):
-        registry.names("fusion")
+    registry.register(_plugin_module("second", {"dup": _Dummy, "solo": _Dummy}), "dist-two", "2.0")
+    with pytest.warns(PluginWarning, match=r"dist-one 1.0 and .*dist-two 2.0"):
+        names = registry.names("fusion")
+    assert "dup" not in names
+    assert {"concat", "late", "solo"} <= set(names)
+    assert "mlp" in registry.names("backbone")
+    with pytest.raises(PluginError, match=r"fusion 'dup'.*dist-one.*dist-two"):
+        registry.entry("fusion", "dup")
 
 
-def test_name_clash_with_a_builtin_is_an_error():
+def test_name_clash_with_a_builtin_keeps_the_builtin():
     registry = Registry(autoload=False)
     registry.load()
     registry.register(_plugin_module("clash", {"concat": _Dummy}), "dist-x", "0.1")
-    with pytest.raises(PluginError, match="concat.*fusekit.*dist-x|concat.*dist-x.*fusekit"):
+    with pytest.warns(PluginWarning, match=r"concat.*fusekit-learn.*dist-x.*built-in is kept"):
+        entry = registry.entry("fusion", "concat")
+    assert entry.distribution == "fusekit-learn"
+    assert entry.obj is not _Dummy
+
+
+def test_a_third_claimant_is_listed_too():
+    registry = Registry(autoload=False)
+    registry.load()
+    for dist in ("dist-a", "dist-b", "dist-c"):
+        registry.register(_plugin_module(dist, {"dup": _Dummy}), dist, "1")
+    with pytest.warns(PluginWarning):
+        registry.load()
+    with pytest.raises(PluginError, match=r"3 plugins.*dist-a.*dist-b.*dist-c"):
+        registry.entry("fusion", "dup")
+
+
+def test_strict_mode_raises_on_a_duplicate_name():
+    registry = Registry(autoload=False, strict=True)
+    registry.load()
+    registry.register(_plugin_module("first", {"dup": _Dummy}), "dist-one", "1.0")
+    registry.register(_plugin_module("second", {"dup": _Dummy}), "dist-two", "2.0")
+    with pytest.raises(PluginError, match=r"dist-one.*dist-two"):
         registry.names("fusion")
 
 
@@ -130,3 +157,19 @@ def test_cli_filters_by_kind(capsys):
     main(["plugins", "--kind", "weighting"])
     lines = capsys.readouterr().out.splitlines()[1:]
     assert lines and all(line.startswith("weighting") for line in lines)
+
+
+def test_cli_names_a_conflict_and_still_lists_the_rest(capsys, monkeypatch):
+    import fusekit.engine.registry as registry_module
+
+    registry = Registry(autoload=False)
+    registry.load()
+    registry.register(_plugin_module("first", {"dup": _Dummy}), "dist-one", "1.0")
+    registry.register(_plugin_module("second", {"dup": _Dummy}), "dist-two", "2.0")
+    with pytest.warns(PluginWarning):
+        registry.load()
+    monkeypatch.setattr(registry_module, "_REGISTRY", registry)
+    assert main(["plugins"]) == 0
+    captured = capsys.readouterr()
+    assert "concat" in captured.out and "'dup'" not in captured.out
+    assert "conflict: fusion 'dup' is claimed by dist-one 1.0, dist-two 2.0" in captured.err
