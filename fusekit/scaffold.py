@@ -216,8 +216,6 @@ from fusekit import FusionClassifier, Modalities
 from fusekit.testing import parametrize_with_checks
 from sklearn.model_selection import GridSearchCV
 
-torch.set_num_threads(1)
-
 
 @parametrize_with_checks("{kind}", ["{name}"])
 def test_contract(plugin, check):
@@ -232,6 +230,26 @@ def test_grid_search_finds_it_by_name():
     search = GridSearchCV(FusionClassifier(max_epochs=3), grid, cv=2)
     search.fit(X, y)
     assert len(search.cv_results_["params"]) == 2
+'''
+
+CONFTEST = '''\
+"""Test set-up: one torch thread, and fusekit's ``seeded`` mark and ``train_seed`` fixture.
+
+The contract checks that train a model carry the ``seeded`` mark (``FUSEKIT_TEST_SEED=3 pytest
+-m seeded`` reruns them under another seed); this registers it unless a conftest above did.
+"""
+
+import pytest
+import torch
+
+torch.set_num_threads(1)
+
+SEEDS_PLUGIN = "fusekit.testing.seeds"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.pluginmanager.has_plugin(SEEDS_PLUGIN):
+        config.pluginmanager.import_plugin(SEEDS_PLUGIN)
 '''
 
 # Everything a plugin needs is in fusekit.plugin (the contract); plugins import nothing else.
@@ -296,6 +314,7 @@ def new_plugin(name: str, kind: str, directory: Path | str = ".") -> Path:
     (root / "README.md").write_text(
         README.format(dist=dist, kind=kind, name=method, package=package)
     )
+    (root / "tests" / "conftest.py").write_text(CONFTEST)
     (root / "tests" / f"test_{method}.py").write_text(
         TEST.format(kind=kind, name=method, default=DEFAULTS[kind])
     )

@@ -41,8 +41,12 @@ def test_generated_fusion_installs_passes_its_tests_and_is_found(tmp_path):
          "--target", str(target), str(root))  # fmt: skip
     assert list(target.glob("fusekit_scaffolded_gen-*.dist-info"))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(target), PYTHONPATH]))}
-    _run(PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(root / "tests"),
-         cwd=root, env=env)  # fmt: skip
+    unknown_mark_is_an_error = ("-W", "error::pytest.PytestUnknownMarkWarning")
+    _run(PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", *unknown_mark_is_an_error,
+         str(root / "tests"), cwd=root, env=env)  # fmt: skip
+    seeded = _run(PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "seeded",
+                  str(root / "tests"), cwd=root, env=env)  # fmt: skip
+    assert "1 passed" in seeded, seeded  # check_beats_chance, selected by its mark
     listing = _run(PYTHON, "-m", "fusekit", "plugins", "--kind", "fusion", env=env)
     assert any(
         line.split()[:3] == ["fusion", "scaffolded_gen", "fusekit-scaffolded-gen"]
