@@ -501,6 +501,23 @@ NOTES: dict[tuple[str, str], Note] = {
             'probes on detached features) or "auto" (split when the fusion is concat)',
         },
     ),
+    ("weighting", "cml"): Note(
+        'Ma, Zhang, Zhang, Wu, Fu, Zhou, Hu, "Calibrating Multimodal Learning", ICML 2023, '
+        "arXiv:2306.01265 (written from the official code QingyangZhang/CML and BalanceBenchmark)",
+        "Conf(S) = max softmax v(S) with only S present; nested subsets S_0 = N ⊃ … ⊃ S_{M−1} "
+        "in a random order per epoch; L = L_task + Σ_j CE(v(S_j)) + λ Σ_j Σ_i "
+        "ReLU((Conf(S_j)_i − Conf(S_{j−1})_i) σ_ij), σ = 0 when the smaller set is right and the "
+        "larger wrong (training only).",
+        "The model should not be more confident with a modality missing (calibrated confidences "
+        "under missing or corrupted modalities); classification only; M − 1 extra fuse passes.",
+        {
+            "lam": "λ, weight of the summed confidence penalty",
+            "subset_loss": "add each subset's cross-entropy (BalanceBenchmark's objective)",
+            "sign_trick": "exempt a right smaller set with a wrong larger one (official code)",
+            "start_epoch": "first epoch (0-based) of the regulariser",
+            "end_epoch": "last epoch of the regulariser (None: to the end)",
+        },
+    ),
     ("weighting", "greedy"): Note(
         'Wu, Jastrzębski, Cho, Geras, "Characterizing and Overcoming the Greedy Nature of '
         'Learning in Multi-modal Deep Neural Networks", ICML 2022, arXiv:2202.05306 (written '

@@ -89,7 +89,7 @@ def test_regression_fits(weighting):
     assert np.isfinite(model.fit(X, y.astype(float)).predict(X)).all()
 
 
-@pytest.mark.parametrize("weighting", ["pmr", "mla", "opm"])
+@pytest.mark.parametrize("weighting", ["pmr", "mla", "opm", "cml"])
 def test_classification_only_weightings_reject_regression(weighting):
     X, y = make_data(2)
     with pytest.raises(ValueError, match="classification"):
@@ -119,6 +119,7 @@ def test_composes_with_a_calibration(weighting):
         ("opm", "warmup_epochs", -1),
         ("greedy", "alpha", -0.1),
         ("greedy", "window", 0),
+        ("cml", "lam", -1.0),
     ],
 )
 def test_bad_parameter_is_a_clear_error(weighting, parameter, value):
