@@ -518,6 +518,21 @@ NOTES: dict[tuple[str, str], Note] = {
             "end_epoch": "last epoch of the regulariser (None: to the end)",
         },
     ),
+    ("weighting", "umt"): Note(
+        'Du, Teng, Li, Liu, Yuan, Wang, Yuan, Zhao, "On Uni-Modal Feature Learning in Supervised '
+        'Multi-Modal Learning", ICML 2023, arXiv:2305.01233 (UMT; written from BalanceBenchmark)',
+        "Teachers first: a copy of the network trained on each modality alone (others absent); "
+        "then L = L_task + s Σ_m MSE(t_m(x_m), h_m) over present rows, t_m the frozen teacher's "
+        "encoder output, h_m the network's (training only).",
+        "Joint training under-learns each modality's own features (modality laziness) and the "
+        "modalities carry mostly uni-modal information; costs M teacher fits up front.",
+        {
+            "scaling": "s, weight of the feature distillation",
+            "teacher_epochs": "epochs each teacher trains (None: the fit's max_epochs)",
+            "start_epoch": "first epoch (0-based) of the distillation",
+            "end_epoch": "last epoch of the distillation (None: to the end)",
+        },
+    ),
     ("weighting", "greedy"): Note(
         'Wu, Jastrzębski, Cho, Geras, "Characterizing and Overcoming the Greedy Nature of '
         'Learning in Multi-modal Deep Neural Networks", ICML 2022, arXiv:2202.05306 (written '

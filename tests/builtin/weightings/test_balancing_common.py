@@ -82,7 +82,7 @@ def test_agm_works_with_non_late_fusion(fusion, train_seed):
     assert model.module_.weighting.score_counts.min() > 0
 
 
-@pytest.mark.parametrize("weighting", ["agm", "mmpareto", "greedy"])
+@pytest.mark.parametrize("weighting", ["agm", "mmpareto", "greedy", "umt"])
 def test_regression_fits(weighting):
     X, y = make_data(2)
     model = FusionRegressor(weighting=weighting, max_epochs=2, random_state=0)
@@ -120,6 +120,7 @@ def test_composes_with_a_calibration(weighting):
         ("greedy", "alpha", -0.1),
         ("greedy", "window", 0),
         ("cml", "lam", -1.0),
+        ("umt", "scaling", -1.0),
     ],
 )
 def test_bad_parameter_is_a_clear_error(weighting, parameter, value):
