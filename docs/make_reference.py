@@ -533,6 +533,23 @@ NOTES: dict[tuple[str, str], Note] = {
             "end_epoch": "last epoch of the distillation (None: to the end)",
         },
     ),
+    ("weighting", "relearning"): Note(
+        'Wei, Li, Feng, Hu, "Diagnosing and Re-learning for Balanced Multimodal Learning", ECCV '
+        "2024, arXiv:2407.09705 (D&R; written from the official code "
+        "GeWu-Lab/Diagnosing_Relearning_ECCV2024)",
+        "Every reinit_epoch epochs (at most reinit_num times): per modality, KMeans (K classes) "
+        "on MinMax-scaled encoder outputs of the training and held-out rows, purity P of each; "
+        "α_m = tanh(λ |P(train) − P(held-out)|); θ_m ← α_m θ_m(0) + (1 − α_m) θ_m for encoder m.",
+        "Imbalanced modalities where a weak modality should not be forced to memorise noise: "
+        "each encoder is softly re-initialised by its own over-fitting; classification only.",
+        {
+            "move_lambda": "λ, how strongly the purity gap turns into re-initialisation",
+            "reinit_epoch": "epochs between diagnoses (the first after epoch reinit_epoch)",
+            "reinit_num": "how many re-initialisations at most",
+            "validation_fraction": "rows held out for the diagnosis when the fit has no "
+            "validation split (never trained on)",
+        },
+    ),
     ("weighting", "greedy"): Note(
         'Wu, Jastrzębski, Cho, Geras, "Characterizing and Overcoming the Greedy Nature of '
         'Learning in Multi-modal Deep Neural Networks", ICML 2022, arXiv:2202.05306 (written '
