@@ -106,6 +106,16 @@ NOTES: dict[tuple[str, str], Note] = {
         "per-modality predictions should stay interpretable; no cross-modal interactions.",
         {"weights": '"mean" (a_m = 1) or "learned" (a = softmax(θ))'},
     ),
+    ("fusion", "mmcosine"): Note(
+        'Xu, Feng, Zhang, Hu, "MMCosine: Multi-Modal Cosine Loss Towards Balanced Audio-Visual '
+        'Fine-Grained Learning", ICASSP 2023, arXiv:2303.05338 (written from the official code '
+        "GeWu-Lab/MMCosine_ICASSP23)",
+        "z_m = s · (h_m/‖h_m‖)(W_m/‖W_m‖_row)ᵀ per modality; z = Σ_m mask_m z_m, no bias; "
+        "trained with the usual cross-entropy.",
+        "Imbalanced modalities (one wins by feature norm) and fine-grained classes; a decision "
+        "layer, so in fusekit a fusion that emits logits; classification only.",
+        {"scaling": "s, the scale of the cosine logits (the code's 10)"},
+    ),
     ("fusion", "sum"): Note(
         "— (additive fusion)",
         "u_m = act(W_m v_m + b_m); z = Σ_m mask_m·u_m.",
