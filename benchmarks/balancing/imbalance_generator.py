@@ -40,6 +40,12 @@ WEIGHTINGS = [
     "modality_dropout",
     "unimodal_aux",
     "gradient_blending",
+    "mmpareto",
+    "opm",
+    "greedy",
+    "cml",
+    "umt",
+    "relearning",
 ]
 N_TRAIN, N_TEST = 2000, 1000
 
