@@ -8,11 +8,11 @@ weights (dropout and modality dropout included: their random draws continue acro
 import numpy as np
 import pytest
 import torch
+from reliability.raising import raises_exactly
 from skorch.callbacks import Callback
 
 from fusekit import FusionClassifier, FusionRegressor
 from fusekit.plugin import Weighting
-from tests.reliability.raising import raises_exactly
 
 CHUNK, BATCH, K = 16, 8, 3  # chunks of two whole batches
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from fusekit import FusionClassifier, FusionRegressor, Modalities
-from tests.reliability.raising import raises_exactly
+from reliability.raising import raises_exactly
 
 N = 20
 RNG = np.random.default_rng(0)

@@ -11,7 +11,7 @@ import torch
 from skorch.callbacks import Callback
 
 from fusekit import FusionClassifier, FusionRegressor, Modalities
-from tests.reliability.raising import raises_exactly
+from reliability.raising import raises_exactly
 
 
 class FailAtEpoch(Callback):

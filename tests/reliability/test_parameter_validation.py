@@ -12,7 +12,7 @@ from sklearn.utils.estimator_checks import check_param_validation
 from skorch.callbacks import Callback, EpochScoring
 
 from fusekit import FusionClassifier, FusionRegressor
-from tests.reliability.raising import raises_exactly
+from reliability.raising import raises_exactly
 
 N = 20
 RNG = np.random.default_rng(0)
