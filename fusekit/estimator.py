@@ -673,12 +673,13 @@ class _FusionEstimator(BaseEstimator):
     ) -> _FusionEstimator:
         """Check the parameters, then fit (``partial``: one ``partial_fit`` call); on any
         exception the estimator is left as it was."""
-        with self._unchanged_on_error(), threads.limited(getattr(self, "n_jobs", None)):
+        with self._unchanged_on_error():
             self._check_params()
             if partial:
                 self._check_partial_fit_params()
             self.device_ = devices.fit_device(self.device)
-            self._fit_task(X, y, sample_weight, partial, classes)
+            with threads.limited(getattr(self, "n_jobs", None)):
+                self._fit_task(X, y, sample_weight, partial, classes)
         return self
 
     def _fit_task(
