@@ -18,7 +18,6 @@ from typing import Any
 
 import torch
 
-
 #: The ``device`` value that picks CUDA when available, else the CPU.
 AUTO = "auto"
 

@@ -114,9 +114,7 @@ def test_inside_a_joblib_worker_none_is_one_and_minus_one_is_capped(outside_thre
     assert not in_joblib_worker()
 
 
-def test_a_parallel_grid_search_runs_each_fit_on_one_thread_and_restores(
-    vectors, outside_threads
-):
+def test_a_parallel_grid_search_runs_each_fit_on_one_thread_and_restores(vectors, outside_threads):
     """Fits in two threads of this process at once (joblib's threading backend share torch's
     setting): each trains on one thread, and the caller's setting is back afterwards."""
     X, y = vectors
