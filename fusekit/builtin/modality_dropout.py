@@ -31,13 +31,11 @@ class ModalityDropout(Weighting):
         dropped = mask & keep
         if self.keep_one:
             emptied = (~dropped.any(dim=1)) & mask.any(dim=1)  # (B,)
-            if emptied.any():
-                # pick one originally present modality per emptied sample
-                scores = torch.rand(mask.shape, device=mask.device) * mask
-                chosen = torch.zeros_like(mask).scatter_(
-                    1, scores.argmax(dim=1, keepdim=True), True
-                )
-                dropped = torch.where(emptied.unsqueeze(1), chosen & mask, dropped)
+            # pick one originally present modality per emptied sample (drawn for every batch, so
+            # that no `if emptied.any():` reads the device; rows not emptied keep their draw)
+            scores = torch.rand(mask.shape, device=mask.device) * mask
+            chosen = torch.zeros_like(mask).scatter_(1, scores.argmax(dim=1, keepdim=True), True)
+            dropped = torch.where(emptied.unsqueeze(1), chosen & mask, dropped)
         return batch.with_mask(dropped)
 
 
