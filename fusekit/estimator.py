@@ -733,7 +733,12 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
             weights (``sklearn.utils.class_weight.compute_sample_weight``).
         predict_batch_size: rows per chunk at prediction.
         random_state: seeds initialisation, shuffling, dropout and the early-stopping split.
-        device: torch device.
+        device: torch device (``"cpu"``, ``"cuda:1"``...) or ``"auto"`` (CUDA when available,
+            else the CPU); the fitted ``device_`` is the one used. Prediction moves one chunk of
+            ``predict_batch_size`` rows at a time to it.
+        n_jobs: torch's CPU threads during ``fit``, ``partial_fit`` and prediction (restored
+            after): ``None`` one (scikit-learn's idiom, so parallel searches do not
+            oversubscribe), ``-1`` every core, ``k`` that many (``docs/scaling.md``).
 
     ``fit(X, y, sample_weight=None)``: the task loss of a batch is ``sum_i w_i l_i / sum_i w_i``
     over its rows (``LossContext.weighted_mean``), so a row of weight 2 counts as two equal rows
@@ -760,7 +765,8 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
     skorch net), ``module_`` (the network), ``n_features_in_`` for array/DataFrame input,
     ``n_iter_`` (epochs run), ``loss_curve_`` (training loss per epoch), ``validation_scores_``
     (minus the validation loss per epoch, or ``None`` without validation rows), ``best_epoch_``
-    (1-based epoch whose weights early stopping restored, else ``None``).
+    (1-based epoch whose weights early stopping restored, else ``None``), ``device_`` (the
+    device the network is on: where it was fitted, recorded in the model file, or loaded).
     ``lr_``, ``optimizer_``, ``lr_schedule_`` (the settings used) and ``training_settings_``
     (``{name: {"value", "source"}}``, source ``"user"``, ``"default"`` or e.g. ``"fusion scfae"``).
     """
