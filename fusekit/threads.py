@@ -13,9 +13,10 @@ there are free cores; the spinning threads then slow each other down by an order
 (``docs/scaling.md`` has the measurements). The small networks fusion models mostly are gain
 little from more threads; large encoders on a machine of their own want ``n_jobs=-1``.
 
-torch's thread count is one setting per process, not per thread: estimators fitted at the same
-time in several threads of one process (joblib's threading backend) share it; the first one in
-sets it and the last one out restores it.
+Estimators fitted at the same time in several threads of one process (joblib's threading
+backend): torch's thread count (OpenMP's) belongs to each calling thread, so each call sets and
+restores its own; the BLAS pools are one per process, so the first call in limits them and the
+last one out restores them.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from threadpoolctl import ThreadpoolController
 
 _lock = threading.Lock()
 _active = 0  # estimator calls inside ``limited`` right now, in any thread
-_restore: list[Any] = []  # what the first call in saved: torch's threads and the pool limiter
+_restore: list[Any] = []  # the pool limiter the first call in made (it restores the pools)
 
 
 @functools.cache
@@ -71,11 +72,12 @@ def limited(n_jobs: Any) -> Iterator[int]:
     """Run the body with ``resolve(n_jobs)`` CPU threads; the previous settings come back after."""
     global _active
     threads = resolve(n_jobs)
-    with _lock:
+    previous = torch.get_num_threads()  # this thread's (OpenMP keeps one per calling thread)
+    if previous != threads:
+        torch.set_num_threads(threads)
+    with _lock:  # the BLAS pools are one per process: the first call in limits them
         if _active == 0:
-            _restore[:] = [torch.get_num_threads(), _controller().limit(limits=threads)]
-            if _restore[0] != threads:
-                torch.set_num_threads(threads)
+            _restore[:] = [_controller().limit(limits=threads)]
         _active += 1
     try:
         yield threads
@@ -83,8 +85,6 @@ def limited(n_jobs: Any) -> Iterator[int]:
         with _lock:
             _active -= 1
             if _active == 0:
-                previous, limiter = _restore
-                if torch.get_num_threads() != previous:
-                    torch.set_num_threads(previous)
-                limiter.restore_original_limits()
-                _restore.clear()
+                _restore.pop().restore_original_limits()
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)

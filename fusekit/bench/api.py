@@ -164,7 +164,7 @@ def run_bench(
             backend=backend,
             n_jobs=n_jobs,
             scheduler=scheduler,
-            devices=devices,
+            **({"devices": devices} if devices else {}),
         )
         order = [u.unit_id for u in units]
         everything = store.finalize(order)
