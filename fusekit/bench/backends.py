@@ -273,7 +273,8 @@ def execute(
     workers = len(devices) if devices else _workers(n_jobs)
     if backend == "serial" or (backend in ("processes", "joblib") and workers == 1):
         for unit in units:
-            on_result(run_unit(unit, *data[unit.dataset], devices[0] if devices else None))
+            placed = {"device": devices[0]} if devices else {}
+            on_result(run_unit(unit, *data[unit.dataset], **placed))
         return
     if backend == "processes" and can_fork():
         run_in_forked_processes(units, data, on_result, workers, devices)
