@@ -1,18 +1,25 @@
-"""Which torch device a loaded model goes to: the one asked for, else the fitted one if present.
+"""Where an estimator's network runs: the device ``fit`` resolves, and the one ``load`` picks.
 
-A model file records the device it was fitted on; that is data, so it is parsed and checked like
+``device="auto"`` is CUDA when torch sees a GPU, else the CPU (:func:`fit_device`). A model file
+records the device it was fitted on (``device_``); that is data, so it is parsed and checked like
 any other field. Loading a model fitted on a GPU on a machine without one puts it on the CPU with a
-:class:`DeviceUnavailableWarning` instead of failing inside torch.
+:class:`DeviceUnavailableWarning` instead of failing inside torch. :func:`rng_devices` names the
+CUDA generators a fit must fork so that the caller's random streams are left as they were.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
+
+#: The ``device`` value that picks CUDA when available, else the CPU.
+AUTO = "auto"
 
 
 class DeviceUnavailableWarning(UserWarning):
@@ -85,3 +92,61 @@ def load_device(fitted: Any, requested: str | None) -> str:
         stacklevel=_first_caller_outside_fusekit(),
     )
     return "cpu"
+
+
+def recorded_device(device: Any) -> str:
+    """The device a model file says it was fitted on (``device_``), checked to be a device
+    string (``ValueError`` otherwise); it need not exist here."""
+    return str(_parse(device, "the model file's device_"))
+
+
+def auto_device() -> str:
+    """``"cuda"`` when torch sees a CUDA device, else ``"cpu"``."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def fit_device(device: Any) -> str:
+    """The estimator's ``device`` parameter as the device ``fit`` trains on: ``"auto"`` resolved,
+    anything else checked to be a torch device present here (``ValueError`` naming it)."""
+    if isinstance(device, str) and device == AUTO:
+        return auto_device()
+    parsed = _parse(device, "device")
+    if not is_available(parsed):
+        raise ValueError(
+            f"device={str(device)!r} is not available on this machine (torch sees "
+            f"{torch.cuda.device_count()} CUDA devices); pass device='cpu', device='auto' (CUDA "
+            "when present, else the CPU) or an available device."
+        )
+    return str(parsed)
+
+
+def rng_devices(device: str) -> list[int]:
+    """The CUDA devices whose generators a fit on ``device`` may change, for
+    ``torch.random.fork_rng(devices=...)``: all of them when CUDA is in use (the fit seeds them,
+    or the caller has drawn from them); none while CUDA is untouched (forking would start it)."""
+    if not torch.cuda.is_available():
+        return []
+    if torch.device(device).type == "cuda" or torch.cuda.is_initialized():
+        return list(range(torch.cuda.device_count()))
+    return []
+
+
+@contextlib.contextmanager
+def forked_rng(device: str) -> Iterator[list[int]]:
+    """torch's CPU generator and :func:`rng_devices` forked: put back as they were on exit."""
+    forked = rng_devices(device)
+    with torch.random.fork_rng(devices=forked):
+        yield forked
+
+
+def manual_seed(seed: int, device: str, forked: list[int]) -> None:
+    """Seed torch's generators for a fit on ``device`` inside :func:`forked_rng` (``forked`` its
+    CUDA devices).
+
+    ``torch.manual_seed`` also seeds every CUDA generator, lazily when CUDA has not started yet:
+    outside a fork that would fix the caller's CUDA stream at its first use. So a CPU fit without
+    forked CUDA devices seeds only the CPU generator (it draws from nothing else)."""
+    if forked or torch.device(device).type != "cpu":
+        torch.manual_seed(seed)
+    else:
+        torch.default_generator.manual_seed(seed)

@@ -30,7 +30,7 @@ from sklearn.utils.validation import (
 )
 from torch.optim import Optimizer
 
-from fusekit import devices, persistence
+from fusekit import devices, persistence, threads
 from fusekit.data import (
     PreparedInput,
     Standardizer,
@@ -90,6 +90,7 @@ class _FusionEstimator(BaseEstimator):
         "optimizer_",
         "lr_schedule_",
         "training_settings_",
+        "device_",
     )
     #: The rest of the fitted state, held in the model file's own sections: the modality layout
     #: (``modalities_`` is derived from it), the standardisation, and the skorch net, stored as
@@ -121,6 +122,7 @@ class _FusionEstimator(BaseEstimator):
         predict_batch_size: int = 1024,
         random_state: int | np.random.RandomState | None = None,
         device: str = "cpu",
+        n_jobs: int | None = None,
         verbose: int = 0,
         **kwargs: Any,
     ) -> None:
@@ -146,6 +148,7 @@ class _FusionEstimator(BaseEstimator):
         self.predict_batch_size = predict_batch_size
         self.random_state = random_state
         self.device = device
+        self.n_jobs = n_jobs
         self.verbose = verbose
         for key, value in kwargs.items():
             setattr(self, key, value)
@@ -214,8 +217,11 @@ class _FusionEstimator(BaseEstimator):
             self.standardizer_ = Standardizer.fit(prepared, weights)
         return prepared if self.standardizer_ is None else self.standardizer_.transform(prepared)
 
-    def _batch(self, prepared: PreparedInput, with_index: bool = False) -> ModalityBatch:
-        device = torch.device(self.device)
+    def _batch(
+        self, prepared: PreparedInput, with_index: bool = False, device: str | None = None
+    ) -> ModalityBatch:
+        """The prepared rows as tensors on ``device`` (default: the fitted device ``device_``)."""
+        device = torch.device(self.device_ if device is None else device)
         return ModalityBatch(
             features={n: torch.from_numpy(a).to(device) for n, a in prepared.arrays.items()},
             mask=torch.from_numpy(prepared.mask).to(device),
@@ -373,7 +379,7 @@ class _FusionEstimator(BaseEstimator):
                     else []
                 ),
             ],
-            device=self.device,
+            device=self.device_,
             verbose=self.verbose,
             **skorch_params,
         )
@@ -480,11 +486,11 @@ class _FusionEstimator(BaseEstimator):
             split = self._validation_split(prepared.n_samples, stratify, split_seed)
         previous = self.net_ if self._continues(partial) else None
         resumed = partial and previous is not None and previous.rng_state_ is not None
-        with torch.random.fork_rng(devices=[]):
+        with devices.forked_rng(self.device_) as forked:
             if resumed:
                 torch.set_rng_state(previous.rng_state_)
             else:
-                torch.manual_seed(seed)
+                devices.manual_seed(seed, self.device_, forked)
             # a continued fit trains a copy, so that a failure leaves the fitted network as it was
             network = (
                 self._build_network(n_outputs)
@@ -569,15 +575,15 @@ class _FusionEstimator(BaseEstimator):
         nested = {k: v for k, v in state.params.items() if k not in known}
         _check_nested_names(cls.__name__, nested, known)  # no method is replaced by a parameter
         estimator = cls(**state.params)
-        estimator.device = devices.load_device(state.params.get("device", "cpu"), device)
         estimator.layout_ = state.layout
         estimator.modalities_ = dict(state.layout.shapes)
         estimator.standardizer_ = state.standardizer
         for name, value in state.fitted.items():
             setattr(estimator, name, value)
+        estimator.device_ = _loaded_device(estimator, state, device)
         n_outputs = estimator._loaded_outputs()
         persistence.check_weights(lambda: estimator._build_network(n_outputs), state.weights)
-        with torch.random.fork_rng(devices=[]):
+        with devices.forked_rng(estimator.device_):
             network = estimator._build_network(n_outputs)
         network.load_state_dict(state.weights, strict=True)
         network.eval()
@@ -614,15 +620,23 @@ class _FusionEstimator(BaseEstimator):
 
     def _logits(self, X: Any) -> torch.Tensor:
         check_is_fitted(self, "net_")
-        # standardised chunk by chunk in torch (one pass over cache-hot data, not two over all)
+        with threads.limited(getattr(self, "n_jobs", None)):
+            return self._checked_logits(X)
+
+    def _checked_logits(self, X: Any) -> torch.Tensor:
+        # standardised chunk by chunk in torch (one pass over cache-hot data, not two over all);
+        # X stays on the CPU and goes to the device one chunk of predict_batch_size rows at a time
         prepared = self._prepare(X, reset=False, standardize=False)
         network = self.net_.module_
         network.eval()
+        device = torch.device(self.device_)
         standardize = None
         if self.standardizer_ is not None:
-            standardize = self.standardizer_.torch_transform(torch.device(self.device))
-        batch = self._batch(prepared)
-        logits = network.predict_logits(batch, self.predict_batch_size, standardize).cpu()
+            standardize = self.standardizer_.torch_transform(device)
+        batch = self._batch(prepared, device="cpu")
+        logits = network.predict_logits(
+            batch, self.predict_batch_size, standardize, device=device
+        ).cpu()
         if not torch.isfinite(logits).all():
             rows = torch.nonzero(~torch.isfinite(logits).all(dim=1)).flatten()[:5].tolist()
             raise FloatingPointError(
@@ -644,12 +658,15 @@ class _FusionEstimator(BaseEstimator):
         """
         check_is_fitted(self, "net_")
         prepared = self._prepare(X, reset=False)
-        batch = self._batch(prepared)
+        batch = self._batch(prepared, device="cpu")
         network = self.net_.module_
         network.eval()
         size = batch_size or self.predict_batch_size
         for start in range(0, len(batch), size):
-            yield network(batch.take(slice(start, start + size)))
+            chunk = batch.take(slice(start, start + size)).to(self.device_)
+            with threads.limited(getattr(self, "n_jobs", None)):
+                output = network(chunk)
+            yield output
 
     def _fit_atomically(
         self, X: Any, y: Any, sample_weight: Any, partial: bool = False, classes: Any = None
@@ -660,7 +677,9 @@ class _FusionEstimator(BaseEstimator):
             self._check_params()
             if partial:
                 self._check_partial_fit_params()
-            self._fit_task(X, y, sample_weight, partial, classes)
+            self.device_ = devices.fit_device(self.device)
+            with threads.limited(getattr(self, "n_jobs", None)):
+                self._fit_task(X, y, sample_weight, partial, classes)
         return self
 
     def _fit_task(
@@ -714,7 +733,12 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
             weights (``sklearn.utils.class_weight.compute_sample_weight``).
         predict_batch_size: rows per chunk at prediction.
         random_state: seeds initialisation, shuffling, dropout and the early-stopping split.
-        device: torch device.
+        device: torch device (``"cpu"``, ``"cuda:1"``...) or ``"auto"`` (CUDA when available,
+            else the CPU); the fitted ``device_`` is the one used. Prediction moves one chunk of
+            ``predict_batch_size`` rows at a time to it.
+        n_jobs: torch's CPU threads during ``fit``, ``partial_fit`` and prediction (restored
+            after): ``None`` one (scikit-learn's idiom, so parallel searches do not
+            oversubscribe), ``-1`` every core, ``k`` that many (``docs/scaling.md``).
 
     ``fit(X, y, sample_weight=None)``: the task loss of a batch is ``sum_i w_i l_i / sum_i w_i``
     over its rows (``LossContext.weighted_mean``), so a row of weight 2 counts as two equal rows
@@ -741,7 +765,8 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
     skorch net), ``module_`` (the network), ``n_features_in_`` for array/DataFrame input,
     ``n_iter_`` (epochs run), ``loss_curve_`` (training loss per epoch), ``validation_scores_``
     (minus the validation loss per epoch, or ``None`` without validation rows), ``best_epoch_``
-    (1-based epoch whose weights early stopping restored, else ``None``).
+    (1-based epoch whose weights early stopping restored, else ``None``), ``device_`` (the
+    device the network is on: where it was fitted, recorded in the model file, or loaded).
     ``lr_``, ``optimizer_``, ``lr_schedule_`` (the settings used) and ``training_settings_``
     (``{name: {"value", "source"}}``, source ``"user"``, ``"default"`` or e.g. ``"fusion scfae"``).
     """
@@ -776,6 +801,7 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
         predict_batch_size: int = 1024,
         random_state: int | np.random.RandomState | None = None,
         device: str = "cpu",
+        n_jobs: int | None = None,
         verbose: int = 0,
         **kwargs: Any,
     ) -> None:
@@ -802,6 +828,7 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
             predict_batch_size=predict_batch_size,
             random_state=random_state,
             device=device,
+            n_jobs=n_jobs,
             verbose=verbose,
             **kwargs,
         )
@@ -843,7 +870,7 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
         weights = self._sample_weight(sample_weight, len(y), y)
         prepared = self._standardize_training(prepared, weights, warm)
         self.classes_ = classes
-        target = torch.as_tensor(encoded.reshape(-1), dtype=torch.long, device=self.device)
+        target = torch.as_tensor(encoded.reshape(-1), dtype=torch.long, device=self.device_)
         self._train(prepared, target, len(self.classes_), weights, encoded, partial)
 
     def _fit_labels(self, y: np.ndarray, warm: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -1024,7 +1051,7 @@ class FusionRegressor(RegressorMixin, _FusionEstimator):
             self.y_mean_, self.y_scale_ = mean, scale
         self._train(
             prepared,
-            torch.from_numpy(target).to(self.device),
+            torch.from_numpy(target).to(self.device_),
             self.n_outputs_,
             weights,
             partial=partial,
@@ -1057,6 +1084,26 @@ def _scaled_target(y: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.nda
             "before fitting."
         )
     return scaled.astype(np.float32)
+
+
+def _loaded_device(
+    estimator: _FusionEstimator, state: persistence.ModelState, requested: str | None
+) -> str:
+    """Where a loaded model goes (sets ``estimator.device`` to it unless that is ``"auto"``):
+    ``requested``, else the ``device`` parameter's device (``"auto"`` resolved here) when present,
+    else the CPU with a warning. The file's ``device_`` (the device it was fitted on) must be a
+    device string."""
+    fitted = state.fitted.get("device_")
+    if fitted is not None:
+        devices.recorded_device(fitted)
+    parameter = state.params.get("device", "cpu")
+    if isinstance(parameter, str) and parameter == devices.AUTO:
+        target = requested or devices.auto_device()
+        if requested is not None:
+            estimator.device = requested
+        return target
+    estimator.device = devices.load_device(parameter, requested)
+    return estimator.device
 
 
 def _carry_over(previous: FusionNet, net: FusionNet, lr: float) -> None:

@@ -100,7 +100,13 @@ ESTIMATOR_CONSTRAINTS: dict[str, list[Any]] = {
     "warm_start": ["boolean"],
     "predict_batch_size": [POSITIVE_INTEGER],
     "random_state": ["random_state"],
-    "device": [str, torch.device],
+    "device": [str, torch.device],  # or "auto"; checked at fit by fusekit.devices.fit_device
+    # torch's CPU threads during fit/predict (fusekit.threads): None (one), -1 (all), -2, ... or k
+    "n_jobs": [
+        None,
+        IntegerInterval(1, None, closed="left"),
+        IntegerInterval(None, -1, closed="right"),
+    ],
     "verbose": ["verbose"],
 }
 CLASSIFIER_CONSTRAINTS: dict[str, list[Any]] = {

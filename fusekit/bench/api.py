@@ -9,7 +9,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 
 from fusekit.atomic import atomic_write_text
+from fusekit.bench import placement
 from fusekit.bench.backends import check_backend, execute
 from fusekit.bench.config import BenchConfig, Unit, axes, grid, label, plan
 from fusekit.bench.data import BenchData, from_arrays, is_file_name, load_file, load_named
@@ -112,6 +113,7 @@ def run_bench(
     backend: str = "processes",
     n_jobs: int = 1,
     scheduler: str | None = None,
+    devices: str | Sequence[str] | None = None,
     resume: bool = True,
     quiet: bool = False,
     data: Mapping[str, tuple[Any, Any]] | None = None,
@@ -126,6 +128,9 @@ def run_bench(
         backend: ``"serial"``, ``"processes"`` (``n_jobs`` forked processes; loky off Linux),
             ``"joblib"`` (``n_jobs`` loky processes) or ``"dask"`` (``scheduler``
             address, or a loopback ``LocalCluster`` of ``n_jobs`` workers).
+        devices: torch devices to train on, one unit per device at a time (``"cuda:0,cuda:1"``
+            or a list; one worker per entry, replacing ``n_jobs``); each row records its
+            ``device``. See :mod:`fusekit.bench.placement`.
         resume: skip units already finished in ``out_dir/results.csv`` (False: start afresh).
         quiet: no progress bar.
         data: in-memory data sets ``{name: (X, y)}``; without ``config`` or ``datasets=``
@@ -136,7 +141,8 @@ def run_bench(
     config = dataclasses.replace(config or BenchConfig(), **settings)
     config.validate()
     grid(config)  # a misspelt name fails before any data is loaded
-    check_backend(backend, n_jobs)
+    devices = placement.parse_devices(devices)
+    check_backend(backend, n_jobs, devices)
     out_dir = Path(out_dir)
     started = time.perf_counter()
     with claim(out_dir), sigterm_raises():  # one bench per directory; SIGTERM unwinds like Ctrl-C
@@ -158,11 +164,14 @@ def run_bench(
             backend=backend,
             n_jobs=n_jobs,
             scheduler=scheduler,
+            **({"devices": devices} if devices else {}),
         )
         order = [u.unit_id for u in units]
         everything = store.finalize(order)
         results = everything[everything["unit_id"].isin(set(order))].reset_index(drop=True)
         info = _run_info(config, loaded, backend, n_jobs, scheduler)
+        if devices:
+            info["devices"] = ", ".join(devices) + " (one unit per device at a time)"
         info["units"] = f"{len(todo)} run, {len(units) - len(todo)} resumed from results.csv"
         info["wall time"] = f"{time.perf_counter() - started:.1f} s"
         summary = summarize(results, rank_by=config.rank_by, baseline=config.baseline)

@@ -50,9 +50,10 @@ from typing import Any
 
 from joblib import Parallel, delayed
 
+from fusekit.bench import placement
 from fusekit.bench.config import Unit
-from fusekit.bench.runner import error_rows, run_unit, torch_threads, warm_up
-from fusekit.bench.stopping import signals_ignored, worker_signals
+from fusekit.bench.runner import error_rows, run_unit, run_unit_on_dask, torch_threads, warm_up
+from fusekit.bench.stopping import signals_ignored
 
 BACKENDS = ("serial", "processes", "joblib", "dask")
 DASK_HINT = 'the dask backend needs dask.distributed: pip install "dask[distributed]"'
@@ -60,11 +61,17 @@ ALLOWED_FAILURES = 3  # worker deaths one task may cause before it is given up (
 RETRIES = 2  # reruns of a task that raised outside run_unit (run_unit itself never raises)
 
 
-def check_backend(backend: str, n_jobs: int) -> None:
+def check_backend(backend: str, n_jobs: int, devices: Sequence[str] = ()) -> None:
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}.")
     if not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
         raise ValueError(f"n_jobs must be a positive integer or -1 (all cores), got {n_jobs!r}.")
+    if devices and (backend == "joblib" or (backend == "processes" and not can_fork())):
+        raise ValueError(
+            f"devices={list(devices)}: the {backend} backend cannot give each worker its own "
+            "device (loky workers are not told apart); use backend 'processes' on Linux, "
+            "'dask' or 'serial'."
+        )
 
 
 def _workers(n_jobs: int) -> int:
@@ -72,9 +79,10 @@ def _workers(n_jobs: int) -> int:
 
 
 @contextlib.contextmanager
-def local_cluster(n_workers: int) -> Iterator[Any]:
+def local_cluster(n_workers: int, resources: dict[str, float] | None = None) -> Iterator[Any]:
     """A ``LocalCluster`` on 127.0.0.1: ``n_workers`` single-threaded processes (each restarted
-    by its nanny if it dies), no dashboard, up to :data:`ALLOWED_FAILURES` deaths per task."""
+    by its nanny if it dies), no dashboard, up to :data:`ALLOWED_FAILURES` deaths per task;
+    each worker holds ``resources``."""
     try:
         from distributed import LocalCluster
     except ImportError as error:
@@ -87,13 +95,20 @@ def local_cluster(n_workers: int) -> Iterator[Any]:
         dashboard_address=None,
         silence_logs=logging.ERROR,
         scheduler_kwargs={"allowed_failures": ALLOWED_FAILURES},
+        resources=resources,
     ) as cluster:
         yield cluster
 
 
 @contextlib.contextmanager
-def dask_client(scheduler: str | None, n_jobs: int, timeout: float = 120) -> Iterator[Any]:
-    """A ``distributed.Client`` on ``scheduler``, or on a new loopback :func:`local_cluster`."""
+def dask_client(
+    scheduler: str | None,
+    n_jobs: int,
+    timeout: float = 120,
+    resources: dict[str, float] | None = None,
+) -> Iterator[Any]:
+    """A ``distributed.Client`` on ``scheduler``, or on a new loopback :func:`local_cluster`
+    (its workers holding ``resources``)."""
     try:
         from distributed import Client
     except ImportError as error:
@@ -102,7 +117,8 @@ def dask_client(scheduler: str | None, n_jobs: int, timeout: float = 120) -> Ite
         with Client(scheduler, timeout=timeout) as client:
             yield client
         return
-    with local_cluster(_workers(n_jobs)) as cluster, Client(cluster, timeout=timeout) as client:
+    cluster_of = local_cluster(_workers(n_jobs), resources)
+    with cluster_of as cluster, Client(cluster, timeout=timeout) as client:
         client.wait_for_workers(_workers(n_jobs), timeout=timeout)
         yield client
 
@@ -124,8 +140,10 @@ def run_in_forked_processes(
     data: dict[str, tuple[Any, Any]],
     on_result: Callable[[list[dict[str, Any]]], None],
     n_workers: int,
+    devices: tuple[str, ...] = (),
 ) -> None:
-    """Run the units in ``n_workers`` processes forked from this warmed-up one.
+    """Run the units in ``n_workers`` processes forked from this warmed-up one; with
+    ``devices``, one worker per entry, each training on its own (:mod:`fusekit.bench.placement`).
 
     A worker that dies (out of memory, segfault) breaks the pool: the run stops with an error
     saying so, what finished is saved, and a rerun resumes (Dask reruns lost units instead).
@@ -134,8 +152,17 @@ def run_in_forked_processes(
     with torch_threads(1):
         warm_up()  # once here, inherited by every worker
     _INHERITED = data
+    context = multiprocessing.get_context("fork")
+    queue = None
+    if devices:
+        n_workers, queue = len(devices), context.Queue()
+        for device in devices:
+            queue.put(device)
     pool = ProcessPoolExecutor(
-        n_workers, mp_context=multiprocessing.get_context("fork"), initializer=worker_signals
+        n_workers,
+        mp_context=context,
+        initializer=placement.worker_initializer,
+        initargs=(queue,),
     )
     try:
         futures = [pool.submit(_run_inherited, unit) for unit in units]
@@ -181,8 +208,10 @@ def run_on_dask(
     units: Sequence[Unit],
     data: dict[str, tuple[Any, Any]],
     on_result: Callable[[list[dict[str, Any]]], None],
+    devices: tuple[str, ...] = (),
 ) -> None:
-    """Submit one future per unit to ``client``; hand each unit's rows to ``on_result`` once."""
+    """Submit one future per unit to ``client``; hand each unit's rows to ``on_result`` once.
+    With ``devices``, each unit needs one ``device`` resource and trains on its worker's entry."""
     from distributed import as_completed
 
     run = uuid.uuid4().hex[:8]  # a fresh key per run: no result is shared with an earlier run
@@ -199,9 +228,19 @@ def run_on_dask(
     futures = []
     for unit in units:
         key = f"fusekit-bench-{unit.unit_id}-{run}"
-        futures.append(
-            client.submit(run_unit, unit, *shared[unit.dataset], key=key, retries=RETRIES)
-        )
+        if devices:
+            future = client.submit(
+                run_unit_on_dask,
+                unit,
+                *shared[unit.dataset],
+                devices,
+                key=key,
+                retries=RETRIES,
+                resources={placement.RESOURCE: 1},
+            )
+        else:
+            future = client.submit(run_unit, unit, *shared[unit.dataset], key=key, retries=RETRIES)
+        futures.append(future)
         pending[key] = unit
     for future in as_completed(futures):
         unit = pending.pop(future.key, None)
@@ -224,17 +263,21 @@ def execute(
     backend: str = "processes",
     n_jobs: int = 1,
     scheduler: str | None = None,
+    devices: tuple[str, ...] = (),
 ) -> None:
-    """Run every unit, calling ``on_result(rows)`` in this process as each one finishes."""
-    check_backend(backend, n_jobs)
+    """Run every unit, calling ``on_result(rows)`` in this process as each one finishes; with
+    ``devices``, one unit per listed device at a time (:mod:`fusekit.bench.placement`)."""
+    check_backend(backend, n_jobs, devices)
     if not units:
         return
-    if backend == "serial" or (backend in ("processes", "joblib") and _workers(n_jobs) == 1):
+    workers = len(devices) if devices else _workers(n_jobs)
+    if backend == "serial" or (backend in ("processes", "joblib") and workers == 1):
         for unit in units:
-            on_result(run_unit(unit, *data[unit.dataset]))
+            placed = {"device": devices[0]} if devices else {}
+            on_result(run_unit(unit, *data[unit.dataset], **placed))
         return
     if backend == "processes" and can_fork():
-        run_in_forked_processes(units, data, on_result, _workers(n_jobs))
+        run_in_forked_processes(units, data, on_result, workers, devices)
         return
     if backend in ("processes", "joblib"):
         tasks = (delayed(run_unit)(unit, *data[unit.dataset]) for unit in units)
@@ -242,5 +285,7 @@ def execute(
         for rows in parallel(tasks):
             on_result(rows)
         return
-    with dask_client(scheduler, n_jobs) as client:
-        run_on_dask(client, units, data, on_result)
+    n_dask = len(devices) if devices else n_jobs
+    resources = {placement.RESOURCE: 1} if devices else None
+    with dask_client(scheduler, n_dask, resources=resources) as client:
+        run_on_dask(client, units, data, on_result, devices)

@@ -207,6 +207,12 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--n-jobs", type=int, default=1, help="parallel workers (-1: all cores; default 1)"
     )
     run.add_argument(
+        "--devices",
+        metavar="LIST",
+        help="torch devices to train on, one unit per device at a time, e.g. cuda:0,cuda:1 "
+        "(one worker per entry; backends processes, dask, serial); recorded per row",
+    )
+    run.add_argument(
         "--scheduler",
         metavar="ADDRESS",
         help="Dask scheduler (tcp://host:8786); default: a LocalCluster on loopback",
@@ -278,6 +284,7 @@ def bench_command(args: argparse.Namespace) -> int:
                 backend=args.backend,
                 n_jobs=args.n_jobs,
                 scheduler=args.scheduler,
+                devices=args.devices,
                 quiet=args.quiet,
                 **{kind: getattr(args, kind) for kind in KINDS if getattr(args, kind) is not None},
             )
@@ -288,6 +295,7 @@ def bench_command(args: argparse.Namespace) -> int:
                 backend=args.backend,
                 n_jobs=args.n_jobs,
                 scheduler=args.scheduler,
+                devices=args.devices,
                 resume=args.resume,
                 quiet=args.quiet,
             )

@@ -25,6 +25,7 @@ import torch
 from sklearn.metrics import get_scorer
 from threadpoolctl import threadpool_limits
 
+from fusekit.bench import placement
 from fusekit.bench.config import Unit
 from fusekit.bench.reference import make_reference
 from fusekit.bench.tuning import as_text, choose
@@ -65,11 +66,13 @@ COLUMNS = [
     "error",
     "tuned",
     *TRAINING_COLUMNS,
+    "device",
 ]
 """One row per score. ``lr`` ... ``train_loss_last``: the training the fit actually had (the
 resolved ``lr_``, ``optimizer_``, ``lr_schedule_`` of a fusekit estimator, its epochs and first /
 last training loss), so a low score can be told from a diverged or under-trained fit; empty for
-the scikit-learn reference rows."""
+the scikit-learn reference rows. ``device``: the torch device the unit trained on (``cpu`` for
+the reference rows; see :mod:`fusekit.bench.placement`)."""
 
 
 @contextlib.contextmanager
@@ -98,12 +101,17 @@ def warm_up() -> None:
     _WARM = True
 
 
-def make_estimator(unit: Unit, tuned: dict[str, Any] | None = None) -> Any:
-    """The unit's unfitted estimator (``tuned`` parameters on top of the unit's)."""
+def make_estimator(
+    unit: Unit, tuned: dict[str, Any] | None = None, device: str | None = None
+) -> Any:
+    """The unit's unfitted estimator (``tuned`` parameters on top of the unit's; on ``device``
+    when one is given, whatever the unit's parameters say)."""
     if unit.reference is not None:
         return make_reference(unit.reference, unit.task, unit.fit_seed)
     cls = FusionClassifier if unit.task == "classification" else FusionRegressor
     params = {"verbose": 0, **unit.params, **(tuned or {}), "random_state": unit.fit_seed}
+    if device is not None:
+        params["device"] = device
     return cls(**unit.components, **params)
 
 
@@ -239,8 +247,26 @@ def _missing_rows(unit: Unit, estimator: Any, X: Modalities, y: np.ndarray, fit_
         )
 
 
-def run_unit(unit: Unit, X: Modalities, y: np.ndarray) -> list[dict[str, Any]]:
-    """Fit and evaluate one unit; never raises for the configuration's own errors."""
+def run_unit(
+    unit: Unit, X: Modalities, y: np.ndarray, device: str | None = None
+) -> list[dict[str, Any]]:
+    """Fit and evaluate one unit (on ``device``, default: the one this worker was given, else
+    the unit's parameter); never raises for the configuration's own errors."""
+    device = device or placement.assigned_device()
+    rows = _run_unit(unit, X, y, device)
+    for row in rows:
+        row["device"] = row.get("device") or device or unit.params.get("device") or "cpu"
+    return rows
+
+
+def run_unit_on_dask(
+    unit: Unit, X: Modalities, y: np.ndarray, listed: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """:func:`run_unit` on the device of the Dask worker it runs on (``listed`` devices)."""
+    return run_unit(unit, X, y, placement.dask_worker_device(listed))
+
+
+def _run_unit(unit: Unit, X: Modalities, y: np.ndarray, device: str | None) -> list[dict[str, Any]]:
     with torch_threads(1), threadpool_limits(1), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit_time = None
@@ -251,7 +277,7 @@ def run_unit(unit: Unit, X: Modalities, y: np.ndarray) -> list[dict[str, Any]]:
             tuned = {}
             if unit.tune and unit.reference is None:  # nested: the training rows only
                 tuned = choose(
-                    lambda params: make_estimator(unit, params),
+                    lambda params: make_estimator(unit, params, device),
                     unit.tune,
                     X_train,
                     y_train,
@@ -260,7 +286,7 @@ def run_unit(unit: Unit, X: Modalities, y: np.ndarray) -> list[dict[str, Any]]:
                     unit.tune_folds,
                     unit.fit_seed,
                 )
-            estimator = make_estimator(unit, tuned)
+            estimator = make_estimator(unit, tuned, device)
             start = time.perf_counter()
             estimator.fit(X_train, y_train)
             fit_time = time.perf_counter() - start
@@ -278,6 +304,7 @@ def run_unit(unit: Unit, X: Modalities, y: np.ndarray) -> list[dict[str, Any]]:
             if unit.missing:
                 rows += _missing_rows(unit, estimator, X_test, y_test, fit_time)
             record = training_record(estimator)
+            record["device"] = getattr(estimator, "device_", "cpu")  # where it trained
             for row in rows:
                 row["tuned"] = as_text(tuned)
                 row.update(record)

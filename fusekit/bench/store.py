@@ -53,7 +53,7 @@ NUMERIC_COLUMNS = (
     "train_loss_last",
 )
 TEXT_COLUMNS = tuple(c for c in COLUMNS if c not in NUMERIC_COLUMNS)
-OPTIONAL = ("tuned", *TRAINING_COLUMNS)  # added after the first release of the format
+OPTIONAL = ("tuned", *TRAINING_COLUMNS, "device")  # added after the format's first release
 STATUSES = ("ok", "error")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 QUOTE = "'"

@@ -140,16 +140,16 @@ def modulation_coefficients(
 
     ``running`` must hold ŝ from before this batch; absent modalities get k = 1.
     """
-    n = int(available.sum())
-    if n < 2:
-        return torch.ones_like(scores)
-    scale = n / (n - 1)
-    batch_mean = scores[available].mean()
-    running_mean = running[available].mean()
+    # tensor ops throughout (no `int(available.sum())`): the count stays on the device
+    n = available.sum().to(scores.dtype)
+    scale = n / (n - 1).clamp(min=1)
+    batch_mean = torch.where(available, scores, 0).sum() / n.clamp(min=1)
+    running_mean = torch.where(available, running, 0).sum() / n.clamp(min=1)
     ratio = torch.exp(scale * (batch_mean - scores))  # r_m
     target = torch.exp(scale * (running_mean - running))  # η_m
-    coefficients = torch.exp(alpha * (target - ratio).clamp(max=max_gap(n)))
-    return torch.where(available, coefficients, torch.ones_like(coefficients))
+    gap = torch.where(n == 2, MAX_GAP_TWO, MAX_GAP_MANY).to(scores.dtype)  # c_M
+    coefficients = torch.exp(alpha * torch.minimum(target - ratio, gap))
+    return torch.where(available & (n >= 2), coefficients, torch.ones_like(coefficients))
 
 
 class AGMWeighting(Weighting):

@@ -101,7 +101,9 @@ class GradientBlendingWeighting(Weighting):
         self.names = spec.names
         heads = len(spec.names) + 1
         self.register_buffer("blend_weights", torch.full((heads,), 1.0 / heads))  # (M + 1,)
-        self.holdout: Tensor | None = None  # (N,) bool, True = held-out row
+        # (N,) bool, True = held-out row: a buffer so that it follows the network's .to(); not
+        # saved (training state, sized by the training rows)
+        self.register_buffer("holdout", None, persistent=False)
 
     def on_train_begin(self, ctx: TrainingContext) -> None:
         if ctx.data is None or ctx.data.target is None:

@@ -151,6 +151,12 @@ def conditional_utilization_rates(
 class GreedyWeighting(Weighting):
     """Greedy: re-balancing steps that train only the slower-learning modality's encoder."""
 
+    needs_host_values = (
+        "the state machine of Wu et al. decides on the host, every batch, whether and which "
+        "modality the next steps re-balance, from the conditional learning speeds (gradient and "
+        "weight norms read as floats)"
+    )
+
     def __init__(
         self,
         alpha: float = 0.01,

@@ -88,6 +88,11 @@ class MMParetoWeighting(Weighting):
     """MMPareto: Pareto (min-norm) combination of multimodal and unimodal encoder gradients."""
 
     needs_unimodal_heads = True
+    needs_host_values = (
+        "the encoders present in the batch choose which autograd.grad calls the step makes, and "
+        "the two-objective min-norm weights are a branch on cos(g_mm, g_m) (the reference code's "
+        "Python floats)"
+    )
 
     def __init__(self, gamma: float = 1.5) -> None:
         super().__init__()

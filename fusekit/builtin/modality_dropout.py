@@ -18,6 +18,12 @@ from fusekit.plugin import ModalityBatch, Weighting, hookimpl
 class ModalityDropout(Weighting):
     """Drop whole modalities at training time with probability ``p`` (ModDrop)."""
 
+    needs_host_values = (
+        "keep_one draws the modality to keep only for a batch where some row lost them all: "
+        "drawing it for every batch would avoid the host read but change every fit's random "
+        "stream, and so its results"
+    )
+
     def __init__(self, p: float = 0.25, keep_one: bool = True) -> None:
         super().__init__()
         self.p = p
@@ -31,7 +37,7 @@ class ModalityDropout(Weighting):
         dropped = mask & keep
         if self.keep_one:
             emptied = (~dropped.any(dim=1)) & mask.any(dim=1)  # (B,)
-            if emptied.any():
+            if emptied.any():  # a host read: see needs_host_values
                 # pick one originally present modality per emptied sample
                 scores = torch.rand(mask.shape, device=mask.device) * mask
                 chosen = torch.zeros_like(mask).scatter_(

@@ -76,9 +76,11 @@ def ranking_loss(confidence: Tensor, history: Tensor, present: Tensor) -> Tensor
 def normalise_history(history: Tensor) -> Tensor:
     """(c − min) / (max − min) over all rows, ``(N,)``; all zeros when max = min."""
     low, high = history.min(), history.max()
-    if high <= low:
-        return torch.zeros_like(history)
-    return (history - low) / (high - low)
+    span = high - low
+    # torch.where, not `if high <= low:`: no host read of the device every batch
+    return torch.where(
+        span > 0, (history - low) / span.clamp(min=torch.finfo(span.dtype).tiny), 0.0
+    )
 
 
 class QMFWeighting(Weighting):
@@ -152,8 +154,8 @@ class QMFWeighting(Weighting):
         with torch.no_grad():  # then the batch's losses enter the history
             for position, name in enumerate(self.names):
                 losses = ctx.per_sample_loss(output.unimodal_logits[name])  # (B,)
-                present = mask[:, position]
-                self.loss_history[index[present], position] += losses[present]
+                present = mask[:, position]  # absent rows add 0 (no boolean indexing: no sync)
+                self.loss_history[index, position] += torch.where(present, losses, 0.0)
         return {"qmf_rank": float(self.lam) * total}
 
 

@@ -296,14 +296,19 @@ class FusionNetwork(nn.Module):
         batch: ModalityBatch,
         batch_size: int,
         transform: Callable[[ModalityBatch], ModalityBatch] | None = None,
+        device: torch.device | str | None = None,
     ) -> Tensor:
         """Fused logits for every row of ``batch``, in chunks, without gradients.
 
-        ``transform`` (e.g. standardisation) is applied to each chunk before the forward pass.
+        With ``device``, each chunk of ``batch_size`` rows is moved there just before its forward
+        pass, so ``batch`` may stay on the CPU however large it is. ``transform`` (e.g.
+        standardisation) is applied to each chunk on that device before the forward pass.
         """
         chunks = []
         for start in range(0, len(batch), batch_size):
             chunk = batch.take(slice(start, start + batch_size))
+            if device is not None:
+                chunk = chunk.to(device)
             chunks.append(self(chunk if transform is None else transform(chunk)).logits)
         return torch.cat(chunks)
 

@@ -7,8 +7,10 @@ memory (no per-sample ``Dataset`` + collate), ``infer`` calls the network on a
 
 The per-batch path is trimmed to what a hand-written loop does (profiled in
 ``docs/performance.md``): ``run_single_epoch`` writes the history row directly (skorch's
-``History.__getitem__`` parses its key three times per batch), checks the loss for divergence
-inline, and calls only callbacks that override a batch hook; ``train_step`` steps built-in
+``History.__getitem__`` parses its key three times per batch), keeps each batch's loss on the
+device and reads the epoch's losses into the history once, at its end (no host sync per batch on
+a GPU; the history rows hold the same floats skorch's ``loss.item()`` would), checks them for
+divergence there, and calls only callbacks that override a batch hook; ``train_step`` steps built-in
 ``torch.optim`` optimisers without skorch's closure and step accumulator (optimisers that need a
 closure, such as LBFGS or third-party ones, keep skorch's path).
 """
@@ -154,28 +156,33 @@ class FusionNet(NeuralNet):
         batches = self.history[-1]["batches"]  # the history row skorch's new_batch would append
         loss_key, size_key = f"{prefix}_loss", f"{prefix}_batch_size"
         count = 0
+        records: list[dict[str, Any]] = []  # this pass's rows of the history's batch list
+        losses: list[torch.Tensor] = []  # their losses, on the device until the pass ends
+        weights: list[Any] = []  # their *_batch_size entries (a device tensor with sample weights)
         state = self.__dict__  # plain writes: skorch's __setattr__ inspects every assignment
         for batch in iterator:
             if training:
                 state["batch_index_"] = count
             record: dict[str, Any] = {}
             batches.append(record)
+            records.append(record)
             for listener in begin:
                 listener(self, batch=batch, training=training)
             step = step_fn(batch, **fit_params)
-            loss = step["loss"].item()
-            if not math.isfinite(loss):
-                self._diverged(loss, training, count)
-            record[loss_key] = loss
-            record[size_key] = _batch_weight(batch[0])
+            losses.append(step["loss"].detach())
+            weights.append(_batch_weight(batch[0]))
             for listener in end:
                 listener(self, batch=batch, training=training, **step)
             # Free this step's outputs (activations of large fusions) before the next forward pass
             # allocates its own, as a hand-written loop does.
             del step
             count += 1
+        _record_losses(records, loss_key, size_key, losses, weights)
         if training:
             state["batch_index_"] = count
+        for position, record in enumerate(records):
+            if not math.isfinite(record[loss_key]):
+                self._diverged(record[loss_key], training, position)
         self.history.record(f"{prefix}_batch_count", count)
 
     def _diverged(self, loss: float, training: bool, batch: int) -> None:
@@ -296,12 +303,34 @@ class ComponentHooks(Callback):
             self._dispatch("on_epoch_end", self._context(net))
 
 
-def _batch_weight(batch: Any) -> float | int:
-    """The ``*_batch_size`` history entry: the batch's rows, or with sample weights their sum.
+def _record_losses(
+    records: list[dict[str, Any]],
+    loss_key: str,
+    size_key: str,
+    losses: list[torch.Tensor],
+    weights: list[Any],
+) -> None:
+    """Write a pass's batch losses and ``*_batch_size`` entries into its history ``records`` as
+    Python numbers, read from the device in one transfer. (A pass that a callback or Ctrl-C
+    ends early leaves its batch rows without them, as it leaves the epoch without its
+    ``train_loss``.)"""
+    if not losses:
+        return
+    values = torch.stack(losses).tolist()
+    if weights and isinstance(weights[0], torch.Tensor):
+        weights = torch.stack(weights).tolist()
+    for record, loss, weight in zip(records, values, weights, strict=True):
+        record[loss_key] = loss
+        record[size_key] = weight
+
+
+def _batch_weight(batch: Any) -> torch.Tensor | int:
+    """The ``*_batch_size`` history entry: the batch's rows, or with sample weights their sum (a
+    device tensor, read with the losses at the end of the epoch).
 
     skorch averages the epoch's ``train_loss`` / ``valid_loss`` over batches weighted by this
     entry; each batch's loss is Σ w ℓ / Σ w, so weighting by Σ w makes the epoch value
     Σ w ℓ / Σ w over the whole epoch (not a row-count average of the batch means).
     """
     weights = getattr(batch, "sample_weight", None)
-    return len(batch) if weights is None else float(weights.sum())
+    return len(batch) if weights is None else weights.sum()

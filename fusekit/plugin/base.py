@@ -74,6 +74,11 @@ class Component(nn.Module):
     #: component with a ``ValueError`` naming it; ``fit`` trains it as usual. Leave it False when
     #: the component works on whatever rows ``ctx.data`` holds (``partial_fit``: the chunk).
     needs_all_training_rows: ClassVar[bool] = False
+    #: Why the component reads a tensor's value on the host every training batch (``.item()``,
+    #: ``if t.any():``, a Python loop over a tensor), which on a GPU waits for the device; empty
+    #: when it does not. ``check_runs_on_meta_device`` accepts a host sync only when this says why.
+    #: Prefer tensor ops (``torch.where``, masked means) to declaring it.
+    needs_host_values: ClassVar[str] = ""
 
     def __init__(self) -> None:
         super().__init__()

@@ -31,9 +31,13 @@ from fusekit.plugin import (
     Component,
     FusionOutput,
     ModalityBatch,
+    TrainingContext,
+    TrainingData,
+    TrainingLoop,
     expand_mask,
     input_kind,
 )
+from fusekit.testing import meta_device
 from fusekit.testing.seed_env import current_seed
 
 DEFAULTS = {kind: KINDS[kind].default for kind in COMPONENT_KINDS}
@@ -647,6 +651,121 @@ def check_trains_in_chunks(kind: str, plugin: Any, params: Mapping[str, Any] | N
         )
 
 
+class _StandInLoop:
+    """What ``TrainingLoop`` reads from skorch's net, for hooks run outside a fit."""
+
+    def __init__(self, network: FusionNetwork) -> None:
+        from skorch.history import History
+
+        self.max_epochs, self.batch_size, self.lr = 3, 8, 0.01
+        self.optimizer = torch.optim.Adam
+        self.optimizer_ = torch.optim.Adam(network.parameters(), lr=self.lr)
+        self.history = History()
+        self.history.new_epoch()
+        self.history.record("epoch", 1)
+
+
+def _dispatch(network: FusionNetwork, hook: str, ctx: TrainingContext) -> None:
+    """Call ``hook`` on every component that overrides it, in pass order (as the engine does)."""
+    for component in network.components():
+        if getattr(type(component), hook) is not getattr(Component, hook):
+            getattr(component, hook)(ctx)
+
+
+def check_runs_on_meta_device(
+    kind: str, plugin: Any, params: Mapping[str, Any] | None = None
+) -> None:
+    """A training batch runs with the network and the data on torch's ``meta`` device: no
+    tensor created on another device, no host sync (``.item()``, ``if t.any():``).
+
+    The network is built and ``on_train_begin`` / ``on_epoch_begin`` run on the CPU (once per fit
+    or epoch, a host value is fine there), then the network moves with ``.to("meta")`` and the
+    per-batch path runs there: ``on_batch_begin``, the forward pass (``perturb``, ``reweight``,
+    ``adjust_logits``), the task loss and loss terms, backward, ``on_grad_computed``, and an
+    evaluation pass. A component that needs a host value every batch declares why in
+    ``needs_host_values``; ops meta cannot run are a skip (:class:`~fusekit.testing.meta_device.
+    MetaUnsupported`), not a failure."""
+    params = params or {}
+    declared = getattr(_plugin_class(kind, plugin), "needs_host_values", "")
+    tried = []
+    for form in ("vector", "sequence"):
+        shapes = _shapes(kind, plugin, 3, form)
+        if shapes in tried:  # a backbone of one input form
+            continue
+        tried.append(shapes)
+        found = _meta_batch(kind, plugin, params, shapes)
+        if found is None:
+            continue
+        problem, stage, error = found
+        if problem == "host sync" and declared:
+            continue
+        where = meta_device.origin(error)
+        if problem == "host sync":
+            _fail(
+                kind,
+                plugin,
+                "no host sync on the training path",
+                f"{stage} needs a tensor's value on the host ({str(error).splitlines()[0]}) at "
+                f"{where}; on a GPU that waits for the device every batch",
+                "keep the value a tensor: torch.where / masked ops instead of `if t.any():`, "
+                "clamp instead of comparing a float, accumulate on the device; a component that "
+                "cannot, declares why: needs_host_values = 'reason'",
+            )
+        _fail(
+            kind,
+            plugin,
+            "tensors on the network's device",
+            f"{stage} mixed devices ({str(error).splitlines()[0]}) at {where}",
+            "create tensors on the input's device (torch.zeros(n, device=x.device), "
+            "x.new_zeros(n), torch.zeros_like(x)) and keep tensor state in register_buffer so "
+            "that it follows module.to()",
+        )
+
+
+def _meta_batch(
+    kind: str, plugin: Any, params: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...]]
+) -> tuple[str, str, BaseException] | None:
+    """One training batch of a network of ``shapes`` on the meta device (see
+    :func:`check_runs_on_meta_device`); the first host sync or device mix found, else ``None``."""
+    network = _network(kind, plugin, params, shapes).train()
+    n, rows = 12, slice(0, 8)
+    inputs = _batch(shapes, n, {"m0": 0.3}, seed=11)
+    target = torch.arange(n) % N_CLASSES
+    loop = TrainingLoop(_StandInLoop(network))
+    data = TrainingData(inputs, target)
+    _dispatch(network, "on_train_begin", TrainingContext(network.view, loop, data, 0))
+    _dispatch(network, "on_epoch_begin", TrainingContext(network.view, loop, data, 0))
+    network.to("meta")
+    meta = TrainingData(inputs.to("meta"), target.to("meta"))
+    batch, batch_target = meta.inputs.take(rows), meta.target[rows]
+    ctx = TrainingContext(
+        network.view, loop, meta, 0, batch=batch, target=batch_target, batch_index=0
+    )
+    state: dict[str, Any] = {}
+
+    def forward_and_loss() -> None:
+        state["output"] = output = network(batch)
+        state["loss"] = network.loss(output, batch_target, batch, training=True)
+
+    def evaluate() -> None:
+        network.eval()
+        with torch.no_grad():
+            network(batch)
+
+    stages = [
+        ("on_batch_begin", lambda: _dispatch(network, "on_batch_begin", ctx)),
+        ("the training forward pass and loss", forward_and_loss),
+        ("backward", lambda: state["loss"].requires_grad and state["loss"].backward()),
+        ("on_grad_computed", lambda: _dispatch(network, "on_grad_computed", ctx)),
+        ("the evaluation forward pass", evaluate),
+    ]
+    for stage, step in stages:
+        found = meta_device.run_step(step, stage)
+        if found is not None:
+            return found
+    return None
+
+
 #: Checks that train a model and threshold a score (seeded from ``FUSEKIT_TEST_SEED``).
 SEEDED_CHECKS = (check_beats_chance,)
 
@@ -662,6 +781,7 @@ COMMON = [
     check_sklearn_compatible,
     check_trains_in_chunks,
     check_beats_chance,
+    check_runs_on_meta_device,
 ]
 
 

@@ -142,3 +142,16 @@ def test_a_cpu_model_loads_onto_the_gpu_when_asked(tmp_path, vectors):
     loaded = fusekit.load(model.save(tmp_path / "m.safetensors"), device="cuda:0")
     assert loaded.device == "cuda:0" and _on(loaded, "cuda")
     np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), atol=1e-4)
+
+
+def test_a_recorded_device_that_is_not_a_device_is_refused(tmp_path, vectors):
+    X, y = vectors
+    path = FusionClassifier(max_epochs=1).fit(X, y).save(tmp_path / "m.safetensors")
+
+    def forge(document):
+        assert document["fitted"]["device_"] == "cpu"  # the device it was fitted on
+        document["fitted"]["device_"] = "tpu9"
+
+    reseal(path, forge)
+    with pytest.raises(ModelFileError, match=r"m\.safetensors.*device_='tpu9' is not a torch"):
+        fusekit.load(path)

@@ -45,6 +45,11 @@ APPLY = ("grad", "loss", "both")
 class MWAM(Weighting):
     """MWAM: per-modality gradient (or loss) weights from the Frequency Ratio Metric."""
 
+    needs_host_values = (
+        "records every step's FRM and weights in Python lists (frm_history, weight_history, the "
+        "trajectory the paper plots) and reads the weights as floats to scale the gradients"
+    )
+
     def __init__(
         self,
         frm_source: str = "input",
@@ -130,7 +135,9 @@ class MWAM(Weighting):
         ``mask`` is the ``(B, M)`` presence mask; ``steps`` the padded-sequence step masks.
         """
         steps = steps or {}
-        frm = torch.full((len(self.names),), float("nan"), dtype=torch.float64)  # (M,)
+        frm = torch.full(  # (M,), on the bank's device: the bank update mixes them
+            (len(self.names),), float("nan"), dtype=torch.float64, device=self.frm_bank.device
+        )
         for position, name in enumerate(self.names):
             present = mask[:, position]  # (B,)
             if not present.any():
@@ -148,7 +155,7 @@ class MWAM(Weighting):
                 reduce=self.reduce,
                 present=present,
                 steps=step_mask,
-            ).cpu()
+            )
         weights = update_and_allocate(
             frm,
             self.frm_bank,

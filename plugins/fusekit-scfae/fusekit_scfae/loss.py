@@ -64,11 +64,18 @@ def contrastive_loss(embeddings: list[Tensor], present: Tensor, temperature: flo
     pairs = [(0, 1)] if count == 2 else [(i, (i + 1) % count) for i in range(count)]
     for first, second in pairs:
         both = present[:, first] & present[:, second]  # (B,)
-        if int(both.sum()) < 2:
-            continue
-        a = F.normalize(embeddings[first][both], dim=1)  # (P, l*)
-        b = F.normalize(embeddings[second][both], dim=1)  # (P, l*)
-        logits = a @ b.T / temperature  # (P, P)
-        labels = torch.arange(a.shape[0], device=a.device)
-        total = total + 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
+        count = both.sum().to(total.dtype)  # P, kept on the device (no `if P < 2:` host read)
+        a = F.normalize(embeddings[first], dim=1)  # (B, l*)
+        b = F.normalize(embeddings[second], dim=1)  # (B, l*)
+        logits = a @ b.T / temperature  # (B, B); the P x P block of pairs both present counts
+        pair = both.unsqueeze(1) & both.unsqueeze(0)  # (B, B)
+        # other columns of a counted row drop out of its softmax (-inf); uncounted rows get
+        # finite filler and weight 0
+        filler = torch.where(both.unsqueeze(1), float("-inf"), 0.0).to(logits.dtype)
+        labels = torch.arange(logits.shape[0], device=logits.device)
+        rows = F.cross_entropy(torch.where(pair, logits, filler), labels, reduction="none")
+        columns = F.cross_entropy(torch.where(pair, logits.T, filler), labels, reduction="none")
+        weights = both.to(total.dtype)
+        mean = ((rows + columns) * weights).sum() / count.clamp(min=1.0)
+        total = total + torch.where(count >= 2, 0.5 * mean, 0.0)
     return total

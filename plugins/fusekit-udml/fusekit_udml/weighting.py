@@ -61,6 +61,7 @@ from fusekit.plugin import (
     Weighting,
     as_vector,
     expand_mask,
+    present_mean,
 )
 from fusekit_udml.equations import (
     dependency_ratios,
@@ -398,13 +399,20 @@ class UDMLWeighting(Weighting):
         self, predicted_noise: Tensor, stds: dict[str, Tensor], steps: dict[str, Tensor]
     ) -> Tensor:
         """u ``(B, M)``: σ̂ (NUE), mean σ_z (−NUE), or 1 while uncertainty is off (stage 1)."""
-        active = self.uncertainty_on_ if self.training else bool(self.uses_uncertainty)
-        if not active or self.uncertainty == "none":
-            return torch.ones_like(predicted_noise)
+        ones = torch.ones_like(predicted_noise)
+        if self.uncertainty == "none" or (self.training and not self.uncertainty_on_):
+            return ones
         if self.uncertainty == "variance":
             pooled = [_pool(std, steps.get(m)).mean(dim=1) for m, std in stds.items()]
-            return torch.stack(pooled, dim=1).detach()  # (B, M)
-        return predicted_noise.detach() if self.settings_.detach_weights else predicted_noise
+            computed = torch.stack(pooled, dim=1).detach()  # (B, M)
+        else:
+            computed = (
+                predicted_noise.detach() if self.settings_.detach_weights else predicted_noise
+            )
+        if self.training:
+            return computed
+        # evaluation: the fitted flag stays a tensor (torch.where, not bool()): no host read
+        return torch.where(self.uses_uncertainty, computed, ones)
 
     # -- losses and the modality-dependency calculator -----------------------------------------
     def loss_terms(self, output: FusionOutput, ctx: LossContext) -> dict[str, Tensor]:
@@ -459,9 +467,9 @@ class UDMLWeighting(Weighting):
         heads = output.unimodal_logits if self.uni_head == "separate" else only_logits
         total = torch.zeros((), device=state.mask.device)
         for position, name in enumerate(self.names_):
-            present = state.mask[:, position]  # (B,)
-            if present.any():
-                total = total + ctx.per_sample_loss(heads[name])[present].mean()
+            # the mean over present rows, 0 when none: no `if present.any():` host read
+            losses = ctx.per_sample_loss(heads[name])  # (B,)
+            total = total + present_mean(losses, state.mask[:, position])
         return total
 
     def _dependency_scores(
@@ -492,22 +500,23 @@ class UDMLWeighting(Weighting):
         return (norms * present).sum(dim=0) / present.sum(dim=0).clamp(min=1.0)  # (M,)
 
     def _update_dependency(self, scores: Tensor, mask: Tensor) -> None:
-        """α ← Eq. 13, unless some modality is absent from the whole batch (α kept)."""
-        if not bool(mask.any(dim=0).all()) or not torch.isfinite(scores).all() or scores.sum() <= 0:
-            return
+        """α ← Eq. 13, unless some modality is absent from the whole batch (α kept).
+
+        The condition stays a tensor (``torch.where``, no ``if``): no host read every batch."""
+        usable = mask.any(dim=0).all() & torch.isfinite(scores).all() & (scores.sum() > 0)
         if self.dependency_estimate == "epoch_mean":
-            self.dependency_sum += scores
-            self.dependency_steps += 1
+            self.dependency_sum += torch.where(usable, scores, 0.0)
+            self.dependency_steps += usable.to(self.dependency_steps.dtype)
         else:
-            self.dependency_ratio.copy_(dependency_ratios(scores))
+            safe = torch.where(usable, scores, torch.ones_like(scores))
+            kept = torch.where(usable, dependency_ratios(safe), self.dependency_ratio)
+            self.dependency_ratio.copy_(kept)
 
     def _kl(self, state: UDMLPass, targets: Tensor) -> Tensor:
         """The code's β-term: Σ_m mean_{i present} KL(N(μ, σ_z²) ‖ N(0, (σ + offset)·I))."""
         total = torch.zeros((), device=targets.device)
         for position, name in enumerate(self.names_):
-            present = state.mask[:, position]
-            if present.any():
-                prior = targets[:, position].clamp(min=1e-6)
-                kl = gaussian_kl(state.means[name], state.stds[name], prior)  # (B,)
-                total = total + kl[present].mean()
+            prior = targets[:, position].clamp(min=1e-6)
+            kl = gaussian_kl(state.means[name], state.stds[name], prior)  # (B,)
+            total = total + present_mean(kl, state.mask[:, position])  # 0 when none present
         return total

@@ -43,9 +43,7 @@ def removal_contributions(output: FusionOutput, ctx: LossContext, names: tuple[s
     mask = output.mask  # (B, M), after any training-time perturbation
     full_loss = ctx.per_sample_loss(output.logits)  # (B,)
     contributions = torch.zeros(mask.shape, dtype=full_loss.dtype, device=full_loss.device)
-    for position, m in enumerate(names):
-        if not mask[:, position].any():
-            continue
+    for position, m in enumerate(names):  # (every modality: the final mask zeroes absent rows)
         reduced_mask = mask.clone()
         reduced_mask[:, position] = False  # (B, M) with m removed for every sample
         features = dict(output.calibrated)
@@ -87,28 +85,34 @@ def value_loss(signals: RefinerSignals, targets: Tensor, names: tuple[str, ...])
     return total
 
 
-def _spread(values: Tensor) -> Tensor:
-    """Population standard deviation with a floor inside the root (finite gradient at 0)."""
-    return (values.var(correction=0) + 1e-8).sqrt()
+def _spread(values: Tensor, rows: Tensor, count: Tensor) -> Tensor:
+    """Population standard deviation of ``values`` ``(B,)`` over ``rows`` (``count`` of them,
+    clamped to 1), with a floor inside the root (finite gradient at 0)."""
+    weights = rows.to(values.dtype)
+    mean = (values * weights).sum() / count.clamp(min=1.0)
+    variance = (((values - mean) ** 2) * weights).sum() / count.clamp(min=1.0)
+    return (variance + 1e-8).sqrt()
 
 
 def regularisation_loss(signals: RefinerSignals, names: tuple[str, ...], floor: float) -> Tensor:
-    """L_reg: anti-collapse hinge on the batch spread of g and Avg(p), plus gate centring."""
+    """L_reg: anti-collapse hinge on the batch spread of g and Avg(p), plus gate centring.
+
+    Over each modality's present rows, as masked sums (no boolean indexing, no ``if rows.any()``):
+    the hinge needs two present rows, the centring one; the conditions stay tensors."""
     stacked = _global_and_channel(signals, names)
     total = signals.mask.new_zeros((), dtype=torch.float32)
     for position, m in enumerate(names):
         rows = signals.mask[:, position]  # (B,) bool
-        if not rows.any():
-            continue
-        if int(rows.sum()) >= 2:
-            for value in stacked:
-                total = total + torch.relu(floor - _spread(value[rows, position]))
-        gate = signals.gate[m][rows]  # (B_present, T_m, d_m)
+        count = rows.sum().to(torch.float32)
+        for value in stacked:
+            hinge = torch.relu(floor - _spread(value[:, position], rows, count))
+            total = total + torch.where(count >= 2, hinge, 0.0)
+        gate = signals.gate[m]  # (B, T_m, d_m)
+        real = rows.view(-1, *([1] * (gate.dim() - 1))).to(gate.dtype)  # (B, 1, 1)
         steps = signals.steps.get(m)
-        if steps is None:
-            mean_gate = gate.mean()
-        else:
-            real = steps[rows].unsqueeze(-1).to(gate.dtype)  # (B_present, T_m, 1)
-            mean_gate = (gate * real).sum() / (real.sum() * gate.shape[-1]).clamp(min=1.0)
-        total = total + (mean_gate - 0.5) ** 2
+        if steps is not None:
+            real = real * steps.unsqueeze(-1).to(gate.dtype)  # (B, T_m, 1)
+        cells = real.expand(*gate.shape[:-1], 1).sum() * gate.shape[-1]
+        mean_gate = (gate * real).sum() / cells.clamp(min=1.0)
+        total = total + torch.where(count >= 1, (mean_gate - 0.5) ** 2, 0.0)
     return total
