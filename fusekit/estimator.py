@@ -38,7 +38,9 @@ from fusekit.data import (
     split_modalities,
     weighted_mean_std,
 )
+from fusekit.engine import compilation
 from fusekit.engine.network import FusionNetwork
+from fusekit.engine.precision import autocast, carry_over
 from fusekit.engine.registry import get_registry
 from fusekit.engine.resolve import (
     PREFIXES,
@@ -65,7 +67,7 @@ from fusekit.parameters import (
 )
 from fusekit.plugin import FusionOutput, ModalityBatch, TrainingData
 
-NESTED_PREFIXES = (*PREFIXES, "optimizer", "callbacks")
+NESTED_PREFIXES = (*PREFIXES, "optimizer", "callbacks", "compile")
 #: The fitted training settings stored since format 3 (``lr_`` is in the training record too).
 _SETTINGS = ("optimizer_", "lr_schedule_", "training_settings_")
 
@@ -121,6 +123,8 @@ class _FusionEstimator(BaseEstimator):
         predict_batch_size: int = 1024,
         random_state: int | np.random.RandomState | None = None,
         device: str = "cpu",
+        precision: str = "32",
+        compile: bool = False,
         verbose: int = 0,
         **kwargs: Any,
     ) -> None:
@@ -146,6 +150,8 @@ class _FusionEstimator(BaseEstimator):
         self.predict_batch_size = predict_batch_size
         self.random_state = random_state
         self.device = device
+        self.precision = precision
+        self.compile = compile
         self.verbose = verbose
         for key, value in kwargs.items():
             setattr(self, key, value)
@@ -273,6 +279,7 @@ class _FusionEstimator(BaseEstimator):
         check_callbacks(owner, self.callbacks)
         check_class_weight(owner, getattr(self, "class_weight", None))
         _check_nested_names(owner, self._nested_params(), self._get_param_names())
+        compilation.check_options(owner, self._nested_params())
         if self.early_stopping and self.train_split is not None:
             raise ValueError(
                 "early_stopping=True draws its own stratified, shuffled validation split from "
@@ -378,6 +385,8 @@ class _FusionEstimator(BaseEstimator):
             **skorch_params,
         )
         net.shuffle = bool(self.shuffle)
+        net.precision = self.precision
+        compilation.apply(network, self.compile, compilation.options_from(nested))
         return net
 
     def _continues(self, partial: bool = False) -> bool:
@@ -622,7 +631,10 @@ class _FusionEstimator(BaseEstimator):
         if self.standardizer_ is not None:
             standardize = self.standardizer_.torch_transform(torch.device(self.device))
         batch = self._batch(prepared)
-        logits = network.predict_logits(batch, self.predict_batch_size, standardize).cpu()
+        compilation.apply(network, self.compile, compilation.options_from(self._nested_params()))
+        with autocast(self.precision, self.device):
+            logits = network.predict_logits(batch, self.predict_batch_size, standardize)
+        logits = logits.float().cpu()
         if not torch.isfinite(logits).all():
             rows = torch.nonzero(~torch.isfinite(logits).all(dim=1)).flatten()[:5].tolist()
             raise FloatingPointError(
@@ -715,6 +727,12 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
         predict_batch_size: rows per chunk at prediction.
         random_state: seeds initialisation, shuffling, dropout and the early-stopping split.
         device: torch device.
+        precision: ``"32"`` (default), ``"bf16"`` (synonym ``"bf16-mixed"``: autocast to
+            bfloat16, float32 weights) or ``"16-mixed"`` (autocast to float16 with a
+            ``GradScaler``), in training and prediction (:mod:`fusekit.engine.precision`).
+        compile: ``torch.compile`` the network for training and prediction; ``compile__*``
+            options go to ``torch.compile`` (``compile__mode="reduce-overhead"``,
+            ``compile__backend="aot_eager"``). Saved models hold the plain weights.
 
     ``fit(X, y, sample_weight=None)``: the task loss of a batch is ``sum_i w_i l_i / sum_i w_i``
     over its rows (``LossContext.weighted_mean``), so a row of weight 2 counts as two equal rows
@@ -776,6 +794,8 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
         predict_batch_size: int = 1024,
         random_state: int | np.random.RandomState | None = None,
         device: str = "cpu",
+        precision: str = "32",
+        compile: bool = False,
         verbose: int = 0,
         **kwargs: Any,
     ) -> None:
@@ -802,6 +822,8 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
             predict_batch_size=predict_batch_size,
             random_state=random_state,
             device=device,
+            precision=precision,
+            compile=compile,
             verbose=verbose,
             **kwargs,
         )
@@ -1064,6 +1086,7 @@ def _carry_over(previous: FusionNet, net: FusionNet, lr: float) -> None:
     same optimiser class, its optimiser state (Adam's moments...) at learning rate ``lr``."""
     net.initialize()
     net.history = copy.deepcopy(previous.history)  # copies: ``previous`` stays as it was
+    carry_over(previous, net)  # the loss scale of precision="16-mixed"
     if type(net.optimizer_) is type(previous.optimizer_):
         net.optimizer_.load_state_dict(copy.deepcopy(previous.optimizer_.state_dict()))
         for group in net.optimizer_.param_groups:

@@ -52,6 +52,7 @@ def present_softmax(scores: Tensor, mask: Tensor) -> Tensor:
 
     A sample with no modality present gets all zeros (finite, no NaN in value or gradient).
     """
+    scores = scores.float()  # weights in float32 under mixed precision (the contract's rule)
     filled = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)  # (B, M)
     return torch.softmax(filled, dim=1) * mask.to(scores.dtype)  # (B, M)
 

@@ -1,0 +1,118 @@
+"""Mixed precision (``precision="bf16" | "16-mixed"``): autocast in training and prediction, the
+float32 rule of the plugin contract, and unscaled gradients in ``on_grad_computed``."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.utils._param_validation import InvalidParameterError
+
+import fusekit
+from fusekit import FusionClassifier, FusionRegressor
+from fusekit.engine.precision import autocast
+from fusekit.plugin import Weighting, full_precision
+from fusekit.testing.checks import _easy_task
+from fusekit.testing.fixtures import make_joint_split
+from first_party import first_party_entries
+
+#: bfloat16 keeps 8 bits of mantissa (relative rounding 2**-9 per operation); a few layers of
+#: products and sums stay within a few per cent of float32 on unit-scale inputs.
+BF16_RTOL, BF16_ATOL = 0.05, 0.05
+
+COMPONENTS = sorted(
+    {(entry.kind, entry.name) for entry in first_party_entries() if entry.kind != "dataset"}
+)
+
+
+@pytest.fixture(scope="module")
+def task():
+    return make_joint_split(96, 48, seed=0)
+
+
+def _fit(task, **params):
+    X, y, _, _ = task
+    return FusionClassifier(max_epochs=3, batch_size=32, random_state=0, **params).fit(X, y)
+
+
+def test_bf16_fit_and_predict_agree_with_float32(task):
+    _, _, X_test, y_test = task
+    full = _fit(task)
+    half = _fit(task, precision="bf16")
+    # the same training run in bfloat16: the probabilities drift by the rounding, no more
+    np.testing.assert_allclose(
+        half.predict_proba(X_test), full.predict_proba(X_test), atol=BF16_ATOL
+    )
+    assert (half.predict(X_test) == full.predict(X_test)).mean() >= 0.95
+    assert half.predict_proba(X_test).dtype == np.float64
+
+
+def test_bf16_prediction_runs_under_autocast(task, monkeypatch):
+    """predict's forward pass runs in bfloat16 (not silently in float32)."""
+    model = _fit(task, precision="bf16")
+    seen = []
+    head = model.module_.head
+    head.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    model.predict(task[2])
+    assert seen and set(seen) == {torch.bfloat16}
+    model.set_params(precision="32").predict(task[2])
+    assert seen[-1] == torch.float32
+
+
+def test_task_loss_is_float32_under_autocast(task):
+    model = _fit(task)
+    network = model.module_
+    logits = torch.randn(6, 4).bfloat16()
+    target = torch.tensor([0, 1, 2, 3, 0, 1])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = network.per_sample_loss(logits, target)
+    assert loss.dtype == torch.float32
+    expected = torch.nn.functional.cross_entropy(logits.float(), target, reduction="none")
+    torch.testing.assert_close(loss, expected)
+
+
+def test_full_precision_switches_autocast_off():
+    a = torch.randn(4, 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert (a @ a).dtype == torch.bfloat16
+        with full_precision():
+            assert (a @ a).dtype == torch.float32
+        assert (a @ a).dtype == torch.bfloat16
+    with full_precision():  # outside autocast it changes nothing
+        assert (a @ a).dtype == torch.float32
+
+
+@pytest.mark.parametrize(("kind", "name"), COMPONENTS)
+def test_every_component_is_finite_and_close_to_float32_under_bf16(kind, name):
+    """Same weights, same batch: the bf16 forward pass, loss and gradients are finite and the
+    logits and loss within bfloat16's rounding of float32's (the float32 rule of the contract)."""
+    X, y = _easy_task(kind, name, n=48)
+    model = FusionClassifier(**{kind: name}, max_epochs=1, batch_size=16, random_state=0)
+    model.fit(X, y)
+    proba = model.predict_proba(X)
+    half = model.set_params(precision="bf16").predict_proba(X)
+    np.testing.assert_allclose(half, proba, atol=BF16_ATOL)
+
+    batch = model._batch(model._prepare(X, reset=False), with_index=True)
+    target = torch.as_tensor(np.searchsorted(model.classes_, y))
+    results = {}
+    for precision in ("32", "bf16"):
+        network = copy.deepcopy(model.module_).train()  # a pass may update the method's state
+        torch.manual_seed(0)  # the same dropout / perturbation draws in both runs
+        with autocast(precision, "cpu"):
+            output = network(batch)
+            loss = network.loss(output, target, batch, training=True)
+        loss.backward()
+        grads = [p.grad for p in network.parameters() if p.grad is not None]
+        assert all(torch.isfinite(g).all() for g in grads), f"{precision}: non-finite gradient"
+        assert loss.dtype == torch.float32
+        results[precision] = (output.logits.float().detach(), loss.detach())
+    (logits32, loss32), (logits16, loss16) = results["32"], results["bf16"]
+    assert torch.isfinite(logits16).all() and torch.isfinite(loss16)
+    scale = float(logits32.abs().max()) + 1.0
+    torch.testing.assert_close(logits16, logits32, rtol=BF16_RTOL, atol=BF16_ATOL * scale)
+    torch.testing.assert_close(loss16, loss32, rtol=BF16_RTOL, atol=BF16_ATOL)
