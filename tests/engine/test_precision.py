@@ -116,3 +116,109 @@ def test_every_component_is_finite_and_close_to_float32_under_bf16(kind, name):
     scale = float(logits32.abs().max()) + 1.0
     torch.testing.assert_close(logits16, logits32, rtol=BF16_RTOL, atol=BF16_ATOL * scale)
     torch.testing.assert_close(loss16, loss32, rtol=BF16_RTOL, atol=BF16_ATOL)
+
+
+class GradientRecorder(Weighting):
+    """Records the gradient norm of every modality's encoder in ``on_grad_computed``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.norms: list[float] = []
+
+    def on_grad_computed(self, ctx) -> None:
+        squares = [
+            p.grad.double().pow(2).sum()
+            for name in ctx.network.names
+            for p in ctx.network.modality_parameters(name)
+            if p.grad is not None
+        ]
+        self.norms.append(float(torch.stack(squares).sum().sqrt()))
+
+
+class Overflowing(GradientRecorder):
+    """A finite loss term whose gradient overflows once multiplied by the loss scale: 1e35 fits
+    float32 (max 3.4e38), 1e35 * 2**16 does not. Keeps the initial weights to compare."""
+
+    def on_train_begin(self, ctx) -> None:
+        self.initial = [p.detach().clone() for p in ctx.network.modality_parameters("a")]
+
+    def loss_terms(self, output, ctx):
+        return {"overflow": output.logits.float().pow(2).mean() * 1e35}
+
+
+def _one_batch_fit(task, weighting, **params):
+    X, y, _, _ = task
+    model = FusionClassifier(
+        weighting=weighting, max_epochs=1, batch_size=len(y), random_state=0, lr=0.01, **params
+    )
+    return model.fit(X, y)
+
+
+def test_16_mixed_hooks_see_unscaled_gradients(task):
+    """The scale in force is 2**16; the hook's gradient norm is float32's (within float16's
+    rounding), not 65536 times it."""
+    full = _one_batch_fit(task, GradientRecorder())
+    half = _one_batch_fit(task, GradientRecorder(), precision="16-mixed")
+    assert half.net_.mixed_precision_.scaler.get_scale() == 2.0**16  # no growth, no backoff
+    (expected,), (seen,) = full.module_.weighting.norms, half.module_.weighting.norms
+    assert expected > 0
+    assert seen == pytest.approx(expected, rel=0.02)
+
+
+def test_16_mixed_skips_a_step_with_overflowing_gradients_and_lowers_the_scale(task):
+    half = _one_batch_fit(task, Overflowing(), precision="16-mixed", optimizer="sgd")
+    weighting = half.module_.weighting
+    for before, after in zip(weighting.initial, half.module_.modality_parameters("a")):
+        torch.testing.assert_close(after, before, rtol=0, atol=0)  # the step was skipped
+    assert half.net_.mixed_precision_.scaler.get_scale() == 2.0**15  # GradScaler's backoff 0.5
+    # float32 takes the (huge, finite) step; SGD, as Adam's squared gradient would overflow
+    full = _one_batch_fit(task, Overflowing(), optimizer="sgd")
+    changed = [
+        not torch.equal(a, b)
+        for a, b in zip(full.module_.weighting.initial, full.module_.modality_parameters("a"))
+    ]
+    assert any(changed)
+
+
+def test_16_mixed_loss_scale_carries_across_partial_fit(task):
+    X, y, _, _ = task
+    model = FusionClassifier(
+        weighting=Overflowing(), batch_size=len(y), random_state=0, precision="16-mixed"
+    )
+    model.partial_fit(X, y, classes=np.unique(y))
+    assert model.net_.mixed_precision_.scaler.get_scale() == 2.0**15
+    model.partial_fit(X, y)  # a fresh scaler would be back at 2**16 and halve to 2**15
+    assert model.net_.mixed_precision_.scaler.get_scale() == 2.0**14
+
+
+def test_16_mixed_refuses_a_closure_optimizer(task):
+    X, y, _, _ = task
+    model = FusionClassifier(max_epochs=1, optimizer=torch.optim.LBFGS, precision="16-mixed")
+    with pytest.raises(ValueError, match="16-mixed.*LBFGS"):
+        model.fit(X, y)
+
+
+def test_unknown_precision_is_refused_by_name(task):
+    X, y, _, _ = task
+    with pytest.raises(InvalidParameterError, match="'precision' parameter of FusionClassifier"):
+        FusionClassifier(precision="fp16").fit(X, y)
+
+
+@pytest.mark.parametrize("estimator", [FusionClassifier, FusionRegressor])
+def test_precision_survives_save_load_clone_and_grid_search(task, tmp_path, estimator):
+    X, y, X_test, _ = task
+    if estimator is FusionRegressor:
+        y = y.astype(float)
+    model = estimator(max_epochs=2, batch_size=32, random_state=0, precision="bf16").fit(X, y)
+    model.save(tmp_path / "model.fusekit")
+    loaded = fusekit.load(tmp_path / "model.fusekit")
+    assert loaded.get_params()["precision"] == "bf16"
+    np.testing.assert_array_equal(loaded.predict(X_test), model.predict(X_test))
+    assert clone(model).get_params()["precision"] == "bf16"
+    search = GridSearchCV(
+        estimator(max_epochs=1, batch_size=32, random_state=0),
+        {"precision": ["32", "bf16"]},
+        cv=2,
+    ).fit(X, y)
+    assert search.best_params_["precision"] in ("32", "bf16")
+    assert len(search.cv_results_["params"]) == 2
