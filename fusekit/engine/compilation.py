@@ -19,7 +19,9 @@ from sklearn.utils._param_validation import StrOptions, validate_parameter_const
 
 PREFIX = "compile__"
 #: The keyword arguments of ``torch.compile`` (``compile__<name>`` passes one).
-OPTION_NAMES = tuple(name for name in inspect.signature(torch.compile).parameters if name != "model")
+OPTION_NAMES = tuple(
+    name for name in inspect.signature(torch.compile).parameters if name != "model"
+)
 #: Constraints of the options whose values torch documents (the others go to torch unchecked).
 OPTION_CONSTRAINTS: dict[str, list[Any]] = {
     f"{PREFIX}fullgraph": ["boolean"],

@@ -8,6 +8,7 @@ import copy
 import numpy as np
 import pytest
 import torch
+from first_party import first_party_entries
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 from sklearn.utils._param_validation import InvalidParameterError
@@ -18,7 +19,6 @@ from fusekit.engine.precision import autocast
 from fusekit.plugin import Weighting, full_precision
 from fusekit.testing.checks import _easy_task
 from fusekit.testing.fixtures import make_joint_split
-from first_party import first_party_entries
 
 #: bfloat16 keeps 8 bits of mantissa (relative rounding 2**-9 per operation); a few layers of
 #: products and sums stay within a few per cent of float32 on unit-scale inputs.
@@ -168,14 +168,14 @@ def test_16_mixed_hooks_see_unscaled_gradients(task):
 def test_16_mixed_skips_a_step_with_overflowing_gradients_and_lowers_the_scale(task):
     half = _one_batch_fit(task, Overflowing(), precision="16-mixed", optimizer="sgd")
     weighting = half.module_.weighting
-    for before, after in zip(weighting.initial, half.module_.modality_parameters("a")):
+    for before, after in zip(weighting.initial, half.module_.modality_parameters("a"), strict=True):
         torch.testing.assert_close(after, before, rtol=0, atol=0)  # the step was skipped
     assert half.net_.mixed_precision_.scaler.get_scale() == 2.0**15  # GradScaler's backoff 0.5
     # float32 takes the (huge, finite) step; SGD, as Adam's squared gradient would overflow
     full = _one_batch_fit(task, Overflowing(), optimizer="sgd")
+    after = full.module_.modality_parameters("a")
     changed = [
-        not torch.equal(a, b)
-        for a, b in zip(full.module_.weighting.initial, full.module_.modality_parameters("a"))
+        not torch.equal(a, b) for a, b in zip(full.module_.weighting.initial, after, strict=True)
     ]
     assert any(changed)
 
