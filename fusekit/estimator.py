@@ -577,6 +577,7 @@ class _FusionEstimator(BaseEstimator):
         known = cls._get_param_names()
         nested = {k: v for k, v in state.params.items() if k not in known}
         _check_nested_names(cls.__name__, nested, known)  # no method is replaced by a parameter
+        compilation.check_loadable(nested)  # a file never chooses programs to run
         estimator = cls(**state.params)
         estimator.device = devices.load_device(state.params.get("device", "cpu"), device)
         estimator.layout_ = state.layout

@@ -54,6 +54,30 @@ def check_options(owner: str, nested: Mapping[str, Any]) -> None:
     validate_parameter_constraints(OPTION_CONSTRAINTS, given, caller_name=owner)
 
 
+#: What a model file may set: options that pick among torch's own behaviours. The others are set
+#: after loading (``set_params``): a file is data and must not choose programs to run, which
+#: ``compile__options`` can (inductor's ``cpp.cxx`` names the C++ compiler) and a backend outside
+#: torch's built-in ones would (it is looked up among installed entry points).
+LOADABLE_OPTIONS = ("mode", "fullgraph", "dynamic", "backend")
+BUILTIN_BACKENDS = ("inductor", "eager", "aot_eager", "cudagraphs")
+
+
+def check_loadable(nested: Mapping[str, Any]) -> None:
+    """A ``ValueError`` naming a ``compile__*`` entry of a model file that ``load`` refuses."""
+    for name, value in options_from(nested).items():
+        if name not in LOADABLE_OPTIONS:
+            raise ValueError(
+                f"the model file sets {PREFIX}{name}, which load does not take from a file (only "
+                f"{[PREFIX + n for n in LOADABLE_OPTIONS]}); remove it before saving and set it "
+                "with set_params after loading"
+            )
+        if name == "backend" and value not in BUILTIN_BACKENDS:
+            raise ValueError(
+                f"the model file sets {PREFIX}backend={value!r}; load accepts torch's built-in "
+                f"backends {list(BUILTIN_BACKENDS)} only; set another with set_params after loading"
+            )
+
+
 def apply(network: torch.nn.Module, enabled: bool, options: Mapping[str, Any]) -> None:
     """Compile ``network`` in place with ``options`` when ``enabled`` (again if the options
     changed), or make it plain again when not (``set_params(compile=False)`` on a fitted or

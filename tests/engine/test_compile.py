@@ -92,6 +92,17 @@ def test_unknown_compile_options_are_refused_by_name(task):
         _model(compiel__mode="default").fit(X, y)
 
 
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("compile__options", {"cpp.cxx": "/tmp/not-a-compiler"}), ("compile__backend", "mine")],
+)
+def test_load_refuses_compile_options_that_choose_programs(task, tmp_path, option, value):
+    X, y, _, _ = task
+    _model(**{option: value}).fit(X, y).save(tmp_path / "model.fusekit")  # compile=False
+    with pytest.raises(fusekit.ModelFileError, match=f"{option}"):
+        fusekit.load(tmp_path / "model.fusekit")
+
+
 @pytest.mark.slow
 def test_compiled_network_trains_and_predicts_as_the_plain_one(task):
     X, y, X_test, _ = task
