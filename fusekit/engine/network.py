@@ -23,6 +23,7 @@ from fusekit.plugin import (
     NetworkView,
     Weighting,
     as_vector,
+    at_least_float32,
     expand_mask,
     input_kind,
     vector_size,
@@ -255,14 +256,14 @@ class FusionNetwork(nn.Module):
     def per_sample_loss(self, logits: Tensor, target: Tensor) -> Tensor:
         """Task loss without reduction, ``(B,)``: cross-entropy or mean squared error, in float32
         whatever the precision (low-precision logits are cast first)."""
-        logits = logits.float()
+        logits = at_least_float32(logits)
         if self.task == "classification":
             return F.cross_entropy(logits, target, reduction="none")
         return F.mse_loss(logits, target.reshape(logits.shape), reduction="none").mean(dim=1)
 
     def mean_loss(self, logits: Tensor, target: Tensor) -> Tensor:
         """``per_sample_loss(logits, target).mean()`` in one fused call (scalar, float32)."""
-        logits = logits.float()
+        logits = at_least_float32(logits)
         if self.task == "classification":
             return F.cross_entropy(logits, target)
         return F.mse_loss(logits, target.reshape(logits.shape))

@@ -21,6 +21,14 @@ import torch
 _AUTOCAST_DEVICES = ("cpu", "cuda", "xpu", "mps")
 
 
+def at_least_float32(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` in float32 when it is in a lower floating type (bfloat16, float16), else as it
+    is (float32, float64, integers): ``.float()`` that leaves double precision alone."""
+    if tensor.is_floating_point() and tensor.dtype.itemsize < 4:
+        return tensor.float()
+    return tensor
+
+
 @contextlib.contextmanager
 def full_precision() -> Iterator[None]:
     """Switch autocast off for the block (on every device where it is on); cast the block's
