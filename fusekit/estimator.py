@@ -38,7 +38,9 @@ from fusekit.data import (
     split_modalities,
     weighted_mean_std,
 )
+from fusekit.engine import compilation
 from fusekit.engine.network import FusionNetwork
+from fusekit.engine.precision import autocast, carry_over
 from fusekit.engine.registry import get_registry
 from fusekit.engine.resolve import (
     PREFIXES,
@@ -65,7 +67,7 @@ from fusekit.parameters import (
 )
 from fusekit.plugin import FusionOutput, ModalityBatch, TrainingData
 
-NESTED_PREFIXES = (*PREFIXES, "optimizer", "callbacks")
+NESTED_PREFIXES = (*PREFIXES, "optimizer", "callbacks", "compile")
 #: The fitted training settings stored since format 3 (``lr_`` is in the training record too).
 _SETTINGS = ("optimizer_", "lr_schedule_", "training_settings_")
 
@@ -123,6 +125,8 @@ class _FusionEstimator(BaseEstimator):
         random_state: int | np.random.RandomState | None = None,
         device: str = "cpu",
         n_jobs: int | None = None,
+        precision: str = "32",
+        compile: bool = False,
         verbose: int = 0,
         **kwargs: Any,
     ) -> None:
@@ -149,6 +153,8 @@ class _FusionEstimator(BaseEstimator):
         self.random_state = random_state
         self.device = device
         self.n_jobs = n_jobs
+        self.precision = precision
+        self.compile = compile
         self.verbose = verbose
         for key, value in kwargs.items():
             setattr(self, key, value)
@@ -279,6 +285,7 @@ class _FusionEstimator(BaseEstimator):
         check_callbacks(owner, self.callbacks)
         check_class_weight(owner, getattr(self, "class_weight", None))
         _check_nested_names(owner, self._nested_params(), self._get_param_names())
+        compilation.check_options(owner, self._nested_params())
         if self.early_stopping and self.train_split is not None:
             raise ValueError(
                 "early_stopping=True draws its own stratified, shuffled validation split from "
@@ -384,6 +391,8 @@ class _FusionEstimator(BaseEstimator):
             **skorch_params,
         )
         net.shuffle = bool(self.shuffle)
+        net.precision = self.precision
+        compilation.apply(network, self.compile, compilation.options_from(nested))
         return net
 
     def _continues(self, partial: bool = False) -> bool:
@@ -574,6 +583,7 @@ class _FusionEstimator(BaseEstimator):
         known = cls._get_param_names()
         nested = {k: v for k, v in state.params.items() if k not in known}
         _check_nested_names(cls.__name__, nested, known)  # no method is replaced by a parameter
+        compilation.check_loadable(nested)  # a file never chooses programs to run
         estimator = cls(**state.params)
         estimator.layout_ = state.layout
         estimator.modalities_ = dict(state.layout.shapes)
@@ -634,9 +644,12 @@ class _FusionEstimator(BaseEstimator):
         if self.standardizer_ is not None:
             standardize = self.standardizer_.torch_transform(device)
         batch = self._batch(prepared, device="cpu")
-        logits = network.predict_logits(
-            batch, self.predict_batch_size, standardize, device=device
-        ).cpu()
+        compilation.apply(network, self.compile, compilation.options_from(self._nested_params()))
+        with autocast(self.precision, device):
+            logits = network.predict_logits(
+                batch, self.predict_batch_size, standardize, device=device
+            )
+        logits = logits.float().cpu()
         if not torch.isfinite(logits).all():
             rows = torch.nonzero(~torch.isfinite(logits).all(dim=1)).flatten()[:5].tolist()
             raise FloatingPointError(
@@ -739,6 +752,12 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
         n_jobs: torch's CPU threads during ``fit``, ``partial_fit`` and prediction (restored
             after): ``None`` one (scikit-learn's idiom, so parallel searches do not
             oversubscribe), ``-1`` every core, ``k`` that many (``docs/scaling.md``).
+        precision: ``"32"`` (default), ``"bf16"`` (synonym ``"bf16-mixed"``: autocast to
+            bfloat16, float32 weights) or ``"16-mixed"`` (autocast to float16 with a
+            ``GradScaler``), in training and prediction (:mod:`fusekit.engine.precision`).
+        compile: ``torch.compile`` the network for training and prediction; ``compile__*``
+            options go to ``torch.compile`` (``compile__mode="reduce-overhead"``,
+            ``compile__backend="aot_eager"``). Saved models hold the plain weights.
 
     ``fit(X, y, sample_weight=None)``: the task loss of a batch is ``sum_i w_i l_i / sum_i w_i``
     over its rows (``LossContext.weighted_mean``), so a row of weight 2 counts as two equal rows
@@ -802,6 +821,8 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
         random_state: int | np.random.RandomState | None = None,
         device: str = "cpu",
         n_jobs: int | None = None,
+        precision: str = "32",
+        compile: bool = False,
         verbose: int = 0,
         **kwargs: Any,
     ) -> None:
@@ -829,6 +850,8 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
             random_state=random_state,
             device=device,
             n_jobs=n_jobs,
+            precision=precision,
+            compile=compile,
             verbose=verbose,
             **kwargs,
         )
@@ -1111,6 +1134,7 @@ def _carry_over(previous: FusionNet, net: FusionNet, lr: float) -> None:
     same optimiser class, its optimiser state (Adam's moments...) at learning rate ``lr``."""
     net.initialize()
     net.history = copy.deepcopy(previous.history)  # copies: ``previous`` stays as it was
+    carry_over(previous, net)  # the loss scale of precision="16-mixed"
     if type(net.optimizer_) is type(previous.optimizer_):
         net.optimizer_.load_state_dict(copy.deepcopy(previous.optimizer_.state_dict()))
         for group in net.optimizer_.param_groups:

@@ -26,6 +26,7 @@ from sklearn.utils._param_validation import (
 )
 from skorch.callbacks import Callback
 
+from fusekit.engine.precision import PRECISIONS
 from fusekit.engine.settings import AUTO, OPTIMIZER_NAMES
 from fusekit.plugin import Component
 
@@ -107,6 +108,8 @@ ESTIMATOR_CONSTRAINTS: dict[str, list[Any]] = {
         IntegerInterval(1, None, closed="left"),
         IntegerInterval(None, -1, closed="right"),
     ],
+    "precision": [StrOptions(set(PRECISIONS))],
+    "compile": ["boolean"],  # options: compile__* (fusekit.engine.compilation.check_options)
     "verbose": ["verbose"],
 }
 CLASSIFIER_CONSTRAINTS: dict[str, list[Any]] = {

@@ -38,7 +38,8 @@ from fusekit.plugin import (
 
 def energy_score(logits: Tensor, temperature: float = 1.0) -> Tensor:
     """Eq. (1): ``(B, K)`` logits -> ``(B,)`` energy −T·logsumexp(z / T)."""
-    return -temperature * torch.logsumexp(logits / temperature, dim=1)
+    # float32 under mixed precision: log-sum-exp of bfloat16 logits loses the energy's digits
+    return -temperature * torch.logsumexp(logits.float() / temperature, dim=1)
 
 
 class EnergyWeighting(Weighting):

@@ -63,7 +63,7 @@ from fusekit.plugin import (
 
 def entropy_weights(logits: Tensor, mask: Tensor) -> Tensor:
     """λ ``(B, M)`` from per-modality logits ``(B, M, K)``: softmax of −entropy over present m."""
-    log_probabilities = F.log_softmax(logits, dim=-1)
+    log_probabilities = F.log_softmax(logits.float(), dim=-1)  # float32 (mixed precision)
     entropy = -(log_probabilities.exp() * log_probabilities).sum(dim=-1)  # (B, M)
     return present_softmax(-entropy, mask)
 

@@ -151,7 +151,10 @@ class OGMGEWeighting(Weighting):
                 scores = torch.stack(
                     [
                         present_mean(
-                            F.softmax(logits[name], dim=1).gather(1, ctx.target[:, None])[:, 0],
+                            # float32 scores under mixed precision
+                            F.softmax(logits[name].float(), dim=1)
+                            .gather(1, ctx.target[:, None])
+                            .squeeze(1),
                             mask[:, position],
                         )
                         for position, name in enumerate(self.names)

@@ -232,7 +232,7 @@ class OPMWeighting(Weighting):
             scores = torch.stack(
                 [
                     present_mean(
-                        F.softmax(logits[name], dim=1).gather(1, target[:, None])[:, 0],
+                        F.softmax(logits[name].float(), dim=1).gather(1, target[:, None])[:, 0],
                         mask[:, position],
                     )
                     for position, name in enumerate(self.names)

@@ -104,7 +104,7 @@ def rebalance_coefficients(scores: Tensor, available: Tensor) -> tuple[Tensor, T
 
 def prototype_entropy(logits: Tensor) -> Tensor:
     """Entropy −Σ_k p_k log p_k of softmax(logits): ``(B, K)`` -> ``(B,)``."""
-    log_probabilities = F.log_softmax(logits, dim=1)
+    log_probabilities = F.log_softmax(logits.float(), dim=1)  # float32 (mixed precision)
     return -(log_probabilities.exp() * log_probabilities).sum(dim=1)
 
 
@@ -206,7 +206,7 @@ class PMRWeighting(Weighting):
             scores = torch.stack(
                 [
                     present_mean(
-                        F.softmax(z, dim=1).gather(1, ctx.target[:, None])[:, 0], mask[:, p]
+                        F.softmax(z.float(), dim=1).gather(1, ctx.target[:, None])[:, 0], mask[:, p]
                     )
                     for p, z in enumerate(logits)
                 ]

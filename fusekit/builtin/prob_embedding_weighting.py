@@ -75,7 +75,8 @@ class ProbEmbeddingWeighting(Weighting):
         for name in self.names:
             h = features[name]
             mean = as_vector(h, output.steps.get(name))  # (B, D)
-            log_variance = self.log_variance_heads[name](mean).clamp(-10.0, 10.0)  # (B, D)
+            # float32 (mixed precision): exp of a log-variance and the KL need its range
+            log_variance = self.log_variance_heads[name](mean).float().clamp(-10.0, 10.0)  # (B, D)
             std = torch.exp(0.5 * log_variance)
             if self.training and self.sample:
                 noise = _broadcast_like(std, h) * torch.randn_like(h)

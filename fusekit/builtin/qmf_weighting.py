@@ -58,7 +58,7 @@ from fusekit.plugin import (
 
 def energy_confidence(logits: Tensor, temperature: float) -> Tensor:
     """w = −E / T = logsumexp(z) / T: ``(B, K)`` logits -> ``(B,)`` confidence."""
-    return torch.logsumexp(logits, dim=1) / temperature
+    return torch.logsumexp(logits.float(), dim=1) / temperature  # float32 (mixed precision)
 
 
 def ranking_loss(confidence: Tensor, history: Tensor, present: Tensor) -> Tensor:

@@ -100,7 +100,8 @@ class TMCWeighting(Weighting):
     def alphas(self, output: FusionOutput) -> dict[str, Tensor]:
         """``{m: (B, K)}`` α_m = softplus(z_m)·mask_m + 1 (absent: vacuous α = 1)."""
         return {
-            name: F.softplus(output.unimodal_logits[name]) * output.mask[:, [position]] + 1
+            # float32 (mixed precision): the Dirichlet's lgamma / digamma need its digits
+            name: F.softplus(output.unimodal_logits[name].float()) * output.mask[:, [position]] + 1
             for position, name in enumerate(self.names)
         }
 

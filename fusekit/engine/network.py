@@ -23,6 +23,7 @@ from fusekit.plugin import (
     NetworkView,
     Weighting,
     as_vector,
+    at_least_float32,
     expand_mask,
     input_kind,
     vector_size,
@@ -253,13 +254,16 @@ class FusionNetwork(nn.Module):
         return output
 
     def per_sample_loss(self, logits: Tensor, target: Tensor) -> Tensor:
-        """Task loss without reduction, ``(B,)``: cross-entropy or mean squared error."""
+        """Task loss without reduction, ``(B,)``: cross-entropy or mean squared error, in float32
+        whatever the precision (low-precision logits are cast first)."""
+        logits = at_least_float32(logits)
         if self.task == "classification":
             return F.cross_entropy(logits, target, reduction="none")
         return F.mse_loss(logits, target.reshape(logits.shape), reduction="none").mean(dim=1)
 
     def mean_loss(self, logits: Tensor, target: Tensor) -> Tensor:
-        """``per_sample_loss(logits, target).mean()`` in one fused call (scalar)."""
+        """``per_sample_loss(logits, target).mean()`` in one fused call (scalar, float32)."""
+        logits = at_least_float32(logits)
         if self.task == "classification":
             return F.cross_entropy(logits, target)
         return F.mse_loss(logits, target.reshape(logits.shape))

@@ -24,12 +24,14 @@ from typing import Any
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
+from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator
 from torch.utils.data import Subset
 
 from fusekit.engine.batching import BatchIterator
 from fusekit.engine.interrupts import watch_interrupts
 from fusekit.engine.network import FusionNetwork
+from fusekit.engine.precision import MixedPrecision
 from fusekit.plugin import (
     TRAINING_HOOKS,
     Component,
@@ -68,6 +70,15 @@ class FusionNet(NeuralNet):
     #: draws), so that the next call continues the same random stream.
     rng_state_: torch.Tensor | None = None
     batch_index_: int = 0  # training batches done in the current epoch
+    precision: str = "32"  # the estimator's ``precision`` (:mod:`fusekit.engine.precision`)
+
+    @property
+    def mixed_precision_(self) -> MixedPrecision:
+        """Autocast, scaled backward and step for :attr:`precision` (one per training run)."""
+        amp = self.__dict__.get("_mixed_precision")
+        if amp is None or amp.precision != self.precision:
+            amp = self.__dict__["_mixed_precision"] = MixedPrecision(self.precision, self.device)
+        return amp
 
     def check_data(self, X: Any, y: Any = None) -> None:
         if not isinstance(X, (TrainingData, Subset)):
@@ -195,19 +206,41 @@ class FusionNet(NeuralNet):
     def train_step(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
         """One optimisation step; closure-free for built-in ``torch.optim`` optimisers."""
         optimizers = [getattr(self, name + "_") for name in self._optimizers]
+        amp = self.mixed_precision_
         if not all(map(_steps_without_closure, optimizers)):
+            if amp.scaler is not None:
+                raise ValueError(
+                    "precision='16-mixed' scales the loss with torch.amp.GradScaler, which cannot "
+                    f"step an optimizer that needs a closure ({type(optimizers[0]).__name__}). "
+                    "Use precision='bf16' or '32', or a torch.optim optimizer other than LBFGS."
+                )
             return super().train_step(batch, **fit_params)
         for optimizer in optimizers:
             optimizer.zero_grad()
         step = self.train_step_single(batch, **fit_params)
+        amp.unscale(optimizers)  # the hooks below read and edit true gradients
         grad_listeners = self._callback_listeners("on_grad_computed")
         if grad_listeners:
             named_parameters = TeeGenerator(self.get_all_learnable_params())
             for listener in grad_listeners:
                 listener(self, named_parameters=named_parameters, batch=batch, training=True)
-        for optimizer in optimizers:
-            optimizer.step()
+        amp.step(optimizers)
         return step
+
+    def train_step_single(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
+        """skorch's step (forward, loss, backward), the forward and loss under autocast."""
+        self._set_training(True)
+        inputs, target = unpack_data(batch)
+        amp = self.mixed_precision_
+        with amp.autocast():
+            y_pred = self.infer(inputs, **fit_params)
+            loss = self.get_loss(y_pred, target, X=inputs, training=True)
+        amp.backward(loss)
+        return {"loss": loss, "y_pred": y_pred}
+
+    def validation_step(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
+        with self.mixed_precision_.autocast():
+            return super().validation_step(batch, **fit_params)
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()

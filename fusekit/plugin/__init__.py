@@ -36,6 +36,7 @@ from fusekit.plugin.masks import (
 )
 from fusekit.plugin.nn import as_vector, seeded_generator, vector_size
 from fusekit.plugin.output import FusionOutput
+from fusekit.plugin.precision import at_least_float32, full_precision
 from fusekit.plugin.schedule import WarmupCosine, WarmupMultiStep, check_window, in_window
 from fusekit.plugin.spec import INPUT_KINDS, BuildSpec, Shape, input_kind
 from fusekit.plugin.unimodal import require_unimodal_logits, unimodal_losses
@@ -75,6 +76,7 @@ __all__ = [
     "WarmupMultiStep",
     "Weighting",
     "as_vector",
+    "at_least_float32",
     "check_choice",
     "check_fraction",
     "check_int",
@@ -83,6 +85,7 @@ __all__ = [
     "check_scalar",
     "check_window",
     "expand_mask",
+    "full_precision",
     "hookimpl",
     "in_window",
     "input_kind",

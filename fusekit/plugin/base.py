@@ -22,6 +22,14 @@ Training-loop hooks (``on_train_begin``, ``on_epoch_begin``, ``on_batch_begin``,
 the first call only; a component that needs every training row at once declares
 ``needs_all_training_rows = True`` and is refused there.
 
+Mixed precision (the estimators' ``precision="bf16" | "16-mixed"``): the forward pass and the
+loss run under ``torch.autocast``, so layer outputs are bfloat16 / float16. Components compute
+exponentials, logarithms, log-sum-exp, ``lgamma`` / ``digamma``, entropies, variances and softmax
+scores in float32 (operands cast with ``.float()``; matrix products that must stay float32 inside
+:func:`fusekit.plugin.full_precision`), and return float32 losses; the network's criterion casts
+the logits itself. ``on_grad_computed`` always sees true gradients: under ``"16-mixed"`` the
+gradients are unscaled before the hooks, and a step with inf / NaN gradients is skipped.
+
 Recommended training settings: a component may set ``recommended_params`` (a class attribute,
 keys from :data:`RECOMMENDABLE_PARAMS`), e.g. ``{"lr": 1e-3}``. The estimator uses them for the
 parameters the user left at ``"auto"`` (``lr``, ``optimizer``, ``lr_schedule``); where components

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from fusekit.plugin.precision import at_least_float32
+
 
 def expand_mask(column: Tensor, like: Tensor) -> Tensor:
     """A ``(B,)`` mask column shaped to broadcast against ``like`` ``(B, ...)``, in its dtype."""
@@ -52,6 +54,7 @@ def present_softmax(scores: Tensor, mask: Tensor) -> Tensor:
 
     A sample with no modality present gets all zeros (finite, no NaN in value or gradient).
     """
+    scores = at_least_float32(scores)  # float32 weights under mixed precision (contract rule)
     filled = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)  # (B, M)
     return torch.softmax(filled, dim=1) * mask.to(scores.dtype)  # (B, M)
 

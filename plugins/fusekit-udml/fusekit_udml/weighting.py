@@ -60,6 +60,7 @@ from fusekit.plugin import (
     TrainingContext,
     Weighting,
     as_vector,
+    at_least_float32,
     expand_mask,
     present_mean,
 )
@@ -363,14 +364,15 @@ class UDMLWeighting(Weighting):
     ) -> dict[str, Tensor]:
         means, stds, embeddings, noise = {}, {}, {}, []
         for name, h in features.items():  # h: (B, *shape_m)
-            mean = self.mean_heads[name](h)  # (B, *shape_m), Eq. 9's μ
-            log_variance = self.logvar_heads[name](h).clamp(-20.0, 20.0)  # log Σ^m
+            # float32 (mixed precision): exp of the log-variance, the draw and the weights
+            mean = at_least_float32(self.mean_heads[name](h))  # (B, *shape_m), Eq. 9's μ
+            log_variance = at_least_float32(self.logvar_heads[name](h)).clamp(-20.0, 20.0)  # log Σ
             std = torch.exp(0.5 * log_variance)  # σ_z^m (B, *shape_m)
             sample = mean + torch.randn_like(mean) * std if self.training else mean
             means[name], stds[name], embeddings[name] = mean, std, sample
             spread = std if self.estimator_input == "std" else log_variance
             pooled = _pool(spread, output.steps.get(name)).detach()  # (B, D): stop-gradient
-            estimate = self.estimators[name](pooled).squeeze(-1)  # (B,)
+            estimate = at_least_float32(self.estimators[name](pooled).squeeze(-1))  # (B,)
             if self.settings_.uncertainty_transform == "exp_half":  # code: E predicts log σ̂²
                 estimate = torch.exp(0.5 * estimate.clamp(-20.0, 20.0))
             noise.append(estimate)  # σ̂ (B,), Eq. 10/11
