@@ -28,11 +28,11 @@ Choices:
 * V: the code's separate validation set, never trained on. Here V is the fit's validation split
   when it has one (the rows of ``ctx.data`` outside ``ctx.train_rows``: ``early_stopping=True``
   or a ``train_split``); otherwise D&R holds out ``validation_fraction`` of the training rows
-  itself at ``on_train_begin`` (drawn from torch's generator, seeded by ``fit``) and leaves them
-  out of the task loss, as gradient blending does (a gap between the training rows and
-  themselves would always be 0, and D&R would silently do nothing). So D&R defines the task loss
-  (the sample-weighted mean over the rows it trains on) and cannot be combined with another
-  weighting that defines one.
+  itself (at least one row per class) at the first epoch (drawn from torch's generator, seeded
+  by ``fit``) and leaves them out of the task loss, as gradient blending does (a gap between the
+  training rows and themselves would always be 0, and D&R would silently do nothing). So D&R
+  defines the task loss (the sample-weighted mean over the rows it trains on) and cannot be
+  combined with another weighting that defines one.
 * h_m: the backbone outputs (the code's ``a``, ``v``: encoder outputs after pooling), computed in
   evaluation mode without gradient; sequence outputs are pooled over real steps
   (``as_vector``), image-like ones flattened. Each set is scaled on its own (``MinMaxScaler``
@@ -142,7 +142,7 @@ class RelearningWeighting(Weighting):
         self.strengths: list[tuple[int, dict[str, float]]] = []
         self.done = 0
         #: ``(N,)`` bool over ``ctx.data``: the rows D&R holds out itself (no validation split).
-        self.holdout: Tensor | None = None
+        self.register_buffer("holdout", None, persistent=False)
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -169,8 +169,8 @@ class RelearningWeighting(Weighting):
         if ctx.train_rows is not None:
             return  # the fit's own validation split is V
         n = len(ctx.data)
-        n_holdout = round(float(self.validation_fraction) * n)
-        if n_holdout < self.n_classes or n - n_holdout < self.n_classes:
+        n_holdout = max(round(float(self.validation_fraction) * n), self.n_classes)
+        if n - n_holdout < self.n_classes:
             raise ValueError(
                 f"relearning: validation_fraction={self.validation_fraction} of {n} rows holds "
                 f"out {n_holdout} and trains on {n - n_holdout}; the diagnosis clusters each into "

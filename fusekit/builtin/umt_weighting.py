@@ -165,6 +165,8 @@ class UMTWeighting(Weighting):
             if teacher is None:
                 continue
             others = [m for m in self.names if m != name]
+            if next(teacher.parameters()).device != output.logits.device:
+                teacher.to(output.logits.device)  # the network moved after on_train_begin
             with torch.no_grad():
                 taught = teacher(output.batch.without(others) if others else output.batch)
             distances.append(

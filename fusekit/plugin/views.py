@@ -153,6 +153,11 @@ class NetworkView:
         self._network.requires_grad_(requires_grad)
         return self
 
+    def to(self, device: Any) -> NetworkView:
+        """Move the network (a side copy, e.g. a teacher) to ``device``; returns the view."""
+        self._network.to(device)
+        return self
+
     def copy(self, plain: bool = False) -> NetworkView:
         """An independent deep copy of the network (same weights), for side training.
 

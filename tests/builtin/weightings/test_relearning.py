@@ -170,7 +170,7 @@ def test_regression_is_refused():
     [
         ({"move_lambda": -1.0}, "relearning: move_lambda must be a number >= 0"),
         ({"reinit_epoch": 0}, "relearning: reinit_epoch must be an integer >= 1"),
-        ({"validation_fraction": 0.001}, "relearning: validation_fraction=0.001 of"),
+        ({"validation_fraction": 0.99}, "relearning: validation_fraction=0.99 of"),
     ],
 )
 def test_bad_parameters_name_themselves(params, message):
