@@ -13,6 +13,7 @@ import contextlib
 import copy
 import difflib
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,7 @@ from fusekit.data import (
     split_modalities,
     weighted_mean_std,
 )
+from fusekit.engine import distributed as data_parallel
 from fusekit.engine.network import FusionNetwork
 from fusekit.engine.registry import get_registry
 from fusekit.engine.resolve import (
@@ -121,6 +123,7 @@ class _FusionEstimator(BaseEstimator):
         predict_batch_size: int = 1024,
         random_state: int | np.random.RandomState | None = None,
         device: str = "cpu",
+        distributed: bool | str = "auto",
         verbose: int = 0,
         **kwargs: Any,
     ) -> None:
@@ -146,6 +149,7 @@ class _FusionEstimator(BaseEstimator):
         self.predict_batch_size = predict_batch_size
         self.random_state = random_state
         self.device = device
+        self.distributed = distributed
         self.verbose = verbose
         for key, value in kwargs.items():
             setattr(self, key, value)
@@ -467,8 +471,12 @@ class _FusionEstimator(BaseEstimator):
         A ``partial_fit`` after a ``partial_fit`` also continues the random streams (the global
         torch RNG of dropout and the plugins, the shuffling generator), so calls on consecutive
         chunks draw what one epoch over their concatenation would."""
+        parallel = data_parallel.setup(self.distributed, type(self).__name__)
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
+        split_seed = int(rng.randint(np.iinfo(np.int32).max)) if self.early_stopping else None
+        if parallel is not None:  # one shuffling order and split in every process
+            seed, split_seed = parallel.same_everywhere(seed, split_seed)
         inputs = self._batch(prepared, with_index=True)
         if sample_weight is not None:
             inputs.sample_weight = torch.as_tensor(
@@ -476,7 +484,6 @@ class _FusionEstimator(BaseEstimator):
             )
         split = None
         if self.early_stopping:
-            split_seed = int(rng.randint(np.iinfo(np.int32).max))
             split = self._validation_split(prepared.n_samples, stratify, split_seed)
         previous = self.net_ if self._continues(partial) else None
         resumed = partial and previous is not None and previous.rng_state_ is not None
@@ -493,8 +500,10 @@ class _FusionEstimator(BaseEstimator):
             )
             if partial:
                 _check_chunkable(type(self).__name__, network)
+            data_parallel.check_components(type(self).__name__, network, parallel)
             data = TrainingData(inputs, target)
             net = self._make_net(network, data, split, partial, resume=partial and bool(previous))
+            data_parallel.attach(net, parallel, None if resumed else seed)
             net.generator = torch.Generator().manual_seed(seed)
             if resumed:
                 net.generator.set_state(previous.generator.get_state())
@@ -506,6 +515,7 @@ class _FusionEstimator(BaseEstimator):
                 net.partial_fit(data, target, **epochs)
             if partial:
                 net.rng_state_ = torch.get_rng_state()
+            data_parallel.detach(net)
         network.eval()
         self.net_ = net
         self._set_training_record(net)
@@ -523,7 +533,12 @@ class _FusionEstimator(BaseEstimator):
 
     def save(self, path: Any, key: str | bytes | None = None) -> Any:
         """Write the fitted model to ``path`` without pickle (see :func:`fusekit.load`),
-        replacing an existing file only once the new one is complete; ``key`` signs it."""
+        replacing an existing file only once the new one is complete; ``key`` signs it.
+
+        After a data-parallel fit only rank 0 writes (every rank holds the same weights); on the
+        other ranks ``save`` writes nothing and returns ``path``."""
+        if not data_parallel.writes_files(getattr(self, "net_", None)):
+            return Path(path)
         return persistence.write(self._get_state(), path, key=key)
 
     # -- state for save / load ---------------------------------------------------------------
@@ -715,6 +730,12 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
         predict_batch_size: rows per chunk at prediction.
         random_state: seeds initialisation, shuffling, dropout and the early-stopping split.
         device: torch device.
+        distributed: ``"auto"`` (default): when the script runs on several processes under
+            ``torchrun`` (or a ``torch.distributed`` process group is initialised), ``fit`` trains
+            one model on all of them, data-parallel: each process a shard of every batch of
+            ``batch_size`` rows (so ``batch_size x processes`` rows per step), gradients
+            averaged; only rank 0 writes on ``save``. ``True``: the same, an error in a single
+            process; ``False``: one independent model per process. See ``docs/scaling.md``.
 
     ``fit(X, y, sample_weight=None)``: the task loss of a batch is ``sum_i w_i l_i / sum_i w_i``
     over its rows (``LossContext.weighted_mean``), so a row of weight 2 counts as two equal rows
@@ -776,6 +797,7 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
         predict_batch_size: int = 1024,
         random_state: int | np.random.RandomState | None = None,
         device: str = "cpu",
+        distributed: bool | str = "auto",
         verbose: int = 0,
         **kwargs: Any,
     ) -> None:
@@ -802,6 +824,7 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
             predict_batch_size=predict_batch_size,
             random_state=random_state,
             device=device,
+            distributed=distributed,
             verbose=verbose,
             **kwargs,
         )

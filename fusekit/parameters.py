@@ -101,6 +101,7 @@ ESTIMATOR_CONSTRAINTS: dict[str, list[Any]] = {
     "predict_batch_size": [POSITIVE_INTEGER],
     "random_state": ["random_state"],
     "device": [str, torch.device],
+    "distributed": ["boolean", StrOptions({"auto"})],  # fusekit.engine.distributed.setup
     "verbose": ["verbose"],
 }
 CLASSIFIER_CONSTRAINTS: dict[str, list[Any]] = {

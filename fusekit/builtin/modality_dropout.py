@@ -18,6 +18,9 @@ from fusekit.plugin import ModalityBatch, Weighting, hookimpl
 class ModalityDropout(Weighting):
     """Drop whole modalities at training time with probability ``p`` (ModDrop)."""
 
+    #: Independent per-row draws (each process draws its own): nothing to agree.
+    data_parallel_safe = True
+
     def __init__(self, p: float = 0.25, keep_one: bool = True) -> None:
         super().__init__()
         self.p = p

@@ -25,6 +25,7 @@ from skorch.callbacks import Callback
 from skorch.utils import TeeGenerator
 from torch.utils.data import Subset
 
+from fusekit.engine import distributed
 from fusekit.engine.batching import BatchIterator
 from fusekit.engine.interrupts import watch_interrupts
 from fusekit.engine.network import FusionNetwork
@@ -66,6 +67,8 @@ class FusionNet(NeuralNet):
     #: draws), so that the next call continues the same random stream.
     rng_state_: torch.Tensor | None = None
     batch_index_: int = 0  # training batches done in the current epoch
+    #: The process group while training data-parallel (:mod:`fusekit.engine.distributed`).
+    parallel: distributed.DataParallel | None = None
 
     def check_data(self, X: Any, y: Any = None) -> None:
         if not isinstance(X, (TrainingData, Subset)):
@@ -83,16 +86,17 @@ class FusionNet(NeuralNet):
         if not self.initialized_:
             self.initialize()
         routing_method = fit_params.pop("_routing_method", "partial_fit")
-        self.notify("on_train_begin", X=X, y=y)
-        with watch_interrupts() as interrupted:
-            try:
-                self.fit_loop(X, y, _routing_method=routing_method, **fit_params)
-            except KeyboardInterrupt:
-                self.notify("on_train_end", X=X, y=y)
-                if interrupted():
-                    raise
-                return self
-        self.notify("on_train_end", X=X, y=y)
+        with distributed.training(self.parallel):  # components' all_reduce, in every hook
+            self.notify("on_train_begin", X=X, y=y)
+            with watch_interrupts() as interrupted:
+                try:
+                    self.fit_loop(X, y, _routing_method=routing_method, **fit_params)
+                except KeyboardInterrupt:
+                    self.notify("on_train_end", X=X, y=y)
+                    if interrupted():
+                        raise
+                    return self
+            self.notify("on_train_end", X=X, y=y)
         return self
 
     def get_dataset(self, X: Any, y: Any = None) -> Any:
@@ -104,13 +108,20 @@ class FusionNet(NeuralNet):
             rows = torch.as_tensor(dataset.indices, dtype=torch.long)
             dataset = dataset.dataset
         batch_size = self.batch_size if self.batch_size > 0 else len(dataset)
-        return BatchIterator(
+        iterator = BatchIterator(
             dataset,
             batch_size,
             shuffle=training and self.shuffle,
             generator=self.generator,
             rows=rows,
         )
+        # data-parallel: this rank's shard of each global batch (validation is not sharded)
+        return iterator if self.parallel is None or not training else self.parallel.shard(iterator)
+
+    def train_step_single(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
+        if self.parallel is None:
+            return super().train_step_single(batch, **fit_params)
+        return self.parallel.train_step_single(self, batch)
 
     def _set_training(self, training: bool = True) -> None:
         # skorch calls this every batch; Module.train() walks every submodule, which costs ~10% of

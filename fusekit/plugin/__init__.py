@@ -9,7 +9,9 @@ a plugin may rely on is exactly what is listed here:
   :class:`LossContext`, :class:`TrainingContext` (with their narrow view of the network);
 - :data:`hookimpl` and the hook specifications (:mod:`.hookspecs`);
 - helpers methods share: pooling (:func:`as_vector`), mask-aware operations (:mod:`.masks`),
-  unimodal-head losses, epoch windows, parameter checks, shared layers.
+  unimodal-head losses, epoch windows, parameter checks, shared layers;
+- :func:`all_reduce` (also ``ctx.all_reduce``): batch statistics agreed across the processes of a
+  data-parallel fit.
 """
 
 from fusekit.plugin.base import (
@@ -36,6 +38,7 @@ from fusekit.plugin.masks import (
 )
 from fusekit.plugin.nn import as_vector, seeded_generator, vector_size
 from fusekit.plugin.output import FusionOutput
+from fusekit.plugin.parallel import all_reduce, broadcast, global_present_mean, world_size
 from fusekit.plugin.schedule import WarmupCosine, WarmupMultiStep, check_window, in_window
 from fusekit.plugin.spec import INPUT_KINDS, BuildSpec, Shape, input_kind
 from fusekit.plugin.unimodal import require_unimodal_logits, unimodal_losses
@@ -74,7 +77,9 @@ __all__ = [
     "WarmupCosine",
     "WarmupMultiStep",
     "Weighting",
+    "all_reduce",
     "as_vector",
+    "broadcast",
     "check_choice",
     "check_fraction",
     "check_int",
@@ -83,6 +88,7 @@ __all__ = [
     "check_scalar",
     "check_window",
     "expand_mask",
+    "global_present_mean",
     "hookimpl",
     "in_window",
     "input_kind",
@@ -97,5 +103,6 @@ __all__ = [
     "stack_features",
     "unimodal_losses",
     "vector_size",
+    "world_size",
     "zero_absent",
 ]

@@ -74,6 +74,16 @@ class Component(nn.Module):
     #: component with a ``ValueError`` naming it; ``fit`` trains it as usual. Leave it False when
     #: the component works on whatever rows ``ctx.data`` holds (``partial_fit``: the chunk).
     needs_all_training_rows: ClassVar[bool] = False
+    #: Whether the component trains correctly data-parallel (one model on several processes,
+    #: each on a shard of every batch, gradients averaged: ``docs/scaling.md``). True when its
+    #: only training state is parameters and buffers set the same way in every process, and every
+    #: batch statistic that sets a coefficient goes through ``ctx.all_reduce``. False when it
+    #: keeps state per training row (a per-sample history or weight: each process sees other
+    #: rows) or otherwise cannot agree across processes; the estimator then refuses it under data
+    #: parallelism with a ``ValueError`` naming it. Weightings default to False (they are the
+    #: kind that keeps batch statistics): a weighting states it once it has been made safe. A
+    #: component whose safety depends on a hyperparameter sets it on the instance in ``build``.
+    data_parallel_safe: ClassVar[bool] = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -204,6 +214,7 @@ class Weighting(Component):
     """
 
     kind = "weighting"
+    data_parallel_safe: ClassVar[bool] = False
 
     def build(self, spec: BuildSpec) -> None:
         """Create any layers or buffers (e.g. per-modality uncertainty heads)."""

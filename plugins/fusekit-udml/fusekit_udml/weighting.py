@@ -59,8 +59,10 @@ from fusekit.plugin import (
     Shape,
     TrainingContext,
     Weighting,
+    all_reduce,
     as_vector,
     expand_mask,
+    global_present_mean,
 )
 from fusekit_udml.equations import (
     dependency_ratios,
@@ -158,6 +160,10 @@ class UDMLWeighting(Weighting):
         uni_head: ``"shared"`` (paper: the network's fusion and head) or ``"separate"`` (L_uni on
             the network's per-modality unimodal heads).
     """
+
+    #: Data-parallel: the dependency scores (so α) from the global batch; the input statistics
+    #: from every training row, which every process holds; noise drawn per row.
+    data_parallel_safe = True
 
     def __init__(
         self,
@@ -488,12 +494,13 @@ class UDMLWeighting(Weighting):
                 kept = {m: torch.zeros_like(z) if m == name else z for m, z in unweighted.items()}
                 changes.append(full - decide(network, kept, dropped, steps))  # ℓ^f − ℓ^{−m}
         norms = torch.stack([c.norm(p=order, dim=1) for c in changes], dim=1)  # (B, M)
-        present = state.mask.to(norms.dtype)
-        return (norms * present).sum(dim=0) / present.sum(dim=0).clamp(min=1.0)  # (M,)
+        # over the present rows of the global batch (data-parallel: every process's rows)
+        return global_present_mean(norms, state.mask)[0]  # (M,)
 
     def _update_dependency(self, scores: Tensor, mask: Tensor) -> None:
         """α ← Eq. 13, unless some modality is absent from the whole batch (α kept)."""
-        if not bool(mask.any(dim=0).all()) or not torch.isfinite(scores).all() or scores.sum() <= 0:
+        available = all_reduce(mask.any(dim=0).to(scores.dtype), "max") > 0  # the global batch's
+        if not bool(available.all()) or not torch.isfinite(scores).all() or scores.sum() <= 0:
             return
         if self.dependency_estimate == "epoch_mean":
             self.dependency_sum += scores
