@@ -199,6 +199,7 @@ class OPMWeighting(Weighting):
         self._network = network
         self._batch = None
         self.drop_probability = None
+        self.modulated_batches = 0  # training batches modulated in this fit (O4's p_exe draw)
 
     def on_batch_begin(self, ctx: TrainingContext) -> None:
         index = None if ctx.batch is None else ctx.batch.index
@@ -257,6 +258,7 @@ class OPMWeighting(Weighting):
                 return features  # no dominant modality, or the batch is not modulated (O4)
             keep = keep_matrix(q, mask, uniform_draws(tuple(mask.shape), mask.device))  # (B, M)
             scale = drop_rescale(q, self.widths.to(q.device))  # Eq. (O5)
+        self.modulated_batches += 1
         weights = keep.to(scale.dtype) * scale  # (B, M)
         output.modality_weights = weights
         output.diagnostics["opm_keep"] = keep

@@ -72,7 +72,15 @@ VARIANTS = {
 }
 #: State a weighting derives from batch statistics outside its buffers (which DDP copies from
 #: rank 0 at every forward pass, so they would agree anyway): must be equal on every rank.
-DERIVED_STATE = ("drop_probability", "weight_history", "speeds", "turn", "projector", "slower")
+DERIVED_STATE = (
+    "drop_probability",
+    "modulated_batches",
+    "weight_history",
+    "speeds",
+    "turn",
+    "projector",
+    "slower",
+)
 
 
 def derived_state(model: FusionClassifier) -> list:
