@@ -15,9 +15,11 @@ cosine schedule would end after 1/W of training), adds a ``print_log`` fusekit l
 shards a ``DataLoader`` (fusekit iterates prepared tensors, :class:`BatchIterator`). Here:
 
 * :class:`ShardedBatches`: each rank's shard of every global batch; every rank takes the same
-  number of equal-sized steps. Of the rows of an epoch that do not fill W equal shards of the last
-  global batch, up to W - 1 are left out (``DistributedSampler(drop_last=True)``'s rule; when
-  shuffling, other rows each epoch). The lr schedule counts these steps, so it is stepped once per
+  number of equal-sized steps. With sample weights each rank's loss (a weighted mean over its
+  shard) is scaled by W x its shard's weight / the global batch's before ``backward``, so the
+  averaged gradient is the global batch's weighted mean's. Of the rows of an epoch that do not
+  fill W equal shards of the last global batch, up to W - 1 are left out
+  (``DistributedSampler(drop_last=True)``'s rule; when shuffling, other rows each epoch). The lr schedule counts these steps, so it is stepped once per
   optimiser step and ends exactly at the last one.
 * :class:`TrainingPass`: forward *and* loss inside the DDP wrapper, so the extra passes of the
   weightings (masked ``fuse`` calls, ``autograd.grad``) happen within DDP's forward, and the
@@ -71,6 +73,7 @@ class DataParallel:
     rank: int
     world_size: int
     wrapper: DistributedDataParallel | None = field(default=None, repr=False)
+    batches: ShardedBatches | None = field(default=None, repr=False)  # this epoch's shards
 
     def same_everywhere(self, *values: int | None) -> tuple[int | None, ...]:
         """Rank 0's ``values`` in every process (seeds drawn from ``random_state=None``)."""
@@ -80,7 +83,8 @@ class DataParallel:
         return tuple(int(n) if p else None for n, p in zip(numbers.tolist(), present, strict=True))
 
     def shard(self, iterator: BatchIterator) -> ShardedBatches:
-        return ShardedBatches(iterator, self.rank, self.world_size)
+        self.batches = ShardedBatches(iterator, self.rank, self.world_size)
+        return self.batches
 
     def reducing(self) -> AbstractContextManager[None]:
         return reducing_over(self.group)
@@ -97,7 +101,10 @@ class DataParallel:
                 TrainingPass(network), process_group=self.group, find_unused_parameters=True
             )
         loss = self.wrapper(inputs, target)
-        loss.backward()  # DDP has averaged every gradient when this returns
+        # DDP averages the W gradients; scaled by W·w_r/w (w_r: this shard's weight, w: the global
+        # batch's) their mean is the gradient of the global batch's weighted mean loss
+        scale = 1.0 if self.batches is None else self.batches.loss_scale
+        (loss * scale if scale != 1.0 else loss).backward()  # gradients averaged on return
         return {"loss": loss, "y_pred": self.wrapper.module.take_output()}
 
 
@@ -135,6 +142,9 @@ class ShardedBatches:
     def __init__(self, iterator: BatchIterator, rank: int, world_size: int) -> None:
         self.rank = rank
         self.world_size = world_size
+        #: W x this shard's weight / the global batch's weight (their rows, or with sample
+        #: weights their sums), for the shard last handed out: 1 without sample weights.
+        self.loss_scale = 1.0
         self.global_batches = iterator
         if iterator.batch_size > 0:
             iterator.batch_size *= world_size
@@ -155,7 +165,14 @@ class ShardedBatches:
             if size == 0:
                 continue
             rows = slice(self.rank * size, (self.rank + 1) * size)
-            yield inputs.take(rows), None if target is None else target[rows]
+            shard = inputs.take(rows)
+            self.loss_scale = 1.0
+            if inputs.sample_weight is not None:  # the global batch is here: no communication
+                used = inputs.sample_weight[: size * self.world_size]
+                total = float(used.sum())
+                if total > 0:
+                    self.loss_scale = self.world_size * float(shard.sample_weight.sum()) / total
+            yield shard, None if target is None else target[rows]
 
 
 class AgreedMetrics(Callback):

@@ -184,11 +184,26 @@ def main_run(results: dict) -> None:
         results["main"]["single_weights_difference"] = largest_difference(model, single)
 
 
+def weighted_run(results: dict) -> None:
+    """Sample weights: one process with the doubled batch trains the same weights."""
+    X, y = data("vector", missing=False)
+    weights = np.random.default_rng(3).uniform(0.1, 3.0, len(y))
+    settings = dict(max_epochs=2, shuffle=False, random_state=0, optimizer="sgd", lr=0.1)
+    model = FusionClassifier(batch_size=BATCH, **settings).fit(X, y, sample_weight=weights)
+    results["weighted"] = {"weights": digest(model), "loss_curve": model.loss_curve_}
+    if RANK == 0:
+        single = FusionClassifier(batch_size=2 * BATCH, distributed=False, **settings)
+        single.fit(X, y, sample_weight=weights)
+        results["weighted"]["single_weights_difference"] = largest_difference(model, single)
+        results["weighted"]["single_loss_curve"] = single.loss_curve_
+
+
 (OUT / f"pid{RANK}").write_text(str(os.getpid()))  # for the test to end us on a timeout
 results: dict = {}
 try:
     if not ONLY:
         main_run(results)
+        weighted_run(results)
     component_runs(results)
 except BaseException:
     results["error"] = traceback.format_exc()

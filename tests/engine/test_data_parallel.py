@@ -134,6 +134,18 @@ def test_the_ranks_train_one_model_as_one_process_with_the_doubled_batch(
 
 
 @pytest.mark.data_parallel
+def test_sample_weights_train_as_one_process_with_the_doubled_batch(ranks: list[dict]) -> None:
+    """Each rank's loss is its shard's weighted mean; scaled by its share of the global batch's
+    weight, the averaged gradient is the global weighted mean's (without the scaling the weights
+    differ by 4e-3 here), and the epoch's loss is the weighted mean over both ranks' rows."""
+    first, second = ranks[0]["weighted"], ranks[1]["weighted"]
+    assert first["weights"] == second["weights"]
+    assert first["single_weights_difference"] < 1e-6
+    assert first["loss_curve"] == second["loss_curve"]
+    assert first["loss_curve"] == pytest.approx(first["single_loss_curve"], rel=1e-5)
+
+
+@pytest.mark.data_parallel
 def test_the_schedule_is_stepped_once_per_optimiser_step_and_ends_at_the_last(
     ranks: list[dict],
 ) -> None:
