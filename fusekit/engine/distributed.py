@@ -19,8 +19,9 @@ shards a ``DataLoader`` (fusekit iterates prepared tensors, :class:`BatchIterato
   shard) is scaled by W x its shard's weight / the global batch's before ``backward``, so the
   averaged gradient is the global batch's weighted mean's. Of the rows of an epoch that do not
   fill W equal shards of the last global batch, up to W - 1 are left out
-  (``DistributedSampler(drop_last=True)``'s rule; when shuffling, other rows each epoch). The lr schedule counts these steps, so it is stepped once per
-  optimiser step and ends exactly at the last one.
+  (``DistributedSampler(drop_last=True)``'s rule; when shuffling, other rows each epoch). The lr
+  schedule counts these steps, so it is stepped once per optimiser step and ends exactly at the
+  last one.
 * :class:`TrainingPass`: forward *and* loss inside the DDP wrapper, so the extra passes of the
   weightings (masked ``fuse`` calls, ``autograd.grad``) happen within DDP's forward, and the
   parameters a batch leaves unused (probe heads of a split head, a turn-based method's idle
