@@ -198,12 +198,28 @@ def weighted_run(results: dict) -> None:
         results["weighted"]["single_loss_curve"] = single.loss_curve_
 
 
+def continued_run(results: dict) -> None:
+    """partial_fit on two chunks and a warm start, with random_state=None (rank 0's seeds)."""
+    X, y = data("vector", missing=True)
+    chunked = FusionClassifier(weighting="agm", batch_size=BATCH, random_state=None)
+    for rows in (slice(0, 24), slice(24, None)):
+        chunked.partial_fit(X[rows], y[rows], classes=[0, 1])
+    warm = FusionClassifier(weighting="ogm_ge", batch_size=BATCH, max_epochs=1, warm_start=True)
+    warm.fit(X, y).fit(X, y)
+    results["continued"] = {
+        "partial_fit": digest(chunked),
+        "warm_start": digest(warm),
+        "epochs": [chunked.n_iter_, warm.n_iter_],
+    }
+
+
 (OUT / f"pid{RANK}").write_text(str(os.getpid()))  # for the test to end us on a timeout
 results: dict = {}
 try:
     if not ONLY:
         main_run(results)
         weighted_run(results)
+        continued_run(results)
     component_runs(results)
 except BaseException:
     results["error"] = traceback.format_exc()

@@ -146,6 +146,14 @@ def test_sample_weights_train_as_one_process_with_the_doubled_batch(ranks: list[
 
 
 @pytest.mark.data_parallel
+def test_partial_fit_and_warm_start_train_one_model(ranks: list[dict]) -> None:
+    """random_state=None: each rank would draw its own seed; rank 0's is used everywhere."""
+    first, second = ranks[0]["continued"], ranks[1]["continued"]
+    assert first == second
+    assert first["epochs"] == [2, 2]
+
+
+@pytest.mark.data_parallel
 def test_the_schedule_is_stepped_once_per_optimiser_step_and_ends_at_the_last(
     ranks: list[dict],
 ) -> None:
