@@ -13,6 +13,7 @@ import contextlib
 import copy
 import difflib
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,7 @@ from fusekit.data import (
     weighted_mean_std,
 )
 from fusekit.engine import compilation
+from fusekit.engine import distributed as data_parallel
 from fusekit.engine.network import FusionNetwork
 from fusekit.engine.precision import autocast, carry_over
 from fusekit.engine.registry import get_registry
@@ -127,6 +129,7 @@ class _FusionEstimator(BaseEstimator):
         n_jobs: int | None = None,
         precision: str = "32",
         compile: bool = False,
+        distributed: bool | str = "auto",
         verbose: int = 0,
         **kwargs: Any,
     ) -> None:
@@ -155,6 +158,7 @@ class _FusionEstimator(BaseEstimator):
         self.n_jobs = n_jobs
         self.precision = precision
         self.compile = compile
+        self.distributed = distributed
         self.verbose = verbose
         for key, value in kwargs.items():
             setattr(self, key, value)
@@ -482,8 +486,12 @@ class _FusionEstimator(BaseEstimator):
         A ``partial_fit`` after a ``partial_fit`` also continues the random streams (the global
         torch RNG of dropout and the plugins, the shuffling generator), so calls on consecutive
         chunks draw what one epoch over their concatenation would."""
+        parallel = data_parallel.setup(self.distributed, type(self).__name__)
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
+        split_seed = int(rng.randint(np.iinfo(np.int32).max)) if self.early_stopping else None
+        if parallel is not None:  # one shuffling order and split in every process
+            seed, split_seed = parallel.same_everywhere(seed, split_seed)
         inputs = self._batch(prepared, with_index=True)
         if sample_weight is not None:
             inputs.sample_weight = torch.as_tensor(
@@ -491,7 +499,6 @@ class _FusionEstimator(BaseEstimator):
             )
         split = None
         if self.early_stopping:
-            split_seed = int(rng.randint(np.iinfo(np.int32).max))
             split = self._validation_split(prepared.n_samples, stratify, split_seed)
         previous = self.net_ if self._continues(partial) else None
         resumed = partial and previous is not None and previous.rng_state_ is not None
@@ -508,8 +515,10 @@ class _FusionEstimator(BaseEstimator):
             )
             if partial:
                 _check_chunkable(type(self).__name__, network)
+            data_parallel.check_components(type(self).__name__, network, parallel)
             data = TrainingData(inputs, target)
             net = self._make_net(network, data, split, partial, resume=partial and bool(previous))
+            data_parallel.attach(net, parallel, None if resumed else seed)
             net.generator = torch.Generator().manual_seed(seed)
             if resumed:
                 net.generator.set_state(previous.generator.get_state())
@@ -521,6 +530,7 @@ class _FusionEstimator(BaseEstimator):
                 net.partial_fit(data, target, **epochs)
             if partial:
                 net.rng_state_ = torch.get_rng_state()
+            data_parallel.detach(net)
         network.eval()
         self.net_ = net
         self._set_training_record(net)
@@ -538,7 +548,12 @@ class _FusionEstimator(BaseEstimator):
 
     def save(self, path: Any, key: str | bytes | None = None) -> Any:
         """Write the fitted model to ``path`` without pickle (see :func:`fusekit.load`),
-        replacing an existing file only once the new one is complete; ``key`` signs it."""
+        replacing an existing file only once the new one is complete; ``key`` signs it.
+
+        After a data-parallel fit only rank 0 writes (every rank holds the same weights); on the
+        other ranks ``save`` writes nothing and returns ``path``."""
+        if not data_parallel.writes_files(getattr(self, "net_", None)):
+            return Path(path)
         return persistence.write(self._get_state(), path, key=key)
 
     # -- state for save / load ---------------------------------------------------------------
@@ -758,6 +773,12 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
         compile: ``torch.compile`` the network for training and prediction; ``compile__*``
             options go to ``torch.compile`` (``compile__mode="reduce-overhead"``,
             ``compile__backend="aot_eager"``). Saved models hold the plain weights.
+        distributed: ``"auto"`` (default): when the script runs on several processes under
+            ``torchrun`` (or a ``torch.distributed`` process group is initialised), ``fit`` trains
+            one model on all of them, data-parallel: each process a shard of every batch of
+            ``batch_size`` rows (so ``batch_size x processes`` rows per step), gradients
+            averaged; only rank 0 writes on ``save``. ``True``: the same, an error in a single
+            process; ``False``: one independent model per process. See ``docs/scaling.md``.
 
     ``fit(X, y, sample_weight=None)``: the task loss of a batch is ``sum_i w_i l_i / sum_i w_i``
     over its rows (``LossContext.weighted_mean``), so a row of weight 2 counts as two equal rows
@@ -823,6 +844,7 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
         n_jobs: int | None = None,
         precision: str = "32",
         compile: bool = False,
+        distributed: bool | str = "auto",
         verbose: int = 0,
         **kwargs: Any,
     ) -> None:
@@ -852,6 +874,7 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
             n_jobs=n_jobs,
             precision=precision,
             compile=compile,
+            distributed=distributed,
             verbose=verbose,
             **kwargs,
         )

@@ -110,6 +110,7 @@ ESTIMATOR_CONSTRAINTS: dict[str, list[Any]] = {
     ],
     "precision": [StrOptions(set(PRECISIONS))],
     "compile": ["boolean"],  # options: compile__* (fusekit.engine.compilation.check_options)
+    "distributed": ["boolean", StrOptions({"auto"})],  # fusekit.engine.distributed.setup
     "verbose": ["verbose"],
 }
 CLASSIFIER_CONSTRAINTS: dict[str, list[Any]] = {

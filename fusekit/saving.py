@@ -34,6 +34,7 @@ from sklearn.pipeline import Pipeline
 from fusekit import devices, signing
 from fusekit import estimator as estimators
 from fusekit.atomic import atomic_path
+from fusekit.engine import distributed as data_parallel
 from fusekit.persistence import ModelFileError, check_signature
 
 PIPELINE_FORMAT = "fusekit-pipeline"
@@ -94,6 +95,8 @@ def save(model: Any, path: str | Path, key: signing.SigningKey | None = None) ->
             f"fusekit.save stores a Pipeline whose last step is a fusekit estimator; its last step "
             f"{name!r} is {type(final).__name__}. Use skops.io for this pipeline."
         )
+    if not data_parallel.writes_files(getattr(final, "net_", None)):
+        return Path(path)  # a data-parallel fit's other ranks: rank 0 writes the file
     steps = Pipeline.__new__(Pipeline)
     steps.__dict__.update(model.__dict__)  # a shallow copy with the last step left out
     steps.steps = [*model.steps[:-1], (name, "passthrough")]

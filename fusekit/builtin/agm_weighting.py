@@ -44,6 +44,10 @@ Per-branch modulation of the encoder gradients (BalanceMM) replaces the official
 on the mono-modal outputs, so it works with any fusion, not only late fusion.
 Cost: 2^M − 2 extra ``fuse`` passes per batch (fusion and head only, no encoders).
 
+Data-parallel (``docs/scaling.md``): s_m and the availability of m are taken over the global
+batch (every process's rows), so k and ŝ agree across processes and equal one process's with the
+whole batch.
+
 Missing modalities: a sample's masked passes keep its absent modalities absent; s_m averages over
 the rows where m is present; a modality absent from the whole batch gets k = 1, no update of ŝ_m,
 and is left out of the means and of M in M/(M−1) and c_M (fewer than two available: all k = 1).
@@ -67,9 +71,9 @@ from fusekit.plugin import (
     check_non_negative,
     check_window,
     expand_mask,
+    global_present_mean,
     hookimpl,
     in_window,
-    present_mean,
 )
 
 #: ``min(η − r, cap)`` in the exponent of k: 10 for two modalities (``run/CREMAD_main.py``),
@@ -155,6 +159,10 @@ def modulation_coefficients(
 class AGMWeighting(Weighting):
     """AGM: Shapley mono-modal responses from masked passes drive per-encoder gradient scales."""
 
+    #: The scores s_m are means over the global batch (``global_present_mean``), so k and ŝ are
+    #: the same in every process; the modulation edits the averaged gradients.
+    data_parallel_safe = True
+
     def __init__(
         self,
         alpha: float = 1.0,
@@ -188,13 +196,15 @@ class AGMWeighting(Weighting):
         values = coalition_logits(ctx.network, output.calibrated, mask, output.logits)
         with torch.no_grad():
             responses = shapley_responses(values, len(self.names))  # (M, B, K)
-            scores = torch.stack(
+            losses = torch.stack(
                 [
-                    present_mean(ctx.per_sample_loss(responses[p]).clamp(max=MAX_LOSS), mask[:, p])
+                    ctx.per_sample_loss(responses[p]).clamp(max=MAX_LOSS)
                     for p in range(len(self.names))
-                ]
-            )  # (M,)
-            available = mask.any(dim=0)  # (M,)
+                ],
+                dim=1,
+            )  # (B, M)
+            # s_m and availability over the global batch: the same k in every process
+            scores, available = global_present_mean(losses, mask)  # (M,), (M,)
             self.coefficients = modulation_coefficients(
                 scores, self.running_scores, available, float(self.alpha)
             )

@@ -76,6 +76,10 @@ def head_losses(network: NetworkView, batch: ModalityBatch, target: Tensor) -> T
 class GradientBlendingWeighting(Weighting):
     """G-Blending: fused and unimodal losses weighted by generalisation / overfitting²."""
 
+    #: The held-out split and its side training run on one process's view; the blending weights
+    #: would be estimated differently in each process.
+    data_parallel_safe = False
+
     needs_unimodal_heads = True
     needs_all_training_rows = True  # V is held out of all training rows, once
 

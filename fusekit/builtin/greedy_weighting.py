@@ -51,6 +51,9 @@ only in the fusion. The mapping, and every choice:
   prediction must come from it, the analogue of the code's running-average excitation. The
   running mean is the code's cumulative mean of batch means, over training passes only (the code
   also updates it in evaluation passes) and over present rows.
+* Data-parallel: μ reads the averaged gradients, and the presence of a modality and the running
+  feature means are the global batch's, so every process re-balances the same steps alike (the
+  utilisation rates, a measurement only, are each process's own).
 * Timing follows ``Bias_Mitigation_Strong.on_backward_end``: the check runs after backward of a
   regular step (``on_grad_computed``), μ accumulates only at regular steps (and in warm-up), so
   the Q re-balancing steps are the Q batches after the trigger. ``warmup_epochs=1`` is the code's
@@ -95,6 +98,7 @@ from fusekit.plugin import (
     Weighting,
     check_int,
     expand_mask,
+    global_present_mean,
     hookimpl,
 )
 
@@ -156,6 +160,9 @@ class GreedyWeighting(Weighting):
         "modality the next steps re-balance, from the conditional learning speeds (gradient and "
         "weight norms read as floats)"
     )
+    #: Data-parallel: μ from the averaged gradients, presence and running means from the global
+    #: batch.
+    data_parallel_safe = True
 
     def __init__(
         self,
@@ -216,11 +223,13 @@ class GreedyWeighting(Weighting):
     @torch.no_grad()
     def _update_means(self, features: dict[str, Tensor], mask: Tensor) -> None:
         for position, h in enumerate(features.values()):
-            present = mask[:, position]
-            if not present.any():
+            flat = h.detach().reshape(h.shape[0], -1)  # (B, F)
+            # the mean over the present rows of the global batch (data-parallel: all processes')
+            batch_mean, seen = global_present_mean(flat, mask[:, position, None].expand_as(flat))
+            if not bool(seen[0]):
                 continue
             step = self.mean_counts[position]
-            batch_mean = h.detach()[present].mean(dim=0)
+            batch_mean = batch_mean.view(h.shape[1:])
             mean = self.feature_mean(position)
             mean.copy_((batch_mean.to(mean.dtype) + mean * step) / (step + 1))
             self.mean_counts[position] += 1
@@ -262,7 +271,9 @@ class GreedyWeighting(Weighting):
             if self.rebalanced_steps >= int(self.window):
                 self.slower = None
             return
-        present = None if ctx.batch is None else ctx.batch.mask.any(dim=0)  # (M,)
+        present = None  # (M,): modalities present in the (global) batch
+        if ctx.batch is not None:
+            present = ctx.all_reduce(ctx.batch.mask.any(dim=0).to(torch.float32), "max") > 0
         for position, name in enumerate(self.names):
             if present is None or bool(present[position]):
                 self.speeds[position] += speed_increment(ctx.network.modality_parameters(name))

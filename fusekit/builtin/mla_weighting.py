@@ -37,7 +37,9 @@ update drives P, hence the head's gradient, to zero over thousands of steps). We
 logits, not probabilities. Missing modalities: the turn skips a modality absent from the whole
 batch; L_m and r average over the rows where m is present; absent modalities get λ = 0 (a sample
 with none present gets zero logits). The loss on validation batches is CE of the fused z.
-Classification only.
+Classification only. Data-parallel: the turn skips a modality absent from the *global* batch, r
+averages over its present rows, and n_batches counts the steps of one process, so every process
+trains the same modality and updates P alike.
 """
 
 from __future__ import annotations
@@ -54,7 +56,9 @@ from fusekit.plugin import (
     LossContext,
     TrainingContext,
     Weighting,
+    all_reduce,
     as_vector,
+    global_present_mean,
     hookimpl,
     present_softmax,
     vector_size,
@@ -84,7 +88,8 @@ def batches_per_epoch(ctx: TrainingContext) -> int:
     if ctx.data is None or ctx.loop is None or ctx.batch_size <= 0:
         return 1
     rows = len(ctx.data) if ctx.train_rows is None else len(ctx.train_rows)
-    return max(1, math.ceil(rows / ctx.batch_size))
+    # data-parallel: each step takes batch_size rows in each of the processes
+    return max(1, math.ceil(rows // ctx.world_size / ctx.batch_size))
 
 
 class MLAWeighting(Weighting):
@@ -94,6 +99,8 @@ class MLAWeighting(Weighting):
         "each step trains one modality, the next one present in the batch: which head's loss and "
         "which encoder's projector update the step builds is a Python choice"
     )
+    #: Data-parallel: the turn and r from the global batch; P and the turn agree across processes.
+    data_parallel_safe = True
 
     def __init__(self, shared_dim: int | None = None) -> None:
         super().__init__()
@@ -159,8 +166,9 @@ class MLAWeighting(Weighting):
         return (weights.unsqueeze(-1) * logits).sum(dim=1)  # (B, K)
 
     def next_present(self, mask: Tensor) -> int | None:
-        """The first modality from ``turn`` on (cyclically) present in some row of the batch."""
-        available = mask.any(dim=0)
+        """The first modality from ``turn`` on (cyclically) present in some row of the batch
+        (of the global batch, under data parallelism)."""
+        available = all_reduce(mask.any(dim=0).to(torch.float32), "max") > 0
         for offset in range(len(self.names)):
             position = (self.turn + offset) % len(self.names)
             if available[position]:
@@ -177,7 +185,9 @@ class MLAWeighting(Weighting):
         logits = output.diagnostics["mla_logits"][:, position]  # (B, K)
         inputs = output.diagnostics["mla_inputs"][position].detach()  # (B, d)
         self.current = position
-        self.inputs_mean = (inputs * present[:, None]).sum(0, keepdim=True) / present.sum()
+        # r over the global batch's present rows: the same P update in every process
+        rows = present[:, None].expand_as(inputs)
+        self.inputs_mean = global_present_mean(inputs, rows)[0].unsqueeze(0)  # (1, d)
         return ctx.weighted_mean(ctx.per_sample_loss(logits), present)
 
     @torch.no_grad()

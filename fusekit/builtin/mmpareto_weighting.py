@@ -28,7 +28,10 @@ clips w_1 to [0.001, 0.999], this one to [0, 1]. A zero d_p leaves g_p = 0.
 
 Missing modalities: L_m averages over the rows where m is present (absent rows are zero before
 fusion, so they give no encoder gradient); a modality absent from the whole batch keeps its
-ordinary gradient. Works for classification and regression.
+ordinary gradient. Works for classification and regression. Data-parallel: g_mm and g_m are
+averaged over the processes (``all_reduce``) before w is computed, so every process edits its
+gradients alike (exact with complete data; g_m of a modality present in only some processes'
+shards averages over those).
 """
 
 from __future__ import annotations
@@ -80,12 +83,23 @@ def _gradients(loss: Tensor, parameters: list[nn.Parameter]) -> list[Tensor]:
     return [torch.zeros_like(p) if g is None else g for p, g in zip(parameters, grads, strict=True)]
 
 
+def _unflat(flat: Tensor, like: list[nn.Parameter]) -> list[Tensor]:
+    """``flat`` cut back into tensors shaped as ``like``."""
+    return [
+        part.view_as(p) for part, p in zip(flat.split([p.numel() for p in like]), like, strict=True)
+    ]
+
+
 def _flat(tensors: list[Tensor]) -> Tensor:
     return torch.cat([t.reshape(-1) for t in tensors])
 
 
 class MMParetoWeighting(Weighting):
     """MMPareto: Pareto (min-norm) combination of multimodal and unimodal encoder gradients."""
+
+    #: Data-parallel: g_mm and g_m come from ``autograd.grad`` on each process's shard, which DDP
+    #: does not average; ``agreed`` averages them before the Pareto weights are computed.
+    data_parallel_safe = True
 
     needs_unimodal_heads = True
     needs_host_values = (
@@ -135,9 +149,35 @@ class MMParetoWeighting(Weighting):
             pending[name] = (params, own, _gradients(unimodal[position], params))
         return pending
 
+    def agreed(
+        self, ctx: TrainingContext
+    ) -> dict[str, tuple[list[nn.Parameter], list[Tensor], list[Tensor]]]:
+        """``pending`` with g_mm and g_m of the global batch: g_mm averaged over the processes
+        (a process without the modality contributes 0, as its absent rows give no gradient), g_m
+        over the processes that have the modality. In one process, ``pending`` itself."""
+        if ctx.world_size == 1:
+            return self.pending
+        agreed = {}
+        for name in self.names:  # every process reduces every modality, in the same order
+            params = [p for p in ctx.network.modality_parameters(name) if p.requires_grad]
+            if not params:
+                continue
+            mine = self.pending.get(name)
+            zeros = [torch.zeros_like(p) for p in params]
+            multimodal, unimodal = (zeros, zeros) if mine is None else (mine[1], mine[2])
+            flag = params[0].new_full((1,), float(mine is not None))
+            total = ctx.all_reduce(torch.cat([flag, _flat(multimodal), _flat(unimodal)]), "sum")
+            if total[0] == 0:
+                continue
+            size = sum(p.numel() for p in params)
+            g_mm = total[1 : 1 + size] / ctx.world_size
+            g_m = total[1 + size :] / total[0]
+            agreed[name] = (params, _unflat(g_mm, params), _unflat(g_m, params))
+        return agreed
+
     @torch.no_grad()
     def on_grad_computed(self, ctx: TrainingContext) -> None:
-        for name, (params, multimodal, unimodal) in self.pending.items():
+        for name, (params, multimodal, unimodal) in self.agreed(ctx).items():
             weights = pareto_weights(_flat(multimodal), _flat(unimodal))
             self.weights[name] = weights
             for parameter, g_mm, g_m in zip(params, multimodal, unimodal, strict=True):

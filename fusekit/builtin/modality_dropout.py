@@ -23,6 +23,8 @@ class ModalityDropout(Weighting):
         "drawing it for every batch would avoid the host read but change every fit's random "
         "stream, and so its results"
     )
+    #: Independent per-row draws (each process draws its own): nothing to agree.
+    data_parallel_safe = True
 
     def __init__(self, p: float = 0.25, keep_one: bool = True) -> None:
         super().__init__()

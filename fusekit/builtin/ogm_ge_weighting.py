@@ -24,6 +24,10 @@ Choices, following the official code and BalanceMM (``OGM_trainer.py``) where th
 * The GE noise is added to every modulated modality's gradients in the window, also when k = 1,
   as the official code does. The code modulates only 4-D (conv kernel) gradients; here every
   encoder parameter with at least ``min_param_dim`` dimensions (2: weights, not biases/norms).
+* Data-parallel (``docs/scaling.md``): s_m is taken over the global batch, and the GE noise is
+  the same in every process (the processes' N(0, 1) draws summed and divided by √W), so k and the
+  edited gradients agree across processes. The modulation runs in ``on_grad_computed``, after
+  backward, i.e. on the gradients already averaged over the processes.
 * Unimodal logits: ``unimodal="split_head"`` computes them as the code does, by splitting the
   concat fusion's linear head, z_m = v_m · W[:, block_m]ᵀ + b / M; ``"heads"`` trains linear probes
   on detached features (so, as in the code, unimodal losses never reach the encoders); ``"auto"``
@@ -46,6 +50,7 @@ from fusekit.plugin import (
     TrainingContext,
     Weighting,
     as_vector,
+    global_present_mean,
     hookimpl,
     present_mean,
 )
@@ -85,6 +90,10 @@ def split_head_logits(network: NetworkView, output: FusionOutput) -> dict[str, T
 
 class OGMGEWeighting(Weighting):
     """OGM-GE: slow the dominant modality's encoder by 1 − tanh(α·ρ) and add gradient noise."""
+
+    #: s_m over the global batch and the GE noise drawn alike in every process (see
+    #: ``_standard_noise``); the modulation edits the averaged gradients after backward.
+    data_parallel_safe = True
 
     def __init__(
         self,
@@ -148,21 +157,16 @@ class OGMGEWeighting(Weighting):
         mask = output.mask  # (B, M)
         if ctx.training:
             with torch.no_grad():
-                scores = torch.stack(
+                probabilities = torch.stack(
                     [
-                        present_mean(
-                            # float32 scores under mixed precision
-                            F.softmax(logits[name].float(), dim=1)
-                            .gather(1, ctx.target[:, None])
-                            .squeeze(1),
-                            mask[:, position],
-                        )
-                        for position, name in enumerate(self.names)
-                    ]
-                )  # (M,)
-                self.coefficients = modulation_coefficients(
-                    scores, mask.any(dim=0), float(self.alpha)
-                )
+                        F.softmax(logits[name].float(), dim=1).gather(1, ctx.target[:, None])[:, 0]
+                        for name in self.names
+                    ],
+                    dim=1,
+                )  # (B, M)
+                # over the global batch: the same k in every process of a data-parallel fit
+                scores, available = global_present_mean(probabilities, mask)  # (M,), (M,)
+                self.coefficients = modulation_coefficients(scores, available, float(self.alpha))
         if self._split:
             return {}  # the code computes unimodal losses but never back-propagates them
         probe = sum(
@@ -170,6 +174,15 @@ class OGMGEWeighting(Weighting):
             for position, name in enumerate(self.names)
         )
         return {"ogm_probes": probe}
+
+    @staticmethod
+    def _standard_noise(ctx: TrainingContext, like: Tensor) -> Tensor:
+        """N(0, 1) noise shaped as ``like``, the same in every process: the sum of the W
+        processes' draws over √W (still N(0, 1); in one process, the draw itself)."""
+        draw = torch.randn_like(like)
+        if ctx.world_size == 1:
+            return draw
+        return ctx.all_reduce(draw, "sum") / ctx.world_size**0.5
 
     def in_window(self, epoch: int) -> bool:
         return int(self.start_epoch) <= epoch and (
@@ -189,7 +202,7 @@ class OGMGEWeighting(Weighting):
                 modulated = gradient * coefficient  # Eq. (10)
                 if self.noise:  # Eq. (11), std of the unmodulated gradient as in the code
                     std = gradient.std() if gradient.numel() > 1 else gradient.new_zeros(())
-                    modulated = modulated + torch.randn_like(gradient) * (std + 1e-8)
+                    modulated = modulated + self._standard_noise(ctx, gradient) * (std + 1e-8)
                 parameter.grad = modulated
         self.coefficients = None
 

@@ -43,6 +43,8 @@ Choices, following the code where it is explicit, and where it is silent:
   every row stays in the loss and the batch shape is unchanged.
 * θ in (O5) sums over all modalities of the network (an absent one has q = 0), as the code does
   with its fixed ``dim_list``; the rescaling applies to every modality's features, as in the code.
+* Data-parallel: s_m (so q) over the global batch and one p_exe draw for it (the first
+  process's); each process draws its own rows' k, as one process draws each row's.
 """
 
 from __future__ import annotations
@@ -59,8 +61,10 @@ from fusekit.plugin import (
     TrainingContext,
     Weighting,
     as_vector,
+    broadcast,
     check_choice,
     expand_mask,
+    global_present_mean,
     hookimpl,
     present_mean,
     vector_size,
@@ -134,6 +138,9 @@ def split_head_logits(
 class OPMWeighting(Weighting):
     """OPM: drop the dominant modality's features per sample with a probability from ρ."""
 
+    #: Data-parallel: q from the global batch's scores, one p_exe draw for the global batch.
+    data_parallel_safe = True
+
     def __init__(
         self,
         q_base: float = 0.5,
@@ -192,6 +199,7 @@ class OPMWeighting(Weighting):
         self._network = network
         self._batch = None
         self.drop_probability = None
+        self.modulated_batches = 0  # training batches modulated in this fit (O4's p_exe draw)
 
     def on_batch_begin(self, ctx: TrainingContext) -> None:
         index = None if ctx.batch is None else ctx.batch.index
@@ -229,24 +237,28 @@ class OPMWeighting(Weighting):
             return features
         with torch.no_grad():
             logits = self._unimodal_logits(features, output)
-            scores = torch.stack(
+            probabilities = torch.stack(
                 [
-                    present_mean(
-                        F.softmax(logits[name].float(), dim=1).gather(1, target[:, None])[:, 0],
-                        mask[:, position],
-                    )
-                    for position, name in enumerate(self.names)
-                ]
-            )  # (M,) Eq. (O1)
-            ratios = discrepancy_ratios(scores, mask.any(dim=0))  # (M,) Eq. (O2)
+                    F.softmax(logits[name].float(), dim=1).gather(1, target[:, None])[:, 0]
+                    for name in self.names
+                ],
+                dim=1,
+            )  # (B, M)
+            # Eq. (O1) over the global batch: the same q in every process of a data-parallel fit
+            scores, available = global_present_mean(probabilities, mask)  # (M,), (M,)
+            ratios = discrepancy_ratios(scores, available)  # (M,) Eq. (O2)
             q = drop_probabilities(ratios, float(self.q_base), float(self.lam))  # (M,) Eq. (O3)
             self.drop_probability = q
             output.diagnostics["opm_scores"] = scores
             output.diagnostics["opm_drop_probability"] = q
-            if not bool(q.any()) or float(uniform_draws((), q.device)) >= float(self.p_exe):
+            # one p_exe draw for the whole global batch (the first process's)
+            if not bool(q.any()) or float(broadcast(uniform_draws((), q.device))) >= float(
+                self.p_exe
+            ):
                 return features  # no dominant modality, or the batch is not modulated (O4)
             keep = keep_matrix(q, mask, uniform_draws(tuple(mask.shape), mask.device))  # (B, M)
             scale = drop_rescale(q, self.widths.to(q.device))  # Eq. (O5)
+        self.modulated_batches += 1
         weights = keep.to(scale.dtype) * scale  # (B, M)
         output.modality_weights = weights
         output.diagnostics["opm_keep"] = keep

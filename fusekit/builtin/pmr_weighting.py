@@ -30,7 +30,8 @@ batch size); prototypes use every training row (the BalanceMM code a tenth of th
 class with no present row keeps its previous prototype (zeros before the first computation).
 Missing modalities: s_m, L_PCE,m and E_m average over the rows where m is present; a modality
 absent from the whole batch gets β = γ = 0 and is left out of max/min; prototypes use present
-rows only. Classification only.
+rows only. Classification only. Data-parallel: s_m (so β, γ) over the global batch; the
+prototypes come from every training row, which every process holds.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from fusekit.plugin import (
     as_vector,
     check_non_negative,
     check_window,
+    global_present_mean,
     hookimpl,
     in_window,
     present_mean,
@@ -110,6 +112,10 @@ def prototype_entropy(logits: Tensor) -> Tensor:
 
 class PMRWeighting(Weighting):
     """PMR: prototypical cross-entropy speeds up slow modalities, prototype entropy slows others."""
+
+    #: Data-parallel: the scores s_m over the global batch (global_present_mean); the prototypes
+    #: from every training row, which every process holds.
+    data_parallel_safe = True
 
     def __init__(
         self,
@@ -203,15 +209,13 @@ class PMRWeighting(Weighting):
             ]
         )  # (M,)
         with torch.no_grad():
-            scores = torch.stack(
-                [
-                    present_mean(
-                        F.softmax(z.float(), dim=1).gather(1, ctx.target[:, None])[:, 0], mask[:, p]
-                    )
-                    for p, z in enumerate(logits)
-                ]
-            )  # (M,)
-            accelerate, restrain = rebalance_coefficients(scores, mask.any(dim=0))
+            probabilities = torch.stack(
+                [F.softmax(z.float(), dim=1).gather(1, ctx.target[:, None])[:, 0] for z in logits],
+                dim=1,
+            )  # (B, M)
+            # over the global batch: the same β, γ in every process of a data-parallel fit
+            scores, available = global_present_mean(probabilities, mask)  # (M,), (M,)
+            accelerate, restrain = rebalance_coefficients(scores, available)
         self.coefficients = (accelerate, restrain)
         terms = {"pmr_pce": float(self.alpha) * (accelerate * pce).sum()}
         if self.epoch < int(self.start_epoch) + int(self.entropy_epochs):

@@ -50,6 +50,9 @@ def _broadcast_like(vector: Tensor, like: Tensor) -> Tensor:
 class ProbEmbeddingWeighting(Weighting):
     """Gaussian embeddings per modality; inverse-variance modality weights (DUL uncertainty)."""
 
+    #: Per-sample weights, sampling noise and loss means: nothing to agree across processes.
+    data_parallel_safe = True
+
     def __init__(self, kl_weight: float = 0.01, sample: bool = True) -> None:
         super().__init__()
         self.kl_weight = kl_weight

@@ -31,6 +31,9 @@ from fusekit.plugin import (
 class StaticWeighting(Weighting):
     """Learned global modality weights, softmax-normalised over the present modalities."""
 
+    #: Learned parameters only.
+    data_parallel_safe = True
+
     def __init__(self, learnable: bool = True, init: Mapping[str, float] | None = None) -> None:
         super().__init__()
         self.learnable = learnable

@@ -78,6 +78,9 @@ def evidential_loss(alpha: Tensor, target: Tensor, annealing: float) -> Tensor:
 class TMCWeighting(Weighting):
     """TMC: Dirichlet evidence per modality, Dempster–Shafer combination, evidential loss."""
 
+    #: Per-sample opinions and loss means; the epoch is the loop's: nothing to agree.
+    data_parallel_safe = True
+
     needs_unimodal_heads = True
 
     def __init__(self, annealing_epochs: int = 50) -> None:

@@ -28,6 +28,9 @@ from fusekit.plugin import (
 class UnimodalAuxWeighting(Weighting):
     """Task loss plus λ·Σ_m the unimodal-head losses (auxiliary unimodal supervision)."""
 
+    #: Loss terms only (per-batch means).
+    data_parallel_safe = True
+
     needs_unimodal_heads = True
 
     def __init__(self, weight: float = 1.0) -> None:

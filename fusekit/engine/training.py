@@ -28,6 +28,7 @@ from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator
 from torch.utils.data import Subset
 
+from fusekit.engine import distributed
 from fusekit.engine.batching import BatchIterator
 from fusekit.engine.interrupts import watch_interrupts
 from fusekit.engine.network import FusionNetwork
@@ -79,6 +80,8 @@ class FusionNet(NeuralNet):
         if amp is None or amp.precision != self.precision:
             amp = self.__dict__["_mixed_precision"] = MixedPrecision(self.precision, self.device)
         return amp
+    #: The process group while training data-parallel (:mod:`fusekit.engine.distributed`).
+    parallel: distributed.DataParallel | None = None
 
     def check_data(self, X: Any, y: Any = None) -> None:
         if not isinstance(X, (TrainingData, Subset)):
@@ -96,16 +99,17 @@ class FusionNet(NeuralNet):
         if not self.initialized_:
             self.initialize()
         routing_method = fit_params.pop("_routing_method", "partial_fit")
-        self.notify("on_train_begin", X=X, y=y)
-        with watch_interrupts() as interrupted:
-            try:
-                self.fit_loop(X, y, _routing_method=routing_method, **fit_params)
-            except KeyboardInterrupt:
-                self.notify("on_train_end", X=X, y=y)
-                if interrupted():
-                    raise
-                return self
-        self.notify("on_train_end", X=X, y=y)
+        with distributed.training(self.parallel):  # components' all_reduce, in every hook
+            self.notify("on_train_begin", X=X, y=y)
+            with watch_interrupts() as interrupted:
+                try:
+                    self.fit_loop(X, y, _routing_method=routing_method, **fit_params)
+                except KeyboardInterrupt:
+                    self.notify("on_train_end", X=X, y=y)
+                    if interrupted():
+                        raise
+                    return self
+            self.notify("on_train_end", X=X, y=y)
         return self
 
     def get_dataset(self, X: Any, y: Any = None) -> Any:
@@ -117,13 +121,20 @@ class FusionNet(NeuralNet):
             rows = torch.as_tensor(dataset.indices, dtype=torch.long)
             dataset = dataset.dataset
         batch_size = self.batch_size if self.batch_size > 0 else len(dataset)
-        return BatchIterator(
+        iterator = BatchIterator(
             dataset,
             batch_size,
             shuffle=training and self.shuffle,
             generator=self.generator,
             rows=rows,
         )
+        # data-parallel: this rank's shard of each global batch (validation is not sharded)
+        return iterator if self.parallel is None or not training else self.parallel.shard(iterator)
+
+    def train_step_single(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
+        if self.parallel is None:
+            return self._local_train_step(batch, **fit_params)
+        return self.parallel.train_step_single(self, batch)
 
     def _set_training(self, training: bool = True) -> None:
         # skorch calls this every batch; Module.train() walks every submodule, which costs ~10% of
@@ -227,7 +238,7 @@ class FusionNet(NeuralNet):
         amp.step(optimizers)
         return step
 
-    def train_step_single(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
+    def _local_train_step(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
         """skorch's step (forward, loss, backward), the forward and loss under autocast."""
         self._set_training(True)
         inputs, target = unpack_data(batch)

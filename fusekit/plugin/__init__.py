@@ -9,7 +9,9 @@ a plugin may rely on is exactly what is listed here:
   :class:`LossContext`, :class:`TrainingContext` (with their narrow view of the network);
 - :data:`hookimpl` and the hook specifications (:mod:`.hookspecs`);
 - helpers methods share: pooling (:func:`as_vector`), mask-aware operations (:mod:`.masks`),
-  unimodal-head losses, epoch windows, parameter checks, shared layers.
+  unimodal-head losses, epoch windows, parameter checks, shared layers;
+- :func:`all_reduce` (also ``ctx.all_reduce``): batch statistics agreed across the processes of a
+  data-parallel fit.
 """
 
 from fusekit.plugin.base import (
@@ -36,6 +38,7 @@ from fusekit.plugin.masks import (
 )
 from fusekit.plugin.nn import as_vector, seeded_generator, vector_size
 from fusekit.plugin.output import FusionOutput
+from fusekit.plugin.parallel import all_reduce, broadcast, global_present_mean, world_size
 from fusekit.plugin.precision import at_least_float32, full_precision
 from fusekit.plugin.schedule import WarmupCosine, WarmupMultiStep, check_window, in_window
 from fusekit.plugin.spec import INPUT_KINDS, BuildSpec, Shape, input_kind
@@ -75,8 +78,10 @@ __all__ = [
     "WarmupCosine",
     "WarmupMultiStep",
     "Weighting",
+    "all_reduce",
     "as_vector",
     "at_least_float32",
+    "broadcast",
     "check_choice",
     "check_fraction",
     "check_int",
@@ -86,6 +91,7 @@ __all__ = [
     "check_window",
     "expand_mask",
     "full_precision",
+    "global_present_mean",
     "hookimpl",
     "in_window",
     "input_kind",
@@ -100,5 +106,6 @@ __all__ = [
     "stack_features",
     "unimodal_losses",
     "vector_size",
+    "world_size",
     "zero_absent",
 ]

@@ -87,6 +87,16 @@ class Component(nn.Module):
     #: when it does not. ``check_runs_on_meta_device`` accepts a host sync only when this says why.
     #: Prefer tensor ops (``torch.where``, masked means) to declaring it.
     needs_host_values: ClassVar[str] = ""
+    #: Whether the component trains correctly data-parallel (one model on several processes,
+    #: each on a shard of every batch, gradients averaged: ``docs/scaling.md``). True when its
+    #: only training state is parameters and buffers set the same way in every process, and every
+    #: batch statistic that sets a coefficient goes through ``ctx.all_reduce``. False when it
+    #: keeps state per training row (a per-sample history or weight: each process sees other
+    #: rows) or otherwise cannot agree across processes; the estimator then refuses it under data
+    #: parallelism with a ``ValueError`` naming it. Weightings default to False (they are the
+    #: kind that keeps batch statistics): a weighting states it once it has been made safe. A
+    #: component whose safety depends on a hyperparameter sets it on the instance in ``build``.
+    data_parallel_safe: ClassVar[bool] = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -217,6 +227,7 @@ class Weighting(Component):
     """
 
     kind = "weighting"
+    data_parallel_safe: ClassVar[bool] = False
 
     def build(self, spec: BuildSpec) -> None:
         """Create any layers or buffers (e.g. per-modality uncertainty heads)."""

@@ -16,6 +16,7 @@ from torch import Tensor
 
 from fusekit.plugin.batch import ModalityBatch, TrainingData
 from fusekit.plugin.masks import present_mean
+from fusekit.plugin.parallel import ReduceOp, all_reduce, broadcast, world_size
 from fusekit.plugin.views import NetworkView, TrainingLoop
 
 
@@ -23,8 +24,27 @@ def _view(network: Any) -> NetworkView:
     return network if isinstance(network, NetworkView) else NetworkView(network)
 
 
+class _Reduces:
+    """``all_reduce`` and ``world_size`` of both contexts (see :mod:`fusekit.plugin.parallel`)."""
+
+    def all_reduce(self, tensor: Tensor, op: ReduceOp = "mean") -> Tensor:
+        """``tensor`` reduced (``"mean"``, ``"sum"``, ``"max"``, ``"min"``) over the processes of
+        a data-parallel fit, detached; ``tensor`` itself in a single process. Use it for every
+        batch statistic that sets a coefficient, so that each process uses the global batch's."""
+        return all_reduce(tensor, op)
+
+    def broadcast(self, tensor: Tensor) -> Tensor:
+        """The first process's ``tensor`` in every process (``tensor`` itself in one process)."""
+        return broadcast(tensor)
+
+    @property
+    def world_size(self) -> int:
+        """Processes training this model together (1 outside a data-parallel fit)."""
+        return world_size()
+
+
 @dataclass
-class LossContext:
+class LossContext(_Reduces):
     """Everything a component may need to compute loss terms for one batch.
 
     Attributes:
@@ -85,7 +105,7 @@ class LossContext:
 
 
 @dataclass
-class TrainingContext:
+class TrainingContext(_Reduces):
     """What epoch- and batch-level hooks receive.
 
     Attributes:

@@ -18,6 +18,8 @@ steps) rather than one per time step; softmax top-k gating (FuseMoE's code also 
 gating); no per-modality convolution / FFN sub-layers; every expert is evaluated densely and the
 gates select (same output as sparse dispatch, simpler, fine for a few experts). Tokens never
 interact inside a layer, so a sample's output does not depend on its absent modalities.
+Data-parallel: f_e is the global batch's (``all_reduce``; it carries no gradient), P_e each
+process's, whose gradients the processes average.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from fusekit.plugin import BuildSpec, Fusion, FusionOutput, as_vector, vector_size
+from fusekit.plugin import BuildSpec, Fusion, FusionOutput, all_reduce, as_vector, vector_size
 
 
 class ExpertPool(nn.Module):
@@ -70,6 +72,9 @@ class MoELayer(nn.Module):
         count = present.sum().clamp(min=1.0)
         chosen = F.one_hot(top_experts[..., 0], scores.shape[-1]).to(scores.dtype)  # (B, M, E)
         share = (chosen * present.unsqueeze(-1)).sum(dim=(0, 1)) / count  # f_e: (E,)
+        if self.training:  # f_e of the global batch (data-parallel; no gradient flows through it)
+            counts = all_reduce(torch.cat([share * count, count.reshape(1)]), "sum")
+            share = counts[:-1] / counts[-1].clamp(min=1.0)
         probability = (scores.softmax(dim=-1) * present.unsqueeze(-1)).sum(dim=(0, 1)) / count
         balance = scores.shape[-1] * (share * probability).sum()
         return tokens + mixed, balance

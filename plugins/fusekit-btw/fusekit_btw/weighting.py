@@ -88,6 +88,10 @@ STD_FLOOR = 1e-3
 class BTW(Weighting):
     """BTW bi-level weighting: instance KL × modality MI weights on the modality embeddings."""
 
+    #: W holds one weight per training row, recomputed from the rows each process trains on: the
+    #: processes would each hold a different part of it.
+    data_parallel_safe = False
+
     needs_all_training_rows = True  # W has one row per training row, updated between epochs
 
     def __init__(

@@ -24,6 +24,8 @@ Choices where the spec leaves room (each tested):
     - Vector modalities: FRM along the feature axis with a warning (no frequency meaning for
       unordered columns) unless ``ordered_vectors=True`` (§9.9).
     - Evaluation / validation: w = 1 (validation loss with ``apply="loss"`` is L_fused + Σ L_m).
+    - Data-parallel: the FRM of each modality is the global batch's (``_agreed``), so the bank
+      and the weights agree across processes; the gradient scaling edits the averaged gradients.
     - Under Adam a constant gradient scale is mostly normalised away (§9.5); see README.
 """
 
@@ -34,7 +36,15 @@ import numbers
 import torch
 from torch import Tensor
 
-from fusekit.plugin import BuildSpec, FusionOutput, LossContext, TrainingContext, Weighting
+from fusekit.plugin import (
+    BuildSpec,
+    FusionOutput,
+    LossContext,
+    TrainingContext,
+    Weighting,
+    all_reduce,
+    world_size,
+)
 from fusekit_mwam.allocation import update_and_allocate
 from fusekit_mwam.frm import check_frm_params, frequency_ratio_metric, warn_unordered_vectors
 
@@ -49,6 +59,8 @@ class MWAM(Weighting):
         "records every step's FRM and weights in Python lists (frm_history, weight_history, the "
         "trajectory the paper plots) and reads the weights as floats to scale the gradients"
     )
+    #: Data-parallel: the FRMs of the global batch (``_agreed``); bank and weights agree.
+    data_parallel_safe = True
 
     def __init__(
         self,
@@ -156,6 +168,7 @@ class MWAM(Weighting):
                 present=present,
                 steps=step_mask,
             )
+        frm = self._agreed(frm)
         weights = update_and_allocate(
             frm,
             self.frm_bank,
@@ -172,6 +185,19 @@ class MWAM(Weighting):
         self.frm_history.append(frm.tolist())
         self.weight_history.append(weights.tolist())
         return weights
+
+    def _agreed(self, frm: Tensor) -> Tensor:
+        """The FRMs ``(M,)`` of the global batch under data parallelism (the processes' shards
+        are equal in size): the sum of the processes' FRMs for ``reduce="sum"``, else their mean,
+        over the processes where the modality is present (NaN where it is in none). Exact for
+        ``frm_mode="official"``; for ``"energy"``, a ratio of sums, the mean of the ratios."""
+        if world_size() == 1:
+            return frm
+        known = ~torch.isnan(frm)
+        parts = all_reduce(torch.stack([torch.where(known, frm, 0.0), known.double()]), "sum")
+        total, count = parts[0], parts[1]
+        value = total if self.reduce == "sum" else total / count.clamp(min=1.0)
+        return torch.where(count > 0, value, torch.full_like(value, float("nan")))
 
     def weight_of(self, name: str) -> float:
         """Weight of modality ``name`` from the last training step (1.0 before any)."""

@@ -169,8 +169,14 @@ class SCFAEFusion(Fusion):
                 f"the modalities are {list(spec.names)}."
             )
 
+    #: Data-parallel: the reconstruction losses are per-sample means, safe. The contrastive
+    #: ablation's InfoNCE draws its negatives from the batch, which data parallelism cuts into
+    #: per-process shards (each row would see 1/W of the negatives): ``build`` refuses it there.
+    data_parallel_safe = True
+
     def build(self, spec: BuildSpec) -> int:
         self._check_params(spec)
+        self.data_parallel_safe = self.recon != "contrastive"
         self.names = tuple(spec.names)
         order = tuple(self.modality_order) if self.modality_order is not None else self.names
         self.cycle = order  # cycle order: modality i takes the shared part of i + 1

@@ -86,6 +86,7 @@ SCFAEContrastive = _preset(
     {"lr": SWEPT_LR["scfae_contrastive"]},
     recon="contrastive",
 )
+SCFAEContrastive.data_parallel_safe = False  # in-batch negatives (see SCFAEFusion)
 LinearProjection = _preset(
     "LinearProjection",
     "SCFAE with one linear projection instead of expand/split",

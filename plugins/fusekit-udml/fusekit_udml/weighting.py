@@ -59,9 +59,11 @@ from fusekit.plugin import (
     Shape,
     TrainingContext,
     Weighting,
+    all_reduce,
     as_vector,
     at_least_float32,
     expand_mask,
+    global_present_mean,
     present_mean,
 )
 from fusekit_udml.equations import (
@@ -160,6 +162,10 @@ class UDMLWeighting(Weighting):
         uni_head: ``"shared"`` (paper: the network's fusion and head) or ``"separate"`` (L_uni on
             the network's per-modality unimodal heads).
     """
+
+    #: Data-parallel: the dependency scores (so α) from the global batch; the input statistics
+    #: from every training row, which every process holds; noise drawn per row.
+    data_parallel_safe = True
 
     def __init__(
         self,
@@ -498,14 +504,15 @@ class UDMLWeighting(Weighting):
                 kept = {m: torch.zeros_like(z) if m == name else z for m, z in unweighted.items()}
                 changes.append(full - decide(network, kept, dropped, steps))  # ℓ^f − ℓ^{−m}
         norms = torch.stack([c.norm(p=order, dim=1) for c in changes], dim=1)  # (B, M)
-        present = state.mask.to(norms.dtype)
-        return (norms * present).sum(dim=0) / present.sum(dim=0).clamp(min=1.0)  # (M,)
+        # over the present rows of the global batch (data-parallel: every process's rows)
+        return global_present_mean(norms, state.mask)[0]  # (M,)
 
     def _update_dependency(self, scores: Tensor, mask: Tensor) -> None:
         """α ← Eq. 13, unless some modality is absent from the whole batch (α kept).
 
         The condition stays a tensor (``torch.where``, no ``if``): no host read every batch."""
-        usable = mask.any(dim=0).all() & torch.isfinite(scores).all() & (scores.sum() > 0)
+        available = all_reduce(mask.any(dim=0).to(scores.dtype), "max") > 0  # global batch
+        usable = available.all() & torch.isfinite(scores).all() & (scores.sum() > 0)
         if self.dependency_estimate == "epoch_mean":
             self.dependency_sum += torch.where(usable, scores, 0.0)
             self.dependency_steps += usable.to(self.dependency_steps.dtype)
