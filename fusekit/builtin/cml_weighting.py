@@ -61,10 +61,12 @@ from fusekit.plugin import (
     LossContext,
     TrainingContext,
     Weighting,
+    broadcast,
     check_non_negative,
     check_window,
     hookimpl,
     in_window,
+    world_size,
 )
 
 
@@ -92,6 +94,10 @@ def confidence_penalty(
 
 class CMLWeighting(Weighting):
     """CML: penalise a prediction that grows more confident when a modality is removed."""
+
+    #: Data-parallel: π is the first process's draw (``broadcast``); the penalty is per sample,
+    #: so each process's shard sum averaged by DDP is the global sum divided by the processes.
+    data_parallel_safe = True
 
     def __init__(
         self,
@@ -126,7 +132,7 @@ class CMLWeighting(Weighting):
 
     def on_epoch_begin(self, ctx: TrainingContext) -> None:
         self.epoch = ctx.epoch
-        self.removal_order = torch.randperm(len(self.names)).tolist()
+        self.removal_order = broadcast(torch.randperm(len(self.names))).tolist()
 
     def loss_terms(self, output: FusionOutput, ctx: LossContext) -> dict[str, Tensor]:
         if not ctx.training or not in_window(self.epoch, self.start_epoch, self.end_epoch):
@@ -147,7 +153,9 @@ class CMLWeighting(Weighting):
             if self.subset_loss:
                 subsets = subsets + ctx.weighted_mean(ctx.per_sample_loss(smaller), rows)
             larger = smaller
-        terms = {"cml_confidence": float(self.lam) * penalty}
+        # a sum over rows: times the process count, DDP's average of the shards' sums is the
+        # global batch's sum (1 in a single process)
+        terms = {"cml_confidence": float(self.lam) * world_size() * penalty}
         if self.subset_loss:
             terms["cml_subsets"] = subsets
         output.diagnostics["cml_penalty"] = penalty.detach()

@@ -99,6 +99,8 @@ class UMTWeighting(Weighting):
     """UMT: pull each encoder's features towards a uni-modal teacher's, trained first."""
 
     needs_all_training_rows = True
+    #: Not data-parallel: each process would train its own teachers, with its own random stream.
+    data_parallel_safe = False
 
     def __init__(
         self,
