@@ -18,6 +18,8 @@ from fusekit.plugin import ModalityBatch, Weighting, hookimpl
 class ModalityDropout(Weighting):
     """Drop whole modalities at training time with probability ``p`` (ModDrop)."""
 
+    perturbs_mask_only = True  # batch.with_mask: present rows keep their features
+
     def __init__(self, p: float = 0.25, keep_one: bool = True) -> None:
         super().__init__()
         self.p = p
