@@ -34,8 +34,10 @@ CHANNELS_FIRST = "channels_first"
 LAYOUTS = (CHANNELS_LAST, CHANNELS_FIRST)
 #: Rows :func:`looks_channels_first` reads (the rule needs no more to be stable).
 _SNIFF_ROWS = 256
-#: Frames from the ``warnings.warn`` in :func:`steps_last` to the caller of ``fit``.
-_FIT_STACKLEVEL = 7
+#: The shortest last axis :func:`looks_channels_first` judges.
+_MIN_STEPS = 8
+#: Frames from the ``warnings.warn`` below :func:`steps_last` to the caller of ``fit``.
+_FIT_STACKLEVEL = 8
 
 
 class ChannelsFirstWarning(UserWarning):
@@ -205,7 +207,8 @@ def _refuse_widths(name: str, rows: list[np.ndarray | None], first: bool) -> Non
 def looks_channels_first(array: np.ndarray) -> bool:
     """Whether a 3-D ``(n, A, B)`` array looks like ``(n, channels, T)`` read as ``(n, T, d)``.
 
-    The rule: ``A < B`` (fewer steps than features, as when channels are read as steps) *and* the
+    The rule: ``A < B`` (fewer steps than features, as when channels are read as steps),
+    ``B >= 8`` (a shorter last axis is too little to judge), *and* the
     values are at least twice as smooth along the last axis as along the middle one: the mean
     absolute difference between neighbours along the last axis is at most half of that along
     the middle axis (with a single middle step: of that between neighbouring rows), over the
@@ -214,7 +217,7 @@ def looks_channels_first(array: np.ndarray) -> bool:
     not warn, while sensor recordings in aeon's / sktime's ``(n, channels, T)`` do.
     """
     rows, middle, last = array.shape
-    if middle >= last or (middle < 2 and rows < 2):
+    if middle >= last or last < _MIN_STEPS or (middle < 2 and rows < 2):
         return False
     sample = np.asarray(array[:_SNIFF_ROWS], dtype=np.float64)
     with warnings.catch_warnings(), np.errstate(invalid="ignore"):
