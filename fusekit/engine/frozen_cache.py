@@ -63,7 +63,8 @@ def frozen_modalities(network: Any) -> tuple[str, ...]:
 
 def freeze(network: Any, names: Iterable[str]) -> None:
     """Freeze the backbones of ``names`` and of every backbone that declares ``frozen``: set
-    ``frozen`` and turn ``requires_grad`` off. ``ValueError`` for a name that is no modality."""
+    ``frozen``, turn ``requires_grad`` off and put them in eval mode (``FusionNetwork.train``
+    keeps them there). ``ValueError`` for a name that is no modality."""
     names = list(names)
     unknown = [name for name in names if name not in network.backbones]
     if unknown:
@@ -82,16 +83,16 @@ def freeze(network: Any, names: Iterable[str]) -> None:
                 "is read-only); use its own parameter instead."
             ) from None
     for name in frozen_modalities(network):
-        network.backbones[name].requires_grad_(False)
+        network.backbones[name].requires_grad_(False).eval()
 
 
 class FrozenOutputs:
     """Frozen backbones' outputs per training row, filled as the fit encodes the rows."""
 
-    def __init__(self, n_rows: int, names: Iterable[str], max_bytes: int = MAX_BYTES) -> None:
+    def __init__(self, n_rows: int, names: Iterable[str], max_bytes: int | None = None) -> None:
         self.n_rows = n_rows
         self.names = set(names)
-        self.budget = max_bytes
+        self.budget = MAX_BYTES if max_bytes is None else max_bytes
         self.outputs: dict[str, Tensor] = {}  # (n_rows, *feature_shape)
         self.stored: dict[str, Tensor] = {}  # (n_rows,) bool: row's output is in outputs
 
