@@ -268,3 +268,16 @@ def test_japanese_vowels_like_ragged_set():
     model = FusionClassifier(backbone="gru", max_epochs=12, batch_size=16, random_state=0)
     model.fit(Modalities(voice=train), y_train)
     assert model.score(Modalities(voice=test), y_test) > 0.8
+
+
+def test_a_later_partial_fit_chunk_may_hold_longer_sequences():
+    rows, y = _ragged(n=24, high=20)
+    longer, y_longer = _ragged(n=24, high=26, seed=1)
+    model = _model("gru")
+    model.partial_fit(Modalities(s=rows), y, classes=[0, 1])
+    model.partial_fit(Modalities(s=longer), y_longer)  # encoded whole: 26 steps
+    assert model.modalities_ == {"s": (20, WIDTH)} and model.n_iter_ == 2
+    fixed = _model(FlattenBackbone)
+    fixed.partial_fit(Modalities(s=rows), y, classes=[0, 1])
+    with pytest.raises(ValueError, match=r"modality 's'.*26 steps.*T=20"):
+        fixed.partial_fit(Modalities(s=longer), y_longer)

@@ -110,7 +110,9 @@ def test_a_frozen_backbone_keeps_its_initial_weights():
     short = _model(frozen_backbones=("a",), max_epochs=1).fit(X, y)
     long = _model(frozen_backbones=("a",), max_epochs=6).fit(X, y)
     for one, two in zip(
-        short.module_.backbones["a"].parameters(), long.module_.backbones["a"].parameters()
+        short.module_.backbones["a"].parameters(),
+        long.module_.backbones["a"].parameters(),
+        strict=True,
     ):
         assert not two.requires_grad
         assert torch.equal(one, two)
@@ -122,6 +124,7 @@ def test_a_trainable_backbone_is_never_remembered():
     model = _model().fit(X, y)
     assert sum(CountingMLP.rows) == N * EPOCHS
     assert all(CountingMLP.modes)
+    assert all(p.requires_grad for p in model.module_.backbones["a"].parameters())
 
 
 def test_a_class_declared_frozen_backbone_is_remembered_and_not_trained():
