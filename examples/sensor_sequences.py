@@ -7,7 +7,9 @@ Each sample is two 3-axis smartwatch signals of 100 steps, ``(n, 100, 3)`` per m
 4 classes are Standing, Running, Walking, Badminton. Each modality gets its own sequence encoder
 (``backbone={...}``, parameters routed per modality with ``backbone__<modality>__<param>``), and
 the encodings are fused either by concatenation of the time-pooled vectors or by MulT-style
-cross-modal attention over the time steps. Ragged recordings would be padded with all-NaN steps.
+cross-modal attention over the time steps. Recordings of different lengths are given
+as lists of ``(T_i, 3)`` arrays, and the model predicts recordings longer than those it was
+trained on.
 """
 
 from __future__ import annotations
@@ -48,15 +50,18 @@ def main(quick: bool) -> None:
         model = FusionClassifier(fusion=fusion, **common).fit(X_train, y_train)
         print(f"{fusion:10s} test accuracy {model.score(X_test, y_test):.3f}")
 
-    # Recordings of different lengths: pad with all-NaN steps; the step mask reaches the GRU
-    # (packed sequences) and the pooling, so padding never changes a prediction.
-    ragged = Modalities({m: x.copy() for m, x in X_test.items()})
-    length = ragged["accelerometer"].shape[1]
-    for m in ragged:
-        ragged[m][:5, length // 2 :] = np.nan  # the first five recordings end half way
-    same = (model.predict(ragged)[:5] == model.predict(X_test)[:5]).sum()
-    print(f"half-length recordings: {same} of 5 predictions unchanged, all finite:",
-          bool(np.isfinite(model.predict_proba(ragged)).all()))  # fmt: skip
+    # Recordings of different lengths: one (T_i, 3) array per recording, padded inside with
+    # all-NaN steps; the step mask reaches the GRU (packed sequences), the conv1d and the pooling.
+    halves = Modalities(
+        {m: [row[: len(row) // 2] for row in x[:5]] + list(x[5:]) for m, x in X_test.items()}
+    )
+    same = (model.predict(halves)[:5] == model.predict(X_test)[:5]).sum()
+    print(f"half-length recordings: {same} of 5 predictions unchanged")
+    # Longer than any training recording: gru and conv1d accept any length (accepts_any_length).
+    doubled = Modalities(
+        {m: [np.concatenate([row, row]) for row in x[:5]] for m, x in X_test.items()}
+    )
+    print("double-length recordings predicted:", model.predict(doubled))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from fusekit.data import Modalities
     from fusekit.devices import DeviceUnavailableWarning
+    from fusekit.engine.frozen_cache import FrozenCacheWarning
     from fusekit.engine.network import FusionNetwork
     from fusekit.engine.registry import available, get_registry
     from fusekit.estimator import FusionClassifier, FusionRegressor
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
         hookimpl,
     )
     from fusekit.saving import UntrustedTypesError, load, save
+    from fusekit.sequences import ChannelsFirstWarning
 
 __version__ = "0.1.0"
 
@@ -37,6 +39,8 @@ __version__ = "0.1.0"
 _SOURCES: dict[str, str] = {
     "Modalities": "fusekit.data",
     "DeviceUnavailableWarning": "fusekit.devices",
+    "FrozenCacheWarning": "fusekit.engine.frozen_cache",
+    "ChannelsFirstWarning": "fusekit.sequences",
     "FusionNetwork": "fusekit.engine.network",
     "available": "fusekit.engine.registry",
     "get_registry": "fusekit.engine.registry",
@@ -69,8 +73,10 @@ __all__ = [
     "Backbone",
     "BuildSpec",
     "Calibration",
+    "ChannelsFirstWarning",
     "Component",
     "DeviceUnavailableWarning",
+    "FrozenCacheWarning",
     "Fusion",
     "FusionClassifier",
     "FusionNetwork",

@@ -3,6 +3,8 @@
 Accepted forms (converted here and nowhere else):
 
 * :class:`Modalities` (or a plain ``dict``): ``{name: array (n, d) | (n, T, d) | (n, C, H, W)}``;
+  a sequence may also be ragged, a list of ``(T_i, d)`` arrays, or channels-first with the
+  estimator's ``layout=`` (:mod:`fusekit.sequences`, which also matches predict-time lengths);
 * a :class:`pandas.DataFrame` grouped per modality, explicitly with
   ``modalities={"audio": [cols] | "regex" | slice}`` or by the ``name__column`` prefix that
   ``ColumnTransformer(...).set_output(transform="pandas")`` writes;
@@ -35,6 +37,7 @@ from scipy import sparse
 from sklearn.utils.validation import check_array, validate_data
 from skorch.helper import SliceDict
 
+from fusekit import sequences
 from fusekit.plugin import ModalityBatch, expand_mask
 
 SINGLE_MODALITY = "X"
@@ -53,6 +56,7 @@ class Modalities(SliceDict):
 
     def __init__(self, mapping: Mapping[str, Any] | None = None, /, **arrays: Any) -> None:
         merged = {**(dict(mapping) if mapping is not None else {}), **arrays}
+        merged = {name: sequences.as_rows(value) for name, value in merged.items()}
         if not merged:
             raise ValueError("Modalities needs at least one modality, got none.")
         lengths = {name: len(value) for name, value in merged.items()}
@@ -460,10 +464,10 @@ def split_modalities(
         if not X:
             raise ValueError("X has no modality: pass at least one array.")
         names = modality_names(list(X), "X")
-        arrays = {
-            name: _to_float_array(name, value)
-            for name, value in zip(names, X.values(), strict=True)
-        }
+        values = sequences.steps_last(  # ragged rows padded, channels-first swapped
+            dict(zip(names, X.values(), strict=True)), getattr(estimator, "layout", None), reset
+        )
+        arrays = {name: _to_float_array(name, value) for name, value in values.items()}
         rows = {name: a.shape[0] for name, a in arrays.items()}
         if len(set(rows.values())) > 1:
             raise ValueError(
@@ -495,7 +499,13 @@ def split_modalities(
             columns=positions,
         )
     if not reset:
-        _check_layout(layout, estimator.layout_, type(estimator).__name__)
+        arrays, seen = sequences.match_fitted_lengths(
+            arrays,
+            layout.shapes,
+            estimator.layout_.shapes,
+            sequences.any_length_modalities(estimator),
+        )
+        _check_layout(replace(layout, shapes=seen), estimator.layout_, type(estimator).__name__)
         layout = estimator.layout_
         arrays = {name: arrays[name] for name in layout.names}
     return arrays, layout

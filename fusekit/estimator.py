@@ -39,7 +39,7 @@ from fusekit.data import (
     split_modalities,
     weighted_mean_std,
 )
-from fusekit.engine import compilation
+from fusekit.engine import compilation, frozen_cache
 from fusekit.engine import distributed as data_parallel
 from fusekit.engine.network import FusionNetwork
 from fusekit.engine.precision import autocast, carry_over
@@ -109,6 +109,8 @@ class _FusionEstimator(BaseEstimator):
         weighting: Any = "none",
         *,
         modalities: dict | None = None,
+        layout: str | dict | None = None,
+        frozen_backbones: tuple[str, ...] | list[str] = (),
         standardize: bool = True,
         max_epochs: int = 30,
         batch_size: int = 64,
@@ -138,6 +140,8 @@ class _FusionEstimator(BaseEstimator):
         self.fusion = fusion
         self.weighting = weighting
         self.modalities = modalities
+        self.layout = layout
+        self.frozen_backbones = frozen_backbones
         self.standardize = standardize
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -258,7 +262,7 @@ class _FusionEstimator(BaseEstimator):
 
     def _network(self, nested: dict[str, Any], n_outputs: int) -> FusionNetwork:
         names = self.layout_.names
-        return FusionNetwork(
+        network = FusionNetwork(
             input_shapes=self.layout_.shapes,
             backbones=backbones_for(self.backbone, split_nested(nested, "backbone"), names),
             calibration=instantiate(
@@ -269,6 +273,8 @@ class _FusionEstimator(BaseEstimator):
             n_outputs=n_outputs,
             task=self._task,
         )
+        frozen_cache.freeze(network, self.frozen_backbones)
+        return network
 
     @staticmethod
     def _optimizer_class(optimizer: Any) -> type:
@@ -523,11 +529,12 @@ class _FusionEstimator(BaseEstimator):
             if resumed:
                 net.generator.set_state(previous.generator.get_state())
             epochs = {"epochs": 1} if partial else {}
-            if previous is None:
-                net.fit(data, target, **epochs)
-            else:
-                _carry_over(previous, net, self.lr_)
-                net.partial_fit(data, target, **epochs)
+            with frozen_cache.remembering_frozen_outputs(network, len(data), enabled=not partial):
+                if previous is None:
+                    net.fit(data, target, **epochs)
+                else:
+                    _carry_over(previous, net, self.lr_)
+                    net.partial_fit(data, target, **epochs)
             if partial:
                 net.rng_state_ = torch.get_rng_state()
             data_parallel.detach(net)
@@ -741,6 +748,13 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
             ``calibration__*``, ``fusion__*``, ``weighting__*``.
         modalities: how to split a DataFrame (``{name: columns | regex | slice}``) or an array
             (``{name: width}``); ``None`` for mappings and ``name__column`` prefixed DataFrames.
+        layout: how sequence modalities order their axes: ``None`` / ``"channels_last"``
+            (``(n, T, d)``, rows ``(T_i, d)``) or ``"channels_first"`` (``(n, d, T)``, rows
+            ``(d, T_i)``, aeon's and sktime's layout); one string for every sequence modality or
+            ``{modality: layout}`` (:mod:`fusekit.sequences`).
+        frozen_backbones: modalities whose backbones stay as built (no parameter trains, eval
+            mode); fit encodes each training row once with them and reuses the outputs every
+            epoch (:mod:`fusekit.engine.frozen_cache`).
         standardize: z-score each modality with statistics from the present training rows.
         max_epochs, batch_size, train_split, callbacks (skorch), verbose.
         shuffle: shuffle the training rows every epoch (``partial_fit``: within the chunk).
@@ -823,6 +837,8 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
         weighting: Any = "none",
         *,
         modalities: dict | None = None,
+        layout: str | dict | None = None,
+        frozen_backbones: tuple[str, ...] | list[str] = (),
         standardize: bool = True,
         max_epochs: int = 30,
         batch_size: int = 64,
@@ -854,6 +870,8 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
             fusion,
             weighting,
             modalities=modalities,
+            layout=layout,
+            frozen_backbones=frozen_backbones,
             standardize=standardize,
             max_epochs=max_epochs,
             batch_size=batch_size,

@@ -82,6 +82,9 @@ ESTIMATOR_CONSTRAINTS: dict[str, list[Any]] = {
     "fusion": COMPONENT,
     "weighting": [*COMPONENT, list, tuple],  # or a list of components, applied in order
     "modalities": [Mapping, None],
+    # or {modality: layout}, whose keys and values fusekit.sequences.check_layout checks at fit
+    "layout": [StrOptions({"channels_last", "channels_first"}), Mapping, None],
+    "frozen_backbones": [list, tuple],  # modality names, checked against X at fit
     "standardize": ["boolean"],
     "max_epochs": [POSITIVE_INTEGER],
     "batch_size": [POSITIVE_INTEGER],

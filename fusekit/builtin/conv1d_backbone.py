@@ -25,6 +25,8 @@ class Conv1dBackbone(Backbone):
     """Temporal CNN (``hidden``, ``depth``, ``kernel_size``, ``dropout``); keeps the time axis."""
 
     input_kinds = ("sequence",)
+    #: "same" padding and per-step masking: nothing is sized by T.
+    accepts_any_length = True
 
     def __init__(
         self,

@@ -22,6 +22,8 @@ class GRUBackbone(Backbone):
     """GRU encoder for sequences (``hidden``, ``layers``, ``bidirectional``); keeps time."""
 
     input_kinds = ("sequence",)
+    #: a recurrence over packed sequences: nothing is sized by T.
+    accepts_any_length = True
 
     def __init__(
         self,

@@ -10,6 +10,8 @@ from fusekit.plugin import Backbone, Shape, hookimpl
 class IdentityBackbone(Backbone):
     """Pass features through unchanged (pre-extracted features)."""
 
+    accepts_any_length = True  # any shape passes unchanged
+
     def build(self, input_shape: Shape) -> Shape:
         return input_shape
 

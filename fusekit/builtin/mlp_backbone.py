@@ -29,6 +29,9 @@ class _BatchNormLastAxis(nn.BatchNorm1d):
 class MLPBackbone(Backbone):
     """Multi-layer perceptron per modality (``hidden``, ``depth``, ``dropout``, ``norm``)."""
 
+    #: A sequence ``(T, d)`` is encoded step by step (images are flattened, but are no sequences).
+    accepts_any_length = True
+
     def __init__(
         self,
         hidden: int = 64,

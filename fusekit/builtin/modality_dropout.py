@@ -25,6 +25,7 @@ class ModalityDropout(Weighting):
     )
     #: Independent per-row draws (each process draws its own): nothing to agree.
     data_parallel_safe = True
+    perturbs_mask_only = True  # batch.with_mask: present rows keep their features
 
     def __init__(self, p: float = 0.25, keep_one: bool = True) -> None:
         super().__init__()

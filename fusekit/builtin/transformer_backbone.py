@@ -27,6 +27,8 @@ class TransformerBackbone(Backbone):
     """Transformer encoder with positional encoding and padded-step masking; keeps time."""
 
     input_kinds = ("sequence",)
+    #: masked attention; the sinusoidal positions are computed for any T (no maximum).
+    accepts_any_length = True
 
     def __init__(
         self, dim: int = 32, heads: int = 4, layers: int = 1, dropout: float = 0.0

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from fusekit.engine import frozen_cache
 from fusekit.engine.registry import get_registry
 from fusekit.plugin import (
     Backbone,
@@ -133,6 +134,15 @@ class FusionNetwork(nn.Module):
             )
         return self.weightings[0]
 
+    def train(self, mode: bool = True) -> FusionNetwork:
+        """``nn.Module.train``, except that frozen backbones (``Backbone.frozen``) stay in eval
+        mode: no dropout, no batch statistics, the same function in training as at predict."""
+        super().train(mode)
+        if mode:
+            for name in frozen_cache.frozen_modalities(self):
+                self.backbones[name].eval()
+        return self
+
     def components(self) -> tuple[Component, ...]:
         """Every component, in pass order: backbones, calibration, fusion, weightings.
 
@@ -171,8 +181,13 @@ class FusionNetwork(nn.Module):
     def encode(self, batch: ModalityBatch) -> dict[str, Tensor]:
         """Backbone outputs ``{m: (B, *feature_shape_m)}`` with absent rows zeroed."""
         features = {}
+        remembered = self.__dict__.get("frozen_outputs")  # during fit: frozen_cache
         for position, name in enumerate(self.names):
-            encoded = self.backbones[name].encode(batch.features[name], batch.steps.get(name))
+            backbone = self.backbones[name]
+            if remembered is None:
+                encoded = backbone.encode(batch.features[name], batch.steps.get(name))
+            else:
+                encoded = remembered.encode(name, position, backbone, batch)
             if not batch.complete:
                 encoded = encoded * expand_mask(batch.mask[:, position], encoded)
             features[name] = encoded

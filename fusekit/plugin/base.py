@@ -157,6 +157,18 @@ class Backbone(Component):
     #: Input kinds this backbone accepts: ``"vector"`` (d,), ``"sequence"`` (T, d), ``"image"``
     #: (C, H, W). The network rejects other inputs with a clear error before ``build``.
     input_kinds: ClassVar[tuple[str, ...]] = ("vector", "sequence", "image")
+    #: True when the backbone encodes a sequence of any length ``T`` with the layers it built for
+    #: the fitted one (recurrent, convolutional, attention or per-step layers; nothing sized by
+    #: ``T``). Then predict accepts sequences longer than the fitted ``T``; otherwise they are
+    #: refused with an error naming the modality (shorter ones are padded for every backbone).
+    accepts_any_length: ClassVar[bool] = False
+    #: True when the backbone is a fixed function during training: none of its parameters trains
+    #: (``requires_grad`` False) and the network keeps it in eval mode (no dropout; BatchNorm
+    #: uses its running statistics). ``fit`` then encodes each training row once and reuses the
+    #: outputs every epoch. Set it on a class that is always frozen (a pretrained encoder used
+    #: as a feature extractor), or leave it to the estimator's ``frozen_backbones=``, which sets
+    #: it on the instance and turns ``requires_grad`` off.
+    frozen: bool = False
 
     def build(self, input_shape: Shape) -> Shape:
         """Create the layers for one modality; return the output shape without the batch axis."""
@@ -228,6 +240,11 @@ class Weighting(Component):
 
     kind = "weighting"
     data_parallel_safe: ClassVar[bool] = False
+    #: True when ``perturb`` only changes the presence mask (``batch.with_mask``: modalities
+    #: dropped, present rows' features unchanged). Frozen backbones' outputs are reused across
+    #: epochs only when every perturbing weighting says so; a perturbation of the values
+    #: (noise, corruption) makes the network run frozen backbones on every batch.
+    perturbs_mask_only: ClassVar[bool] = False
 
     def build(self, spec: BuildSpec) -> None:
         """Create any layers or buffers (e.g. per-modality uncertainty heads)."""

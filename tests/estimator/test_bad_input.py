@@ -44,12 +44,13 @@ def test_changed_width_at_predict(fitted):
         model.predict(changed)
 
 
-def test_changed_sequence_shape_at_predict():
+def test_changed_sequence_width_at_predict():
+    """Another number of features per step is refused (another T: tests/data/test_sequences)."""
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 30)
     model = FusionClassifier(max_epochs=1).fit(Modalities(s=rng.normal(size=(30, 4, 2))), y)
-    with pytest.raises(ValueError, match=r"modality 's': shape \(5, 2\).*fitted with \(4, 2\)"):
-        model.predict(Modalities(s=rng.normal(size=(30, 5, 2))))
+    with pytest.raises(ValueError, match=r"modality 's': shape \(4, 3\).*fitted with \(4, 2\)"):
+        model.predict(Modalities(s=rng.normal(size=(30, 4, 3))))
 
 
 def test_partial_nan_names_modality_and_rows(vectors):
@@ -209,9 +210,11 @@ def test_complex_values():
 
 
 def test_ragged_sequences_given_as_lists():
+    """Padded to the longest row (tests/data/test_sequences); rows of other widths are refused."""
     ragged = [np.ones((3, 2)), np.ones((4, 2)), np.ones((3, 2))]
-    with pytest.raises(ValueError, match="modality 's'"):
-        FusionClassifier().fit({"s": ragged}, [0, 1, 0])
+    assert FusionClassifier(max_epochs=1).fit({"s": ragged}, [0, 1, 0]).modalities_ == {"s": (4, 2)}
+    with pytest.raises(ValueError, match="modality 's': rows are read as"):
+        FusionClassifier().fit({"s": [*ragged, np.ones((3, 5))]}, [0, 1, 0, 1])
 
 
 def test_dataframe_missing_a_column_at_predict():
