@@ -30,11 +30,10 @@ from sklearn.utils.validation import (
 )
 from torch.optim import Optimizer
 
-from fusekit import devices, persistence
+from fusekit import devices, persistence, raw_inputs
 from fusekit.data import (
     PreparedInput,
     Standardizer,
-    presence_mask,
     split_modalities,
     weighted_mean_std,
 )
@@ -94,7 +93,13 @@ class _FusionEstimator(BaseEstimator):
     #: The rest of the fitted state, held in the model file's own sections: the modality layout
     #: (``modalities_`` is derived from it), the standardisation, and the skorch net, stored as
     #: its network's weights and rebuilt around them.
-    _fitted_frame: tuple[str, ...] = ("layout_", "modalities_", "standardizer_", "net_")
+    _fitted_frame: tuple[str, ...] = (
+        "layout_",
+        "modalities_",
+        "standardizer_",
+        "input_encoders_",  # fitted encoders of the text / categorical modalities (raw_inputs)
+        "net_",
+    )
 
     def __init__(
         self,
@@ -104,7 +109,7 @@ class _FusionEstimator(BaseEstimator):
         weighting: Any = "none",
         *,
         modalities: dict | None = None,
-        standardize: bool = True,
+        standardize: bool | dict = True,
         max_epochs: int = 30,
         batch_size: int = 64,
         shuffle: bool = True,
@@ -190,7 +195,14 @@ class _FusionEstimator(BaseEstimator):
                 f"Found array with 0 sample(s) (shape {(0, *next(iter(layout.shapes.values())))}) "
                 f"while a minimum of 1 is required by {type(self).__name__}."
             )
-        prepared = presence_mask(arrays)
+        if reset:  # text / categorical modalities go through their backbones' encoders
+            chosen = raw_inputs.backbones(self, layout.names)
+            layout.kinds = raw_inputs.resolve_kinds(arrays, chosen)
+            encoders = {m: chosen[m].input_encoder() for m in layout.kinds}
+        else:
+            raw_inputs.check_kinds(arrays, layout)
+            encoders = self.input_encoders_
+        prepared = raw_inputs.prepare(arrays, layout.kinds, encoders, fit=reset)
         if reset:
             never = [m for i, m in enumerate(layout.names) if not prepared.mask[:, i].any()]
             if never:
@@ -200,7 +212,9 @@ class _FusionEstimator(BaseEstimator):
                 )
             self.layout_ = layout
             self.modalities_ = dict(layout.shapes)
-            self.standardizer_ = Standardizer.fit(prepared) if self.standardize else None
+            self.input_encoders_ = encoders
+            scaled = raw_inputs.standardized(self.standardize, layout)
+            self.standardizer_ = Standardizer.fit(prepared, names=scaled) if scaled else None
         if self.standardizer_ is not None and standardize:
             prepared = self.standardizer_.transform(prepared)
         return prepared
@@ -210,8 +224,9 @@ class _FusionEstimator(BaseEstimator):
     ) -> PreparedInput:
         """The training rows standardised; a new fit with ``weights`` refits the statistics
         weighted (a continued fit keeps the fitted ones)."""
-        if weights is not None and not warm and self.standardize:
-            self.standardizer_ = Standardizer.fit(prepared, weights)
+        if weights is not None and not warm and self.standardizer_ is not None:
+            scaled = raw_inputs.standardized(self.standardize, self.layout_)
+            self.standardizer_ = Standardizer.fit(prepared, weights, names=scaled)
         return prepared if self.standardizer_ is None else self.standardizer_.transform(prepared)
 
     def _batch(self, prepared: PreparedInput, with_index: bool = False) -> ModalityBatch:
@@ -243,7 +258,7 @@ class _FusionEstimator(BaseEstimator):
     def _network(self, nested: dict[str, Any], n_outputs: int) -> FusionNetwork:
         names = self.layout_.names
         return FusionNetwork(
-            input_shapes=self.layout_.shapes,
+            input_shapes=raw_inputs.network_shapes(self.layout_, self.input_encoders_),
             backbones=backbones_for(self.backbone, split_nested(nested, "backbone"), names),
             calibration=instantiate(
                 "calibration", self.calibration, split_nested(nested, "calibration")
@@ -252,6 +267,7 @@ class _FusionEstimator(BaseEstimator):
             weighting=weightings_for(self.weighting, split_nested(nested, "weighting")),
             n_outputs=n_outputs,
             task=self._task,
+            encoders=self.input_encoders_,
         )
 
     @staticmethod
@@ -542,6 +558,7 @@ class _FusionEstimator(BaseEstimator):
             weights=network.state_dict(),
             components=components,
             fitted={k: getattr(self, k) for k in self._fitted_attributes if hasattr(self, k)},
+            encoders={m: e.state() for m, e in self.input_encoders_.items()},
         )
 
     @classmethod
@@ -573,6 +590,9 @@ class _FusionEstimator(BaseEstimator):
         estimator.layout_ = state.layout
         estimator.modalities_ = dict(state.layout.shapes)
         estimator.standardizer_ = state.standardizer
+        estimator.input_encoders_ = raw_inputs.restore_encoders(
+            raw_inputs.backbones(estimator, state.layout.names), state.layout.kinds, state.encoders
+        )
         for name, value in state.fitted.items():
             setattr(estimator, name, value)
         n_outputs = estimator._loaded_outputs()
@@ -694,7 +714,9 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
             ``calibration__*``, ``fusion__*``, ``weighting__*``.
         modalities: how to split a DataFrame (``{name: columns | regex | slice}``) or an array
             (``{name: width}``); ``None`` for mappings and ``name__column`` prefixed DataFrames.
-        standardize: z-score each modality with statistics from the present training rows.
+        standardize: z-score each modality with statistics from the present training rows;
+            ``True``, ``False`` or ``{modality: bool}`` (modalities left out: ``True``). Text and
+            categorical modalities are never standardised.
         max_epochs, batch_size, train_split, callbacks (skorch), verbose.
         shuffle: shuffle the training rows every epoch (``partial_fit``: within the chunk).
         lr, optimizer, lr_schedule: ``"auto"`` (default): what the components recommend
@@ -758,7 +780,7 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
         weighting: Any = "none",
         *,
         modalities: dict | None = None,
-        standardize: bool = True,
+        standardize: bool | dict = True,
         max_epochs: int = 30,
         batch_size: int = 64,
         shuffle: bool = True,

@@ -81,7 +81,7 @@ ESTIMATOR_CONSTRAINTS: dict[str, list[Any]] = {
     "fusion": COMPONENT,
     "weighting": [*COMPONENT, list, tuple],  # or a list of components, applied in order
     "modalities": [Mapping, None],
-    "standardize": ["boolean"],
+    "standardize": ["boolean", Mapping],  # or {modality: bool}: raw_inputs.standardized
     "max_epochs": [POSITIVE_INTEGER],
     "batch_size": [POSITIVE_INTEGER],
     "shuffle": ["boolean"],
