@@ -96,8 +96,8 @@ class HashedTextBackbone(Backbone):
 
     def __init__(
         self,
-        n_buckets: int = 2**15,
-        dim: int = 64,
+        n_buckets: int = 2**14,
+        dim: int = 32,
         ngram_range: tuple[int, int] = (1, 2),
         max_tokens: int = 256,
         dropout: float = 0.0,
