@@ -17,7 +17,7 @@ import itertools
 import time
 import traceback
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -98,13 +98,37 @@ def warm_up() -> None:
     _WARM = True
 
 
-def make_estimator(unit: Unit, tuned: dict[str, Any] | None = None) -> Any:
-    """The unit's unfitted estimator (``tuned`` parameters on top of the unit's)."""
+def make_estimator(
+    unit: Unit, tuned: dict[str, Any] | None = None, names: tuple[str, ...] = ()
+) -> Any:
+    """The unit's unfitted estimator (``tuned`` parameters on top of the unit's).
+
+    A ``backbone`` parameter ``{modality: backbone}`` (``--param 'backbone={"text":
+    "hashed_text"}'``) fixes those modalities' backbones; the grid's goes to the others
+    (``names``: the data set's modalities)."""
     if unit.reference is not None:
         return make_reference(unit.reference, unit.task, unit.fit_seed)
     cls = FusionClassifier if unit.task == "classification" else FusionRegressor
     params = {"verbose": 0, **unit.params, **(tuned or {}), "random_state": unit.fit_seed}
-    return cls(**unit.components, **params)
+    components = dict(unit.components)
+    if "backbone" in params:
+        components["backbone"] = fixed_backbones(
+            components.get("backbone", "mlp"), params.pop("backbone"), names
+        )
+    return cls(**components, **params)
+
+
+def fixed_backbones(grid_backbone: Any, fixed: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """``{modality: backbone}``: ``fixed``'s where it names one, else the grid's."""
+    if not isinstance(fixed, Mapping):
+        raise ValueError(
+            f"the backbone parameter fixes backbones per modality, {{modality: backbone}}; got "
+            f"{fixed!r}. Put backbones to compare in the grid (--backbone)."
+        )
+    unknown = [m for m in fixed if m not in names]
+    if unknown:
+        raise ValueError(f"backbone parameter: {unknown} are not modalities of {list(names)}")
+    return {m: fixed.get(m, grid_backbone) for m in names}
 
 
 def _row(unit: Unit, **values: Any) -> dict[str, Any]:
@@ -171,6 +195,8 @@ def _sweep_targets(unit: Unit, X: Modalities) -> Iterator[tuple[int, Any, int, s
         for position, modality in enumerate(names):
             if spec.needs_sequence and np.ndim(X[modality]) != 3:
                 continue  # e.g. temporal_shuffle on a vector modality: not applicable
+            if np.asarray(X[modality]).dtype == object:
+                continue  # text / categories: the corruptions perturb numbers
             yield index, spec, position, modality, [float(level) for level in levels]
 
 
@@ -251,7 +277,7 @@ def run_unit(unit: Unit, X: Modalities, y: np.ndarray) -> list[dict[str, Any]]:
             tuned = {}
             if unit.tune and unit.reference is None:  # nested: the training rows only
                 tuned = choose(
-                    lambda params: make_estimator(unit, params),
+                    lambda params: make_estimator(unit, params, tuple(X)),
                     unit.tune,
                     X_train,
                     y_train,
@@ -260,7 +286,7 @@ def run_unit(unit: Unit, X: Modalities, y: np.ndarray) -> list[dict[str, Any]]:
                     unit.tune_folds,
                     unit.fit_seed,
                 )
-            estimator = make_estimator(unit, tuned)
+            estimator = make_estimator(unit, tuned, tuple(X))
             start = time.perf_counter()
             estimator.fit(X_train, y_train)
             fit_time = time.perf_counter() - start
