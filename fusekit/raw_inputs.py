@@ -57,7 +57,7 @@ def _label(backbone: Backbone) -> str:
 def _refuse_strings(name: str, backbone: Backbone, n_columns: int) -> None:
     kind = "text" if n_columns == 1 else "categorical"
     example = (accepting(kind) or [kind])[0]
-    raise TypeError(
+    raise ValueError(
         f"modality {name!r} holds strings (text or categories), but its backbone "
         f"{_label(backbone)} accepts {' or '.join(backbone.input_kinds)} input. Backbones that "
         f"accept 'text': {accepting('text')}; 'categorical': {accepting('categorical')}. Choose "
@@ -79,7 +79,7 @@ def resolve_kinds(
             kind = "text" if "text" in raw and values.shape[1] == 1 else raw[0]
         elif raw and not any(kind in NUMERIC_KINDS for kind in backbone.input_kinds):
             if "categorical" not in raw:
-                raise TypeError(
+                raise ValueError(
                     f"modality {name!r} holds numbers, but its backbone {_label(backbone)} "
                     f"accepts {' or '.join(raw)} only. Pass strings, or choose a backbone for "
                     "numbers, e.g. 'mlp'."
@@ -111,7 +111,7 @@ def check_kinds(arrays: Mapping[str, np.ndarray], layout: ModalityLayout) -> Non
     """At predict: strings only where the model reads a modality raw."""
     for name, values in arrays.items():
         if values.dtype == object and name not in layout.kinds:
-            raise TypeError(
+            raise ValueError(
                 f"modality {name!r} holds strings, but the model was fitted on numbers for it. "
                 "Pass the same kind of values as at fit."
             )
@@ -130,7 +130,7 @@ def _present_rows(name: str, kind: str, values: np.ndarray, empty_is_missing: bo
     present = ~missing[:, 0]
     odd = [i for i in np.flatnonzero(present) if not isinstance(column[i], str)]
     if odd:
-        raise TypeError(
+        raise ValueError(
             f"modality {name!r} is text, but row {odd[0]} holds {column[odd[0]]!r} "
             f"({type(column[odd[0]]).__name__}); text rows are strings, or None / NaN when the "
             "text is missing."
