@@ -88,8 +88,8 @@ class CategoryCodes(InputEncoder):
             )
         codes = np.empty(values.shape, dtype=np.int64)
         for column, categories in enumerate(self.categories_):
-            found = pd.Categorical(values[:, column], categories=categories).codes
-            codes[:, column] = np.where(found < 0, RESERVED_CODE, found.astype(np.int64) + 1)
+            found = pd.Index(categories, dtype=object).get_indexer(values[:, column])
+            codes[:, column] = np.where(found < 0, RESERVED_CODE, found + 1)  # -1: unknown
         return EncodedInput(values=codes)
 
     def state(self) -> EncoderState:
