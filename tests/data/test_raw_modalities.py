@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from skorch.callbacks import Freezer
 from sklearn.model_selection import GridSearchCV
 from sklearn.utils import murmurhash3_32
+from skorch.callbacks import Freezer
 
 import fusekit
 from fusekit import FusionClassifier, Modalities
