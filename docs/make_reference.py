@@ -307,6 +307,53 @@ NOTES: dict[tuple[str, str], Note] = {
             "activation": '"relu", "gelu", "tanh" or "silu"',
         },
     ),
+    ("backbone", "categorical"): Note(
+        'Guo & Berkhahn, "Entity Embeddings of Categorical Variables", arXiv 1604.06737, 2016; '
+        'token form as the feature tokenizer of Gorishniy et al., "Revisiting Deep Learning '
+        'Models for Tabular Data", NeurIPS 2021',
+        "column j's code c_j ∈ {0 (unseen / missing), 1..n_j} → E_j[c_j] ∈ R^{D_j}; "
+        "vector: [E_1[c_1]; …; E_k[c_k]] (B, Σ D_j); tokens: (B, k, D). D_j = embedding_dim, "
+        "else fastai's min(600, round(1.6 (n_j + 1)^0.56)).",
+        "Categorical columns (labels or integer codes) with many levels, instead of one-hot "
+        "features; tokens for attention fusions.",
+        {
+            "embedding_dim": "width of every column's embedding; None: fastai's rule per column",
+            "output": '"vector" (concatenated) or "tokens" (one per column)',
+            "dropout": "dropout on the embeddings",
+        },
+    ),
+    ("backbone", "hashed_text"): Note(
+        'Joulin et al., "Bag of Tricks for Efficient Text Classification", EACL 2017 (the '
+        "hashing trick of fastText)",
+        "text → word n-grams g (scikit-learn's analyzer, ngram_range) → ids "
+        "MurmurHash3(g) mod n_buckets + 1 (0 pads) → mean of E[id] over the real n-grams, "
+        "(B, dim); no n-gram: zeros.",
+        "Text columns without a download or a vocabulary to fit; a fast, small baseline.",
+        {
+            "n_buckets": "hash buckets (embedding rows, plus one for padding)",
+            "dim": "embedding width",
+            "ngram_range": "(low, high) word n-gram lengths",
+            "max_tokens": "n-grams kept per text (unigrams first)",
+            "dropout": "dropout on the mean",
+            "empty_is_missing": "a blank text is an absent row",
+        },
+    ),
+    ("backbone", "wordllama"): Note(
+        'Miller, "WordLlama" (2024), token embeddings extracted from Llama 2 and trained for '
+        "sentence similarity (l2_supercat, shipped in the wordllama wheel)",
+        "text → Llama 2 token ids t_1..t_L (L ≤ max_length) → (1/L) Σ_i E[t_i, :dim] → "
+        "dropout → optional Linear(dim, projection); no token: zeros. E frozen by default.",
+        "Text columns with real pretrained embeddings, offline; frozen for small data, "
+        "fine-tuned (freeze=False) with more.",
+        {
+            "dim": "dimensions kept (Matryoshka: 64, 128 or 256)",
+            "max_length": "tokens kept per text",
+            "freeze": "keep the embedding matrix fixed (a float16 buffer)",
+            "projection": "width of a trainable Linear after pooling; None: none",
+            "dropout": "dropout on the pooled vector",
+            "empty_is_missing": "a blank text is an absent row",
+        },
+    ),
     ("backbone", "gru"): Note(
         'Cho et al., "Learning Phrase Representations using RNN Encoder-Decoder", EMNLP 2014',
         "GRU over the real steps (packed), hidden state at every step; (B, T, d) → (B, T, H), "

@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import re
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -86,6 +86,7 @@ class ModalityLayout:
     shapes: dict[str, tuple[int, ...]]
     source: str  # "mapping" or "table"
     columns: dict[str, np.ndarray] = field(default_factory=dict)  # table: column positions
+    kinds: dict[str, str] = field(default_factory=dict)  # raw modalities: "text" / "categorical"
 
 
 @dataclass
@@ -188,7 +189,39 @@ def _check_float32_range(name: str, array: np.ndarray, labels: list[Any] | None 
     )
 
 
+def raw_values(value: Any) -> np.ndarray | None:
+    """A modality's strings or labels as an object array ``(n, k)``, or ``None`` for numbers.
+
+    Raw: string dtypes, pandas categories, and object arrays or lists holding a string (an
+    object array of numbers stays numeric, as before). :mod:`fusekit.raw_inputs` encodes them.
+    """
+    if isinstance(value, pd.Series):
+        value = value.to_frame()
+    if isinstance(value, pd.DataFrame):
+        numeric = all(pd.api.types.is_numeric_dtype(d) for d in value.dtypes)
+        return None if numeric else value.to_numpy(dtype=object)
+    if isinstance(value, (list, tuple)):
+        if not any(isinstance(v, str) for v in value):
+            return None
+        value = np.array(value, dtype=object)
+    kind = getattr(getattr(value, "dtype", None), "kind", None)
+    if kind not in ("U", "S", "O") or (
+        kind == "O" and not any(isinstance(v, str) for v in np.asarray(value).ravel())
+    ):
+        return None
+    array = np.asarray(value).astype(object)
+    return array.reshape(-1, 1) if array.ndim == 1 else array
+
+
 def _to_float_array(name: str, value: Any) -> np.ndarray:
+    raw = raw_values(value)
+    if raw is not None:
+        if raw.ndim != 2:
+            raise ValueError(
+                f"modality {name!r} holds strings of shape {raw.shape}; text is one string per "
+                "sample (n,) and categories a table (n, k)."
+            )
+        return raw
     if hasattr(value, "detach"):  # torch tensor
         value = value.detach().cpu().numpy()
     _refuse_non_real(name, value)
@@ -388,37 +421,34 @@ def _columns_for_predict(
     return frame
 
 
-def _check_numeric(frame: pd.DataFrame) -> None:
+def _check_numeric(frame: pd.DataFrame) -> list[Any]:
+    """The non-numeric columns (text, categories), after refusing datetimes and the like."""
     for column in frame.columns:
         kind = getattr(frame[column].dtype, "kind", None)
         if kind in _NON_REAL_ADVICE:
             raise ValueError(
                 f"column {str(column)!r} has dtype {frame[column].dtype}: {_NON_REAL_ADVICE[kind]}."
             )
-    bad = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
-    if bad:
-        raise ValueError(
-            f"non-numeric columns {[str(c) for c in bad[:5]]} (dtypes "
-            f"{[str(frame[c].dtype) for c in bad[:5]]}). fusekit needs numbers: encode them "
-            "first, e.g. with a OneHotEncoder in a ColumnTransformer."
-        )
+    return [
+        c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame.dtypes[c])
+    ]  # read raw: raw_inputs refuses them where the backbone accepts no text / categories
 
 
 def _split_table(
     X: Any, spec: Mapping[str, Any] | None, estimator: Any, reset: bool
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    selected = None
+    selected, raw = None, []
     if isinstance(X, pd.DataFrame):
         if reset:
             X, selected = _columns_for_fit(X, spec)
         else:
             X = _columns_for_predict(X, spec, estimator)
-        _check_numeric(X)
+        raw = _check_numeric(X)
     table = validate_data(
         estimator,
         X,
         reset=reset,
-        dtype=(np.float32, np.float64),
+        dtype=None if raw else (np.float32, np.float64),  # raw columns stay objects
         ensure_all_finite=False,  # NaN/inf are checked per modality in presence_mask
         ensure_min_samples=1,
     )
@@ -440,9 +470,14 @@ def _split_table(
     else:
         positions = estimator.layout_.columns
     labels = list(X.columns) if isinstance(X, pd.DataFrame) else None
+    raw_positions = {labels.index(c) for c in raw} if raw else set()
     arrays = {}
     for name, cols in positions.items():
         arrays[name] = table[:, cols]
+        if raw_positions & {int(c) for c in cols}:
+            continue  # text or categories, encoded by raw_inputs
+        if raw:
+            arrays[name] = arrays[name].astype(np.float64)
         _check_float32_range(
             str(name), arrays[name], None if labels is None else [labels[c] for c in cols]
         )
@@ -667,9 +702,17 @@ class Standardizer:
     scales: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
-    def fit(cls, data: PreparedInput, sample_weight: np.ndarray | None = None) -> Standardizer:
+    def fit(
+        cls,
+        data: PreparedInput,
+        sample_weight: np.ndarray | None = None,
+        names: Collection[str] | None = None,
+    ) -> Standardizer:
+        """Statistics of the modalities ``names`` (default: all); the others pass unchanged."""
         standardizer = cls()
         for position, (name, array) in enumerate(data.arrays.items()):
+            if names is not None and name not in names:
+                continue
             rows = data.mask[:, position]
             axes = _stat_axes(array.ndim)
             present = array if rows.all() else array[rows]
@@ -700,6 +743,9 @@ class Standardizer:
     def transform(self, data: PreparedInput) -> PreparedInput:
         arrays = {}
         for position, (name, array) in enumerate(data.arrays.items()):
+            if name not in self.means:  # not standardised (token ids, codes, standardize=)
+                arrays[name] = array
+                continue
             scaled = array - self.means[name]  # float32, a new array
             scaled *= 1.0 / self.scales[name]
             if data.mask[:, position].all() and name not in data.steps:
@@ -722,6 +768,9 @@ class Standardizer:
         def standardize(batch: ModalityBatch) -> ModalityBatch:
             features = {}
             for position, (name, x) in enumerate(batch.features.items()):
+                if name not in means:
+                    features[name] = x
+                    continue
                 scaled = (x - means[name]).mul_(inverse[name])
                 if not batch.complete:
                     scaled = scaled * expand_mask(batch.mask[:, position], scaled)

@@ -31,11 +31,10 @@ from sklearn.utils.validation import (
 )
 from torch.optim import Optimizer
 
-from fusekit import devices, persistence, threads
+from fusekit import devices, persistence, raw_inputs, threads
 from fusekit.data import (
     PreparedInput,
     Standardizer,
-    presence_mask,
     split_modalities,
     weighted_mean_std,
 )
@@ -99,7 +98,13 @@ class _FusionEstimator(BaseEstimator):
     #: The rest of the fitted state, held in the model file's own sections: the modality layout
     #: (``modalities_`` is derived from it), the standardisation, and the skorch net, stored as
     #: its network's weights and rebuilt around them.
-    _fitted_frame: tuple[str, ...] = ("layout_", "modalities_", "standardizer_", "net_")
+    _fitted_frame: tuple[str, ...] = (
+        "layout_",
+        "modalities_",
+        "standardizer_",
+        "input_encoders_",  # fitted encoders of the text / categorical modalities (raw_inputs)
+        "net_",
+    )
 
     def __init__(
         self,
@@ -111,7 +116,7 @@ class _FusionEstimator(BaseEstimator):
         modalities: dict | None = None,
         layout: str | dict | None = None,
         frozen_backbones: tuple[str, ...] | list[str] = (),
-        standardize: bool = True,
+        standardize: bool | dict = True,
         max_epochs: int = 30,
         batch_size: int = 64,
         shuffle: bool = True,
@@ -207,7 +212,14 @@ class _FusionEstimator(BaseEstimator):
                 f"Found array with 0 sample(s) (shape {(0, *next(iter(layout.shapes.values())))}) "
                 f"while a minimum of 1 is required by {type(self).__name__}."
             )
-        prepared = presence_mask(arrays)
+        if reset:  # text / categorical modalities go through their backbones' encoders
+            chosen = raw_inputs.backbones(self, layout.names)
+            layout.kinds = raw_inputs.resolve_kinds(arrays, chosen)
+            encoders = {m: chosen[m].input_encoder() for m in layout.kinds}
+        else:
+            raw_inputs.check_kinds(arrays, layout)
+            encoders = self.input_encoders_
+        prepared = raw_inputs.prepare(arrays, layout.kinds, encoders, fit=reset)
         if reset:
             never = [m for i, m in enumerate(layout.names) if not prepared.mask[:, i].any()]
             if never:
@@ -217,7 +229,9 @@ class _FusionEstimator(BaseEstimator):
                 )
             self.layout_ = layout
             self.modalities_ = dict(layout.shapes)
-            self.standardizer_ = Standardizer.fit(prepared) if self.standardize else None
+            self.input_encoders_ = encoders
+            scaled = raw_inputs.standardized(self.standardize, layout)
+            self.standardizer_ = Standardizer.fit(prepared, names=scaled) if scaled else None
         if self.standardizer_ is not None and standardize:
             prepared = self.standardizer_.transform(prepared)
         return prepared
@@ -227,8 +241,9 @@ class _FusionEstimator(BaseEstimator):
     ) -> PreparedInput:
         """The training rows standardised; a new fit with ``weights`` refits the statistics
         weighted (a continued fit keeps the fitted ones)."""
-        if weights is not None and not warm and self.standardize:
-            self.standardizer_ = Standardizer.fit(prepared, weights)
+        if weights is not None and not warm and self.standardizer_ is not None:
+            scaled = raw_inputs.standardized(self.standardize, self.layout_)
+            self.standardizer_ = Standardizer.fit(prepared, weights, names=scaled)
         return prepared if self.standardizer_ is None else self.standardizer_.transform(prepared)
 
     def _batch(
@@ -263,7 +278,7 @@ class _FusionEstimator(BaseEstimator):
     def _network(self, nested: dict[str, Any], n_outputs: int) -> FusionNetwork:
         names = self.layout_.names
         network = FusionNetwork(
-            input_shapes=self.layout_.shapes,
+            input_shapes=raw_inputs.network_shapes(self.layout_, self.input_encoders_),
             backbones=backbones_for(self.backbone, split_nested(nested, "backbone"), names),
             calibration=instantiate(
                 "calibration", self.calibration, split_nested(nested, "calibration")
@@ -272,6 +287,7 @@ class _FusionEstimator(BaseEstimator):
             weighting=weightings_for(self.weighting, split_nested(nested, "weighting")),
             n_outputs=n_outputs,
             task=self._task,
+            encoders=self.input_encoders_,
         )
         frozen_cache.freeze(network, self.frozen_backbones)
         return network
@@ -579,6 +595,7 @@ class _FusionEstimator(BaseEstimator):
             weights=network.state_dict(),
             components=components,
             fitted={k: getattr(self, k) for k in self._fitted_attributes if hasattr(self, k)},
+            encoders={m: e.state() for m, e in self.input_encoders_.items()},
         )
 
     @classmethod
@@ -610,6 +627,9 @@ class _FusionEstimator(BaseEstimator):
         estimator.layout_ = state.layout
         estimator.modalities_ = dict(state.layout.shapes)
         estimator.standardizer_ = state.standardizer
+        estimator.input_encoders_ = raw_inputs.restore_encoders(
+            raw_inputs.backbones(estimator, state.layout.names), state.layout.kinds, state.encoders
+        )
         for name, value in state.fitted.items():
             setattr(estimator, name, value)
         estimator.device_ = _loaded_device(estimator, state, device)
@@ -755,7 +775,9 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
         frozen_backbones: modalities whose backbones stay as built (no parameter trains, eval
             mode); fit encodes each training row once with them and reuses the outputs every
             epoch (:mod:`fusekit.engine.frozen_cache`).
-        standardize: z-score each modality with statistics from the present training rows.
+        standardize: z-score each modality with statistics from the present training rows;
+            ``True``, ``False`` or ``{modality: bool}`` (modalities left out: ``True``). Text and
+            categorical modalities are never standardised.
         max_epochs, batch_size, train_split, callbacks (skorch), verbose.
         shuffle: shuffle the training rows every epoch (``partial_fit``: within the chunk).
         lr, optimizer, lr_schedule: ``"auto"`` (default): what the components recommend
@@ -839,7 +861,7 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
         modalities: dict | None = None,
         layout: str | dict | None = None,
         frozen_backbones: tuple[str, ...] | list[str] = (),
-        standardize: bool = True,
+        standardize: bool | dict = True,
         max_epochs: int = 30,
         batch_size: int = 64,
         shuffle: bool = True,

@@ -85,7 +85,7 @@ ESTIMATOR_CONSTRAINTS: dict[str, list[Any]] = {
     # or {modality: layout}, whose keys and values fusekit.sequences.check_layout checks at fit
     "layout": [StrOptions({"channels_last", "channels_first"}), Mapping, None],
     "frozen_backbones": [list, tuple],  # modality names, checked against X at fit
-    "standardize": ["boolean"],
+    "standardize": ["boolean", Mapping],  # or {modality: bool}: raw_inputs.standardized
     "max_epochs": [POSITIVE_INTEGER],
     "batch_size": [POSITIVE_INTEGER],
     "shuffle": ["boolean"],

@@ -47,6 +47,8 @@ from fusekit.encoding import (
     decode,
 )
 from fusekit.engine.registry import get_registry
+from fusekit.plugin import RAW_KINDS, EncoderState
+from fusekit.plugin.raw import check_json
 
 __all__ = [
     "FORMAT",
@@ -68,7 +70,10 @@ FORMAT = "fusekit-model"
 #: (one weighting under ``weighting.``, or ``compose`` with ``weighting__steps``) still load.
 #: 3: parameters and fitted attributes encoded by type, the fitted ones under ``fitted``;
 #: version-2 files (fitted attributes in fields of their own) still load.
-FORMAT_VERSION = 3
+#: 4: text / categorical modalities (layout ``kinds``) with their fitted input encoders
+#: (``encoders``), and standardisation of some modalities only (``standardized_modalities``);
+#: version-3 files (none of these: every modality numeric, all or none standardised) still load.
+FORMAT_VERSION = 4
 #: The name prefix of the tensors that hold the NumPy arrays of parameters and fitted attributes.
 _VALUE_TENSORS = "values."
 
@@ -187,6 +192,32 @@ class ModelState:
     weights: dict[str, torch.Tensor]
     components: list[tuple[str, Any]] = field(default_factory=list)
     fitted: dict[str, Any] = field(default_factory=dict)
+    encoders: dict[str, EncoderState] = field(default_factory=dict)
+
+
+def _encoder_records(
+    encoders: Mapping[str, EncoderState], tensors: dict[str, torch.Tensor]
+) -> dict[str, Any]:
+    """The input encoders' states: config in the document, arrays and files as tensors."""
+    records = {}
+    for name, state in encoders.items():
+        check_json(f"the input encoder state of modality {name!r}", state.config)
+        arrays, files = sorted(state.arrays), sorted(state.files)
+        for position, key in enumerate(arrays):
+            array = np.asarray(state.arrays[key])
+            if array.dtype.kind not in "biuf":
+                raise TypeError(
+                    f"the input encoder of modality {name!r} holds the array {key!r} of dtype "
+                    f"{array.dtype}; encoder arrays must be numeric or bool (put strings in its "
+                    "config or files)"
+                )
+            native = np.ascontiguousarray(array.astype(array.dtype.newbyteorder("=")))
+            tensors[f"encoders.{name}.arrays.{position}"] = torch.from_numpy(native.copy())
+        for position, key in enumerate(files):
+            data = np.frombuffer(bytes(state.files[key]), dtype=np.uint8).copy()
+            tensors[f"encoders.{name}.files.{position}"] = torch.from_numpy(data)
+        records[name] = {"config": state.config, "arrays": arrays, "files": files}
+    return records
 
 
 def write(state: ModelState, path: str | Path, key: signing.SigningKey | None = None) -> Path:
@@ -200,7 +231,7 @@ def write(state: ModelState, path: str | Path, key: signing.SigningKey | None = 
     }
     standardizer, layout = state.standardizer, state.layout
     if standardizer is not None:
-        for name in layout.names:
+        for name in standardizer.means:
             tensors[f"standardizer.mean.{name}"] = torch.from_numpy(standardizer.means[name].copy())
             tensors[f"standardizer.scale.{name}"] = torch.from_numpy(
                 standardizer.scales[name].copy()
@@ -218,8 +249,11 @@ def write(state: ModelState, path: str | Path, key: signing.SigningKey | None = 
             "shapes": {m: list(s) for m, s in layout.shapes.items()},
             "source": layout.source,
             "columns": {m: [int(c) for c in cols] for m, cols in layout.columns.items()},
+            "kinds": dict(layout.kinds),
         },
         "standardized": standardizer is not None,
+        "standardized_modalities": [] if standardizer is None else list(standardizer.means),
+        "encoders": _encoder_records(state.encoders, tensors),
     }
     tensors.update(values.tensors)
     text = json.dumps(document, sort_keys=True)
@@ -340,13 +374,59 @@ def _decode_layout(layout_doc: dict[str, Any]) -> ModalityLayout:
                 f"modality {name!r} declares the shape {checked[name]} but "
                 f"{len(columns[name])} columns"
             )
+    kinds = layout_doc.get("kinds", {})  # format 3 and earlier: every modality numeric
+    if not (isinstance(kinds, dict) and set(kinds) <= set(names)) or any(
+        kind not in RAW_KINDS for kind in kinds.values()
+    ):
+        raise ValueError(f"the layout's kinds {kinds!r} are not raw kinds of its modalities")
     # the document's keys are sorted; the network's modality order is the fitted one (names)
     return ModalityLayout(
         names=tuple(names),
         shapes=checked,
         source=source,
         columns={m: np.asarray(columns[m], dtype=int) for m in names if m in columns},
+        kinds=dict(kinds),
     )
+
+
+def _file_name(name: Any) -> str:
+    if (
+        not isinstance(name, str)
+        or not name
+        or name in (".", "..")
+        or any(c in name for c in "/\\")
+    ):
+        raise ValueError(f"an input encoder's file name must be a plain name, got {name!r}")
+    return name
+
+
+def _decode_encoders(
+    document: dict[str, Any], tensors: dict[str, torch.Tensor], layout: ModalityLayout
+) -> dict[str, EncoderState]:
+    """The input encoders' states; one for every raw modality of ``layout``, none other."""
+    records = document.get("encoders", {})  # format 3 and earlier: none
+    if not isinstance(records, dict) or set(records) != set(layout.kinds):
+        raise ValueError(
+            f"the model file stores input encoders for {sorted(records)} but its layout reads "
+            f"{sorted(layout.kinds)} raw"
+        )
+    states = {}
+    for name, record in records.items():
+        config, arrays, files = record["config"], record["arrays"], record["files"]
+        check_json(f"the input encoder state of modality {name!r}", config)
+        if not isinstance(config, dict) or not all(isinstance(a, str) for a in arrays):
+            raise ValueError(f"the input encoder record of modality {name!r} is malformed")
+        states[name] = EncoderState(
+            config=config,
+            arrays={
+                key: tensors[f"encoders.{name}.arrays.{i}"].numpy() for i, key in enumerate(arrays)
+            },
+            files={
+                _file_name(key): tensors[f"encoders.{name}.files.{i}"].numpy().tobytes()
+                for i, key in enumerate(files)
+            },
+        )
+    return states
 
 
 def check_weights(build: Callable[[], torch.nn.Module], stored: Mapping[str, torch.Tensor]) -> None:
@@ -405,6 +485,7 @@ def read(path: str | Path, key: signing.SigningKey | None = None) -> ModelState:
             standardizer=_standardizer(document, tensors, layout),
             weights={k[len("module.") :]: v for k, v in tensors.items() if k.startswith("module.")},
             fitted={k: decode(v, values) for k, v in fitted.items()},
+            encoders=_decode_encoders(document, tensors, layout),
         )
     except RefusedValueError as error:
         raise ModelFileError(f"{path}: {error}") from None
@@ -418,7 +499,10 @@ def _standardizer(
     if not document.get("standardized"):
         return None
     standardizer = Standardizer()
-    for name in layout.names:
+    names = document.get("standardized_modalities", list(layout.names))  # format 3: all
+    if not (isinstance(names, list) and set(names) <= set(layout.names) - set(layout.kinds)):
+        raise ValueError(f"the standardised modalities {names!r} are not numeric modalities")
+    for name in names:
         mean = tensors[f"standardizer.mean.{name}"].numpy()
         scale = tensors[f"standardizer.scale.{name}"].numpy()
         shape = (1, *layout.shapes[name])

@@ -20,6 +20,7 @@ import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from fusekit.bench.aliases import distinct, estimator_default
+from fusekit.bench.data import has_raw
 from fusekit.bench.reference import reference_names
 from fusekit.bench.settings import (
     DESIGNS,
@@ -169,7 +170,11 @@ def plan(config: BenchConfig, data: Sequence[Any]) -> list[Unit]:
     for bench_data in data:
         metric = config.metric or ("accuracy" if bench_data.task == "classification" else "r2")
         folds = splits(bench_data.y, bench_data.task, config.folds, config.repeats, config.seed)
-        references = reference_names(list(bench_data.X)) if config.references else []
+        references = (  # reference rows read numbers only
+            reference_names(list(bench_data.X))
+            if config.references and not has_raw(bench_data)
+            else []
+        )
         for combo, reference in [*combos, *((None, r) for r in references)]:
             if reference is None:
                 labels = {kind: label(kind, spec) for kind, spec in combo.items()}

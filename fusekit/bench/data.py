@@ -1,7 +1,8 @@
 """Data sets for a bench: a registered loader by name, or a CSV/Parquet file plus a modality spec.
 
 Both become a :class:`BenchData`: ``X`` as :class:`~fusekit.Modalities` of float arrays (so the
-robustness sweeps can corrupt one modality), ``y``, the task and a checksum that keys resume.
+robustness sweeps can corrupt one modality), or object arrays ``(n, k)`` for text and categorical
+columns (read by the backbones that accept them), ``y``, the task and a checksum that keys resume.
 
 Names may carry loader keyword arguments: ``"mfeat:views=fou,kar"`` calls
 ``load_mfeat(views=["fou", "kar"])`` (a comma makes a list; numbers are converted).
@@ -21,7 +22,7 @@ import pandas as pd
 from sklearn.utils.multiclass import type_of_target
 
 from fusekit.bench.parsing import parse_dataset_name
-from fusekit.data import Modalities, group_columns
+from fusekit.data import Modalities, group_columns, raw_values
 from fusekit.datasets import checksum
 from fusekit.engine.registry import get_registry
 
@@ -57,9 +58,20 @@ def from_arrays(name: str, X: Any, y: Any, source: dict[str, Any]) -> BenchData:
             "(fusekit.Modalities). Featurise it first, or save it as a file with "
             "modality__column names and pass --data FILE."
         )
-    X = Modalities({str(m): np.asarray(v, dtype=np.float64) for m, v in X.items()})
+    X = Modalities({str(m): _values(v) for m, v in X.items()})
     y = np.asarray(y)
     return BenchData(name, X, y, task_of(y), checksum(X, y)[:16], source)
+
+
+def _values(value: Any) -> np.ndarray:
+    """Float64, or an object array for strings (text, categories), which backbones encode."""
+    raw = raw_values(value)
+    return raw if raw is not None else np.asarray(value, dtype=np.float64)
+
+
+def has_raw(bench_data: BenchData) -> bool:
+    """Whether a modality holds strings (text or categories): no reference row reads those."""
+    return any(np.asarray(v).dtype == object for v in bench_data.X.values())
 
 
 def load_named(text: str) -> BenchData:
@@ -142,16 +154,9 @@ def load_file(
     features = frame.drop(columns=[target])
     spec = parse_modality_spec(modalities)
     positions = group_columns(list(features.columns), spec)
-    used = features.iloc[:, np.concatenate(list(positions.values()))]
-    text = [c for c in used.columns if not pd.api.types.is_numeric_dtype(used[c])]
-    if text:
-        raise ValueError(
-            f"columns {text[:5]} of {Path(path).name} are not numeric; the bench needs numeric "
-            "features. Featurise them first, or leave them out of the modality spec."
-        )
-    X = Modalities(
-        {m: features.iloc[:, cols].to_numpy(dtype=np.float64) for m, cols in positions.items()}
-    )
+    # text / categorical columns stay strings: the estimator refuses them, naming the backbones
+    # that accept them, where the configured backbone does not
+    X = Modalities({m: _values(features.iloc[:, cols]) for m, cols in positions.items()})
     _check_partial_nan(X, frame.index.to_numpy(), Path(path).name, is_csv=not _is_parquet(path))
     source = {"file": str(path), "target": target, "modalities": spec}
     return from_arrays(Path(path).name, X, frame[target].to_numpy(), source)
@@ -165,6 +170,8 @@ def _check_partial_nan(X: Modalities, rows: np.ndarray, file: str, is_csv: bool)
     """A modality with NaN in part of a row is an error naming the file's rows (CSV: line
     numbers, the header being line 1; Parquet: 0-based row positions), not a fold's."""
     for name, values in X.items():
+        if values.dtype == object:  # text / categories: raw_inputs decides what is missing
+            continue
         nan = np.isnan(values)
         partial = nan.any(axis=1) & ~nan.all(axis=1)
         if partial.any():

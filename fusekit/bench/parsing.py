@@ -6,12 +6,19 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
 def parse_value(text: str) -> Any:
     """``"3"`` -> 3, ``"0.5"`` -> 0.5, ``"true"`` / ``"false"`` / ``"none"`` -> True / False /
-    None, ``"a,b"`` -> ``["a", "b"]`` (each part converted); anything else stays text."""
+    None, ``"a,b"`` -> ``["a", "b"]`` (each part converted), ``{...}`` -> a JSON object;
+    anything else stays text."""
+    if text.startswith("{"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{text!r} starts with '{{' but is not JSON: {error}") from None
     if "," in text:
         return [parse_value(part) for part in text.split(",") if part]
     for convert in (int, float):

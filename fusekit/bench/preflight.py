@@ -28,11 +28,13 @@ from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.metrics import get_scorer, get_scorer_names
 
 from fusekit.bench.config import KINDS, BenchConfig, grid, label
-from fusekit.bench.data import BenchData
+from fusekit.bench.data import BenchData, has_raw
 from fusekit.bench.leaderboard import match_baseline
 from fusekit.bench.reference import reference_names
+from fusekit.bench.runner import fixed_backbones
 from fusekit.engine.resolve import backbones_for, instantiate, split_nested, weightings_for
 from fusekit.estimator import NESTED_PREFIXES, FusionClassifier
+from fusekit.raw_inputs import resolve_kinds
 
 
 class PreflightError(ValueError):
@@ -46,6 +48,7 @@ def preflight(config: BenchConfig, data: Sequence[BenchData]) -> None:
     _check_metric(config.metric, data)
     _check_folds(config.folds, data)
     _check_params(config, combos, data)
+    _check_raw_modalities(config, combos, data)
     _check_baseline(config, combos, data)
 
 
@@ -140,7 +143,10 @@ def _check_params(
     for combo in combos:
         for names in modality_sets:
             try:
-                backbones_for(combo["backbone"], split_nested(nested, "backbone"), names)
+                backbone = combo["backbone"]
+                if "backbone" in params:
+                    backbone = fixed_backbones(backbone, params["backbone"], names)
+                backbones_for(backbone, split_nested(nested, "backbone"), names)
                 instantiate(
                     "calibration", combo["calibration"], split_nested(nested, "calibration")
                 )
@@ -151,6 +157,31 @@ def _check_params(
                     f"configuration {_combo_name(combo)} (modalities {list(names)}) cannot take "
                     f"the parameters {sorted(nested)}: {error} Give a parameter only to a grid "
                     "whose every configuration accepts it."
+                ) from None
+
+
+def _check_raw_modalities(
+    config: BenchConfig, combos: Sequence[Mapping[str, Any]], data: Sequence[BenchData]
+) -> None:
+    """Text and categorical modalities only where every configuration's backbone reads them."""
+    params = dict(config.params)
+    nested = split_nested(params, "backbone")
+    for bench_data in data:
+        if not has_raw(bench_data):
+            continue
+        names = tuple(bench_data.X)
+        head = {m: np.asarray(v[:2]) for m, v in bench_data.X.items()}
+        for combo in combos:
+            backbone = combo["backbone"]
+            if "backbone" in params:
+                backbone = fixed_backbones(backbone, params["backbone"], names)
+            try:
+                resolve_kinds(head, backbones_for(backbone, nested, names))
+            except (TypeError, ValueError) as error:
+                raise PreflightError(
+                    f"data set {bench_data.name!r}, configuration {_combo_name(combo)}: {error} "
+                    "In the bench, fix a modality's backbone with --param "
+                    '\'backbone={"text": "hashed_text"}\'.'
                 ) from None
 
 

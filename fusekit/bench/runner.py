@@ -17,7 +17,7 @@ import itertools
 import time
 import traceback
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -102,17 +102,42 @@ def warm_up() -> None:
 
 
 def make_estimator(
-    unit: Unit, tuned: dict[str, Any] | None = None, device: str | None = None
+    unit: Unit,
+    tuned: dict[str, Any] | None = None,
+    device: str | None = None,
+    names: tuple[str, ...] = (),
 ) -> Any:
     """The unit's unfitted estimator (``tuned`` parameters on top of the unit's; on ``device``
-    when one is given, whatever the unit's parameters say)."""
+    when one is given, whatever the unit's parameters say).
+
+    A ``backbone`` parameter ``{modality: backbone}`` (``--param 'backbone={"text":
+    "hashed_text"}'``) fixes those modalities' backbones; the grid's goes to the others
+    (``names``: the data set's modalities)."""
     if unit.reference is not None:
         return make_reference(unit.reference, unit.task, unit.fit_seed)
     cls = FusionClassifier if unit.task == "classification" else FusionRegressor
     params = {"verbose": 0, **unit.params, **(tuned or {}), "random_state": unit.fit_seed}
+    components = dict(unit.components)
+    if "backbone" in params:
+        components["backbone"] = fixed_backbones(
+            components.get("backbone", "mlp"), params.pop("backbone"), names
+        )
     if device is not None:
         params["device"] = device
-    return cls(**unit.components, **params)
+    return cls(**components, **params)
+
+
+def fixed_backbones(grid_backbone: Any, fixed: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """``{modality: backbone}``: ``fixed``'s where it names one, else the grid's."""
+    if not isinstance(fixed, Mapping):
+        raise ValueError(
+            f"the backbone parameter fixes backbones per modality, {{modality: backbone}}; got "
+            f"{fixed!r}. Put backbones to compare in the grid (--backbone)."
+        )
+    unknown = [m for m in fixed if m not in names]
+    if unknown:
+        raise ValueError(f"backbone parameter: {unknown} are not modalities of {list(names)}")
+    return {m: fixed.get(m, grid_backbone) for m in names}
 
 
 def _row(unit: Unit, **values: Any) -> dict[str, Any]:
@@ -179,6 +204,8 @@ def _sweep_targets(unit: Unit, X: Modalities) -> Iterator[tuple[int, Any, int, s
         for position, modality in enumerate(names):
             if spec.needs_sequence and np.ndim(X[modality]) != 3:
                 continue  # e.g. temporal_shuffle on a vector modality: not applicable
+            if np.asarray(X[modality]).dtype == object:
+                continue  # text / categories: the corruptions perturb numbers
             yield index, spec, position, modality, [float(level) for level in levels]
 
 
@@ -277,7 +304,7 @@ def _run_unit(unit: Unit, X: Modalities, y: np.ndarray, device: str | None) -> l
             tuned = {}
             if unit.tune and unit.reference is None:  # nested: the training rows only
                 tuned = choose(
-                    lambda params: make_estimator(unit, params, device),
+                    lambda params: make_estimator(unit, params, device, tuple(X)),
                     unit.tune,
                     X_train,
                     y_train,
@@ -286,7 +313,7 @@ def _run_unit(unit: Unit, X: Modalities, y: np.ndarray, device: str | None) -> l
                     unit.tune_folds,
                     unit.fit_seed,
                 )
-            estimator = make_estimator(unit, tuned, device)
+            estimator = make_estimator(unit, tuned, device, tuple(X))
             start = time.perf_counter()
             estimator.fit(X_train, y_train)
             fit_time = time.perf_counter() - start

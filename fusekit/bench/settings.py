@@ -128,11 +128,17 @@ class BenchConfig:
             raise ValueError(f"design must be one of {list(DESIGNS)}, got {self.design!r}.")
         if isinstance(self.datasets, str):
             raise ValueError(f"datasets must be a list of names, got the string {self.datasets!r}.")
-        clashes = [k for k in self.params if k in ("random_state", *KINDS)]
+        clashes = [
+            k
+            for k in self.params
+            if k in ("random_state", *KINDS)
+            and not (k == "backbone" and isinstance(self.params[k], Mapping))
+        ]  # backbone={modality: name} fixes some modalities' backbones (text, categories)
         if clashes:
             raise ValueError(
                 f"params must not set {clashes}: the bench sets random_state from seed= and the "
-                "components from the grid (fusion=, weighting=, calibration=, backbone=)."
+                "components from the grid (fusion=, weighting=, calibration=, backbone=); "
+                "backbone={modality: name} may fix the backbones of some modalities."
             )
         for sweep in self.sweeps:
             if not isinstance(sweep, Sweep):

@@ -55,6 +55,11 @@ def checksum(X: Modalities | dict[str, np.ndarray], y: np.ndarray | None = None)
     """
     digest = hashlib.sha256()
     for name, values in X.items():
+        if np.asarray(values).dtype == object:  # text / categories: their strings
+            array = np.asarray(values).astype(str).astype("U")
+            digest.update(f"{name}{array.shape}".encode())
+            digest.update(array.tobytes())
+            continue
         array = np.ascontiguousarray(values, dtype=np.float64)
         digest.update(f"{name}{array.shape}".encode())
         digest.update(array.tobytes())

@@ -19,6 +19,7 @@ from fusekit.plugin import (
     Component,
     Fusion,
     FusionOutput,
+    InputEncoder,
     LossContext,
     ModalityBatch,
     NetworkView,
@@ -59,20 +60,28 @@ class FusionNetwork(nn.Module):
         weighting: Weighting | Sequence[Weighting],
         n_outputs: int,
         task: Literal["classification", "regression"],
+        encoders: Mapping[str, InputEncoder] | None = None,
     ) -> None:
+        """``encoders``: the fitted input encoders of the raw (text, categorical) modalities,
+        whose ``input_shapes`` are then the encoded shapes; each goes to its backbone
+        (``bind_input_encoder``) before ``build``."""
         super().__init__()
         self.names = tuple(input_shapes)
         self.task = task
         self.backbones = nn.ModuleDict(dict(backbones))
+        encoders = dict(encoders or {})
         for name, shape in input_shapes.items():
             backbone = self.backbones[name]
-            if input_kind(tuple(shape)) not in backbone.input_kinds:
+            kind = encoders[name].kind if name in encoders else input_kind(tuple(shape))
+            if kind not in backbone.input_kinds:
                 raise ValueError(
-                    f"modality {name!r} is a {input_kind(tuple(shape))} of shape {tuple(shape)}, "
+                    f"modality {name!r} is a {kind} of shape {tuple(shape)}, "
                     f"but its backbone {type(backbone).__name__} accepts "
                     f"{' or '.join(backbone.input_kinds)} input. Choose another backbone for it, "
                     f"e.g. backbone={{{name!r}: 'mlp', ...}}."
                 )
+            if name in encoders:
+                backbone.bind_input_encoder(encoders[name])
         feature_shapes = {
             name: tuple(self.backbones[name].build(tuple(shape)))
             for name, shape in input_shapes.items()

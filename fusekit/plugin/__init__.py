@@ -8,6 +8,7 @@ a plugin may rely on is exactly what is listed here:
 - what components are handed: :class:`BuildSpec`, :class:`ModalityBatch`, :class:`FusionOutput`,
   :class:`LossContext`, :class:`TrainingContext` (with their narrow view of the network);
 - :data:`hookimpl` and the hook specifications (:mod:`.hookspecs`);
+- raw inputs (text, categories): :class:`InputEncoder` and its plain-data state (:mod:`.raw`);
 - helpers methods share: pooling (:func:`as_vector`), mask-aware operations (:mod:`.masks`),
   unimodal-head losses, epoch windows, parameter checks, shared layers;
 - :func:`all_reduce` (also ``ctx.all_reduce``): batch statistics agreed across the processes of a
@@ -40,6 +41,13 @@ from fusekit.plugin.nn import as_vector, seeded_generator, vector_size
 from fusekit.plugin.output import FusionOutput
 from fusekit.plugin.parallel import all_reduce, broadcast, global_present_mean, world_size
 from fusekit.plugin.precision import at_least_float32, full_precision
+from fusekit.plugin.raw import (
+    RAW_KINDS,
+    RESERVED_CODE,
+    EncodedInput,
+    EncoderState,
+    InputEncoder,
+)
 from fusekit.plugin.schedule import WarmupCosine, WarmupMultiStep, check_window, in_window
 from fusekit.plugin.spec import INPUT_KINDS, BuildSpec, Shape, input_kind
 from fusekit.plugin.unimodal import require_unimodal_logits, unimodal_losses
@@ -59,6 +67,11 @@ __all__ = [
     "INPUT_KINDS",
     "KINDS",
     "Backbone",
+    "EncodedInput",
+    "EncoderState",
+    "InputEncoder",
+    "RAW_KINDS",
+    "RESERVED_CODE",
     "BuildSpec",
     "Calibration",
     "Component",

@@ -48,6 +48,7 @@ from torch import Tensor, nn
 from fusekit.plugin.batch import ModalityBatch
 from fusekit.plugin.context import LossContext, TrainingContext
 from fusekit.plugin.output import FusionOutput
+from fusekit.plugin.raw import InputEncoder
 from fusekit.plugin.spec import BuildSpec, Shape
 
 #: The estimator parameters a component may recommend (``Component.recommended_params``):
@@ -155,7 +156,9 @@ class Backbone(Component):
 
     kind = "backbone"
     #: Input kinds this backbone accepts: ``"vector"`` (d,), ``"sequence"`` (T, d), ``"image"``
-    #: (C, H, W). The network rejects other inputs with a clear error before ``build``.
+    #: (C, H, W), and the raw kinds ``"text"`` and ``"categorical"`` (:mod:`fusekit.plugin.raw`),
+    #: which need :meth:`input_encoder`. The network rejects other inputs with a clear error
+    #: before ``build``.
     input_kinds: ClassVar[tuple[str, ...]] = ("vector", "sequence", "image")
     #: True when the backbone encodes a sequence of any length ``T`` with the layers it built for
     #: the fitted one (recurrent, convolutional, attention or per-step layers; nothing sized by
@@ -169,6 +172,22 @@ class Backbone(Component):
     #: as a feature extractor), or leave it to the estimator's ``frozen_backbones=``, which sets
     #: it on the instance and turns ``requires_grad`` off.
     frozen: bool = False
+
+    def input_encoder(self) -> InputEncoder | None:
+        """A new, unfitted encoder of this backbone's raw kind, or ``None`` (float inputs only).
+
+        Called before the network is built, on an unbuilt backbone (load nothing heavy here
+        beyond the tokenizer); fusekit fits it on the training rows and keeps it with the model.
+        """
+        return None
+
+    def bind_input_encoder(self, encoder: InputEncoder) -> None:
+        """Receive the fitted encoder of this backbone's modality, before :meth:`build`.
+
+        The default keeps it as ``self.input_encoder_`` (read it in ``build``: cardinalities,
+        vocabulary size, padding id).
+        """
+        self.input_encoder_ = encoder
 
     def build(self, input_shape: Shape) -> Shape:
         """Create the layers for one modality; return the output shape without the batch axis."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Shape = tuple[int, ...]
-INPUT_KINDS = {1: "vector", 2: "sequence", 3: "image"}
+INPUT_KINDS = {1: "vector", 2: "sequence", 3: "image"}  # float blocks by rank; raw kinds: .raw
 
 
 def input_kind(shape: Shape) -> str:

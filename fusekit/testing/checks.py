@@ -37,7 +37,7 @@ from fusekit.plugin import (
     expand_mask,
     input_kind,
 )
-from fusekit.testing import meta_device
+from fusekit.testing import meta_device, raw_fixtures
 from fusekit.testing.seed_env import current_seed
 
 DEFAULTS = {kind: KINDS[kind].default for kind in COMPONENT_KINDS}
@@ -68,24 +68,49 @@ def _plugin_class(kind: str, plugin: Any) -> type:
 
 
 # -- data -------------------------------------------------------------------------------------
-def _shapes(kind: str, plugin: Any, n_modalities: int, form: str) -> dict[str, tuple[int, ...]]:
+class InputShapes(dict):
+    """``{modality: shape}``, and for a backbone that reads raw values (text, categories) the
+    raw kind and the fitted encoders that give those shapes (:mod:`.raw_fixtures`)."""
+
+    raw_kind: str | None = None
+    encoders: dict[str, Any] | None = None
+
+
+def _shapes(
+    kind: str,
+    plugin: Any,
+    n_modalities: int,
+    form: str,
+    params: Mapping[str, Any] | None = None,
+) -> InputShapes:
     """Modalities of different widths; for a backbone, a form it accepts."""
     if kind == "backbone":
         accepted = _plugin_class(kind, plugin).input_kinds
         form = form if form in accepted else accepted[0]
+        raw = raw_fixtures.raw_kind(accepted)
+        if raw is not None:
+            names = tuple(f"m{i}" for i in range(n_modalities))
+            fitted = raw_fixtures.encoders(raw, plugin, dict(params or {}), names)
+            shapes = InputShapes({m: tuple(e.shape) for m, e in fitted.items()})
+            shapes.raw_kind, shapes.encoders = raw, fitted
+            return shapes
     widths = [3, 5, 4, 7, 2][:n_modalities]
     if form == "vector":
-        return {f"m{i}": (w,) for i, w in enumerate(widths)}
+        return InputShapes({f"m{i}": (w,) for i, w in enumerate(widths)})
     if form == "sequence":
-        return {f"m{i}": (4 + i % 2, w) for i, w in enumerate(widths)}
-    return {f"m{i}": (2, 4, 4) for i in range(n_modalities)}
+        return InputShapes({f"m{i}": (4 + i % 2, w) for i, w in enumerate(widths)})
+    return InputShapes({f"m{i}": (2, 4, 4) for i in range(n_modalities)})
 
 
 def _batch(
     shapes: Mapping[str, tuple[int, ...]], n: int, absent: Mapping[str, float] | None, seed: int
 ) -> ModalityBatch:
     generator = torch.Generator().manual_seed(seed)
-    features = {m: torch.randn((n, *shape), generator=generator) for m, shape in shapes.items()}
+    steps: dict[str, torch.Tensor] = {}
+    if getattr(shapes, "encoders", None):
+        features, steps = raw_fixtures.encoded(shapes.raw_kind, shapes.encoders, n, seed)
+    else:
+        features = {m: torch.randn((n, *s), generator=generator) for m, s in shapes.items()}
     mask = torch.ones(n, len(shapes), dtype=torch.bool)
     for position, m in enumerate(shapes):
         fraction = (absent or {}).get(m, 0.0)
@@ -94,7 +119,9 @@ def _batch(
             if fraction >= 1.0:
                 drop[:] = True
             mask[:, position] = ~drop
-    batch = ModalityBatch(features, mask, index=torch.arange(n))
+            if m in steps:  # an absent row has no real step, as the data layer leaves it
+                steps[m] = steps[m] & ~drop.unsqueeze(1)
+    batch = ModalityBatch(features, mask, index=torch.arange(n), steps=steps)
     return batch.with_mask(mask)
 
 
@@ -117,6 +144,7 @@ def _network(
         weighting=instantiate("weighting", slots["weighting"], nested["weighting"]),
         n_outputs=N_CLASSES,
         task=task,
+        encoders=getattr(shapes, "encoders", None),
     )
 
 
@@ -127,6 +155,13 @@ def _easy_task(
     rng = np.random.default_rng(seed)
     y = rng.integers(0, N_CLASSES, n)
     shapes = _shapes(kind, plugin, 3, "vector")
+    if shapes.raw_kind is not None:  # raw values: informative rows name their class
+        return Modalities(
+            {
+                m: raw_fixtures.values(shapes.raw_kind, n, seed + i, y if i < 2 else None)
+                for i, m in enumerate(shapes)
+            }
+        ), y
     arrays = {}
     for position, (m, shape) in enumerate(shapes.items()):
         values = rng.normal(size=(n, *shape))
@@ -259,7 +294,7 @@ def check_output_shapes(kind: str, plugin: Any, params: Mapping[str, Any] | None
     params = params or {}
     for n_modalities in (2, 3, 5):
         for form in ("vector", "sequence"):
-            shapes = _shapes(kind, plugin, n_modalities, form)
+            shapes = _shapes(kind, plugin, n_modalities, form, params)
             network = _network(kind, plugin, params, shapes)
             batch = _batch(shapes, 6, None, seed=n_modalities)
             network.eval()
@@ -312,7 +347,7 @@ def check_absent_finite(kind: str, plugin: Any, params: Mapping[str, Any] | None
     """Finite outputs with 0%, 30% and 100% of a modality absent, and with nothing present."""
     params = params or {}
     for form in ("vector", "sequence"):
-        shapes = _shapes(kind, plugin, 3, form)
+        shapes = _shapes(kind, plugin, 3, form, params)
         network = _network(kind, plugin, params, shapes)
         for fraction in (0.0, 0.3, 1.0):
             batch = _batch(shapes, 10, {"m0": fraction}, seed=1)
@@ -344,11 +379,51 @@ def check_absent_finite(kind: str, plugin: Any, params: Mapping[str, Any] | None
             )
 
 
+def check_no_real_step_finite(
+    kind: str, plugin: Any, params: Mapping[str, Any] | None = None
+) -> None:
+    """A text backbone gives finite outputs for a present row without a real token (``""``).
+
+    Applies to backbones checked on text (:mod:`.raw_fixtures`); passes for the others.
+    """
+    if kind != "backbone":
+        return
+    shapes = _shapes(kind, plugin, 2, "vector", params)
+    if shapes.raw_kind != "text":
+        return
+    network = _network(kind, plugin, params or {}, shapes)
+    batch = _batch(shapes, 4, None, seed=8)
+    batch.features = {m: x.clone() for m, x in batch.features.items()}
+    for m in shapes:
+        batch.features[m][0] = 0
+        batch.steps[m] = batch.steps[m].clone()
+        batch.steps[m][0] = False
+    for training in (True, False):
+        network.train(training)
+        with torch.set_grad_enabled(training):
+            encoded = network.encode(batch)
+            logits = network(batch).logits
+        if not (
+            all(torch.isfinite(h).all() for h in encoded.values()) and torch.isfinite(logits).all()
+        ):
+            _fail(
+                kind,
+                plugin,
+                "finite for a text without tokens",
+                f"a row whose steps are all padding gave non-finite outputs (training={training})",
+                "pool over real steps with a clamped count (fusekit.plugin.masked_mean), and "
+                "give attention at least one key (e.g. keep the first token unmasked)",
+            )
+
+
 def _scramble_absent(batch: ModalityBatch, seed: int) -> ModalityBatch:
     generator = torch.Generator().manual_seed(seed)
     features = {}
     for position, (m, value) in enumerate(batch.features.items()):
-        noise = torch.randn(value.shape, generator=generator) * 5 + 3
+        if value.is_floating_point():
+            noise = torch.randn(value.shape, generator=generator) * 5 + 3
+        else:  # ids or codes: another row's, so the values stay valid
+            noise = value[torch.randperm(len(value), generator=generator)]
         absent = (~batch.mask[:, position]).reshape(-1, *([1] * (value.dim() - 1)))
         features[m] = torch.where(absent, noise, value)
     return ModalityBatch(features, batch.mask, batch.index, batch.steps, batch.extras)
@@ -359,7 +434,7 @@ def check_absent_invariance(
 ) -> None:
     """A sample's output does not depend on the values inside its absent modalities."""
     params = params or {}
-    shapes = _shapes(kind, plugin, 3, "vector")
+    shapes = _shapes(kind, plugin, 3, "vector", params)
     network = _network(kind, plugin, params, shapes).eval()
     batch = _batch(shapes, 12, {"m0": 0.5, "m1": 0.25}, seed=3)
     scrambled = _scramble_absent(batch, seed=4)
@@ -409,7 +484,7 @@ def check_gradients_reach_encoders(
 ) -> None:
     """Training loss gradients reach every modality's encoder."""
     params = params or {}
-    shapes = _shapes(kind, plugin, 3, "vector")
+    shapes = _shapes(kind, plugin, 3, "vector", params)
     network = _network(kind, plugin, params, shapes).train()
     batch = _batch(shapes, 32, None, seed=6)
     target = torch.arange(32) % N_CLASSES
@@ -569,7 +644,9 @@ def check_sklearn_compatible(
             "keep no state outside the parameters passed to __init__",
         )
     grid = [{kind: [plugin], **{f"{kind}__{k}": [v] for k, v in params.items()}}]
-    if isinstance(plugin, str):
+    if isinstance(plugin, str) and not (
+        kind == "backbone" and raw_fixtures.raw_kind(_plugin_class(kind, plugin).input_kinds)
+    ):  # the default backbone reads no raw values
         grid.append({kind: [DEFAULTS[kind]]})
     search = GridSearchCV(
         FusionClassifier(max_epochs=1, random_state=0), grid, cv=2, error_score="raise"
@@ -775,6 +852,7 @@ COMMON = [
     check_output_shapes,
     check_absent_finite,
     check_absent_invariance,
+    check_no_real_step_finite,
     check_gradients_reach_encoders,
     check_hooks_and_loss_terms_reach_the_plugin,
     check_deterministic,

@@ -97,7 +97,7 @@ def test_bad_grid_name_exits_2_with_the_reason(tmp_path, csv_file, capsys):
     assert "unknown fusion ['nope']" in capsys.readouterr().err
     code = _run(["bench", "--data", str(csv_file), "--target", "label", "--out", str(tmp_path)])
     assert code == 2
-    assert "columns ['comment'] of toy.csv are not numeric" in capsys.readouterr().err
+    assert "holds strings (text or categories), but its backbone 'mlp'" in capsys.readouterr().err
 
 
 def test_no_grid_option_means_the_quick_suite_and_options_override_it():

@@ -59,3 +59,14 @@ def test_partial_fit_example_runs_one_epoch_per_chunk():
     exec(compile(_block("partial_fit("), str(GUIDE), "exec"), namespace)  # noqa: S102
     model = namespace["model"]
     assert model.n_iter_ == 3 and model.classes_.tolist() == [0, 1]
+
+
+def test_text_and_categories_example_runs_offline(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(_block('"hashed_text"'), str(GUIDE), "exec"), namespace)  # noqa: S102
+    model = namespace["model"]
+    assert model.layout_.kinds == {"review": "text", "shop": "categorical"}
+    assert sorted(model.standardizer_.means) == ["tab"]
+    assert model.score(namespace["frame"], namespace["y"]) > 0.9
+    assert (tmp_path / "reviews.safetensors").is_file()

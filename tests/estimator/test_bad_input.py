@@ -79,7 +79,8 @@ def test_inf(vectors):
 
 def test_non_numeric_dataframe_column():
     frame = pd.DataFrame({"a__x": [1.0, 2.0, 3.0], "a__colour": ["red", "blue", "red"]})
-    with pytest.raises(ValueError, match=r"non-numeric columns \['a__colour'\].*OneHotEncoder"):
+    expected = r"modality 'a' holds strings.*'categorical': \['categorical'"
+    with pytest.raises(ValueError, match=expected):
         FusionClassifier().fit(frame, [0, 1, 0])
 
 
