@@ -13,10 +13,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from fusekit.streaming.source import (
     DEFAULT_BUFFER_ROWS,
     Chunk,
+    SameColumns,
     StreamError,
     StreamSource,
     check_buffer_rows,
@@ -76,6 +78,7 @@ class ChunkSource(StreamSource):
                     "of (X, y) chunks."
                 )
             numbered = enumerate(stream)
+        columns = SameColumns()
         for number, chunk in numbered:
             where = f"chunk {number}"
             if not (isinstance(chunk, (tuple, list)) and len(chunk) == 2):
@@ -87,4 +90,6 @@ class ChunkSource(StreamSource):
             X, y = chunk
             if y is None:
                 raise StreamError(f"{where} has y=None; every chunk must be a pair (X, y).")
+            if isinstance(X, pd.DataFrame):
+                X = columns.check(X, where)
             yield Chunk(X, np.asarray(y), number, where)

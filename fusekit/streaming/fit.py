@@ -155,6 +155,8 @@ class _Scan:
         if self.classifier:
             try:
                 labels = np.unique(y)
+                if self.labels is not None and _is_number(labels) != _is_number(self.labels):
+                    raise TypeError("numbers and strings")
                 self.labels = labels if self.labels is None else np.union1d(self.labels, labels)
             except TypeError as error:
                 raise StreamError(
@@ -223,6 +225,10 @@ class _Scan:
                 f"holds only one class: {classes[0]!r}."
             )
         self.estimator.classes_ = classes
+
+
+def _is_number(labels: np.ndarray) -> bool:
+    return labels.dtype.kind in "biuf"
 
 
 def validated_target(estimator: Any, chunk: Chunk) -> np.ndarray:
