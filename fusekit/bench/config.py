@@ -169,7 +169,10 @@ def plan(config: BenchConfig, data: Sequence[Any]) -> list[Unit]:
     for bench_data in data:
         metric = config.metric or ("accuracy" if bench_data.task == "classification" else "r2")
         folds = splits(bench_data.y, bench_data.task, config.folds, config.repeats, config.seed)
-        references = reference_names(list(bench_data.X)) if config.references else []
+        streamed = bench_data.source.get("streamed", False)  # references need X in memory
+        references = (
+            reference_names(list(bench_data.X)) if config.references and not streamed else []
+        )
         for combo, reference in [*combos, *((None, r) for r in references)]:
             if reference is None:
                 labels = {kind: label(kind, spec) for kind, spec in combo.items()}
