@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         hookimpl,
     )
     from fusekit.saving import UntrustedTypesError, load, save
+    from fusekit.streaming import ChunkSource, DaskSource, ParquetSource
 
 __version__ = "0.1.0"
 
@@ -60,6 +61,7 @@ _SOURCES: dict[str, str] = {
         ),
         "fusekit.plugin",
     ),
+    **dict.fromkeys(("ChunkSource", "DaskSource", "ParquetSource"), "fusekit.streaming"),
     "UntrustedTypesError": "fusekit.saving",
     "load": "fusekit.saving",
     "save": "fusekit.saving",
@@ -69,7 +71,9 @@ __all__ = [
     "Backbone",
     "BuildSpec",
     "Calibration",
+    "ChunkSource",
     "Component",
+    "DaskSource",
     "DeviceUnavailableWarning",
     "Fusion",
     "FusionClassifier",
@@ -80,6 +84,7 @@ __all__ = [
     "ModalityBatch",
     "Modalities",
     "ModelFileError",
+    "ParquetSource",
     "SignatureError",
     "TrainingContext",
     "UntrustedTypesError",

@@ -170,6 +170,17 @@ def test_unshuffled_streaming_regressor_equals_fit_over_the_concatenation():
     np.testing.assert_allclose(streamed.predict(X_all), whole.predict(X_all), rtol=1e-5)
 
 
+def test_an_lr_schedule_sees_the_length_of_training_from_the_first_pass():
+    pairs = [(X, y) for X, y, _ in _chunks(11)]
+    params = {**PARAMS, "lr_schedule": lambda progress: 1.0 - progress}
+    streamed = FusionClassifier(**params).fit(ChunkSource(pairs, buffer_rows=10))
+    whole = FusionClassifier(**params).fit(*_concatenated(_chunks(11)))
+    _assert_same_weights(streamed, whole)
+    assert streamed.net_.history[-1, "batches", -1, "event_lr"] == pytest.approx(
+        0.05 * (1 - 15 / 16)  # 2 epochs of 8 batches (64 rows): the last step is 15 of 16
+    )
+
+
 def test_a_class_weight_dict_weighs_rows_and_statistics_as_in_memory():
     chunks = _chunks(6)
     params = {**PARAMS, "class_weight": {0: 1.0, 1: 3.0, 2: 0.5}}
@@ -367,6 +378,15 @@ def test_dask_ml_incremental_trains_partition_by_partition_on_a_local_cluster():
         wrapped = incremental(FusionClassifier(**params), shuffle_blocks=False)
         wrapped.fit(features, target, classes=[0, 1, 2])
         predicted = wrapped.predict(features).compute()
+        array = incremental(
+            FusionClassifier(**params, modalities={"a": 3, "b": 2}), shuffle_blocks=False
+        )
+        array.fit(
+            features.to_dask_array(lengths=True),
+            target.to_dask_array(lengths=True),
+            classes=[0, 1, 2],
+        )
     whole = FusionClassifier(**params).fit(frame.drop(columns="label"), frame["label"])
     _assert_same_weights(wrapped.estimator_, whole)
+    _assert_same_weights(array.estimator_, whole)  # the same blocks, as arrays
     np.testing.assert_array_equal(predicted, whole.predict(frame.drop(columns="label")))
