@@ -47,7 +47,7 @@ class ColumnShape:
         return len(self.shape)
 
 
-@dataclass
+@dataclass(eq=False)
 class StreamedTable(Mapping):
     """A streamed Parquet data set where a bench holds ``X``: the modality names and shapes (as
     a mapping, for the planning code) and where to read the rows (``positions``: each kept row's

@@ -95,7 +95,8 @@ class ParquetSource(StreamSource):
         for file in self.files:
             metadata = pq.ParquetFile(file)
             schema = metadata.schema_arrow
-            names = [name for name in schema.names if not name.startswith("__index_level_")]
+            index = (schema.pandas_metadata or {}).get("index_columns", [])  # pandas' index
+            names = [n for n in schema.names if n not in index and not n.startswith("__index")]
             if target not in names:
                 raise StreamError(
                     f"{file.name}: target column {target!r} is not among its columns "
