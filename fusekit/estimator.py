@@ -64,6 +64,7 @@ from fusekit.parameters import (
     check_class_weight,
 )
 from fusekit.plugin import FusionOutput, ModalityBatch, TrainingData
+from fusekit.streaming.fit import fit_stream
 from fusekit.streaming.source import StreamSource
 
 NESTED_PREFIXES = (*PREFIXES, "optimizer", "callbacks")
@@ -1087,8 +1088,6 @@ def _fit_streamed(
             f"{type(estimator).__name__}.partial_fit takes one in-memory chunk (X, y), got the "
             f"streamed source {source!r}. Call fit(source) to train on every chunk of it."
         )
-    from fusekit.streaming.fit import fit_stream
-
     fit_stream(estimator, source, y, sample_weight)
 
 
