@@ -240,6 +240,8 @@ def report(baseline, memory, accuracy, sizes_mib, wall, commit) -> list[str]:
         f"{statistics.stdev(differences):.4f} over the seeds). The two differ only in the order "
         f"rows are visited (chunks shuffled, rows shuffled within {BUFFER_ROWS:,}-row windows, "
         "against a full shuffle), and in the float rounding of the merged statistics.",
+        "",
+        "This file is written entirely by benchmarks/speed/streaming.py.",
     ]
     return lines
 
