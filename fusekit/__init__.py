@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     )
     from fusekit.saving import UntrustedTypesError, load, save
     from fusekit.sequences import ChannelsFirstWarning
+    from fusekit.streaming import ChunkSource, DaskSource, ParquetSource
 
 __version__ = "0.1.0"
 
@@ -64,6 +65,7 @@ _SOURCES: dict[str, str] = {
         ),
         "fusekit.plugin",
     ),
+    **dict.fromkeys(("ChunkSource", "DaskSource", "ParquetSource"), "fusekit.streaming"),
     "UntrustedTypesError": "fusekit.saving",
     "load": "fusekit.saving",
     "save": "fusekit.saving",
@@ -74,7 +76,9 @@ __all__ = [
     "BuildSpec",
     "Calibration",
     "ChannelsFirstWarning",
+    "ChunkSource",
     "Component",
+    "DaskSource",
     "DeviceUnavailableWarning",
     "FrozenCacheWarning",
     "Fusion",
@@ -86,6 +90,7 @@ __all__ = [
     "ModalityBatch",
     "Modalities",
     "ModelFileError",
+    "ParquetSource",
     "SignatureError",
     "TrainingContext",
     "UntrustedTypesError",

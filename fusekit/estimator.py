@@ -67,6 +67,8 @@ from fusekit.parameters import (
     check_class_weight,
 )
 from fusekit.plugin import FusionOutput, ModalityBatch, TrainingData
+from fusekit.streaming.fit import fit_stream
+from fusekit.streaming.source import StreamSource
 
 NESTED_PREFIXES = (*PREFIXES, "optimizer", "callbacks", "compile")
 #: The fitted training settings stored since format 3 (``lr_`` is in the training record too).
@@ -730,6 +732,9 @@ class _FusionEstimator(BaseEstimator):
         exception the estimator is left as it was."""
         with self._unchanged_on_error():
             self._check_params()
+            if isinstance(X, StreamSource):  # out of core: fusekit.streaming
+                _fit_streamed(self, X, y, sample_weight, partial)
+                return self
             if partial:
                 self._check_partial_fit_params()
             self.device_ = devices.fit_device(self.device)
@@ -920,10 +925,12 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
         )
         self.class_weight = class_weight
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> FusionClassifier:
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> FusionClassifier:
         """Train on ``X``, ``y``; ``sample_weight`` ``(n,)`` weighs each row's loss (see the
-        class docstring); with ``warm_start=True`` a fitted model continues training. A fit that
-        raises leaves the estimator as it was."""
+        class docstring); with ``warm_start=True`` a fitted model continues training. ``X`` may
+        be a streamed source holding the target (``fusekit.ParquetSource``, ``DaskSource``,
+        ``ChunkSource``: see :mod:`fusekit.streaming`). A fit that raises leaves the estimator
+        as it was."""
         return self._fit_atomically(X, y, sample_weight)
 
     def partial_fit(
@@ -1086,10 +1093,11 @@ class FusionRegressor(RegressorMixin, _FusionEstimator):
             raise ValueError("the file does not say whether the target is one-dimensional")
         return n_outputs
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> FusionRegressor:
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> FusionRegressor:
         """Train on ``X``, ``y``; ``sample_weight`` ``(n,)`` weighs each row's loss; with
-        ``warm_start=True`` a fitted model continues training (same target standardisation). A
-        fit that raises leaves the estimator as it was."""
+        ``warm_start=True`` a fitted model continues training (same target standardisation).
+        ``X`` may be a streamed source (see :meth:`FusionClassifier.fit`). A fit that raises
+        leaves the estimator as it was."""
         return self._fit_atomically(X, y, sample_weight)
 
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> FusionRegressor:
@@ -1202,6 +1210,19 @@ def _carry_over(previous: FusionNet, net: FusionNet, lr: float) -> None:
         net.optimizer_.load_state_dict(copy.deepcopy(previous.optimizer_.state_dict()))
         for group in net.optimizer_.param_groups:
             group["lr"] = lr
+
+
+def _fit_streamed(
+    estimator: _FusionEstimator, source: StreamSource, y: Any, sample_weight: Any, partial: bool
+) -> None:
+    """``fit`` over a streamed source (:mod:`fusekit.streaming.fit`); ``partial_fit`` takes
+    in-memory chunks only."""
+    if partial:
+        raise TypeError(
+            f"{type(estimator).__name__}.partial_fit takes one in-memory chunk (X, y), got the "
+            f"streamed source {source!r}. Call fit(source) to train on every chunk of it."
+        )
+    fit_stream(estimator, source, y, sample_weight)
 
 
 def _check_chunkable(owner: str, network: FusionNetwork) -> None:

@@ -38,6 +38,7 @@ from fusekit.bench.stopping import (
     stop_signal,
 )
 from fusekit.bench.store import ResultStore
+from fusekit.bench.streamed import REFERENCES_NOTE, is_streamable, load_streamed
 from fusekit.robustness.corruptions import get_corruption
 
 
@@ -63,7 +64,11 @@ def load_data(
     """``config.datasets`` (names or files) plus in-memory ``{name: (X, y)}``, loaded once."""
     loaded = []
     for entry in config.datasets:
-        if is_file_name(entry):
+        if config.stream and is_streamable(entry):  # read chunk by chunk: fusekit.bench.streamed
+            if config.target is None:
+                raise ValueError(f"data file {entry!r} needs target= (--target COLUMN).")
+            loaded.append(load_streamed(entry, config.target, config.modalities))
+        elif is_file_name(entry):
             if config.target is None:
                 raise ValueError(f"data file {entry!r} needs target= (--target COLUMN).")
             loaded.append(load_file(entry, config.target, config.modalities))
@@ -283,6 +288,11 @@ def _run_info(
         )
         or "none",
         "missing-modality table": config.missing,
+        **(
+            {"reference rows": REFERENCES_NOTE}
+            if config.references and any(d.source.get("streamed") for d in loaded)
+            else {}
+        ),
         "backend": f"{backend} (n_jobs={n_jobs}{', scheduler ' + scheduler if scheduler else ''})",
         "machine": f"{platform.platform()}, {os.cpu_count()} cores, torch {torch.__version__} "
         f"(1 thread per unit), fusekit {__version__}",

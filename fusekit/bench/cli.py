@@ -78,6 +78,14 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     data.add_argument("--target", help="target column of --data files")
     data.add_argument(
+        "--stream",
+        action="store_true",
+        default=None,
+        help="read --data Parquet files and folders chunk by chunk (row groups) instead of "
+        "loading them: clean scores only (no reference rows; --corrupt, --missing and --tune "
+        "are refused)",
+    )
+    data.add_argument(
         "--modalities",
         metavar="JSON",
         help='modality spec of --data files: {"audio": ["a1", "a2"], "video": '
@@ -254,6 +262,7 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         "rank_by",
         "baseline",
         "tune_folds",
+        "stream",
     ):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)

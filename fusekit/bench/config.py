@@ -170,9 +170,10 @@ def plan(config: BenchConfig, data: Sequence[Any]) -> list[Unit]:
     for bench_data in data:
         metric = config.metric or ("accuracy" if bench_data.task == "classification" else "r2")
         folds = splits(bench_data.y, bench_data.task, config.folds, config.repeats, config.seed)
-        references = (  # reference rows read numbers only
+        streamed = bench_data.source.get("streamed", False)  # references need X in memory
+        references = (  # reference rows read numbers only, from X in memory
             reference_names(list(bench_data.X))
-            if config.references and not has_raw(bench_data)
+            if config.references and not streamed and not has_raw(bench_data)
             else []
         )
         for combo, reference in [*combos, *((None, r) for r in references)]:

@@ -71,6 +71,7 @@ CONFIG_SCHEMA = Record(
         "baseline": (str, None),
         "tune": MapOf(ListOf(object)),
         "tune_folds": int,
+        "stream": bool,
     }
 )
 #: The shape of ``manifest.json``; ``config`` is checked on its own by :func:`config_from_json`.

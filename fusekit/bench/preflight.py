@@ -192,7 +192,10 @@ def _check_baseline(
         return
     names = [_combo_name(combo) for combo in combos]
     for bench_data in data:
-        references = reference_names(list(bench_data.X)) if config.references else []
+        streamed = bench_data.source.get("streamed", False)
+        references = (
+            reference_names(list(bench_data.X)) if config.references and not streamed else []
+        )
         try:
             match_baseline([*names, *references], config.baseline)
         except ValueError as error:

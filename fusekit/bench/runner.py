@@ -28,6 +28,7 @@ from threadpoolctl import threadpool_limits
 from fusekit.bench import placement
 from fusekit.bench.config import Unit
 from fusekit.bench.reference import make_reference
+from fusekit.bench.streamed import StreamedTable, fit_and_score
 from fusekit.bench.tuning import as_text, choose
 from fusekit.data import Modalities
 from fusekit.estimator import FusionClassifier, FusionRegressor
@@ -299,6 +300,10 @@ def _run_unit(unit: Unit, X: Modalities, y: np.ndarray, device: str | None) -> l
         fit_time = None
         try:
             warm_up()
+            if isinstance(X, StreamedTable):  # out of core: fusekit.bench.streamed
+                estimator = make_estimator(unit)
+                measured = fit_and_score(unit, estimator, X, y)
+                return [_row(unit, scenario="clean", **measured, **training_record(estimator))]
             X_train, X_test = X[unit.train], X[unit.test]
             y_train, y_test = y[unit.train], y[unit.test]
             tuned = {}

@@ -65,6 +65,9 @@ class BenchConfig:
         tune: ``{parameter: [values]}`` chosen per outer fold by nested CV on the outer
             training fold (``tune_folds`` inner folds; :mod:`fusekit.bench.tuning`); the chosen
             values are in the ``tuned`` column of ``results.csv``.
+        stream: read Parquet files and folders among ``datasets`` chunk by chunk instead of
+            loading them (:mod:`fusekit.bench.streamed`): clean scores only, no reference rows;
+            ``sweeps``, ``missing`` and ``tune`` are refused.
 
     ``max_epochs``, ``batch_size`` and ``lr`` set to None are not passed: the estimator's own
     defaults apply. ``lr`` is None by default, so each configuration trains with the lr,
@@ -98,6 +101,7 @@ class BenchConfig:
     baseline: str | None = None
     tune: Mapping[str, Sequence[Any]] = field(default_factory=dict)
     tune_folds: int = 3
+    stream: bool = False
 
     def validate(self) -> None:
         for name in ("max_epochs", "batch_size"):
@@ -143,6 +147,21 @@ class BenchConfig:
         for sweep in self.sweeps:
             if not isinstance(sweep, Sweep):
                 raise TypeError(f"sweeps must hold fusekit.bench.Sweep, got {sweep!r}.")
+        in_memory = [
+            n
+            for n, on in (
+                ("sweeps (--corrupt)", self.sweeps),
+                ("the removed-modality table (--missing)", self.missing),
+                ("tune (--tune)", self.tune),
+            )
+            if on
+        ]
+        if self.stream and in_memory:
+            raise ValueError(
+                f"a streamed bench (stream=True, --stream) cannot run {', '.join(in_memory)}: "
+                "they corrupt, blank or re-split the features in memory. Bench the clean score "
+                "streamed, and a sample of the data in memory for those tables."
+            )
 
 
 def _check_positive_int(name: str, value: Any, minimum: int) -> None:

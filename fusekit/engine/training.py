@@ -33,6 +33,7 @@ from fusekit.engine.batching import BatchIterator
 from fusekit.engine.interrupts import watch_interrupts
 from fusekit.engine.network import FusionNetwork
 from fusekit.engine.precision import MixedPrecision
+from fusekit.engine.streamed import StreamedData
 from fusekit.plugin import (
     TRAINING_HOOKS,
     Component,
@@ -84,7 +85,7 @@ class FusionNet(NeuralNet):
     parallel: distributed.DataParallel | None = None
 
     def check_data(self, X: Any, y: Any = None) -> None:
-        if not isinstance(X, (TrainingData, Subset)):
+        if not isinstance(X, (TrainingData, Subset, StreamedData)):
             raise TypeError(f"FusionNet trains on TrainingData, got {type(X).__name__}")
 
     def partial_fit(self, X: Any, y: Any = None, classes: Any = None, **fit_params: Any) -> Any:
@@ -116,6 +117,8 @@ class FusionNet(NeuralNet):
         return X
 
     def get_iterator(self, dataset: Any, training: bool = False) -> BatchIterator:
+        if isinstance(dataset, StreamedData):  # out of core: read window by window
+            return dataset.batches(self.batch_size, training and self.shuffle, self.generator)
         rows = None
         if isinstance(dataset, Subset):
             rows = torch.as_tensor(dataset.indices, dtype=torch.long)

@@ -25,7 +25,9 @@ PUBLIC_NAMES = {
     "BuildSpec",
     "Calibration",
     "ChannelsFirstWarning",
+    "ChunkSource",
     "Component",
+    "DaskSource",
     "DeviceUnavailableWarning",
     "FrozenCacheWarning",
     "Fusion",
@@ -37,6 +39,7 @@ PUBLIC_NAMES = {
     "ModalityBatch",
     "Modalities",
     "ModelFileError",
+    "ParquetSource",
     "SignatureError",
     "TrainingContext",
     "UntrustedTypesError",
@@ -208,7 +211,8 @@ FIRST_IMPORTS = (
     "FusionNetwork",  # fusekit.engine.network
     "available",  # fusekit.engine.registry
     "FusionClassifier",  # fusekit.estimator
-    "ModelFileError",  # fusekit.persistence
+    "ModelFileError",
+    "ParquetSource",  # fusekit.persistence
     "Backbone",  # fusekit.plugin
     "load",  # fusekit.saving
 )

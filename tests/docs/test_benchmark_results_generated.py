@@ -42,6 +42,7 @@ GENERATED = {
     ),
     "benchmarks/results/agm_alpha.md": "benchmarks/balancing/agm_alpha.py",
     "benchmarks/results/cli_startup.md": "benchmarks/speed/cli_startup.py",
+    "benchmarks/results/streaming.md": "benchmarks/speed/streaming.py",
 }
 
 

@@ -70,3 +70,32 @@ def test_text_and_categories_example_runs_offline(tmp_path, monkeypatch):
     assert sorted(model.standardizer_.means) == ["tab"]
     assert model.score(namespace["frame"], namespace["y"]) > 0.9
     assert (tmp_path / "reviews.safetensors").is_file()
+
+
+def test_streaming_examples_run_on_a_file_a_dask_frame_and_chunks(tmp_path, monkeypatch):
+    import dask
+    import dask.dataframe as dd
+
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(48, 3)), rng.normal(size=(48, 2))
+    frame = pd.DataFrame(np.hstack([a, b]), columns=["a__0", "a__1", "a__2", "b__0", "b__1"])
+    frame["label"] = np.arange(48) % 3
+    monkeypatch.chdir(tmp_path)
+    frame.to_parquet("big.parquet", row_group_size=16)
+    features = frame.drop(columns="label")
+
+    def read_chunks(path):
+        assert path == "big.parquet"
+        return iter([(features[:24], frame["label"][:24]), (features[24:], frame["label"][24:])])
+
+    namespace = {
+        "ddf": dd.from_pandas(frame, npartitions=2),
+        "read_chunks": read_chunks,
+        "path": "big.parquet",
+        "X_small": features[:5],
+    }
+    exec(compile(_block("ParquetSource("), str(GUIDE), "exec"), namespace)  # noqa: S102
+    assert namespace["model"].classes_.tolist() == [0, 1, 2]
+    with dask.config.set(scheduler="synchronous"):
+        exec(compile(_block("Incremental("), str(GUIDE), "exec"), namespace)  # noqa: S102
+    assert namespace["model"].estimator_.n_iter_ == 2  # one partial_fit per partition
