@@ -28,6 +28,8 @@ from fusekit.bench.reference import is_reference
 from fusekit.bench.stats import (
     ACROSS_TEST,
     ALPHA,
+    EQUIVALENCE_TEST,
+    ROPE,
     WITHIN_TEST,
     CrossDataset,
     corrected_interval,
@@ -43,6 +45,11 @@ LEGENDS = {
     "group": "group: 1 = not significantly worse than the best (tied with the best), 2 = tied "
     "with the best of the rest, ...; test: " + WITHIN_TEST + ".",
     "interval": "95 % CI: corrected interval of the ranking criterion's mean over folds x repeats.",
+    "verdict": "vs best: equivalent = practically equivalent to the best, the paired difference "
+    "shown inside the ROPE ({rope}); test: " + EQUIVALENCE_TEST + "; not worse = not "
+    "significantly worse (group 1) without being shown equivalent; worse = significantly worse.",
+    "folds": "folds: the folds a configuration finished; its mean ± std, interval and tests use "
+    "those (a row with fewer than the paired folds says so: 4 of 5).",
     "robust": "robust: mean score over every corruption level (level 0 included) and corrupted "
     "modality.",
     "missing": "missing: mean score over every proper subset of modalities removed at test time.",
@@ -105,8 +112,10 @@ def summarize(
     rank_by: str = "clean",
     baseline: str | None = None,
     alpha: float = ALPHA,
+    rope: float = ROPE,
 ) -> pd.DataFrame:
-    """One row per data set x configuration, in verdict groups within each data set."""
+    """One row per data set x configuration, in verdict groups within each data set; ``rope``:
+    the region of practical equivalence of the "equivalent to the best" verdict."""
     columns = ["dataset", *CONFIG, "name", "group", "tied", "rank", "mean", "std", "n", "failed"]
     if results.empty:
         return pd.DataFrame(columns=columns)
@@ -145,12 +154,13 @@ def summarize(
         raise ValueError(f"rank_by={rank_by!r} needs {SCENARIO[rank_by]} rows: run with {flag}.")
     scores = unit_scores(results, rank_by)
     parts = [
-        _verdicts(table, scores, dataset, rank_by, baseline, alpha)
+        _verdicts(table, scores, dataset, rank_by, baseline, alpha, rope)
         for dataset in dict.fromkeys(results["dataset"])  # the order of the run
         if dataset in set(table["dataset"])
     ]
     table = pd.concat(parts, ignore_index=True)
     table["criterion"] = rank_by
+    table["rope"] = rope
     return table
 
 
@@ -171,30 +181,35 @@ def _verdicts(
     rank_by: str,
     baseline: str | None,
     alpha: float,
+    rope: float,
 ) -> pd.DataFrame:
     mine = table[table["dataset"] == dataset].copy()
     if dataset not in scores.index.get_level_values("dataset"):  # every unit failed
         for column in ("score", "low", "high", "p_vs_best", "group", "rank"):
             mine[column] = np.nan
-        return mine.assign(tied=False, n_paired=0)
+        return mine.assign(tied=False, equivalent=False, n_folds=0, n_paired=0)
     folds = scores.xs(dataset, level="dataset").reset_index()
     folds["name"] = [config_name(row) for _, row in folds.iterrows()]
     paired = folds.pivot_table(index=["repeat", "fold"], columns="name", values="score")
     n_train, n_test = float(folds["n_train"].mean()), float(folds["n_test"].mean())
-    found = verdicts(paired, n_train, n_test, alpha)
+    found = verdicts(paired, n_train, n_test, alpha, rope)
     mine["score"] = mine["name"].map({k: v.mean for k, v in found.items()})
     mine["low"] = mine["name"].map({k: v.low for k, v in found.items()})
     mine["high"] = mine["name"].map({k: v.high for k, v in found.items()})
     mine["p_vs_best"] = mine["name"].map({k: v.p_vs_best for k, v in found.items()})
     mine["group"] = mine["name"].map({k: v.group for k, v in found.items()})
     mine["tied"] = mine["name"].map({k: v.tied for k, v in found.items()}).fillna(False)
-    mine["n_paired"] = len(paired.dropna(axis=0, how="any"))
+    mine["equivalent"] = (
+        mine["name"].map({k: v.equivalent for k, v in found.items()}).fillna(False).astype(bool)
+    )
+    mine["n_folds"] = mine["name"].map({k: v.n_folds for k, v in found.items()}).fillna(0)
+    mine["n_paired"] = int(mine["n_folds"].max())
     if baseline is not None:
         base = match_baseline(list(paired.columns), baseline)
-        complete = paired.dropna(axis=0, how="any")
         deltas = {}
-        for name in complete.columns:
-            diff = complete[name] - complete[base]
+        for name in paired.columns:
+            pair = paired[list(dict.fromkeys([name, base]))].dropna()  # folds both finished
+            diff = pair[name] - pair[base]
             low, high = (
                 corrected_interval(diff, n_train, n_test, alpha) if len(diff) > 1 else (np.nan,) * 2
             )
@@ -245,10 +260,27 @@ def shown_columns(table: pd.DataFrame) -> list[str]:
     return [c for c in CONFIG if fusekit[c].nunique() > 1] or ["fusion"]
 
 
+def verdict_text(row: pd.Series) -> str:
+    """The ``vs best`` cell: ``best``, ``equivalent``, ``not worse`` or ``worse``."""
+    if pd.isna(row.get("group")):
+        return ""
+    if row.get("p_vs_best") == 1.0 and row.get("rank") == 1 and row.get("equivalent"):
+        return "best"
+    if row.get("equivalent"):
+        return "equivalent"
+    return "not worse" if row.get("tied") else "worse"
+
+
+def folds_text(row: pd.Series) -> str:
+    """``5``, or ``4 of 5`` for a row whose figures use fewer folds than the paired ones."""
+    n, paired = int(row["n"]), int(row.get("n_paired", row["n"]) or 0)
+    return f"{n} of {paired}" if 0 < n < paired else str(n)
+
+
 def cells(row: pd.Series, shown: list[str], extras: list[str]) -> list[str]:
     """The text cells of one leaderboard row (markdown and HTML)."""
     group = f"{int(row['group'])}" if pd.notna(row["group"]) else ""
-    out = [group] + [str(row[c]) for c in shown]
+    out = [group, verdict_text(row)] + [str(row[c]) for c in shown]
     out.append(f"{row['mean']:.3f} ± {row['std']:.3f}")
     out.append(f"{_fmt(row['score'])} [{_fmt(row['low'])}, {_fmt(row['high'])}]")
     out += [_fmt(row[c]) for c in extras if c in ("robust", "missing")]
@@ -259,7 +291,7 @@ def cells(row: pd.Series, shown: list[str], extras: list[str]) -> list[str]:
             if pd.notna(row["delta"]) and pd.notna(row["delta_low"])
             else ""
         )
-    out += [f"{row['fit_time']:.2f}", f"{1000 * row['predict_time']:.1f}", str(row["n"])]
+    out += [f"{row['fit_time']:.2f}", f"{1000 * row['predict_time']:.1f}", folds_text(row)]
     if row["failed"]:
         out[-1] += f" ({row['failed']} failed)"
     return out
@@ -271,6 +303,7 @@ def header(table: pd.DataFrame, shown: list[str], extras: list[str]) -> list[str
     names = {"robust": "robust", "missing": "missing", "delta": "vs baseline"}
     return [
         "group",
+        "vs best",
         *shown,
         f"{metric} mean ± std",
         f"{criterion} 95 % CI",
@@ -286,11 +319,12 @@ def extra_columns(table: pd.DataFrame) -> list[str]:
     return extras + (["delta"] if "delta" in table and table["delta"].notna().any() else [])
 
 
-def legend(extras: list[str], has_reference: bool) -> str:
-    keys = ["group", "interval", *extras]
+def legend(extras: list[str], has_reference: bool, rope: float = ROPE) -> str:
+    keys = ["group", "verdict", "interval", *extras]
     keys = [("baseline" if k == "delta" else k) for k in keys]
     keys += ["reference"] if has_reference else []
-    return " ".join(LEGENDS[k] for k in [*keys, "time"])
+    texts = [LEGENDS[k] for k in [*keys, "time", "folds"]]
+    return " ".join(t.replace("{rope}", f"±{rope:g}") for t in texts)
 
 
 def to_markdown(
@@ -322,7 +356,9 @@ def to_markdown(
         lines.append("| " + " | ".join(map(markdown_text, head)) + " |")
         lines.append(
             "|"
-            + "|".join(["---:"] + ["---"] * len(shown) + ["---:"] * (len(head) - len(shown) - 1))
+            + "|".join(
+                ["---:", "---"] + ["---"] * len(shown) + ["---:"] * (len(head) - len(shown) - 2)
+            )
             + "|"
         )
         for _, row in ranked.iterrows():
@@ -330,7 +366,8 @@ def to_markdown(
             if row["group"] == 1:
                 row_cells = [f"**{cell}**" for cell in row_cells]
             lines.append("| " + " | ".join(row_cells) + " |")
-        lines += ["", markdown_text(legend(extras, bool(table["reference"].any())))]
+        rope = float(table["rope"].iloc[0]) if "rope" in table else ROPE
+        lines += ["", markdown_text(legend(extras, bool(table["reference"].any()), rope))]
         lines += training_warnings(ranked, shown, markdown_text)
         for _, row in broken.iterrows():
             name = ", ".join(markdown_text(row[c]) for c in shown)

@@ -30,6 +30,7 @@ from fusekit.bench.leaderboard import (
     cells,
     cross_section,
     extra_columns,
+    folds_text,
     header,
     importance_table,
     legend,
@@ -39,7 +40,7 @@ from fusekit.bench.leaderboard import (
     training_warnings,
 )
 from fusekit.bench.plots import CROSS, Figure
-from fusekit.bench.stats import WITHIN_TEST
+from fusekit.bench.stats import ROPE, WITHIN_TEST
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -71,9 +72,9 @@ def _table(summary: pd.DataFrame) -> str:
         classes += ["reference"] if row["reference"] else []
         css = f' class="{" ".join(classes)}"' if classes else ""
         texts = cells(row, shown, extras)
-        texts[-1] = str(row["n"])  # failures get their own column here
+        texts[-1] = folds_text(row)  # failures get their own column here
         failed = str(row["failed"] or "")
-        names = set(range(1, 1 + len(shown)))
+        names = set(range(2, 2 + len(shown)))
         out.append(
             f"<tr{css}>"
             + "".join(
@@ -84,7 +85,9 @@ def _table(summary: pd.DataFrame) -> str:
             )
             + "</tr>"
         )
-    out.append(f"</table><p>{html.escape(legend(extras, bool(summary['reference'].any())))}</p>")
+    rope = float(summary["rope"].iloc[0]) if "rope" in summary else ROPE
+    text = legend(extras, bool(summary["reference"].any()), rope)
+    out.append(f"</table><p>{html.escape(text)}</p>")
     return "\n".join(out)
 
 

@@ -259,6 +259,8 @@ def run_unit(unit: Unit, X: Modalities, y: np.ndarray) -> list[dict[str, Any]]:
                     unit.metric,
                     unit.tune_folds,
                     unit.fit_seed,
+                    search=unit.tune_search,
+                    groups=unit.groups,
                 )
             estimator = make_estimator(unit, tuned)
             start = time.perf_counter()

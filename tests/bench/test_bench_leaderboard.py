@@ -160,3 +160,31 @@ def test_the_report_names_them_too(tmp_path):
     results["train_loss_last"] = [0.2, 0.3, 1.5, 0.4]
     page = write_report(tmp_path, results, summarize(results), [], {}).read_text()
     assert "<li>training loss did not fall: late in 1 of 2 folds" in page
+
+
+def test_a_failed_reference_fold_leaves_the_paired_folds_and_the_row_says_so():
+    results = RESULTS[RESULTS["scenario"] == "clean"].copy()
+    broken = (
+        (results["fusion"] == "ref:logistic") & (results["fold"] == 2) & (results["repeat"] == 0)
+    )
+    results.loc[broken, ["status", "score", "error"]] = ["error", np.nan, "ValueError: boom"]
+    summary = summarize(results).set_index("fusion")
+    assert summary.loc["concat", "n_paired"] == 10  # not 9: the reference shrinks nothing
+    assert summary.loc["late", "n_folds"] == 10 and summary.loc["ref:logistic", "n_folds"] == 9
+    # the reference's mean ± std and interval use its own 9 folds
+    own = results[(results["fusion"] == "ref:logistic") & (results["status"] == "ok")]["score"]
+    assert summary.loc["ref:logistic", "mean"] == pytest.approx(own.mean())
+    assert summary.loc["ref:logistic", "score"] == pytest.approx(own.mean())
+    text = to_markdown(summarize(results))
+    assert "9 of 10 (1 failed)" in text
+    assert "over 10 paired folds" in text
+
+
+def test_the_verdict_column_tells_equivalent_from_not_significantly_worse():
+    # late vs ref:logistic differ by 0.005 on average with per-fold noise of sd 0.02
+    summary = summarize(RESULTS[RESULTS["scenario"] == "clean"], rope=0.01).set_index("fusion")
+    assert summary.loc["concat", "group"] == 1
+    text = to_markdown(summarize(RESULTS[RESULTS["scenario"] == "clean"], rope=0.5))
+    assert "| equivalent |" in text.replace("**", "")  # a huge ROPE: everything is equivalent
+    assert "ROPE (±0.5)" in text
+    assert not summary.loc["late", "equivalent"] and not summary.loc["late", "tied"]
