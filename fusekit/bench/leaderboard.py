@@ -165,13 +165,23 @@ def summarize(
 
 
 def _loss_did_not_fall(rows: pd.DataFrame) -> pd.Series:
-    """True for fits whose last epoch's training loss is not below the first's (diverged or
-    stalled); False where the loss was not recorded (reference rows, older results files)."""
-    if "train_loss_first" not in rows:
-        return pd.Series(False, index=rows.index)
-    first = pd.to_numeric(rows["train_loss_first"], errors="coerce")
-    last = pd.to_numeric(rows["train_loss_last"], errors="coerce")
-    return last >= first
+    """True for fits whose last epoch's task loss of the fused prediction is not below the
+    first's (diverged or stalled). The task loss, not the total: a method's auxiliary terms may
+    rise while it trains normally (UDML's stage-2 terms). Results without the task-loss columns
+    (older files) fall back to the total loss; False where no loss was recorded (reference
+    rows)."""
+    for first_column, last_column in (
+        ("train_task_loss_first", "train_task_loss_last"),
+        ("train_loss_first", "train_loss_last"),
+    ):
+        if (
+            first_column in rows
+            and pd.to_numeric(rows[first_column], errors="coerce").notna().any()
+        ):
+            first = pd.to_numeric(rows[first_column], errors="coerce")
+            last = pd.to_numeric(rows[last_column], errors="coerce")
+            return last >= first
+    return pd.Series(False, index=rows.index)
 
 
 def _verdicts(
@@ -391,8 +401,8 @@ def training_warnings(
         name = ", ".join(text(row[c]) for c in shown)
         lines.append(
             f"- training loss did not fall: {name} in {int(row['not_learning'])} of {row['n']} "
-            "folds (last epoch's training loss not below the first's: diverged or stalled; see "
-            "`lr` and `n_epochs` in results.csv)"
+            "folds (the last epoch's task loss of the fused prediction not below the first's: "
+            "diverged or stalled; see `lr`, `n_epochs` and `train_task_loss_*` in results.csv)"
         )
     return ["", *lines] if lines else []
 

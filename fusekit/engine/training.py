@@ -153,7 +153,7 @@ class FusionNet(NeuralNet):
         end = self._callback_listeners("on_batch_end")
         batches = self.history[-1]["batches"]  # the history row skorch's new_batch would append
         loss_key, size_key = f"{prefix}_loss", f"{prefix}_batch_size"
-        count = 0
+        count, task_sum, weight_sum = 0, 0.0, 0.0
         state = self.__dict__  # plain writes: skorch's __setattr__ inspects every assignment
         for batch in iterator:
             if training:
@@ -168,6 +168,10 @@ class FusionNet(NeuralNet):
                 self._diverged(loss, training, count)
             record[loss_key] = loss
             record[size_key] = _batch_weight(batch[0])
+            task = state.pop("_task_loss", None)
+            if task is not None:
+                task_sum += task.item() * record[size_key]
+                weight_sum += record[size_key]
             for listener in end:
                 listener(self, batch=batch, training=training, **step)
             # Free this step's outputs (activations of large fusions) before the next forward pass
@@ -177,6 +181,8 @@ class FusionNet(NeuralNet):
         if training:
             state["batch_index_"] = count
         self.history.record(f"{prefix}_batch_count", count)
+        if weight_sum:  # the fused prediction's task loss, without auxiliary terms
+            self.history.record(f"{prefix}_task_loss", task_sum / weight_sum)
 
     def _diverged(self, loss: float, training: bool, batch: int) -> None:
         raise FloatingPointError(
@@ -213,6 +219,9 @@ class FusionNet(NeuralNet):
     def get_loss(
         self, y_pred: FusionOutput, y_true: torch.Tensor, X: Any = None, training: bool = False
     ) -> torch.Tensor:
+        # the fused prediction's plain task loss beside the total (whose auxiliary terms may rise
+        # while the prediction improves): the epoch's ``train_task_loss`` history entry
+        self.__dict__["_task_loss"] = self.module_.mean_loss(y_pred.logits.detach(), y_true)
         return self.module_.loss(y_pred, y_true, X, training)
 
 
