@@ -18,8 +18,9 @@ Across data sets: average ranks, the Friedman test and the Nemenyi post-hoc test
 from __future__ import annotations
 
 import html
+import itertools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -470,27 +471,14 @@ def importance_table(results: pd.DataFrame) -> pd.DataFrame:
     (:func:`fusekit.inspection.exact_shapley`) sum to ``v(N) - v({})`` in every fold. Folds
     without the ``empty`` row (results of older runs) are left out.
     """
-    ok = results[results["status"] == "ok"]
-    empty = ok[ok["scenario"] == "empty"]
-    if empty.empty:
-        return pd.DataFrame()
-    keys = ["dataset", *CONFIG, "repeat", "fold"]
-    clean = ok[ok["scenario"] == "clean"].set_index(keys)["score"]
-    missing = ok[ok["scenario"] == "missing"]
-    removed = {
-        key: dict(zip(group["modality"], group["score"], strict=True))
-        for key, group in missing.groupby(keys, sort=False)
-    }
+    from fusekit.inspection import exact_shapley
+
     records = []
-    for _, row in empty.iterrows():
-        key = tuple(row[k] for k in keys)
-        names = str(row["modality"]).split("+")
-        scores = removed.get(key, {})
-        if key not in clean.index or len(scores) != 2 ** len(names) - 2:
-            continue
-        values = _fold_shapley(names, clean[key], row["score"], scores)
-        for name, phi in zip(names, values, strict=True):
-            records.append({**dict(zip(keys, key, strict=True)), "modality": name, "value": phi})
+    for key, names, value in fold_games(results):
+        for name, phi in zip(names, exact_shapley(value, len(names)), strict=True):
+            records.append(
+                {**dict(zip(GAME_KEYS, key, strict=True)), "modality": name, "value": phi}
+            )
     if not records:
         return pd.DataFrame()
     table = pd.DataFrame.from_records(records)
@@ -499,13 +487,40 @@ def importance_table(results: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _fold_shapley(
-    names: list[str], full: float, empty: float, removed: dict[str, float]
-) -> np.ndarray:
-    """Exact Shapley values ``(M,)`` of one fold: ``removed`` maps ``"a+b"`` (the modalities
-    removed, in ``names`` order) to the score without them."""
-    from fusekit.inspection import exact_shapley
+GAME_KEYS = ["dataset", *CONFIG, "repeat", "fold"]
 
+
+def fold_games(
+    results: pd.DataFrame,
+) -> Iterator[tuple[tuple, list[str], Callable[[frozenset[int]], float]]]:
+    """``(key, modality names, value)`` of every fold with the whole removed-modality table:
+    ``value(present)`` is the fold's test score with only the modalities at positions
+    ``present`` (``v(N)`` the clean score, ``v({})`` the ``empty`` row). Folds without the
+    ``empty`` row (results of older runs) are left out."""
+    ok = results[results["status"] == "ok"]
+    empty = ok[ok["scenario"] == "empty"]
+    if empty.empty:
+        return
+    clean = ok[ok["scenario"] == "clean"].set_index(GAME_KEYS)["score"]
+    missing = ok[ok["scenario"] == "missing"]
+    removed = {
+        key: dict(zip(group["modality"], group["score"], strict=True))
+        for key, group in missing.groupby(GAME_KEYS, sort=False)
+    }
+    for _, row in empty.iterrows():
+        key = tuple(row[k] for k in GAME_KEYS)
+        names = str(row["modality"]).split("+")
+        scores = removed.get(key, {})
+        if key not in clean.index or len(scores) != 2 ** len(names) - 2:
+            continue
+        yield key, names, _fold_value(names, float(clean[key]), float(row["score"]), scores)
+
+
+def _fold_value(
+    names: list[str], full: float, empty: float, removed: dict[str, float]
+) -> Callable[[frozenset[int]], float]:
+    """The score game of one fold: ``removed`` maps ``"a+b"`` (the modalities removed, in
+    ``names`` order) to the score without them."""
     everyone = frozenset(range(len(names)))
 
     def value(present: frozenset[int]) -> float:
@@ -515,4 +530,36 @@ def _fold_shapley(
             return empty
         return removed["+".join(m for i, m in enumerate(names) if i not in present)]
 
-    return exact_shapley(value, len(names))
+    return value
+
+
+def interaction_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Pairwise Shapley interaction of each pair of modalities for the test score, per data set
+    x configuration (rows) and pair (columns ``a x b``): mean over folds, from the same fold
+    games as :func:`importance_table` (:func:`fusekit.inspection.exact_shapley_interactions`).
+    Positive: complementary (the pair adds more together than apart); negative: redundant."""
+    from fusekit.inspection import exact_shapley_interactions
+
+    records = []
+    for key, names, value in fold_games(results):
+        matrix = exact_shapley_interactions(value, len(names))
+        for i, j in itertools.combinations(range(len(names)), 2):
+            records.append(
+                {
+                    **dict(zip(GAME_KEYS, key, strict=True)),
+                    "pair": f"{names[i]} x {names[j]}",
+                    "value": float(matrix[i, j]),
+                }
+            )
+    if not records:
+        return pd.DataFrame()
+    return pd.DataFrame.from_records(records).pivot_table(
+        index=["dataset", *CONFIG], columns="pair", values="value", aggfunc="mean", sort=False
+    )
+
+
+def interaction_kind(value: float, tolerance: float = 1e-9) -> str:
+    """``complementary`` (> 0), ``redundant`` (< 0) or ``additive`` (within ``tolerance``)."""
+    if abs(value) <= tolerance:
+        return "additive"
+    return "complementary" if value > 0 else "redundant"

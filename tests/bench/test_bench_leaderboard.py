@@ -188,3 +188,38 @@ def test_the_verdict_column_tells_equivalent_from_not_significantly_worse():
     assert "| equivalent |" in text.replace("**", "")  # a huge ROPE: everything is equivalent
     assert "ROPE (±0.5)" in text
     assert not summary.loc["late", "equivalent"] and not summary.loc["late", "tied"]
+
+
+def test_interaction_table_is_the_shapley_interaction_of_the_fold_scores(tmp_path):
+    """The game of the importance test, interactions worked by hand (3 players: I_ij is the
+    mean over S in {{}, {k}} of v(S+ij) - v(S+i) - v(S+j) + v(S), weights 1/2 each).
+
+    Fold 0: a, b copies: (0.7 - 0.7 - 0.7 + 0.1 + 0.7 - 0.7 - 0.7 + 0.1) / 2 = -0.6 (redundant);
+    a, c and b, c: 0. Fold 1 (additive): 0. Means: a x b = -0.3, the others 0. A second
+    configuration, two modalities that only work together (v = 0.5, 0.5, 0.5, 1.0):
+    I = 1.0 - 0.5 - 0.5 + 0.5 = +0.5 (complementary).
+    """
+    from fusekit.bench.leaderboard import interaction_table
+    from fusekit.bench.report import write_report
+
+    names = ["a", "b", "c"]
+    copy = {"": 0.1, "a": 0.7, "b": 0.7, "c": 0.1, "a+b": 0.7, "a+c": 0.7, "b+c": 0.7}
+    copy["a+b+c"] = 0.7
+    subsets = ["", "a", "b", "c", "a+b", "a+c", "b+c", "a+b+c"]
+    additive = {s: 0.1 + 0.2 * len(set(s.split("+")) - {""}) for s in subsets}
+    rows = _game_rows("concat", 0, copy, names) + _game_rows("concat", 1, additive, names)
+    results = pd.DataFrame(rows, columns=COLUMNS)
+    row = interaction_table(results).loc[("d", "concat", "none", "none", "mlp")]
+    np.testing.assert_allclose(
+        row[["a x b", "a x c", "b x c"]].to_numpy(float), [-0.3, 0, 0], atol=1e-12
+    )
+    xor = {"": 0.5, "a": 0.5, "b": 0.5, "a+b": 1.0}
+    both = pd.DataFrame(
+        rows + [{**r, "dataset": "e"} for r in _game_rows("late", 0, xor, ["a", "b"])],
+        columns=COLUMNS,
+    )
+    table = interaction_table(both)
+    assert table.loc[("e", "late", "none", "none", "mlp"), "a x b"] == pytest.approx(0.5)
+    page = write_report(tmp_path, both, summarize(both), [], {}).read_text()
+    assert "-0.300 redundant" in page and "+0.500 complementary" in page
+    assert "+0.000 additive" in page
