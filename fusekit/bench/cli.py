@@ -148,6 +148,9 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
             help="default: each method's recommended lr (Adam 0.01 if none); given: the same lr "
             "for every configuration"
             if field == "lr"
+            else f"default {base.max_epochs} (default suite: a budget of "
+            f"{quick.budget_steps} optimiser steps, --budget-steps; given: epochs, no step budget)"
+            if field == "max_epochs"
             else f"default {getattr(base, field)} (default suite: {getattr(quick, field)})",
         )
     cv.add_argument(
