@@ -198,7 +198,7 @@ def _verdicts(
     if dataset not in scores.index.get_level_values("dataset"):  # every unit failed
         for column in ("score", "low", "high", "p_vs_best", "group", "rank"):
             mine[column] = np.nan
-        return mine.assign(tied=False, equivalent=False, n_folds=0, n_paired=0)
+        return mine.assign(tied=False, equivalent=False, is_best=False, n_folds=0, n_paired=0)
     folds = scores.xs(dataset, level="dataset").reset_index()
     folds["name"] = [config_name(row) for _, row in folds.iterrows()]
     paired = folds.pivot_table(index=["repeat", "fold"], columns="name", values="score")
@@ -214,6 +214,7 @@ def _verdicts(
         mine["name"].map({k: v.equivalent for k, v in found.items()}).fillna(False).astype(bool)
     )
     mine["n_folds"] = mine["name"].map({k: v.n_folds for k, v in found.items()}).fillna(0)
+    mine["is_best"] = mine["name"].map({k: v.is_best for k, v in found.items()}).fillna(False)
     mine["n_paired"] = int(mine["n_folds"].max())
     if baseline is not None:
         base = match_baseline(list(paired.columns), baseline)
@@ -275,7 +276,7 @@ def verdict_text(row: pd.Series) -> str:
     """The ``vs best`` cell: ``best``, ``equivalent``, ``not worse`` or ``worse``."""
     if pd.isna(row.get("group")):
         return ""
-    if row.get("p_vs_best") == 1.0 and row.get("rank") == 1 and row.get("equivalent"):
+    if row.get("is_best"):
         return "best"
     if row.get("equivalent"):
         return "equivalent"

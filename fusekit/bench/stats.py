@@ -128,6 +128,7 @@ class Verdict:
     n_folds: int = 0  # folds the configuration finished (its mean, std and interval use these)
     diff_low: float = float("nan")  # 1 - 2 alpha interval of (configuration - best)
     diff_high: float = float("nan")
+    is_best: bool = False  # the one the others are compared with
 
 
 def verdicts(
@@ -177,7 +178,17 @@ def verdicts(
             pair = scores[[best, c]].dropna()
             same, d_low, d_high = equivalent(pair[c] - pair[best], n_train, n_test, rope, alpha)
         out[c] = Verdict(
-            float(means[c]), low, high, p, groups[c] == 1, groups[c], same, len(own), d_low, d_high
+            float(means[c]),
+            low,
+            high,
+            p,
+            groups[c] == 1,
+            groups[c],
+            same,
+            len(own),
+            d_low,
+            d_high,
+            c == best,
         )
     return out
 

@@ -223,3 +223,9 @@ def test_interaction_table_is_the_shapley_interaction_of_the_fold_scores(tmp_pat
     page = write_report(tmp_path, both, summarize(both), [], {}).read_text()
     assert "-0.300 redundant" in page and "+0.500 complementary" in page
     assert "+0.000 additive" in page
+
+
+def test_only_one_row_is_the_best_and_identical_scores_are_equivalent():
+    results = _results({"concat": {"clean": [0.9, 0.8, 0.85]}, "late": {"clean": [0.9, 0.8, 0.85]}})
+    text = to_markdown(summarize(results)).replace("**", "")
+    assert text.count("| best |") == 1 and text.count("| equivalent |") == 1
