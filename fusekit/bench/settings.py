@@ -23,7 +23,7 @@ ROPE = 0.01
 #: Searches of ``tune`` (:mod:`fusekit.bench.tuning`).
 TUNE_SEARCHES = ("grid", "halving", "optuna")
 #: The default suite's step budget (:mod:`fusekit.bench.budget`).
-QUICK_BUDGET_STEPS = 150
+QUICK_BUDGET_STEPS = 100
 
 
 @dataclass(frozen=True)
@@ -195,8 +195,9 @@ def quick_config() -> BenchConfig:
     Features (Fourier + Karhunen-Loève views: vectors) and BasicMotions (accelerometer +
     gyroscope: sequences), every distinct installed fusion with no weighting and every distinct
     installed weighting with concat fusion (``--design axes``), the reference rows, 3-fold CV,
-    a budget of :data:`QUICK_BUDGET_STEPS` optimiser steps per fit (8 epochs on UCI Multiple
-    Features' 1333-row folds, 150 on BasicMotions' 53-row ones; :mod:`fusekit.bench.budget`), a
+    a budget of :data:`QUICK_BUDGET_STEPS` optimiser steps per fit (5 epochs on UCI Multiple
+    Features' 1333-row folds, as before; 100 on BasicMotions' 53-row ones, where 5 epochs were 5
+    steps; :mod:`fusekit.bench.budget`), a
     Gaussian-noise sweep on each modality and the removed-modality table."""
     return BenchConfig(
         datasets=QUICK_DATASETS,

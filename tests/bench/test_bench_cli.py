@@ -133,7 +133,7 @@ def test_no_grid_option_means_the_quick_suite_and_options_override_it():
     # epochs asked for on the default suite: epochs, not its step budget
     config = config_from_args(_parser().parse_args(["bench", "--max-epochs", "3"]))
     assert (config.max_epochs, config.budget_steps) == (3, None)
-    assert config_from_args(_parser().parse_args(["bench"])).budget_steps == 150
+    assert config_from_args(_parser().parse_args(["bench"])).budget_steps == 100
 
 
 def test_suite_flag_gives_a_csv_the_default_grid_and_help_shows_defaults(csv_file, capsys):
@@ -150,7 +150,7 @@ def test_suite_flag_gives_a_csv_the_default_grid_and_help_shows_defaults(csv_fil
     with pytest.raises(SystemExit):
         _parser().parse_args(["bench", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "default 10 (default suite: a budget of 150 optimiser steps" in text  # --max-epochs
+    assert "default 10 (default suite: a budget of 100 optimiser steps" in text  # --max-epochs
     assert "--budget-steps N" in text and "--rope DELTA" in text and "--groups COLUMN" in text
     assert "default concat" in text and "default processes" in text
 
