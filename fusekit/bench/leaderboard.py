@@ -54,8 +54,8 @@ LEGENDS = {
     "robust": "robust: mean score over every corruption level (level 0 included) and corrupted "
     "modality.",
     "missing": "missing: mean score over every proper subset of modalities removed at test time.",
-    "baseline": "vs baseline: mean paired per-fold difference from the baseline, its corrected "
-    "95 % CI and p-value.",
+    "baseline": "vs baseline: mean paired per-fold difference from the baseline on the folds both "
+    "finished, its corrected 95 % CI and p-value.",
     "reference": "ref:... rows are scikit-learn reference models on the same folds (logistic / "
     "hist_gb on all modalities concatenated; only <m>: logistic on one modality).",
     "time": "fit s / predict ms: wall-clock per fold (one thread), noisy on a busy machine.",
