@@ -144,9 +144,13 @@ def run_bench(
         resume: skip units already finished in ``out_dir/results.csv`` (False: start afresh).
         quiet: no progress bar.
         data: in-memory data sets ``{name: (X, y)}``, or ``{name: (X, y, groups)}`` for
-            grouped splits (``cv=`` any scikit-learn splitter, or a registered name); without
+            grouped splits (or ``groups=labels`` with one in-memory data set; ``groups="COL"``
+            names the column of data files) (``cv=`` any scikit-learn splitter, or a registered name); without
             ``config`` or ``datasets=`` they are the only data sets (with them: added to those).
     """
+    labels = settings.get("groups")
+    if labels is not None and not isinstance(labels, str):  # group labels of in-memory data
+        data = _with_groups(data, settings.pop("groups"))
     if config is None and data and "datasets" not in settings:
         settings["datasets"] = ()  # in-memory data alone: not the default data set as well
     config = dataclasses.replace(config or BenchConfig(), **settings)
@@ -214,6 +218,22 @@ def run_bench(
         {d.name: d.fingerprint for d in loaded},
         manifest,
     )
+
+
+def _with_groups(
+    data: Mapping[str, tuple[Any, ...]] | None, groups: Any
+) -> dict[str, tuple[Any, ...]]:
+    """``groups=labels`` given beside one in-memory data set: its third element."""
+    if not data or len(data) != 1:
+        raise ValueError(
+            "groups= as labels needs exactly one in-memory data set (data={name: (X, y)}); "
+            f"got {len(data or {})}. Pass data={{name: (X, y, groups)}} for each, or groups='COL' "
+            "for the column of data files."
+        )
+    ((name, arrays),) = data.items()
+    if len(arrays) != 2:
+        raise ValueError(f"data[{name!r}] has its own groups; do not pass groups= as well.")
+    return {name: (*arrays, groups)}
 
 
 def alias_note(dropped: Mapping[str, Mapping[Any, Any]]) -> str:

@@ -135,3 +135,10 @@ def test_a_grouped_bench_runs_end_to_end_with_its_protocol_recorded(tmp_path, to
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["config"]["cv"] is None  # the default: grouped because of the groups
     assert "grouped by the given groups" in (tmp_path / "report.html").read_text()
+    for _, _, train, test in splits(y, "classification", 2, 1, 0, groups=groups):
+        assert not set(groups[train]) & set(groups[test])
+    tested = result.results.groupby("fold")["n_test"].first()
+    # the same grouped folds as groups= beside the data (resumed: identical unit ids)
+    again = run_bench(out_dir=tmp_path, data={"toy": (X, y)}, groups=groups, quiet=True, **tiny)
+    assert again.n_run == 0 and again.n_skipped == len(result.results["unit_id"].unique())
+    assert (again.results.groupby("fold")["n_test"].first() == tested).all()
