@@ -145,8 +145,9 @@ def run_bench(
         quiet: no progress bar.
         data: in-memory data sets ``{name: (X, y)}``, or ``{name: (X, y, groups)}`` for
             grouped splits (or ``groups=labels`` with one in-memory data set; ``groups="COL"``
-            names the column of data files) (``cv=`` any scikit-learn splitter, or a registered name); without
-            ``config`` or ``datasets=`` they are the only data sets (with them: added to those).
+            names the column of data files; ``cv=`` any scikit-learn splitter, or a registered
+            name); without ``config`` or ``datasets=`` they are the only data sets (with them:
+            added to those).
     """
     labels = settings.get("groups")
     if labels is not None and not isinstance(labels, str):  # group labels of in-memory data
