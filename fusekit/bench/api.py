@@ -30,6 +30,7 @@ from fusekit.bench.plots import Figure, write_plots
 from fusekit.bench.preflight import preflight
 from fusekit.bench.report import write_report
 from fusekit.bench.runner import expected_keys
+from fusekit.bench.splitters import check_cv
 from fusekit.bench.stopping import (
     BenchInterrupted,
     Terminated,
@@ -39,6 +40,7 @@ from fusekit.bench.stopping import (
 )
 from fusekit.bench.store import ResultStore
 from fusekit.bench.streamed import REFERENCES_NOTE, is_streamable, load_streamed
+from fusekit.bench.tuning import check_search
 from fusekit.robustness.corruptions import get_corruption
 
 
@@ -59,9 +61,10 @@ class BenchResult:
 
 
 def load_data(
-    config: BenchConfig, data: Mapping[str, tuple[Any, Any]] | None = None
+    config: BenchConfig, data: Mapping[str, tuple[Any, ...]] | None = None
 ) -> list[BenchData]:
-    """``config.datasets`` (names or files) plus in-memory ``{name: (X, y)}``, loaded once."""
+    """``config.datasets`` (names or files) plus in-memory ``{name: (X, y)}`` or
+    ``{name: (X, y, groups)}``, loaded once."""
     loaded = []
     for entry in config.datasets:
         if config.stream and is_streamable(entry):  # read chunk by chunk: fusekit.bench.streamed
@@ -71,11 +74,23 @@ def load_data(
         elif is_file_name(entry):
             if config.target is None:
                 raise ValueError(f"data file {entry!r} needs target= (--target COLUMN).")
-            loaded.append(load_file(entry, config.target, config.modalities))
+            loaded.append(load_file(entry, config.target, config.modalities, config.groups))
         else:
+            if config.groups is not None:
+                raise ValueError(
+                    f"groups={config.groups!r} names a column of data files, but {entry!r} is a "
+                    "registered data set; pass a file (--data FILE --groups COLUMN) or "
+                    "data={name: (X, y, groups)}."
+                )
             loaded.append(load_named(entry))
-    for name, (X, y) in (data or {}).items():
-        loaded.append(from_arrays(name, X, y, {"in_memory": True}))
+    for name, arrays in (data or {}).items():
+        if not isinstance(arrays, (tuple, list)) or len(arrays) not in (2, 3):
+            raise ValueError(
+                f"data[{name!r}] must be (X, y) or (X, y, groups), got {type(arrays).__name__}"
+                f"{' of length ' + str(len(arrays)) if isinstance(arrays, (tuple, list)) else ''}."
+            )
+        X, y, *groups = arrays
+        loaded.append(from_arrays(name, X, y, {"in_memory": True}, *groups))
     if not loaded:
         raise ValueError("no data set: pass datasets=[names or files] or data={name: (X, y)}.")
     names = [d.name for d in loaded]
@@ -121,7 +136,7 @@ def run_bench(
     devices: str | Sequence[str] | None = None,
     resume: bool = True,
     quiet: bool = False,
-    data: Mapping[str, tuple[Any, Any]] | None = None,
+    data: Mapping[str, tuple[Any, ...]] | None = None,
     **settings: Any,
 ) -> BenchResult:
     """Run a cross-validated bench and write its report.
@@ -138,9 +153,15 @@ def run_bench(
             ``device``. See :mod:`fusekit.bench.placement`.
         resume: skip units already finished in ``out_dir/results.csv`` (False: start afresh).
         quiet: no progress bar.
-        data: in-memory data sets ``{name: (X, y)}``; without ``config`` or ``datasets=``
-            they are the only data sets (with them: added to those).
+        data: in-memory data sets ``{name: (X, y)}``, or ``{name: (X, y, groups)}`` for
+            grouped splits (or ``groups=labels`` with one in-memory data set; ``groups="COL"``
+            names the column of data files; ``cv=`` any scikit-learn splitter, or a registered
+            name); without ``config`` or ``datasets=`` they are the only data sets (with them:
+            added to those).
     """
+    labels = settings.get("groups")
+    if labels is not None and not isinstance(labels, str):  # group labels of in-memory data
+        data = _with_groups(data, settings.pop("groups"))
     if config is None and data and "datasets" not in settings:
         settings["datasets"] = ()  # in-memory data alone: not the default data set as well
     config = dataclasses.replace(config or BenchConfig(), **settings)
@@ -148,6 +169,9 @@ def run_bench(
     grid(config)  # a misspelt name fails before any data is loaded
     devices = placement.parse_devices(devices)
     check_backend(backend, n_jobs, devices)
+    check_cv(config.cv, config.cv_params)
+    if config.tune:
+        check_search(config.tune_search)
     out_dir = Path(out_dir)
     started = time.perf_counter()
     with claim(out_dir), sigterm_raises():  # one bench per directory; SIGTERM unwinds like Ctrl-C
@@ -179,7 +203,9 @@ def run_bench(
             info["devices"] = ", ".join(devices) + " (one unit per device at a time)"
         info["units"] = f"{len(todo)} run, {len(units) - len(todo)} resumed from results.csv"
         info["wall time"] = f"{time.perf_counter() - started:.1f} s"
-        summary = summarize(results, rank_by=config.rank_by, baseline=config.baseline)
+        summary = summarize(
+            results, rank_by=config.rank_by, baseline=config.baseline, rope=config.rope
+        )
         _, dropped = axes(config)
         notes = (
             [f"Not listed, the same method under another name: {alias_note(dropped)}."]
@@ -207,6 +233,22 @@ def run_bench(
         {d.name: d.fingerprint for d in loaded},
         manifest,
     )
+
+
+def _with_groups(
+    data: Mapping[str, tuple[Any, ...]] | None, groups: Any
+) -> dict[str, tuple[Any, ...]]:
+    """``groups=labels`` given beside one in-memory data set: its third element."""
+    if not data or len(data) != 1:
+        raise ValueError(
+            "groups= as labels needs exactly one in-memory data set (data={name: (X, y)}); "
+            f"got {len(data or {})}. Pass data={{name: (X, y, groups)}} for each, or groups='COL' "
+            "for the column of data files."
+        )
+    ((name, arrays),) = data.items()
+    if len(arrays) != 2:
+        raise ValueError(f"data[{name!r}] has its own groups; do not pass groups= as well.")
+    return {name: (*arrays, groups)}
 
 
 def alias_note(dropped: Mapping[str, Mapping[Any, Any]]) -> str:
@@ -271,13 +313,20 @@ def _run_info(
     return {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "data sets": shapes,
-        "cross-validation": f"{config.folds}-fold x {config.repeats} repeat(s), seed {config.seed}",
-        "training": f"max_epochs={config.max_epochs}, batch_size={config.batch_size}, "
+        "cross-validation": _protocol(config, loaded),
+        "training": (
+            f"budget {config.budget_steps} optimiser steps per fit (epochs per fold from its "
+            "size and batch size)"
+            if config.budget_steps is not None
+            else f"max_epochs={config.max_epochs}"
+        )
+        + f", batch_size={config.batch_size}, "
         f"lr={'recommended' if config.lr is None else config.lr}"
         f"{', equal budget (Adam, constant lr)' if config.equal_budget else ''}, "
         f"params={dict(config.params)}"
         + (
-            f"; tuned per fold by nested {config.tune_folds}-fold CV over {dict(config.tune)}"
+            f"; tuned per fold by nested {config.tune_folds}-fold CV ({config.tune_search} "
+            f"search) over {dict(config.tune)}"
             if config.tune
             else ""
         ),
@@ -293,7 +342,23 @@ def _run_info(
             if config.references and any(d.source.get("streamed") for d in loaded)
             else {}
         ),
+        "equivalence": f"ROPE ±{config.rope:g} (practically equivalent to the best)",
         "backend": f"{backend} (n_jobs={n_jobs}{', scheduler ' + scheduler if scheduler else ''})",
         "machine": f"{platform.platform()}, {os.cpu_count()} cores, torch {torch.__version__} "
         f"(1 thread per unit), fusekit {__version__}",
     }
+
+
+def _protocol(config: BenchConfig, loaded: list[BenchData]) -> str:
+    """The outer cross-validation in words (splitter, folds, repeats, seed, groups)."""
+    from fusekit.bench.splitters import default_name, describe
+
+    grouped = [d.name for d in loaded if d.groups is not None]
+    spec = describe(config.cv, config.cv_params)
+    if spec is None:
+        names = sorted({default_name(d.task, d.groups is not None) for d in loaded})
+        spec_text = f"{config.folds}-fold {'/'.join(names)}"
+    else:
+        spec_text = f"{spec.get('name', spec.get('class'))} {spec['params']}"
+    groups = f", grouped by {config.groups or 'the given groups'} on {grouped}" if grouped else ""
+    return f"{spec_text} x {config.repeats} repeat(s), seed {config.seed}{groups}"

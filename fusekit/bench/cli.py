@@ -86,6 +86,13 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
         "are refused)",
     )
     data.add_argument(
+        "--groups",
+        metavar="COLUMN",
+        help="column of group labels (subject, session) of --data files: no group is on both "
+        "sides of a split (default splitter then stratified_group_kfold / group_kfold; the "
+        "nested --tune splits are grouped too)",
+    )
+    data.add_argument(
         "--modalities",
         metavar="JSON",
         help='modality spec of --data files: {"audio": ["a1", "a2"], "video": '
@@ -149,8 +156,34 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
             help="default: each method's recommended lr (Adam 0.01 if none); given: the same lr "
             "for every configuration"
             if field == "lr"
+            else f"default {base.max_epochs} (default suite: a budget of "
+            f"{quick.budget_steps} optimiser steps, --budget-steps; given: epochs, no step budget)"
+            if field == "max_epochs"
             else f"default {getattr(base, field)} (default suite: {getattr(quick, field)})",
         )
+    cv.add_argument(
+        "--cv",
+        metavar="NAME",
+        help="outer splitter: kfold, stratified_kfold, group_kfold, stratified_group_kfold, "
+        "leave_one_group_out, shuffle_split, stratified_shuffle_split (default stratified k-fold, "
+        "grouped with --groups)",
+    )
+    cv.add_argument(
+        "--cv-param",
+        type=parse_param,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="parameter of --cv (test_size=0.2); repeatable",
+    )
+    cv.add_argument(
+        "--budget-steps",
+        type=int,
+        metavar="N",
+        help="train every configuration for N optimiser steps (epochs per fold from the "
+        "training-fold size and batch size; replaces --max-epochs) (default suite: "
+        f"{quick.budget_steps})",
+    )
     cv.add_argument(
         "--equal-budget",
         action="store_true",
@@ -170,11 +203,24 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
         "(lr=1e-3,1e-2); repeatable: every combination is tried",
     )
     cv.add_argument("--tune-folds", type=int, help="inner folds of --tune (default 3)")
+    cv.add_argument(
+        "--tune-search",
+        choices=["grid", "halving", "optuna"],
+        help="scikit-learn search of --tune: GridSearchCV (default), HalvingGridSearchCV, or "
+        "OptunaSearchCV (needs optuna-integration)",
+    )
     board = parser.add_argument_group("leaderboard")
     board.add_argument(
         "--rank-by",
         choices=["clean", "robust", "missing"],
         help="criterion of the verdicts (default clean); robust needs --corrupt, missing --missing",
+    )
+    board.add_argument(
+        "--rope",
+        type=float,
+        metavar="DELTA",
+        help="region of practical equivalence of the verdict 'equivalent to the best', in the "
+        f"metric's units (default {base.rope:g}: one point of accuracy or r2)",
     )
     board.add_argument(
         "--baseline",
@@ -263,6 +309,11 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         "baseline",
         "tune_folds",
         "stream",
+        "tune_search",
+        "groups",
+        "cv",
+        "budget_steps",
+        "rope",
     ):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
@@ -272,6 +323,10 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         overrides["sweeps"] = tuple(args.corrupt)
     if args.tune:
         overrides["tune"] = dict(args.tune)
+    if args.cv_param:
+        overrides["cv_params"] = dict(args.cv_param)
+    if args.max_epochs is not None and args.budget_steps is None:
+        overrides["budget_steps"] = None  # epochs asked for: no step budget
     return dataclasses.replace(config, **overrides)
 
 

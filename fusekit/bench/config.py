@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import KFold, StratifiedKFold
 
 from fusekit.bench.aliases import distinct, estimator_default
+from fusekit.bench.budget import epochs_for
 from fusekit.bench.data import has_raw
 from fusekit.bench.reference import reference_names
 from fusekit.bench.settings import (
@@ -31,6 +31,8 @@ from fusekit.bench.settings import (
     Sweep,
     quick_config,
 )
+from fusekit.bench.splitters import describe as describe_cv
+from fusekit.bench.splitters import splits as outer_splits
 from fusekit.engine.registry import available, get_registry
 from fusekit.plugin import COMPONENT_KINDS
 
@@ -133,21 +135,17 @@ class Unit:
     reference: str | None = None  # a reference row (``ref:logistic``): no fusekit components
     tune: dict[str, list[Any]] = field(default_factory=dict)  # nested-CV grid
     tune_folds: int = 3
+    tune_search: str = "grid"  # grid | halving | optuna (fusekit.bench.tuning)
+    groups: np.ndarray | None = None  # the training rows' groups (grouped inner CV of --tune)
 
     def key(self) -> dict[str, Any]:
         return {"dataset": self.dataset, **self.labels, "repeat": self.repeat, "fold": self.fold}
 
 
-def splits(y: np.ndarray, task: str, folds: int, repeats: int, seed: int) -> list:
-    """``[(repeat, fold, train, test)]``: k-fold, stratified for classification, reshuffled."""
-    out = []
-    for repeat in range(repeats):
-        splitter_cls = StratifiedKFold if task == "classification" else KFold
-        splitter = splitter_cls(n_splits=folds, shuffle=True, random_state=seed + repeat)
-        target = y if task == "classification" else np.zeros(len(y))
-        for fold, (train, test) in enumerate(splitter.split(np.zeros(len(y)), target)):
-            out.append((repeat, fold, train, test))
-    return out
+def splits(y: np.ndarray, task: str, folds: int, repeats: int, seed: int, **cv: Any) -> list:
+    """``[(repeat, fold, train, test)]``: k-fold, stratified for classification, reshuffled per
+    repeat; ``groups=``, ``cv=``, ``cv_params=``: see :mod:`fusekit.bench.splitters`."""
+    return outer_splits(y, task, folds, repeats, seed, **cv)
 
 
 def _digest(payload: dict[str, Any]) -> str:
@@ -169,7 +167,23 @@ def plan(config: BenchConfig, data: Sequence[Any]) -> list[Unit]:
     units = []
     for bench_data in data:
         metric = config.metric or ("accuracy" if bench_data.task == "classification" else "r2")
-        folds = splits(bench_data.y, bench_data.task, config.folds, config.repeats, config.seed)
+        groups = getattr(bench_data, "groups", None)
+        folds = splits(
+            bench_data.y,
+            bench_data.task,
+            config.folds,
+            config.repeats,
+            config.seed,
+            groups=groups,
+            cv=config.cv,
+            cv_params=config.cv_params,
+        )
+        # the outer protocol, in the unit ids only where it is not the default k-fold
+        protocol = (
+            {"cv": describe_cv(config.cv, config.cv_params), "grouped": groups is not None}
+            if config.cv is not None or groups is not None
+            else {}
+        )
         streamed = bench_data.source.get("streamed", False)  # references need X in memory
         references = (  # reference rows read numbers only, from X in memory
             reference_names(list(bench_data.X))
@@ -185,10 +199,20 @@ def plan(config: BenchConfig, data: Sequence[Any]) -> list[Unit]:
                 unit_params = {}
             for repeat, fold, train, test in folds:
                 fit_seed = config.seed * 10_007 + repeat * 101 + fold
+                fold_params = unit_params
+                if config.budget_steps is not None and reference is None:
+                    # the same number of optimiser steps for every configuration
+                    fold_params = {
+                        **unit_params,
+                        "max_epochs": epochs_for(
+                            config.budget_steps, len(train), unit_params.get("batch_size")
+                        ),
+                    }
                 payload = {
                     "data": bench_data.fingerprint,
                     "labels": labels,
-                    "params": unit_params,
+                    "params": fold_params,
+                    **protocol,
                     "split": [config.folds, config.repeats, config.seed, repeat, fold],
                     "metric": metric,
                     "sweeps": [asdict(s) for s in config.sweeps],
@@ -202,7 +226,7 @@ def plan(config: BenchConfig, data: Sequence[Any]) -> list[Unit]:
                         task=bench_data.task,
                         components=dict(combo or {}),
                         labels=labels,
-                        params=unit_params,
+                        params=fold_params,
                         repeat=repeat,
                         fold=fold,
                         fit_seed=fit_seed,
@@ -215,6 +239,8 @@ def plan(config: BenchConfig, data: Sequence[Any]) -> list[Unit]:
                         reference=reference,
                         tune=tune if reference is None else {},
                         tune_folds=config.tune_folds,
+                        tune_search=config.tune_search,
+                        groups=None if groups is None else groups[train],
                     )
                 )
     return units

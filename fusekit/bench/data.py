@@ -10,6 +10,7 @@ Names may carry loader keyword arguments: ``"mfeat:views=fou,kar"`` calls
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 from collections.abc import Mapping
@@ -39,6 +40,7 @@ class BenchData:
     task: str  # "classification" or "regression"
     fingerprint: str
     source: dict[str, Any] = field(default_factory=dict)
+    groups: np.ndarray | None = None  # group labels (subjects, sessions) of grouped splits
 
     @property
     def shapes(self) -> dict[str, tuple[int, ...]]:
@@ -51,7 +53,7 @@ def task_of(y: np.ndarray) -> str:
     return "regression" if kind in ("continuous", "continuous-multioutput") else "classification"
 
 
-def from_arrays(name: str, X: Any, y: Any, source: dict[str, Any]) -> BenchData:
+def from_arrays(name: str, X: Any, y: Any, source: dict[str, Any], groups: Any = None) -> BenchData:
     if not isinstance(X, Mapping):
         raise TypeError(
             f"dataset {name!r} gave X as {type(X).__name__}; the bench needs per-modality arrays "
@@ -60,7 +62,18 @@ def from_arrays(name: str, X: Any, y: Any, source: dict[str, Any]) -> BenchData:
         )
     X = Modalities({str(m): _values(v) for m, v in X.items()})
     y = np.asarray(y)
-    return BenchData(name, X, y, task_of(y), checksum(X, y)[:16], source)
+    fingerprint = checksum(X, y)[:16]
+    if groups is not None:
+        groups = np.asarray(groups)
+        if groups.ndim != 1 or len(groups) != len(y):
+            raise ValueError(
+                f"dataset {name!r}: groups must be one label per sample, shape ({len(y)},); got "
+                f"shape {groups.shape}."
+            )
+        # the groups decide the splits, so they key resume as the data do
+        labels = np.asarray(groups).astype(str).astype("U").tobytes()
+        fingerprint = hashlib.sha256(fingerprint.encode() + labels).hexdigest()[:16]
+    return BenchData(name, X, y, task_of(y), fingerprint, source, groups)
 
 
 def _values(value: Any) -> np.ndarray:
@@ -137,9 +150,13 @@ def parse_modality_spec(spec: str | Mapping[str, Any] | None) -> dict[str, Any] 
 
 
 def load_file(
-    path: str | Path, target: str, modalities: str | Mapping[str, Any] | None = None
+    path: str | Path,
+    target: str,
+    modalities: str | Mapping[str, Any] | None = None,
+    groups: str | None = None,
 ) -> BenchData:
-    """A CSV/Parquet file: ``target`` column is ``y``, the rest split into modalities.
+    """A CSV/Parquet file: ``target`` column is ``y``, ``groups`` (optional) the group labels of
+    grouped splits, the rest split into modalities.
 
     Columns no modality selects are ignored (with an explicit spec). Rows whose target is missing
     are dropped; NaN in features follows fusekit's rule (an all-NaN modality row is absent).
@@ -151,7 +168,20 @@ def load_file(
             f"{list(frame.columns)[:10]}{' ...' if frame.shape[1] > 10 else ''}."
         )
     frame = frame[frame[target].notna()]
-    features = frame.drop(columns=[target])
+    if groups is not None:
+        if groups not in frame.columns or groups == target:
+            raise ValueError(
+                f"groups column {groups!r} is not a feature column of {Path(path).name} "
+                f"(target {target!r}); columns: {list(frame.columns)[:10]}"
+                f"{' ...' if frame.shape[1] > 10 else ''}."
+            )
+        if frame[groups].isna().any():
+            rows = np.flatnonzero(frame[groups].isna().to_numpy())[:5].tolist()
+            raise ValueError(
+                f"groups column {groups!r} of {Path(path).name} has missing values (rows {rows}); "
+                "every row needs a group."
+            )
+    features = frame.drop(columns=[target] + ([groups] if groups is not None else []))
     spec = parse_modality_spec(modalities)
     positions = group_columns(list(features.columns), spec)
     # text / categorical columns stay strings: the estimator refuses them, naming the backbones
@@ -159,7 +189,10 @@ def load_file(
     X = Modalities({m: _values(features.iloc[:, cols]) for m, cols in positions.items()})
     _check_partial_nan(X, frame.index.to_numpy(), Path(path).name, is_csv=not _is_parquet(path))
     source = {"file": str(path), "target": target, "modalities": spec}
-    return from_arrays(Path(path).name, X, frame[target].to_numpy(), source)
+    if groups is not None:
+        source["groups"] = groups
+    labels = None if groups is None else frame[groups].to_numpy()
+    return from_arrays(Path(path).name, X, frame[target].to_numpy(), source, labels)
 
 
 def _is_parquet(path: str | Path) -> bool:

@@ -18,8 +18,9 @@ Across data sets: average ranks, the Friedman test and the Nemenyi post-hoc test
 from __future__ import annotations
 
 import html
+import itertools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,8 @@ from fusekit.bench.reference import is_reference
 from fusekit.bench.stats import (
     ACROSS_TEST,
     ALPHA,
+    EQUIVALENCE_TEST,
+    ROPE,
     WITHIN_TEST,
     CrossDataset,
     corrected_interval,
@@ -43,11 +46,16 @@ LEGENDS = {
     "group": "group: 1 = not significantly worse than the best (tied with the best), 2 = tied "
     "with the best of the rest, ...; test: " + WITHIN_TEST + ".",
     "interval": "95 % CI: corrected interval of the ranking criterion's mean over folds x repeats.",
+    "verdict": "vs best: equivalent = practically equivalent to the best, the paired difference "
+    "shown inside the ROPE ({rope}); test: " + EQUIVALENCE_TEST + "; not worse = not "
+    "significantly worse (group 1) without being shown equivalent; worse = significantly worse.",
+    "folds": "folds: the folds a configuration finished; its mean ± std, interval and tests use "
+    "those (a row with fewer than the paired folds says so: 4 of 5).",
     "robust": "robust: mean score over every corruption level (level 0 included) and corrupted "
     "modality.",
     "missing": "missing: mean score over every proper subset of modalities removed at test time.",
-    "baseline": "vs baseline: mean paired per-fold difference from the baseline, its corrected "
-    "95 % CI and p-value.",
+    "baseline": "vs baseline: mean paired per-fold difference from the baseline on the folds both "
+    "finished, its corrected 95 % CI and p-value.",
     "reference": "ref:... rows are scikit-learn reference models on the same folds (logistic / "
     "hist_gb on all modalities concatenated; only <m>: logistic on one modality).",
     "time": "fit s / predict ms: wall-clock per fold (one thread), noisy on a busy machine.",
@@ -105,8 +113,10 @@ def summarize(
     rank_by: str = "clean",
     baseline: str | None = None,
     alpha: float = ALPHA,
+    rope: float = ROPE,
 ) -> pd.DataFrame:
-    """One row per data set x configuration, in verdict groups within each data set."""
+    """One row per data set x configuration, in verdict groups within each data set; ``rope``:
+    the region of practical equivalence of the "equivalent to the best" verdict."""
     columns = ["dataset", *CONFIG, "name", "group", "tied", "rank", "mean", "std", "n", "failed"]
     if results.empty:
         return pd.DataFrame(columns=columns)
@@ -145,23 +155,34 @@ def summarize(
         raise ValueError(f"rank_by={rank_by!r} needs {SCENARIO[rank_by]} rows: run with {flag}.")
     scores = unit_scores(results, rank_by)
     parts = [
-        _verdicts(table, scores, dataset, rank_by, baseline, alpha)
+        _verdicts(table, scores, dataset, rank_by, baseline, alpha, rope)
         for dataset in dict.fromkeys(results["dataset"])  # the order of the run
         if dataset in set(table["dataset"])
     ]
     table = pd.concat(parts, ignore_index=True)
     table["criterion"] = rank_by
+    table["rope"] = rope
     return table
 
 
 def _loss_did_not_fall(rows: pd.DataFrame) -> pd.Series:
-    """True for fits whose last epoch's training loss is not below the first's (diverged or
-    stalled); False where the loss was not recorded (reference rows, older results files)."""
-    if "train_loss_first" not in rows:
-        return pd.Series(False, index=rows.index)
-    first = pd.to_numeric(rows["train_loss_first"], errors="coerce")
-    last = pd.to_numeric(rows["train_loss_last"], errors="coerce")
-    return last >= first
+    """True for fits whose last epoch's task loss of the fused prediction is not below the
+    first's (diverged or stalled). The task loss, not the total: a method's auxiliary terms may
+    rise while it trains normally (UDML's stage-2 terms). Results without the task-loss columns
+    (older files) fall back to the total loss; False where no loss was recorded (reference
+    rows)."""
+    for first_column, last_column in (
+        ("train_task_loss_first", "train_task_loss_last"),
+        ("train_loss_first", "train_loss_last"),
+    ):
+        if (
+            first_column in rows
+            and pd.to_numeric(rows[first_column], errors="coerce").notna().any()
+        ):
+            first = pd.to_numeric(rows[first_column], errors="coerce")
+            last = pd.to_numeric(rows[last_column], errors="coerce")
+            return last >= first
+    return pd.Series(False, index=rows.index)
 
 
 def _verdicts(
@@ -171,30 +192,36 @@ def _verdicts(
     rank_by: str,
     baseline: str | None,
     alpha: float,
+    rope: float,
 ) -> pd.DataFrame:
     mine = table[table["dataset"] == dataset].copy()
     if dataset not in scores.index.get_level_values("dataset"):  # every unit failed
         for column in ("score", "low", "high", "p_vs_best", "group", "rank"):
             mine[column] = np.nan
-        return mine.assign(tied=False, n_paired=0)
+        return mine.assign(tied=False, equivalent=False, is_best=False, n_folds=0, n_paired=0)
     folds = scores.xs(dataset, level="dataset").reset_index()
     folds["name"] = [config_name(row) for _, row in folds.iterrows()]
     paired = folds.pivot_table(index=["repeat", "fold"], columns="name", values="score")
     n_train, n_test = float(folds["n_train"].mean()), float(folds["n_test"].mean())
-    found = verdicts(paired, n_train, n_test, alpha)
+    found = verdicts(paired, n_train, n_test, alpha, rope)
     mine["score"] = mine["name"].map({k: v.mean for k, v in found.items()})
     mine["low"] = mine["name"].map({k: v.low for k, v in found.items()})
     mine["high"] = mine["name"].map({k: v.high for k, v in found.items()})
     mine["p_vs_best"] = mine["name"].map({k: v.p_vs_best for k, v in found.items()})
     mine["group"] = mine["name"].map({k: v.group for k, v in found.items()})
     mine["tied"] = mine["name"].map({k: v.tied for k, v in found.items()}).fillna(False)
-    mine["n_paired"] = len(paired.dropna(axis=0, how="any"))
+    mine["equivalent"] = (
+        mine["name"].map({k: v.equivalent for k, v in found.items()}).fillna(False).astype(bool)
+    )
+    mine["n_folds"] = mine["name"].map({k: v.n_folds for k, v in found.items()}).fillna(0)
+    mine["is_best"] = mine["name"].map({k: v.is_best for k, v in found.items()}).fillna(False)
+    mine["n_paired"] = int(mine["n_folds"].max())
     if baseline is not None:
         base = match_baseline(list(paired.columns), baseline)
-        complete = paired.dropna(axis=0, how="any")
         deltas = {}
-        for name in complete.columns:
-            diff = complete[name] - complete[base]
+        for name in paired.columns:
+            pair = paired[list(dict.fromkeys([name, base]))].dropna()  # folds both finished
+            diff = pair[name] - pair[base]
             low, high = (
                 corrected_interval(diff, n_train, n_test, alpha) if len(diff) > 1 else (np.nan,) * 2
             )
@@ -245,10 +272,27 @@ def shown_columns(table: pd.DataFrame) -> list[str]:
     return [c for c in CONFIG if fusekit[c].nunique() > 1] or ["fusion"]
 
 
+def verdict_text(row: pd.Series) -> str:
+    """The ``vs best`` cell: ``best``, ``equivalent``, ``not worse`` or ``worse``."""
+    if pd.isna(row.get("group")):
+        return ""
+    if row.get("is_best"):
+        return "best"
+    if row.get("equivalent"):
+        return "equivalent"
+    return "not worse" if row.get("tied") else "worse"
+
+
+def folds_text(row: pd.Series) -> str:
+    """``5``, or ``4 of 5`` for a row whose figures use fewer folds than the paired ones."""
+    n, paired = int(row["n"]), int(row.get("n_paired", row["n"]) or 0)
+    return f"{n} of {paired}" if 0 < n < paired else str(n)
+
+
 def cells(row: pd.Series, shown: list[str], extras: list[str]) -> list[str]:
     """The text cells of one leaderboard row (markdown and HTML)."""
     group = f"{int(row['group'])}" if pd.notna(row["group"]) else ""
-    out = [group] + [str(row[c]) for c in shown]
+    out = [group, verdict_text(row)] + [str(row[c]) for c in shown]
     out.append(f"{row['mean']:.3f} ± {row['std']:.3f}")
     out.append(f"{_fmt(row['score'])} [{_fmt(row['low'])}, {_fmt(row['high'])}]")
     out += [_fmt(row[c]) for c in extras if c in ("robust", "missing")]
@@ -259,7 +303,7 @@ def cells(row: pd.Series, shown: list[str], extras: list[str]) -> list[str]:
             if pd.notna(row["delta"]) and pd.notna(row["delta_low"])
             else ""
         )
-    out += [f"{row['fit_time']:.2f}", f"{1000 * row['predict_time']:.1f}", str(row["n"])]
+    out += [f"{row['fit_time']:.2f}", f"{1000 * row['predict_time']:.1f}", folds_text(row)]
     if row["failed"]:
         out[-1] += f" ({row['failed']} failed)"
     return out
@@ -271,6 +315,7 @@ def header(table: pd.DataFrame, shown: list[str], extras: list[str]) -> list[str
     names = {"robust": "robust", "missing": "missing", "delta": "vs baseline"}
     return [
         "group",
+        "vs best",
         *shown,
         f"{metric} mean ± std",
         f"{criterion} 95 % CI",
@@ -286,11 +331,12 @@ def extra_columns(table: pd.DataFrame) -> list[str]:
     return extras + (["delta"] if "delta" in table and table["delta"].notna().any() else [])
 
 
-def legend(extras: list[str], has_reference: bool) -> str:
-    keys = ["group", "interval", *extras]
+def legend(extras: list[str], has_reference: bool, rope: float = ROPE) -> str:
+    keys = ["group", "verdict", "interval", *extras]
     keys = [("baseline" if k == "delta" else k) for k in keys]
     keys += ["reference"] if has_reference else []
-    return " ".join(LEGENDS[k] for k in [*keys, "time"])
+    texts = [LEGENDS[k] for k in [*keys, "time", "folds"]]
+    return " ".join(t.replace("{rope}", f"±{rope:g}") for t in texts)
 
 
 def to_markdown(
@@ -322,7 +368,9 @@ def to_markdown(
         lines.append("| " + " | ".join(map(markdown_text, head)) + " |")
         lines.append(
             "|"
-            + "|".join(["---:"] + ["---"] * len(shown) + ["---:"] * (len(head) - len(shown) - 1))
+            + "|".join(
+                ["---:", "---"] + ["---"] * len(shown) + ["---:"] * (len(head) - len(shown) - 2)
+            )
             + "|"
         )
         for _, row in ranked.iterrows():
@@ -330,7 +378,8 @@ def to_markdown(
             if row["group"] == 1:
                 row_cells = [f"**{cell}**" for cell in row_cells]
             lines.append("| " + " | ".join(row_cells) + " |")
-        lines += ["", markdown_text(legend(extras, bool(table["reference"].any())))]
+        rope = float(table["rope"].iloc[0]) if "rope" in table else ROPE
+        lines += ["", markdown_text(legend(extras, bool(table["reference"].any()), rope))]
         lines += training_warnings(ranked, shown, markdown_text)
         for _, row in broken.iterrows():
             name = ", ".join(markdown_text(row[c]) for c in shown)
@@ -354,8 +403,8 @@ def training_warnings(
         name = ", ".join(text(row[c]) for c in shown)
         lines.append(
             f"- training loss did not fall: {name} in {int(row['not_learning'])} of {row['n']} "
-            "folds (last epoch's training loss not below the first's: diverged or stalled; see "
-            "`lr` and `n_epochs` in results.csv)"
+            "folds (the last epoch's task loss of the fused prediction not below the first's: "
+            "diverged or stalled; see `lr`, `n_epochs` and `train_task_loss_*` in results.csv)"
         )
     return ["", *lines] if lines else []
 
@@ -423,27 +472,14 @@ def importance_table(results: pd.DataFrame) -> pd.DataFrame:
     (:func:`fusekit.inspection.exact_shapley`) sum to ``v(N) - v({})`` in every fold. Folds
     without the ``empty`` row (results of older runs) are left out.
     """
-    ok = results[results["status"] == "ok"]
-    empty = ok[ok["scenario"] == "empty"]
-    if empty.empty:
-        return pd.DataFrame()
-    keys = ["dataset", *CONFIG, "repeat", "fold"]
-    clean = ok[ok["scenario"] == "clean"].set_index(keys)["score"]
-    missing = ok[ok["scenario"] == "missing"]
-    removed = {
-        key: dict(zip(group["modality"], group["score"], strict=True))
-        for key, group in missing.groupby(keys, sort=False)
-    }
+    from fusekit.inspection import exact_shapley
+
     records = []
-    for _, row in empty.iterrows():
-        key = tuple(row[k] for k in keys)
-        names = str(row["modality"]).split("+")
-        scores = removed.get(key, {})
-        if key not in clean.index or len(scores) != 2 ** len(names) - 2:
-            continue
-        values = _fold_shapley(names, clean[key], row["score"], scores)
-        for name, phi in zip(names, values, strict=True):
-            records.append({**dict(zip(keys, key, strict=True)), "modality": name, "value": phi})
+    for key, names, value in fold_games(results):
+        for name, phi in zip(names, exact_shapley(value, len(names)), strict=True):
+            records.append(
+                {**dict(zip(GAME_KEYS, key, strict=True)), "modality": name, "value": phi}
+            )
     if not records:
         return pd.DataFrame()
     table = pd.DataFrame.from_records(records)
@@ -452,13 +488,40 @@ def importance_table(results: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _fold_shapley(
-    names: list[str], full: float, empty: float, removed: dict[str, float]
-) -> np.ndarray:
-    """Exact Shapley values ``(M,)`` of one fold: ``removed`` maps ``"a+b"`` (the modalities
-    removed, in ``names`` order) to the score without them."""
-    from fusekit.inspection import exact_shapley
+GAME_KEYS = ["dataset", *CONFIG, "repeat", "fold"]
 
+
+def fold_games(
+    results: pd.DataFrame,
+) -> Iterator[tuple[tuple, list[str], Callable[[frozenset[int]], float]]]:
+    """``(key, modality names, value)`` of every fold with the whole removed-modality table:
+    ``value(present)`` is the fold's test score with only the modalities at positions
+    ``present`` (``v(N)`` the clean score, ``v({})`` the ``empty`` row). Folds without the
+    ``empty`` row (results of older runs) are left out."""
+    ok = results[results["status"] == "ok"]
+    empty = ok[ok["scenario"] == "empty"]
+    if empty.empty:
+        return
+    clean = ok[ok["scenario"] == "clean"].set_index(GAME_KEYS)["score"]
+    missing = ok[ok["scenario"] == "missing"]
+    removed = {
+        key: dict(zip(group["modality"], group["score"], strict=True))
+        for key, group in missing.groupby(GAME_KEYS, sort=False)
+    }
+    for _, row in empty.iterrows():
+        key = tuple(row[k] for k in GAME_KEYS)
+        names = str(row["modality"]).split("+")
+        scores = removed.get(key, {})
+        if key not in clean.index or len(scores) != 2 ** len(names) - 2:
+            continue
+        yield key, names, _fold_value(names, float(clean[key]), float(row["score"]), scores)
+
+
+def _fold_value(
+    names: list[str], full: float, empty: float, removed: dict[str, float]
+) -> Callable[[frozenset[int]], float]:
+    """The score game of one fold: ``removed`` maps ``"a+b"`` (the modalities removed, in
+    ``names`` order) to the score without them."""
     everyone = frozenset(range(len(names)))
 
     def value(present: frozenset[int]) -> float:
@@ -468,4 +531,36 @@ def _fold_shapley(
             return empty
         return removed["+".join(m for i, m in enumerate(names) if i not in present)]
 
-    return exact_shapley(value, len(names))
+    return value
+
+
+def interaction_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Pairwise Shapley interaction of each pair of modalities for the test score, per data set
+    x configuration (rows) and pair (columns ``a x b``): mean over folds, from the same fold
+    games as :func:`importance_table` (:func:`fusekit.inspection.exact_shapley_interactions`).
+    Positive: complementary (the pair adds more together than apart); negative: redundant."""
+    from fusekit.inspection import exact_shapley_interactions
+
+    records = []
+    for key, names, value in fold_games(results):
+        matrix = exact_shapley_interactions(value, len(names))
+        for i, j in itertools.combinations(range(len(names)), 2):
+            records.append(
+                {
+                    **dict(zip(GAME_KEYS, key, strict=True)),
+                    "pair": f"{names[i]} x {names[j]}",
+                    "value": float(matrix[i, j]),
+                }
+            )
+    if not records:
+        return pd.DataFrame()
+    return pd.DataFrame.from_records(records).pivot_table(
+        index=["dataset", *CONFIG], columns="pair", values="value", aggfunc="mean", sort=False
+    )
+
+
+def interaction_kind(value: float, tolerance: float = 1e-9) -> str:
+    """``complementary`` (> 0), ``redundant`` (< 0) or ``additive`` (within ``tolerance``)."""
+    if abs(value) <= tolerance:
+        return "additive"
+    return "complementary" if value > 0 else "redundant"

@@ -30,6 +30,7 @@ from typing import Any
 from fusekit.atomic import atomic_write_text
 from fusekit.bench.config import KINDS, BenchConfig, Sweep
 from fusekit.bench.schema import ListOf, MapOf, Record, SchemaError, check
+from fusekit.bench.splitters import describe as describe_cv
 from fusekit.engine.registry import get_registry
 
 MANIFEST = "manifest.json"
@@ -71,8 +72,18 @@ CONFIG_SCHEMA = Record(
         "baseline": (str, None),
         "tune": MapOf(ListOf(object)),
         "tune_folds": int,
+        "tune_search": str,
+        "groups": (str, None),
+        # the outer splitter: a registered name (its parameters in cv_params), or the record of
+        # a splitter object that is not registered (for the reader; a rerun refuses it)
+        "cv": (None, str, Record({"class": str, "params": str})),
+        "cv_params": MapOf(object),
+        "budget_steps": (int, None),
+        "rope": float,
         "stream": bool,
-    }
+    },
+    # settings added after the first manifests: older files load with their defaults
+    frozenset({"tune_search", "groups", "cv", "cv_params", "budget_steps", "rope", "stream"}),
 )
 #: The shape of ``manifest.json``; ``config`` is checked on its own by :func:`config_from_json`.
 SCHEMA = Record(
@@ -160,6 +171,11 @@ def config_to_json(config: BenchConfig) -> dict[str, Any]:
         )
     out["datasets"] = list(config.datasets)
     out["params"] = dict(config.params)
+    spec = describe_cv(config.cv, config.cv_params)
+    if spec is None or "name" in spec:  # a registered splitter: its name and parameters
+        out["cv"], out["cv_params"] = (None, {}) if spec is None else (spec["name"], spec["params"])
+    else:
+        out["cv"], out["cv_params"] = spec, {}
     return out
 
 
@@ -189,6 +205,12 @@ def config_from_json(
     check(payload, CONFIG_SCHEMA, source, "config", ManifestError)
     components = dict(components or {})
     _refuse_classes(payload, source, set(components))
+    if isinstance(payload.get("cv"), dict) and "cv" not in components:
+        raise ManifestError(
+            f"{source}: config.cv records the splitter class {payload['cv']['class']!r}. A "
+            "manifest is data: a rerun never imports code named in it. Pass the splitter "
+            "yourself: rerun(DIR, cv=splitter), or a registered name (--cv NAME)."
+        )
     payload = {**payload, **components}
     payload["datasets"] = tuple(payload["datasets"])
     payload["sweeps"] = tuple(
@@ -222,7 +244,7 @@ def write_manifest(
             for d in data
         ],
         "seeds": {
-            "split": "seed + repeat",
+            "split": "seed + repeat (the splitter's random_state)",
             "fit": "seed * 10007 + repeat * 101 + fold",
             "corruption": "default_rng([fit_seed + 1, sweep, modality])",
             "seed": config.seed,
@@ -291,7 +313,7 @@ def rerun(
 
     manifest = read_manifest(run_dir)
     source = str(Path(run_dir) / MANIFEST)
-    components = {kind: overrides.pop(kind) for kind in KINDS if kind in overrides}
+    components = {kind: overrides.pop(kind) for kind in (*KINDS, "cv") if kind in overrides}
     config = config_from_json(manifest["config"], source, components)
     in_memory = [d["name"] for d in manifest["data"] if d["source"].get("in_memory")]
     if in_memory:

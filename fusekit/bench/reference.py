@@ -7,6 +7,9 @@ Every leaderboard gets, under the same folds, corruptions and missing-modality p
   keep_empty_features=True)`` -> ``StandardScaler`` -> ``LogisticRegression`` (``Ridge`` for
   regression). An absent modality is NaN columns, so its features are imputed with the training
   mean (and flagged, for columns that had gaps in training).
+* Both drop, per training fold, the columns that are NaN in every training row
+  (:class:`DropEmptyColumns`: NaN-padded sequence steps, a modality absent from the fold), so
+  no legal input makes a reference row fail.
 * ``hist_gb``: the same concatenated columns into ``HistGradientBoostingClassifier`` /
   ``Regressor``, which routes NaN natively (a column with no NaN in training sends NaN to the
   larger child).
@@ -55,6 +58,27 @@ class FlattenModalities(TransformerMixin, BaseEstimator):
         return np.hstack([b.reshape(len(b), -1) for b in blocks])
 
 
+class DropEmptyColumns(TransformerMixin, BaseEstimator):
+    """Drop the columns that are NaN in every training row (NaN-padded sequence steps no
+    training sequence reaches, a modality absent from the whole fold).
+
+    Such a column carries nothing to learn from, and scikit-learn's gradient boosting fails on
+    it (binning an all-NaN column); no scikit-learn transformer drops them while leaving the
+    other NaN in place for the booster to route, hence this one. A fold where every column is
+    empty keeps one zero column, so the model still fits (it predicts the prior)."""
+
+    def fit(self, X: np.ndarray, y: Any = None) -> DropEmptyColumns:
+        X = np.asarray(X, dtype=np.float64)
+        self.keep_ = np.flatnonzero(~np.isnan(X).all(axis=0))
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        if not len(self.keep_):
+            return np.zeros((len(X), 1))
+        return X[:, self.keep_]
+
+
 def reference_names(modalities: Sequence[str]) -> list[str]:
     """The reference rows of a data set with these modalities (with the ``ref:`` prefix)."""
     return [PREFIX + m for m in MODELS] + [f"{PREFIX}{ONLY}{m}" for m in modalities]
@@ -70,13 +94,20 @@ def make_reference(name: str, task: str, seed: int) -> Pipeline:
     classify = task == "classification"
     if model == "hist_gb":
         booster = HistGradientBoostingClassifier if classify else HistGradientBoostingRegressor
-        return Pipeline([("flatten", FlattenModalities()), ("model", booster(random_state=seed))])
+        return Pipeline(
+            [
+                ("flatten", FlattenModalities()),
+                ("drop_empty", DropEmptyColumns()),
+                ("model", booster(random_state=seed)),
+            ]
+        )
     if model == "logistic" or model.startswith(ONLY):
         only = [model.removeprefix(ONLY)] if model.startswith(ONLY) else None
         linear = LogisticRegression(max_iter=1000) if classify else Ridge()
         return Pipeline(
             [
                 ("flatten", FlattenModalities(only)),
+                ("drop_empty", DropEmptyColumns()),
                 (
                     "impute",
                     SimpleImputer(strategy="mean", add_indicator=True, keep_empty_features=True),

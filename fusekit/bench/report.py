@@ -30,8 +30,11 @@ from fusekit.bench.leaderboard import (
     cells,
     cross_section,
     extra_columns,
+    folds_text,
     header,
     importance_table,
+    interaction_kind,
+    interaction_table,
     legend,
     low_power,
     missing_table,
@@ -39,7 +42,7 @@ from fusekit.bench.leaderboard import (
     training_warnings,
 )
 from fusekit.bench.plots import CROSS, Figure
-from fusekit.bench.stats import WITHIN_TEST
+from fusekit.bench.stats import ROPE, WITHIN_TEST
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -71,9 +74,9 @@ def _table(summary: pd.DataFrame) -> str:
         classes += ["reference"] if row["reference"] else []
         css = f' class="{" ".join(classes)}"' if classes else ""
         texts = cells(row, shown, extras)
-        texts[-1] = str(row["n"])  # failures get their own column here
+        texts[-1] = folds_text(row)  # failures get their own column here
         failed = str(row["failed"] or "")
-        names = set(range(1, 1 + len(shown)))
+        names = set(range(2, 2 + len(shown)))
         out.append(
             f"<tr{css}>"
             + "".join(
@@ -84,7 +87,9 @@ def _table(summary: pd.DataFrame) -> str:
             )
             + "</tr>"
         )
-    out.append(f"</table><p>{html.escape(legend(extras, bool(summary['reference'].any())))}</p>")
+    rope = float(summary["rope"].iloc[0]) if "rope" in summary else ROPE
+    text = legend(extras, bool(summary["reference"].any()), rope)
+    out.append(f"</table><p>{html.escape(text)}</p>")
     return "\n".join(out)
 
 
@@ -122,6 +127,40 @@ def _failures(results: pd.DataFrame) -> str:
             f'<td class="error">{html.escape(row["error"])}</td></tr>'
         )
     out.append("</table>")
+    return "\n".join(out)
+
+
+def _interactions(results: pd.DataFrame) -> str:
+    """Per data set, the pairwise Shapley interaction of each pair of modalities (mean over
+    folds) with its kind: redundant (< 0) or complementary (> 0)."""
+    table = interaction_table(results)
+    if table.empty:
+        return ""
+    out = [
+        "<h2>Modality interactions: pairwise Shapley interactions of the test score (mean over "
+        "folds)</h2>",
+        "<p>From the same removed-modality scores as the importance table. Negative: "
+        "<b>redundant</b> (each modality of the pair adds less once the other is present: "
+        "shared information); positive: <b>complementary</b> (together they add more than "
+        "apart).</p>",
+    ]
+    for dataset, rows in table.groupby(level="dataset", sort=False):
+        rows = rows.dropna(axis=1, how="all")
+        out.append(f"<h3>{html.escape(str(dataset))}</h3><table><tr><th>configuration</th>")
+        out.append("".join(f"<th>{html.escape(str(pair))}</th>" for pair in rows.columns))
+        out.append("</tr>")
+        for key, values in rows.iterrows():
+            name = "+".join(str(k) for k in key[1:])
+            texts = [
+                f"{value:+.3f} {interaction_kind(value)}" if pd.notna(value) else ""
+                for value in values
+            ]
+            out.append(
+                f'<tr><td class="name">{html.escape(name)}</td>'
+                + "".join(f"<td>{html.escape(t)}</td>" for t in texts)
+                + "</tr>"
+            )
+        out.append("</table>")
     return "\n".join(out)
 
 
@@ -165,7 +204,11 @@ def write_report(
     parts.append(_cross(summary, figures, out_dir))
     missing = missing_table(results)
     if not missing.empty:
-        parts.append("<h2>Score with modalities removed at test time (mean over folds)</h2>")
+        parts.append(
+            "<h2>Score with modalities removed at test time (mean over folds)</h2><p>Each "
+            "column names the modalities <b>removed</b> (the others present).</p>"
+        )
+        missing = missing.rename(columns=lambda removed: f"without {removed}")
         parts.append(missing.round(3).to_html(border=0, escape=True))
     importance = importance_table(results)
     if not importance.empty:
@@ -177,6 +220,7 @@ def write_report(
             "(reliance under its own absent-handling, not causal importance).</p>"
         )
         parts.append(importance.round(3).to_html(border=0, escape=True))
+    parts.append(_interactions(results))
     parts.append(_failures(results))
     parts.append(
         "<p>Raw numbers: <a href='results.csv'>results.csv</a>; "

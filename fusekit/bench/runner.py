@@ -42,6 +42,8 @@ TRAINING_COLUMNS = (
     "n_epochs",
     "train_loss_first",
     "train_loss_last",
+    "train_task_loss_first",
+    "train_task_loss_last",
 )
 COLUMNS = [
     "unit_id",
@@ -69,11 +71,12 @@ COLUMNS = [
     *TRAINING_COLUMNS,
     "device",
 ]
-"""One row per score. ``lr`` ... ``train_loss_last``: the training the fit actually had (the
-resolved ``lr_``, ``optimizer_``, ``lr_schedule_`` of a fusekit estimator, its epochs and first /
-last training loss), so a low score can be told from a diverged or under-trained fit; empty for
-the scikit-learn reference rows. ``device``: the torch device the unit trained on (``cpu`` for
-the reference rows; see :mod:`fusekit.bench.placement`)."""
+"""One row per score. ``lr`` ... ``train_task_loss_last``: the training the fit actually had (the
+resolved ``lr_``, ``optimizer_``, ``lr_schedule_`` of a fusekit estimator, its epochs, first /
+last training loss, total and of the fused prediction's task loss alone), so a low score can be
+told from a diverged or under-trained fit; empty for the scikit-learn reference rows.
+``device``: the torch device the unit trained on (``cpu`` for the reference rows; see
+:mod:`fusekit.bench.placement`)."""
 
 
 @contextlib.contextmanager
@@ -164,6 +167,8 @@ def training_record(estimator: Any) -> dict[str, Any]:
     if not hasattr(estimator, "lr_"):
         return {}
     curve = list(getattr(estimator, "loss_curve_", []))
+    history = getattr(getattr(estimator, "net_", None), "history", None) or []
+    task = [row["train_task_loss"] for row in history if "train_task_loss" in row]
     schedule = estimator.lr_schedule_
     return {
         "lr": float(estimator.lr_),
@@ -172,6 +177,9 @@ def training_record(estimator: Any) -> dict[str, Any]:
         "n_epochs": int(getattr(estimator, "n_iter_", len(curve))),
         "train_loss_first": curve[0] if curve else None,
         "train_loss_last": curve[-1] if curve else None,
+        # the fused prediction's task loss alone (what the divergence flag reads)
+        "train_task_loss_first": task[0] if task else None,
+        "train_task_loss_last": task[-1] if task else None,
     }
 
 
@@ -317,6 +325,8 @@ def _run_unit(unit: Unit, X: Modalities, y: np.ndarray, device: str | None) -> l
                     unit.metric,
                     unit.tune_folds,
                     unit.fit_seed,
+                    search=unit.tune_search,
+                    groups=unit.groups,
                 )
             estimator = make_estimator(unit, tuned, device, tuple(X))
             start = time.perf_counter()

@@ -51,6 +51,8 @@ NUMERIC_COLUMNS = (
     "n_epochs",
     "train_loss_first",
     "train_loss_last",
+    "train_task_loss_first",
+    "train_task_loss_last",
 )
 TEXT_COLUMNS = tuple(c for c in COLUMNS if c not in NUMERIC_COLUMNS)
 OPTIONAL = ("tuned", *TRAINING_COLUMNS, "device")  # added after the format's first release

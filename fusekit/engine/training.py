@@ -184,6 +184,7 @@ class FusionNet(NeuralNet):
         records: list[dict[str, Any]] = []  # this pass's rows of the history's batch list
         losses: list[torch.Tensor] = []  # their losses, on the device until the pass ends
         weights: list[Any] = []  # their *_batch_size entries (a device tensor with sample weights)
+        tasks: list[tuple[torch.Tensor, Any]] = []  # fused task losses and weights
         state = self.__dict__  # plain writes: skorch's __setattr__ inspects every assignment
         for batch in iterator:
             if training:
@@ -196,6 +197,9 @@ class FusionNet(NeuralNet):
             step = step_fn(batch, **fit_params)
             losses.append(step["loss"].detach())
             weights.append(_batch_weight(batch[0]))
+            task = state.pop("_task_loss", None)
+            if task is not None:
+                tasks.append((task.detach(), weights[-1]))
             for listener in end:
                 listener(self, batch=batch, training=training, **step)
             # Free this step's outputs (activations of large fusions) before the next forward pass
@@ -209,6 +213,11 @@ class FusionNet(NeuralNet):
             if not math.isfinite(record[loss_key]):
                 self._diverged(record[loss_key], training, position)
         self.history.record(f"{prefix}_batch_count", count)
+        if tasks:  # the fused prediction's task loss, without auxiliary terms (read once)
+            total = sum(task * weight for task, weight in tasks)
+            weight_sum = sum(weight for _, weight in tasks)
+            if float(weight_sum) > 0:
+                self.history.record(f"{prefix}_task_loss", float(total / weight_sum))
 
     def _diverged(self, loss: float, training: bool, batch: int) -> None:
         raise FloatingPointError(
@@ -267,6 +276,9 @@ class FusionNet(NeuralNet):
     def get_loss(
         self, y_pred: FusionOutput, y_true: torch.Tensor, X: Any = None, training: bool = False
     ) -> torch.Tensor:
+        # the fused prediction's plain task loss beside the total (whose auxiliary terms may rise
+        # while the prediction improves): the epoch's ``train_task_loss`` history entry
+        self.__dict__["_task_loss"] = self.module_.mean_loss(y_pred.logits.detach(), y_true)
         return self.module_.loss(y_pred, y_true, X, training)
 
 

@@ -116,6 +116,24 @@ def test_no_grid_option_means_the_quick_suite_and_options_override_it():
     assert config.datasets == ("nutrimouse",) and config.design == "product"
     assert config.params == {"fusion__x": 2}
     assert config.tune == {"lr": [1e-3, 1e-2], "max_epochs": [10]}
+    args = _parser().parse_args(
+        [
+            *["bench", "--data", "x.csv", "--target", "y", "--groups", "subject"],
+            *["--cv", "group_kfold", "--cv-param", "n_splits=4", "--budget-steps", "40"],
+            *["--rope", "0.005", "--tune-search", "halving"],
+        ]
+    )
+    config = config_from_args(args)
+    assert (config.groups, config.cv, dict(config.cv_params)) == (
+        "subject",
+        "group_kfold",
+        {"n_splits": 4},
+    )
+    assert (config.budget_steps, config.rope, config.tune_search) == (40, 0.005, "halving")
+    # epochs asked for on the default suite: epochs, not its step budget
+    config = config_from_args(_parser().parse_args(["bench", "--max-epochs", "3"]))
+    assert (config.max_epochs, config.budget_steps) == (3, None)
+    assert config_from_args(_parser().parse_args(["bench"])).budget_steps == 100
 
 
 def test_suite_flag_gives_a_csv_the_default_grid_and_help_shows_defaults(csv_file, capsys):
@@ -132,7 +150,8 @@ def test_suite_flag_gives_a_csv_the_default_grid_and_help_shows_defaults(csv_fil
     with pytest.raises(SystemExit):
         _parser().parse_args(["bench", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "default 10 (default suite: 5)" in text  # --max-epochs
+    assert "default 10 (default suite: a budget of 100 optimiser steps" in text  # --max-epochs
+    assert "--budget-steps N" in text and "--rope DELTA" in text and "--groups COLUMN" in text
     assert "default concat" in text and "default processes" in text
 
 

@@ -160,3 +160,72 @@ def test_the_report_names_them_too(tmp_path):
     results["train_loss_last"] = [0.2, 0.3, 1.5, 0.4]
     page = write_report(tmp_path, results, summarize(results), [], {}).read_text()
     assert "<li>training loss did not fall: late in 1 of 2 folds" in page
+
+
+def test_a_failed_reference_fold_leaves_the_paired_folds_and_the_row_says_so():
+    results = RESULTS[RESULTS["scenario"] == "clean"].copy()
+    broken = (
+        (results["fusion"] == "ref:logistic") & (results["fold"] == 2) & (results["repeat"] == 0)
+    )
+    results.loc[broken, ["status", "score", "error"]] = ["error", np.nan, "ValueError: boom"]
+    summary = summarize(results).set_index("fusion")
+    assert summary.loc["concat", "n_paired"] == 10  # not 9: the reference shrinks nothing
+    assert summary.loc["late", "n_folds"] == 10 and summary.loc["ref:logistic", "n_folds"] == 9
+    # the reference's mean ± std and interval use its own 9 folds
+    own = results[(results["fusion"] == "ref:logistic") & (results["status"] == "ok")]["score"]
+    assert summary.loc["ref:logistic", "mean"] == pytest.approx(own.mean())
+    assert summary.loc["ref:logistic", "score"] == pytest.approx(own.mean())
+    text = to_markdown(summarize(results))
+    assert "9 of 10 (1 failed)" in text
+    assert "over 10 paired folds" in text
+
+
+def test_the_verdict_column_tells_equivalent_from_not_significantly_worse():
+    # late vs ref:logistic differ by 0.005 on average with per-fold noise of sd 0.02
+    summary = summarize(RESULTS[RESULTS["scenario"] == "clean"], rope=0.01).set_index("fusion")
+    assert summary.loc["concat", "group"] == 1
+    text = to_markdown(summarize(RESULTS[RESULTS["scenario"] == "clean"], rope=0.5))
+    assert "| equivalent |" in text.replace("**", "")  # a huge ROPE: everything is equivalent
+    assert "ROPE (±0.5)" in text
+    assert not summary.loc["late", "equivalent"] and not summary.loc["late", "tied"]
+
+
+def test_interaction_table_is_the_shapley_interaction_of_the_fold_scores(tmp_path):
+    """The game of the importance test, interactions worked by hand (3 players: I_ij is the
+    mean over S in {{}, {k}} of v(S+ij) - v(S+i) - v(S+j) + v(S), weights 1/2 each).
+
+    Fold 0: a, b copies: (0.7 - 0.7 - 0.7 + 0.1 + 0.7 - 0.7 - 0.7 + 0.1) / 2 = -0.6 (redundant);
+    a, c and b, c: 0. Fold 1 (additive): 0. Means: a x b = -0.3, the others 0. A second
+    configuration, two modalities that only work together (v = 0.5, 0.5, 0.5, 1.0):
+    I = 1.0 - 0.5 - 0.5 + 0.5 = +0.5 (complementary).
+    """
+    from fusekit.bench.leaderboard import interaction_table
+    from fusekit.bench.report import write_report
+
+    names = ["a", "b", "c"]
+    copy = {"": 0.1, "a": 0.7, "b": 0.7, "c": 0.1, "a+b": 0.7, "a+c": 0.7, "b+c": 0.7}
+    copy["a+b+c"] = 0.7
+    subsets = ["", "a", "b", "c", "a+b", "a+c", "b+c", "a+b+c"]
+    additive = {s: 0.1 + 0.2 * len(set(s.split("+")) - {""}) for s in subsets}
+    rows = _game_rows("concat", 0, copy, names) + _game_rows("concat", 1, additive, names)
+    results = pd.DataFrame(rows, columns=COLUMNS)
+    row = interaction_table(results).loc[("d", "concat", "none", "none", "mlp")]
+    np.testing.assert_allclose(
+        row[["a x b", "a x c", "b x c"]].to_numpy(float), [-0.3, 0, 0], atol=1e-12
+    )
+    xor = {"": 0.5, "a": 0.5, "b": 0.5, "a+b": 1.0}
+    both = pd.DataFrame(
+        rows + [{**r, "dataset": "e"} for r in _game_rows("late", 0, xor, ["a", "b"])],
+        columns=COLUMNS,
+    )
+    table = interaction_table(both)
+    assert table.loc[("e", "late", "none", "none", "mlp"), "a x b"] == pytest.approx(0.5)
+    page = write_report(tmp_path, both, summarize(both), [], {}).read_text()
+    assert "-0.300 redundant" in page and "+0.500 complementary" in page
+    assert "+0.000 additive" in page
+
+
+def test_only_one_row_is_the_best_and_identical_scores_are_equivalent():
+    results = _results({"concat": {"clean": [0.9, 0.8, 0.85]}, "late": {"clean": [0.9, 0.8, 0.85]}})
+    text = to_markdown(summarize(results)).replace("**", "")
+    assert text.count("| best |") == 1 and text.count("| equivalent |") == 1

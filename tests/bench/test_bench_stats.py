@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from fusekit.bench.stats import (
     corrected_interval,
@@ -90,3 +91,55 @@ def test_cross_dataset_ranks_friedman_and_nemenyi():
     assert result.friedman_p == pytest.approx(np.exp(-6), rel=1e-9)
     assert result.nemenyi.loc["good", "bad"] < 0.05 <= result.nemenyi.loc["good", "mid"]
     assert cross_dataset(means.iloc[:1]) is None  # one data set: no cross-data-set test
+
+
+def test_equivalence_is_the_90_percent_corrected_interval_inside_the_rope_by_hand():
+    from fusekit.bench.stats import equivalent
+
+    diffs = np.array([0.002, -0.001, 0.003, 0.000, 0.001])  # J = 5, n_train 80, n_test 20
+    # mean 0.001; deviations .001 -.002 .002 -.001 0 -> squares sum 1e-5, s^2 = 2.5e-6;
+    # corrected variance (1/5 + 1/4) * 2.5e-6 = 1.125e-6; t_{0.95, 4} = 2.131847 (table)
+    half = 2.131847 * 1.125e-6**0.5
+    inside, low, high = equivalent(diffs, 80, 20, rope=0.005)
+    assert (low, high) == pytest.approx((0.001 - half, 0.001 + half), abs=1e-7)
+    assert inside  # [-0.00126, 0.00326] lies inside +-0.005
+    assert not equivalent(diffs, 80, 20, rope=0.003)[0]  # the upper end 0.00326 is outside
+    # the same decision as the two one-sided tests: both p-values below 0.05
+    se = 1.125e-6**0.5
+    p_low = stats.t.sf((0.001 + 0.005) / se, 4)  # H0: mean <= -rope
+    p_high = stats.t.cdf((0.001 - 0.005) / se, 4)  # H0: mean >= +rope
+    assert max(p_low, p_high) < 0.05
+    assert not equivalent([0.001], 80, 20, rope=0.5)[0]  # one fold shows nothing
+
+
+def test_a_configuration_that_failed_a_fold_shrinks_no_other_comparison():
+    rng = np.random.default_rng(3)
+    base = 0.8 + rng.normal(0, 0.03, size=5)
+    scores = pd.DataFrame(
+        {
+            "a": base + 0.05,
+            "b": base + 0.05 + np.array([0.004, -0.004, 0.002, -0.002, 0.0]),
+            "ref": np.r_[base[:4] - 0.2, np.nan],  # failed on the last fold
+        }
+    )
+    found = verdicts(scores, n_train=80, n_test=20, rope=0.01)
+    assert found["a"].n_folds == found["b"].n_folds == 5 and found["ref"].n_folds == 4
+    # a vs b on all 5 folds: exactly what the test gives on the complete columns
+    by_hand = corrected_ttest((scores["a"] - scores["b"]).to_numpy(), 80, 20)
+    assert found["b"].p_vs_best == pytest.approx(by_hand)
+    assert found["b"].equivalent and not found["ref"].tied
+    # the failed one's mean and interval are over its own 4 folds
+    assert found["ref"].mean == pytest.approx(float(np.mean(base[:4] - 0.2)))
+    assert (found["ref"].low, found["ref"].high) == pytest.approx(
+        corrected_interval(base[:4] - 0.2, 80, 20)
+    )
+
+
+def test_the_corrected_variance_is_baycomps_for_k_fold():
+    baycomp = pytest.importorskip("baycomp")
+    x = np.array([0.81, 0.79, 0.84, 0.80, 0.83, 0.78, 0.82, 0.80, 0.85, 0.79])
+    y = x + np.array([0.01, -0.02, 0.00, 0.03, 0.01, -0.01, 0.02, 0.00, 0.01, 0.02])
+    # 5-fold x 2 repeats: n_test / n_train = 1 / 4, baycomp's 1 / (folds - 1)
+    mean, var, df = baycomp.CorrelatedTTest.compute_statistics(x, y, runs=2)
+    assert corrected_variance(y - x, 80, 20) == pytest.approx(var, rel=1e-12)
+    assert df == 9 and mean == pytest.approx(float(np.mean(y - x)))

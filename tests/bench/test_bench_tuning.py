@@ -78,4 +78,70 @@ def test_the_sklearn_training_parameters_can_be_tuned():
         return FusionClassifier(modalities={"a": 2, "b": 2}, max_epochs=3).set_params(**params)
 
     chosen = tuning.choose(make, grid, X, y, "classification", "balanced_accuracy", 2, 0)
-    assert set(chosen) == set(grid) and len(seen) == 4 * 2
+    assert set(chosen) == set(grid) and seen == [{}]  # GridSearchCV clones make({})
+
+
+def _recorded_inner_splits(monkeypatch):
+    """The inner (fit rows, score rows) pairs the search is given, as row numbers."""
+    import sklearn.model_selection as model_selection
+
+    seen = []
+    real = model_selection.GridSearchCV.fit
+
+    def fit(self, X, y=None, **params):
+        seen.extend(self.cv)
+        return real(self, X, y, **params)
+
+    monkeypatch.setattr(model_selection.GridSearchCV, "fit", fit)
+    return seen
+
+
+def test_inner_splits_are_grouped_when_the_bench_has_groups(monkeypatch):
+    from fusekit import FusionClassifier
+
+    rng = np.random.default_rng(0)
+    X = Modalities(a=rng.normal(size=(24, 2)), b=rng.normal(size=(24, 2)))
+    y = np.arange(24) % 2
+    groups = np.repeat(np.arange(6), 4)
+    seen = _recorded_inner_splits(monkeypatch)
+    chosen = tuning.choose(
+        lambda params: FusionClassifier(max_epochs=1, random_state=0).set_params(**params),
+        {"lr": [1e-3, 1e-2]},
+        X,
+        y,
+        "classification",
+        "accuracy",
+        3,
+        0,
+        groups=groups,
+    )
+    assert chosen["lr"] in (1e-3, 1e-2) and len(seen) == 3
+    for fit_rows, score_rows in seen:
+        assert not set(groups[fit_rows]) & set(groups[score_rows])
+
+
+def test_halving_search_runs_and_optuna_says_what_to_install():
+    import pytest
+
+    from fusekit import FusionClassifier
+
+    rng = np.random.default_rng(0)
+    X = Modalities(a=rng.normal(size=(40, 2)), b=rng.normal(size=(40, 2)))
+    y = np.arange(40) % 2
+    chosen = tuning.choose(
+        lambda params: FusionClassifier(max_epochs=1, random_state=0).set_params(**params),
+        {"lr": [1e-3, 1e-2, 1e-1]},
+        X,
+        y,
+        "classification",
+        "accuracy",
+        2,
+        0,
+        search="halving",
+    )
+    assert chosen["lr"] in (1e-3, 1e-2, 1e-1)
+    try:
+        import optuna_integration  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match="pip install optuna-integration"):
+            tuning.check_search("optuna")
