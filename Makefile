@@ -22,7 +22,7 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt $(wildcard plugins/*/pypr
 	$(PIP) uninstall --quiet --quiet --yes fusekit
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -c constraints.txt torch==2.13.0
-	$(PIP) install --quiet -c constraints.txt -e ".[dev,bench]"
+	$(PIP) install --quiet -c constraints.txt -e ".[dev,bench,streaming]"
 	@for plugin in $(PLUGINS); do \
 		echo "installing plugin $$plugin"; \
 		$(PIP) install --quiet -c constraints.txt -e "$$plugin" || exit 1; \

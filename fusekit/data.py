@@ -642,7 +642,15 @@ def presence_mask(arrays: dict[str, np.ndarray]) -> PreparedInput:
     for position, name in enumerate(names):
         array = arrays[name]
         flat = array.reshape(n, -1)
-        if np.isfinite(flat).all():  # fast path: nothing absent, nothing padded
+        try:
+            finite = np.isfinite(flat)
+        except TypeError:  # strings or objects: no backbone of this modality reads them
+            raise ValueError(
+                f"modality {name!r}: expected numbers, got values of dtype {array.dtype} (text or "
+                f"categories need a backbone that reads them, e.g. backbone={{{name!r}: "
+                "'hashed_text'})"
+            ) from None
+        if finite.all():  # fast path: nothing absent, nothing padded
             prepared[name] = array.astype(np.float32, copy=False)
             continue
         if np.isinf(flat).any():

@@ -732,12 +732,13 @@ class _FusionEstimator(BaseEstimator):
         exception the estimator is left as it was."""
         with self._unchanged_on_error():
             self._check_params()
-            if isinstance(X, StreamSource):  # out of core: fusekit.streaming
-                _fit_streamed(self, X, y, sample_weight, partial)
-                return self
-            if partial:
+            if partial and not isinstance(X, StreamSource):
                 self._check_partial_fit_params()
             self.device_ = devices.fit_device(self.device)
+            if isinstance(X, StreamSource):  # out of core: fusekit.streaming
+                with threads.limited(getattr(self, "n_jobs", None)):
+                    _fit_streamed(self, X, y, sample_weight, partial)
+                return self
             with threads.limited(getattr(self, "n_jobs", None)):
                 self._fit_task(X, y, sample_weight, partial, classes)
         return self

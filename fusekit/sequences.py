@@ -74,7 +74,10 @@ def _object_rows(rows: Any) -> np.ndarray:
 def _is_ragged(value: Any) -> bool:
     """Whether ``value`` holds one array-like (or ``None``) per row rather than numbers."""
     if isinstance(value, np.ndarray):
-        return value.dtype == object and value.ndim == 1 and len(value) > 0
+        if value.dtype != object or value.ndim != 1 or len(value) == 0:
+            return False
+        # rows of text or category labels are a raw modality's (fusekit.raw_inputs), not steps
+        return not any(isinstance(row, str | bytes) for row in value)
     return isinstance(value, (list, tuple, pd.Series)) and _is_ragged(as_rows(value))
 
 

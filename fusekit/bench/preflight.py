@@ -167,8 +167,8 @@ def _check_raw_modalities(
     params = dict(config.params)
     nested = split_nested(params, "backbone")
     for bench_data in data:
-        if not has_raw(bench_data):
-            continue
+        if bench_data.source.get("streamed") or not has_raw(bench_data):
+            continue  # a streamed data set is numeric (checked as it is read)
         names = tuple(bench_data.X)
         head = {m: np.asarray(v[:2]) for m, v in bench_data.X.items()}
         for combo in combos:

@@ -125,8 +125,20 @@ def prepare_chunk(estimator: Any, chunk: Chunk, first: bool) -> PreparedInput:
     except (ValueError, TypeError) as error:
         raise _located(error, chunk.where) from error
     if first:
+        raw = {m: k for m, k in layout.kinds.items() if k in ("text", "categorical")}
+        if raw:
+            raise StreamError(
+                f"{chunk.where}: a streamed fit reads numeric modalities only, but {raw} are "
+                "text / categorical; fit them in memory (their encoders are fitted on all rows)"
+            )
+        if not isinstance(estimator.standardize, bool):
+            raise StreamError(
+                f"a streamed fit takes standardize=True or False, got {estimator.standardize!r} "
+                "(per-modality standardisation is for in-memory fits)"
+            )
         estimator.layout_ = layout
         estimator.modalities_ = dict(layout.shapes)
+        estimator.input_encoders_ = {}  # numeric modalities: nothing to encode
     if prepared.n_samples != len(chunk.y):
         raise StreamError(
             f"{chunk.where}: X has {prepared.n_samples} rows but y has {len(chunk.y)}; pass one "

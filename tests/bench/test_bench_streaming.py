@@ -10,12 +10,12 @@ import argparse
 import numpy as np
 import pandas as pd
 import pytest
+from reliability.raising import raises_exactly
 from sklearn.model_selection import StratifiedKFold
 
 from fusekit import FusionClassifier
 from fusekit.bench.api import run_bench
 from fusekit.bench.cli import add_bench_parser, config_from_args
-from tests.reliability.raising import raises_exactly
 
 pytest.importorskip("pyarrow")
 

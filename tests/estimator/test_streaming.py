@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from reliability.raising import raises_exactly
 
 from fusekit import FusionClassifier, FusionRegressor
 from fusekit.data import PreparedInput
 from fusekit.streaming import ChunkSource, DaskSource, ParquetSource, StreamError
 from fusekit.streaming.order import Piece, chunk_order, windows
 from fusekit.streaming.statistics import RunningMoments, StreamingStandardizer
-from tests.reliability.raising import raises_exactly
 
 SIZES = (20, 13, 31)  # no chunk is a whole number of batches: windows carry rows over
 PARAMS = dict(batch_size=8, shuffle=False, random_state=0, lr=0.05, max_epochs=2)

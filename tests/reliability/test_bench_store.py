@@ -113,9 +113,9 @@ def _no_unit_id(lines):
     ("damage", "problem"),
     [
         (_garble_score, "line 3: column 'score' holds 'abc', expected a number"),
-        (_extra_field, "line 4: has 30 fields, the header has 29"),
+        (_extra_field, f"line 4: has {len(COLUMNS) + 1} fields, the header has {len(COLUMNS)}"),
         (_second_header, "line 4: column 'repeat' holds 'repeat', expected a number"),
-        (_short_row, "line 3: has 10 fields, the header has 29"),
+        (_short_row, f"line 3: has 10 fields, the header has {len(COLUMNS)}"),
         (_unknown_status, "line 5: holds 'okay', expected a unit id and a status"),
         (_no_unit_id, "line 6: holds an empty unit_id"),
     ],
