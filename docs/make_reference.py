@@ -607,6 +607,22 @@ NOTES: dict[tuple[str, str], Note] = {
             "validation split (never trained on)",
         },
     ),
+    ("weighting", "amco"): Note(
+        'Zhou, Liang, Zheng, Xuan, Kumada, "Adaptive Mask Co-Optimization for Modal Dependence '
+        'in Multimodal Learning", ICASSP 2023 (AMCo; as BalanceBenchmark implements it)',
+        "z_m = h_m W_mᵀ + b / M from the concat head; a dependent modality's z_m is multiplied "
+        "by a class mask with ⌊sin(π/2 · min(ε, l_t)/ε) K⌋ random zeros; logits = L*(Σ_m z̃_m); "
+        "L = CE(logits) + Σ_m CE(z̃_m); dependent: softmax share of [z̃_1 … z̃_M] > σ "
+        "(training only; L* always decides).",
+        "One modality dominates the fused decision and should be taken out of it for a while; "
+        "classification with fusion='concat' only.",
+        {
+            "sigma": "σ, the softmax share above which a modality counts as dependent",
+            "eps": "ε, the progress at which the class mask covers every class",
+            "start_epoch": "first epoch (0-based) of the masking and unimodal losses",
+            "end_epoch": "last epoch of the masking (None: to the end)",
+        },
+    ),
     ("weighting", "greedy"): Note(
         'Wu, Jastrzębski, Cho, Geras, "Characterizing and Overcoming the Greedy Nature of '
         'Learning in Multi-modal Deep Neural Networks", ICML 2022, arXiv:2202.05306 (written '
