@@ -69,9 +69,12 @@ from fusekit.plugin import (
     Weighting,
     broadcast,
     check_window,
+    concat_head_logits,
     global_present_mean,
     hookimpl,
     in_window,
+    split_concat_head,
+    splits_concat_head,
     vector_size,
 )
 
@@ -85,25 +88,6 @@ def class_mask(permutation: Tensor, n_masked: int) -> Tensor:
     """(A2): ``(K,)`` float mask with zeros at the ``n_masked`` classes of lowest rank in
     ``permutation`` (a random permutation of 0..K−1), ones elsewhere."""
     return (permutation >= n_masked).float()
-
-
-def split_head(
-    fused: Tensor, weight: Tensor, bias: Tensor, widths: list[int], indicators: bool
-) -> Tensor:
-    """(A1): the concat head's logits split per modality, ``(B, M, K)``; Σ_m is the head output.
-
-    ``fused`` ``(B, Σ D_m [+ M])`` is the concat fusion's output, ``weight`` ``(K, F)``.
-    """
-    n_modalities = len(widths)
-    parts, start = [], 0
-    for position, width in enumerate(widths):
-        z = fused[:, start : start + width] @ weight[:, start : start + width].T  # (B, K)
-        if indicators:  # the mask column of modality m belongs to it
-            column = sum(widths) + position
-            z = z + fused[:, column : column + 1] * weight[:, column]
-        parts.append(z + bias / n_modalities)
-        start += width
-    return torch.stack(parts, dim=1)
 
 
 def dependence_shares(unimodal: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -166,7 +150,7 @@ class AMCoWeighting(Weighting):
 
     def on_train_begin(self, ctx: TrainingContext) -> None:
         network = ctx.network
-        if not (network.fusion.concatenates and isinstance(network.head, nn.Linear)):
+        if not splits_concat_head(network):
             raise ValueError(
                 "amco: needs fusion='concat' (a linear head over the concatenated features, "
                 f"split per modality), got {type(network.fusion).__name__}"
@@ -196,7 +180,7 @@ class AMCoWeighting(Weighting):
         logits = output.logits  # Σ_m z_m, (B, K)
         if self._active() and self._head is not None and output.fused is not None:
             head, indicators = self._head
-            z = split_head(output.fused, head.weight, head.bias, self.widths, indicators)
+            z = split_concat_head(output.fused, head.weight, head.bias, self.widths, indicators)
             dropped = z * (1 - self._factor()).to(z.dtype)  # (B, M, K): z_m − z̃_m
             logits = logits - dropped.sum(dim=1)  # Σ_m z̃_m, (A3)
         return self.decision(logits)
@@ -204,8 +188,7 @@ class AMCoWeighting(Weighting):
     def loss_terms(self, output: FusionOutput, ctx: LossContext) -> dict[str, Tensor]:
         if not ctx.training or not self._active() or output.fused is None:
             return {}
-        head, indicators = ctx.network.head, bool(getattr(ctx.network.fusion, "indicators", False))
-        z = split_head(output.fused, head.weight, head.bias, self.widths, indicators)
+        z = concat_head_logits(ctx.network, output.fused, self.widths)  # (A1), (B, M, K)
         unimodal = z * self._factor().to(z.dtype)  # z̃_m, (B, M, K)
         mask = output.mask
         loss = sum(
