@@ -623,6 +623,22 @@ NOTES: dict[tuple[str, str], Note] = {
             "end_epoch": "last epoch of the masking (None: to the end)",
         },
     ),
+    ("weighting", "mbsd"): Note(
+        "BalanceBenchmark's MBSD objective (GeWu-Lab/BalanceBenchmark, MBSD_trainer.py; the code "
+        "names no paper)",
+        "Per pair of modalities, t_m = softmax(z_m)[y], s = max t, w = min t, g = s − w where "
+        "either predicts y (else 0); L = L_task + Σ_m CE(z_m) + mean_pairs mean_i g (w (log w − s) "
+        "+ (1/K) ‖z_j − z_l‖²) (training only).",
+        "Unimodal predictions should agree where one modality is right, the weaker pulled "
+        "towards the stronger; classification only.",
+        {
+            "start_epoch": "first epoch (0-based) of the extra terms",
+            "end_epoch": "last epoch of the extra terms (None: to the end)",
+            "kl_input": '"probability" (the code: s passed to kl_div as is) or "log" (log s)',
+            "unimodal": '"split_head" (split the concat head, the code), "heads" (unimodal '
+            'heads, any fusion) or "auto" (split when the fusion is concat)',
+        },
+    ),
     ("weighting", "greedy"): Note(
         'Wu, Jastrzębski, Cho, Geras, "Characterizing and Overcoming the Greedy Nature of '
         'Learning in Multi-modal Deep Neural Networks", ICML 2022, arXiv:2202.05306 (written '
