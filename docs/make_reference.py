@@ -639,6 +639,20 @@ NOTES: dict[tuple[str, str], Note] = {
             'heads, any fusion) or "auto" (split when the fusion is concat)',
         },
     ),
+    ("weighting", "lfm"): Note(
+        'Yang, Wan, Jiang, Xu, "Facilitating Multimodal Classification via Dynamically Learning '
+        'Modality Gap", NeurIPS 2024 (LFM; as BalanceBenchmark implements it)',
+        "L = 2 (α_0 CE(z) + α_1 mean_pairs A(p_j, p_l)), A = ½[KL(r ‖ p_j) + KL(r ‖ p_l)], "
+        "r = ½(p_j + p_l) of the unimodal predictions; once per epoch α_1 ← clip(α_1 − η γ, "
+        "0.05, 0.95), γ = mean of (∇² L_tot · ∇ CE) for the first encoder weight (training only).",
+        "Modalities converge at different rates and aligning their predictions should help the "
+        "slow one; the weight of the alignment is learned; classification only.",
+        {
+            "lr_alpha": "η, the step size of the α update (halved every 20 epochs)",
+            "unimodal": '"split_head" (split the concat head, the code), "heads" (unimodal '
+            'heads, any fusion) or "auto" (split when the fusion is concat)',
+        },
+    ),
     ("weighting", "greedy"): Note(
         'Wu, Jastrzębski, Cho, Geras, "Characterizing and Overcoming the Greedy Nature of '
         'Learning in Multi-modal Deep Neural Networks", ICML 2022, arXiv:2202.05306 (written '
