@@ -206,6 +206,23 @@ def test_nothing_is_masked_outside_training_or_the_window():
         assert bool(terms) is masked, (epoch, training)
 
 
+def test_a_share_of_exactly_sigma_is_not_dependent():
+    """(A6) is a strict ">": two identical modalities each hold half of the softmax mass, and
+    with σ = 0.5 neither becomes dependent."""
+    weighting = AMCoWeighting(sigma=0.5)
+    weight = np.array([[1.0, 1.0], [-1.0, -1.0]])  # a and b: one column each, the same
+    network = _linear_network(weighting, {"a": (1,), "b": (1,)}, weight, np.zeros(2), np.eye(2),
+                              np.zeros(2))  # fmt: skip
+    network.train()
+    weighting.on_batch_begin(training_context(network, epoch=0))
+    x = torch.tensor([[0.5], [-2.0], [1.0]])
+    batch = ModalityBatch({"a": x, "b": x.clone()}, torch.ones(3, 2, dtype=torch.bool))
+    output = network(batch)
+    weighting.loss_terms(output, loss_context(network, batch, torch.tensor([0, 1, 0])))
+    torch.testing.assert_close(output.diagnostics["amco_share"], torch.tensor([0.5, 0.5]))
+    assert weighting.dependent.tolist() == [False, False]
+
+
 def test_dependence_is_reset_at_each_epoch():
     weighting = AMCoWeighting()
     network = build_network(weighting)
