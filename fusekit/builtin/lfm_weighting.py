@@ -44,8 +44,11 @@ Differences between paper, code and this module, and the pick:
 * Missing modalities (the code has none): a pair's (L1) is the mean over rows where both are
   present (sample weights applied); a pair with no such row adds 0. (L3)'s factor 2α_0 scales the
   training task loss only (validation losses stay the plain mean, comparable across methods).
-* Data-parallel: γ is averaged over the processes (``all_reduce``), so α stays the same
-  everywhere. α is a buffer (``alpha``), the step size a plain attribute.
+* Data-parallel: each process computes γ on the first quarter of its own shard and γ is averaged
+  over the processes (``all_reduce``), so α is the same everywhere. That average is not the one
+  process's γ on the doubled batch (the product of two row means is not a row mean); α moves by
+  at most η|γ| per epoch, and the data-parallel test's two fits agree within its 1e-6. α is a
+  buffer (``alpha``), the step size a plain attribute.
 * Classification only (softmax predictions); regression is refused at ``build``.
 """
 

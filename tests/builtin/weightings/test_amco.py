@@ -260,9 +260,11 @@ def test_fits_and_is_reproducible():
     assert first.score(X, y) > 0.8
 
 
-def test_composes_with_another_weighting():
+@pytest.mark.parametrize("other", ["modality_dropout", "agm", "cml"])
+def test_composes_with_another_weighting(other):
+    """Beside a perturbation, and beside methods whose extra fuse passes run adjust_logits."""
     X, y = make_data(2)
-    model = FusionClassifier(weighting=["modality_dropout", "amco"], max_epochs=2, random_state=0)
+    model = FusionClassifier(weighting=[other, "amco"], max_epochs=2, random_state=0)
     assert np.isfinite(model.fit(X, y).predict_proba(X)).all()
 
 

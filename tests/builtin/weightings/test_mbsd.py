@@ -186,6 +186,14 @@ def test_fits_and_is_reproducible():
     assert first.score(X, y) > 0.6
 
 
+@pytest.mark.parametrize("other", ["modality_dropout", "agm", "cml"])
+def test_composes_with_another_weighting(other):
+    """Beside a perturbation and beside methods that make extra fuse passes."""
+    X, y = make_data(2)
+    model = FusionClassifier(weighting=[other, "mbsd"], max_epochs=2, random_state=0)
+    assert np.isfinite(model.fit(X, y).predict_proba(X)).all()
+
+
 def test_regression_is_refused():
     X, y = make_data(2)
     with pytest.raises(ValueError, match="mbsd: needs a classification task"):
