@@ -607,6 +607,52 @@ NOTES: dict[tuple[str, str], Note] = {
             "validation split (never trained on)",
         },
     ),
+    ("weighting", "amco"): Note(
+        'Zhou, Liang, Zheng, Xuan, Kumada, "Adaptive Mask Co-Optimization for Modal Dependence '
+        'in Multimodal Learning", ICASSP 2023 (AMCo; as BalanceBenchmark implements it)',
+        "z_m = h_m W_mᵀ + b / M from the concat head; a dependent modality's z_m is multiplied "
+        "by a class mask with ⌊sin(π/2 · min(ε, l_t)/ε) K⌋ random zeros; logits = L*(Σ_m z̃_m); "
+        "L = CE(logits) + Σ_m CE(z̃_m); dependent: softmax share of [z̃_1 … z̃_M] > σ "
+        "(training only; L* always decides).",
+        "One modality dominates the fused decision and should be taken out of it for a while; "
+        "classification with fusion='concat' only.",
+        {
+            "sigma": "σ, the softmax share above which a modality counts as dependent",
+            "eps": "ε, the progress at which the class mask covers every class",
+            "start_epoch": "first epoch (0-based) of the masking and unimodal losses",
+            "end_epoch": "last epoch of the masking (None: to the end)",
+        },
+    ),
+    ("weighting", "mbsd"): Note(
+        "BalanceBenchmark's MBSD objective (GeWu-Lab/BalanceBenchmark, MBSD_trainer.py; the code "
+        "names no paper)",
+        "Per pair of modalities, t_m = softmax(z_m)[y], s = max t, w = min t, g = s − w where "
+        "either predicts y (else 0); L = L_task + Σ_m CE(z_m) + mean_pairs mean_i g (w (log w − s) "
+        "+ (1/K) ‖z_j − z_l‖²) (training only).",
+        "Unimodal predictions should agree where one modality is right, the weaker pulled "
+        "towards the stronger; classification only.",
+        {
+            "start_epoch": "first epoch (0-based) of the extra terms",
+            "end_epoch": "last epoch of the extra terms (None: to the end)",
+            "kl_input": '"probability" (the code: s passed to kl_div as is) or "log" (log s)',
+            "unimodal": '"split_head" (split the concat head, the code), "heads" (unimodal '
+            'heads, any fusion) or "auto" (split when the fusion is concat)',
+        },
+    ),
+    ("weighting", "lfm"): Note(
+        'Yang, Wan, Jiang, Xu, "Facilitating Multimodal Classification via Dynamically Learning '
+        'Modality Gap", NeurIPS 2024 (LFM; as BalanceBenchmark implements it)',
+        "L = 2 (α_0 CE(z) + α_1 mean_pairs A(p_j, p_l)), A = ½[KL(r ‖ p_j) + KL(r ‖ p_l)], "
+        "r = ½(p_j + p_l) of the unimodal predictions; once per epoch α_1 ← clip(α_1 − η γ, "
+        "0.05, 0.95), γ = mean of (∇² L_tot · ∇ CE) for the first encoder weight (training only).",
+        "Modalities converge at different rates and aligning their predictions should help the "
+        "slow one; the weight of the alignment is learned; classification only.",
+        {
+            "lr_alpha": "η, the step size of the α update (halved every 20 epochs)",
+            "unimodal": '"split_head" (split the concat head, the code), "heads" (unimodal '
+            'heads, any fusion) or "auto" (split when the fusion is concat)',
+        },
+    ),
     ("weighting", "greedy"): Note(
         'Wu, Jastrzębski, Cho, Geras, "Characterizing and Overcoming the Greedy Nature of '
         'Learning in Multi-modal Deep Neural Networks", ICML 2022, arXiv:2202.05306 (written '

@@ -50,6 +50,7 @@ from fusekit.plugin.raw import (
 )
 from fusekit.plugin.schedule import WarmupCosine, WarmupMultiStep, check_window, in_window
 from fusekit.plugin.spec import INPUT_KINDS, BuildSpec, Shape, input_kind
+from fusekit.plugin.split_head import concat_head_logits, split_concat_head, splits_concat_head
 from fusekit.plugin.unimodal import require_unimodal_logits, unimodal_losses
 from fusekit.plugin.validation import (
     check_choice,
@@ -102,6 +103,7 @@ __all__ = [
     "check_non_negative",
     "check_scalar",
     "check_window",
+    "concat_head_logits",
     "expand_mask",
     "full_precision",
     "global_present_mean",
@@ -116,6 +118,8 @@ __all__ = [
     "scale_features",
     "seeded_generator",
     "sinusoidal_positions",
+    "split_concat_head",
+    "splits_concat_head",
     "stack_features",
     "unimodal_losses",
     "vector_size",
