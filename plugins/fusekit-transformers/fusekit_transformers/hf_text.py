@@ -97,6 +97,10 @@ class HFTextBackbone(Backbone):
     """A local ``AutoModel`` text encoder (``path``, ``pooling``, ``max_length``, ``freeze``)."""
 
     input_kinds = ("text",)
+    needs_host_values = (
+        "transformers reads the attention mask on the host once per forward pass, to skip it "
+        "where no token is padded (its SDPA fast path)"
+    )
 
     def __init__(
         self,

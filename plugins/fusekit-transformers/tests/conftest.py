@@ -30,10 +30,8 @@ def save_tiny_bert(folder, layers=2):
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     folder.mkdir(parents=True)
-    vocab = folder / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]))
-    BertTokenizerFast(vocab_file=str(vocab)).save_pretrained(folder)
-    vocab.unlink()  # the model reads tokenizer.json only
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
+    BertTokenizerFast(vocab={token: i for i, token in enumerate(tokens)}).save_pretrained(folder)
     config = BertConfig(
         vocab_size=5 + len(WORDS),
         hidden_size=32,
@@ -41,6 +39,7 @@ def save_tiny_bert(folder, layers=2):
         num_attention_heads=2,
         intermediate_size=37,
         max_position_embeddings=128,
+        initializer_range=0.2,  # larger than BERT's 0.02: texts give distinct vectors
     )
     torch.manual_seed(0)
     BertModel(config).save_pretrained(folder)
