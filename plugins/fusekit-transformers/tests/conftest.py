@@ -89,3 +89,14 @@ def vit(tmp_path_factory):
 @pytest.fixture(scope="session")
 def resnet(tmp_path_factory):
     return save_tiny_vision(tmp_path_factory.mktemp("models") / "resnet", "resnet")
+
+
+@pytest.fixture(scope="session")
+def vit2(tmp_path_factory):
+    """Two channels: the contract checks' images are (2, 4, 4)."""
+    return save_tiny_vision(tmp_path_factory.mktemp("models") / "vit2", "vit", channels=2)
+
+
+@pytest.fixture(scope="session")
+def resnet2(tmp_path_factory):
+    return save_tiny_vision(tmp_path_factory.mktemp("models") / "resnet2", "resnet", channels=2)
