@@ -132,7 +132,7 @@ def _width(config: Any) -> int:
 
 
 class HFImageBackbone(Backbone):
-    """A local ``AutoModel`` vision encoder (``path``, ``pooling``, ``freeze``)."""
+    """A local Hugging Face vision encoder (``path``, ``pooling``, ``freeze``)."""
 
     input_kinds = ("image",)
 

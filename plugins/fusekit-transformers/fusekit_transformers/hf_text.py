@@ -94,7 +94,7 @@ class HFTextEncoder(TokenizerEncoder):
 
 
 class HFTextBackbone(Backbone):
-    """A local ``AutoModel`` text encoder (``path``, ``pooling``, ``max_length``, ``freeze``)."""
+    """A local Hugging Face text encoder (``path``, ``pooling``, ``max_length``, ``freeze``)."""
 
     input_kinds = ("text",)
     needs_host_values = (
@@ -141,6 +141,8 @@ class HFTextBackbone(Backbone):
                 f"vocab_size is {config.vocab_size}; path must hold a model with its own tokenizer"
             )
         self.model = encoder_model(OWNER, config, folder)
+        if isinstance(getattr(self.model, "pooler", None), torch.nn.Module):
+            self.model.pooler = None  # BERT-style pooler: unused (the pooling is ours), dropped
         self.frozen = apply_freeze(OWNER, self.model, freeze)
         return (int(config.hidden_size),)
 
