@@ -81,6 +81,7 @@ class FusionNet(NeuralNet):
         if amp is None or amp.precision != self.precision:
             amp = self.__dict__["_mixed_precision"] = MixedPrecision(self.precision, self.device)
         return amp
+
     #: The process group while training data-parallel (:mod:`fusekit.engine.distributed`).
     parallel: distributed.DataParallel | None = None
 

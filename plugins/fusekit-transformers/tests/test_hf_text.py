@@ -144,7 +144,8 @@ def test_param_groups_give_the_encoder_its_learning_rate(bert):
     slow = [g for g in groups if g["lr"] == RECOMMENDED_LR == 2e-5]
     assert len(slow) == 1 and {id(p) for p in slow[0]["params"]} == encoder
     rest = {id(p) for g in groups if g is not slow[0] for p in g["params"]}
-    assert rest and not rest & encoder and all(g["lr"] == model.lr_ for g in groups if g is not slow[0])
+    assert rest and not rest & encoder
+    assert all(g["lr"] == model.lr_ for g in groups if g is not slow[0])
 
 
 def test_a_cache_id_is_found_offline(bert, tmp_path, monkeypatch):
@@ -257,6 +258,6 @@ def test_bench_on_a_text_and_tabular_file(bert, tmp_path, capsys):
         ]
     )
     results = pd.read_csv(tmp_path / "out" / "results.csv")
-    assert code == 0 and (results["status"] == "ok").all(), results.filter(like="error").to_dict("records")
+    errors = results.filter(like="error").to_dict("records")
+    assert code == 0 and (results["status"] == "ok").all(), errors
     assert len(results) == 2
-
