@@ -261,3 +261,23 @@ def test_bench_on_a_text_and_tabular_file(bert, tmp_path, capsys):
     errors = results.filter(like="error").to_dict("records")
     assert code == 0 and (results["status"] == "ok").all(), errors
     assert len(results) == 2
+
+
+def test_a_frozen_encoder_runs_once_per_row_per_fit(bert, monkeypatch):
+    """freeze=True: each training row goes through the encoder once in a fit of 4 epochs (the
+    frozen cache); fine-tuned, once per epoch."""
+    from transformers import BertModel
+
+    seen = []
+    forward = BertModel.forward
+
+    def counting(self, input_ids=None, **kwargs):
+        seen.append(len(input_ids))
+        return forward(self, input_ids=input_ids, **kwargs)
+
+    monkeypatch.setattr(BertModel, "forward", counting)
+    X, y = _frame(n=24)
+    for freeze, passes in ((True, 1), (False, 4)):
+        seen.clear()
+        _model(bert, backbone__text__freeze=freeze, max_epochs=4, train_split=None).fit(X, y)
+        assert sum(seen) == passes * len(X), (freeze, seen)
