@@ -43,7 +43,7 @@ def model_folder(owner: str, path: str | Path | None) -> Path:
 
         try:
             return Path(snapshot_download(path, local_files_only=True))
-        except LocalEntryNotFoundError:
+        except (LocalEntryNotFoundError, ValueError):  # not cached, or not a valid repo id
             pass
     raise ModelFolderError(
         f"{owner}: path={str(path)!r} is neither a folder nor a model in the local Hugging Face "
