@@ -354,6 +354,36 @@ NOTES: dict[tuple[str, str], Note] = {
             "empty_is_missing": "a blank text is an absent row",
         },
     ),
+    ("backbone", "hf_text"): Note(
+        'Devlin et al., "BERT: Pre-training of Deep Bidirectional Transformers for Language '
+        'Understanding", NAACL 2019 (any local Hugging Face AutoModel text encoder)',
+        "text → the model's tokenizer: [CLS] t_1..t_L [SEP] (≤ max_length) → encoder → "
+        "h_[CLS] (pooling='cls') or (1/L) Σ_i h_i over the real tokens ('mean'); no token: "
+        "zeros. Frozen, fine-tuned, or only the last k layers trained.",
+        "Text columns with a pretrained transformer from a local folder or the local cache; "
+        "frozen for small data (encoded once per fit), fine-tuned at lr ~2e-5 with more.",
+        {
+            "path": "the model's folder, or its id in the local Hugging Face cache (offline)",
+            "pooling": '"cls" (first token) or "mean" (over the real tokens)',
+            "max_length": "tokens kept per text, special tokens included",
+            "freeze": "True: all fixed; False: all trained; k: all but the last k layers fixed",
+            "empty_is_missing": "a blank text is an absent row",
+        },
+    ),
+    ("backbone", "hf_image"): Note(
+        'Dosovitskiy et al., "An Image is Worth 16x16 Words", ICLR 2021 (any local Hugging Face '
+        "AutoModel vision encoder: ViT, DINOv2, CLIP vision, ResNet, ConvNeXt)",
+        "image (array in [0, 1] or file) → resize / crop / rescale / normalise as the model's "
+        "preprocessor_config.json says → encoder → pooled output (pooling='pooler'), mean "
+        "of the last hidden state ('mean') or its first token ('cls').",
+        "Image columns (paths or arrays) with a pretrained vision encoder, offline; frozen "
+        "by default (encoded once per fit).",
+        {
+            "path": "the model's folder, or its id in the local Hugging Face cache (offline)",
+            "pooling": '"pooler", "mean" or "cls" (transformers only)',
+            "freeze": "True: all fixed; False: all trained; k: all but the last k layers fixed",
+        },
+    ),
     ("backbone", "gru"): Note(
         'Cho et al., "Learning Phrase Representations using RNN Encoder-Decoder", EMNLP 2014',
         "GRU over the real steps (packed), hidden state at every step; (B, T, d) → (B, T, H), "

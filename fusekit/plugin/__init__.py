@@ -42,11 +42,13 @@ from fusekit.plugin.output import FusionOutput
 from fusekit.plugin.parallel import all_reduce, broadcast, global_present_mean, world_size
 from fusekit.plugin.precision import at_least_float32, full_precision
 from fusekit.plugin.raw import (
+    ENCODED_KINDS,
     RAW_KINDS,
     RESERVED_CODE,
     EncodedInput,
     EncoderState,
     InputEncoder,
+    InputFileError,
 )
 from fusekit.plugin.schedule import WarmupCosine, WarmupMultiStep, check_window, in_window
 from fusekit.plugin.spec import INPUT_KINDS, BuildSpec, Shape, input_kind
@@ -71,6 +73,8 @@ __all__ = [
     "EncodedInput",
     "EncoderState",
     "InputEncoder",
+    "InputFileError",
+    "ENCODED_KINDS",
     "RAW_KINDS",
     "RESERVED_CODE",
     "BuildSpec",
