@@ -624,6 +624,26 @@ NOTES: dict[tuple[str, str], Note] = {
             "utilization": "measure u(m | rest) on every training batch (M + 1 fuse passes)",
         },
     ),
+    ("weighting", "reconboost"): Note(
+        'Hua, Xu, Bao, Yang, Huang, "ReconBoost: Boosting Can Achieve Modality Reconcilement", '
+        "ICML 2024, arXiv:2405.09321 (written from the official code huacong/ReconBoost and "
+        "BalanceBenchmark)",
+        "Stages cycle over the modalities: phase 1 trains learner f_m (fusion and head on m "
+        "alone) on mean (w₁ − w₂ softmax(F_{−m})[y]) CE(f_m, y) / K, F_{−m} = ρ·(the network "
+        "without m, no gradient), + α MSE(softmax f_m, softmax f_prev); phase 2 trains "
+        "everything on CE(ρ·logits).",
+        "A dominant modality keeps the others from learning in joint training and training "
+        "one modality at a time, on what the others get wrong, is affordable; classification "
+        "only; one or two extra decision passes per batch in phase 1.",
+        {
+            "weight1": "w₁, weight of the learner's cross-entropy",
+            "weight2": "w₂, how much a row the other modalities already get right weighs less",
+            "alpha": "α, weight of the consolidation MSE (0: the official codes' effect)",
+            "boost_rate": "initial value of the learnt scale ρ of the ensemble's logits",
+            "boost_epochs": "epochs of phase 1 (one modality) per stage",
+            "rectify_epochs": "epochs of phase 2 (every parameter) per stage",
+        },
+    ),
     ("weighting", "udml"): Note(
         '"Unbiased Dynamic Multimodal Learning" (UDML), code github.com/shicaiwei123/UDML',
         "u^m = E_m(σ_z^m) (Eqs. 9-11); d^m = ‖ℓ^f − ℓ^{−m}‖₁, α^m = M·d^m/Σ d (Eqs. 12-13); "
