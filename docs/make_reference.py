@@ -644,6 +644,23 @@ NOTES: dict[tuple[str, str], Note] = {
             "rectify_epochs": "epochs of phase 2 (every parameter) per stage",
         },
     ),
+    ("weighting", "sample_valuation"): Note(
+        'Wei, Feng, Wang, Hu, "Enhancing Multimodal Cooperation via Sample-level Modality '
+        'Valuation", CVPR 2024, arXiv:2309.06255 (written from the official code '
+        "GeWu-Lab/Valuate-and-Enhance-Multimodal-Cooperation and BalanceBenchmark)",
+        "Each epoch after the warm-up, per training row: v(S) = |S|·1[ŷ(S) = y] from masked "
+        "eval passes, φ_m its Shapley values; c_m = 1, 2, 3 copies for φ_m in (0.4, 1), "
+        "(−0.1, 0.4), below −0.1; L = L_task + Σ_i Σ_m c_im CE(v({m})_i) / B (the copies, "
+        "each with only m present).",
+        "The modality that lags differs from sample to sample (no dataset-level dominance) "
+        "and 2^M − 1 prediction passes over the training rows per epoch are affordable; "
+        "classification only; needs every training row (no partial_fit).",
+        {
+            "warmup_epochs": "epochs of plain training before the first valuation",
+            "value": '"count" (|S| when right, the official code) or "correct" (1 when right, '
+            "BalanceBenchmark)",
+        },
+    ),
     ("weighting", "udml"): Note(
         '"Unbiased Dynamic Multimodal Learning" (UDML), code github.com/shicaiwei123/UDML',
         "u^m = E_m(σ_z^m) (Eqs. 9-11); d^m = ‖ℓ^f − ℓ^{−m}‖₁, α^m = M·d^m/Σ d (Eqs. 12-13); "

@@ -21,4 +21,15 @@ __all__ = [
     "training_context",
 ]
 
-BALANCING = ["pmr", "agm", "mmpareto", "mla", "opm", "greedy", "cml", "umt", "reconboost"]
+BALANCING = [
+    "pmr",
+    "agm",
+    "mmpareto",
+    "mla",
+    "opm",
+    "greedy",
+    "cml",
+    "umt",
+    "reconboost",
+    "sample_valuation",
+]
