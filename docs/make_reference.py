@@ -661,6 +661,24 @@ NOTES: dict[tuple[str, str], Note] = {
             "BalanceBenchmark)",
         },
     ),
+    ("weighting", "arl"): Note(
+        'Shi et al., "Improving Multimodal Learning via Imbalanced Learning", ICCV 2025, '
+        "arXiv:2507.10203 (ARL, Asymmetric Representation Learning; written from the official "
+        "code shicaiwei123/ICCV2025-ARL)",
+        "z_m = the shared fusion and head on m alone; L = CE(z) + γ Σ_m CE(z_m); ω = "
+        "softmax(T · ũ_m · mean_{j≠m} c̃_j) from normalised logit magnitudes c̃ and inverse "
+        "entropies ũ; encoder m's gradients × (1 + ω_m) (training only).",
+        "Modalities differ in how noisy their predictions are and the fit should depend more "
+        "on the steadier one, with any fusion; M extra decision passes per batch; "
+        "classification only.",
+        {
+            "gamma": "γ, weight of the unimodal losses after the warm-up",
+            "temperature": "T, sharpness of the coefficient softmax",
+            "warmup_epochs": "epochs with γ = 1 and no gradient scaling",
+            "coefficients": '"variance" (ω as the paper describes) or "released" (ω = 0.5 for '
+            "every modality, what the released code applies)",
+        },
+    ),
     ("weighting", "udml"): Note(
         '"Unbiased Dynamic Multimodal Learning" (UDML), code github.com/shicaiwei123/UDML',
         "u^m = E_m(σ_z^m) (Eqs. 9-11); d^m = ‖ℓ^f − ℓ^{−m}‖₁, α^m = M·d^m/Σ d (Eqs. 12-13); "

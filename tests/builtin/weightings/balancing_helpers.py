@@ -32,4 +32,5 @@ BALANCING = [
     "umt",
     "reconboost",
     "sample_valuation",
+    "arl",
 ]

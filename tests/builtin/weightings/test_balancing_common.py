@@ -90,7 +90,7 @@ def test_regression_fits(weighting):
 
 
 @pytest.mark.parametrize(
-    "weighting", ["pmr", "mla", "opm", "cml", "reconboost", "sample_valuation"]
+    "weighting", ["pmr", "mla", "opm", "cml", "reconboost", "sample_valuation", "arl"]
 )
 def test_classification_only_weightings_reject_regression(weighting):
     X, y = make_data(2)
@@ -125,6 +125,7 @@ def test_composes_with_a_calibration(weighting):
         ("umt", "scaling", -1.0),
         ("reconboost", "weight2", -1.0),
         ("sample_valuation", "warmup_epochs", -1),
+        ("arl", "gamma", -1.0),
     ],
 )
 def test_bad_parameter_is_a_clear_error(weighting, parameter, value):
