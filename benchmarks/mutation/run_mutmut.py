@@ -46,6 +46,12 @@ BUILTIN = {
     "unimodal_aux": ("unimodal_aux_weighting", "tests/builtin/weightings/test_unimodal_aux.py"),
     "static": ("static_weighting", "tests/builtin/weightings/test_static.py"),
     "modality_dropout": ("modality_dropout", "tests/builtin/weightings/test_modality_dropout.py"),
+    "reconboost": ("reconboost_weighting", "tests/builtin/weightings/test_reconboost.py"),
+    "sample_valuation": (
+        "sample_valuation_weighting",
+        "tests/builtin/weightings/test_sample_valuation.py",
+    ),
+    "arl": ("arl_weighting", "tests/builtin/weightings/test_arl.py"),
 }
 MODULES = {
     name: (ROOT, "fusekit", f"fusekit/builtin/{module}.py", [tests])
