@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from fusekit.bench import BenchConfig, run_bench
-from fusekit.bench.cli import main
+from fusekit.cli import main
 from fusekit.bench.data import from_arrays, load_named
 from fusekit.bench.preflight import PreflightError, preflight
 from fusekit.data import Modalities
