@@ -27,7 +27,9 @@ Configurations (accuracy; ROC AUC shown beside it):
 * ``fusekit: tfidf modality, categorical``: the text as a TF-IDF + SVD feature modality (``mlp``),
   ``shop`` through ``categorical``;
 * ``fusekit: tfidf modality, one-hot``: the same with the categories one-hot into ``mlp``: the
-  categorical backbone's effect, everything else equal.
+  categorical backbone's effect, everything else equal;
+* ``fusekit: hashed_text, categorical``: the built-in ``hashed_text`` backbone (hashed word
+  1-2-grams, trained from scratch) on the raw review, ``shop`` through ``categorical``.
 
 Verdicts: :func:`fusekit.bench.stats.verdicts` (Nadeau-Bengio corrected t-test against the best,
 TOST equivalence inside the bench's ROPE) and, for each fusekit row, the same two tests of its
@@ -84,6 +86,7 @@ FROZEN = "fusekit: wordllama frozen"
 FINE_TUNED = "fusekit: wordllama fine-tuned"
 TFIDF_CATEGORICAL = "fusekit: tfidf modality, categorical"
 TFIDF_ONE_HOT = "fusekit: tfidf modality, one-hot"
+HASHED = "fusekit: hashed_text, categorical"
 SVD_WIDTH = 64
 
 Predict = tuple[np.ndarray, np.ndarray, float]  # (labels, P(class 1), fit seconds)
@@ -279,7 +282,8 @@ def header(args: argparse.Namespace, commit: str, n_rows: int, majority: float) 
     return [
         "# Text + tabular: clothing reviews",
         "",
-        "Written whole by `benchmarks/text_tabular/clothing_reviews.py`; see README.md here.",
+        "This file is written entirely by `benchmarks/text_tabular/clothing_reviews.py`; the "
+        "reading is in README.md beside it.",
         "",
         "```",
         "command: python " + " ".join(sys.argv),
@@ -371,6 +375,12 @@ def main() -> None:
                 Modalities(tfidf_test, shop=blocks_test["shop"]),
             ),
         )
+        model = fusekit_model(
+            seed,
+            args.epochs,
+            backbone={"review": "hashed_text", "shop": "categorical", "tab": "mlp"},
+        )
+        record(HASHED, y_test, timed(model, raw.iloc[train], y_train, raw.iloc[test]))
         print(
             f"fold {fold}: " + ", ".join(f"{k} {v[-1]:.3f}" for k, v in scores.items()), flush=True
         )
@@ -405,7 +415,7 @@ def main() -> None:
         "| configuration | mean paired diff | 90 % corrected CI | p (corrected t) | verdict |",
         "|---|---|---|---|---|",
     ]
-    for name in (FROZEN, FINE_TUNED, TFIDF_CATEGORICAL, TFIDF_ONE_HOT):
+    for name in (FROZEN, FINE_TUNED, HASHED, TFIDF_CATEGORICAL, TFIDF_ONE_HOT):
         lines.append(f"| {name} | {versus(table, name, SKLEARN, n_train, n_test)} |")
     lines += [
         "",
