@@ -102,7 +102,9 @@ def fusekit_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 def text_features() -> AbsentWhereMissing:
     """TF-IDF + SVD of the text, all-NaN rows where there is no review."""
-    return AbsentWhereMissing(make_pipeline(TfidfVectorizer(min_df=3), TruncatedSVD(SVD_WIDTH)))
+    return AbsentWhereMissing(
+        make_pipeline(TfidfVectorizer(min_df=3), TruncatedSVD(SVD_WIDTH, random_state=0))
+    )
 
 
 def one_hot() -> OneHotEncoder:
@@ -129,7 +131,9 @@ def sklearn_pipeline(seed: int) -> Any:
         [
             (
                 "text",
-                make_pipeline(fill, TfidfVectorizer(min_df=3), TruncatedSVD(SVD_WIDTH)),
+                make_pipeline(
+                    fill, TfidfVectorizer(min_df=3), TruncatedSVD(SVD_WIDTH, random_state=0)
+                ),
                 "text",
             ),
             ("categories", one_hot(), CATEGORIES),
