@@ -29,13 +29,15 @@ def plugin_label(kind: str, component: Component) -> str:
 
 def check_supported_tasks(components: Iterable[tuple[str, Component]], task: str) -> None:
     """``ValueError`` naming the first component whose ``supported_tasks`` lack ``task``."""
+    registry = get_registry()
     for kind, component in components:
         supported = tuple(getattr(component, "supported_tasks", TASKS))
         if task not in supported:
+            name = registry.name_of(kind, type(component)) or type(component).__name__
             raise ValueError(
-                f"{plugin_label(kind, component)} supports {' and '.join(supported)} only, but "
-                f"this is a {task} task. Choose another {kind} (or the estimator for "
-                f"{supported[0]})."
+                f"{name}: needs a {' or '.join(supported)} task, got {task}. "
+                f"{plugin_label(kind, component)} declares supported_tasks = {supported!r}; "
+                f"choose another {kind}, or the estimator for {supported[0]}."
             )
 
 
