@@ -29,11 +29,10 @@ def plugin_label(kind: str, component: Component) -> str:
 
 def check_supported_tasks(components: Iterable[tuple[str, Component]], task: str) -> None:
     """``ValueError`` naming the first component whose ``supported_tasks`` lack ``task``."""
-    registry = get_registry()
     for kind, component in components:
         supported = tuple(getattr(component, "supported_tasks", TASKS))
         if task not in supported:
-            name = registry.name_of(kind, type(component)) or type(component).__name__
+            name = get_registry().name_of(kind, type(component)) or type(component).__name__
             raise ValueError(
                 f"{name}: needs a {' or '.join(supported)} task, got {task}. "
                 f"{plugin_label(kind, component)} declares supported_tasks = {supported!r}; "
