@@ -354,6 +354,36 @@ NOTES: dict[tuple[str, str], Note] = {
             "empty_is_missing": "a blank text is an absent row",
         },
     ),
+    ("backbone", "hf_text"): Note(
+        'Devlin et al., "BERT: Pre-training of Deep Bidirectional Transformers for Language '
+        'Understanding", NAACL 2019 (any local Hugging Face AutoModel text encoder)',
+        "text → the model's tokenizer: [CLS] t_1..t_L [SEP] (≤ max_length) → encoder → "
+        "h_[CLS] (pooling='cls') or (1/L) Σ_i h_i over the real tokens ('mean'); no token: "
+        "zeros. Frozen, fine-tuned, or only the last k layers trained.",
+        "Text columns with a pretrained transformer from a local folder or the local cache; "
+        "frozen for small data (encoded once per fit), fine-tuned at lr ~2e-5 with more.",
+        {
+            "path": "the model's folder, or its id in the local Hugging Face cache (offline)",
+            "pooling": '"cls" (first token) or "mean" (over the real tokens)',
+            "max_length": "tokens kept per text, special tokens included",
+            "freeze": "True: all fixed; False: all trained; k: all but the last k layers fixed",
+            "empty_is_missing": "a blank text is an absent row",
+        },
+    ),
+    ("backbone", "hf_image"): Note(
+        'Dosovitskiy et al., "An Image is Worth 16x16 Words", ICLR 2021 (any local Hugging Face '
+        "AutoModel vision encoder: ViT, DINOv2, CLIP vision, ResNet, ConvNeXt)",
+        "image (array in [0, 1] or file) → resize / crop / rescale / normalise as the model's "
+        "preprocessor_config.json says → encoder → pooled output (pooling='pooler'), mean "
+        "of the last hidden state ('mean') or its first token ('cls').",
+        "Image columns (paths or arrays) with a pretrained vision encoder, offline; frozen "
+        "by default (encoded once per fit).",
+        {
+            "path": "the model's folder, or its id in the local Hugging Face cache (offline)",
+            "pooling": '"pooler", "mean" or "cls" (transformers only)',
+            "freeze": "True: all fixed; False: all trained; k: all but the last k layers fixed",
+        },
+    ),
     ("backbone", "gru"): Note(
         'Cho et al., "Learning Phrase Representations using RNN Encoder-Decoder", EMNLP 2014',
         "GRU over the real steps (packed), hidden state at every step; (B, T, d) → (B, T, H), "
@@ -605,6 +635,52 @@ NOTES: dict[tuple[str, str], Note] = {
             "reinit_num": "how many re-initialisations at most",
             "validation_fraction": "rows held out for the diagnosis when the fit has no "
             "validation split (never trained on)",
+        },
+    ),
+    ("weighting", "amco"): Note(
+        'Zhou, Liang, Zheng, Xuan, Kumada, "Adaptive Mask Co-Optimization for Modal Dependence '
+        'in Multimodal Learning", ICASSP 2023 (AMCo; as BalanceBenchmark implements it)',
+        "z_m = h_m W_mᵀ + b / M from the concat head; a dependent modality's z_m is multiplied "
+        "by a class mask with ⌊sin(π/2 · min(ε, l_t)/ε) K⌋ random zeros; logits = L*(Σ_m z̃_m); "
+        "L = CE(logits) + Σ_m CE(z̃_m); dependent: softmax share of [z̃_1 … z̃_M] > σ "
+        "(training only; L* always decides).",
+        "One modality dominates the fused decision and should be taken out of it for a while; "
+        "classification with fusion='concat' only.",
+        {
+            "sigma": "σ, the softmax share above which a modality counts as dependent",
+            "eps": "ε, the progress at which the class mask covers every class",
+            "start_epoch": "first epoch (0-based) of the masking and unimodal losses",
+            "end_epoch": "last epoch of the masking (None: to the end)",
+        },
+    ),
+    ("weighting", "mbsd"): Note(
+        "BalanceBenchmark's MBSD objective (GeWu-Lab/BalanceBenchmark, MBSD_trainer.py; the code "
+        "names no paper)",
+        "Per pair of modalities, t_m = softmax(z_m)[y], s = max t, w = min t, g = s − w where "
+        "either predicts y (else 0); L = L_task + Σ_m CE(z_m) + mean_pairs mean_i g (w (log w − s) "
+        "+ (1/K) ‖z_j − z_l‖²) (training only).",
+        "Unimodal predictions should agree where one modality is right, the weaker pulled "
+        "towards the stronger; classification only.",
+        {
+            "start_epoch": "first epoch (0-based) of the extra terms",
+            "end_epoch": "last epoch of the extra terms (None: to the end)",
+            "kl_input": '"probability" (the code: s passed to kl_div as is) or "log" (log s)',
+            "unimodal": '"split_head" (split the concat head, the code), "heads" (unimodal '
+            'heads, any fusion) or "auto" (split when the fusion is concat)',
+        },
+    ),
+    ("weighting", "lfm"): Note(
+        'Yang, Wan, Jiang, Xu, "Facilitating Multimodal Classification via Dynamically Learning '
+        'Modality Gap", NeurIPS 2024 (LFM; as BalanceBenchmark implements it)',
+        "L = 2 (α_0 CE(z) + α_1 mean_pairs A(p_j, p_l)), A = ½[KL(r ‖ p_j) + KL(r ‖ p_l)], "
+        "r = ½(p_j + p_l) of the unimodal predictions; once per epoch α_1 ← clip(α_1 − η γ, "
+        "0.05, 0.95), γ = mean of (∇² L_tot · ∇ CE) for the first encoder weight (training only).",
+        "Modalities converge at different rates and aligning their predictions should help the "
+        "slow one; the weight of the alignment is learned; classification only.",
+        {
+            "lr_alpha": "η, the step size of the α update (halved every 20 epochs)",
+            "unimodal": '"split_head" (split the concat head, the code), "heads" (unimodal '
+            'heads, any fusion) or "auto" (split when the fusion is concat)',
         },
     ),
     ("weighting", "greedy"): Note(
