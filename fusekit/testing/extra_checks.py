@@ -229,7 +229,18 @@ def check_regression(kind: str, plugin: Any, params: Mapping[str, Any] | None = 
             "FusionRegressor trained a plugin whose supported_tasks lack 'regression'",
             "let the engine refuse it (fusekit.engine.contract_guards.check_supported_tasks)",
         )
-    problem = _regression_pass(kind, plugin, params)
+    try:
+        problem = _regression_pass(kind, plugin, params)
+    except ValueError as error:
+        _fail(
+            kind,
+            plugin,
+            "declares the tasks it supports",
+            f"building it for regression raised {error!r:.200}, but its supported_tasks include "
+            "'regression'",
+            "declare supported_tasks = ('classification',), so that the estimator refuses "
+            "regression by name before anything is built",
+        )
     if problem is not None:
         _fail(
             kind,

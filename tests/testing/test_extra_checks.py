@@ -204,3 +204,16 @@ def test_padding_check_reads_steps_through_the_default_backbone():
     check_padded_steps_ignored("fusion", "concat", None)
     with pytest.raises(ContractError):
         check_padded_steps_ignored("fusion", PoolsPadding, None)
+
+
+class RefusesInBuild(Weighting):
+    """Refuses regression in build without declaring it."""
+
+    def build(self, spec):
+        if spec.task != "classification":
+            raise ValueError("refuses: needs a classification task")
+
+
+def test_a_plugin_refusing_regression_undeclared_is_told_to_declare_it():
+    with pytest.raises(ContractError, match=r"Fix: declare supported_tasks = \(.classification"):
+        check_regression("weighting", RefusesInBuild, None)
