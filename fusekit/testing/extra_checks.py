@@ -201,7 +201,7 @@ def _regression_pass(kind: str, plugin: Any, params: Mapping[str, Any]) -> str |
                 return f"the training loss is {loss.item()}"
             loss.backward()
             for m in shapes:
-                grads = [p.grad for p in network.modality_parameters(m)]
+                grads = [p.grad for p in network.modality_parameters(m) if p.requires_grad]
                 if grads and all(g is None or not g.abs().sum() > 0 for g in grads):
                     return f"no gradient reached modality {m!r}'s encoder"
     return None
