@@ -700,6 +700,61 @@ NOTES: dict[tuple[str, str], Note] = {
             "utilization": "measure u(m | rest) on every training batch (M + 1 fuse passes)",
         },
     ),
+    ("weighting", "reconboost"): Note(
+        'Hua, Xu, Bao, Yang, Huang, "ReconBoost: Boosting Can Achieve Modality Reconcilement", '
+        "ICML 2024, arXiv:2405.09321 (written from the official code huacong/ReconBoost and "
+        "BalanceBenchmark)",
+        "Stages cycle over the modalities: phase 1 trains learner f_m (fusion and head on m "
+        "alone) on mean (w₁ − w₂ softmax(F_{−m})[y]) CE(f_m, y) / K, F_{−m} = ρ·(the network "
+        "without m, no gradient), + α MSE(softmax f_m, softmax f_prev); phase 2 trains "
+        "everything on CE(ρ·logits).",
+        "A dominant modality keeps the others from learning in joint training and training "
+        "one modality at a time, on what the others get wrong, is affordable; classification "
+        "only; one or two extra decision passes per batch in phase 1.",
+        {
+            "weight1": "w₁, weight of the learner's cross-entropy",
+            "weight2": "w₂, how much a row the other modalities already get right weighs less",
+            "alpha": "α, weight of the consolidation MSE (0: the official codes' effect)",
+            "boost_rate": "initial value of the learnt scale ρ of the ensemble's logits",
+            "boost_epochs": "epochs of phase 1 (one modality) per stage",
+            "rectify_epochs": "epochs of phase 2 (every parameter) per stage",
+        },
+    ),
+    ("weighting", "sample_valuation"): Note(
+        'Wei, Feng, Wang, Hu, "Enhancing Multimodal Cooperation via Sample-level Modality '
+        'Valuation", CVPR 2024, arXiv:2309.06255 (written from the official code '
+        "GeWu-Lab/Valuate-and-Enhance-Multimodal-Cooperation and BalanceBenchmark)",
+        "Each epoch after the warm-up, per training row: v(S) = |S|·1[ŷ(S) = y] from masked "
+        "eval passes, φ_m its Shapley values; c_m = 1, 2, 3 copies for φ_m in (0.4, 1), "
+        "(−0.1, 0.4), below −0.1; L = L_task + Σ_i Σ_m c_im CE(v({m})_i) / B (the copies, "
+        "each with only m present).",
+        "The modality that lags differs from sample to sample (no dataset-level dominance) "
+        "and 2^M − 1 prediction passes over the training rows per epoch are affordable; "
+        "classification only; needs every training row (no partial_fit).",
+        {
+            "warmup_epochs": "epochs of plain training before the first valuation",
+            "value": '"count" (|S| when right, the official code) or "correct" (1 when right, '
+            "BalanceBenchmark)",
+        },
+    ),
+    ("weighting", "arl"): Note(
+        'Shi et al., "Improving Multimodal Learning via Imbalanced Learning", ICCV 2025, '
+        "arXiv:2507.10203 (ARL, Asymmetric Representation Learning; written from the official "
+        "code shicaiwei123/ICCV2025-ARL)",
+        "z_m = the shared fusion and head on m alone; L = CE(z) + γ Σ_m CE(z_m); ω = "
+        "softmax(T · ũ_m · mean_{j≠m} c̃_j) from normalised logit magnitudes c̃ and inverse "
+        "entropies ũ; encoder m's gradients × (1 + ω_m) (training only).",
+        "Modalities differ in how noisy their predictions are and the fit should depend more "
+        "on the steadier one, with any fusion; M extra decision passes per batch; "
+        "classification only.",
+        {
+            "gamma": "γ, weight of the unimodal losses after the warm-up",
+            "temperature": "T, sharpness of the coefficient softmax",
+            "warmup_epochs": "epochs with γ = 1 and no gradient scaling",
+            "coefficients": '"variance" (ω as the paper describes) or "released" (ω = 0.5 for '
+            "every modality, what the released code applies)",
+        },
+    ),
     ("weighting", "udml"): Note(
         '"Unbiased Dynamic Multimodal Learning" (UDML), code github.com/shicaiwei123/UDML',
         "u^m = E_m(σ_z^m) (Eqs. 9-11); d^m = ‖ℓ^f − ℓ^{−m}‖₁, α^m = M·d^m/Σ d (Eqs. 12-13); "

@@ -49,6 +49,12 @@ BUILTIN = {
     "amco": ("amco_weighting", "tests/builtin/weightings/test_amco.py"),
     "mbsd": ("mbsd_weighting", "tests/builtin/weightings/test_mbsd.py"),
     "lfm": ("lfm_weighting", "tests/builtin/weightings/test_lfm.py"),
+    "reconboost": ("reconboost_weighting", "tests/builtin/weightings/test_reconboost.py"),
+    "sample_valuation": (
+        "sample_valuation_weighting",
+        "tests/builtin/weightings/test_sample_valuation.py",
+    ),
+    "arl": ("arl_weighting", "tests/builtin/weightings/test_arl.py"),
 }
 MODULES = {
     name: (ROOT, "fusekit", f"fusekit/builtin/{module}.py", [tests])
