@@ -108,11 +108,16 @@ def shapley_responses(values: dict[frozenset[int], Tensor], n_modalities: int) -
 
 @torch.no_grad()
 def coalition_logits(
-    network: NetworkView, features: dict[str, Tensor], mask: Tensor, full: Tensor
+    network: NetworkView,
+    features: dict[str, Tensor],
+    mask: Tensor,
+    full: Tensor,
+    steps: dict[str, Tensor] | None = None,
 ) -> dict[frozenset[int], Tensor]:
     """v(S) ``(B, K)`` for every non-empty coalition S of mask columns; v(N) = ``full``.
 
-    The features of the modalities outside S are zeroed, so the fusion sees them as absent.
+    The features of the modalities outside S are zeroed, so the fusion sees them as absent;
+    ``steps`` (the pass's real-step masks) keep padded steps out of the sequences' pooling.
     """
     n = mask.shape[1]
     was_training = network.training
@@ -127,7 +132,7 @@ def coalition_logits(
                 name: value * expand_mask(coalition_mask[:, position], value)
                 for position, (name, value) in enumerate(features.items())
             }
-            values[frozenset(coalition)] = network.fuse(zeroed, coalition_mask)
+            values[frozenset(coalition)] = network.fuse(zeroed, coalition_mask, steps=steps)
     network.train(was_training)
     return values
 
@@ -193,7 +198,7 @@ class AGMWeighting(Weighting):
         if not ctx.training:
             return {}
         mask = output.mask  # (B, M)
-        values = coalition_logits(ctx.network, output.calibrated, mask, output.logits)
+        values = coalition_logits(ctx.network, output.calibrated, mask, output.logits, output.steps)
         with torch.no_grad():
             responses = shapley_responses(values, len(self.names))  # (M, B, K)
             losses = torch.stack(

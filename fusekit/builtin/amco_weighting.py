@@ -103,6 +103,8 @@ def dependence_shares(unimodal: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
 class AMCoWeighting(Weighting):
     """AMCo: mask random classes of the dominant modality's logits, decide with one more layer."""
 
+    supported_tasks = ("classification",)
+
     #: Data-parallel: the class mask is broadcast, the dependence shares are global means.
     data_parallel_safe = True
 

@@ -114,6 +114,8 @@ def prediction_entropy(logits: Tensor) -> Tensor:
 class ARLWeighting(Weighting):
     """ARL: unimodal losses through the shared head and encoder gradients scaled by 1 + ω."""
 
+    supported_tasks = ("classification",)
+
     #: Data-parallel: c and H from the global batch; (A4) edits the averaged gradients.
     data_parallel_safe = True
 

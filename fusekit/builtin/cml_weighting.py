@@ -95,6 +95,8 @@ def confidence_penalty(
 class CMLWeighting(Weighting):
     """CML: penalise a prediction that grows more confident when a modality is removed."""
 
+    supported_tasks = ("classification",)
+
     #: Data-parallel: π is the first process's draw (``broadcast``); the penalty is per sample,
     #: so each process's shard sum averaged by DDP is the global sum divided by the processes.
     data_parallel_safe = True

@@ -45,6 +45,8 @@ def energy_score(logits: Tensor, temperature: float = 1.0) -> Tensor:
 class EnergyWeighting(Weighting):
     """Per-sample modality weights from the energy score of each modality's own head."""
 
+    supported_tasks = ("classification",)
+
     #: Per-sample weights and per-batch loss means: nothing to agree across processes.
     data_parallel_safe = True
 

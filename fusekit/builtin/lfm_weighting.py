@@ -97,6 +97,8 @@ def alpha_step(alpha_align: Tensor, hypergradient: Tensor, lr_alpha: float) -> T
 class LFMWeighting(Weighting):
     """LFM: weigh classification against aligning unimodal predictions, the weight learned."""
 
+    supported_tasks = ("classification",)
+
     #: Data-parallel: the hypergradient γ is averaged over the processes before α moves.
     data_parallel_safe = True
 

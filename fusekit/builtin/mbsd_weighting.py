@@ -90,6 +90,8 @@ def pair_terms(
 class MBSDWeighting(Weighting):
     """MBSD: pull unimodal predictions together where one is right, weighted by their gap."""
 
+    supported_tasks = ("classification",)
+
     #: Data-parallel: per-sample terms, averaged per process and across processes by DDP.
     data_parallel_safe = True
 

@@ -95,6 +95,8 @@ def batches_per_epoch(ctx: TrainingContext) -> int:
 class MLAWeighting(Weighting):
     """MLA: alternating unimodal training through a shared head, entropy-weighted fusion."""
 
+    supported_tasks = ("classification",)
+
     needs_host_values = (
         "each step trains one modality, the next one present in the batch: which head's loss and "
         "which encoder's projector update the step builds is a Python choice"

@@ -48,6 +48,8 @@ def cosine_logits(features: Tensor, weight: Tensor, scaling: float) -> Tensor:
 class MMCosineFusion(Fusion):
     """MMCosine: per-modality cosine classifiers (normalised features and weights), summed."""
 
+    supported_tasks = ("classification",)
+
     emits_logits = True
 
     def __init__(self, scaling: float = 10.0) -> None:

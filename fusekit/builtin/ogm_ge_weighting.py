@@ -91,6 +91,8 @@ def split_head_logits(network: NetworkView, output: FusionOutput) -> dict[str, T
 class OGMGEWeighting(Weighting):
     """OGM-GE: slow the dominant modality's encoder by 1 − tanh(α·ρ) and add gradient noise."""
 
+    supported_tasks = ("classification",)
+
     #: s_m over the global batch and the GE noise drawn alike in every process (see
     #: ``_standard_noise``); the modulation edits the averaged gradients after backward.
     data_parallel_safe = True

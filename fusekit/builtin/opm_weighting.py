@@ -138,6 +138,8 @@ def split_head_logits(
 class OPMWeighting(Weighting):
     """OPM: drop the dominant modality's features per sample with a probability from ρ."""
 
+    supported_tasks = ("classification",)
+
     #: Data-parallel: q from the global batch's scores, one p_exe draw for the global batch.
     data_parallel_safe = True
 

@@ -113,6 +113,8 @@ def prototype_entropy(logits: Tensor) -> Tensor:
 class PMRWeighting(Weighting):
     """PMR: prototypical cross-entropy speeds up slow modalities, prototype entropy slows others."""
 
+    supported_tasks = ("classification",)
+
     #: Data-parallel: the scores s_m over the global batch (global_present_mean); the prototypes
     #: from every training row, which every process holds.
     data_parallel_safe = True

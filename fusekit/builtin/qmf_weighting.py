@@ -86,6 +86,8 @@ def normalise_history(history: Tensor) -> Tensor:
 class QMFWeighting(Weighting):
     """QMF: energy-based per-sample confidence weights of unimodal logits + ranking regulariser."""
 
+    supported_tasks = ("classification",)
+
     #: A loss history per training row, updated from the rows each process trains on: the
     #: processes would each hold a different part of it.
     data_parallel_safe = False

@@ -136,6 +136,8 @@ def schedule(epoch: int, n_modalities: int, boost_epochs: int, rectify_epochs: i
 class ReconBoostWeighting(Weighting):
     """ReconBoost: train one modality at a time on a boosting loss against the others' ensemble."""
 
+    supported_tasks = ("classification",)
+
     #: Data-parallel: the phase follows the epoch; the losses are per-row means (see docstring).
     data_parallel_safe = True
 

@@ -113,6 +113,8 @@ def encoder_outputs(
 class RelearningWeighting(Weighting):
     """D&R: re-initialise each encoder softly by its train/validation cluster-purity gap."""
 
+    supported_tasks = ("classification",)
+
     needs_all_training_rows = True
     #: Not data-parallel: the held-out rows are drawn, and the encoders re-initialised, per process.
     data_parallel_safe = False

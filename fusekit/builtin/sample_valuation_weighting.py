@@ -152,6 +152,8 @@ def coalition_values(
 class SampleValuationWeighting(Weighting):
     """Sample-level valuation: re-train each sample's low-contribution modality on its own."""
 
+    supported_tasks = ("classification",)
+
     needs_all_training_rows = True
     #: Not declared data-parallel safe: the values and copies are per training row.
     data_parallel_safe = False

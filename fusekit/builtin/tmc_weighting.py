@@ -78,6 +78,8 @@ def evidential_loss(alpha: Tensor, target: Tensor, annealing: float) -> Tensor:
 class TMCWeighting(Weighting):
     """TMC: Dirichlet evidence per modality, Dempster–Shafer combination, evidential loss."""
 
+    supported_tasks = ("classification",)
+
     #: Per-sample opinions and loss means; the epoch is the loop's: nothing to agree.
     data_parallel_safe = True
 

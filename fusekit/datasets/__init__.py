@@ -1,7 +1,8 @@
 """Real multimodal data sets shipped with fusekit, a synthetic generator, and a loader registry.
 
 ``make_imbalanced_classification`` gives two modalities with a known, tunable imbalance (one
-learned fast but telling less, one slow but complementary).
+learned fast but telling less, one slow but complementary). ``IMBALANCED_REAL`` and
+``load_imbalanced(name)``: bundled real data sets where one modality dominates.
 
 ``load_<name>()`` returns ``(Modalities, y)`` (``as_frame=True``: ``(DataFrame, Series)``);
 :func:`load` finds a loader by name among the built-ins and third-party plugins (hook
@@ -15,6 +16,7 @@ from typing import Any
 
 from fusekit.datasets._files import checksum, data_dir, to_frame
 from fusekit.datasets.imbalanced import make_imbalanced_classification
+from fusekit.datasets.imbalanced_real import IMBALANCED_REAL, load_imbalanced
 from fusekit.datasets.missing import AbsentWhereMissing
 from fusekit.datasets.real import (
     load_basic_motions,
@@ -48,11 +50,13 @@ def load(name: str, **kwargs: Any) -> Any:
 __all__ = [
     "AbsentWhereMissing",
     "BUILTIN_LOADERS",
+    "IMBALANCED_REAL",
     "checksum",
     "data_dir",
     "load",
     "load_basic_motions",
     "load_clothing_reviews",
+    "load_imbalanced",
     "load_mfeat",
     "load_multiview_mnist",
     "load_nutrimouse",

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from fusekit.engine import frozen_cache
+from fusekit.engine.contract_guards import check_supported_tasks, loss_terms_of
 from fusekit.engine.registry import get_registry
 from fusekit.plugin import (
     Backbone,
@@ -93,9 +94,15 @@ class FusionNetwork(nn.Module):
             n_outputs=n_outputs,
             task=task,
         )
+        weightings = [weighting] if isinstance(weighting, Weighting) else list(weighting)
+        check_supported_tasks(
+            [("backbone", b) for b in self.backbones.values()]
+            + [("calibration", calibration), ("fusion", fusion)]
+            + [("weighting", w) for w in weightings],
+            task,
+        )
         self.calibration = calibration
         self.calibration.build(self.spec)
-        weightings = [weighting] if isinstance(weighting, Weighting) else list(weighting)
         self.weightings = nn.ModuleList(weightings)
         for part in self.weightings:
             part.build(self.spec)
@@ -307,7 +314,7 @@ class FusionNetwork(nn.Module):
         for value in output.aux_losses.values():
             total = total + value
         for component in self.components():
-            for value in component.loss_terms(output, ctx).values():
+            for value in loss_terms_of(component.kind, component, output, ctx).values():
                 total = total + value
         return total
 

@@ -5,7 +5,8 @@ Shapley values over modality subsets, sampled permutations, or leave-one-out), o
 sample; ``modality_interactions`` tells redundant from complementary pairs (pairwise Shapley
 interactions from the same cached predictions); ``plot_modality_importance`` draws the table.
 The game-theory part works on any value function: ``exact_shapley``,
-``exact_shapley_interactions``, ``permutation_shapley``, ``leave_one_out``.
+``exact_shapley_interactions``, ``permutation_shapley``, ``leave_one_out``. ``imbalance_degree``
+folds the Shapley values into BalanceBenchmark's one-number imbalance measure.
 """
 
 from fusekit.inspection.games import (
@@ -15,6 +16,7 @@ from fusekit.inspection.games import (
     permutation_shapley,
     sample_permutations,
 )
+from fusekit.inspection.imbalance import imbalance_degree, imbalance_from_shapley
 from fusekit.inspection.importance import ModalityContributions, modality_importance
 from fusekit.inspection.interactions import modality_interactions
 from fusekit.inspection.plot import plot_modality_importance
@@ -23,6 +25,8 @@ __all__ = [
     "ModalityContributions",
     "exact_shapley",
     "exact_shapley_interactions",
+    "imbalance_degree",
+    "imbalance_from_shapley",
     "leave_one_out",
     "modality_importance",
     "modality_interactions",

@@ -17,6 +17,7 @@ a plugin may rely on is exactly what is listed here:
 
 from fusekit.plugin.base import (
     RECOMMENDABLE_PARAMS,
+    TASKS,
     TRAINING_HOOKS,
     Backbone,
     Calibration,
@@ -89,6 +90,7 @@ __all__ = [
     "NetworkView",
     "RECOMMENDABLE_PARAMS",
     "Shape",
+    "TASKS",
     "TRAINING_HOOKS",
     "TrainingContext",
     "TrainingData",

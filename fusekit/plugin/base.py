@@ -57,6 +57,9 @@ from fusekit.plugin.spec import BuildSpec, Shape
 #: e.g. :class:`fusekit.plugin.WarmupCosine`).
 RECOMMENDABLE_PARAMS = ("lr", "optimizer", "lr_schedule")
 
+#: The tasks a component may support (``Component.supported_tasks``).
+TASKS = ("classification", "regression")
+
 #: The training-loop hooks every component may implement, in the order a fit calls them.
 TRAINING_HOOKS = (
     "on_train_begin",
@@ -104,6 +107,10 @@ class Component(nn.Module):
     #: kind that keeps batch statistics): a weighting states it once it has been made safe. A
     #: component whose safety depends on a hyperparameter sets it on the instance in ``build``.
     data_parallel_safe: ClassVar[bool] = True
+    #: The tasks the component works for, from :data:`TASKS`. The estimator refuses a component
+    #: for another task with a ``ValueError`` naming it, before anything is built, and the
+    #: contract checks run it on each task it declares (and check the refusal on the others).
+    supported_tasks: ClassVar[tuple[str, ...]] = TASKS
 
     def __init__(self) -> None:
         super().__init__()

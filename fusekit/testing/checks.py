@@ -867,7 +867,9 @@ def checks_for(kind: str) -> list[Callable[..., None]]:
     """The checks that apply to a plugin ``kind``, each ``check(kind, plugin, params)``."""
     if kind not in DEFAULTS:
         raise ValueError(f"unknown plugin kind {kind!r}; kinds: {list(DEFAULTS)}")
-    return list(COMMON)
+    from fusekit.testing.extra_checks import EXTRA_CHECKS
+
+    return [*COMMON, *EXTRA_CHECKS]
 
 
 def _plugin_name(kind: str, plugin: Any) -> str:
@@ -890,8 +892,10 @@ def _run_all(
     params: Mapping[str, Any] | None = None,
     exemptions: Mapping[Any, str] | None = None,
 ) -> None:
+    from fusekit.testing.extra_checks import applies
+
     for check in checks_for(kind):
-        if _exempt(exemptions, kind, plugin, check) is None:
+        if _exempt(exemptions, kind, plugin, check) is None and applies(check, kind, plugin):
             check(kind, plugin, params)
 
 
@@ -927,6 +931,8 @@ def parametrize_with_checks(
     """
     import pytest
 
+    from fusekit.testing.extra_checks import applies
+
     cases = []
     for plugin in plugins:
         for check in checks_for(kind):
@@ -939,6 +945,8 @@ def parametrize_with_checks(
                 if reason
                 else []
             )
+            if not applies(check, kind, plugin):
+                marks.append(pytest.mark.skip(reason="the plugin does not support classification"))
             if check in SEEDED_CHECKS:  # rerun by ``-m seeded`` under FUSEKIT_TEST_SEED
                 marks.append(pytest.mark.seeded)
             cases.append(pytest.param(plugin, bound, id=f"{name}-{check.__name__}", marks=marks))

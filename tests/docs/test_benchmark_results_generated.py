@@ -41,6 +41,7 @@ GENERATED = {
         "plugins/fusekit-udml/benchmarks/table3_seeds.py"
     ),
     "benchmarks/results/agm_alpha.md": "benchmarks/balancing/agm_alpha.py",
+    "benchmarks/results/balancing_table.md": "benchmarks/balancing/table.py",
     "benchmarks/results/cli_startup.md": "benchmarks/speed/cli_startup.py",
     "benchmarks/results/streaming.md": "benchmarks/speed/streaming.py",
     "benchmarks/text_tabular/results.md": "benchmarks/text_tabular/clothing_reviews.py",

@@ -31,8 +31,11 @@ class _Projected(Fusion):
         )
         return self.width
 
-    def project(self, features):
-        return torch.stack([self.projections[m](as_vector(h)) for m, h in features.items()], 1)
+    def project(self, features, steps=None):
+        steps = steps or {}
+        return torch.stack(
+            [self.projections[m](as_vector(h, steps.get(m))) for m, h in features.items()], 1
+        )
 
 
 class IgnoresMask(_Projected):
@@ -122,7 +125,8 @@ class Correct(_Projected):
 
     def forward(self, features, mask, output):
         weights = mask.unsqueeze(-1).float()
-        return (self.project(features) * weights).sum(1) / weights.sum(1).clamp(min=1)
+        projected = self.project(features, output.steps)  # pooled over real steps
+        return (projected * weights).sum(1) / weights.sum(1).clamp(min=1)
 
 
 def test_a_correct_plugin_passes_everything():

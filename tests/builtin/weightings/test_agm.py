@@ -250,3 +250,23 @@ def test_a_one_epoch_window_is_valid():
 def test_default_alpha_is_the_authors_one():
     """lihong2303/AGM_ICCV2023 ``utils/config.py``: alpha defaults to 1.0."""
     assert AGMWeighting().alpha == 1.0
+
+
+def test_masked_passes_pool_sequences_over_real_steps_only():
+    """v(S) of a padded sequence is that of the same rows with the padding cut off: concat fusion
+    pools per-step features over the real steps only when the pass hands the step masks on."""
+    shapes = {"a": (5, 3), "b": (4,)}
+    network = build_network(AGMWeighting(), shapes=shapes, identity=True).eval()
+    batch = make_batch(shapes, n=4)
+    real = torch.ones(4, 5, dtype=torch.bool)
+    real[:, 3:] = False  # the last two steps are padding (zeros, as the data layer leaves them)
+    features = {"a": batch.features["a"] * real.unsqueeze(-1), "b": batch.features["b"]}
+    mask = torch.ones(4, 2, dtype=torch.bool)
+    full = network.fuse(features, mask, steps={"a": real})
+    values = coalition_logits(network.view, features, mask, full, {"a": real})
+    cut = build_network(AGMWeighting(), shapes={"a": (3, 3), "b": (4,)}, identity=True).eval()
+    cut.load_state_dict(network.state_dict())  # identity backbones: the head is all there is
+    expected = cut.fuse(
+        {"a": features["a"][:, :3], "b": features["b"] * 0}, mask & torch.tensor([True, False])
+    )
+    torch.testing.assert_close(values[frozenset({0})], expected)

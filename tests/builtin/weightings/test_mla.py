@@ -127,7 +127,7 @@ def test_shared_dim_one_is_allowed():
 
 
 def test_regression_is_a_clear_error():
-    with pytest.raises(ValueError, match="mla: needs a classification task .*got regression"):
+    with pytest.raises(ValueError, match="mla: needs a classification task.*got regression"):
         build_network(MLAWeighting(), n_outputs=1, task="regression")
 
 
