@@ -25,6 +25,13 @@ def _canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+#: First-party components that cannot be built from their defaults: they load a model the user
+#: names (``path=``, a Hugging Face folder). The sweeps over every component with default
+#: parameters leave them out; fusekit-transformers' own tests run every contract check, the
+#: meta-device one included, on tiny random models saved in a temporary folder.
+NEEDS_A_USER_MODEL = frozenset({("backbone", "hf_text"), ("backbone", "hf_image")})
+
+
 def first_party_distributions() -> frozenset[str]:
     """``fusekit`` and the ``[project] name`` of every distribution under ``plugins/``."""
     names = {BUILTIN_DISTRIBUTION}

@@ -192,7 +192,10 @@ def test_each_component_trains_alike_on_every_rank_or_is_refused(
     process's with the doubled batch, so every coefficient was the global batch's."""
     first, second = ranks[0][key], ranks[1][key]
     if first.get("raw"):
-        pytest.skip("reads text or categories; the 2-process script builds numeric data only")
+        pytest.skip(
+            "reads text or categories, or loads a model the user names: the 2-process script "
+            "builds numeric data and default components only"
+        )
     cls = _component(key.split("(")[0])
     refused = "refused" in first
     assert refused == (not cls.data_parallel_safe)
