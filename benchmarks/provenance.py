@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 VERSIONED = ("fusekit-learn", "torch", "numpy", "scipy", "scikit-learn", "skorch", "pandas")
 RECORDS_BEGIN = "<!-- raw records: one line per run, compared exactly by tests/benchmarks -->"
 RECORDS_END = "<!-- end of raw records -->"
-_RECORD = re.compile(r"[A-Za-z_]\w*=\S+( [A-Za-z_]\w*=\S+)*")
+_RECORD = re.compile(r"[A-Za-z_][\w.]*=\S+( [A-Za-z_][\w.]*=\S+)*")
 
 
 def _git(*args: str) -> str:

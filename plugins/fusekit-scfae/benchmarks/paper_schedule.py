@@ -2,12 +2,12 @@
 
 ``scfae_paper`` (AdamW, warm-up + cosine, its recommended peak lr) against concat fusion (the
 plain baseline, its own defaults) and against itself without the reconstruction loss
-(``fusion__lam=0``, the paper's Table 11 comparison). UCI Multiple Features (six views); train on
-complete rows, remove k views per test row at random (k = 0, 2, 4; the paper's §5.4 protocol on
-CMU-MOSEI). Stratified 3-fold CV repeated over ``--seeds`` (a fresh shuffle each), the same
-folds, fit seeds and removals for every method. For each comparison: the paired difference per
-fold, mean ± std over seeds x folds, a 95 % t-interval, and the verdict: "holds" if the interval
-lies above 0, "does not hold" if below, else "inconclusive".
+(``fusion__lam=0``, the paper's Table 8 "FFN (w/o Recon)"). UCI Multiple Features (six views);
+train on complete rows, remove k views per test row at random (k = 0, 2, 4; the paper's §5.4
+protocol on CMU-MOSEI). Stratified 3-fold CV repeated over ``--seeds`` (a fresh shuffle each),
+the same folds, fit seeds and removals for every method. For each comparison: the paired
+difference per fold, mean ± std over seeds x folds, a 95 % t-interval, and the verdict: "holds"
+if the interval lies above 0, "does not hold" if below, else "inconclusive".
 
     .venv/bin/python plugins/fusekit-scfae/benchmarks/paper_schedule.py [--seeds 0 1 2 3 4]
 

@@ -133,7 +133,7 @@ def main() -> None:
         return
     claim_mfeat = (
         "Paper's claim (Table 5, CMU-MOSEI): trained on all modalities, SCFAE degrades least when "
-        "modalities are removed at test time, and beats the no-reconstruction variant (Table 11)."
+        "modalities are removed at test time, and beats the no-reconstruction variant (Table 8)."
     )
     claim_unequal = (
         "Paper's claim (Table 3, ActivityNet 4096-128): SCFAE handles unequal widths without "
