@@ -144,8 +144,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _cell(value: object) -> str:
-    if isinstance(value, float):
+def _cell(value: object, measured: bool) -> str:
+    """A measured float to 6 decimals; anything else (a configuration value) as ``str``."""
+    if measured and isinstance(value, float):
         return f"{value:.6f}"
     text = str(value)
     if any(c.isspace() for c in text) or "=" in text:
@@ -160,8 +161,11 @@ class Records:
         self.lines: list[str] = []
 
     def add(self, config: dict[str, object], **values: float) -> None:
-        pairs = {**config, **values}
-        self.lines.append(" ".join(f"{k}={_cell(v)}" for k, v in pairs.items()))
+        """One run: its configuration (``key=str(value)``, the same strings ``--only`` matches)
+        and its measured values (floats to 6 decimals)."""
+        cells = [f"{k}={_cell(v, False)}" for k, v in config.items()]
+        cells += [f"{k}={_cell(v, True)}" for k, v in values.items()]
+        self.lines.append(" ".join(cells))
 
     def text(self) -> str:
         return "\n".join(self.lines) + "\n"

@@ -177,8 +177,9 @@ def test_only_filter_and_records_round_trip():
     with pytest.raises(ValueError, match="KEY=VALUE"):
         provenance.Only(["seed"])
     records = provenance.Records()
-    records.add({"seed": 0, "method": "none"}, acc_0=0.9575, stable=True)
+    records.add({"seed": 0, "alpha": 2.5}, acc_0=0.9575, stable=True)
     text = "\n".join(["# title", "| a | b |", *records.block(), ""])
-    assert provenance.parse_records(text) == ["seed=0 method=none acc_0=0.957500 stable=True"]
+    assert provenance.parse_records(text) == ["seed=0 alpha=2.5 acc_0=0.957500 stable=True"]
+    assert provenance.Only(["alpha=2.5"]).keeps(alpha=2.5)  # the record's string, matched
     with pytest.raises(ValueError, match="no spaces"):
         records.add({"method": "vgmr + concat"}, acc=1.0)
