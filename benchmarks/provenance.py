@@ -53,13 +53,14 @@ def _git(*args: str) -> str:
 
 
 def commit_line() -> str:
-    """``commit: <hash>`` of the checkout, ``+ uncommitted changes`` when tracked files other
-    than results files (anything in a ``benchmarks/`` folder that is not Python) differ."""
+    """``commit: <hash>`` of the checkout, ``+ uncommitted changes`` when a tracked file that
+    can change a result differs from it: Python source or a ``pyproject.toml`` /
+    ``constraints.txt`` (not the docs, nor the results files a ``make reproduce`` rewrites)."""
     commit = _git("rev-parse", "--short=10", "HEAD") or "unknown (not a git checkout)"
     changed = [
         line[3:]
         for line in _git("status", "--porcelain", "--untracked-files=no").splitlines()
-        if not ("benchmarks/" in line and not line.endswith(".py"))
+        if line.endswith((".py", "pyproject.toml", "constraints.txt"))
     ]
     return f"commit: {commit}" + (" + uncommitted changes" if changed else "")
 
