@@ -63,7 +63,9 @@ def mfeat_task(noise_fraction: float, seed: int):
 
 
 def clothing_features(frame_train, frame_test):
-    text = AbsentWhereMissing(make_pipeline(TfidfVectorizer(min_df=3), TruncatedSVD(32)))
+    text = AbsentWhereMissing(
+        make_pipeline(TfidfVectorizer(min_df=3), TruncatedSVD(32, random_state=0))
+    )
     numeric, categorical = ["age", "positive_feedback_count"], ["division", "department"]
     tabular = ColumnTransformer(
         [
