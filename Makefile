@@ -80,6 +80,7 @@ reproduce-results: $(STAMP)
 	$(PY) $(UDML)/fig1_noise_sweep.py --seeds 3 --epochs 30
 	$(PY) $(VGMR)/identity_seeds.py --seeds 10 --out $(VGMR)/identity_results.md
 	$(PY) $(VGMR)/balancing_seeds.py --seeds 10 --out $(VGMR)/balancing_results.md
+	$(PY) $(VGMR)/controls_seeds.py --seeds 5 --out $(VGMR)/controls_results.md
 	$(PY) $(BTW)/btw_claim.py --folds 3 --epochs 20
 	$(PY) $(BTW)/btw_seeds.py --seeds 5 --tasks synthetic mfeat --out $(BTW)/seeds_results.md
 	$(PY) $(BTW)/btw_seeds.py --seeds 5 --tasks clothing --out $(BTW)/seeds_results_clothing.md

@@ -95,6 +95,11 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def machine_id() -> str:
+    """``x86_64, <CPU model>``: what float32 results depend on (kernels differ between CPUs)."""
+    return f"{platform.machine()}, {_cpu_model()}"
+
+
 def machine_line() -> str:
     """``machine: x86_64, <CPU model>, N cores, T torch thread(s), <OS>``."""
     try:
@@ -104,7 +109,7 @@ def machine_line() -> str:
     except ImportError:
         threads = ""
     return (
-        f"machine: {platform.machine()}, {_cpu_model()}, {os.cpu_count()} cores{threads}, "
+        f"machine: {machine_id()}, {os.cpu_count()} cores{threads}, "
         f"{platform.system()} {platform.release()}"
     )
 
