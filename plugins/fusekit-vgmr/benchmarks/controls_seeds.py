@@ -20,7 +20,7 @@ training-std units); the paper's *replacement*: a share p ∈ {0.3, 0.6} of ``fo
 every test row replaced by N(0, 1) (its training std, after standardising), the draws fixed by the
 seed so every model sees the same corrupted rows. Paired difference d = acc(method) −
 acc(baseline) per seed, 95 % t-interval, verdict from ``fusekit.bench.claims`` with the margin of
-each comparison (``MARGINS``: half the paper's smallest gain for it, see the plugin README).
+each comparison (``COMPARISONS``: half the paper's smallest gain for it, see the plugin README).
 
     .venv/bin/python plugins/fusekit-vgmr/benchmarks/controls_seeds.py [--seeds 5] \\
         [--out plugins/fusekit-vgmr/benchmarks/controls_results.md]
