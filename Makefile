@@ -29,8 +29,10 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt $(wildcard plugins/*/pypr
 	done
 	touch $(STAMP)
 
+# The quick default suite (UCI Multiple Features and BasicMotions, every distinct fusion and
+# weighting, reference rows, noise sweep) on every core, through the one command line.
 run: $(STAMP)
-	$(BIN)/python -m fusekit.bench.demo
+	$(BIN)/fusekit bench --n-jobs -1 --out bench-out
 
 test: $(STAMP)
 	$(BIN)/python -m ruff check fusekit plugins tests benchmarks examples docs

@@ -1,4 +1,6 @@
-"""The ``fusekit`` command line: ``fusekit plugins`` lists every registered method."""
+"""The ``fusekit`` command line: ``fusekit plugins`` lists every registered method, ``fusekit
+new-plugin`` writes a plugin distribution, ``fusekit bench`` cross-validates methods on data sets
+and ``fusekit datasets`` lists the data sets it can load."""
 
 from __future__ import annotations
 
@@ -8,9 +10,10 @@ import signal
 import sys
 from collections.abc import Sequence
 
-# Building the parser imports nothing heavy (``fusekit --help`` answers at once): the handlers
-# import the registry, the scaffold and the bench when they run.
-from fusekit.bench.cli import add_bench_parser, add_datasets_parser
+# The one command line (``python -m fusekit``; the Makefile runs it too). Building
+# the parser imports nothing heavy (``fusekit --help`` answers at once): the handlers import the
+# registry, the scaffold, the data sets and the bench when they run.
+from fusekit.bench.cli import add_bench_parser
 
 #: The plugin kinds and, of those, the network component kinds, as ``fusekit.plugin.KINDS`` and
 #: ``COMPONENT_KINDS`` define them (that package imports torch, so they are written out here;
@@ -70,6 +73,44 @@ def _new_plugin(args: argparse.Namespace) -> int:
     return 0
 
 
+def describe(name: str) -> str:
+    """``n=2000, 10 classes; fou (76,), kar (64,)`` for one registered data set."""
+    import pandas as pd
+
+    from fusekit.bench.data import from_arrays
+    from fusekit.engine.registry import get_registry
+
+    try:
+        X, y = get_registry().get("dataset", name)()
+        if isinstance(X, pd.DataFrame):
+            return (
+                f"n={len(X)}, a table of {X.shape[1]} columns (raw; featurise it into "
+                "modalities before benching, see its data card)"
+            )
+        data = from_arrays(name, X, y, {})
+    except Exception as error:  # noqa: BLE001 - report, keep listing the others
+        return f"not loadable: {type(error).__name__}: {str(error)[:120]}"
+    target = (
+        f"{len(set(data.y.tolist()))} classes" if data.task == "classification" else "regression"
+    )
+    shapes = ", ".join(f"{m} {s}" for m, s in data.shapes.items())
+    return f"n={len(data.y)}, {target}; {shapes}"
+
+
+def _datasets(args: argparse.Namespace) -> int:
+    from fusekit.engine.registry import get_registry
+
+    entries = sorted(
+        (e for e in get_registry().entries() if e.kind == "dataset"), key=lambda e: e.name
+    )
+    width = max((len(e.name) for e in entries), default=4)
+    for entry in entries:
+        print(f"{entry.name.ljust(width)}  {entry.distribution}  {entry.description}")
+        if args.load:
+            print(f"{' ' * width}  {describe(entry.name)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fusekit", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -83,7 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
     scaffold.add_argument("--dir", default=".", help="where to create fusekit-NAME/")
     scaffold.set_defaults(handler=_new_plugin)
     add_bench_parser(commands)
-    add_datasets_parser(commands)
+    datasets = commands.add_parser("datasets", help="list loadable data sets with shapes")
+    datasets.add_argument(
+        "--no-load",
+        dest="load",
+        action="store_false",
+        help="names and descriptions only (do not load to get shapes)",
+    )
+    datasets.set_defaults(handler=_datasets)
     return parser
 
 

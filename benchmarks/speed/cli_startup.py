@@ -1,15 +1,19 @@
-"""Start-up cost of the command line and of ``import fusekit``: wall time and peak memory (max
-RSS) of ``python -m fusekit --help``, ``fusekit bench --help`` and ``fusekit plugins``, next to
-loading the plugins alone and ``import torch`` alone, and the ``python -X importtime`` total of
-``import fusekit`` and ``from fusekit import FusionClassifier``. Each is a fresh interpreter;
-medians of ``--runs`` runs. Writes ``benchmarks/results/cli_startup.md`` whole.
+"""Start-up cost of the command line and of ``import fusekit``, as whole processes: wall time,
+CPU time and peak memory (max RSS) of ``fusekit --help``, ``fusekit bench --help``, ``fusekit
+plugins``, ``fusekit datasets --no-load`` and ``python -c "import fusekit"``, next to loading the
+plugins alone and ``import torch`` alone, and the ``python -X importtime`` total of ``import
+fusekit`` and ``from fusekit import FusionClassifier``. Each is a fresh process; medians of
+``--runs`` runs. Writes ``benchmarks/results/cli_startup.md`` whole.
 
-    python benchmarks/speed/cli_startup.py [--runs 3] [--before DIR --before-label TEXT]
+    python benchmarks/speed/cli_startup.py [--runs 3] [--before DIR[=LABEL] ...]
 
-``--before DIR``: another checkout of fusekit (``git archive COMMIT | tar -x -C DIR``) measured
-in the same runs, alternating with this one, as a "before" column. Max RSS and CPU time come from
-GNU time (``/usr/bin/time``, a small parent); without it, from ``os.wait4`` (Linux carries the
-peak RSS across exec, so this script imports nothing heavy before its last measurement).
+``--before DIR`` (repeatable): another checkout of fusekit (``git archive COMMIT | tar -x -C
+DIR``, or a worktree) measured in the same runs, alternating with this one, as a column of its
+own. ``fusekit`` is the console script beside this interpreter (``python -m fusekit`` where there
+is none), run with the checkout first on ``PYTHONPATH``. The figures come from ``/usr/bin/time
+-v`` (GNU time, a small parent: its elapsed wall clock, user + system time and maximum resident
+set size); without it, from ``time.perf_counter`` and ``os.wait4`` (Linux carries the peak RSS
+across exec, so this script imports nothing heavy before its last measurement).
 """
 
 from __future__ import annotations
@@ -30,24 +34,36 @@ HERE = Path(__file__).resolve().parents[2]
 RESULTS = HERE / "benchmarks" / "results" / "cli_startup.md"
 TIMEOUT_S = 300
 GNU_TIME = shutil.which("time", path="/usr/bin:/bin")
+CONSOLE_SCRIPT = Path(sys.executable).with_name("fusekit")
 
 LOAD_PLUGINS = "from fusekit.engine.registry import get_registry; get_registry().entries()"
 
 
 @dataclass(frozen=True)
 class Command:
-    """One measured command: its arguments after ``python`` and what is read from a run."""
+    """One measured command: its arguments after ``python`` (or after the ``fusekit`` console
+    script, ``cli=True``) and what is read from a run."""
 
     label: str
     args: tuple[str, ...]
     importtime: bool = False  # read the -X importtime total instead of the process's memory
+    cli: bool = False  # the fusekit console script
+
+    def argv(self) -> list[str]:
+        if not self.cli:
+            return [sys.executable, *self.args]
+        if CONSOLE_SCRIPT.is_file():
+            return [str(CONSOLE_SCRIPT), *self.args]
+        return [sys.executable, "-m", "fusekit", *self.args]
 
 
 COMMANDS = (
-    Command("`python -m fusekit --help`", ("-m", "fusekit", "--help")),
-    Command("`python -m fusekit bench --help`", ("-m", "fusekit", "bench", "--help")),
-    Command("`python -m fusekit plugins`", ("-m", "fusekit", "plugins")),
+    Command("`fusekit --help`", ("--help",), cli=True),
+    Command("`fusekit bench --help`", ("bench", "--help"), cli=True),
+    Command("`fusekit plugins`", ("plugins",), cli=True),
+    Command("`fusekit datasets --no-load`", ("datasets", "--no-load"), cli=True),
     Command(f'`python -c "{LOAD_PLUGINS}"` (the plugins alone)', ("-c", LOAD_PLUGINS)),
+    Command('`python -c "import fusekit"`', ("-c", "import fusekit")),
     Command('`python -c "import torch"` (reference)', ("-c", "import torch")),
     Command(
         '`python -X importtime -c "import fusekit"`',
@@ -87,6 +103,17 @@ def importtime_total(stderr: str) -> float:
     return total_us / 1e6
 
 
+def gnu_time_figures(report: str) -> tuple[float, float, float]:
+    """``(wall s, CPU s, max RSS MiB)`` from the report of ``/usr/bin/time -v``."""
+    fields = dict(
+        line.strip().rsplit(": ", 1) for line in report.splitlines() if ": " in line.strip()
+    )
+    clock = fields["Elapsed (wall clock) time (h:mm:ss or m:ss)"].split(":")
+    wall = sum(float(part) * 60**power for power, part in enumerate(reversed(clock)))
+    cpu = float(fields["User time (seconds)"]) + float(fields["System time (seconds)"])
+    return wall, cpu, int(fields["Maximum resident set size (kbytes)"]) / 1024
+
+
 def measure(root: Path, command: Command) -> Run:
     """One run of ``command`` with ``root``'s fusekit first on the path, from ``root``."""
     env = {**os.environ, "PYTHONPATH": str(root)}
@@ -95,9 +122,9 @@ def measure(root: Path, command: Command) -> Run:
         tempfile.TemporaryFile("w+") as err,
         tempfile.NamedTemporaryFile("w+", suffix=".time") as usage_file,
     ):
-        python = [sys.executable, *command.args]
-        if GNU_TIME:  # CPU seconds and peak RSS in KiB, written to its own file
-            python = [GNU_TIME, "-f", "%U %S %M", "-o", usage_file.name, *python]
+        python = command.argv()
+        if GNU_TIME:  # wall clock, CPU seconds and peak RSS, written to its own file
+            python = [GNU_TIME, "-v", "-o", usage_file.name, *python]
         start = time.perf_counter()
         process = subprocess.Popen(python, stdout=out, stderr=err, cwd=root, env=env)
         watchdog = threading.Timer(TIMEOUT_S, process.kill)
@@ -111,8 +138,7 @@ def measure(root: Path, command: Command) -> Run:
         err.seek(0)
         stderr = err.read()
         if GNU_TIME:
-            user, system, rss_kib = usage_file.read().split()[-3:]
-            cpu, rss_mib = float(user) + float(system), int(rss_kib) / 1024
+            wall, cpu, rss_mib = gnu_time_figures(usage_file.read())
         else:
             cpu = usage.ru_utime + usage.ru_stime
             rss_mib = usage.ru_maxrss / (1024 if sys.platform != "darwin" else 1024**2)
@@ -164,13 +190,23 @@ def table(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--before", type=Path, help="another fusekit checkout to compare with")
-    parser.add_argument("--before-label", help="its name in the table (default: the path)")
+    parser.add_argument(
+        "--before",
+        action="append",
+        default=[],
+        metavar="DIR[=LABEL]",
+        help="another fusekit checkout to compare with (repeatable; LABEL: its column's name, "
+        "default its git description)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     checkouts = {}
-    if args.before:
-        checkouts[f"before ({args.before_label or args.before})"] = args.before.resolve()
+    for before in args.before:
+        folder, _, name = before.partition("=")
+        root = Path(folder).resolve()
+        if not (root / "fusekit" / "__init__.py").is_file():
+            parser.error(f"--before {before!r}: {root} is not a fusekit checkout (no fusekit/).")
+        checkouts[f"before ({name or git_label(root)})"] = root
     checkouts[f"this checkout ({git_label(HERE)})"] = HERE
     runs: dict[tuple[str, str], list[Run]] = {}
     for _ in range(args.runs):  # the checkouts alternate, so a slow spell hits both alike
@@ -181,7 +217,7 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import provenance  # torch: only after the last measurement
 
-    tool = "GNU time (`/usr/bin/time`)" if GNU_TIME else "`os.wait4`"
+    tool = "GNU time (`/usr/bin/time -v`)" if GNU_TIME else "`os.wait4`"
     text = "\n".join(
         [
             "# Command-line start-up and the cost of `import fusekit`",
@@ -190,12 +226,12 @@ def main() -> None:
             *provenance.header_lines(),
             "```",
             "",
-            f"Medians of {args.runs} runs; each command is a fresh interpreter started from the "
-            "checkout's root with it first on `PYTHONPATH`. Wall time includes interpreter "
-            f"start-up; CPU is user + system time and max RSS the peak resident memory, both "
-            f"from {tool}; import time is the `-X importtime` total of the imports from "
-            "fusekit's first on. Wall times on a shared machine vary from run to run; CPU time "
-            "varies less.",
+            f"Medians of {args.runs} runs; each command is a fresh process started from the "
+            "checkout's root with it first on `PYTHONPATH` (`fusekit` is the console script "
+            "of the environment). Wall time includes interpreter start-up; wall, CPU (user + "
+            f"system time) and max RSS (the peak resident memory) are from {tool}; import time "
+            "is the `-X importtime` total of the imports from fusekit's first on. Wall times on "
+            "a shared machine vary from run to run; CPU time varies less.",
             "",
             *table(checkouts, results),
             "",

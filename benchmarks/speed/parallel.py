@@ -58,7 +58,7 @@ def run_cli(arguments: list[str], out: Path) -> tuple[float, pd.DataFrame]:
     command = [
         sys.executable,
         "-m",
-        "fusekit.bench",
+        "fusekit",
         "bench",
         *arguments,
         "--no-resume",

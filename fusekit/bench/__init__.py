@@ -15,7 +15,8 @@ Pieces: :mod:`~fusekit.bench.config` (settings, grid, units), :mod:`~fusekit.ben
 :mod:`~fusekit.bench.report`, :mod:`~fusekit.bench.cli`, :mod:`~fusekit.bench.stats` (the
 verdicts' tests), :mod:`~fusekit.bench.reference` (scikit-learn reference rows),
 :mod:`~fusekit.bench.aliases` (one name per method), :mod:`~fusekit.bench.tuning` (nested CV),
-:mod:`~fusekit.bench.manifest` (``manifest.json`` and ``--rerun``). See ``docs/bench.md``.
+:mod:`~fusekit.bench.manifest` (``manifest.json``; :func:`rerun` runs one again). See
+``docs/bench.md``.
 """
 
 from __future__ import annotations
@@ -25,15 +26,15 @@ from typing import TYPE_CHECKING, Any
 from fusekit.bench.settings import BenchConfig, Sweep
 
 if TYPE_CHECKING:
-    from fusekit.bench.api import BenchResult, run_bench
+    from fusekit.bench.api import BenchResult, rerun, run_bench
 
-__all__ = ["BenchConfig", "BenchResult", "Sweep", "run_bench"]
+__all__ = ["BenchConfig", "BenchResult", "Sweep", "rerun", "run_bench"]
 
 
 def __getattr__(name: str) -> Any:
-    """``run_bench`` and ``BenchResult`` import the bench (torch, pandas) on first use (PEP 562),
-    so ``fusekit bench --help`` does not."""
-    if name not in ("BenchResult", "run_bench"):
+    """``run_bench``, ``rerun`` and ``BenchResult`` import the bench (torch, pandas) on first use
+    (PEP 562), so ``fusekit bench --help`` does not."""
+    if name not in ("BenchResult", "rerun", "run_bench"):
         raise AttributeError(f"module 'fusekit.bench' has no attribute {name!r}")
     from fusekit.bench import api
 

@@ -9,27 +9,26 @@ one method. The one kept is the estimator's default for that axis if it is among
 first listed. A component whose probe fit fails (e.g. a sequence backbone on vector data) is
 always kept. The probe is a heuristic: a component that differs only after more than 4 epochs or
 only on sequence data would be merged; fingerprints are cached per process.
+
+:func:`dealias` is the one place that fits these probes: ``run_bench`` calls it once, and the
+grid, the plan and the pre-flight checks then see only the distinct axes it returns (planning
+trains nothing).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import inspect
 import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from fusekit.bench.config import KINDS, BenchConfig, estimator_default, expand
+from fusekit.bench.runner import torch_threads
+
 _CACHE: dict[tuple[str, Any], str | None] = {}
-
-
-def estimator_default(kind: str) -> Any:
-    """The estimator's own default for ``kind`` (``FusionClassifier(...)`` signature)."""
-    from fusekit.estimator import FusionClassifier
-
-    parameter = inspect.signature(FusionClassifier).parameters.get(kind)
-    return None if parameter is None else parameter.default
 
 
 def probe_fingerprint(kind: str, spec: Any) -> str | None:
@@ -38,7 +37,6 @@ def probe_fingerprint(kind: str, spec: Any) -> str | None:
     key = (kind, spec)
     if key in _CACHE:
         return _CACHE[key]
-    from fusekit.bench.runner import torch_threads
     from fusekit.data import Modalities
     from fusekit.estimator import FusionClassifier
 
@@ -74,3 +72,13 @@ def distinct(kind: str, values: Sequence[Any]) -> tuple[list[Any], dict[Any, Any
         elif found is not None:
             kept_by_print[found] = value
     return [v for v in values if v not in dropped], dropped
+
+
+def dealias(config: BenchConfig) -> tuple[BenchConfig, dict[str, dict[Any, Any]]]:
+    """``(config with each axis's distinct values, {kind: {alias: the one kept}})``: every
+    axis expanded (``all``, names checked) and its aliases dropped; only axes that lost one
+    are in the second item."""
+    kept, dropped = {}, {}
+    for kind in KINDS:
+        kept[kind], dropped[kind] = distinct(kind, expand(kind, getattr(config, kind)))
+    return dataclasses.replace(config, **kept), {kind: d for kind, d in dropped.items() if d}

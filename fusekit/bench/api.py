@@ -1,6 +1,6 @@
 """``run_bench``: load the data sets, plan the units, run the ones not done yet, then write
 ``results.csv``, ``manifest.json`` (what to rerun it from), ``leaderboard.md``, the PNG plots and
-``report.html`` into ``out_dir``."""
+``report.html`` into ``out_dir``; ``rerun``: run the bench a ``manifest.json`` records again."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import os
 import platform
 import sys
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -20,11 +21,19 @@ import torch
 
 from fusekit.atomic import atomic_write_text
 from fusekit.bench import placement
+from fusekit.bench.aliases import dealias
 from fusekit.bench.backends import check_backend, execute
-from fusekit.bench.config import BenchConfig, Unit, axes, grid, label, plan
+from fusekit.bench.config import KINDS, BenchConfig, Unit, axes, label, plan
 from fusekit.bench.data import BenchData, from_arrays, is_file_name, load_file, load_named
 from fusekit.bench.leaderboard import summarize, to_markdown
-from fusekit.bench.manifest import write_manifest
+from fusekit.bench.manifest import (
+    MANIFEST,
+    IgnoredRunSettings,
+    config_from_json,
+    environment,
+    read_manifest,
+    write_manifest,
+)
 from fusekit.bench.outdir import claim
 from fusekit.bench.plots import Figure, write_plots
 from fusekit.bench.preflight import preflight
@@ -166,12 +175,16 @@ def run_bench(
         settings["datasets"] = ()  # in-memory data alone: not the default data set as well
     config = dataclasses.replace(config or BenchConfig(), **settings)
     config.validate()
-    grid(config)  # a misspelt name fails before any data is loaded
+    axes(config)  # a misspelt name fails before any data is loaded or any probe is fitted
     devices = placement.parse_devices(devices)
     check_backend(backend, n_jobs, devices)
     check_cv(config.cv, config.cv_params)
     if config.tune:
         check_search(config.tune_search)
+    # the probe fits that find aliases, once; the checks and the plan see the distinct axes, the
+    # manifest records the grid as given (``all`` stays ``all``)
+    given = config
+    config, dropped = dealias(given)
     out_dir = Path(out_dir)
     started = time.perf_counter()
     with claim(out_dir), sigterm_raises():  # one bench per directory; SIGTERM unwinds like Ctrl-C
@@ -206,7 +219,6 @@ def run_bench(
         summary = summarize(
             results, rank_by=config.rank_by, baseline=config.baseline, rope=config.rope
         )
-        _, dropped = axes(config)
         notes = (
             [f"Not listed, the same method under another name: {alias_note(dropped)}."]
             if dropped
@@ -219,7 +231,7 @@ def run_bench(
         figures = write_plots(results, summary, out_dir)
         report = write_report(out_dir, results, summary, figures, info)
         manifest = write_manifest(
-            out_dir, config, loaded, {"backend": backend, "n_jobs": n_jobs, "scheduler": scheduler}
+            out_dir, given, loaded, {"backend": backend, "n_jobs": n_jobs, "scheduler": scheduler}
         )
     return BenchResult(
         results,
@@ -233,6 +245,65 @@ def run_bench(
         {d.name: d.fingerprint for d in loaded},
         manifest,
     )
+
+
+def rerun(
+    run_dir: str | Path,
+    out_dir: str | Path | None = None,
+    *,
+    backend: str = "processes",
+    n_jobs: int = 1,
+    scheduler: str | None = None,
+    **overrides: Any,
+) -> BenchResult:
+    """Run the bench recorded in ``run_dir/manifest.json`` again, into ``out_dir`` (default
+    ``run_dir/rerun``), from scratch. Warns when versions or data checksums differ.
+
+    The manifest is data: its components are registered names (a class recorded in it is
+    refused: pass it in ``overrides``, ``fusion=[MyFusion]``), and where the work runs
+    (``backend``, ``n_jobs``, ``scheduler``) comes from the arguments, never from the file; the
+    recorded ones that differ are named in an :class:`IgnoredRunSettings` warning.
+    ``overrides``: :func:`~fusekit.bench.run_bench` arguments (``quiet``) or configuration
+    fields."""
+    manifest = read_manifest(run_dir)
+    source = str(Path(run_dir) / MANIFEST)
+    components = {kind: overrides.pop(kind) for kind in (*KINDS, "cv") if kind in overrides}
+    config = config_from_json(manifest["config"], source, components)
+    in_memory = [d["name"] for d in manifest["data"] if d["source"].get("in_memory")]
+    if in_memory:
+        raise ValueError(
+            f"{run_dir} benchmarked in-memory data {in_memory} (run_bench(data=...)); a rerun "
+            "can only reload registered data sets and files. Pass the same data again with "
+            "run_bench(config, data=...) instead."
+        )
+    now = environment()
+    changed = {
+        k: (manifest["environment"].get(k), v)
+        for k, v in now.items()
+        if k != "platform" and manifest["environment"].get(k) != v
+    }
+    if changed:
+        warnings.warn(f"rerun with other versions than recorded: {changed}", stacklevel=2)
+    run = {"backend": backend, "n_jobs": n_jobs, "scheduler": scheduler}
+    ignored = {k: v for k, v in manifest["run"].items() if run[k] != v}
+    if ignored:
+        warnings.warn(
+            f"{source}: the rerun runs with {run}, not the recorded {ignored}: a file never "
+            "chooses where work runs or where data is sent. To use them, pass them yourself "
+            "(--backend, --n-jobs, --scheduler; or rerun(DIR, backend=..., ...)).",
+            IgnoredRunSettings,
+            stacklevel=2,
+        )
+    target = Path(out_dir) if out_dir is not None else Path(run_dir) / "rerun"
+    result = run_bench(config, out_dir=target, resume=False, **run, **overrides)
+    recorded = {d["name"]: d["checksum"] for d in manifest["data"]}
+    loaded = result.data_checksums
+    if recorded != loaded:
+        warnings.warn(
+            f"data checksums differ from the record: recorded {recorded}, now {loaded}",
+            stacklevel=2,
+        )
+    return result
 
 
 def _with_groups(

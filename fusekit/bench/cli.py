@@ -1,7 +1,8 @@
-"""``fusekit bench`` and ``fusekit datasets`` (argparse sub-commands; handlers return exit codes).
+"""The ``fusekit bench`` sub-command: its options (:func:`add_bench_parser`), the
+:class:`BenchConfig` they give (:func:`config_from_args`) and its handler (:func:`bench_command`,
+which returns the exit code).
 
-Wire them into a parser with ``add_bench_parser(subparsers)`` and
-``add_datasets_parser(subparsers)``; ``python -m fusekit.bench`` does exactly that.
+The command line itself is :mod:`fusekit.cli`; this module never imports it back.
 """
 
 from __future__ import annotations
@@ -334,14 +335,12 @@ def bench_command(args: argparse.Namespace) -> int:
     """Exit codes: 0 every unit ran, 1 some unit failed (the leaderboard and report are still
     written), 2 the bench could not start (bad option, data or output directory, another bench
     holding ``--out``, a damaged results file), 130 / 143 stopped by SIGINT / SIGTERM."""
-    from fusekit.bench.api import run_bench
+    from fusekit.bench.api import rerun, run_bench
     from fusekit.bench.outdir import OutputLockedError
     from fusekit.bench.stopping import BenchInterrupted
 
     try:
         if args.rerun:
-            from fusekit.bench.manifest import rerun
-
             result = rerun(
                 args.rerun,
                 args.out,
@@ -390,71 +389,4 @@ def bench_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_datasets_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``datasets`` to an ``add_subparsers()`` object; returns the sub-parser."""
-    parser = subparsers.add_parser("datasets", help="list loadable data sets with shapes")
-    parser.add_argument(
-        "--no-load",
-        dest="load",
-        action="store_false",
-        help="names and descriptions only (do not load to get shapes)",
-    )
-    parser.set_defaults(handler=datasets_command)
-    return parser
-
-
-def describe(name: str) -> str:
-    """``n=2000, 10 classes; fou (76,), kar (64,)`` for one registered data set."""
-    import pandas as pd
-
-    from fusekit.bench.data import from_arrays
-    from fusekit.engine.registry import get_registry
-
-    try:
-        X, y = get_registry().get("dataset", name)()
-        if isinstance(X, pd.DataFrame):
-            return (
-                f"n={len(X)}, a table of {X.shape[1]} columns (raw; featurise it into "
-                "modalities before benching, see its data card)"
-            )
-        data = from_arrays(name, X, y, {})
-    except Exception as error:  # noqa: BLE001 - report, keep listing the others
-        return f"not loadable: {type(error).__name__}: {str(error)[:120]}"
-    target = (
-        f"{len(set(data.y.tolist()))} classes" if data.task == "classification" else "regression"
-    )
-    shapes = ", ".join(f"{m} {s}" for m, s in data.shapes.items())
-    return f"n={len(data.y)}, {target}; {shapes}"
-
-
-def datasets_command(args: argparse.Namespace) -> int:
-    from fusekit.engine.registry import get_registry
-
-    entries = sorted(
-        (e for e in get_registry().entries() if e.kind == "dataset"), key=lambda e: e.name
-    )
-    width = max((len(e.name) for e in entries), default=4)
-    for entry in entries:
-        print(f"{entry.name.ljust(width)}  {entry.distribution}  {entry.description}")
-        if args.load:
-            print(f"{' ' * width}  {describe(entry.name)}")
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """A stand-alone parser with both commands (``python -m fusekit.bench``)."""
-    parser = argparse.ArgumentParser(prog="python -m fusekit.bench", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    add_bench_parser(commands)
-    add_datasets_parser(commands)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m fusekit.bench``: the same commands and pipe handling as ``fusekit``."""
-    from fusekit.cli import call_handler
-
-    return call_handler(build_parser().parse_args(argv))
-
-
-__all__ = ["add_bench_parser", "add_datasets_parser", "main", "parse_dataset_name"]
+__all__ = ["add_bench_parser", "bench_command", "config_from_args", "parse_dataset_name"]

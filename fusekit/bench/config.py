@@ -2,6 +2,10 @@
 set x configuration x repeat x fold) of its settings (:class:`BenchConfig`, defined in
 :mod:`fusekit.bench.settings` and importable from here).
 
+Planning trains nothing: :func:`grid` and :func:`plan` take each axis as the configuration lists
+it (names checked, ``all`` expanded). Components that are another under a new name are dropped
+before, once per bench, by :func:`fusekit.bench.aliases.dealias` (which fits probe models).
+
 A unit's id is a hash of everything that decides its numbers (data checksum, components,
 estimator parameters, split, seeds, evaluation sweeps), so resume skips exactly the units whose
 results would come out the same.
@@ -10,6 +14,7 @@ results would come out the same.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import itertools
 import json
 from collections.abc import Sequence
@@ -18,7 +23,6 @@ from typing import Any
 
 import numpy as np
 
-from fusekit.bench.aliases import distinct, estimator_default
 from fusekit.bench.budget import epochs_for
 from fusekit.bench.data import has_raw
 from fusekit.bench.reference import reference_names
@@ -47,6 +51,7 @@ __all__ = [
     "Sweep",
     "Unit",
     "axes",
+    "estimator_default",
     "expand",
     "grid",
     "label",
@@ -54,6 +59,14 @@ __all__ = [
     "quick_config",
     "splits",
 ]
+
+
+def estimator_default(kind: str) -> Any:
+    """The estimator's own default for ``kind`` (``FusionClassifier(...)`` signature)."""
+    from fusekit.estimator import FusionClassifier
+
+    parameter = inspect.signature(FusionClassifier).parameters.get(kind)
+    return None if parameter is None else parameter.default
 
 
 def label(kind: str, spec: Any) -> str:
@@ -85,13 +98,10 @@ def expand(kind: str, value: Any) -> list[Any]:
     return values
 
 
-def axes(config: BenchConfig) -> tuple[dict[str, list[Any]], dict[str, dict[Any, Any]]]:
-    """Each axis's distinct values and, per axis, the aliases dropped (``{alias: kept}``; see
-    :mod:`fusekit.bench.aliases`)."""
-    values, dropped = {}, {}
-    for kind in KINDS:
-        values[kind], dropped[kind] = distinct(kind, expand(kind, getattr(config, kind)))
-    return values, {kind: d for kind, d in dropped.items() if d}
+def axes(config: BenchConfig) -> dict[str, list[Any]]:
+    """Each axis's values as :func:`expand` gives them (no training: aliases are dropped
+    beforehand by :func:`fusekit.bench.aliases.dealias`)."""
+    return {kind: expand(kind, getattr(config, kind)) for kind in KINDS}
 
 
 def grid(config: BenchConfig) -> list[dict[str, Any]]:
@@ -99,7 +109,7 @@ def grid(config: BenchConfig) -> list[dict[str, Any]]:
 
     ``axes``: the pivot of each axis is the estimator's default for it (``concat``, ``none``,
     ...) when listed, else the axis's first value."""
-    values, _ = axes(config)
+    values = axes(config)
     lists = [values[kind] for kind in KINDS]
     if config.design == "product":
         return [dict(zip(KINDS, combo, strict=True)) for combo in itertools.product(*lists)]

@@ -4,9 +4,10 @@ It records the fusekit version, every distribution that provides fusekit plugins
 group ``fusekit``) with its version, the versions of Python, torch, scikit-learn, numpy, scipy,
 pandas and skorch, the platform, the full :class:`~fusekit.bench.config.BenchConfig` (seeds,
 folds, repeats, grid, sweeps), each data set's checksum, the backend and the command line.
-:func:`rerun` rebuilds the configuration from it and runs it again into a new directory; on the
-same machine with the same versions the scores are identical (every unit is seeded and runs with
-one thread).
+:func:`fusekit.bench.api.rerun` rebuilds the configuration from it and runs it again into a new
+directory; on the same machine with the same versions the scores are identical (every unit is
+seeded and runs with one thread). This module is the file format only (write, read, codec): it
+runs nothing.
 
 The file is data. Reading it imports nothing: components are recorded by their registered name
 (a class that is not registered is recorded as ``{"class": "module:Name"}`` for the reader, and a
@@ -21,7 +22,6 @@ import dataclasses
 import json
 import platform
 import sys
-import warnings
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
@@ -289,64 +289,3 @@ def read_manifest(run_dir: str | Path) -> dict[str, Any]:
         raise ManifestError(f"{path} is not valid JSON: {error}.") from None
     check(payload, SCHEMA, str(path), error=ManifestError)
     return payload
-
-
-def rerun(
-    run_dir: str | Path,
-    out_dir: str | Path | None = None,
-    *,
-    backend: str = "processes",
-    n_jobs: int = 1,
-    scheduler: str | None = None,
-    **overrides: Any,
-) -> Any:
-    """Run the bench recorded in ``run_dir/manifest.json`` again, into ``out_dir`` (default
-    ``run_dir/rerun``), from scratch. Warns when versions or data checksums differ.
-
-    The manifest is data: its components are registered names (a class recorded in it is
-    refused: pass it in ``overrides``, ``fusion=[MyFusion]``), and where the work runs
-    (``backend``, ``n_jobs``, ``scheduler``) comes from the arguments, never from the file; the
-    recorded ones that differ are named in an :class:`IgnoredRunSettings` warning.
-    ``overrides``: :func:`~fusekit.bench.run_bench` arguments (``quiet``) or configuration
-    fields."""
-    from fusekit.bench.api import run_bench
-
-    manifest = read_manifest(run_dir)
-    source = str(Path(run_dir) / MANIFEST)
-    components = {kind: overrides.pop(kind) for kind in (*KINDS, "cv") if kind in overrides}
-    config = config_from_json(manifest["config"], source, components)
-    in_memory = [d["name"] for d in manifest["data"] if d["source"].get("in_memory")]
-    if in_memory:
-        raise ValueError(
-            f"{run_dir} benchmarked in-memory data {in_memory} (run_bench(data=...)); a rerun "
-            "can only reload registered data sets and files. Pass the same data again with "
-            "run_bench(config, data=...) instead."
-        )
-    now = environment()
-    changed = {
-        k: (manifest["environment"].get(k), v)
-        for k, v in now.items()
-        if k != "platform" and manifest["environment"].get(k) != v
-    }
-    if changed:
-        warnings.warn(f"rerun with other versions than recorded: {changed}", stacklevel=2)
-    run = {"backend": backend, "n_jobs": n_jobs, "scheduler": scheduler}
-    ignored = {k: v for k, v in manifest["run"].items() if run[k] != v}
-    if ignored:
-        warnings.warn(
-            f"{source}: the rerun runs with {run}, not the recorded {ignored}: a file never "
-            "chooses where work runs or where data is sent. To use them, pass them yourself "
-            "(--backend, --n-jobs, --scheduler; or rerun(DIR, backend=..., ...)).",
-            IgnoredRunSettings,
-            stacklevel=2,
-        )
-    target = Path(out_dir) if out_dir is not None else Path(run_dir) / "rerun"
-    result = run_bench(config, out_dir=target, resume=False, **run, **overrides)
-    recorded = {d["name"]: d["checksum"] for d in manifest["data"]}
-    loaded = result.data_checksums
-    if recorded != loaded:
-        warnings.warn(
-            f"data checksums differ from the record: recorded {recorded}, now {loaded}",
-            stacklevel=2,
-        )
-    return result

@@ -28,7 +28,7 @@ from fusekit.datasets.synthetic import (
     make_multimodal_regression,
 )
 
-#: The built-in loaders, registered through ``fusekit_datasets`` by ``fusekit.builtin``.
+#: The built-in loaders, registered through ``fusekit_datasets`` by :mod:`fusekit.datasets.hooks`.
 BUILTIN_LOADERS = {
     "mfeat": load_mfeat,
     "nutrimouse": load_nutrimouse,

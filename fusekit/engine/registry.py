@@ -28,6 +28,9 @@ from fusekit.plugin import BASES, KINDS, check_kind, hookspecs
 
 ENTRY_POINT_GROUP = "fusekit"
 BUILTIN_DISTRIBUTION = "fusekit-learn"
+#: fusekit-learn's plugin modules outside :mod:`fusekit.builtin`, imported by name as entry
+#: points are (so the engine never imports the applications above it): the data-set loaders.
+BUILTIN_PLUGINS = ("fusekit.datasets.hooks",)
 
 
 class PluginError(RuntimeError):
@@ -72,11 +75,13 @@ def _env_flag(name: str) -> bool:
 def _builtin_modules() -> list[ModuleType]:
     import fusekit.builtin as package
 
-    return [
-        importlib.import_module(f"{package.__name__}.{info.name}")  # safe: fusekit.builtin only
+    names = [
+        f"{package.__name__}.{info.name}"
         for info in pkgutil.iter_modules(package.__path__)
         if not info.name.startswith("_")
     ]
+    # safe: fusekit.builtin's modules and the fixed BUILTIN_PLUGINS only
+    return [importlib.import_module(name) for name in (*names, *BUILTIN_PLUGINS)]
 
 
 class Registry:

@@ -100,13 +100,14 @@ def check_streamable(owner: str, network: Any) -> None:
     refused = [
         f"{c.kind} {registry.name_of(c.kind, type(c)) or type(c).__name__!r} ({type(c).__name__})"
         for c in network.components()
-        if c.needs_all_training_rows
+        if c.needs_all_training_rows or c.needs_training_data
     ]
     if refused:
         raise ValueError(
             f"{owner}.fit on a streamed source cannot train {', '.join(refused)}: it needs every "
             "training row in memory at once (needs_all_training_rows: state per training row or "
-            "a split of all rows). Load the data in memory, or use a method that trains per batch."
+            "a split of all rows; needs_training_data: reads all rows each epoch, e.g. PMR's "
+            "prototypes). Load the data in memory, or use a method that trains per batch."
         )
 
 

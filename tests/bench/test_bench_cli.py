@@ -1,22 +1,14 @@
 """``fusekit bench`` / ``fusekit datasets`` through argparse, on a CSV file with a modality spec."""
 
-import argparse
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from fusekit.bench.cli import add_bench_parser, add_datasets_parser, config_from_args
+from fusekit.bench.cli import config_from_args
 from fusekit.bench.config import quick_config
-
-
-def _parser():
-    parser = argparse.ArgumentParser(prog="fusekit")
-    commands = parser.add_subparsers(dest="command", required=True)
-    add_bench_parser(commands)
-    add_datasets_parser(commands)
-    return parser
+from fusekit.cli import build_parser as _parser
 
 
 def _run(argv):

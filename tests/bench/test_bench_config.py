@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
+from fusekit.bench.aliases import dealias
 from fusekit.bench.cli import parse_sweep
-from fusekit.bench.config import BenchConfig, Sweep, axes, expand, grid, plan, quick_config
+from fusekit.bench.config import BenchConfig, Sweep, expand, grid, plan, quick_config
 from fusekit.bench.data import from_arrays, parse_dataset_name
 from fusekit.engine.registry import available
 from fusekit.plugin import Weighting
@@ -86,9 +87,8 @@ def test_units_cover_every_fold_and_ids_are_stable_and_distinct(toy):
 
 
 def test_quick_suite_has_every_distinct_fusion_and_weighting_once():
-    config = quick_config()
+    config, dropped = dealias(quick_config())
     combos = grid(config)
-    _, dropped = axes(config)
     fusions = set(available("fusion")) - set(dropped.get("fusion", {}))
     weightings = set(available("weighting")) - set(dropped.get("weighting", {}))
     assert {c["fusion"] for c in combos} == fusions
@@ -109,9 +109,8 @@ class ScaledLoss(Weighting):
 
 
 def test_a_component_that_is_another_under_a_new_name_is_dropped():
-    config = BenchConfig(weighting=[RenamedNoWeighting, "none", ScaledLoss])
-    values, dropped = axes(config)
-    assert values["weighting"] == ["none", ScaledLoss]  # the estimator's default is kept
+    config, dropped = dealias(BenchConfig(weighting=[RenamedNoWeighting, "none", ScaledLoss]))
+    assert config.weighting == ["none", ScaledLoss]  # the estimator's default is kept
     assert dropped == {"weighting": {RenamedNoWeighting: "none"}}
     assert [c["weighting"] for c in grid(config)] == ["none", ScaledLoss]
 
@@ -159,3 +158,45 @@ def test_lr_is_left_to_the_recommendations_unless_given_or_equal_budget(toy):
     assert equal["lr"] == 0.01 and equal["optimizer"] == "adam" and equal["lr_schedule"] is None
     equal = plan(BenchConfig(fusion=["concat"], equal_budget=True, lr=0.002), data)[0].params
     assert equal["lr"] == 0.002
+
+
+def test_planning_a_grid_trains_nothing(toy, monkeypatch):
+    """``grid`` and ``plan`` take the axes as given: no probe model is fitted, and an alias
+    stays on the axis until :func:`dealias` drops it."""
+    from fusekit.bench import aliases
+    from fusekit.estimator import FusionClassifier
+
+    fits = []
+    monkeypatch.setattr(aliases, "_CACHE", {})
+    monkeypatch.setattr(FusionClassifier, "fit", lambda self, *a, **k: fits.append(self))
+    config = BenchConfig(datasets=(), weighting=[RenamedNoWeighting, "none"], references=False)
+    assert [c["weighting"] for c in grid(config)] == [RenamedNoWeighting, "none"]
+    units = plan(config, [from_arrays("toy", *toy, {})])
+    assert len(units) == 2 * config.folds
+    assert fits == []
+
+
+def test_a_bench_finds_its_aliases_once(toy, monkeypatch, tmp_path):
+    """``run_bench`` fingerprints each candidate of an axis once (not once per look at the grid:
+    the check of the names, the pre-flight checks, the plan, the leaderboard's note)."""
+    from fusekit.bench import aliases, run_bench
+
+    probed = []
+    real = aliases.probe_fingerprint
+    monkeypatch.setattr(aliases, "_CACHE", {})
+    monkeypatch.setattr(
+        aliases, "probe_fingerprint", lambda kind, spec: probed.append(spec) or real(kind, spec)
+    )
+    result = run_bench(
+        data={"toy": toy},
+        weighting=[RenamedNoWeighting, "none"],
+        folds=2,
+        max_epochs=1,
+        references=False,
+        backend="serial",
+        out_dir=tmp_path,
+        quiet=True,
+    )
+    assert sorted(map(str, probed)) == sorted(map(str, ["none", RenamedNoWeighting]))
+    assert set(result.results["weighting"]) == {"none"}
+    assert "weighting RenamedNoWeighting = none" in result.leaderboard

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from fusekit.bench import Sweep, run_bench
-from fusekit.bench.cli import main
 from fusekit.bench.manifest import MANIFEST
+from fusekit.cli import main
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ FUSEKIT = str(Path(sys.executable).with_name("fusekit"))
 
 @pytest.mark.parametrize(
     "command",
-    [[FUSEKIT, "plugins"], [sys.executable, "-m", "fusekit.bench", "datasets"]],
-    ids=["fusekit plugins", "python -m fusekit.bench datasets"],
+    [[FUSEKIT, "plugins"], [sys.executable, "-m", "fusekit", "datasets"]],
+    ids=["fusekit plugins", "python -m fusekit datasets"],
 )
 def test_a_reader_that_closes_early_gets_no_traceback(command):
     """``fusekit plugins | head``: the pipe closes before fusekit writes (it is still importing

@@ -96,8 +96,6 @@ def help_of(module: str, argv: list[str]) -> str:
         ("fusekit.cli", ["plugins", "--help"]),
         ("fusekit.cli", ["datasets", "--help"]),
         ("fusekit.cli", ["new-plugin", "--help"]),
-        ("fusekit.bench.cli", ["--help"]),
-        ("fusekit.bench.cli", ["bench", "--help"]),
     ],
     ids=lambda value: " ".join(value) if isinstance(value, list) else value,
 )
@@ -281,3 +279,27 @@ def test_a_bad_kind_is_still_refused_by_name(capsys):
     error = capsys.readouterr().err
     assert "argument --kind: invalid choice: 'decoder'" in error
     assert "backbone" in error and "weighting" in error
+
+
+def test_the_startup_benchmark_reads_gnu_time_reports(monkeypatch):
+    """``benchmarks/speed/cli_startup.py`` takes wall, CPU and peak memory from ``/usr/bin/time
+    -v``; a report in GNU time's words, with the figures worked out by hand."""
+    import importlib.util
+
+    path = ROOT / "benchmarks" / "speed" / "cli_startup.py"
+    spec = importlib.util.spec_from_file_location("cli_startup", path)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "cli_startup", module)  # its dataclasses look it up there
+    spec.loader.exec_module(module)
+    report = (
+        '\tCommand being timed: "fusekit --help"\n'
+        "\tUser time (seconds): 1.25\n"
+        "\tSystem time (seconds): 0.50\n"
+        "\tPercent of CPU this job got: 2%\n"
+        "\tElapsed (wall clock) time (h:mm:ss or m:ss): 1:02.50\n"
+        "\tMaximum resident set size (kbytes): 2048\n"
+        "\tExit status: 0\n"
+    )
+    assert module.gnu_time_figures(report) == (62.5, 1.75, 2.0)
+    hours = report.replace("1:02.50", "1:00:01.00")
+    assert module.gnu_time_figures(hours)[0] == 3601.0

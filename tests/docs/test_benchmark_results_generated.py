@@ -46,6 +46,7 @@ GENERATED = {
     "benchmarks/results/agm_alpha.md": "benchmarks/balancing/agm_alpha.py",
     "benchmarks/results/cli_startup.md": "benchmarks/speed/cli_startup.py",
     "benchmarks/results/streaming.md": "benchmarks/speed/streaming.py",
+    "benchmarks/text_tabular/results.md": "benchmarks/text_tabular/clothing_reviews.py",
 }
 
 

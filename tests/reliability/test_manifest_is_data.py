@@ -14,18 +14,18 @@ import pytest
 
 import fusekit.bench.api as bench_api
 from fusekit.bench import BenchConfig
+from fusekit.bench.api import rerun
 from fusekit.bench.backends import execute
-from fusekit.bench.cli import main
 from fusekit.bench.data import load_file
 from fusekit.bench.manifest import (
     MANIFEST,
     IgnoredRunSettings,
     ManifestError,
     read_manifest,
-    rerun,
     write_manifest,
 )
 from fusekit.builtin.concat_fusion import ConcatFusion
+from fusekit.cli import main
 from fusekit.datasets import make_multimodal_classification
 
 MARKER = "imported.marker"
@@ -91,7 +91,7 @@ def test_python_m_rerun_beside_a_planted_module_refuses_and_runs_nothing(run_dir
     _plant(run_dir)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     completed = subprocess.run(
-        [sys.executable, "-m", "fusekit.bench", "bench", "--rerun", ".", "--quiet"],
+        [sys.executable, "-m", "fusekit", "bench", "--rerun", ".", "--quiet"],
         cwd=run_dir,  # `python -m` puts the working folder first on sys.path
         env=env,
         capture_output=True,

@@ -21,15 +21,11 @@ collapsing to constants. It gives neither form nor λ_v, λ_r; ours (spec §6 A1
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from torch import Tensor
 
 from fusekit.plugin import FusionOutput, LossContext
-
-if TYPE_CHECKING:
-    from fusekit_vgmr.refiner import RefinerSignals
+from fusekit_vgmr.signals import RefinerSignals
 
 VALUE_TARGETS = ("signed", "abs")
 

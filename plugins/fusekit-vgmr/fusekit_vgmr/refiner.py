@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
@@ -48,27 +47,8 @@ from torch import Tensor, nn
 from fusekit.plugin import BuildSpec, Calibration, FusionOutput, LossContext, masked_mean
 from fusekit_vgmr import objective
 from fusekit_vgmr.branch import ACTIVATIONS, ModalityBranch
+from fusekit_vgmr.signals import DIAGNOSTICS_KEY, RefinerSignals
 from fusekit_vgmr.tokens import avg_max_pool, from_tokens, to_tokens, token_width
-
-#: Key of :class:`RefinerSignals` in ``FusionOutput.diagnostics``.
-DIAGNOSTICS_KEY = "vgmr"
-
-
-@dataclass
-class RefinerSignals:
-    """The intermediate signals of one VGMR pass (not detached: the auxiliary losses use them).
-
-    All dicts are keyed by modality; gates are in token layout ``(B, T_m, d_m)``.
-    """
-
-    mask: Tensor  # (B, M) presence mask the pass ran with
-    summary: dict[str, Tensor] = field(default_factory=dict)  # s_m (B, d_p), zero when absent
-    context: dict[str, Tensor] = field(default_factory=dict)  # u_m (B, d_p)
-    global_value: dict[str, Tensor] = field(default_factory=dict)  # g_m (B,)
-    channel_value: dict[str, Tensor] = field(default_factory=dict)  # p_m (B, d_p)
-    gate: dict[str, Tensor] = field(default_factory=dict)  # G_m (B, T_m, d_m)
-    effective_gate: dict[str, Tensor] = field(default_factory=dict)  # G̃_m (B, T_m, d_m)
-    steps: dict[str, Tensor | None] = field(default_factory=dict)  # (B, T_m) real steps or None
 
 
 class ValueGatedModalityRefiner(Calibration):
