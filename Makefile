@@ -8,7 +8,7 @@ PLUGINS := $(wildcard plugins/fusekit-*)
 STAMP := $(VENV)/.fusekit-installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test test-seeds lint bench clean
+.PHONY: run test test-seeds lint bench reproduce reproduce-results reproduce-speed clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,55 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/overhead.py
+
+# Every committed results file, regenerated with the arguments it records (each file's header:
+# commit, command, versions, machine). reproduce-results: the accuracy files, deterministic, whose
+# raw records tests/benchmarks/test_reproduce.py compares exactly for one configuration each
+# (about 100 min on the 2-core VM, from the wall times the files record); reproduce-speed: the
+# timings (about 25 min; they vary from run to run, so no test compares them). Commit the code
+# first: a file regenerated from a dirty tree says "+ uncommitted changes" after its commit.
+PY := $(BIN)/python
+UDML := plugins/fusekit-udml/benchmarks
+VGMR := plugins/fusekit-vgmr/benchmarks
+BTW := plugins/fusekit-btw/benchmarks
+MWAM := plugins/fusekit-mwam/benchmarks
+SCFAE := plugins/fusekit-scfae/benchmarks
+SPEED := benchmarks/speed
+RESULTS := benchmarks/results
+
+reproduce: reproduce-results reproduce-speed
+
+reproduce-results: $(STAMP)
+	$(PY) benchmarks/balancing/agm_alpha.py
+	$(PY) benchmarks/balancing/imbalance_generator.py
+	$(PY) benchmarks/balancing/uci_weightings.py
+	$(PY) benchmarks/weightings_noisy_modality.py --seeds 5 --epochs 20
+	$(PY) $(UDML)/table3_seeds.py --seeds 10 --out $(UDML)/results/table3_seeds.md
+	$(PY) $(UDML)/fig1_noise_sweep.py --seeds 3 --epochs 30
+	$(PY) $(VGMR)/identity_seeds.py --seeds 10 --out $(VGMR)/identity_results.md
+	$(PY) $(VGMR)/balancing_seeds.py --seeds 10 --out $(VGMR)/balancing_results.md
+	$(PY) $(VGMR)/controls_seeds.py --seeds 5 --out $(VGMR)/controls_results.md
+	$(PY) $(BTW)/btw_claim.py --folds 3 --epochs 20
+	$(PY) $(BTW)/btw_seeds.py --seeds 5 --tasks synthetic mfeat --out $(BTW)/seeds_results.md
+	$(PY) $(BTW)/btw_seeds.py --seeds 5 --tasks clothing --out $(BTW)/seeds_results_clothing.md
+	$(PY) $(MWAM)/image_seeds.py --seeds 5 --out $(MWAM)/image_results.md
+	$(PY) $(MWAM)/image_seeds.py --seeds 5 --schedule paper --out $(MWAM)/image_paper_results.md
+	$(PY) $(MWAM)/image_seeds.py --seeds 5 --schedule paper --lr 0.05 \
+		--out $(MWAM)/image_paper_lr005_results.md
+	$(PY) $(SCFAE)/reproduction.py
+	$(PY) $(SCFAE)/paper_schedule.py
+	$(PY) $(SCFAE)/lr_sweep.py
+
+reproduce-speed: $(STAMP)
+	$(PY) benchmarks/overhead.py --repeats 9 > $(RESULTS)/overhead.txt
+	$(PY) $(SPEED)/fit_overhead.py --repeats 7 --epochs 3 > $(RESULTS)/fit_overhead.txt
+	$(PY) $(SPEED)/scaling.py --epochs 3 --repeats 5 > $(RESULTS)/scaling.txt
+	$(PY) $(SPEED)/memory.py > $(RESULTS)/memory.txt
+	$(PY) $(SPEED)/parallel.py --bench-repeats 3 > $(RESULTS)/parallel.txt
+	$(PY) $(SPEED)/precision_compile.py --epochs 10 --repeats 3 > $(RESULTS)/precision_compile_cpu.txt
+	$(PY) $(SPEED)/frozen_cache.py --samples 1000 --epochs 10 --repeats 3 > $(RESULTS)/frozen_cache.txt
+	$(PY) $(SPEED)/streaming.py
+	$(PY) $(SPEED)/cli_startup.py --runs 3
 
 clean:
 	rm -rf $(VENV) build *.egg-info plugins/*/*.egg-info plugins/*/build

@@ -17,11 +17,10 @@ loop). Targets: fit <= 1.15x, predict <= 1.10x. Ratios, not absolute times: mach
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,6 +29,9 @@ from torch.nn import functional as F
 
 from fusekit import FusionClassifier, Modalities
 from fusekit.plugin import ModalityBatch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import provenance  # noqa: E402
 
 WIDTHS = {"audio": 40, "video": 64, "text": 24}
 
@@ -147,11 +149,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     X, y = make_data(args.samples)
-    print("command:", " ".join([os.path.basename(sys.executable), *sys.argv]))
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} torch threads, python {platform.python_version()}"
-    )
+    print("\n".join(provenance.header_lines()))
     print(
         f"data: {args.samples} samples, {len(WIDTHS)} modalities {list(WIDTHS.values())}, "
         f"batch {args.batch}, {args.epochs} epochs, hidden {args.hidden}, {args.repeats} repeats"

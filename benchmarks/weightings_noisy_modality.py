@@ -12,8 +12,6 @@ over seeds, and writes a Markdown table to ``benchmarks/results/weightings_noisy
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -22,6 +20,9 @@ import numpy as np
 import torch
 
 from fusekit import FusionClassifier, Modalities
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import provenance  # noqa: E402
 
 WEIGHTINGS = [
     "none",
@@ -61,18 +62,43 @@ def run(weighting: str, seed: int, scale: float, epochs: int) -> tuple[float, fl
     return correct[corrupted].mean(), correct[~corrupted].mean(), correct.mean()
 
 
+def record(records: provenance.Records, weighting: str, seed: int, scale: float, result) -> None:
+    """One run's accuracies (corrupted half, clean half, all) in the raw records."""
+    corrupted, clean, every = (float(v) for v in result)
+    records.add(
+        {"noise": f"{scale:g}", "weighting": weighting, "seed": seed},
+        corrupted=corrupted,
+        clean=clean,
+        all=every,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--noise-scales", type=float, nargs="+", default=[1.0, 4.0])
     parser.add_argument("--weightings", nargs="+", default=WEIGHTINGS)
+    provenance.add_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
+    only, records = provenance.Only(args.only), provenance.Records()
+    if only:
+        for scale in args.noise_scales:
+            for weighting in args.weightings:
+                for seed in range(args.seeds):
+                    if only.keeps(noise=f"{scale:g}", weighting=weighting, seed=seed):
+                        record(
+                            records,
+                            weighting,
+                            seed,
+                            scale,
+                            run(weighting, seed, scale, args.epochs),
+                        )
+        print(records.text(), end="")
+        return
     header = [
-        f"command: {' '.join([os.path.basename(sys.executable), *sys.argv])}",
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} thread(s)",
+        *provenance.header_lines(),
         f"train 1500 clean rows, test 1500 rows ({args.seeds} seeds, {args.epochs} epochs, "
         "defaults otherwise); b replaced by N(0, s²) noise for a random half of the test rows",
     ]
@@ -87,6 +113,8 @@ def main() -> None:
         for weighting in args.weightings:
             start = time.perf_counter()
             results = np.array([run(weighting, s, scale, args.epochs) for s in range(args.seeds)])
+            for seed, result in enumerate(results):
+                record(records, weighting, seed, scale, result)
             seconds = (time.perf_counter() - start) / args.seeds
             if weighting == "none":
                 baseline = results
@@ -109,6 +137,8 @@ def main() -> None:
         + "\n".join(f"- {h}" for h in header)
         + "\n\n"
         + "\n".join(lines)
+        + "\n"
+        + "\n".join(records.block())
         + "\n"
     )
     print(f"written to {out}")

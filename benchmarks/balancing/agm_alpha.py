@@ -12,8 +12,7 @@ noise (level 3, ``fusekit.robustness.corrupt``) on ``fou``. Writes the whole of
 
 from __future__ import annotations
 
-import os
-import platform
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -26,11 +25,17 @@ from fusekit import FusionClassifier, Modalities
 from fusekit.datasets import load_mfeat
 from fusekit.robustness import corrupt
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import provenance  # noqa: E402
+
 ALPHAS = (0.1, 1.0, 2.5)
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "agm_alpha.md"
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    provenance.add_arguments(parser)
+    only, records = provenance.Only(parser.parse_args().only), provenance.Records()
     torch.set_num_threads(1)
     start = time.perf_counter()
     X, y = load_mfeat(views=["fou", "zer", "mor"])
@@ -44,20 +49,30 @@ def main() -> None:
         X_test = take(test)
         noisy = corrupt(X_test, "fou", "gaussian", 3.0, random_state=0)
         for alpha in ALPHAS:
+            if not only.keeps(fold=fold, alpha=alpha):
+                continue
             model = FusionClassifier(
                 weighting="agm", weighting__alpha=alpha, max_epochs=15, random_state=fold
             ).fit(take(train), y[train])
             ratio = model.loss_curve_[-1] / model.loss_curve_[0]
             scores[alpha].append((model.score(X_test, y[test]), model.score(noisy, y[test]), ratio))
+            clean, noise, ratio = scores[alpha][-1]
+            records.add(
+                {"fold": fold, "alpha": alpha}, clean=clean, noise_3=noise, loss_ratio=ratio
+            )
+    if only:
+        print(records.text(), end="")
+        return
     lines = [
         "# AGM: modulation strength α",
         "",
         "This file is written entirely by `benchmarks/balancing/agm_alpha.py` (protocol in its "
         "docstring).",
         "",
-        f"Command: `python {' '.join(sys.argv)}`  ",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-        f"1 thread; {time.perf_counter() - start:.0f} s.",
+        "```",
+        *provenance.header_lines(),
+        f"wall time: {time.perf_counter() - start:.0f} s",
+        "```",
         "",
         "| α | clean accuracy | noise 3 on fou | last / first training loss |",
         "|---|---|---|---|",
@@ -69,7 +84,7 @@ def main() -> None:
             f"| {alpha:g} | {mean[0]:.3f} ± {std[0]:.3f} | {mean[1]:.3f} ± {std[1]:.3f} | "
             f"{mean[2]:.3f} ± {std[2]:.3f} |"
         )
-    lines += ["", "Mean ± std over the 5 folds.", ""]
+    lines += ["", "Mean ± std over the 5 folds.", *records.block(), ""]
     RESULTS.write_text("\n".join(lines))
     print("\n".join(lines))
 

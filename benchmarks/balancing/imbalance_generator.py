@@ -28,8 +28,11 @@ import numpy as np
 import torch
 
 from fusekit import FusionClassifier, Modalities
-from fusekit.bench.claims import claim_cells, machine_line, mean_std, write_report
+from fusekit.bench.claims import claim_cells, mean_std, write_report
 from fusekit.datasets import make_imbalanced_classification
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import provenance  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "balancing_imbalance_generator.md"
 WEIGHTINGS = [
@@ -59,11 +62,14 @@ def without_fast(X: Modalities) -> Modalities:
 
 
 def run_level(imbalance: float, args: argparse.Namespace) -> dict:
-    """Scores per seed at one imbalance level."""
+    """Scores per seed at one imbalance level (``args.keep``: the ``--only`` filter; each fit's
+    scores go to ``args.records``)."""
     out: dict = {"bayes": [], "slow_alone": [], "joint": {}, "probe": {}}
     for weighting in ["none", *args.weightings]:
         out["joint"][weighting], out["probe"][weighting] = [], []
     for seed in range(args.seeds):
+        if not args.keep.keeps(imbalance=f"{imbalance:g}", seed=seed):
+            continue
         X, y, info = make_imbalanced_classification(
             N_TRAIN + N_TEST, imbalance=imbalance, return_info=True, random_state=seed
         )
@@ -73,12 +79,21 @@ def run_level(imbalance: float, args: argparse.Namespace) -> dict:
         alone = FusionClassifier(max_epochs=args.epochs, random_state=seed)
         alone.fit(take(X, train, ["slow"]), y[train])
         out["slow_alone"].append(alone.score(take(X, test, ["slow"]), y[test]))
+        config = {"imbalance": f"{imbalance:g}", "seed": seed}
+        args.records.add({**config, "weighting": "slow_alone"}, accuracy=out["slow_alone"][-1])
         for weighting in ["none", *args.weightings]:
+            if not args.keep.keeps(**config, weighting=weighting):
+                continue
             model = FusionClassifier(
                 weighting=weighting, max_epochs=args.epochs, random_state=seed
             ).fit(X_train, y[train])
             out["joint"][weighting].append(model.score(X_test, y[test]))
             out["probe"][weighting].append(model.score(without_fast(X_test), y[test]))
+            args.records.add(
+                {**config, "weighting": weighting},
+                joint=out["joint"][weighting][-1],
+                probe=out["probe"][weighting][-1],
+            )
     return out
 
 
@@ -118,10 +133,17 @@ def main() -> None:
     parser.add_argument("--levels", type=float, nargs="+", default=[1.0, 2.0, 4.0, 8.0])
     parser.add_argument("--weightings", nargs="+", default=WEIGHTINGS)
     parser.add_argument("--out", default=str(RESULTS))
+    provenance.add_arguments(parser)
     args = parser.parse_args()
+    args.keep, args.records = provenance.Only(args.only), provenance.Records()
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
     start = time.perf_counter()
+    if args.keep:
+        for level in args.levels:
+            run_level(level, args)
+        print(args.records.text(), end="")
+        return
     tables = []
     for level in args.levels:
         tables += level_table(level, run_level(level, args), args.weightings)
@@ -131,8 +153,7 @@ def main() -> None:
         "This file is written entirely by `imbalance_generator.py` (protocol in its docstring).",
         "",
         "```",
-        " ".join(["command: python benchmarks/balancing/imbalance_generator.py", *sys.argv[1:]]),
-        machine_line(),
+        *provenance.header_lines(),
         f"data: make_imbalanced_classification, {N_TRAIN} training / {N_TEST} test rows of one "
         f"draw per seed (4 classes, 2 groups; fast 4 features, slow 32, slow_strength 1.5); "
         f"{args.seeds} seeds, {args.epochs} epochs, FusionClassifier defaults otherwise",
@@ -140,7 +161,7 @@ def main() -> None:
         "```",
         "",
     ]
-    write_report("\n".join(header + tables), args.out)
+    write_report("\n".join(header + tables + args.records.block()) + "\n", args.out)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,6 @@ mean ± std over the folds and writes a Markdown table to ``benchmarks/results/b
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 import warnings
@@ -29,6 +27,9 @@ from fusekit.datasets import load_mfeat
 from fusekit.engine.registry import available
 from fusekit.robustness import corrupt
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import provenance  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "balancing_uci.md"
 
 
@@ -39,11 +40,15 @@ def take(X: Modalities, rows: np.ndarray) -> Modalities:
 def evaluate(
     weighting: str | list[str], X: Modalities, y: np.ndarray, args: argparse.Namespace
 ) -> dict:
-    """Accuracy per fold: ``{"clean": [...], level: [...]}`` and the mean fit time."""
+    """Accuracy per fold: ``{"clean": [...], level: [...]}`` and the mean fit time (``args.keep``:
+    the ``--only`` filter; each fold's accuracies go to ``args.records``)."""
+    label = weighting if isinstance(weighting, str) else "+".join(weighting)
     scores: dict = {"clean": [], **{level: [] for level in args.noise_levels}}
     seconds = []
     folds = StratifiedKFold(n_splits=args.folds, shuffle=True, random_state=0)
     for fold, (train, test) in enumerate(folds.split(np.zeros(len(y)), y)):
+        if not args.keep.keeps(weighting=label, fold=fold):
+            continue
         model = FusionClassifier(weighting=weighting, max_epochs=args.epochs, random_state=fold)
         start = time.perf_counter()
         model.fit(take(X, train), y[train])
@@ -53,6 +58,11 @@ def evaluate(
         for level in args.noise_levels:
             noisy = corrupt(X_test, args.noise_view, "gaussian", level, random_state=fold)
             scores[level].append(model.score(noisy, y[test]))
+        args.records.add(
+            {"weighting": label, "fold": fold},
+            clean=scores["clean"][-1],
+            **{f"noise_{level:g}": scores[level][-1] for level in args.noise_levels},
+        )
     return {"scores": scores, "seconds": float(np.mean(seconds))}
 
 
@@ -69,17 +79,22 @@ def main() -> None:
     parser.add_argument("--noise-levels", type=float, nargs="+", default=[1.0, 3.0])
     parser.add_argument("--weightings", nargs="+", default=None, help="default: all registered")
     parser.add_argument("--compose", nargs="+", default=None, help="also run this list")
+    provenance.add_arguments(parser)
     args = parser.parse_args()
+    args.keep, args.records = provenance.Only(args.only), provenance.Records()
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", category=UserWarning)  # plugins' advice on tabular data
     names = args.weightings or sorted(available("weighting"))
     if args.compose is not None:
         names = [*names, list(args.compose)]
     X, y = load_mfeat(views=args.views)
+    if args.keep:
+        for name in names:
+            evaluate(name, X, y, args)
+        print(args.records.text(), end="")
+        return
     header = [
-        f"command: {' '.join([os.path.basename(sys.executable), *sys.argv])}",
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} thread(s)",
+        *provenance.header_lines(),
         f"UCI Multiple Features, views {'+'.join(args.views)} ({len(y)} digits, 10 classes); "
         f"{args.folds}-fold stratified CV, {args.epochs} epochs, FusionClassifier defaults "
         f"(mlp backbones, concat fusion, batch 64, lr 0.01); models train on clean folds; "
@@ -103,7 +118,7 @@ def main() -> None:
     print(footer)
     text = "\n".join(
         ["# Balancing weightings on UCI Multiple Features", "", "```", *header, footer, "```", "",
-         *lines, ""]
+         *lines, *args.records.block(), ""]
     )  # fmt: skip
     RESULTS.write_text(text)
     print(f"wrote {RESULTS}")

@@ -31,7 +31,9 @@ CATEGORICAL = ["division", "department", "class_name"]
 
 
 def clothing_pipeline(**classifier_params):
-    text = AbsentWhereMissing(make_pipeline(TfidfVectorizer(min_df=3), TruncatedSVD(64)))
+    text = AbsentWhereMissing(
+        make_pipeline(TfidfVectorizer(min_df=3), TruncatedSVD(64, random_state=0))
+    )
     tabular = ColumnTransformer(
         [
             ("numeric", StandardScaler(), NUMERIC),

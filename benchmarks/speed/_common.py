@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -16,16 +15,18 @@ from torch.nn import functional as F
 from fusekit import FusionClassifier, Modalities
 from fusekit.plugin import ModalityBatch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import provenance  # noqa: E402
+
 
 def machine_line() -> str:
-    return (
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} torch threads, python {platform.python_version()}"
-    )
+    """The ``versions:`` and ``machine:`` lines of ``benchmarks/provenance.py`` (two lines)."""
+    return "\n".join(provenance.header_lines()[2:])
 
 
 def command_line() -> str:
-    return "command: python " + " ".join(sys.argv)
+    """The ``commit:`` and ``command:`` lines of ``benchmarks/provenance.py`` (two lines)."""
+    return "\n".join(provenance.header_lines()[:2])
 
 
 def make_data(n: int, widths: list[int], n_classes: int = 5, seed: int = 0):

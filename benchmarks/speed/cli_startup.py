@@ -214,16 +214,17 @@ def main() -> None:
             for name, root in checkouts.items():
                 runs.setdefault((command.label, name), []).append(measure(root, command))
     results = {key: medians(value) for key, value in runs.items()}
-    from fusekit.bench.claims import machine_line  # torch: only after the last measurement
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import provenance  # torch: only after the last measurement
 
     tool = "GNU time (`/usr/bin/time -v`)" if GNU_TIME else "`os.wait4`"
-    argv = " ".join(sys.argv[1:])
     text = "\n".join(
         [
             "# Command-line start-up and the cost of `import fusekit`",
             "",
-            f"command: python benchmarks/speed/cli_startup.py {argv}".rstrip(),
-            machine_line(),
+            "```",
+            *provenance.header_lines(),
+            "```",
             "",
             f"Medians of {args.runs} runs; each command is a fresh process started from the "
             "checkout's root with it first on `PYTHONPATH` (`fusekit` is the console script "

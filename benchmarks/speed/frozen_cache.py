@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
-import platform
 import statistics
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,6 +38,9 @@ from skorch.callbacks import Freezer
 from fusekit import FusionClassifier, Modalities
 from fusekit.builtin.gru_backbone import GRUBackbone
 from fusekit.builtin.mlp_backbone import MLPBackbone
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import provenance  # noqa: E402
 
 ENCODERS = {
     "mlp": ({"backbone__emb__hidden": 1024, "backbone__emb__depth": 3}, "mlp"),
@@ -119,10 +121,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print("command: python " + " ".join(sys.argv))
+    print("\n".join(provenance.header_lines()))
     print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} thread(s), device {args.device}"
+        f"device: {args.device}"
         + (f" ({torch.cuda.get_device_name()})" if args.device.startswith("cuda") else "")
         + f"; n={args.samples}, epochs={args.epochs}, batch 128"
     )

@@ -11,11 +11,15 @@ from __future__ import annotations
 import argparse
 import resource
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from fusekit import FusionClassifier, Modalities
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import provenance  # noqa: E402
 
 
 def rss_mb() -> float:
@@ -37,7 +41,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print("command: python " + " ".join(sys.argv))
+    print("\n".join(provenance.header_lines()))
     rng = np.random.default_rng(0)
     y = rng.integers(0, 5, args.samples)
     X = Modalities(

@@ -22,6 +22,9 @@ GENERATED = {
     "plugins/fusekit-vgmr/benchmarks/balancing_results.md": (
         "plugins/fusekit-vgmr/benchmarks/balancing_seeds.py"
     ),
+    "plugins/fusekit-vgmr/benchmarks/controls_results.md": (
+        "plugins/fusekit-vgmr/benchmarks/controls_seeds.py"
+    ),
     "plugins/fusekit-mwam/benchmarks/image_results.md": (
         "plugins/fusekit-mwam/benchmarks/image_seeds.py"
     ),

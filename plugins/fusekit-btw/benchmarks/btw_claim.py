@@ -22,8 +22,6 @@ reading of the numbers lives in the plugin's README.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -49,6 +47,9 @@ from fusekit.datasets import (
 
 WEIGHTINGS = ["none", "btw_local", "btw"]
 FUSIONS = ["concat", "moe"]
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
+import provenance  # noqa: E402
+
 RESULTS = Path(__file__).with_name("results.md")
 
 
@@ -62,7 +63,9 @@ def mfeat_task(noise_fraction: float, seed: int):
 
 
 def clothing_features(frame_train, frame_test):
-    text = AbsentWhereMissing(make_pipeline(TfidfVectorizer(min_df=3), TruncatedSVD(32)))
+    text = AbsentWhereMissing(
+        make_pipeline(TfidfVectorizer(min_df=3), TruncatedSVD(32, random_state=0))
+    )
     numeric, categorical = ["age", "positive_feedback_count"], ["division", "department"]
     tabular = ColumnTransformer(
         [
@@ -106,7 +109,8 @@ def scores(task: str, y_true, y_pred) -> dict[str, float]:
     return {"MAE": mean_absolute_error(y_true, y_pred), "R²": r2_score(y_true, y_pred)}
 
 
-def run_folds(name, X, y, task, folds, epochs, seed, prepare=None):
+def run_folds(name, X, y, task, folds, epochs, seed, prepare=None, *, key, only, records):
+    """One task's rows (``key`` names it in the raw records; ``only`` filters the runs)."""
     splitter = (StratifiedKFold if task == "classification" else KFold)(
         folds, shuffle=True, random_state=seed
     )
@@ -120,6 +124,9 @@ def run_folds(name, X, y, task, folds, epochs, seed, prepare=None):
             X_train, X_test = prepare(X.iloc[train], X.iloc[test])
         for fusion in FUSIONS:
             for weighting in WEIGHTINGS:
+                config = {"task": key, "fold": fold, "fusion": fusion, "weighting": weighting}
+                if not only.keeps(**config):
+                    continue
                 start = time.perf_counter()
                 model = estimator(
                     fusion=fusion, weighting=weighting, max_epochs=epochs, random_state=seed
@@ -127,6 +134,14 @@ def run_folds(name, X, y, task, folds, epochs, seed, prepare=None):
                 elapsed = time.perf_counter() - start
                 row = {"task": name, "fusion": fusion, "weighting": weighting, "fold": fold}
                 row.update(scores(task, y[test], model.predict(X_test)))
+                records.add(
+                    config,
+                    **{
+                        k.replace("macro-F1", "f1").replace("²", "2"): v
+                        for k, v in row.items()
+                        if k not in ("task", "fusion", "weighting", "fold")
+                    },
+                )
                 row["fit s"] = elapsed
                 rows.append(row)
                 print(row, flush=True)
@@ -155,32 +170,49 @@ def main() -> None:
     parser.add_argument("--noise-fraction", type=float, default=0.5)
     parser.add_argument("--clothing-rows", type=int, default=4000)
     parser.add_argument("--tasks", nargs="+", default=["mfeat", "clothing", "synthetic"])
+    provenance.add_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    header = [
-        f"command: {' '.join([Path(sys.executable).name, *sys.argv])}",
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-        f"threads {torch.get_num_threads()}",
-    ]
-    print("\n".join(header), flush=True)
+    header = provenance.header_lines()
+    only, records = provenance.Only(args.only), provenance.Records()
+    if not only:
+        print("\n".join(header), flush=True)
+    shared = {"only": only, "records": records}
     rows = []
-    if "mfeat" in args.tasks:
+    if "mfeat" in args.tasks and only.keeps(task="mfeat"):
         X, y, task = mfeat_task(args.noise_fraction, args.seed)
         name = f"mfeat (kar = noise for {args.noise_fraction:.0%} of rows)"
-        rows += run_folds(name, X, y, task, args.folds, args.epochs, args.seed)
-    if "clothing" in args.tasks:
+        rows += run_folds(
+            name, X, y, task, args.folds, args.epochs, args.seed, key="mfeat", **shared
+        )
+    clothing_keys = ("clothing_regression", "clothing_classes")
+    if "clothing" in args.tasks and any(only.keeps(task=key) for key in clothing_keys):
         frame, rating = clothing_task(args.clothing_rows, args.seed)
-        for name, task, target in (
-            ("clothing rating (regression)", "regression", rating.astype(float)),
-            ("clothing rating (5 classes)", "classification", rating),
+        for key, name, task, target in (
+            (clothing_keys[0], "clothing rating (regression)", "regression", rating.astype(float)),
+            (clothing_keys[1], "clothing rating (5 classes)", "classification", rating),
         ):
             rows += run_folds(
-                name, frame, target, task, args.folds, args.epochs, args.seed, clothing_features
+                name,
+                frame,
+                target,
+                task,
+                args.folds,
+                args.epochs,
+                args.seed,
+                clothing_features,
+                key=key,
+                **shared,
             )
-    if "synthetic" in args.tasks:
+    if "synthetic" in args.tasks and only.keeps(task="synthetic"):
         X, y, task = synthetic_task(args.seed)
         name = "synthetic regression (3rd modality mostly noise)"
-        rows += run_folds(name, X, y, task, args.folds, args.epochs, args.seed)
+        rows += run_folds(
+            name, X, y, task, args.folds, args.epochs, args.seed, key="synthetic", **shared
+        )
+    if only:
+        print(records.text(), end="")
+        return
     text = "\n".join(
         [
             "# BTW benchmark (fusekit-btw)",
@@ -193,6 +225,7 @@ def main() -> None:
             table(pd.DataFrame(rows)),
             'The reading of these numbers is in `plugins/fusekit-btw/README.md` ("Reading of the '
             'benchmark"); this file is written entirely by `btw_claim.py`.',
+            *records.block(),
             "",
         ]
     )

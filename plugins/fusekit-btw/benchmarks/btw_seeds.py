@@ -34,7 +34,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from btw_claim import clothing_features, clothing_task, mfeat_task, synthetic_task  # noqa: E402
 
 from fusekit import FusionClassifier, FusionRegressor, Modalities  # noqa: E402
-from fusekit.bench.claims import claim_cells, machine_line, mean_std, write_report  # noqa: E402
+from fusekit.bench.claims import claim_cells, mean_std, write_report  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
+import provenance  # noqa: E402
 
 WEIGHTINGS = ["none", "btw_local", "btw"]
 BASELINE = "none"
@@ -54,11 +57,13 @@ def task_data(task: str, seed: int, noise_fraction: float, clothing_rows: int):
     return name, frame, rating.astype(float), "regression", "MAE", False, clothing_features
 
 
-def run(args) -> tuple[dict, dict]:
+def run(args, only: provenance.Only, records: provenance.Records) -> tuple[dict, dict]:
     scores: dict[tuple[str, str], list[float]] = {}
     meta: dict[str, tuple[str, bool]] = {}
     for seed in range(args.seeds):
         for task in args.tasks:
+            if not only.keeps(seed=seed, task=task):
+                continue
             name, X, y, kind, metric, higher, prepare = task_data(
                 task, seed, args.noise_fraction, args.clothing_rows
             )
@@ -77,12 +82,15 @@ def run(args) -> tuple[dict, dict]:
             estimator = FusionClassifier if kind == "classification" else FusionRegressor
             score = accuracy_score if metric == "accuracy" else mean_absolute_error
             for weighting in WEIGHTINGS:
+                if not only.keeps(seed=seed, task=task, weighting=weighting):
+                    continue
                 start = time.perf_counter()
                 model = estimator(
                     fusion="moe", weighting=weighting, max_epochs=args.epochs, random_state=seed
                 ).fit(X_train, y[train])
                 value = score(y[test], model.predict(X_test))
                 scores.setdefault((name, weighting), []).append(value)
+                records.add({"seed": seed, "task": task, "weighting": weighting}, **{metric: value})
                 print(
                     f"  seed {seed} {task} {weighting}: {metric} {value:.3f} "
                     f"({time.perf_counter() - start:.1f}s)",
@@ -92,7 +100,7 @@ def run(args) -> tuple[dict, dict]:
     return scores, meta
 
 
-def report(scores: dict, meta: dict, args, wall: float) -> str:
+def report(scores: dict, meta: dict, args, wall: float, records: provenance.Records) -> str:
     lines = [
         "# BTW over seeds: btw / btw_local vs none, MoE fusion",
         "",
@@ -100,8 +108,7 @@ def report(scores: dict, meta: dict, args, wall: float) -> str:
         "the reading is in the plugin README.",
         "",
         "```",
-        f"command: python {' '.join(sys.argv)}",
-        machine_line(),
+        *provenance.header_lines(),
         f"{args.seeds} seeds, {args.epochs} epochs, moe fusion, mlp backbones, lr 0.01, batch 64; "
         f"wall time {wall:.0f}s",
         "```",
@@ -128,6 +135,7 @@ def report(scores: dict, meta: dict, args, wall: float) -> str:
     lines += ["", "Per-seed values:", ""]
     for (name, weighting), values in scores.items():
         lines.append(f"- {name}, {weighting}: " + ", ".join(f"{v:.3f}" for v in values))
+    lines += records.block()
     return "\n".join(lines) + "\n"
 
 
@@ -144,11 +152,16 @@ def main() -> None:
         choices=["mfeat", "synthetic", "clothing"],
     )
     parser.add_argument("--out", default=None, help="write the Markdown report here")
+    provenance.add_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
     started = time.perf_counter()
-    scores, meta = run(args)
-    text = report(scores, meta, args, time.perf_counter() - started)
+    only, records = provenance.Only(args.only), provenance.Records()
+    scores, meta = run(args, only, records)
+    if only:
+        print(records.text(), end="")
+        return
+    text = report(scores, meta, args, time.perf_counter() - started, records)
     write_report(text, args.out)
 
 

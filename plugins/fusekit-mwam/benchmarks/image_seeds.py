@@ -40,6 +40,7 @@ import argparse
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -47,9 +48,12 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from fusekit import FusionClassifier, Modalities
-from fusekit.bench.claims import claim_cells, machine_line, mean_std, write_report  # noqa: E402
+from fusekit.bench.claims import claim_cells, mean_std, write_report
 from fusekit.datasets import load
 from fusekit.plugin import WarmupMultiStep
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
+import provenance  # noqa: E402
 
 VIEWS = ["pix", "fou"]
 IMAGE_SHAPE = (1, 15, 16)
@@ -106,23 +110,36 @@ def evaluate(model: FusionClassifier, X: Modalities, y: np.ndarray) -> dict[str,
     return row
 
 
-def run(seeds: int, training: dict) -> dict[tuple[str, str, str], list[float]]:
+def run(
+    seeds: int, training: dict, only: provenance.Only, records: provenance.Records
+) -> dict[tuple[str, str, str], list[float]]:
     X, y = load("mfeat", views=VIEWS)
     scores: dict[tuple[str, str, str], list[float]] = {}
     for seed in range(seeds):
+        if not only.keeps(seed=seed):
+            continue
         train, test = train_test_split(
             np.arange(len(y)), test_size=0.25, stratify=y, random_state=seed
         )
         for case, extra in CASES.items():
+            if not only.keeps(seed=seed, case=case):
+                continue
             X_train, X_test = prepare(case, X, train, test)
             for name, params in MODELS.items():
+                if not only.keeps(seed=seed, case=case, method=name):
+                    continue
                 start = time.perf_counter()
                 model = FusionClassifier(**params, **extra, **training, random_state=seed)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", UserWarning)
                     model.fit(X_train, y[train])
-                for column, value in evaluate(model, X_test, y[test]).items():
+                row = evaluate(model, X_test, y[test])
+                for column, value in row.items():
                     scores.setdefault((case, name, column), []).append(value)
+                records.add(
+                    {"seed": seed, "case": case, "method": name},
+                    **{column.replace(" ", "_"): value for column, value in row.items()},
+                )
                 print(
                     f"  seed {seed} {case} {name}: full {scores[(case, name, 'full')][-1]:.3f} "
                     f"({time.perf_counter() - start:.1f}s)",
@@ -136,6 +153,7 @@ def report(
     seeds: int,
     wall: float,
     training: dict,
+    records: provenance.Records,
     title: str = "",
 ) -> str:
     lines = [
@@ -145,8 +163,7 @@ def report(
         "the reading is in the plugin README.",
         "",
         "```",
-        f"command: python {' '.join(sys.argv)}",
-        machine_line(),
+        *provenance.header_lines(),
         f"data: mfeat views {'+'.join(VIEWS)} (pix as {IMAGE_SHAPE} in the image case); "
         f"{seeds} seeds; training {training}; wall time {wall:.0f}s",
         "```",
@@ -179,6 +196,7 @@ def report(
     lines += ["", "Per-seed values:", ""]
     for (case, name, column), values in scores.items():
         lines.append(f"- {case}, {name}, {column}: " + ", ".join(f"{v:.3f}" for v in values))
+    lines += records.block()
     return "\n".join(lines) + "\n"
 
 
@@ -189,6 +207,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=None, help="replace the (peak) lr")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=None, help="write the Markdown report here")
+    provenance.add_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
@@ -197,8 +216,13 @@ def main() -> None:
     if args.lr is not None:
         training["lr"] = args.lr
         title += f", peak lr {args.lr:g} (not the paper's)"
-    scores = run(args.seeds, training)
-    text = report(scores, args.seeds, time.perf_counter() - started, training, title)
+    only, records = provenance.Only(args.only), provenance.Records()
+    scores = run(args.seeds, training, only, records)
+    if only:
+        print(records.text(), end="")
+        return
+    wall = time.perf_counter() - started
+    text = report(scores, args.seeds, wall, training, records, title)
     write_report(text, args.out)
 
 

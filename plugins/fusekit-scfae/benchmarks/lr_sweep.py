@@ -19,8 +19,7 @@ the plugin's README).
 from __future__ import annotations
 
 import argparse
-import os
-import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -31,6 +30,9 @@ from sklearn.model_selection import StratifiedKFold
 
 from fusekit import FusionClassifier, Modalities
 from fusekit.datasets.real import load_mfeat
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
+import provenance  # noqa: E402
 
 PRESETS = (
     "scfae",
@@ -52,18 +54,35 @@ LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 RESULTS = Path(__file__).with_name("lr_sweep.md")
 
 
-def run(seeds: list[int], epochs: int, lrs: tuple[float, ...], presets: tuple[str, ...]) -> dict:
+def record_key(preset: str) -> str:
+    """``scfae_mse (no detach)`` -> ``scfae_mse_no_detach``: a name without spaces."""
+    return re.sub(r"\W+", "_", preset).strip("_")
+
+
+def run(
+    seeds: list[int],
+    epochs: int,
+    lrs: tuple[float, ...],
+    presets: tuple[str, ...],
+    only: provenance.Only,
+    records: provenance.Records,
+) -> dict:
     """``{(preset, lr): [(accuracy, loss fell), ...]}`` over seeds x folds."""
     X, y = load_mfeat(views=["fou", "kar"])
     scores: dict = {(p, lr): [] for p in presets for lr in lrs}
     for seed in seeds:
         splitter = StratifiedKFold(3, shuffle=True, random_state=seed)
         for fold, (train, test) in enumerate(splitter.split(np.zeros(len(y)), y)):
+            if not only.keeps(seed=seed, fold=fold):
+                continue
             X_train = Modalities({m: np.asarray(v)[train] for m, v in X.items()})
             X_test = Modalities({m: np.asarray(v)[test] for m, v in X.items()})
             for preset in presets:
                 start = time.perf_counter()
                 for lr in lrs:
+                    config = {"seed": seed, "fold": fold, "preset": record_key(preset), "lr": lr}
+                    if not only.keeps(**config):
+                        continue
                     fusion, extra = VARIANTS.get(preset, (preset, {}))
                     model = FusionClassifier(
                         fusion=fusion,
@@ -74,6 +93,7 @@ def run(seeds: list[int], epochs: int, lrs: tuple[float, ...], presets: tuple[st
                     ).fit(X_train, y[train])
                     losses = np.asarray(model.net_.history[:, "train_loss"], dtype=float)
                     scores[(preset, lr)].append((model.score(X_test, y[test]), stable(losses)))
+                    records.add(config, accuracy=scores[(preset, lr)][-1][0], stable=stable(losses))
                 print(f"seed {seed} fold {fold} {preset}: {time.perf_counter() - start:.1f}s")
     return scores
 
@@ -92,14 +112,22 @@ def chosen(scores: dict, preset: str, lrs: tuple[float, ...]) -> float:
     return max(safe, key=lambda lr: np.mean([a for a, _ in scores[(preset, lr)]]))
 
 
-def report(scores: dict, args: argparse.Namespace, lrs: tuple[float, ...], seconds: float) -> str:
+def report(
+    scores: dict,
+    args: argparse.Namespace,
+    lrs: tuple[float, ...],
+    seconds: float,
+    records: provenance.Records,
+) -> str:
     presets = tuple(dict.fromkeys(p for p, _ in scores))
     lines = [
         "# SCFAE learning-rate sweep",
         "",
-        f"Command: `{' '.join([Path(sys.executable).name, *sys.argv])}`  ",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared), torch "
-        f"{torch.__version__}, {torch.get_num_threads()} thread; {seconds / 60:.1f} min.  ",
+        "```",
+        *provenance.header_lines(),
+        f"wall time: {seconds / 60:.1f} min",
+        "```",
+        "",
         f"Data: UCI Multiple Features, views fou + kar; stratified 3-fold CV x seeds "
         f"{args.seeds}; {args.epochs} epochs, batch 64, mlp backbones. `scfae_paper`: AdamW "
         "with warm-up + cosine (its recommended schedule), lr = the peak; the others: Adam, "
@@ -129,6 +157,7 @@ def report(scores: dict, args: argparse.Namespace, lrs: tuple[float, ...], secon
         "parentheses are comparisons, not recommendations: "
         + "; ".join(f"{label} = `fusion={f!r}` with {kw}" for label, (f, kw) in VARIANTS.items())
         + ".",
+        *records.block(),
         "",
     ]
     return "\n".join(lines)
@@ -140,11 +169,16 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--presets", nargs="+", default=[*PRESETS, *VARIANTS])
     parser.add_argument("--out", type=Path, default=RESULTS)
+    provenance.add_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
     start = time.perf_counter()
-    scores = run(args.seeds, args.epochs, LRS, tuple(args.presets))
-    text = report(scores, args, LRS, time.perf_counter() - start)
+    only, records = provenance.Only(args.only), provenance.Records()
+    scores = run(args.seeds, args.epochs, LRS, tuple(args.presets), only, records)
+    if only:
+        print(records.text(), end="")
+        return
+    text = report(scores, args, LRS, time.perf_counter() - start, records)
     args.out.write_text(text)
     print(text)
 

@@ -18,8 +18,6 @@ and writes a Markdown table and a PNG to ``results/``.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -32,6 +30,9 @@ from sklearn.model_selection import train_test_split
 
 from fusekit import FusionClassifier, Modalities
 from fusekit.datasets import data_dir
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
+import provenance  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 WEIGHTINGS = ["none", "static", "energy", "prob_embedding", "udml", "udml_logvar", "udml_code"]
@@ -75,12 +76,19 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--views", nargs=2, default=["fou", "kar"])
     parser.add_argument("--weightings", nargs="+", default=WEIGHTINGS)
+    provenance.add_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
+    only, records = provenance.Only(args.only), provenance.Records()
+    if only:
+        for weighting in args.weightings:
+            for seed in range(args.seeds):
+                if only.keeps(weighting=weighting, seed=seed):
+                    _record(records, weighting, seed, run(weighting, seed, args.views, args.epochs))
+        print(records.text(), end="")
+        return
     header = [
-        f"command: {' '.join([os.path.basename(sys.executable), *sys.argv])}",
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} thread(s)",
+        *provenance.header_lines(),
         f"UCI mfeat views {args.views}, 1600 clean training rows, 400 test rows, {args.seeds} "
         f"seeds, {args.epochs} epochs, defaults otherwise; test noise σ·s·N(0, I) on "
         f"'{args.views[-1]}' (s = its training std per feature)",
@@ -89,6 +97,8 @@ def main() -> None:
     results = {}
     for weighting in args.weightings:
         runs = [run(weighting, seed, args.views, args.epochs) for seed in range(args.seeds)]
+        for seed, one in enumerate(runs):
+            _record(records, weighting, seed, one)
         weights = np.array([r[0] for r in runs]).mean(axis=0)
         accuracies = np.array([r[1] for r in runs]).mean(axis=0)
         seconds = float(np.mean([r[2] for r in runs]))
@@ -120,9 +130,21 @@ def main() -> None:
         + "\n\n## (b) test accuracy\n\n"
         + "\n".join(accuracy_lines)
         + "\n"
+        + "\n".join(records.block())
+        + "\n"
     )
     _plot(results, args.views[-1], RESULTS / "fig1_noise_sweep.png")
     print(f"written to {table}")
+
+
+def _record(records: provenance.Records, weighting: str, seed: int, one: tuple) -> None:
+    """One run's weights and accuracies per test noise σ (its CPU seconds are not compared)."""
+    weights, accuracies, _ = one
+    records.add(
+        {"weighting": weighting, "seed": seed},
+        **{f"weight_{s:g}": w for s, w in zip(SIGMAS, weights, strict=True)},
+        **{f"acc_{s:g}": a for s, a in zip(SIGMAS, accuracies, strict=True)},
+    )
 
 
 def _plot(results: dict, view: str, path: Path) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -31,8 +32,11 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from fusekit import FusionClassifier, Modalities
-from fusekit.bench.claims import claim_cells, machine_line, mean_std, write_report  # noqa: E402
+from fusekit.bench.claims import claim_cells, mean_std, write_report
 from fusekit.datasets import load
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
+import provenance  # noqa: E402
 
 VIEWS = ["fou", "kar"]
 WEIGHTINGS = ["udml", "energy", "qmf", "static", "none"]
@@ -65,10 +69,14 @@ def corrupt(X: Modalities, train: Modalities, kind: str, level: int, seed: int) 
     return Modalities(out)
 
 
-def run(seeds: int, epochs: int) -> dict[tuple[str, str], list[float]]:
+def run(
+    seeds: int, epochs: int, only: provenance.Only, records: provenance.Records
+) -> dict[tuple[str, str], list[float]]:
     X, y = load("mfeat", views=VIEWS)
     scores: dict[tuple[str, str], list[float]] = {}
     for seed in range(seeds):
+        if not only.keeps(seed=seed):
+            continue
         train, test = train_test_split(
             np.arange(len(y)), test_size=400, stratify=y, random_state=seed
         )
@@ -77,6 +85,8 @@ def run(seeds: int, epochs: int) -> dict[tuple[str, str], list[float]]:
         X_test = Modalities({m: scalers[m].transform(np.asarray(X[m])[test]) for m in VIEWS})
         tests = {c: corrupt(X_test, X_train, c[0], c[1], seed) for c in CONDITIONS}
         for weighting in WEIGHTINGS:
+            if not only.keeps(seed=seed, weighting=weighting):
+                continue
             start = time.perf_counter()
             model = FusionClassifier(weighting=weighting, max_epochs=epochs, random_state=seed)
             model.fit(X_train, y[train])
@@ -84,6 +94,10 @@ def run(seeds: int, epochs: int) -> dict[tuple[str, str], list[float]]:
                 scores.setdefault((weighting, name(condition)), []).append(
                     model.score(X_c, y[test])
                 )
+            records.add(
+                {"seed": seed, "weighting": weighting},
+                **{key(c): scores[(weighting, name(c))][-1] for c in CONDITIONS},
+            )
             print(
                 f"  seed {seed} {weighting}: clean {scores[(weighting, 'clean')][-1]:.3f} "
                 f"({time.perf_counter() - start:.1f}s)",
@@ -97,7 +111,11 @@ def name(condition: tuple[str, int]) -> str:
     return "clean" if condition[0] == "clean" else f"{condition[0]} ε={condition[1]}"
 
 
-def report(scores: dict, seeds: int, epochs: int, wall: float) -> str:
+def key(condition: tuple[str, int]) -> str:
+    return "clean" if condition[0] == "clean" else f"{condition[0]}_{condition[1]}"
+
+
+def report(scores: dict, seeds: int, epochs: int, wall: float, records: provenance.Records) -> str:
     columns = [name(c) for c in CONDITIONS]
     lines = [
         "# UDML on the Table 3 protocol: udml vs energy / qmf / static / none",
@@ -106,8 +124,7 @@ def report(scores: dict, seeds: int, epochs: int, wall: float) -> str:
         "the reading is in the plugin README.",
         "",
         "```",
-        f"command: python {' '.join(sys.argv)}",
-        machine_line(),
+        *provenance.header_lines(),
         f"data: mfeat views {'+'.join(VIEWS)}, 400 test rows, each (sample, modality) corrupted "
         f"with probability {GATE}; {seeds} seeds, {epochs} epochs; wall time {wall:.0f}s",
         "```",
@@ -134,6 +151,7 @@ def report(scores: dict, seeds: int, epochs: int, wall: float) -> str:
     lines += ["", "Per-seed accuracies:", ""]
     for (weighting, column), values in scores.items():
         lines.append(f"- {weighting}, {column}: " + ", ".join(f"{v:.3f}" for v in values))
+    lines += records.block()
     return "\n".join(lines) + "\n"
 
 
@@ -143,11 +161,16 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=None, help="write the Markdown report here")
+    provenance.add_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    scores = run(args.seeds, args.epochs)
-    text = report(scores, args.seeds, args.epochs, time.perf_counter() - started)
+    only, records = provenance.Only(args.only), provenance.Records()
+    scores = run(args.seeds, args.epochs, only, records)
+    if only:
+        print(records.text(), end="")
+        return
+    text = report(scores, args.seeds, args.epochs, time.perf_counter() - started, records)
     write_report(text, args.out)
 
 

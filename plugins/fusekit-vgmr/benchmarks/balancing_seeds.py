@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -38,8 +39,11 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from fusekit import FusionClassifier, Modalities
-from fusekit.bench.claims import claim_cells, machine_line, mean_std, write_report
+from fusekit.bench.claims import claim_cells, mean_std, write_report
 from fusekit.datasets.real import load_mfeat
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
+import provenance  # noqa: E402
 
 #: view sets; the first view of each is the one corrupted at test time
 SCENARIOS = (("fou", "kar"), ("fou", "zer"))
@@ -79,15 +83,21 @@ def split(
     return X_train, X_test, train, test
 
 
-def run(seeds: int, views: tuple[str, ...]) -> tuple[Scores, dict[str, list[float]]]:
+def run(
+    seeds: int, views: tuple[str, ...], only: provenance.Only, records: provenance.Records
+) -> tuple[Scores, dict[str, list[float]]]:
     X, y = load_mfeat(views=list(views))
     scores: Scores = {}
     seconds: dict[str, list[float]] = {}
     for seed in range(seeds):
+        if not only.keeps(views="+".join(views), seed=seed):
+            continue
         X_train, X_test, train, test = split(X, y, seed)
         rng = np.random.default_rng(100 + seed)
         noise = rng.standard_normal(X_test[NOISY].shape) * X_train[NOISY].std(axis=0)
         for name, params in MODELS.items():
+            if not only.keeps(views="+".join(views), seed=seed, method=name):
+                continue
             start = time.perf_counter()
             model = FusionClassifier(**params, **TRAINING, random_state=seed)
             model.fit(X_train, y[train])
@@ -102,6 +112,14 @@ def run(seeds: int, views: tuple[str, ...]) -> tuple[Scores, dict[str, list[floa
                 scores.setdefault((name, sigma, "macro-F1"), []).append(
                     f1_score(y[test], predicted, average="macro")
                 )
+            records.add(
+                {"views": "+".join(views), "seed": seed, "method": name},
+                **{
+                    f"{'f1' if m == 'macro-F1' else 'acc'}_{s:g}": scores[(name, s, m)][-1]
+                    for s in SIGMAS
+                    for m in METRICS
+                },
+            )
             print(
                 f"  {'+'.join(views)} seed {seed} {name}: clean acc "
                 f"{scores[(name, 0.0, 'accuracy')][-1]:.3f} ({seconds[name][-1]:.1f}s)",
@@ -124,8 +142,7 @@ def header(seeds: int, wall: float) -> list[str]:
         "the reading is in the plugin README.",
         "",
         "```",
-        f"command: python {' '.join(sys.argv)}",
-        machine_line(),
+        *provenance.header_lines(),
         f"data: mfeat view sets {views}, noisy view {NOISY}; {seeds} seeds; "
         f"training {TRAINING}, every method with its defaults; wall time {wall:.0f}s",
         "```",
@@ -176,11 +193,23 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=None, help="write the Markdown report here")
+    provenance.add_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    sections = [line for views in SCENARIOS for line in section(views, *run(args.seeds, views))]
-    text = "\n".join(header(args.seeds, time.perf_counter() - started) + sections) + "\n"
+    only, records = provenance.Only(args.only), provenance.Records()
+    if only:
+        for views in SCENARIOS:
+            run(args.seeds, views, only, records)
+        print(records.text(), end="")
+        return
+    sections = [
+        line
+        for views in SCENARIOS
+        for line in section(views, *run(args.seeds, views, only, records))
+    ]
+    lines = header(args.seeds, time.perf_counter() - started) + sections + records.block()
+    text = "\n".join(lines) + "\n"
     write_report(text, args.out)
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,8 +31,11 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from fusekit import FusionClassifier, Modalities
-from fusekit.bench.claims import claim_cells, machine_line, mean_std, write_report  # noqa: E402
+from fusekit.bench.claims import claim_cells, mean_std, write_report
 from fusekit.datasets import load
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
+import provenance  # noqa: E402
 
 VIEWS = ["fou", "kar"]
 NOISY = "fou"
@@ -49,10 +53,14 @@ MODELS = {
 COMPARISONS = [("vgmr", "none"), ("vgmr", "ogm_ge"), ("ogm_ge", "none"), ("vgmr", "post_only")]
 
 
-def run(seeds: int) -> dict[tuple[str, float], list[float]]:
+def run(
+    seeds: int, only: provenance.Only, records: provenance.Records
+) -> dict[tuple[str, float], list[float]]:
     X, y = load("mfeat", views=VIEWS)
     scores: dict[tuple[str, float], list[float]] = {}
     for seed in range(seeds):
+        if not only.keeps(seed=seed):
+            continue
         train, test = train_test_split(
             np.arange(len(y)), test_size=0.25, stratify=y, random_state=seed
         )
@@ -62,12 +70,18 @@ def run(seeds: int) -> dict[tuple[str, float], list[float]]:
         rng = np.random.default_rng(100 + seed)
         noise = rng.standard_normal(X_test[NOISY].shape) * X_train[NOISY].std(axis=0)
         for name, params in MODELS.items():
+            if not only.keeps(seed=seed, method=name):
+                continue
             start = time.perf_counter()
             model = FusionClassifier(**params, **TRAINING, random_state=seed)
             model.fit(X_train, y[train])
             for sigma in SIGMAS:
                 noisy = Modalities({**X_test, NOISY: X_test[NOISY] + sigma * noise})
                 scores.setdefault((name, sigma), []).append(model.score(noisy, y[test]))
+            records.add(
+                {"seed": seed, "method": name},
+                **{f"acc_{s:g}": scores[(name, s)][-1] for s in SIGMAS},
+            )
             print(
                 f"  seed {seed} {name}: clean {scores[(name, 0.0)][-1]:.3f} "
                 f"({time.perf_counter() - start:.1f}s)",
@@ -80,7 +94,12 @@ def condition_name(sigma: float) -> str:
     return "clean" if sigma == 0 else f"σ = {sigma} on {NOISY}"
 
 
-def report(scores: dict[tuple[str, float], list[float]], seeds: int, wall: float) -> str:
+def report(
+    scores: dict[tuple[str, float], list[float]],
+    seeds: int,
+    wall: float,
+    records: provenance.Records,
+) -> str:
     lines = [
         "# VGMR on original features (identity backbone): VGMR + concat vs concat and OGM-GE",
         "",
@@ -88,8 +107,7 @@ def report(scores: dict[tuple[str, float], list[float]], seeds: int, wall: float
         "the reading is in the plugin README.",
         "",
         "```",
-        f"command: python {' '.join(sys.argv)}",
-        machine_line(),
+        *provenance.header_lines(),
         f"data: mfeat views {'+'.join(VIEWS)}, noisy view {NOISY}; {seeds} seeds; "
         f"training {TRAINING}; wall time {wall:.0f}s",
         "```",
@@ -119,6 +137,7 @@ def report(scores: dict[tuple[str, float], list[float]], seeds: int, wall: float
     lines += ["", "Per-seed accuracies:", ""]
     for (name, sigma), values in scores.items():
         lines.append(f"- {name}, σ = {sigma}: " + ", ".join(f"{v:.3f}" for v in values))
+    lines += records.block()
     return "\n".join(lines) + "\n"
 
 
@@ -127,11 +146,16 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=None, help="write the Markdown report here")
+    provenance.add_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    scores = run(args.seeds)
-    text = report(scores, args.seeds, time.perf_counter() - started)
+    only, records = provenance.Only(args.only), provenance.Records()
+    scores = run(args.seeds, only, records)
+    if only:
+        print(records.text(), end="")
+        return
+    text = report(scores, args.seeds, time.perf_counter() - started, records)
     write_report(text, args.out)
 
 

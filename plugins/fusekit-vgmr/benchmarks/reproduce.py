@@ -15,10 +15,9 @@ mean ± std.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,6 +25,9 @@ from sklearn.model_selection import StratifiedKFold
 
 from fusekit import FusionClassifier, Modalities
 from fusekit.datasets import load
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
+import provenance  # noqa: E402
 
 SIGMAS = (0.0, 0.5, 1.0, 2.0)
 MODELS = {
@@ -38,6 +40,13 @@ MODELS = {
     },
     # control: α = 0 makes G̃ ≡ 1, so VGMR reduces to Post_m (LayerNorm + Dropout) alone
     "post only (α=0)": {"calibration": "vgmr", "calibration__alpha": 0.0},
+}
+#: the models' names in the raw records (no spaces)
+RECORD_KEYS = {
+    "concat": "concat",
+    "vgmr + concat": "vgmr",
+    "vgmr + concat (λ=0)": "vgmr_lambda0",
+    "post only (α=0)": "post_only",
 }
 DATASETS = {
     # name: (loader kwargs, noisy modality, training parameters)
@@ -68,14 +77,21 @@ def take(X: Modalities, rows: np.ndarray) -> Modalities:
     return Modalities({m: np.asarray(v)[rows] for m, v in X.items()})
 
 
-def run(folds: int) -> dict[tuple[str, str, float], list[float]]:
+def run(
+    folds: int, only: provenance.Only, records: provenance.Records
+) -> dict[tuple[str, str, float], list[float]]:
     scores: dict[tuple[str, str, float], list[float]] = {}
     for dataset, ((loader, kwargs), noisy, training) in DATASETS.items():
+        if not only.keeps(dataset=loader):
+            continue
         X, y = load(loader, **kwargs)
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
         for fold, (train_rows, test_rows) in enumerate(splitter.split(np.zeros(len(y)), y)):
             X_train, X_test = take(X, train_rows), take(X, test_rows)
             for model_name, params in MODELS.items():
+                config = {"dataset": loader, "fold": fold, "model": RECORD_KEYS[model_name]}
+                if not only.keeps(**config):
+                    continue
                 start = time.perf_counter()
                 model = FusionClassifier(**params, **training, random_state=fold)
                 model.fit(X_train, y[train_rows])
@@ -83,6 +99,9 @@ def run(folds: int) -> dict[tuple[str, str, float], list[float]]:
                     noisy_test = corrupt(X_test, X_train, noisy, sigma, seed=100 + fold)
                     accuracy = model.score(noisy_test, y[test_rows])
                     scores.setdefault((dataset, model_name, sigma), []).append(accuracy)
+                records.add(
+                    config, **{f"acc_{s:g}": scores[(dataset, model_name, s)][-1] for s in SIGMAS}
+                )
                 print(
                     f"  {dataset} fold {fold} {model_name}: clean "
                     f"{scores[(dataset, model_name, 0.0)][-1]:.3f} "
@@ -110,19 +129,23 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=None, help="also write the Markdown table here")
+    provenance.add_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    scores = run(args.folds)
+    only, records = provenance.Only(args.only), provenance.Records()
+    scores = run(args.folds, only, records)
+    if only:
+        print(records.text(), end="")
+        return
     report = "\n".join(
         [
-            f"command: python {' '.join(sys.argv)}",
-            f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-            f"{torch.get_num_threads()} thread(s), python {platform.python_version()}",
+            *provenance.header_lines(),
             f"folds: {args.folds}; accuracy mean ± std over folds; wall time "
             f"{time.perf_counter() - started:.0f}s",
             "",
             table(scores),
+            *records.block(),
         ]
     )
     print(report)
