@@ -38,25 +38,12 @@ from fusekit.data import (
     split_modalities,
     weighted_mean_std,
 )
+from fusekit.engine import assemble
 from fusekit.engine.network import FusionNetwork
-from fusekit.engine.registry import get_registry
-from fusekit.engine.resolve import (
-    PREFIXES,
-    backbones_for,
-    instantiate,
-    split_nested,
-    weightings_for,
-)
-from fusekit.engine.settings import (
-    AUTO,
-    OPTIMIZERS,
-    ProgressLRScheduler,
-    Setting,
-    check_setting,
-    resolve_training_settings,
-)
-from fusekit.engine.stopping import BestValidationStopping, FixedSplit
-from fusekit.engine.training import ComponentHooks, FusionNet
+from fusekit.engine.resolve import PREFIXES
+from fusekit.engine.settings import AUTO, check_setting
+from fusekit.engine.stopping import FixedSplit
+from fusekit.engine.training import FusionNet
 from fusekit.parameters import (
     CLASSIFIER_CONSTRAINTS,
     ESTIMATOR_CONSTRAINTS,
@@ -94,7 +81,9 @@ class _FusionEstimator(BaseEstimator):
     #: The rest of the fitted state, held in the model file's own sections: the modality layout
     #: (``modalities_`` is derived from it), the standardisation, and the skorch net, stored as
     #: its network's weights and rebuilt around them.
-    _fitted_frame: tuple[str, ...] = ("layout_", "modalities_", "standardizer_", "net_")
+    #: ``plugins_`` (the registered plugins the network uses: kind, name, distribution, version)
+    #: is the file's plugin record, which ``load`` checks against the installed plugins first.
+    _fitted_frame: tuple[str, ...] = ("layout_", "modalities_", "standardizer_", "net_", "plugins_")
 
     def __init__(
         self,
@@ -226,44 +215,9 @@ class _FusionEstimator(BaseEstimator):
 
     # -- training ----------------------------------------------------------------------------
     def _build_network(self, n_outputs: int) -> FusionNetwork:
-        nested = self._nested_params()
-        names = self.layout_.names
-        try:
-            return self._network(nested, n_outputs)
-        except KeyError as error:  # torch refuses a container key (ParameterDict: "copy", "get")
-            clashes = [name for name in names if f"attribute '{name}' already exists" in str(error)]
-            if not clashes:
-                raise
-            raise ValueError(
-                f"modality {clashes[0]!r}: a component of this model keys a torch container by "
-                f"modality and torch refuses the name ({error.args[0]}). Rename the modality, "
-                f"e.g. {clashes[0] + '_data'!r}."
-            ) from error
-
-    def _network(self, nested: dict[str, Any], n_outputs: int) -> FusionNetwork:
-        names = self.layout_.names
-        return FusionNetwork(
-            input_shapes=self.layout_.shapes,
-            backbones=backbones_for(self.backbone, split_nested(nested, "backbone"), names),
-            calibration=instantiate(
-                "calibration", self.calibration, split_nested(nested, "calibration")
-            ),
-            fusion=instantiate("fusion", self.fusion, split_nested(nested, "fusion")),
-            weighting=weightings_for(self.weighting, split_nested(nested, "weighting")),
-            n_outputs=n_outputs,
-            task=self._task,
-        )
-
-    @staticmethod
-    def _optimizer_class(optimizer: Any) -> type:
-        if isinstance(optimizer, str):
-            if optimizer.lower() not in OPTIMIZERS:
-                raise ValueError(
-                    f"optimizer={optimizer!r} is unknown; use 'auto', one of "
-                    f"{sorted(OPTIMIZERS)} or a torch.optim.Optimizer class."
-                )
-            return OPTIMIZERS[optimizer.lower()]
-        return optimizer
+        """The network for this estimator's choices (:func:`.assemble.build_network`)."""
+        choices = assemble.Choices.of(self.get_params(deep=False))
+        return assemble.build_network(choices, self.layout_.shapes, n_outputs, self._task)
 
     def _check_params(self) -> None:
         """Every parameter's type and range (:mod:`fusekit.parameters`), the nested names and
@@ -297,88 +251,48 @@ class _FusionEstimator(BaseEstimator):
             vars(self).update(saved)
             raise
 
-    def _resolve_settings(self, network: FusionNetwork, partial: bool = False) -> list:
-        """Fill ``lr``/``optimizer``/``lr_schedule`` left at ``"auto"`` from the components'
-        ``recommended_params`` (:mod:`fusekit.engine.settings`); sets ``lr_``, ``optimizer_``,
-        ``lr_schedule_`` and ``training_settings_``; returns the schedule's callbacks.
+    def _record_settings(self, settings: assemble.TrainingSettings) -> None:
+        """``lr_``, ``optimizer_``, ``lr_schedule_`` and ``training_settings_`` from the resolved
+        (or, at load, stored) ``settings``."""
+        self.training_settings_ = settings.sources
+        self.lr_ = settings.lr
+        self.optimizer_ = settings.optimizer
+        self.lr_schedule_ = settings.lr_schedule
 
-        ``partial``: a schedule needs the length of training, which ``partial_fit`` does not
-        know, so the lr stays constant (source ``"partial_fit"``)."""
-        requested = {"lr": self.lr, "optimizer": self.optimizer, "lr_schedule": self.lr_schedule}
-        settings = resolve_training_settings(requested, network)
-        if partial:
-            settings["lr_schedule"] = Setting(None, "partial_fit")
-        self.training_settings_ = {
-            name: {"value": s.value, "source": s.source} for name, s in settings.items()
-        }
-        self.lr_ = float(settings["lr"].value)
-        self.optimizer_ = self._optimizer_class(settings["optimizer"].value)
-        self.lr_schedule_ = settings["lr_schedule"].value
-        if self.lr_schedule_ is None:
-            return []
-        return [("lr_schedule", ProgressLRScheduler(self.lr_schedule_))]
+    def _assemble(
+        self, n_outputs: int, partial: bool = False, network: FusionNetwork | None = None
+    ) -> assemble.Assembly:
+        """The network for this estimator's choices (or, continuing, ``network``) and its
+        training settings, those left at ``"auto"`` resolved from its components
+        (:func:`fusekit.engine.assemble.assemble`; ``partial``: a ``partial_fit`` call, constant
+        lr); sets ``lr_``, ``optimizer_``, ``lr_schedule_`` and ``training_settings_``."""
+        params = self.get_params(deep=False)
+        assembly = assemble.assemble(
+            assemble.Choices.of(params),
+            self.layout_.shapes,
+            n_outputs,
+            self._task,
+            params,
+            partial,
+            network,
+        )
+        self._record_settings(assembly.settings)
+        return assembly
 
     def _make_net(
         self,
-        network: FusionNetwork,
+        assembly: assemble.Assembly,
         data: TrainingData | None,
         split: FixedSplit | None = None,
-        partial: bool = False,
         resume: bool = False,
     ) -> FusionNet:
-        """The private skorch net that trains ``network`` (hooks on ``data``'s rows); with an
-        early-stopping ``split``, validates on its rows and stops on their loss. ``partial``: a
-        ``partial_fit`` call (constant lr); ``resume``: the components' state carries on."""
-        schedule = self._resolve_settings(network, partial)
-        return self._net(network, data, split, schedule, resume=resume)
-
-    def _net(
-        self,
-        network: FusionNetwork,
-        data: TrainingData | None,
-        split: FixedSplit | None,
-        schedule: list[tuple[str, Any]],
-        resume: bool = False,
-    ) -> FusionNet:
-        """The skorch net of :meth:`_make_net` with the settings already resolved (``lr_``,
-        ``optimizer_``) and ``schedule``'s callbacks."""
-        nested = self._nested_params()
-        skorch_params = {
-            k: v for k, v in nested.items() if k.split("__", 1)[0] in ("optimizer", "callbacks")
-        }
-        if not self.verbose:  # skorch's PrintLog tabulates every epoch even when it prints nothing
-            skorch_params.setdefault("callbacks__print_log", None)
-        net = FusionNet(
-            module=network,
-            criterion=torch.nn.Identity,
-            optimizer=self.optimizer_,
-            lr=self.lr_,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            train_split=self.train_split if split is None else split,
-            callbacks=[
-                # plugin hooks first: gradient modulation precedes e.g. user gradient clipping
-                ("fusekit_hooks", ComponentHooks(data, resume=resume)),
-                *schedule,
-                *(self.callbacks or []),
-                # last: sees the epoch's valid_loss, restores the best weights after every hook
-                *(
-                    [
-                        (
-                            "fusekit_early_stopping",
-                            BestValidationStopping(self.n_iter_no_change, self.tol),
-                        )
-                    ]
-                    if split is not None
-                    else []
-                ),
-            ],
-            device=self.device,
-            verbose=self.verbose,
-            **skorch_params,
+        """The private skorch net that trains ``assembly``'s network (hooks on ``data``'s rows);
+        with an early-stopping ``split``, validates on its rows and stops on their loss;
+        ``resume``: the components' state carries on (:func:`.assemble.make_net`)."""
+        params = self.get_params(deep=False)
+        return assemble.make_net(
+            assembly.network, assembly.settings, params, data, split, resume=resume
         )
-        net.shuffle = bool(self.shuffle)
-        return net
 
     def _continues(self, partial: bool = False) -> bool:
         """Whether this ``fit`` continues the fitted network (``warm_start``; ``partial_fit``
@@ -486,15 +400,13 @@ class _FusionEstimator(BaseEstimator):
             else:
                 torch.manual_seed(seed)
             # a continued fit trains a copy, so that a failure leaves the fitted network as it was
-            network = (
-                self._build_network(n_outputs)
-                if previous is None
-                else copy.deepcopy(previous.module_)
-            )
+            continued = None if previous is None else copy.deepcopy(previous.module_)
+            assembly = self._assemble(n_outputs, partial, continued)
+            network = assembly.network
             if partial:
                 _check_chunkable(type(self).__name__, network)
             data = TrainingData(inputs, target)
-            net = self._make_net(network, data, split, partial, resume=partial and bool(previous))
+            net = self._make_net(assembly, data, split, resume=partial and bool(previous))
             net.generator = torch.Generator().manual_seed(seed)
             if resumed:
                 net.generator.set_state(previous.generator.get_state())
@@ -508,6 +420,7 @@ class _FusionEstimator(BaseEstimator):
                 net.rng_state_ = torch.get_rng_state()
         network.eval()
         self.net_ = net
+        self.plugins_ = assemble.plugins_used(network)
         self._set_training_record(net)
 
     def _set_training_record(self, net: FusionNet) -> None:
@@ -532,15 +445,13 @@ class _FusionEstimator(BaseEstimator):
         fitted attributes (:attr:`_fitted_attributes`) that are set."""
         check_is_fitted(self, "net_")
         network = self.module_
-        components = [("backbone", b) for b in network.backbones.values()]
-        components += [(c.kind, c) for c in network.components()]
         return persistence.ModelState(
             estimator=type(self).__name__,
             params=self.get_params(deep=False),
             layout=self.layout_,
             standardizer=self.standardizer_,
             weights=network.state_dict(),
-            components=components,
+            plugins=self.plugins_,
             fitted={k: getattr(self, k) for k in self._fitted_attributes if hasattr(self, k)},
         )
 
@@ -573,6 +484,7 @@ class _FusionEstimator(BaseEstimator):
         estimator.layout_ = state.layout
         estimator.modalities_ = dict(state.layout.shapes)
         estimator.standardizer_ = state.standardizer
+        estimator.plugins_ = state.plugins
         for name, value in state.fitted.items():
             setattr(estimator, name, value)
         n_outputs = estimator._loaded_outputs()
@@ -582,12 +494,20 @@ class _FusionEstimator(BaseEstimator):
         network.load_state_dict(state.weights, strict=True)
         network.eval()
         if not any(name in state.fitted for name in _SETTINGS):  # format 2 and earlier
-            estimator.net_ = estimator._make_net(network, None).initialize()
+            estimator.net_ = estimator._make_net(
+                estimator._assemble(n_outputs, network=network), None
+            )
+            estimator.net_.initialize()
             return estimator
         estimator._check_loaded_settings()
-        schedule = estimator.lr_schedule_
-        callbacks = [] if schedule is None else [("lr_schedule", ProgressLRScheduler(schedule))]
-        estimator.net_ = estimator._net(network, None, None, callbacks).initialize()
+        settings = assemble.TrainingSettings.stored(
+            estimator.lr_,
+            estimator.optimizer_,
+            estimator.lr_schedule_,
+            estimator.training_settings_,
+        )
+        estimator.net_ = estimator._make_net(assemble.Assembly(network, settings), None)
+        estimator.net_.initialize()
         return estimator
 
     def _check_loaded_settings(self) -> None:
@@ -744,6 +664,8 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
     (1-based epoch whose weights early stopping restored, else ``None``).
     ``lr_``, ``optimizer_``, ``lr_schedule_`` (the settings used) and ``training_settings_``
     (``{name: {"value", "source"}}``, source ``"user"``, ``"default"`` or e.g. ``"fusion scfae"``).
+    ``plugins_``: the registered plugins the network uses, ``{"kind", "name", "distribution",
+    "version"}`` each (unregistered classes are left out).
     """
 
     _task = "classification"
@@ -1073,18 +995,20 @@ def _carry_over(previous: FusionNet, net: FusionNet, lr: float) -> None:
 def _check_chunkable(owner: str, network: FusionNetwork) -> None:
     """A ``ValueError`` naming the components that need every training row at once
     (``needs_all_training_rows``), which ``partial_fit`` cannot train one chunk per call."""
-    registry = get_registry()
-    refused = [
-        f"{c.kind} {registry.name_of(c.kind, type(c)) or type(c).__name__!r} ({type(c).__name__})"
-        for c in network.components()
-        if c.needs_all_training_rows
-    ]
+    refused = [_describe(network, c) for c in network.components() if c.needs_all_training_rows]
     if refused:
         raise ValueError(
             f"{owner}.partial_fit cannot train {', '.join(refused)}: it needs every training row "
             "at once (needs_all_training_rows: state per training row or a split of all rows), "
             "but partial_fit sees one chunk per call. Use fit, or a method that trains per chunk."
         )
+
+
+def _describe(network: FusionNetwork, component: Any) -> str:
+    """``"weighting 'qmf' (QMFWeighting)"`` from the component's recorded origin."""
+    origin = network.origin_of(component)
+    name = type(component).__name__ if origin is None or origin.name is None else origin.name
+    return f"{component.kind} {name!r} ({type(component).__name__})"
 
 
 def _check_nested_names(owner: str, params: dict[str, Any], known: Iterable[str] = ()) -> None:

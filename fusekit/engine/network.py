@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from fusekit.engine.registry import get_registry
 from fusekit.plugin import (
     Backbone,
     BuildSpec,
@@ -27,6 +26,9 @@ from fusekit.plugin import (
     input_kind,
     vector_size,
 )
+
+if TYPE_CHECKING:
+    from fusekit.engine.resolve import Origin
 
 
 class FusionNetwork(nn.Module):
@@ -57,6 +59,7 @@ class FusionNetwork(nn.Module):
         weighting: Weighting | Sequence[Weighting],
         n_outputs: int,
         task: Literal["classification", "regression"],
+        origins: Sequence[Origin] = (),
     ) -> None:
         super().__init__()
         self.names = tuple(input_shapes)
@@ -104,6 +107,11 @@ class FusionNetwork(nn.Module):
             if needs_heads
             else None
         )
+        self.origins = tuple(origins)
+        if self.origins and len(self.origins) != len(self.components()):
+            raise ValueError(
+                f"origins: {len(self.origins)} given for {len(self.components())} components"
+            )
 
     def _set_passes(self) -> None:
         """Which weightings take part in each step of a pass (those that override the method).
@@ -139,6 +147,17 @@ class FusionNetwork(nn.Module):
         """
         return (*self.backbones.values(), self.calibration, self.fusion, *self.weightings)
 
+    def origin_of(self, component: Component) -> Origin | None:
+        """Where ``component`` came from (recorded when it was resolved), or ``None``."""
+        for part, origin in zip(self.components(), self.origins, strict=False):
+            if part is component:
+                return origin
+        return None
+
+    def _describe(self, component: Component) -> str:
+        origin = self.origin_of(component)
+        return "origin not recorded" if origin is None else origin.describe()
+
     @property
     def view(self) -> NetworkView:
         """The :class:`NetworkView` plugins receive in their contexts (one per network)."""
@@ -154,6 +173,7 @@ class FusionNetwork(nn.Module):
             model._forward_pre_hooks.clear()
             model.weightings = nn.ModuleList()
             model._set_passes()
+            model.origins = model.origins[: len(model.components())]
         return model
 
     def decide(
@@ -204,7 +224,7 @@ class FusionNetwork(nn.Module):
         fused = self.fusion(features, mask, output)
         if fused.dim() != 2 or fused.shape[1] != self.fused_width:
             raise RuntimeError(
-                f"fusion {type(self.fusion).__name__} ({_origin('fusion', self.fusion)}) returned "
+                f"fusion {type(self.fusion).__name__} ({self._describe(self.fusion)}) returned "
                 f"shape {tuple(fused.shape)}, but its build() promised (B, {self.fused_width}). "
                 "This is a bug in the plugin."
             )
@@ -225,7 +245,7 @@ class FusionNetwork(nn.Module):
             if got is None or got.shape != h.shape:
                 raise RuntimeError(
                     f"calibration {type(self.calibration).__name__} "
-                    f"({_origin('calibration', self.calibration)}) returned "
+                    f"({self._describe(self.calibration)}) returned "
                     f"{None if got is None else tuple(got.shape)} for modality {name!r}, which "
                     f"came in as {tuple(h.shape)}. Calibrations must keep shapes; this is a bug in "
                     "the plugin."
@@ -310,13 +330,3 @@ class FusionNetwork(nn.Module):
 
 def _overrides(component: Component, method: str) -> bool:
     return getattr(type(component), method) is not getattr(Weighting, method)
-
-
-def _origin(kind: str, component: nn.Module) -> str:
-    """``name from distribution version`` of a registered plugin class, for error messages."""
-    registry = get_registry()
-    name = registry.name_of(kind, type(component))
-    if name is None:
-        return "not registered"
-    entry = registry.entry(kind, name)
-    return f"{kind} {name!r} from {entry.distribution} {entry.version}"
