@@ -171,7 +171,10 @@ class _FusionEstimator(BaseEstimator):
 
     # -- input -------------------------------------------------------------------------------
     def _prepare(self, X: Any, reset: bool, standardize: bool = True) -> PreparedInput:
-        """Validated float32 arrays and mask; standardised unless ``standardize=False``."""
+        """Validated float32 arrays and mask; standardised unless ``standardize=False``.
+
+        ``reset``: the layout is fitted; so is the standardisation, unless ``standardize=False``
+        leaves it to the caller (``fit`` fits it once, weighted: :meth:`_standardize_training`)."""
         arrays, layout = split_modalities(X, self.modalities, self, reset=reset)
         n = next(iter(arrays.values())).shape[0]
         if n == 0:
@@ -189,18 +192,19 @@ class _FusionEstimator(BaseEstimator):
                 )
             self.layout_ = layout
             self.modalities_ = dict(layout.shapes)
-            self.standardizer_ = Standardizer.fit(prepared) if self.standardize else None
-        if self.standardizer_ is not None and standardize:
+            if standardize:
+                self.standardizer_ = Standardizer.fit(prepared) if self.standardize else None
+        if standardize and self.standardizer_ is not None:
             prepared = self.standardizer_.transform(prepared)
         return prepared
 
     def _standardize_training(
         self, prepared: PreparedInput, weights: np.ndarray | None, warm: bool
     ) -> PreparedInput:
-        """The training rows standardised; a new fit with ``weights`` refits the statistics
-        weighted (a continued fit keeps the fitted ones)."""
-        if weights is not None and not warm and self.standardize:
-            self.standardizer_ = Standardizer.fit(prepared, weights)
+        """The training rows standardised; a new fit fits the statistics here, once (weighted by
+        ``weights`` when given); a continued fit keeps the fitted ones."""
+        if not warm:
+            self.standardizer_ = Standardizer.fit(prepared, weights) if self.standardize else None
         return prepared if self.standardizer_ is None else self.standardizer_.transform(prepared)
 
     def _batch(self, prepared: PreparedInput, with_index: bool = False) -> ModalityBatch:

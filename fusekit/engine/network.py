@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from fusekit.plugin import (
     Backbone,
@@ -20,6 +19,7 @@ from fusekit.plugin import (
     LossContext,
     ModalityBatch,
     NetworkView,
+    TaskCriterion,
     Weighting,
     as_vector,
     expand_mask,
@@ -44,8 +44,10 @@ class FusionNetwork(nn.Module):
       the last weighting that sets it wrote;
     * ``adjust_logits``: chained, each sees the logits the previous one returned;
     * ``task_loss``: the one weighting that overrides it (``qmf``, ``tmc``, ``gradient_blending``
-      ...), else the mean task loss; two that override it are an error. Sample weights reach it
-      as ``LossContext.sample_weight``; every task loss averages with ``ctx.weighted_mean``;
+      ...), else the mean task loss; two that override it are an error. The network hands its
+      criterion (:class:`TaskCriterion`) to the context; sample weights ride on the batch
+      (``LossContext.sample_weight`` reads them); every task loss averages with
+      ``ctx.weighted_mean``;
     * ``loss_terms`` and the training hooks: every weighting's, in list order (after the
       backbones', the calibration's and the fusion's).
     """
@@ -64,6 +66,7 @@ class FusionNetwork(nn.Module):
         super().__init__()
         self.names = tuple(input_shapes)
         self.task = task
+        self.criterion = TaskCriterion(task)
         self.backbones = nn.ModuleDict(dict(backbones))
         for name, shape in input_shapes.items():
             backbone = self.backbones[name]
@@ -272,18 +275,6 @@ class FusionNetwork(nn.Module):
         output.logits = self.fuse(output.calibrated, batch.mask, output)
         return output
 
-    def per_sample_loss(self, logits: Tensor, target: Tensor) -> Tensor:
-        """Task loss without reduction, ``(B,)``: cross-entropy or mean squared error."""
-        if self.task == "classification":
-            return F.cross_entropy(logits, target, reduction="none")
-        return F.mse_loss(logits, target.reshape(logits.shape), reduction="none").mean(dim=1)
-
-    def mean_loss(self, logits: Tensor, target: Tensor) -> Tensor:
-        """``per_sample_loss(logits, target).mean()`` in one fused call (scalar)."""
-        if self.task == "classification":
-            return F.cross_entropy(logits, target)
-        return F.mse_loss(logits, target.reshape(logits.shape))
-
     def loss(
         self, output: FusionOutput, target: Tensor, batch: ModalityBatch, training: bool
     ) -> Tensor:
@@ -293,7 +284,7 @@ class FusionNetwork(nn.Module):
             batch=batch,
             target=target,
             training=training,
-            sample_weight=None if batch is None else batch.sample_weight,
+            criterion=self.criterion,
         )
         total = self.task_loss(output, ctx)
         for value in output.aux_losses.values():
