@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: The component kinds a bench grids over, in the order of the grid's axes (results row order).
-KINDS = ("fusion", "weighting", "calibration", "backbone")
+#: The component kinds, in the order a grid's configurations are named and iterated
+#: (``fusekit.plugin.COMPONENT_KINDS`` is the same set; written out: this module imports no torch).
+GRID_KINDS = ("fusion", "weighting", "calibration", "backbone")
 DESIGNS = ("product", "axes")
 #: The shared lr of ``equal_budget=True`` when ``lr`` is None (Adam, constant).
 EQUAL_BUDGET_LR = 0.01
@@ -110,7 +112,7 @@ class BenchConfig:
                 raise ValueError(
                     f"tune[{key!r}] must be a non-empty list of values, got {values!r}."
                 )
-        tuned_clashes = [k for k in self.tune if k in ("random_state", *KINDS)]
+        tuned_clashes = [k for k in self.tune if k in ("random_state", *GRID_KINDS)]
         if tuned_clashes:
             raise ValueError(f"tune must not set {tuned_clashes} (seed= and the grid set those).")
         _check_positive_int("folds", self.folds, 2)
@@ -128,7 +130,7 @@ class BenchConfig:
             raise ValueError(f"design must be one of {list(DESIGNS)}, got {self.design!r}.")
         if isinstance(self.datasets, str):
             raise ValueError(f"datasets must be a list of names, got the string {self.datasets!r}.")
-        clashes = [k for k in self.params if k in ("random_state", *KINDS)]
+        clashes = [k for k in self.params if k in ("random_state", *GRID_KINDS)]
         if clashes:
             raise ValueError(
                 f"params must not set {clashes}: the bench sets random_state from seed= and the "

@@ -141,11 +141,11 @@ def build_network(
     """A tiny network around ``weighting`` / ``fusion`` (MLP(6) or identity backbones; a
     weighting may be a list), the instances given used as they are."""
     shapes = shapes or DEFAULT_SHAPES
+    defaults = Choices()  # each kind's default (fusekit.plugin.KINDS)
     choices = Choices(
         backbone={m: IdentityBackbone() if identity else MLPBackbone(hidden=6) for m in shapes},
-        calibration="none",
-        fusion=fusion or "concat",
-        weighting=weighting or "none",
+        fusion=fusion or defaults.fusion,
+        weighting=weighting or defaults.weighting,
         fresh=False,
     )
     return assemble_network(choices, shapes, n_outputs, task)
