@@ -26,6 +26,7 @@ from fusekit.plugin.base import (
 )
 from fusekit.plugin.batch import ModalityBatch, TrainingData, rows_of, stack_features
 from fusekit.plugin.context import LossContext, TrainingContext
+from fusekit.plugin.criterion import TaskCriterion
 from fusekit.plugin.hookspecs import hookimpl
 from fusekit.plugin.kinds import BASES, COMPONENT_KINDS, KINDS, Kind, check_kind
 from fusekit.plugin.layers import ACTIVATIONS, ModalityProjection, sinusoidal_positions
@@ -85,6 +86,7 @@ __all__ = [
     "RECOMMENDABLE_PARAMS",
     "Shape",
     "TRAINING_HOOKS",
+    "TaskCriterion",
     "TrainingContext",
     "TrainingData",
     "TrainingLoop",

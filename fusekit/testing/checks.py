@@ -19,8 +19,9 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, train_test_split
 
 from fusekit.data import Modalities
+from fusekit.engine.assemble import Choices, build_network
 from fusekit.engine.network import FusionNetwork
-from fusekit.engine.resolve import backbones_for, instantiate
+from fusekit.engine.resolve import instantiate
 from fusekit.engine.settings import check_setting
 from fusekit.estimator import FusionClassifier
 from fusekit.plugin import (
@@ -132,20 +133,10 @@ def _network(
     shapes: Mapping[str, tuple[int, ...]],
     task: str = "classification",
 ) -> FusionNetwork:
-    slots: dict[str, Any] = dict(DEFAULTS)
-    slots[kind] = plugin
-    names = tuple(shapes)
-    nested = {k: dict(params) if k == kind else {} for k in DEFAULTS}
-    return FusionNetwork(
-        input_shapes=shapes,
-        backbones=backbones_for(slots["backbone"], nested["backbone"], names),
-        calibration=instantiate("calibration", slots["calibration"], nested["calibration"]),
-        fusion=instantiate("fusion", slots["fusion"], nested["fusion"]),
-        weighting=instantiate("weighting", slots["weighting"], nested["weighting"]),
-        n_outputs=N_CLASSES,
-        task=task,
-        encoders=getattr(shapes, "encoders", None),
-    )
+    nested = {f"{kind}__{name}": value for name, value in params.items()}
+    choices = Choices(**{kind: plugin}, nested=nested)
+    encoders = getattr(shapes, "encoders", None)
+    return build_network(choices, shapes, N_CLASSES, task, encoders=encoders)
 
 
 def _easy_task(
