@@ -82,12 +82,12 @@ def update_projector(projector: Tensor, inputs_mean: Tensor, alpha: float) -> Te
 def batches_per_epoch(ctx: TrainingContext) -> int:
     """n_batches of α_t: ⌈training rows / batch size⌉ (rows held out for validation excluded).
 
-    1 when the loop or the data is unknown (hooks called outside training) and when one batch
-    holds every row (``batch_size <= 0``).
+    1 when the loop or the row count is unknown (hooks called outside training) and when one
+    batch holds every row (``batch_size <= 0``). A streamed fit gives the count without the rows.
     """
-    if ctx.data is None or ctx.loop is None or ctx.batch_size <= 0:
+    rows = ctx.n_train_rows
+    if rows is None or ctx.loop is None or ctx.batch_size <= 0:
         return 1
-    rows = len(ctx.data) if ctx.train_rows is None else len(ctx.train_rows)
     # data-parallel: each step takes batch_size rows in each of the processes
     return max(1, math.ceil(rows // ctx.world_size / ctx.batch_size))
 

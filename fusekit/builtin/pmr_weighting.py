@@ -116,6 +116,9 @@ class PMRWeighting(Weighting):
     #: Data-parallel: the scores s_m over the global batch (global_present_mean); the prototypes
     #: from every training row, which every process holds.
     data_parallel_safe = True
+    #: The prototypes of Eq. (2) are class means over every training row at each epoch's start
+    #: (``ctx.data``; partial_fit: the chunk), which a streamed fit does not hold in memory.
+    needs_training_data = True
 
     def __init__(
         self,

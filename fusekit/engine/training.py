@@ -300,6 +300,7 @@ class ComponentHooks(Callback):
         self._listeners: dict[str, list[Component]] = {hook: [] for hook in _HOOKS}
         self._train_rows: torch.Tensor | None = None
         self._loop: TrainingLoop | None = None
+        self._streamed_rows: int | None = None
         return self
 
     def _context(self, net: NeuralNet, **extra: Any) -> TrainingContext:
@@ -310,12 +311,15 @@ class ComponentHooks(Callback):
             epoch=len(net.history) - 1,
             train_rows=self._train_rows,
             batch_index=net.batch_index_,
+            n_rows=self._streamed_rows,
             **extra,
         )
 
     def on_train_begin(self, net: NeuralNet, X: Any = None, y: Any = None, **kwargs: Any) -> None:
         network: FusionNetwork = net.module_
         self._loop = TrainingLoop(net)
+        # a streamed fit holds no TrainingData: its row count still reaches the hooks
+        self._streamed_rows = len(X) if isinstance(X, StreamedData) else None
         self._listeners = {
             hook: [
                 component
@@ -327,7 +331,14 @@ class ComponentHooks(Callback):
         if self.resume:
             return
         self._dispatch(
-            "on_train_begin", TrainingContext(network.view, self._loop, self.data, len(net.history))
+            "on_train_begin",
+            TrainingContext(
+                network.view,
+                self._loop,
+                self.data,
+                len(net.history),
+                n_rows=self._streamed_rows,
+            ),
         )
 
     def _dispatch(self, hook: str, ctx: TrainingContext) -> None:

@@ -83,6 +83,12 @@ class Component(nn.Module):
     #: component with a ``ValueError`` naming it; ``fit`` trains it as usual. Leave it False when
     #: the component works on whatever rows ``ctx.data`` holds (``partial_fit``: the chunk).
     needs_all_training_rows: ClassVar[bool] = False
+    #: True when the component reads ``TrainingContext.data`` (the training rows in memory: the
+    #: whole fit's, or ``partial_fit``'s chunk), e.g. prototypes computed over every row at each
+    #: epoch. A streamed ``fit`` holds only a shuffling window in memory (``ctx.data`` is None),
+    #: so it refuses such a component by name, as it refuses ``needs_all_training_rows`` ones.
+    #: Row counts need no data: read ``TrainingContext.n_train_rows``.
+    needs_training_data: ClassVar[bool] = False
     #: Why the component reads a tensor's value on the host every training batch (``.item()``,
     #: ``if t.any():``, a Python loop over a tensor), which on a GPU waits for the device; empty
     #: when it does not. ``check_runs_on_meta_device`` accepts a host sync only when this says why.

@@ -133,6 +133,8 @@ class TrainingContext(_Reduces):
         train_rows: rows of ``data`` used for training when a validation split is held out
             (``train_split``), else ``None`` (all rows train).
         batch_index: zero-based number of the batch within the epoch (batch-level hooks).
+        n_rows: rows of the fit's training set when ``data`` is not held in memory (a streamed
+            fit), else ``None``; read :attr:`n_train_rows` rather than this.
     """
 
     network: NetworkView
@@ -143,9 +145,20 @@ class TrainingContext(_Reduces):
     target: Tensor | None = None
     train_rows: Tensor | None = None
     batch_index: int = 0
+    n_rows: int | None = None
 
     def __post_init__(self) -> None:
         self.network = _view(self.network)
+
+    @property
+    def n_train_rows(self) -> int | None:
+        """Rows that train in this fit (validation rows excluded), whether or not they are in
+        memory; ``None`` when unknown (hooks called outside training)."""
+        if self.train_rows is not None:
+            return len(self.train_rows)
+        if self.data is not None:
+            return len(self.data)
+        return self.n_rows
 
     def _require_loop(self, what: str) -> TrainingLoop:
         if self.loop is None:

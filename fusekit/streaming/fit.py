@@ -95,12 +95,17 @@ def check_settings(estimator: Any, y: Any, sample_weight: Any) -> None:
 
 def check_streamable(owner: str, network: Any) -> None:
     """A ``ValueError`` naming the components that need every training row in memory."""
-    refused = [network.label(c) for c in network.components() if c.needs_all_training_rows]
+    refused = [
+        network.label(c)
+        for c in network.components()
+        if c.needs_all_training_rows or c.needs_training_data
+    ]
     if refused:
         raise ValueError(
             f"{owner}.fit on a streamed source cannot train {', '.join(refused)}: it needs every "
             "training row in memory at once (needs_all_training_rows: state per training row or "
-            "a split of all rows). Load the data in memory, or use a method that trains per batch."
+            "a split of all rows; needs_training_data: reads all rows each epoch, e.g. PMR's "
+            "prototypes). Load the data in memory, or use a method that trains per batch."
         )
 
 

@@ -158,6 +158,24 @@ def test_unshuffled_streaming_fit_equals_fit_over_the_concatenation():
         )
 
 
+def test_mla_counts_the_streamed_rows_for_its_batches_per_epoch(monkeypatch):
+    # MLA's alpha_t needs n_batches = ceil(rows / batch); a streamed fit holds no ctx.data, so the
+    # count must come from the first pass (64 rows / 8 = 8 batches), as in memory
+    from fusekit.builtin import mla_weighting
+
+    seen: list[int] = []
+    original = mla_weighting.batches_per_epoch
+    monkeypatch.setattr(
+        mla_weighting, "batches_per_epoch", lambda ctx: seen.append(original(ctx)) or seen[-1]
+    )
+    chunks = _chunks()
+    pairs = [(X, y) for X, y, _ in chunks]
+    streamed = FusionClassifier(**PARAMS, weighting="mla").fit(ChunkSource(pairs, buffer_rows=10))
+    assert seen and set(seen) == {-(-sum(SIZES) // PARAMS["batch_size"])}
+    whole = FusionClassifier(**PARAMS, weighting="mla").fit(*_concatenated(chunks))
+    _assert_same_weights(streamed, whole)
+
+
 def test_unshuffled_streaming_regressor_equals_fit_over_the_concatenation():
     chunks = _chunks(5)
     source = ChunkSource(lambda: ((X, t) for X, _, t in chunks), buffer_rows=16)
@@ -267,8 +285,9 @@ def test_a_callable_that_returns_an_exhausted_iterator_is_caught():
         ({"train_split": lambda *a: None}, r"streamed source cannot use train_split"),
         ({"class_weight": "balanced"}, r"cannot use class_weight: class_weight='balanced'"),
         ({"weighting": "qmf"}, r"cannot train weighting 'qmf' \(QMFWeighting\): it needs every"),
+        ({"weighting": "pmr"}, r"cannot train weighting 'pmr' \(PMRWeighting\): it needs every"),
     ],
-    ids=["early_stopping", "train_split", "balanced", "qmf"],
+    ids=["early_stopping", "train_split", "balanced", "qmf", "pmr"],
 )
 def test_what_a_streamed_fit_cannot_honour_is_refused_by_name(params, message):
     pairs = [(X, y) for X, y, _ in _chunks()]
