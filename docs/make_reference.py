@@ -354,6 +354,36 @@ NOTES: dict[tuple[str, str], Note] = {
             "empty_is_missing": "a blank text is an absent row",
         },
     ),
+    ("backbone", "hf_text"): Note(
+        'Devlin et al., "BERT: Pre-training of Deep Bidirectional Transformers for Language '
+        'Understanding", NAACL 2019 (any local Hugging Face AutoModel text encoder)',
+        "text → the model's tokenizer: [CLS] t_1..t_L [SEP] (≤ max_length) → encoder → "
+        "h_[CLS] (pooling='cls') or (1/L) Σ_i h_i over the real tokens ('mean'); no token: "
+        "zeros. Frozen, fine-tuned, or only the last k layers trained.",
+        "Text columns with a pretrained transformer from a local folder or the local cache; "
+        "frozen for small data (encoded once per fit), fine-tuned at lr ~2e-5 with more.",
+        {
+            "path": "the model's folder, or its id in the local Hugging Face cache (offline)",
+            "pooling": '"cls" (first token) or "mean" (over the real tokens)',
+            "max_length": "tokens kept per text, special tokens included",
+            "freeze": "True: all fixed; False: all trained; k: all but the last k layers fixed",
+            "empty_is_missing": "a blank text is an absent row",
+        },
+    ),
+    ("backbone", "hf_image"): Note(
+        'Dosovitskiy et al., "An Image is Worth 16x16 Words", ICLR 2021 (any local Hugging Face '
+        "AutoModel vision encoder: ViT, DINOv2, CLIP vision, ResNet, ConvNeXt)",
+        "image (array in [0, 1] or file) → resize / crop / rescale / normalise as the model's "
+        "preprocessor_config.json says → encoder → pooled output (pooling='pooler'), mean "
+        "of the last hidden state ('mean') or its first token ('cls').",
+        "Image columns (paths or arrays) with a pretrained vision encoder, offline; frozen "
+        "by default (encoded once per fit).",
+        {
+            "path": "the model's folder, or its id in the local Hugging Face cache (offline)",
+            "pooling": '"pooler", "mean" or "cls" (transformers only)',
+            "freeze": "True: all fixed; False: all trained; k: all but the last k layers fixed",
+        },
+    ),
     ("backbone", "gru"): Note(
         'Cho et al., "Learning Phrase Representations using RNN Encoder-Decoder", EMNLP 2014',
         "GRU over the real steps (packed), hidden state at every step; (B, T, d) → (B, T, H), "
@@ -607,6 +637,52 @@ NOTES: dict[tuple[str, str], Note] = {
             "validation split (never trained on)",
         },
     ),
+    ("weighting", "amco"): Note(
+        'Zhou, Liang, Zheng, Xuan, Kumada, "Adaptive Mask Co-Optimization for Modal Dependence '
+        'in Multimodal Learning", ICASSP 2023 (AMCo; as BalanceBenchmark implements it)',
+        "z_m = h_m W_mᵀ + b / M from the concat head; a dependent modality's z_m is multiplied "
+        "by a class mask with ⌊sin(π/2 · min(ε, l_t)/ε) K⌋ random zeros; logits = L*(Σ_m z̃_m); "
+        "L = CE(logits) + Σ_m CE(z̃_m); dependent: softmax share of [z̃_1 … z̃_M] > σ "
+        "(training only; L* always decides).",
+        "One modality dominates the fused decision and should be taken out of it for a while; "
+        "classification with fusion='concat' only.",
+        {
+            "sigma": "σ, the softmax share above which a modality counts as dependent",
+            "eps": "ε, the progress at which the class mask covers every class",
+            "start_epoch": "first epoch (0-based) of the masking and unimodal losses",
+            "end_epoch": "last epoch of the masking (None: to the end)",
+        },
+    ),
+    ("weighting", "mbsd"): Note(
+        "BalanceBenchmark's MBSD objective (GeWu-Lab/BalanceBenchmark, MBSD_trainer.py; the code "
+        "names no paper)",
+        "Per pair of modalities, t_m = softmax(z_m)[y], s = max t, w = min t, g = s − w where "
+        "either predicts y (else 0); L = L_task + Σ_m CE(z_m) + mean_pairs mean_i g (w (log w − s) "
+        "+ (1/K) ‖z_j − z_l‖²) (training only).",
+        "Unimodal predictions should agree where one modality is right, the weaker pulled "
+        "towards the stronger; classification only.",
+        {
+            "start_epoch": "first epoch (0-based) of the extra terms",
+            "end_epoch": "last epoch of the extra terms (None: to the end)",
+            "kl_input": '"probability" (the code: s passed to kl_div as is) or "log" (log s)',
+            "unimodal": '"split_head" (split the concat head, the code), "heads" (unimodal '
+            'heads, any fusion) or "auto" (split when the fusion is concat)',
+        },
+    ),
+    ("weighting", "lfm"): Note(
+        'Yang, Wan, Jiang, Xu, "Facilitating Multimodal Classification via Dynamically Learning '
+        'Modality Gap", NeurIPS 2024 (LFM; as BalanceBenchmark implements it)',
+        "L = 2 (α_0 CE(z) + α_1 mean_pairs A(p_j, p_l)), A = ½[KL(r ‖ p_j) + KL(r ‖ p_l)], "
+        "r = ½(p_j + p_l) of the unimodal predictions; once per epoch α_1 ← clip(α_1 − η γ, "
+        "0.05, 0.95), γ = mean of (∇² L_tot · ∇ CE) for the first encoder weight (training only).",
+        "Modalities converge at different rates and aligning their predictions should help the "
+        "slow one; the weight of the alignment is learned; classification only.",
+        {
+            "lr_alpha": "η, the step size of the α update (halved every 20 epochs)",
+            "unimodal": '"split_head" (split the concat head, the code), "heads" (unimodal '
+            'heads, any fusion) or "auto" (split when the fusion is concat)',
+        },
+    ),
     ("weighting", "greedy"): Note(
         'Wu, Jastrzębski, Cho, Geras, "Characterizing and Overcoming the Greedy Nature of '
         'Learning in Multi-modal Deep Neural Networks", ICML 2022, arXiv:2202.05306 (written '
@@ -622,6 +698,61 @@ NOTES: dict[tuple[str, str], Note] = {
             "window": "Q, re-balancing steps after each trigger",
             "warmup_epochs": "epochs of plain training before re-balancing may start",
             "utilization": "measure u(m | rest) on every training batch (M + 1 fuse passes)",
+        },
+    ),
+    ("weighting", "reconboost"): Note(
+        'Hua, Xu, Bao, Yang, Huang, "ReconBoost: Boosting Can Achieve Modality Reconcilement", '
+        "ICML 2024, arXiv:2405.09321 (written from the official code huacong/ReconBoost and "
+        "BalanceBenchmark)",
+        "Stages cycle over the modalities: phase 1 trains learner f_m (fusion and head on m "
+        "alone) on mean (w₁ − w₂ softmax(F_{−m})[y]) CE(f_m, y) / K, F_{−m} = ρ·(the network "
+        "without m, no gradient), + α MSE(softmax f_m, softmax f_prev); phase 2 trains "
+        "everything on CE(ρ·logits).",
+        "A dominant modality keeps the others from learning in joint training and training "
+        "one modality at a time, on what the others get wrong, is affordable; classification "
+        "only; one or two extra decision passes per batch in phase 1.",
+        {
+            "weight1": "w₁, weight of the learner's cross-entropy",
+            "weight2": "w₂, how much a row the other modalities already get right weighs less",
+            "alpha": "α, weight of the consolidation MSE (0: the official codes' effect)",
+            "boost_rate": "initial value of the learnt scale ρ of the ensemble's logits",
+            "boost_epochs": "epochs of phase 1 (one modality) per stage",
+            "rectify_epochs": "epochs of phase 2 (every parameter) per stage",
+        },
+    ),
+    ("weighting", "sample_valuation"): Note(
+        'Wei, Feng, Wang, Hu, "Enhancing Multimodal Cooperation via Sample-level Modality '
+        'Valuation", CVPR 2024, arXiv:2309.06255 (written from the official code '
+        "GeWu-Lab/Valuate-and-Enhance-Multimodal-Cooperation and BalanceBenchmark)",
+        "Each epoch after the warm-up, per training row: v(S) = |S|·1[ŷ(S) = y] from masked "
+        "eval passes, φ_m its Shapley values; c_m = 1, 2, 3 copies for φ_m in (0.4, 1), "
+        "(−0.1, 0.4), below −0.1; L = L_task + Σ_i Σ_m c_im CE(v({m})_i) / B (the copies, "
+        "each with only m present).",
+        "The modality that lags differs from sample to sample (no dataset-level dominance) "
+        "and 2^M − 1 prediction passes over the training rows per epoch are affordable; "
+        "classification only; needs every training row (no partial_fit).",
+        {
+            "warmup_epochs": "epochs of plain training before the first valuation",
+            "value": '"count" (|S| when right, the official code) or "correct" (1 when right, '
+            "BalanceBenchmark)",
+        },
+    ),
+    ("weighting", "arl"): Note(
+        'Shi et al., "Improving Multimodal Learning via Imbalanced Learning", ICCV 2025, '
+        "arXiv:2507.10203 (ARL, Asymmetric Representation Learning; written from the official "
+        "code shicaiwei123/ICCV2025-ARL)",
+        "z_m = the shared fusion and head on m alone; L = CE(z) + γ Σ_m CE(z_m); ω = "
+        "softmax(T · ũ_m · mean_{j≠m} c̃_j) from normalised logit magnitudes c̃ and inverse "
+        "entropies ũ; encoder m's gradients × (1 + ω_m) (training only).",
+        "Modalities differ in how noisy their predictions are and the fit should depend more "
+        "on the steadier one, with any fusion; M extra decision passes per batch; "
+        "classification only.",
+        {
+            "gamma": "γ, weight of the unimodal losses after the warm-up",
+            "temperature": "T, sharpness of the coefficient softmax",
+            "warmup_epochs": "epochs with γ = 1 and no gradient scaling",
+            "coefficients": '"variance" (ω as the paper describes) or "released" (ω = 0.5 for '
+            "every modality, what the released code applies)",
         },
     ),
     ("weighting", "udml"): Note(

@@ -47,7 +47,7 @@ from fusekit.encoding import (
     decode,
 )
 from fusekit.engine.registry import get_registry
-from fusekit.plugin import RAW_KINDS, EncoderState
+from fusekit.plugin import ENCODED_KINDS, EncoderState
 from fusekit.plugin.raw import check_json
 
 __all__ = [
@@ -370,9 +370,9 @@ def _decode_layout(layout_doc: dict[str, Any]) -> ModalityLayout:
             )
     kinds = layout_doc.get("kinds", {})  # format 3 and earlier: every modality numeric
     if not (isinstance(kinds, dict) and set(kinds) <= set(names)) or any(
-        kind not in RAW_KINDS for kind in kinds.values()
+        kind not in ENCODED_KINDS for kind in kinds.values()
     ):
-        raise ValueError(f"the layout's kinds {kinds!r} are not raw kinds of its modalities")
+        raise ValueError(f"the layout's kinds {kinds!r} are not encoded kinds of its modalities")
     # the document's keys are sorted; the network's modality order is the fitted one (names)
     return ModalityLayout(
         names=tuple(names),

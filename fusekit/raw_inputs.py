@@ -10,6 +10,9 @@ The data layer (:mod:`fusekit.data`) leaves a modality's values raw (a NumPy obj
 * the backbone's :class:`~fusekit.plugin.InputEncoder` is fitted on the rows where the modality
   is present, then every ``fit`` / ``predict`` call encodes all rows once (:func:`prepare`).
 
+An image backbone with an input encoder of kind ``"image"`` (:mod:`fusekit.plugin.raw`) reads
+its modality through it: ``(n, C, H, W)`` float arrays or one column of image file paths.
+
 Missing values: a text row that is ``None`` / NaN (or blank, where the encoder's
 ``empty_is_missing`` says so: a text backbone's ``empty_is_missing=True`` parameter) and a
 categorical row whose cells are all missing are absent rows (mask 0, zeros, no real step), as
@@ -28,7 +31,7 @@ import pandas as pd
 from fusekit.data import ModalityLayout, PreparedInput, presence_mask
 from fusekit.engine.registry import get_registry
 from fusekit.engine.resolve import backbones_for, split_nested
-from fusekit.plugin import RAW_KINDS, Backbone, EncoderState, InputEncoder
+from fusekit.plugin import RAW_KINDS, Backbone, EncoderState, InputEncoder, InputFileError
 
 NUMERIC_KINDS = ("vector", "sequence", "image")
 
@@ -72,6 +75,9 @@ def resolve_kinds(
     kinds = {}
     for name, values in arrays.items():
         backbone = chosen[name]
+        if _encodes_images(name, backbone, values):
+            kinds[name] = "image"
+            continue
         raw = [kind for kind in backbone.input_kinds if kind in RAW_KINDS]
         if values.dtype == object:
             if not raw:
@@ -107,6 +113,23 @@ def resolve_kinds(
     return kinds
 
 
+def _encodes_images(name: str, backbone: Backbone, values: np.ndarray) -> bool:
+    """Whether an image backbone's own encoder reads the modality (file paths or arrays)."""
+    if "image" not in backbone.input_kinds:
+        return False
+    encoder = backbone.input_encoder()
+    if encoder is None or encoder.kind != "image":
+        return False
+    paths = values.dtype == object and values.ndim == 2 and values.shape[1] == 1
+    if not (paths or (values.dtype != object and values.ndim == 4)):
+        raise ValueError(
+            f"modality {name!r}: its backbone {_label(backbone)} reads images, as (n, C, H, W) "
+            f"arrays or one column of image file paths, but got values of dtype {values.dtype} "
+            f"and shape {values.shape}."
+        )
+    return True
+
+
 def check_kinds(arrays: Mapping[str, np.ndarray], layout: ModalityLayout) -> None:
     """At predict: strings only where the model reads a modality raw."""
     for name, values in arrays.items():
@@ -123,12 +146,20 @@ def _missing(values: np.ndarray) -> np.ndarray:
 
 
 def _present_rows(name: str, kind: str, values: np.ndarray, empty_is_missing: bool) -> np.ndarray:
+    if kind == "image" and values.dtype != object:  # all-NaN images absent, partial NaN refused
+        return presence_mask({name: values}).mask[:, 0]
     missing = _missing(values)
     if kind == "categorical":
         return ~missing.all(axis=1)
     column = values[:, 0]
     present = ~missing[:, 0]
     odd = [i for i in np.flatnonzero(present) if not isinstance(column[i], str)]
+    if odd and kind == "image":
+        raise ValueError(
+            f"modality {name!r} holds image file paths, but row {odd[0]} holds {column[odd[0]]!r} "
+            f"({type(column[odd[0]]).__name__}); paths are strings, or None / NaN when the image "
+            "is missing."
+        )
     if odd:
         raise ValueError(
             f"modality {name!r} is text, but row {odd[0]} holds {column[odd[0]]!r} "
@@ -141,8 +172,11 @@ def _present_rows(name: str, kind: str, values: np.ndarray, empty_is_missing: bo
 
 
 def _encoder_input(kind: str, values: np.ndarray) -> np.ndarray:
-    """What the encoder sees: ``(n,)`` strings, or ``(n, k)`` objects with ``None`` if missing."""
-    if kind == "text":
+    """What the encoder sees: ``(n,)`` strings, or ``(n, k)`` objects with ``None`` if missing;
+    images: ``(n,)`` paths or the ``(n, C, H, W)`` array."""
+    if kind == "image" and values.dtype != object:
+        return values
+    if kind in ("text", "image"):
         return values[:, 0].astype(object)
     cells = values.astype(object)
     cells[_missing(cells)] = None
@@ -182,8 +216,12 @@ def prepare(
         values = _encoder_input(kind, arrays[name][present])
         if fit:
             encoder.fit(values)
-        encoded = _checked(name, encoder, encoder.transform(values), len(values))
-        full = np.zeros((n, *encoded.values.shape[1:]), dtype=np.int64)
+        try:
+            encoded = _checked(name, encoder, encoder.transform(values), len(values))
+        except InputFileError as error:
+            row = "" if error.row is None else f" (row {np.flatnonzero(present)[error.row]} of X)"
+            raise InputFileError(f"modality {name!r}{row}: {error}", error.file) from error
+        full = np.zeros((n, *encoded.values.shape[1:]), dtype=encoded.values.dtype)
         full[present] = encoded.values
         out[name] = full
         if encoded.steps is not None:
@@ -197,11 +235,12 @@ def prepare(
 def _checked(name: str, encoder: InputEncoder, encoded: Any, n: int) -> Any:
     """The encoder's output, or a ``RuntimeError`` naming the broken promise."""
     values, shape = np.asarray(encoded.values), tuple(encoder.shape)
-    if values.dtype != np.int64 or values.shape != (n, *shape):
+    dtype = np.float32 if encoder.kind == "image" else np.int64
+    if values.dtype != dtype or values.shape != (n, *shape):
         raise RuntimeError(
             f"the input encoder {type(encoder).__name__} of modality {name!r} returned "
-            f"{values.dtype} values of shape {values.shape}, but promised int64 (n, *{shape}) = "
-            f"{(n, *shape)}. This is a bug in the plugin."
+            f"{values.dtype} values of shape {values.shape}, but promised {np.dtype(dtype)} "
+            f"(n, *{shape}) = {(n, *shape)}. This is a bug in the plugin."
         )
     if encoded.steps is not None and np.asarray(encoded.steps).shape != values.shape:
         raise RuntimeError(

@@ -46,6 +46,15 @@ BUILTIN = {
     "unimodal_aux": ("unimodal_aux_weighting", "tests/builtin/weightings/test_unimodal_aux.py"),
     "static": ("static_weighting", "tests/builtin/weightings/test_static.py"),
     "modality_dropout": ("modality_dropout", "tests/builtin/weightings/test_modality_dropout.py"),
+    "amco": ("amco_weighting", "tests/builtin/weightings/test_amco.py"),
+    "mbsd": ("mbsd_weighting", "tests/builtin/weightings/test_mbsd.py"),
+    "lfm": ("lfm_weighting", "tests/builtin/weightings/test_lfm.py"),
+    "reconboost": ("reconboost_weighting", "tests/builtin/weightings/test_reconboost.py"),
+    "sample_valuation": (
+        "sample_valuation_weighting",
+        "tests/builtin/weightings/test_sample_valuation.py",
+    ),
+    "arl": ("arl_weighting", "tests/builtin/weightings/test_arl.py"),
 }
 MODULES = {
     name: (ROOT, "fusekit", f"fusekit/builtin/{module}.py", [tests])

@@ -43,14 +43,17 @@ from fusekit.plugin.output import FusionOutput
 from fusekit.plugin.parallel import all_reduce, broadcast, global_present_mean, world_size
 from fusekit.plugin.precision import at_least_float32, full_precision
 from fusekit.plugin.raw import (
+    ENCODED_KINDS,
     RAW_KINDS,
     RESERVED_CODE,
     EncodedInput,
     EncoderState,
     InputEncoder,
+    InputFileError,
 )
 from fusekit.plugin.schedule import WarmupCosine, WarmupMultiStep, check_window, in_window
 from fusekit.plugin.spec import INPUT_KINDS, BuildSpec, Shape, input_kind
+from fusekit.plugin.split_head import concat_head_logits, split_concat_head, splits_concat_head
 from fusekit.plugin.unimodal import require_unimodal_logits, unimodal_losses
 from fusekit.plugin.validation import (
     check_choice,
@@ -71,6 +74,8 @@ __all__ = [
     "EncodedInput",
     "EncoderState",
     "InputEncoder",
+    "InputFileError",
+    "ENCODED_KINDS",
     "RAW_KINDS",
     "RESERVED_CODE",
     "BuildSpec",
@@ -104,6 +109,7 @@ __all__ = [
     "check_non_negative",
     "check_scalar",
     "check_window",
+    "concat_head_logits",
     "expand_mask",
     "full_precision",
     "global_present_mean",
@@ -118,6 +124,8 @@ __all__ = [
     "scale_features",
     "seeded_generator",
     "sinusoidal_positions",
+    "split_concat_head",
+    "splits_concat_head",
     "stack_features",
     "unimodal_losses",
     "vector_size",

@@ -15,7 +15,13 @@ What ``transform`` returns (:class:`EncodedInput`):
   ``steps`` to :meth:`Backbone.encode <fusekit.plugin.Backbone.encode>`. A row may have no real
   token (an empty string): the backbone must still return finite values for it;
 * categorical: ``values`` ``(n, k)`` int64 codes, one column per input column, ``steps=None``.
-  Code :data:`RESERVED_CODE` (0) is kept for a value not seen at fit and for a missing cell.
+  Code :data:`RESERVED_CODE` (0) is kept for a value not seen at fit and for a missing cell;
+* image: ``values`` ``(n, C, H, W)`` float32 pixels ready for the backbone, ``steps=None``. An
+  image backbone (``"image"`` in ``input_kinds``) whose :meth:`Backbone.input_encoder
+  <fusekit.plugin.Backbone.input_encoder>` returns an encoder of kind ``"image"`` gets both
+  ``(n, C, H, W)`` float arrays and a column of image file paths through it (the encoder loads,
+  resizes and normalises them, and its state may hold the files a loaded model needs). An absent
+  row is an all-NaN image or a ``None`` / NaN path.
 
 Ids and codes are never standardised. Absent rows (the modality missing for a sample: ``None`` /
 NaN text, a row whose categories are all missing) never reach ``fit`` or ``transform``: the data
@@ -39,13 +45,28 @@ from fusekit.plugin.spec import Shape
 
 #: The input kinds whose values are not float blocks: each needs a fitted :class:`InputEncoder`.
 RAW_KINDS = ("text", "categorical")
+#: The input kinds an :class:`InputEncoder` may produce: the raw ones, and ``"image"`` (an image
+#: backbone's own preprocessing of arrays or file paths, float32 values).
+ENCODED_KINDS = (*RAW_KINDS, "image")
 #: The categorical code of a category not seen at fit, and of a missing cell.
 RESERVED_CODE = 0
 
 
+class InputFileError(ValueError):
+    """An encoder could not read the file a row names (an image path that does not open).
+
+    Raise it from :meth:`InputEncoder.transform` with ``row`` (the position in ``values``) and
+    ``file``; the data layer adds the modality and the row of ``X`` to the message."""
+
+    def __init__(self, message: str, file: str = "", row: int | None = None) -> None:
+        super().__init__(message)
+        self.file, self.row = file, row
+
+
 @dataclass
 class EncodedInput:
-    """What :meth:`InputEncoder.transform` returns: int64 ``values`` and, for text, ``steps``."""
+    """What :meth:`InputEncoder.transform` returns: int64 ``values`` (float32 for images) and,
+    for text, ``steps``."""
 
     values: np.ndarray
     steps: np.ndarray | None = None
@@ -71,10 +92,11 @@ class InputEncoder:
 
     Subclasses set :attr:`kind` and implement :meth:`fit`, :meth:`transform`, :attr:`shape`,
     :meth:`state` and :meth:`load_state`. ``values`` are NumPy object arrays: ``(n,)`` strings
-    for text, ``(n, k)`` labels or numbers for categories (a missing cell is ``None``).
+    for text, ``(n, k)`` labels or numbers for categories (a missing cell is ``None``), ``(n,)``
+    file paths or an ``(n, C, H, W)`` float array for images (present rows only).
     """
 
-    #: ``"text"`` or ``"categorical"`` (one of :data:`RAW_KINDS`).
+    #: ``"text"``, ``"categorical"`` or ``"image"`` (one of :data:`ENCODED_KINDS`).
     kind: ClassVar[str] = ""
     #: Text only: a blank string (``""``, only spaces) is a missing row (the modality is absent
     #: for that sample) rather than a text without tokens. Text backbones expose it as their
@@ -86,7 +108,8 @@ class InputEncoder:
         return self
 
     def transform(self, values: np.ndarray) -> EncodedInput:
-        """Int64 ids ``(n, T)`` with ``steps`` (text) or codes ``(n, k)`` (categorical)."""
+        """Int64 ids ``(n, T)`` with ``steps`` (text), codes ``(n, k)`` (categorical), or
+        float32 pixels ``(n, C, H, W)`` (image)."""
         raise NotImplementedError
 
     @property

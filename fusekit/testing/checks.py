@@ -485,8 +485,8 @@ def check_gradients_reach_encoders(
         _fail(kind, plugin, "finite loss", f"loss is {loss.item()}", "check auxiliary losses")
     loss.backward()
     for m in shapes:
-        parameters = network.modality_parameters(m)
-        if not parameters:
+        parameters = [p for p in network.modality_parameters(m) if p.requires_grad]
+        if not parameters:  # a frozen backbone: nothing of it trains
             continue
         if all(p.grad is None or not p.grad.abs().sum() > 0 for p in parameters):
             _fail(

@@ -30,6 +30,10 @@ WEIGHTING_EXEMPTIONS = {
         "MLA alternates by design: each training step updates one modality's encoder through "
         "the shared head (Zhang et al., CVPR 2024), so one step never reaches every encoder"
     ),
+    ("reconboost", "check_gradients_reach_encoders"): (
+        "ReconBoost's boosting phase trains one modality's learner at a time (Hua et al., ICML "
+        "2024); every encoder trains in the rectification phase that follows"
+    ),
 }
 
 

@@ -21,4 +21,19 @@ __all__ = [
     "training_context",
 ]
 
-BALANCING = ["pmr", "agm", "mmpareto", "mla", "opm", "greedy", "cml", "umt"]
+BALANCING = [
+    "pmr",
+    "agm",
+    "mmpareto",
+    "mla",
+    "opm",
+    "greedy",
+    "cml",
+    "umt",
+    "amco",
+    "mbsd",
+    "lfm",
+    "reconboost",
+    "sample_valuation",
+    "arl",
+]

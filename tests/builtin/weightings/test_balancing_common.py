@@ -89,7 +89,9 @@ def test_regression_fits(weighting):
     assert np.isfinite(model.fit(X, y.astype(float)).predict(X)).all()
 
 
-@pytest.mark.parametrize("weighting", ["pmr", "mla", "opm", "cml"])
+@pytest.mark.parametrize(
+    "weighting", ["pmr", "mla", "opm", "cml", "reconboost", "sample_valuation", "arl"]
+)
 def test_classification_only_weightings_reject_regression(weighting):
     X, y = make_data(2)
     with pytest.raises(ValueError, match="classification"):
@@ -121,6 +123,9 @@ def test_composes_with_a_calibration(weighting):
         ("greedy", "window", 0),
         ("cml", "lam", -1.0),
         ("umt", "scaling", -1.0),
+        ("reconboost", "weight2", -1.0),
+        ("sample_valuation", "warmup_epochs", -1),
+        ("arl", "gamma", -1.0),
     ],
 )
 def test_bad_parameter_is_a_clear_error(weighting, parameter, value):
