@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 from fusekit.engine.registry import PluginEntry, get_registry
 from fusekit.plugin import BASES, COMPONENT_KINDS, Component
+from fusekit.plugin.constraints import check_declared
 
 PREFIXES = COMPONENT_KINDS
 
@@ -119,6 +120,7 @@ def resolve(
                 raise TypeError(
                     f"{label} {spec!r} is a {cls.__name__}, which is not a {base.__name__}."
                 )
+            check_declared(cls.parameter_constraints, spec.get_params(), origin.label)
             return Resolved(copy.deepcopy(spec) if fresh else spec, origin)
     else:
         raise TypeError(
@@ -133,7 +135,10 @@ def resolve(
             f"{label} {getattr(cls, '__name__', cls)} got unknown parameters {unknown}; it accepts "
             f"{accepted_params(cls)}."
         )
-    return Resolved(cls(**{**defaults, **params}), Origin.of(kind, cls, entry, where))
+    component = cls(**{**defaults, **params})
+    origin = Origin.of(kind, cls, entry, where)
+    check_declared(cls.parameter_constraints, component.get_params(), origin.label)
+    return Resolved(component, origin)
 
 
 def weightings_for(spec: Any, params: Mapping[str, Any]) -> list[Component]:

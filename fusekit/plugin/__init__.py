@@ -25,6 +25,7 @@ from fusekit.plugin.base import (
     Weighting,
 )
 from fusekit.plugin.batch import ModalityBatch, TrainingData, rows_of, stack_features
+from fusekit.plugin.constraints import Interval, Options, StrOptions
 from fusekit.plugin.context import LossContext, TrainingContext
 from fusekit.plugin.criterion import TaskCriterion
 from fusekit.plugin.hookspecs import hookimpl
@@ -65,6 +66,9 @@ from fusekit.plugin.validation import (
 from fusekit.plugin.views import NetworkView, TrainingLoop
 
 __all__ = [
+    "Interval",
+    "Options",
+    "StrOptions",
     "ACTIVATIONS",
     "BASES",
     "COMPONENT_KINDS",
