@@ -634,6 +634,14 @@ class _FusionEstimator(BaseEstimator):
             )
         return logits
 
+    def as_batch(self, X: Any) -> ModalityBatch:
+        """``X`` as the fitted network sees it: validated against the fitted layout, encoded
+        (text, categories) and standardised as in ``predict``, one
+        :class:`~fusekit.plugin.ModalityBatch` of all its rows on the fitted device, for calling
+        ``module_`` or a component directly (what :meth:`outputs` feeds the network)."""
+        check_is_fitted(self, "net_")
+        return self._batch(self._prepare(X, reset=False))
+
     @torch.no_grad()
     def outputs(self, X: Any, batch_size: int | None = None) -> Iterator[FusionOutput]:
         """The network's :class:`~fusekit.plugin.FusionOutput` for ``X``, chunk by chunk.

@@ -375,10 +375,9 @@ def check_no_real_step_finite(
 ) -> None:
     """A text backbone gives finite outputs for a present row without a real token (``""``).
 
-    Applies to backbones checked on text (:mod:`.raw_fixtures`); passes for the others.
+    A backbone check (:data:`PER_KIND`); passes for backbones not checked on text
+    (:mod:`.raw_fixtures`).
     """
-    if kind != "backbone":
-        return
     shapes = _shapes(kind, plugin, 2, "vector", params)
     if shapes.raw_kind != "text":
         return
@@ -564,7 +563,7 @@ def check_hooks_and_loss_terms_reach_the_plugin(
             "this is a bug in the engine (FusionNetwork.components must list every component)",
         )
     network = model.module_
-    batch = model._batch(model._prepare(X, reset=False))
+    batch = model.as_batch(X)
     target = torch.as_tensor(model.classes_.searchsorted(y))
     output = network(batch)
     losses = []
@@ -843,7 +842,6 @@ COMMON = [
     check_output_shapes,
     check_absent_finite,
     check_absent_invariance,
-    check_no_real_step_finite,
     check_gradients_reach_encoders,
     check_hooks_and_loss_terms_reach_the_plugin,
     check_deterministic,
@@ -854,11 +852,22 @@ COMMON = [
 ]
 
 
+#: The checks of one kind only, run after the common ones (as scikit-learn's
+#: ``_yield_all_checks`` adds the classifier or regressor checks to the common ones).
+PER_KIND: dict[str, list[Callable[..., None]]] = {
+    "backbone": [check_no_real_step_finite],
+    "calibration": [],
+    "fusion": [],
+    "weighting": [],
+}
+
+
 def checks_for(kind: str) -> list[Callable[..., None]]:
-    """The checks that apply to a plugin ``kind``, each ``check(kind, plugin, params)``."""
+    """The checks that apply to a plugin ``kind``, each ``check(kind, plugin, params)``: the
+    common ones (:data:`COMMON`), then the kind's own (:data:`PER_KIND`)."""
     if kind not in DEFAULTS:
         raise ValueError(f"unknown plugin kind {kind!r}; kinds: {list(DEFAULTS)}")
-    return list(COMMON)
+    return [*COMMON, *PER_KIND[kind]]
 
 
 def _plugin_name(kind: str, plugin: Any) -> str:

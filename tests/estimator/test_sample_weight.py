@@ -122,7 +122,7 @@ def test_task_loss_weightings_use_the_weights(weighting):
     model = _model(weighting=weighting, max_epochs=1).fit(X, y)
     network = model.module_
     network.train()
-    batch = model._batch(model._prepare(X_dup, reset=False))
+    batch = model.as_batch(X_dup)
     torch.manual_seed(0)
     with torch.no_grad():
         output = network(batch)
