@@ -88,6 +88,13 @@ class Resolved(NamedTuple):
     origin: Origin
 
 
+def _declared(component: Component) -> dict[str, Any]:
+    """The values of the parameters ``component`` declares constraints for (read one by one: a
+    component that stores a parameter under another name is the contract checks' to name)."""
+    names = type(component).parameter_constraints
+    return {name: getattr(component, name) for name in names if hasattr(component, name)}
+
+
 def instantiate(kind: str, spec: Any, params: Mapping[str, Any], where: str = "") -> Component:
     """A new, unbuilt component of ``kind`` from a name, a class or an instance."""
     return resolve(kind, spec, params, where).component
@@ -120,7 +127,7 @@ def resolve(
                 raise TypeError(
                     f"{label} {spec!r} is a {cls.__name__}, which is not a {base.__name__}."
                 )
-            check_declared(cls.parameter_constraints, spec.get_params(), origin.label)
+            check_declared(cls.parameter_constraints, _declared(spec), origin.label)
             return Resolved(copy.deepcopy(spec) if fresh else spec, origin)
     else:
         raise TypeError(
@@ -137,7 +144,7 @@ def resolve(
         )
     component = cls(**{**defaults, **params})
     origin = Origin.of(kind, cls, entry, where)
-    check_declared(cls.parameter_constraints, component.get_params(), origin.label)
+    check_declared(cls.parameter_constraints, _declared(component), origin.label)
     return Resolved(component, origin)
 
 
