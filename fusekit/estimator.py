@@ -38,28 +38,14 @@ from fusekit.data import (
     split_modalities,
     weighted_mean_std,
 )
-from fusekit.engine import compilation, frozen_cache
+from fusekit.engine import assemble, compilation, frozen_cache
 from fusekit.engine import distributed as data_parallel
 from fusekit.engine.network import FusionNetwork
 from fusekit.engine.precision import autocast, carry_over
-from fusekit.engine.registry import get_registry
-from fusekit.engine.resolve import (
-    PREFIXES,
-    backbones_for,
-    instantiate,
-    split_nested,
-    weightings_for,
-)
-from fusekit.engine.settings import (
-    AUTO,
-    OPTIMIZERS,
-    ProgressLRScheduler,
-    Setting,
-    check_setting,
-    resolve_training_settings,
-)
-from fusekit.engine.stopping import BestValidationStopping, FixedSplit
-from fusekit.engine.training import ComponentHooks, FusionNet
+from fusekit.engine.resolve import PREFIXES
+from fusekit.engine.settings import AUTO, check_setting
+from fusekit.engine.stopping import FixedSplit
+from fusekit.engine.training import FusionNet
 from fusekit.parameters import (
     CLASSIFIER_CONSTRAINTS,
     ESTIMATOR_CONSTRAINTS,
@@ -100,12 +86,15 @@ class _FusionEstimator(BaseEstimator):
     #: The rest of the fitted state, held in the model file's own sections: the modality layout
     #: (``modalities_`` is derived from it), the standardisation, and the skorch net, stored as
     #: its network's weights and rebuilt around them.
+    #: ``plugins_`` (the registered plugins the network uses: kind, name, distribution, version)
+    #: is the file's plugin record, which ``load`` checks against the installed plugins first.
     _fitted_frame: tuple[str, ...] = (
         "layout_",
         "modalities_",
         "standardizer_",
         "input_encoders_",  # fitted encoders of the text / categorical modalities (raw_inputs)
         "net_",
+        "plugins_",
     )
 
     def __init__(
@@ -206,7 +195,10 @@ class _FusionEstimator(BaseEstimator):
 
     # -- input -------------------------------------------------------------------------------
     def _prepare(self, X: Any, reset: bool, standardize: bool = True) -> PreparedInput:
-        """Validated float32 arrays and mask; standardised unless ``standardize=False``."""
+        """Validated float32 arrays and mask; standardised unless ``standardize=False``.
+
+        ``reset``: the layout is fitted; so is the standardisation, unless ``standardize=False``
+        leaves it to the caller (``fit`` fits it once, weighted: :meth:`_standardize_training`)."""
         arrays, layout = split_modalities(X, self.modalities, self, reset=reset)
         n = next(iter(arrays.values())).shape[0]
         if n == 0:
@@ -232,20 +224,23 @@ class _FusionEstimator(BaseEstimator):
             self.layout_ = layout
             self.modalities_ = dict(layout.shapes)
             self.input_encoders_ = encoders
-            scaled = raw_inputs.standardized(self.standardize, layout)
-            self.standardizer_ = Standardizer.fit(prepared, names=scaled) if scaled else None
-        if self.standardizer_ is not None and standardize:
+            if standardize:
+                scaled = raw_inputs.standardized(self.standardize, layout)
+                self.standardizer_ = Standardizer.fit(prepared, names=scaled) if scaled else None
+        if standardize and self.standardizer_ is not None:
             prepared = self.standardizer_.transform(prepared)
         return prepared
 
     def _standardize_training(
         self, prepared: PreparedInput, weights: np.ndarray | None, warm: bool
     ) -> PreparedInput:
-        """The training rows standardised; a new fit with ``weights`` refits the statistics
-        weighted (a continued fit keeps the fitted ones)."""
-        if weights is not None and not warm and self.standardizer_ is not None:
+        """The training rows standardised; a new fit fits the statistics here, once (weighted by
+        ``weights`` when given); a continued fit keeps the fitted ones."""
+        if not warm:
             scaled = raw_inputs.standardized(self.standardize, self.layout_)
-            self.standardizer_ = Standardizer.fit(prepared, weights, names=scaled)
+            self.standardizer_ = (
+                Standardizer.fit(prepared, weights, names=scaled) if scaled else None
+            )
         return prepared if self.standardizer_ is None else self.standardizer_.transform(prepared)
 
     def _batch(
@@ -263,47 +258,19 @@ class _FusionEstimator(BaseEstimator):
 
     # -- training ----------------------------------------------------------------------------
     def _build_network(self, n_outputs: int) -> FusionNetwork:
-        nested = self._nested_params()
-        names = self.layout_.names
-        try:
-            return self._network(nested, n_outputs)
-        except KeyError as error:  # torch refuses a container key (ParameterDict: "copy", "get")
-            clashes = [name for name in names if f"attribute '{name}' already exists" in str(error)]
-            if not clashes:
-                raise
-            raise ValueError(
-                f"modality {clashes[0]!r}: a component of this model keys a torch container by "
-                f"modality and torch refuses the name ({error.args[0]}). Rename the modality, "
-                f"e.g. {clashes[0] + '_data'!r}."
-            ) from error
+        """The network for this estimator's choices (:func:`.assemble.build_network`)."""
+        choices = assemble.Choices.of(self.get_params(deep=False))
+        return assemble.build_network(choices, n_outputs=n_outputs, **self._inputs())
 
-    def _network(self, nested: dict[str, Any], n_outputs: int) -> FusionNetwork:
-        names = self.layout_.names
-        network = FusionNetwork(
-            input_shapes=raw_inputs.network_shapes(self.layout_, self.input_encoders_),
-            backbones=backbones_for(self.backbone, split_nested(nested, "backbone"), names),
-            calibration=instantiate(
-                "calibration", self.calibration, split_nested(nested, "calibration")
-            ),
-            fusion=instantiate("fusion", self.fusion, split_nested(nested, "fusion")),
-            weighting=weightings_for(self.weighting, split_nested(nested, "weighting")),
-            n_outputs=n_outputs,
-            task=self._task,
-            encoders=self.input_encoders_,
-        )
-        frozen_cache.freeze(network, self.frozen_backbones)
-        return network
-
-    @staticmethod
-    def _optimizer_class(optimizer: Any) -> type:
-        if isinstance(optimizer, str):
-            if optimizer.lower() not in OPTIMIZERS:
-                raise ValueError(
-                    f"optimizer={optimizer!r} is unknown; use 'auto', one of "
-                    f"{sorted(OPTIMIZERS)} or a torch.optim.Optimizer class."
-                )
-            return OPTIMIZERS[optimizer.lower()]
-        return optimizer
+    def _inputs(self) -> dict[str, Any]:
+        """What the network is built over: the task, the (encoded) input shapes, the fitted
+        input encoders and the frozen backbones."""
+        return {
+            "task": self._task,
+            "input_shapes": raw_inputs.network_shapes(self.layout_, self.input_encoders_),
+            "encoders": self.input_encoders_,
+            "frozen": self.frozen_backbones,
+        }
 
     def _check_params(self) -> None:
         """Every parameter's type and range (:mod:`fusekit.parameters`), the nested names and
@@ -338,90 +305,47 @@ class _FusionEstimator(BaseEstimator):
             vars(self).update(saved)
             raise
 
-    def _resolve_settings(self, network: FusionNetwork, partial: bool = False) -> list:
-        """Fill ``lr``/``optimizer``/``lr_schedule`` left at ``"auto"`` from the components'
-        ``recommended_params`` (:mod:`fusekit.engine.settings`); sets ``lr_``, ``optimizer_``,
-        ``lr_schedule_`` and ``training_settings_``; returns the schedule's callbacks.
+    def _record_settings(self, settings: assemble.TrainingSettings) -> None:
+        """``lr_``, ``optimizer_``, ``lr_schedule_`` and ``training_settings_`` from the resolved
+        (or, at load, stored) ``settings``."""
+        self.training_settings_ = settings.sources
+        self.lr_ = settings.lr
+        self.optimizer_ = settings.optimizer
+        self.lr_schedule_ = settings.lr_schedule
 
-        ``partial``: a schedule needs the length of training, which ``partial_fit`` does not
-        know, so the lr stays constant (source ``"partial_fit"``)."""
-        requested = {"lr": self.lr, "optimizer": self.optimizer, "lr_schedule": self.lr_schedule}
-        settings = resolve_training_settings(requested, network)
-        if partial:
-            settings["lr_schedule"] = Setting(None, "partial_fit")
-        self.training_settings_ = {
-            name: {"value": s.value, "source": s.source} for name, s in settings.items()
-        }
-        self.lr_ = float(settings["lr"].value)
-        self.optimizer_ = self._optimizer_class(settings["optimizer"].value)
-        self.lr_schedule_ = settings["lr_schedule"].value
-        if self.lr_schedule_ is None:
-            return []
-        return [("lr_schedule", ProgressLRScheduler(self.lr_schedule_))]
+    def _assemble(
+        self, n_outputs: int, partial: bool = False, network: FusionNetwork | None = None
+    ) -> assemble.Assembly:
+        """The network for this estimator's choices (or, continuing, ``network``) and its
+        training settings, those left at ``"auto"`` resolved from its components
+        (:func:`fusekit.engine.assemble.assemble`; ``partial``: a ``partial_fit`` call, constant
+        lr); sets ``lr_``, ``optimizer_``, ``lr_schedule_`` and ``training_settings_``."""
+        params = self.get_params(deep=False)
+        assembly = assemble.assemble(
+            assemble.Choices.of(params),
+            n_outputs=n_outputs,
+            requested=params,
+            partial=partial,
+            network=network,
+            **self._inputs(),
+        )
+        self._record_settings(assembly.settings)
+        return assembly
 
     def _make_net(
         self,
-        network: FusionNetwork,
+        assembly: assemble.Assembly,
         data: TrainingData | None,
         split: FixedSplit | None = None,
-        partial: bool = False,
         resume: bool = False,
     ) -> FusionNet:
-        """The private skorch net that trains ``network`` (hooks on ``data``'s rows); with an
-        early-stopping ``split``, validates on its rows and stops on their loss. ``partial``: a
-        ``partial_fit`` call (constant lr); ``resume``: the components' state carries on."""
-        schedule = self._resolve_settings(network, partial)
-        return self._net(network, data, split, schedule, resume=resume)
-
-    def _net(
-        self,
-        network: FusionNetwork,
-        data: TrainingData | None,
-        split: FixedSplit | None,
-        schedule: list[tuple[str, Any]],
-        resume: bool = False,
-    ) -> FusionNet:
-        """The skorch net of :meth:`_make_net` with the settings already resolved (``lr_``,
-        ``optimizer_``) and ``schedule``'s callbacks."""
-        nested = self._nested_params()
-        skorch_params = {
-            k: v for k, v in nested.items() if k.split("__", 1)[0] in ("optimizer", "callbacks")
-        }
-        if not self.verbose:  # skorch's PrintLog tabulates every epoch even when it prints nothing
-            skorch_params.setdefault("callbacks__print_log", None)
-        net = FusionNet(
-            module=network,
-            criterion=torch.nn.Identity,
-            optimizer=self.optimizer_,
-            lr=self.lr_,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            train_split=self.train_split if split is None else split,
-            callbacks=[
-                # plugin hooks first: gradient modulation precedes e.g. user gradient clipping
-                ("fusekit_hooks", ComponentHooks(data, resume=resume)),
-                *schedule,
-                *(self.callbacks or []),
-                # last: sees the epoch's valid_loss, restores the best weights after every hook
-                *(
-                    [
-                        (
-                            "fusekit_early_stopping",
-                            BestValidationStopping(self.n_iter_no_change, self.tol),
-                        )
-                    ]
-                    if split is not None
-                    else []
-                ),
-            ],
-            device=self.device_,
-            verbose=self.verbose,
-            **skorch_params,
+        """The private skorch net that trains ``assembly``'s network (hooks on ``data``'s rows);
+        with an early-stopping ``split``, validates on its rows and stops on their loss;
+        ``resume``: the components' state carries on (:func:`.assemble.make_net`)."""
+        params = self.get_params(deep=False)
+        return assemble.make_net(
+            assembly.network, assembly.settings, params, data, split, self.device_, resume=resume
         )
-        net.shuffle = bool(self.shuffle)
-        net.precision = self.precision
-        compilation.apply(network, self.compile, compilation.options_from(nested))
-        return net
 
     def _continues(self, partial: bool = False) -> bool:
         """Whether this ``fit`` continues the fitted network (``warm_start``; ``partial_fit``
@@ -532,16 +456,14 @@ class _FusionEstimator(BaseEstimator):
             else:
                 devices.manual_seed(seed, self.device_, forked)
             # a continued fit trains a copy, so that a failure leaves the fitted network as it was
-            network = (
-                self._build_network(n_outputs)
-                if previous is None
-                else copy.deepcopy(previous.module_)
-            )
+            continued = None if previous is None else copy.deepcopy(previous.module_)
+            assembly = self._assemble(n_outputs, partial, continued)
+            network = assembly.network
             if partial:
                 _check_chunkable(type(self).__name__, network)
             data_parallel.check_components(type(self).__name__, network, parallel)
             data = TrainingData(inputs, target)
-            net = self._make_net(network, data, split, partial, resume=partial and bool(previous))
+            net = self._make_net(assembly, data, split, resume=partial and bool(previous))
             data_parallel.attach(net, parallel, None if resumed else seed)
             net.generator = torch.Generator().manual_seed(seed)
             if resumed:
@@ -558,6 +480,7 @@ class _FusionEstimator(BaseEstimator):
             data_parallel.detach(net)
         network.eval()
         self.net_ = net
+        self.plugins_ = assemble.plugins_used(network)
         self._set_training_record(net)
 
     def _set_training_record(self, net: FusionNet) -> None:
@@ -587,15 +510,13 @@ class _FusionEstimator(BaseEstimator):
         fitted attributes (:attr:`_fitted_attributes`) that are set."""
         check_is_fitted(self, "net_")
         network = self.module_
-        components = [("backbone", b) for b in network.backbones.values()]
-        components += [(c.kind, c) for c in network.components()]
         return persistence.ModelState(
             estimator=type(self).__name__,
             params=self.get_params(deep=False),
             layout=self.layout_,
             standardizer=self.standardizer_,
             weights=network.state_dict(),
-            components=components,
+            plugins=self.plugins_,
             fitted={k: getattr(self, k) for k in self._fitted_attributes if hasattr(self, k)},
             encoders={m: e.state() for m, e in self.input_encoders_.items()},
         )
@@ -632,6 +553,7 @@ class _FusionEstimator(BaseEstimator):
         estimator.input_encoders_ = raw_inputs.restore_encoders(
             raw_inputs.backbones(estimator, state.layout.names), state.layout.kinds, state.encoders
         )
+        estimator.plugins_ = state.plugins
         for name, value in state.fitted.items():
             setattr(estimator, name, value)
         estimator.device_ = _loaded_device(estimator, state, device)
@@ -642,12 +564,20 @@ class _FusionEstimator(BaseEstimator):
         network.load_state_dict(state.weights, strict=True)
         network.eval()
         if not any(name in state.fitted for name in _SETTINGS):  # format 2 and earlier
-            estimator.net_ = estimator._make_net(network, None).initialize()
+            estimator.net_ = estimator._make_net(
+                estimator._assemble(n_outputs, network=network), None
+            )
+            estimator.net_.initialize()
             return estimator
         estimator._check_loaded_settings()
-        schedule = estimator.lr_schedule_
-        callbacks = [] if schedule is None else [("lr_schedule", ProgressLRScheduler(schedule))]
-        estimator.net_ = estimator._net(network, None, None, callbacks).initialize()
+        settings = assemble.TrainingSettings.stored(
+            estimator.lr_,
+            estimator.optimizer_,
+            estimator.lr_schedule_,
+            estimator.training_settings_,
+        )
+        estimator.net_ = estimator._make_net(assemble.Assembly(network, settings), None)
+        estimator.net_.initialize()
         return estimator
 
     def _check_loaded_settings(self) -> None:
@@ -703,6 +633,14 @@ class _FusionEstimator(BaseEstimator):
                 "a bug in a plugin or a diverged model; refusing to return NaN predictions."
             )
         return logits
+
+    def as_batch(self, X: Any) -> ModalityBatch:
+        """``X`` as the fitted network sees it: validated against the fitted layout, encoded
+        (text, categories) and standardised as in ``predict``, one
+        :class:`~fusekit.plugin.ModalityBatch` of all its rows on the fitted device, for calling
+        ``module_`` or a component directly (what :meth:`outputs` feeds the network)."""
+        check_is_fitted(self, "net_")
+        return self._batch(self._prepare(X, reset=False))
 
     @torch.no_grad()
     def outputs(self, X: Any, batch_size: int | None = None) -> Iterator[FusionOutput]:
@@ -851,6 +789,8 @@ class FusionClassifier(ClassifierMixin, _FusionEstimator):
     device the network is on: where it was fitted, recorded in the model file, or loaded).
     ``lr_``, ``optimizer_``, ``lr_schedule_`` (the settings used) and ``training_settings_``
     (``{name: {"value", "source"}}``, source ``"user"``, ``"default"`` or e.g. ``"fusion scfae"``).
+    ``plugins_``: the registered plugins the network uses, ``{"kind", "name", "distribution",
+    "version"}`` each (unregistered classes are left out).
     """
 
     _task = "classification"
@@ -1229,12 +1169,7 @@ def _fit_streamed(
 def _check_chunkable(owner: str, network: FusionNetwork) -> None:
     """A ``ValueError`` naming the components that need every training row at once
     (``needs_all_training_rows``), which ``partial_fit`` cannot train one chunk per call."""
-    registry = get_registry()
-    refused = [
-        f"{c.kind} {registry.name_of(c.kind, type(c)) or type(c).__name__!r} ({type(c).__name__})"
-        for c in network.components()
-        if c.needs_all_training_rows
-    ]
+    refused = [network.label(c) for c in network.components() if c.needs_all_training_rows]
     if refused:
         raise ValueError(
             f"{owner}.partial_fit cannot train {', '.join(refused)}: it needs every training row "

@@ -100,26 +100,6 @@ class PluginVersionWarning(UserWarning):
     """A plugin's installed version differs from the one the model was saved with."""
 
 
-def _plugins_used(components: list[tuple[str, Any]]) -> list[dict[str, str]]:
-    registry = get_registry()
-    seen, records = set(), []
-    for kind, component in components:
-        name = registry.name_of(kind, type(component))
-        if name is None or (kind, name) in seen:
-            continue
-        seen.add((kind, name))
-        entry = registry.entry(kind, name)
-        records.append(
-            {
-                "kind": kind,
-                "name": name,
-                "distribution": entry.distribution,
-                "version": entry.version,
-            }
-        )
-    return records
-
-
 def _feed(hasher: Any, document: str, tensors: dict[str, torch.Tensor]) -> None:
     """Feed the document, then each tensor's name, shape, dtype and bytes, to ``hasher``."""
     hasher.update(document.encode())
@@ -178,8 +158,9 @@ class ModelState:
         layout: the modality layout seen at ``fit``.
         standardizer: the input standardisation, or ``None``.
         weights: the network's ``state_dict``.
-        components: ``(kind, component)`` of every network component (to record the plugins used;
-            empty when read back).
+        plugins: ``{"kind", "name", "distribution", "version"}`` of every registered plugin the
+            network uses (the estimator's ``plugins_``), checked against the installed ones when
+            read back.
         fitted: the other fitted attributes, by attribute name (the estimator declares which);
             each value is stored by its type (:mod:`fusekit.encoding`). A file of an earlier
             version holds fewer of them.
@@ -190,7 +171,7 @@ class ModelState:
     layout: ModalityLayout
     standardizer: Standardizer | None
     weights: dict[str, torch.Tensor]
-    components: list[tuple[str, Any]] = field(default_factory=list)
+    plugins: list[dict[str, str]] = field(default_factory=list)
     fitted: dict[str, Any] = field(default_factory=dict)
     encoders: dict[str, EncoderState] = field(default_factory=dict)
 
@@ -243,7 +224,7 @@ def write(state: ModelState, path: str | Path, key: signing.SigningKey | None = 
         "estimator": state.estimator,
         "params": {k: values.top(f"parameter {k}", v) for k, v in state.params.items()},
         "fitted": {k: values.top(f"fitted attribute {k}", v) for k, v in state.fitted.items()},
-        "plugins": _plugins_used(state.components),
+        "plugins": [dict(record) for record in state.plugins],
         "layout": {
             "names": list(layout.names),
             "shapes": {m: list(s) for m, s in layout.shapes.items()},
@@ -303,6 +284,19 @@ def _read(path: Path, key: bytes | None) -> tuple[dict[str, Any], dict[str, torc
             "upgrade fusekit to load it."
         )
     return model_formats.current(document, tensors)
+
+
+def _plugin_records(document: dict[str, Any]) -> list[dict[str, str]]:
+    """The document's plugin records, each exactly ``{"kind", "name", "distribution",
+    "version"}`` of strings."""
+    records = document.get("plugins", [])
+    fields = {"kind", "name", "distribution", "version"}
+    if not isinstance(records, list) or not all(
+        isinstance(r, dict) and set(r) == fields and all(isinstance(v, str) for v in r.values())
+        for r in records
+    ):
+        raise ValueError(f"the plugin records must be a list of {sorted(fields)} string objects")
+    return [dict(r) for r in records]
 
 
 def _check_plugins(document: dict[str, Any]) -> None:
@@ -486,6 +480,7 @@ def read(path: str | Path, key: signing.SigningKey | None = None) -> ModelState:
             weights={k[len("module.") :]: v for k, v in tensors.items() if k.startswith("module.")},
             fitted={k: decode(v, values) for k, v in fitted.items()},
             encoders=_decode_encoders(document, tensors, layout),
+            plugins=_plugin_records(document),
         )
     except RefusedValueError as error:
         raise ModelFileError(f"{path}: {error}") from None

@@ -11,12 +11,10 @@ import keyword
 import re
 from pathlib import Path
 
-from fusekit.plugin import COMPONENT_KINDS
-from fusekit.plugin import KINDS as _KIND_TABLE
+from fusekit.plugin import COMPONENT_KINDS, KINDS
 
-#: The kinds a plugin can be generated for (the network components), and their hooks.
-KINDS = COMPONENT_KINDS
-HOOKS = {kind: _KIND_TABLE[kind].hook for kind in KINDS}
+#: The hook of each kind a plugin can be generated for (the network components).
+HOOKS = {kind: KINDS[kind].hook for kind in COMPONENT_KINDS}
 
 PYPROJECT = """\
 [build-system]
@@ -267,7 +265,7 @@ IMPORTS = {
     "from torch import Tensor, nn",
 }
 
-DEFAULTS = {kind: _KIND_TABLE[kind].default for kind in KINDS}
+DEFAULTS = {kind: KINDS[kind].default for kind in COMPONENT_KINDS}
 
 
 def _identifier(name: str) -> str:
@@ -288,8 +286,8 @@ def _identifier(name: str) -> str:
 
 def new_plugin(name: str, kind: str, directory: Path | str = ".") -> Path:
     """Write ``fusekit-NAME/`` under ``directory`` and return its path."""
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if kind not in COMPONENT_KINDS:
+        raise ValueError(f"kind must be one of {COMPONENT_KINDS}, got {kind!r}")
     method = _identifier(name)
     dist = method.replace("_", "-")
     package = f"fusekit_{method}"

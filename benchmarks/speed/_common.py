@@ -54,7 +54,7 @@ def hand_loop(
     inputs = {m: torch.from_numpy(a) for m, a in prepared.arrays.items()}
     mask = torch.from_numpy(prepared.mask)
     target = torch.from_numpy(y).long()
-    estimator._resolve_settings(network)  # the lr fusekit would use (lr="auto" resolved)
+    estimator._assemble(int(y.max()) + 1, network=network)  # lr="auto" resolved as fusekit does
     optimizer = torch.optim.Adam(network.parameters(), lr=estimator.lr_)
     generator = torch.Generator().manual_seed(0)
     network.train()

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from fusekit.bench.config import KINDS, BenchConfig, estimator_default, expand
+from fusekit.bench.config import GRID_KINDS, BenchConfig, estimator_default, expand
 from fusekit.bench.runner import torch_threads
 
 _CACHE: dict[tuple[str, Any], str | None] = {}
@@ -79,6 +79,6 @@ def dealias(config: BenchConfig) -> tuple[BenchConfig, dict[str, dict[Any, Any]]
     axis expanded (``all``, names checked) and its aliases dropped; only axes that lost one
     are in the second item."""
     kept, dropped = {}, {}
-    for kind in KINDS:
+    for kind in GRID_KINDS:
         kept[kind], dropped[kind] = distinct(kind, expand(kind, getattr(config, kind)))
     return dataclasses.replace(config, **kept), {kind: d for kind, d in dropped.items() if d}

@@ -23,7 +23,7 @@ from fusekit.atomic import atomic_write_text
 from fusekit.bench import placement
 from fusekit.bench.aliases import dealias
 from fusekit.bench.backends import check_backend, execute
-from fusekit.bench.config import KINDS, BenchConfig, Unit, axes, label, plan
+from fusekit.bench.config import GRID_KINDS, BenchConfig, Unit, axes, label, plan
 from fusekit.bench.data import BenchData, from_arrays, is_file_name, load_file, load_named
 from fusekit.bench.leaderboard import summarize, to_markdown
 from fusekit.bench.manifest import (
@@ -267,7 +267,7 @@ def rerun(
     fields."""
     manifest = read_manifest(run_dir)
     source = str(Path(run_dir) / MANIFEST)
-    components = {kind: overrides.pop(kind) for kind in (*KINDS, "cv") if kind in overrides}
+    components = {kind: overrides.pop(kind) for kind in (*GRID_KINDS, "cv") if kind in overrides}
     config = config_from_json(manifest["config"], source, components)
     in_memory = [d["name"] for d in manifest["data"] if d["source"].get("in_memory")]
     if in_memory:

@@ -15,9 +15,9 @@ from typing import Any
 # Light modules only: building the parser (``fusekit bench --help``) imports neither torch nor
 # pandas; the handlers import the bench itself.
 from fusekit.bench.parsing import parse_dataset_name, parse_value
-from fusekit.bench.settings import KINDS, BenchConfig, Sweep, quick_config
+from fusekit.bench.settings import GRID_KINDS, BenchConfig, Sweep, quick_config
 
-GRID_FLAGS = ("datasets", "data", *KINDS)
+GRID_FLAGS = ("datasets", "data", *GRID_KINDS)
 
 
 def _names(text: str) -> list[str] | str:
@@ -101,7 +101,7 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     grid = parser.add_argument_group("grid (comma-separated names, or 'all')")
     defaults = BenchConfig()
-    for kind in KINDS:
+    for kind in GRID_KINDS:
         grid.add_argument(
             f"--{kind}",
             type=_names,
@@ -292,7 +292,7 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
     if args.datasets or args.data:
         overrides["datasets"] = tuple((args.datasets or []) + (args.data or []))
     for name in (
-        *KINDS,
+        *GRID_KINDS,
         "design",
         "folds",
         "repeats",
@@ -349,7 +349,11 @@ def bench_command(args: argparse.Namespace) -> int:
                 scheduler=args.scheduler,
                 devices=args.devices,
                 quiet=args.quiet,
-                **{kind: getattr(args, kind) for kind in KINDS if getattr(args, kind) is not None},
+                **{
+                    kind: getattr(args, kind)
+                    for kind in GRID_KINDS
+                    if getattr(args, kind) is not None
+                },
             )
         else:
             result = run_bench(

@@ -29,7 +29,7 @@ from fusekit.bench.reference import reference_names
 from fusekit.bench.settings import (
     DESIGNS,
     EQUAL_BUDGET_LR,
-    KINDS,
+    GRID_KINDS,
     QUICK_DATASETS,
     BenchConfig,
     Sweep,
@@ -40,12 +40,12 @@ from fusekit.bench.splitters import splits as outer_splits
 from fusekit.engine.registry import available, get_registry
 from fusekit.plugin import COMPONENT_KINDS
 
-assert set(KINDS) == set(COMPONENT_KINDS), "a bench grid axis per component kind"
+assert set(GRID_KINDS) == set(COMPONENT_KINDS), "a bench grid axis per component kind"
 
 __all__ = [
     "DESIGNS",
     "EQUAL_BUDGET_LR",
-    "KINDS",
+    "GRID_KINDS",
     "QUICK_DATASETS",
     "BenchConfig",
     "Sweep",
@@ -101,7 +101,7 @@ def expand(kind: str, value: Any) -> list[Any]:
 def axes(config: BenchConfig) -> dict[str, list[Any]]:
     """Each axis's values as :func:`expand` gives them (no training: aliases are dropped
     beforehand by :func:`fusekit.bench.aliases.dealias`)."""
-    return {kind: expand(kind, getattr(config, kind)) for kind in KINDS}
+    return {kind: expand(kind, getattr(config, kind)) for kind in GRID_KINDS}
 
 
 def grid(config: BenchConfig) -> list[dict[str, Any]]:
@@ -110,15 +110,15 @@ def grid(config: BenchConfig) -> list[dict[str, Any]]:
     ``axes``: the pivot of each axis is the estimator's default for it (``concat``, ``none``,
     ...) when listed, else the axis's first value."""
     values = axes(config)
-    lists = [values[kind] for kind in KINDS]
+    lists = [values[kind] for kind in GRID_KINDS]
     if config.design == "product":
-        return [dict(zip(KINDS, combo, strict=True)) for combo in itertools.product(*lists)]
+        return [dict(zip(GRID_KINDS, combo, strict=True)) for combo in itertools.product(*lists)]
     baseline = {}
-    for kind in KINDS:
+    for kind in GRID_KINDS:
         default = estimator_default(kind)
         baseline[kind] = default if default in values[kind] else values[kind][0]
     combos = [baseline]
-    for kind in KINDS:
+    for kind in GRID_KINDS:
         combos += [{**baseline, kind: v} for v in values[kind] if v != baseline[kind]]
     return combos
 
@@ -205,7 +205,7 @@ def plan(config: BenchConfig, data: Sequence[Any]) -> list[Unit]:
                 labels = {kind: label(kind, spec) for kind, spec in combo.items()}
                 unit_params = params
             else:
-                labels = {kind: "-" for kind in KINDS} | {"fusion": reference}
+                labels = {kind: "-" for kind in GRID_KINDS} | {"fusion": reference}
                 unit_params = {}
             for repeat, fold, train, test in folds:
                 fit_seed = config.seed * 10_007 + repeat * 101 + fold

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from fusekit.atomic import atomic_write_text
-from fusekit.bench.config import KINDS, BenchConfig, Sweep
+from fusekit.bench.config import GRID_KINDS, BenchConfig, Sweep
 from fusekit.bench.schema import ListOf, MapOf, Record, SchemaError, check
 from fusekit.bench.splitters import describe as describe_cv
 from fusekit.engine.registry import get_registry
@@ -46,7 +46,7 @@ CONFIG_SCHEMA = Record(
         "datasets": ListOf(str),
         "target": (str, None),
         "modalities": (None, str, MapOf((str, ListOf(str)))),
-        **dict.fromkeys(KINDS, _COMPONENTS),
+        **dict.fromkeys(GRID_KINDS, _COMPONENTS),
         "design": str,
         "params": MapOf(object),
         "max_epochs": (int, None),
@@ -159,7 +159,7 @@ def _component(kind: str, value: Any) -> Any:
 
 def config_to_json(config: BenchConfig) -> dict[str, Any]:
     out = dataclasses.asdict(config)
-    for kind in KINDS:
+    for kind in GRID_KINDS:
         value = getattr(config, kind)
         out[kind] = (
             value
@@ -181,7 +181,7 @@ def config_to_json(config: BenchConfig) -> dict[str, Any]:
 
 def _refuse_classes(config: Mapping[str, Any], source: str, given: set[str]) -> None:
     """A component recorded as a class is never imported: the caller passes it (``given``)."""
-    for kind in KINDS:
+    for kind in GRID_KINDS:
         value = config[kind]
         if kind in given or isinstance(value, str):
             continue

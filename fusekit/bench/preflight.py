@@ -27,7 +27,7 @@ import numpy as np
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.metrics import get_scorer, get_scorer_names
 
-from fusekit.bench.config import KINDS, BenchConfig, grid, label
+from fusekit.bench.config import GRID_KINDS, BenchConfig, grid, label
 from fusekit.bench.data import BenchData, has_raw
 from fusekit.bench.leaderboard import match_baseline
 from fusekit.bench.reference import reference_names
@@ -112,7 +112,7 @@ def _check_folds(folds: int, data: Sequence[BenchData]) -> None:
 
 
 def _combo_name(combo: Mapping[str, Any]) -> str:
-    return "+".join(label(kind, combo[kind]) for kind in KINDS)
+    return "+".join(label(kind, combo[kind]) for kind in GRID_KINDS)
 
 
 def _check_params(
@@ -136,7 +136,7 @@ def _check_params(
                 f"{source}: {key!r} is not a parameter of the estimator.{hint} Its parameters: "
                 f"{known}."
             )
-    nested = {key: value for key, value in params.items() if key.partition("__")[0] in KINDS}
+    nested = {key: value for key, value in params.items() if key.partition("__")[0] in GRID_KINDS}
     if not nested:
         return
     modality_sets = list(dict.fromkeys(tuple(d.X) for d in data))

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: The component kinds a bench grids over, in the order of the grid's axes (results row order).
-KINDS = ("fusion", "weighting", "calibration", "backbone")
+#: The component kinds, in the order a grid's configurations are named and iterated
+#: (``fusekit.plugin.COMPONENT_KINDS`` is the same set; written out: this module imports no torch).
+GRID_KINDS = ("fusion", "weighting", "calibration", "backbone")
 DESIGNS = ("product", "axes")
 #: The shared lr of ``equal_budget=True`` when ``lr`` is None (Adam, constant).
 EQUAL_BUDGET_LR = 0.01
@@ -157,7 +159,7 @@ class BenchConfig:
                 raise ValueError(
                     f"tune[{key!r}] must be a non-empty list of values, got {values!r}."
                 )
-        tuned_clashes = [k for k in self.tune if k in ("random_state", *KINDS)]
+        tuned_clashes = [k for k in self.tune if k in ("random_state", *GRID_KINDS)]
         if tuned_clashes:
             raise ValueError(f"tune must not set {tuned_clashes} (seed= and the grid set those).")
         _check_positive_int("folds", self.folds, 2)
@@ -178,7 +180,7 @@ class BenchConfig:
         clashes = [
             k
             for k in self.params
-            if k in ("random_state", *KINDS)
+            if k in ("random_state", *GRID_KINDS)
             and not (k == "backbone" and isinstance(self.params[k], Mapping))
         ]  # backbone={modality: name} fixes some modalities' backbones (text, categories)
         if clashes:

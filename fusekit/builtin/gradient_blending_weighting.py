@@ -65,11 +65,11 @@ def head_losses(network: NetworkView, batch: ModalityBatch, target: Tensor) -> T
     """``(H,)`` per-sample-mean losses of the fused head and each unimodal head (present rows)."""
     outputs = [network(batch.take(slice(i, i + 1024))) for i in range(0, len(batch), 1024)]
     fused = torch.cat([output.logits for output in outputs])
-    losses = [network.per_sample_loss(fused, target).mean()]
+    losses = [network.criterion.per_sample(fused, target).mean()]
     for position, name in enumerate(network.names):
         logits = torch.cat([output.unimodal_logits[name] for output in outputs])
         present = batch.mask[:, position]
-        losses.append(present_mean(network.per_sample_loss(logits, target), present))
+        losses.append(present_mean(network.criterion.per_sample(logits, target), present))
     return torch.stack(losses)
 
 
@@ -183,9 +183,9 @@ class GradientBlendingWeighting(Weighting):
 
 def _head_loss(network: NetworkView, output: FusionOutput, target: Tensor, head: int) -> Tensor:
     if head == 0:
-        return network.per_sample_loss(output.logits, target).mean()
+        return network.criterion.per_sample(output.logits, target).mean()
     name = network.names[head - 1]
-    losses = network.per_sample_loss(output.unimodal_logits[name], target)
+    losses = network.criterion.per_sample(output.unimodal_logits[name], target)
     return present_mean(losses, output.mask[:, head - 1])
 
 

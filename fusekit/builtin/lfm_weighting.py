@@ -175,7 +175,7 @@ class LFMWeighting(Weighting):
         """(L4)-(L5) on the first quarter of this batch's rows (at least one)."""
         rows = max(1, output.logits.shape[0] // 4)
         target = ctx.target[:rows]
-        classification = ctx.network.mean_loss(output.logits[:rows], target)
+        classification = ctx.network.criterion.mean(output.logits[:rows], target)
         mask = output.mask[:rows]
         pairs = list(combinations(range(len(logits)), 2))
         alignment = torch.stack(

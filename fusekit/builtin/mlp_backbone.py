@@ -8,13 +8,13 @@ Linear -> [LayerNorm | BatchNorm] -> activation -> Dropout.
 from __future__ import annotations
 
 import math
+from numbers import Real
 
 from torch import Tensor, nn
 
-from fusekit.plugin import Backbone, Shape, check_int, hookimpl
+from fusekit.plugin import Backbone, Interval, Shape, StrOptions, check_int, hookimpl
 
 _ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU}
-_NORMS = (None, "layer", "batch")
 
 
 class _BatchNormLastAxis(nn.BatchNorm1d):
@@ -29,6 +29,13 @@ class _BatchNormLastAxis(nn.BatchNorm1d):
 class MLPBackbone(Backbone):
     """Multi-layer perceptron per modality (``hidden``, ``depth``, ``dropout``, ``norm``)."""
 
+    #: ``hidden`` and ``depth`` are checked in ``build`` (``check_int``): scikit-learn's
+    #: ``Interval(Integral, ...)`` would let ``True`` through as 1.
+    parameter_constraints = {
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "norm": [StrOptions({"layer", "batch"}), None],
+        "activation": [StrOptions(set(_ACTIVATIONS))],
+    }
     #: A sequence ``(T, d)`` is encoded step by step (images are flattened, but are no sequences).
     accepts_any_length = True
 
@@ -48,13 +55,6 @@ class MLPBackbone(Backbone):
         self.activation = activation
 
     def build(self, input_shape: Shape) -> Shape:
-        if self.activation not in _ACTIVATIONS:
-            raise ValueError(
-                f"mlp backbone: activation={self.activation!r}; "
-                f"expected one of {list(_ACTIVATIONS)}"
-            )
-        if self.norm not in _NORMS:
-            raise ValueError(f"mlp backbone: norm={self.norm!r}; expected one of {list(_NORMS)}")
         depth = check_int("mlp backbone", "depth", self.depth)
         hidden = check_int("mlp backbone", "hidden", self.hidden)
         self._flatten = len(input_shape) > 2

@@ -86,7 +86,7 @@ def train_teacher(
         for start in range(0, len(only), size):
             rows = order[start : start + size]
             output = teacher(only.take(rows))
-            loss = teacher.per_sample_loss(output.logits, target[rows]).mean()
+            loss = teacher.criterion.per_sample(output.logits, target[rows]).mean()
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()

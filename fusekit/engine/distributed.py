@@ -55,7 +55,6 @@ from torch.nn.parallel import DistributedDataParallel
 
 from fusekit.engine.batching import BatchIterator
 from fusekit.engine.network import FusionNetwork
-from fusekit.engine.registry import get_registry
 from fusekit.plugin import FusionOutput, ModalityBatch
 from fusekit.plugin.parallel import reducing_over
 
@@ -249,9 +248,8 @@ def check_components(owner: str, network: FusionNetwork, parallel: DataParallel 
     under data parallelism."""
     if parallel is None:
         return
-    registry = get_registry()
     refused = [
-        f"{c.kind} {registry.name_of(c.kind, type(c)) or type(c).__name__!r} ({type(c).__name__})"
+        network.label(c)
         for c in (*network.backbones.values(), *network.components())
         # the class's declaration, or the instance's where it depends on a hyperparameter
         if not (type(c).data_parallel_safe and c.data_parallel_safe)

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from fusekit.engine import frozen_cache
 from fusekit.engine.contract_guards import check_supported_tasks, loss_terms_of
-from fusekit.engine.registry import get_registry
 from fusekit.plugin import (
     Backbone,
     BuildSpec,
@@ -24,13 +22,16 @@ from fusekit.plugin import (
     LossContext,
     ModalityBatch,
     NetworkView,
+    TaskCriterion,
     Weighting,
     as_vector,
-    at_least_float32,
     expand_mask,
     input_kind,
     vector_size,
 )
+
+if TYPE_CHECKING:
+    from fusekit.engine.resolve import Origin
 
 
 class FusionNetwork(nn.Module):
@@ -46,8 +47,10 @@ class FusionNetwork(nn.Module):
       the last weighting that sets it wrote;
     * ``adjust_logits``: chained, each sees the logits the previous one returned;
     * ``task_loss``: the one weighting that overrides it (``qmf``, ``tmc``, ``gradient_blending``
-      ...), else the mean task loss; two that override it are an error. Sample weights reach it
-      as ``LossContext.sample_weight``; every task loss averages with ``ctx.weighted_mean``;
+      ...), else the mean task loss; two that override it are an error. The network hands its
+      criterion (:class:`TaskCriterion`) to the context; sample weights ride on the batch
+      (``LossContext.sample_weight`` reads them); every task loss averages with
+      ``ctx.weighted_mean``;
     * ``loss_terms`` and the training hooks: every weighting's, in list order (after the
       backbones', the calibration's and the fusion's).
     """
@@ -62,6 +65,7 @@ class FusionNetwork(nn.Module):
         n_outputs: int,
         task: Literal["classification", "regression"],
         encoders: Mapping[str, InputEncoder] | None = None,
+        origins: Sequence[Origin] = (),
     ) -> None:
         """``encoders``: the fitted input encoders of the raw (text, categorical) modalities,
         whose ``input_shapes`` are then the encoded shapes; each goes to its backbone
@@ -69,6 +73,7 @@ class FusionNetwork(nn.Module):
         super().__init__()
         self.names = tuple(input_shapes)
         self.task = task
+        self.criterion = TaskCriterion(task)
         self.backbones = nn.ModuleDict(dict(backbones))
         encoders = dict(encoders or {})
         for name, shape in input_shapes.items():
@@ -122,6 +127,11 @@ class FusionNetwork(nn.Module):
             if needs_heads
             else None
         )
+        self.origins = tuple(origins)
+        if self.origins and len(self.origins) != len(self.components()):
+            raise ValueError(
+                f"origins: {len(self.origins)} given for {len(self.components())} components"
+            )
 
     def _set_passes(self) -> None:
         """Which weightings take part in each step of a pass (those that override the method).
@@ -166,6 +176,25 @@ class FusionNetwork(nn.Module):
         """
         return (*self.backbones.values(), self.calibration, self.fusion, *self.weightings)
 
+    def origin_of(self, component: Component) -> Origin | None:
+        """Where ``component`` came from (recorded when it was resolved), or ``None``."""
+        for part, origin in zip(self.components(), self.origins, strict=False):
+            if part is component:
+                return origin
+        return None
+
+    def label(self, component: Component) -> str:
+        """``"weighting 'qmf' (QMFWeighting)"``: the kind, the registered name from the
+        component's recorded origin (the class name when it has none) and the class."""
+        origin = self.origin_of(component)
+        cls = type(component).__name__
+        name = cls if origin is None or origin.name is None else origin.name
+        return f"{component.kind} {name!r} ({cls})"
+
+    def _describe(self, component: Component) -> str:
+        origin = self.origin_of(component)
+        return "origin not recorded" if origin is None else origin.describe()
+
     @property
     def view(self) -> NetworkView:
         """The :class:`NetworkView` plugins receive in their contexts (one per network)."""
@@ -181,6 +210,7 @@ class FusionNetwork(nn.Module):
             model._forward_pre_hooks.clear()
             model.weightings = nn.ModuleList()
             model._set_passes()
+            model.origins = model.origins[: len(model.components())]
         return model
 
     def decide(
@@ -236,7 +266,7 @@ class FusionNetwork(nn.Module):
         fused = self.fusion(features, mask, output)
         if fused.dim() != 2 or fused.shape[1] != self.fused_width:
             raise RuntimeError(
-                f"fusion {type(self.fusion).__name__} ({_origin('fusion', self.fusion)}) returned "
+                f"fusion {type(self.fusion).__name__} ({self._describe(self.fusion)}) returned "
                 f"shape {tuple(fused.shape)}, but its build() promised (B, {self.fused_width}). "
                 "This is a bug in the plugin."
             )
@@ -257,7 +287,7 @@ class FusionNetwork(nn.Module):
             if got is None or got.shape != h.shape:
                 raise RuntimeError(
                     f"calibration {type(self.calibration).__name__} "
-                    f"({_origin('calibration', self.calibration)}) returned "
+                    f"({self._describe(self.calibration)}) returned "
                     f"{None if got is None else tuple(got.shape)} for modality {name!r}, which "
                     f"came in as {tuple(h.shape)}. Calibrations must keep shapes; this is a bug in "
                     "the plugin."
@@ -284,21 +314,6 @@ class FusionNetwork(nn.Module):
         output.logits = self.fuse(output.calibrated, batch.mask, output)
         return output
 
-    def per_sample_loss(self, logits: Tensor, target: Tensor) -> Tensor:
-        """Task loss without reduction, ``(B,)``: cross-entropy or mean squared error, in float32
-        whatever the precision (low-precision logits are cast first)."""
-        logits = at_least_float32(logits)
-        if self.task == "classification":
-            return F.cross_entropy(logits, target, reduction="none")
-        return F.mse_loss(logits, target.reshape(logits.shape), reduction="none").mean(dim=1)
-
-    def mean_loss(self, logits: Tensor, target: Tensor) -> Tensor:
-        """``per_sample_loss(logits, target).mean()`` in one fused call (scalar, float32)."""
-        logits = at_least_float32(logits)
-        if self.task == "classification":
-            return F.cross_entropy(logits, target)
-        return F.mse_loss(logits, target.reshape(logits.shape))
-
     def loss(
         self, output: FusionOutput, target: Tensor, batch: ModalityBatch, training: bool
     ) -> Tensor:
@@ -308,7 +323,7 @@ class FusionNetwork(nn.Module):
             batch=batch,
             target=target,
             training=training,
-            sample_weight=None if batch is None else batch.sample_weight,
+            criterion=self.criterion,
         )
         total = self.task_loss(output, ctx)
         for value in output.aux_losses.values():
@@ -350,13 +365,3 @@ class FusionNetwork(nn.Module):
 
 def _overrides(component: Component, method: str) -> bool:
     return getattr(type(component), method) is not getattr(Weighting, method)
-
-
-def _origin(kind: str, component: nn.Module) -> str:
-    """``name from distribution version`` of a registered plugin class, for error messages."""
-    registry = get_registry()
-    name = registry.name_of(kind, type(component))
-    if name is None:
-        return "not registered"
-    entry = registry.entry(kind, name)
-    return f"{kind} {name!r} from {entry.distribution} {entry.version}"

@@ -12,9 +12,9 @@ Lightning's vocabulary:
   ``on_grad_computed`` hooks (gradient-modulating weightings see true gradients), and a step whose
   gradients hold inf or NaN is skipped and the scale lowered, as ``GradScaler.step`` does.
 
-The task loss is computed in float32 whatever the precision (the network casts the logits before
-the criterion, :meth:`FusionNetwork.per_sample_loss`); components keep their own float32 numerics
-inside :func:`fusekit.plugin.full_precision` blocks (the plugin contract).
+The task loss is computed in float32 whatever the precision (the criterion casts the logits
+first, :class:`fusekit.plugin.criterion.TaskCriterion`); components keep their own float32
+numerics inside :func:`fusekit.plugin.full_precision` blocks (the plugin contract).
 """
 
 from __future__ import annotations

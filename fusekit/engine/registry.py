@@ -237,9 +237,14 @@ class Registry:
 
     def name_of(self, kind: str, cls: type) -> str | None:
         """The registered name of ``cls`` in ``kind``, if any."""
+        entry = self.entry_of(kind, cls)
+        return None if entry is None else entry.name
+
+    def entry_of(self, kind: str, cls: type) -> PluginEntry | None:
+        """The entry that registers ``cls`` as a ``kind``, if any."""
         for entry in self.entries():
             if entry.kind == kind and entry.obj is cls:
-                return entry.name
+                return entry
         return None
 
 

@@ -18,7 +18,6 @@ import torch
 from skorch.callbacks import LRScheduler
 
 from fusekit.engine.network import FusionNetwork
-from fusekit.engine.registry import get_registry
 from fusekit.plugin import RECOMMENDABLE_PARAMS, Component
 
 AUTO = "auto"
@@ -45,18 +44,18 @@ class Setting:
 
 
 def _components(network: FusionNetwork) -> list[tuple[str, Component]]:
-    """``(label, component)`` in precedence order: fusion, weightings, calibration, backbones."""
-    registry = get_registry()
+    """``(label, component)`` in precedence order: fusion, weightings, calibration, backbones.
 
-    def label(kind: str, component: Component, where: str = "") -> str:
-        name = registry.name_of(kind, type(component)) or type(component).__name__
-        return f"{kind}{where} {name}"
+    The label is the component's recorded origin (``"fusion scfae"``), else its class name."""
 
-    ordered = [(label("fusion", network.fusion), network.fusion)]
-    ordered += [(label("weighting", w), w) for w in network.weightings]
-    ordered += [(label("calibration", network.calibration), network.calibration)]
-    ordered += [(label("backbone", b, f" of {m!r}"), b) for m, b in network.backbones.items()]
-    return ordered
+    def label(component: Component) -> str:
+        origin = network.origin_of(component)
+        return (
+            origin.label if origin is not None else f"{component.kind} {type(component).__name__}"
+        )
+
+    ranked = [network.fusion, *network.weightings, network.calibration]
+    return [(label(c), c) for c in (*ranked, *network.backbones.values())]
 
 
 def check_setting(name: str, value: Any, source: str) -> None:

@@ -279,7 +279,7 @@ class FusionNet(NeuralNet):
     ) -> torch.Tensor:
         # the fused prediction's plain task loss beside the total (whose auxiliary terms may rise
         # while the prediction improves): the epoch's ``train_task_loss`` history entry
-        self.__dict__["_task_loss"] = self.module_.mean_loss(y_pred.logits.detach(), y_true)
+        self.__dict__["_task_loss"] = self.module_.criterion.mean(y_pred.logits.detach(), y_true)
         return self.module_.loss(y_pred, y_true, X, training)
 
 

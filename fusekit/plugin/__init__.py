@@ -1,8 +1,9 @@
 """Everything a plugin needs: ``from fusekit.plugin import ...``.
 
 This package is the whole contract between fusekit and its methods (built-in or third-party). It
-imports only torch and numpy (and pluggy for :data:`hookimpl`), never the rest of fusekit, so what
-a plugin may rely on is exactly what is listed here:
+imports only torch, numpy, pluggy (for :data:`hookimpl`) and scikit-learn's parameter
+constraints, never the rest of fusekit, so what a plugin may rely on is exactly what ``__all__``
+lists:
 
 - the base classes of the four network kinds, and the table of kinds (:mod:`.kinds`);
 - what components are handed: :class:`BuildSpec`, :class:`ModalityBatch`, :class:`FusionOutput`,
@@ -12,23 +13,42 @@ a plugin may rely on is exactly what is listed here:
 - helpers methods share: pooling (:func:`as_vector`), mask-aware operations (:mod:`.masks`),
   unimodal-head losses, epoch windows, parameter checks, shared layers;
 - :func:`all_reduce` (also ``ctx.all_reduce``): batch statistics agreed across the processes of a
-  data-parallel fit.
+  data-parallel fit;
+- declared parameter constraints (``parameter_constraints`` with :class:`Interval`,
+  :class:`StrOptions`, :class:`Options`: :mod:`.constraints`).
+
+The names the engine reads (the kinds table ``KINDS``, ``BASES``, ``COMPONENT_KINDS``,
+``check_kind``, ``RECOMMENDABLE_PARAMS``, ``TRAINING_HOOKS``, ``RAW_KINDS``, ``ENCODED_KINDS``,
+``rows_of``, ``stack_features``) are not in ``__all__``: no method needs them. They stay
+importable here and from their modules (:mod:`.kinds`, :mod:`.base`, :mod:`.raw`, :mod:`.batch`).
 """
 
 from fusekit.plugin.base import (
-    RECOMMENDABLE_PARAMS,
+    RECOMMENDABLE_PARAMS as RECOMMENDABLE_PARAMS,  # engine-facing: not in __all__
+)
+from fusekit.plugin.base import (
     TASKS,
-    TRAINING_HOOKS,
     Backbone,
     Calibration,
     Component,
     Fusion,
     Weighting,
 )
-from fusekit.plugin.batch import ModalityBatch, TrainingData, rows_of, stack_features
+from fusekit.plugin.base import (
+    TRAINING_HOOKS as TRAINING_HOOKS,  # engine-facing: not in __all__
+)
+from fusekit.plugin.batch import ModalityBatch, TrainingData
+from fusekit.plugin.batch import rows_of as rows_of  # engine-facing: not in __all__
+from fusekit.plugin.batch import stack_features as stack_features  # no caller
+from fusekit.plugin.constraints import Interval, Options, StrOptions
 from fusekit.plugin.context import LossContext, TrainingContext
+from fusekit.plugin.criterion import TaskCriterion
 from fusekit.plugin.hookspecs import hookimpl
-from fusekit.plugin.kinds import BASES, COMPONENT_KINDS, KINDS, Kind, check_kind
+from fusekit.plugin.kinds import BASES as BASES  # engine-facing: not in __all__
+from fusekit.plugin.kinds import COMPONENT_KINDS as COMPONENT_KINDS
+from fusekit.plugin.kinds import KINDS as KINDS
+from fusekit.plugin.kinds import Kind as Kind
+from fusekit.plugin.kinds import check_kind as check_kind
 from fusekit.plugin.layers import ACTIVATIONS, ModalityProjection, sinusoidal_positions
 from fusekit.plugin.masks import (
     expand_mask,
@@ -42,9 +62,9 @@ from fusekit.plugin.nn import as_vector, seeded_generator, vector_size
 from fusekit.plugin.output import FusionOutput
 from fusekit.plugin.parallel import all_reduce, broadcast, global_present_mean, world_size
 from fusekit.plugin.precision import at_least_float32, full_precision
+from fusekit.plugin.raw import ENCODED_KINDS as ENCODED_KINDS  # engine-facing: not in __all__
+from fusekit.plugin.raw import RAW_KINDS as RAW_KINDS
 from fusekit.plugin.raw import (
-    ENCODED_KINDS,
-    RAW_KINDS,
     RESERVED_CODE,
     EncodedInput,
     EncoderState,
@@ -65,33 +85,29 @@ from fusekit.plugin.validation import (
 from fusekit.plugin.views import NetworkView, TrainingLoop
 
 __all__ = [
+    "Interval",
+    "Options",
+    "StrOptions",
     "ACTIVATIONS",
-    "BASES",
-    "COMPONENT_KINDS",
     "INPUT_KINDS",
-    "KINDS",
     "Backbone",
     "EncodedInput",
     "EncoderState",
     "InputEncoder",
     "InputFileError",
-    "ENCODED_KINDS",
-    "RAW_KINDS",
     "RESERVED_CODE",
     "BuildSpec",
     "Calibration",
     "Component",
     "Fusion",
     "FusionOutput",
-    "Kind",
     "LossContext",
     "ModalityBatch",
     "ModalityProjection",
     "NetworkView",
-    "RECOMMENDABLE_PARAMS",
     "Shape",
     "TASKS",
-    "TRAINING_HOOKS",
+    "TaskCriterion",
     "TrainingContext",
     "TrainingData",
     "TrainingLoop",
@@ -105,7 +121,6 @@ __all__ = [
     "check_choice",
     "check_fraction",
     "check_int",
-    "check_kind",
     "check_non_negative",
     "check_scalar",
     "check_window",
@@ -120,13 +135,11 @@ __all__ = [
     "present_mean",
     "present_softmax",
     "require_unimodal_logits",
-    "rows_of",
     "scale_features",
     "seeded_generator",
     "sinusoidal_positions",
     "split_concat_head",
     "splits_concat_head",
-    "stack_features",
     "unimodal_losses",
     "vector_size",
     "world_size",

@@ -74,6 +74,11 @@ class Component(nn.Module):
     """Base of every network plugin: hyperparameters in ``__init__``, layers in ``build``."""
 
     kind: ClassVar[str] = ""
+    #: What each ``__init__`` parameter may be, checked once by the engine when it resolves the
+    #: component (:mod:`fusekit.plugin.constraints`: ``Interval``, ``StrOptions``, ``None``, a
+    #: type ...); the error names the component by its registry entry. Checks that need the
+    #: data (``dim % heads``, shapes) stay in ``build``.
+    parameter_constraints: ClassVar[Mapping[str, list[Any]]] = {}
     #: Ask the network to build per-modality heads and fill ``FusionOutput.unimodal_logits``.
     needs_unimodal_heads: bool = False
     #: Training settings this component works best with, used where the user left the estimator

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from fusekit.plugin.batch import ModalityBatch, TrainingData
+from fusekit.plugin.criterion import TaskCriterion
 from fusekit.plugin.masks import present_mean
 from fusekit.plugin.parallel import ReduceOp, all_reduce, broadcast, world_size
 from fusekit.plugin.views import NetworkView, TrainingLoop
@@ -50,22 +51,35 @@ class LossContext(_Reduces):
     Attributes:
         network: the network's :class:`NetworkView`; allows extra passes (``network.fuse`` with
             another mask, ``network(batch.without(m))``). A network passed here is wrapped.
-        batch: the batch inputs of this pass.
+        batch: the batch inputs of this pass; its ``sample_weight`` (``None`` when the fit is
+            unweighted) is the one place the rows' weights are held (:attr:`sample_weight`).
         target: ``(B,)`` class indices or ``(B, n_outputs)`` standardised regression targets.
         training: True in training, False for validation passes.
-        sample_weight: ``(B,)`` sample weights of the batch's rows (``batch.sample_weight``), or
-            ``None`` when the fit is unweighted. A weighting that defines its own task loss
-            averages its per-sample losses with :meth:`weighted_mean`, which reads them.
+        criterion: the task criterion (:class:`TaskCriterion`) the network trains on, which the
+            network hands over; a context built by hand without one takes the network's
+            (``network.criterion``).
     """
 
     network: NetworkView
-    batch: ModalityBatch
+    batch: ModalityBatch | None
     target: Tensor
     training: bool
-    sample_weight: Tensor | None = None
+    criterion: TaskCriterion | None = None
 
     def __post_init__(self) -> None:
         self.network = _view(self.network)
+
+    @property
+    def sample_weight(self) -> Tensor | None:
+        """``(B,)`` sample weights of the batch's rows (``batch.sample_weight``), or ``None``
+        when the fit is unweighted. A weighting that defines its own task loss averages its
+        per-sample losses with :meth:`weighted_mean`, which reads them."""
+        return None if self.batch is None else self.batch.sample_weight
+
+    def _criterion(self) -> TaskCriterion:
+        if self.criterion is None:
+            self.criterion = self.network.criterion
+        return self.criterion
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -74,7 +88,7 @@ class LossContext(_Reduces):
 
     def per_sample_loss(self, logits: Tensor, target: Tensor | None = None) -> Tensor:
         """The task criterion without reduction, ``(B,)`` (``target`` defaults to the batch's)."""
-        return self.network.per_sample_loss(logits, self.target if target is None else target)
+        return self._criterion().per_sample(logits, self.target if target is None else target)
 
     def mean_loss(self, logits: Tensor, target: Tensor | None = None) -> Tensor:
         """The (sample-weighted, see :meth:`weighted_mean`) mean of :meth:`per_sample_loss`.
@@ -83,8 +97,8 @@ class LossContext(_Reduces):
         """
         target = self.target if target is None else target
         if self.sample_weight is None:
-            return self.network.mean_loss(logits, target)
-        return self.weighted_mean(self.network.per_sample_loss(logits, target))
+            return self._criterion().mean(logits, target)
+        return self.weighted_mean(self._criterion().per_sample(logits, target))
 
     def weighted_mean(self, values: Tensor, where: Tensor | None = None) -> Tensor:
         """Sample-weighted mean of per-sample ``values`` ``(B,)`` over the rows ``where`` ``(B,)``.

@@ -14,6 +14,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from fusekit.plugin.batch import ModalityBatch
+from fusekit.plugin.criterion import TaskCriterion
 from fusekit.plugin.output import FusionOutput
 from fusekit.plugin.spec import BuildSpec
 
@@ -112,13 +113,11 @@ class NetworkView:
         return self._network.predict_logits(batch, batch_size)
 
     # -- losses ------------------------------------------------------------------------------
-    def per_sample_loss(self, logits: Tensor, target: Tensor) -> Tensor:
-        """Task loss without reduction, ``(B,)``: cross-entropy or mean squared error."""
-        return self._network.per_sample_loss(logits, target)
-
-    def mean_loss(self, logits: Tensor, target: Tensor) -> Tensor:
-        """``per_sample_loss(logits, target).mean()`` in one fused call."""
-        return self._network.mean_loss(logits, target)
+    @property
+    def criterion(self) -> TaskCriterion:
+        """The task criterion the network trains on (``per_sample``, ``mean``); inside a loss
+        term use the context's (``ctx.per_sample_loss``, ``ctx.mean_loss``)."""
+        return self._network.criterion
 
     def task_loss(self, output: FusionOutput, ctx: Any) -> Tensor:
         """The task loss as the weightings define it (without auxiliary terms)."""

@@ -29,7 +29,6 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_array, column_or_1d
 
 from fusekit.data import PreparedInput, presence_mask, split_modalities
-from fusekit.engine.registry import get_registry
 from fusekit.engine.streamed import StreamedData
 from fusekit.plugin import ModalityBatch, TrainingData
 from fusekit.streaming.order import Piece, chunk_order, windows
@@ -96,9 +95,8 @@ def check_settings(estimator: Any, y: Any, sample_weight: Any) -> None:
 
 def check_streamable(owner: str, network: Any) -> None:
     """A ``ValueError`` naming the components that need every training row in memory."""
-    registry = get_registry()
     refused = [
-        f"{c.kind} {registry.name_of(c.kind, type(c)) or type(c).__name__!r} ({type(c).__name__})"
+        network.label(c)
         for c in network.components()
         if c.needs_all_training_rows or c.needs_training_data
     ]
@@ -336,11 +334,13 @@ def _train(estimator: Any, source: StreamSource, scan: _Scan) -> Any:
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        network = estimator._build_network(n_outputs)
+        assembly = estimator._assemble(n_outputs)
+        network = assembly.network
         check_streamable(type(estimator).__name__, network)
-        net = estimator._make_net(network, None)
+        net = estimator._make_net(assembly, None)
         net.generator = torch.Generator().manual_seed(seed)
         net.fit(StreamedData(epoch, n_rows), None)
     estimator.net_ = net
+    estimator.plugins_ = assembly.plugins
     estimator._set_training_record(net)
     return network

@@ -19,8 +19,9 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, train_test_split
 
 from fusekit.data import Modalities
+from fusekit.engine.assemble import Choices, build_network
 from fusekit.engine.network import FusionNetwork
-from fusekit.engine.resolve import backbones_for, instantiate
+from fusekit.engine.resolve import instantiate
 from fusekit.engine.settings import check_setting
 from fusekit.estimator import FusionClassifier
 from fusekit.plugin import (
@@ -132,20 +133,10 @@ def _network(
     shapes: Mapping[str, tuple[int, ...]],
     task: str = "classification",
 ) -> FusionNetwork:
-    slots: dict[str, Any] = dict(DEFAULTS)
-    slots[kind] = plugin
-    names = tuple(shapes)
-    nested = {k: dict(params) if k == kind else {} for k in DEFAULTS}
-    return FusionNetwork(
-        input_shapes=shapes,
-        backbones=backbones_for(slots["backbone"], nested["backbone"], names),
-        calibration=instantiate("calibration", slots["calibration"], nested["calibration"]),
-        fusion=instantiate("fusion", slots["fusion"], nested["fusion"]),
-        weighting=instantiate("weighting", slots["weighting"], nested["weighting"]),
-        n_outputs=N_CLASSES,
-        task=task,
-        encoders=getattr(shapes, "encoders", None),
-    )
+    nested = {f"{kind}__{name}": value for name, value in params.items()}
+    choices = Choices(**{kind: plugin}, nested=nested)
+    encoders = getattr(shapes, "encoders", None)
+    return build_network(choices, shapes, N_CLASSES, task, encoders=encoders)
 
 
 def _easy_task(
@@ -384,10 +375,9 @@ def check_no_real_step_finite(
 ) -> None:
     """A text backbone gives finite outputs for a present row without a real token (``""``).
 
-    Applies to backbones checked on text (:mod:`.raw_fixtures`); passes for the others.
+    A backbone check (:data:`PER_KIND`); passes for backbones not checked on text
+    (:mod:`.raw_fixtures`).
     """
-    if kind != "backbone":
-        return
     shapes = _shapes(kind, plugin, 2, "vector", params)
     if shapes.raw_kind != "text":
         return
@@ -573,7 +563,7 @@ def check_hooks_and_loss_terms_reach_the_plugin(
             "this is a bug in the engine (FusionNetwork.components must list every component)",
         )
     network = model.module_
-    batch = model._batch(model._prepare(X, reset=False))
+    batch = model.as_batch(X)
     target = torch.as_tensor(model.classes_.searchsorted(y))
     output = network(batch)
     losses = []
@@ -852,7 +842,6 @@ COMMON = [
     check_output_shapes,
     check_absent_finite,
     check_absent_invariance,
-    check_no_real_step_finite,
     check_gradients_reach_encoders,
     check_hooks_and_loss_terms_reach_the_plugin,
     check_deterministic,
@@ -863,13 +852,24 @@ COMMON = [
 ]
 
 
+#: The checks of one kind only, run after the common ones (as scikit-learn's
+#: ``_yield_all_checks`` adds the classifier or regressor checks to the common ones).
+PER_KIND: dict[str, list[Callable[..., None]]] = {
+    "backbone": [check_no_real_step_finite],
+    "calibration": [],
+    "fusion": [],
+    "weighting": [],
+}
+
+
 def checks_for(kind: str) -> list[Callable[..., None]]:
-    """The checks that apply to a plugin ``kind``, each ``check(kind, plugin, params)``."""
+    """The checks that apply to a plugin ``kind``, each ``check(kind, plugin, params)``: the
+    common ones (:data:`COMMON`), then the kind's own (:data:`PER_KIND`)."""
     if kind not in DEFAULTS:
         raise ValueError(f"unknown plugin kind {kind!r}; kinds: {list(DEFAULTS)}")
     from fusekit.testing.extra_checks import EXTRA_CHECKS
 
-    return [*COMMON, *EXTRA_CHECKS]
+    return [*COMMON, *EXTRA_CHECKS, *PER_KIND[kind]]
 
 
 def _plugin_name(kind: str, plugin: Any) -> str:

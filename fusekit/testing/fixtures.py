@@ -4,7 +4,9 @@
 is capped well below one that uses all). ``build_network(weighting)`` wires a component into a
 tiny ``FusionNetwork`` (MLP or identity backbones, no calibration, concat fusion by default) so a
 test can call ``forward``, ``loss`` or a hook directly; ``make_batch`` and the context helpers
-supply the other arguments.
+supply the other arguments. Networks are built through the engine's door
+(:func:`fusekit.engine.assemble.build_network`), as the estimator builds them, with the
+instances handed in used as they are (not copied).
 """
 
 from __future__ import annotations
@@ -14,12 +16,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from fusekit.builtin.concat_fusion import ConcatFusion
 from fusekit.builtin.identity_backbone import IdentityBackbone
 from fusekit.builtin.mlp_backbone import MLPBackbone
-from fusekit.builtin.no_calibration import NoCalibration
-from fusekit.builtin.no_weighting import NoWeighting
 from fusekit.data import Modalities
+from fusekit.engine.assemble import Choices
+from fusekit.engine.assemble import build_network as assemble_network
 from fusekit.engine.network import FusionNetwork
 from fusekit.plugin import (
     Fusion,
@@ -137,17 +138,17 @@ def build_network(
     task: str = "classification",
     identity: bool = False,
 ) -> FusionNetwork:
-    """A tiny network around ``weighting`` / ``fusion`` (MLP(6) or identity backbones)."""
+    """A tiny network around ``weighting`` / ``fusion`` (MLP(6) or identity backbones; a
+    weighting may be a list), the instances given used as they are."""
     shapes = shapes or DEFAULT_SHAPES
-    return FusionNetwork(
-        input_shapes=shapes,
-        backbones={m: IdentityBackbone() if identity else MLPBackbone(hidden=6) for m in shapes},
-        calibration=NoCalibration(),
-        fusion=fusion or ConcatFusion(),
-        weighting=weighting or NoWeighting(),
-        n_outputs=n_outputs,
-        task=task,
+    defaults = Choices()  # each kind's default (fusekit.plugin.KINDS)
+    choices = Choices(
+        backbone={m: IdentityBackbone() if identity else MLPBackbone(hidden=6) for m in shapes},
+        fusion=fusion or defaults.fusion,
+        weighting=weighting or defaults.weighting,
+        fresh=False,
     )
+    return assemble_network(choices, shapes, n_outputs, task)
 
 
 def make_batch(

@@ -72,7 +72,7 @@ def test_a_backbone_loss_term_reaches_the_loss_and_its_head_request_is_honoured(
     model = FusionClassifier(backbone=CountingBackbone, max_epochs=1, random_state=0).fit(X, y)
     network = model.module_
     assert network.unimodal_heads is not None  # needs_unimodal_heads on a backbone
-    batch = model._batch(model._prepare(X, reset=False))
+    batch = model.as_batch(X)
     target = torch.as_tensor(y)
     output = network(batch)
     expected = F.cross_entropy(output.logits, target) + 2 * TERM  # one term per modality

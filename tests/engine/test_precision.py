@@ -70,7 +70,7 @@ def test_task_loss_is_float32_under_autocast(task):
     logits = torch.randn(6, 4).bfloat16()
     target = torch.tensor([0, 1, 2, 3, 0, 1])
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        loss = network.per_sample_loss(logits, target)
+        loss = network.criterion.per_sample(logits, target)
     assert loss.dtype == torch.float32
     expected = torch.nn.functional.cross_entropy(logits.float(), target, reduction="none")
     torch.testing.assert_close(loss, expected)

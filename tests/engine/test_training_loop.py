@@ -162,14 +162,17 @@ def test_take_selects_the_same_rows_as_indexing(rows):
 
 @pytest.mark.parametrize("task, n_outputs", [("classification", 3), ("regression", 2)])
 def test_mean_loss_is_the_mean_of_the_per_sample_loss(task, n_outputs):
+    """The network's criterion against the loss written out from log-softmax / squares."""
     from fusekit.testing.fixtures import build_network
 
-    network = build_network(task=task, n_outputs=n_outputs)
+    criterion = build_network(task=task, n_outputs=n_outputs).criterion
     generator = torch.Generator().manual_seed(0)
     logits = torch.randn(9, n_outputs, generator=generator)
     if task == "classification":
         target = torch.randint(0, n_outputs, (9,), generator=generator)
+        by_hand = -torch.log_softmax(logits, dim=1)[torch.arange(9), target]
     else:
         target = torch.randn(9, n_outputs, generator=generator)
-    expected = network.per_sample_loss(logits, target).mean()
-    torch.testing.assert_close(network.mean_loss(logits, target), expected)
+        by_hand = ((logits - target) ** 2).mean(dim=1)
+    torch.testing.assert_close(criterion.per_sample(logits, target), by_hand)
+    torch.testing.assert_close(criterion.mean(logits, target), by_hand.mean())

@@ -1,5 +1,7 @@
 """``fit(sample_weight=)``, ``class_weight`` and their metadata routing in scikit-learn."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import sklearn
@@ -12,7 +14,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from fusekit import FusionClassifier, FusionRegressor, load
-from fusekit.plugin import LossContext
+from fusekit.plugin import LossContext, ModalityBatch
 
 SPEC = {"a": 3, "b": 2}
 
@@ -66,11 +68,21 @@ def test_weighted_mean_is_plain_mean_when_unweighted_and_ignores_zero_weight_row
     plain = LossContext(None, None, None, True)  # network unused by weighted_mean
     assert plain.weighted_mean(values).item() == pytest.approx(3.0)
     assert plain.weighted_mean(values, where).item() == pytest.approx(1.5)
-    weighted = LossContext(None, None, None, True, sample_weight=torch.tensor([0.0, 3.0, 1.0]))
+    weighted = LossContext(None, _weighted_batch([0.0, 3.0, 1.0]), None, True)
     assert weighted.weighted_mean(values).item() == pytest.approx((6 + 6) / 4)
     assert weighted.weighted_mean(values, where).item() == pytest.approx(2.0)
-    nothing = LossContext(None, None, None, True, sample_weight=torch.zeros(3))
+    nothing = LossContext(None, _weighted_batch([0.0, 0.0, 0.0]), None, True)
     assert nothing.weighted_mean(values).item() == 0.0
+
+
+def _weighted_batch(weights):
+    """Three rows of one modality; the weights ride on the batch, where a context reads them."""
+    n = len(weights)
+    return ModalityBatch(
+        {"a": torch.zeros(n, 1)},
+        torch.ones(n, 1, dtype=torch.bool),
+        sample_weight=torch.tensor(weights),
+    )
 
 
 @pytest.mark.parametrize("estimator", ["classifier", "regressor"])
@@ -110,7 +122,7 @@ def test_task_loss_weightings_use_the_weights(weighting):
     model = _model(weighting=weighting, max_epochs=1).fit(X, y)
     network = model.module_
     network.train()
-    batch = model._batch(model._prepare(X_dup, reset=False))
+    batch = model.as_batch(X_dup)
     torch.manual_seed(0)
     with torch.no_grad():
         output = network(batch)
@@ -121,7 +133,7 @@ def test_task_loss_weightings_use_the_weights(weighting):
         single = batch.take(rows)
         w = torch.as_tensor(weights, dtype=torch.float32)
         sliced = _slice_output(output, rows, single)
-        ctx = LossContext(network, single, torch.as_tensor(y), True, sample_weight=w)
+        ctx = LossContext(network, replace(single, sample_weight=w), torch.as_tensor(y), True)
         weighted = network.task_loss(sliced, ctx)
         unweighted = network.task_loss(
             sliced, LossContext(network, single, torch.as_tensor(y), True)

@@ -1,7 +1,8 @@
 """``LossContext``'s task-loss helpers and sample weighting, ``TrainingContext``'s loop guard.
 
-The network is a stand-in whose per-sample loss is the squared error (so every expected value is
-worked by hand); it counts its calls to show the unweighted mean is one fused call.
+The criterion is a stand-in whose per-sample loss is the squared error (so every expected value is
+worked by hand); it counts its calls to show the unweighted mean is one fused call. The network
+hands the criterion over; the context never calls back into the network for a loss.
 """
 
 import pytest
@@ -11,19 +12,23 @@ from fusekit.plugin import LossContext, ModalityBatch, NetworkView, TrainingCont
 
 
 class SquaredErrorNetwork:
-    """Per-sample loss (logit − target)², mean loss its mean; counts the calls."""
+    """Names only: a loss asked of the network itself is an error."""
 
     names = ("a", "b")
     training = True
 
+
+class SquaredError:
+    """Per-sample loss (logit − target)², mean loss its mean; counts the calls."""
+
     def __init__(self) -> None:
         self.calls: list[str] = []
 
-    def per_sample_loss(self, logits, target):
+    def per_sample(self, logits, target):
         self.calls.append("per_sample")
         return (logits.reshape(-1) - target) ** 2
 
-    def mean_loss(self, logits, target):
+    def mean(self, logits, target):
         self.calls.append("mean")
         return ((logits.reshape(-1) - target) ** 2).mean()
 
@@ -33,15 +38,16 @@ TARGET = torch.tensor([0.0, 0.0, 1.0, 2.0])  # squared errors 1, 4, 9, 4
 OTHER = torch.tensor([1.0, 1.0, 1.0, 1.0])  # squared errors 0, 1, 9, 1
 
 
-def _ctx(sample_weight=None, network=None):
+def _ctx(sample_weight=None, network=None, criterion=None):
     network = SquaredErrorNetwork() if network is None else network
     batch = ModalityBatch(
         features={"a": torch.zeros(4, 1), "b": torch.zeros(4, 1)},
         mask=torch.ones(4, 2, dtype=torch.bool),
         sample_weight=sample_weight,
     )
+    criterion = SquaredError() if criterion is None else criterion
     return LossContext(
-        network=network, batch=batch, target=TARGET, training=True, sample_weight=sample_weight
+        network=network, batch=batch, target=TARGET, training=True, criterion=criterion
     )
 
 
@@ -64,11 +70,32 @@ def test_per_sample_loss_uses_the_batch_target_unless_given_one():
 
 
 def test_unweighted_mean_loss_is_one_fused_call_on_the_right_target():
-    network = SquaredErrorNetwork()
-    ctx = _ctx(network=network)
+    criterion = SquaredError()
+    ctx = _ctx(criterion=criterion)
     assert ctx.mean_loss(LOGITS).item() == 18.0 / 4
     assert ctx.mean_loss(LOGITS, OTHER).item() == 11.0 / 4
-    assert network.calls == ["mean", "mean"]
+    assert criterion.calls == ["mean", "mean"]
+
+
+def test_the_sample_weights_are_the_batchs():
+    weights = torch.tensor([1.0, 0.0, 2.0, 1.0])
+    ctx = _ctx(sample_weight=weights)
+    assert ctx.sample_weight is ctx.batch.sample_weight is weights
+    assert LossContext(SquaredErrorNetwork(), None, TARGET, True).sample_weight is None
+
+
+def test_a_network_built_context_uses_the_networks_criterion_and_a_hand_built_one_takes_it():
+    from fusekit.testing.fixtures import build_network, make_batch
+
+    network = build_network()
+    batch = make_batch()
+    target = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    ctx = LossContext(network, batch, target, True)
+    assert ctx.criterion is None
+    logits = network(batch).logits
+    by_hand = -torch.log_softmax(logits, dim=1)[torch.arange(8), target]
+    torch.testing.assert_close(ctx.per_sample_loss(logits), by_hand)
+    assert ctx.criterion is network.criterion
 
 
 def test_weighted_mean_loss_is_the_sample_weighted_mean_on_the_right_target():

@@ -11,6 +11,7 @@ from fusekit.plugin import (
     FusionOutput,
     LossContext,
     ModalityBatch,
+    TaskCriterion,
     require_unimodal_logits,
     unimodal_losses,
 )
@@ -19,9 +20,6 @@ from fusekit.plugin import (
 class CrossEntropyNetwork:
     names = ("a", "b", "c")
     training = True
-
-    def per_sample_loss(self, logits, target):
-        return torch.nn.functional.cross_entropy(logits, target, reduction="none")
 
 
 def _ce(row: list[float], label: int) -> float:
@@ -50,7 +48,7 @@ def _output_and_ctx(sample_weight=None):
         batch=batch,
         target=torch.tensor(TARGET),
         training=True,
-        sample_weight=sample_weight,
+        criterion=TaskCriterion("classification"),
     )
     return output, ctx
 

@@ -82,7 +82,7 @@ def test_load_resolves_no_training_setting(tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("load resolved the training settings again")
 
-    monkeypatch.setattr("fusekit.estimator.resolve_training_settings", refuse)
+    monkeypatch.setattr("fusekit.engine.assemble.resolve_training_settings", refuse)
     loaded = fusekit.load(path)
     assert loaded.training_settings_ == model.training_settings_
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from fusekit.scaffold import KINDS, new_plugin
+from fusekit.plugin import COMPONENT_KINDS
+from fusekit.scaffold import new_plugin
 from fusekit.testing.checks import checks_for
 
 PYTHON = sys.executable
@@ -67,7 +68,7 @@ def test_generated_fusion_installs_passes_its_tests_and_is_found(tmp_path):
     assert _scaffolded_in_shared_site() == before  # the shared environment is untouched
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", COMPONENT_KINDS)
 def test_every_kind_generates_a_plugin_that_meets_the_contract(tmp_path, kind):
     root = new_plugin(f"gen_{kind}", kind, tmp_path)
     package = root / f"fusekit_gen_{kind}" / "__init__.py"

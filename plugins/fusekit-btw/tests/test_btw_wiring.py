@@ -21,7 +21,7 @@ from sklearn.metrics import f1_score, mutual_info_score
 from torch import nn
 
 from fusekit import BuildSpec, FusionOutput, ModalityBatch
-from fusekit.plugin import LossContext, TrainingContext, TrainingData
+from fusekit.plugin import LossContext, TaskCriterion, TrainingContext, TrainingData
 from fusekit.plugin.views import TrainingLoop
 
 NAMES = ("a", "b", "c")
@@ -470,7 +470,7 @@ def test_heads_loss_is_the_mean_over_present_rows_on_detached_features():
             m: heads[m](h) * (1.0 if steps is output.steps else math.nan)
             for m, h in features.items()
         },
-        per_sample_loss=lambda logits, y: nn.functional.cross_entropy(logits, y, reduction="none"),
+        criterion=TaskCriterion("classification"),  # cross-entropy, the classifier's criterion
     )
     mask = torch.tensor([[1, 1, 0], [1, 0, 0], [0, 1, 1], [1, 1, 1]], dtype=torch.bool)
     target = torch.tensor([0, 2, 1, 1])

@@ -19,7 +19,7 @@ from fusekit_mwam.dct import block_dct_image, block_dct_sequence, block_dct_vect
 from torch import nn
 
 from fusekit import BuildSpec, FusionOutput, ModalityBatch
-from fusekit.plugin import LossContext, TrainingContext
+from fusekit.plugin import LossContext, TaskCriterion, TrainingContext
 
 SHAPES = {"image": (1, 6, 10), "sequence": (9, 2), "vector": (7,)}
 
@@ -261,7 +261,7 @@ def test_batch_begin_passes_the_step_masks_of_the_batch():
 def loss_network():
     return SimpleNamespace(
         names=tuple(SHAPES),
-        per_sample_loss=lambda logits, y: nn.functional.cross_entropy(logits, y, reduction="none"),
+        criterion=TaskCriterion("classification"),  # cross-entropy, the classifier's criterion
     )
 
 

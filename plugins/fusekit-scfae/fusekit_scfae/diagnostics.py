@@ -49,13 +49,8 @@ def encoder_gradient_cosine(
         wrt = list(features.values())
     with torch.enable_grad():
         output = network(batch)
-        ctx = LossContext(
-            network=network,
-            batch=batch,
-            target=target,
-            training=True,
-            sample_weight=batch.sample_weight,  # the task term training minimises is weighted
-        )
+        # the batch carries the sample weights: the task term training minimises is weighted
+        ctx = LossContext(network=network, batch=batch, target=target, training=True)
         task = network.task_loss(output, ctx)
         aux = output.diagnostics["scfae"]["aux_loss"] * float(network.fusion.lam)
         return gradient_cosine(task, aux, wrt)

@@ -1,0 +1,37 @@
+"""Declared parameter constraints of a component, scikit-learn's ``_parameter_constraints`` idea.
+
+A component states what each ``__init__`` parameter may be in ``parameter_constraints``
+(``{"hidden": [Interval(Integral, 1, None, closed="left")], "norm": [StrOptions({"layer"}),
+None]}``); the engine checks them once, when it resolves the component, with a label taken from
+the component's registry entry (``"backbone of 'audio' mlp"``), so no plugin types its own name.
+Constraints that need the data (``dim % heads``, the task, the input shapes) stay in ``build``.
+
+The constraint types and the check are scikit-learn's own (:mod:`sklearn.utils._param_validation`,
+what :class:`~sklearn.base.BaseEstimator` uses): an invalid value raises
+:class:`InvalidParameterError`, a ``ValueError`` and ``TypeError`` both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    Options,
+    StrOptions,
+    validate_parameter_constraints,
+)
+
+__all__ = ["Interval", "InvalidParameterError", "Options", "StrOptions", "check_declared"]
+
+
+def check_declared(
+    constraints: Mapping[str, list[Any]], params: Mapping[str, Any], label: str
+) -> None:
+    """Check ``params`` against the declared ``constraints`` (parameters without a declaration
+    are left alone); :class:`InvalidParameterError` names ``label`` and the parameter."""
+    validate_parameter_constraints(
+        dict(constraints), {k: v for k, v in params.items() if k in constraints}, label
+    )
