@@ -12,8 +12,8 @@ In a plugin's test suite::
         check(plugin)
 """
 
-from fusekit.testing.checks import (
-    ContractError,
+from fusekit.testing.checks import ContractError
+from fusekit.testing.suite import (
     check_backbone,
     check_calibration,
     check_fusion,

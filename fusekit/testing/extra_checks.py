@@ -14,7 +14,8 @@
 * :func:`check_beside_multipass` (weightings): trains beside ``agm``, whose masked passes call
   ``adjust_logits`` on outputs without features, so a weighting that reads them there fails.
 
-They use the fixtures of :mod:`fusekit.testing.checks` and are listed by its ``checks_for``.
+They use the fixtures of :mod:`fusekit.testing.checks` and are listed by
+:func:`fusekit.testing.suite.checks_for`.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import pytest
 
 from fusekit.plugin import COMPONENT_KINDS
 from fusekit.scaffold import new_plugin
-from fusekit.testing.checks import checks_for
+from fusekit.testing.suite import checks_for
 
 PYTHON = sys.executable
 SHARED_SITE = Path(sysconfig.get_paths()["purelib"])  # the environment the other tests run in
