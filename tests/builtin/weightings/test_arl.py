@@ -170,6 +170,19 @@ def test_no_scaling_in_the_warmup():
             torch.testing.assert_close(grad.grad, old)
 
 
+def test_the_warmup_ends_at_epoch_warmup_epochs():
+    """(A2)-(A4) act from the zero-based epoch ``warmup_epochs`` on (the code's ``start``):
+    with warmup_epochs=2, epochs 0 and 1 are warm-up, epoch 2 is the first modulated one."""
+    weighting = ARLWeighting(warmup_epochs=2)
+    network = build_network(weighting)
+    weighting.on_train_begin(training_context(network))
+    seen = []
+    for epoch in range(4):
+        weighting.on_epoch_begin(training_context(network, epoch=epoch))
+        seen.append(bool(weighting.active))
+    assert seen == [False, False, True, True]
+
+
 def test_nothing_in_validation_passes():
     weighting = ARLWeighting(warmup_epochs=0)
     network, batch, target_t, *_ = _linear_case(weighting)

@@ -41,9 +41,10 @@ def test_the_gap_counts_when_either_modality_is_right():
     torch.testing.assert_close(kl, torch.tensor([0.5 * 0.25 * (math.log(0.25) - 0.75)]))
 
 
-def _official_extra_loss(unimodal, label):
+def _official_extra_loss(unimodal, label, kl_log=False):
     """MBSDTrainer.training_step, two-modality branch, minus CE(out): the unimodal CEs and the
-    gap-weighted loss_RS and loss_KL, row by row as the official code."""
+    gap-weighted loss_RS and loss_KL, row by row as the official code (``kl_log``: the
+    divergence as intended, ``F.kl_div`` given log ps instead of the code's ps)."""
     key = list(unimodal)
     prediction = {m: F.softmax(unimodal[m], dim=1) for m in key}
     loss_modality = sum(F.cross_entropy(unimodal[m], label) for m in key)
@@ -58,7 +59,8 @@ def _official_extra_loss(unimodal, label):
         if y_pred[key[0]][i] == label[i] or y_pred[key[1]][i] == label[i]:
             w[i] = max(a, b) - min(a, b)
         ps[i], pw[i] = max(a, b), min(a, b)
-    loss_kl = torch.mm(w.reshape(1, -1), F.kl_div(ps, pw, reduction="none").reshape(-1, 1)) / n
+    kl = F.kl_div(ps.log() if kl_log else ps, pw, reduction="none")
+    loss_kl = torch.mm(w.reshape(1, -1), kl.reshape(-1, 1)) / n
     loss_rs = torch.mm(w.reshape(1, -1), loss_rs.reshape(-1, 1)) / n
     return loss_modality + loss_rs.squeeze() + loss_kl.squeeze()
 
@@ -71,13 +73,15 @@ def _linear_network(weighting, shapes, weight, bias):
     return network
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_loss_terms_match_the_official_step(seed):
+@pytest.mark.parametrize(
+    ("seed", "kl_input"), [(0, "probability"), (1, "probability"), (2, "probability"), (0, "log")]
+)
+def test_loss_terms_match_the_official_step(seed, kl_input):
     rng = np.random.default_rng(seed)
     features = {"a": rng.normal(size=(8, 2)) * 2, "b": rng.normal(size=(8, 3))}
     weight, bias = rng.normal(size=(3, 5)) * 2, rng.normal(size=3)
     target = torch.tensor(rng.integers(0, 3, size=8))
-    weighting = MBSDWeighting()
+    weighting = MBSDWeighting(kl_input=kl_input)
     network = _linear_network(weighting, {"a": (2,), "b": (3,)}, weight, bias)
     network.train()
     weighting.on_train_begin(training_context(network))
@@ -87,7 +91,8 @@ def test_loss_terms_match_the_official_step(seed):
     terms = weighting.loss_terms(output, loss_context(network, batch, target))
     w, b = torch.tensor(weight, dtype=torch.float32), torch.tensor(bias, dtype=torch.float32)
     unimodal = {"a": tensors["a"] @ w[:, :2].T + b / 2, "b": tensors["b"] @ w[:, 2:].T + b / 2}
-    torch.testing.assert_close(sum(terms.values()), _official_extra_loss(unimodal, target))
+    expected = _official_extra_loss(unimodal, target, kl_log=kl_input == "log")
+    torch.testing.assert_close(sum(terms.values()), expected)
 
 
 def test_missing_rows_count_where_their_modalities_are_present():
