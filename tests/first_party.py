@@ -28,7 +28,8 @@ def _canonical(name: str) -> str:
 #: First-party components that cannot be built from their defaults: they load a model the user
 #: names (``path=``, a Hugging Face folder). The sweeps over every component with default
 #: parameters leave them out; fusekit-transformers' own tests run every contract check, the
-#: meta-device one included, on tiny random models saved in a temporary folder.
+#: meta-device one included, and a bf16 prediction check on tiny random models saved in a
+#: temporary folder.
 NEEDS_A_USER_MODEL = frozenset({("backbone", "hf_text"), ("backbone", "hf_image")})
 
 

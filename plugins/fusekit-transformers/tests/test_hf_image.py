@@ -204,3 +204,14 @@ def test_a_saved_model_predicts_the_same_after_the_folder_is_deleted(vit, tmp_pa
     )
     subprocess.run([sys.executable, "-c", script], check=True, timeout=240)
     np.testing.assert_allclose(np.load(tmp_path / "got.npy"), np.load(tmp_path / "expected.npy"))
+
+
+def test_bf16_predictions_stay_within_bfloat16_rounding_of_float32(vit, tmp_path):
+    """As for hf_text: the same fitted weights predict under precision="bf16" within bfloat16's
+    rounding of float32 (the core's sweep over every component leaves hf_image out)."""
+    X, y = _frame(tmp_path)
+    model = _model(vit).fit(X, y)
+    proba = model.predict_proba(X)
+    half = model.set_params(precision="bf16").predict_proba(X)
+    assert np.isfinite(half).all()
+    np.testing.assert_allclose(half, proba, atol=0.05)

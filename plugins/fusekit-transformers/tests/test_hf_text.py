@@ -281,3 +281,16 @@ def test_a_frozen_encoder_runs_once_per_row_per_fit(bert, monkeypatch):
         seen.clear()
         _model(bert, backbone__text__freeze=freeze, max_epochs=4, train_split=None).fit(X, y)
         assert sum(seen) == passes * len(X), (freeze, seen)
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_bf16_predictions_stay_within_bfloat16_rounding_of_float32(bert, freeze):
+    """The float32 rule of the contract (docs/plugins.md): the same fitted weights predict under
+    precision="bf16" within bfloat16's rounding of float32 (the core's sweep over every
+    component leaves hf_text out: it needs a model folder)."""
+    X, y = _frame()
+    model = _model(bert, backbone__text__freeze=freeze, backbone__text__pooling="mean").fit(X, y)
+    proba = model.predict_proba(X)
+    half = model.set_params(precision="bf16").predict_proba(X)
+    assert np.isfinite(half).all()
+    np.testing.assert_allclose(half, proba, atol=0.05)
