@@ -83,6 +83,8 @@ def config_from_bytes(owner: str, data: bytes) -> Any:
             f"{owner}: {CONFIG_FILE} names model_type={model_type!r}, which is not an "
             "architecture of the installed transformers"
         )
+    # safe: the name picks one of transformers' own architectures (its fixed CONFIG_MAPPING,
+    # checked above); no module or class named by the file outside it is imported
     return CONFIG_MAPPING[model_type].from_dict(document)
 
 
