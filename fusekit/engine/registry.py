@@ -80,8 +80,8 @@ def _builtin_modules() -> list[ModuleType]:
         for info in pkgutil.iter_modules(package.__path__)
         if not info.name.startswith("_")
     ]
-    # safe: fusekit.builtin's modules and the fixed BUILTIN_PLUGINS only
-    return [importlib.import_module(name) for name in (*names, *BUILTIN_PLUGINS)]
+    # fusekit.builtin's own modules and the fixed BUILTIN_PLUGINS: no name comes from a file
+    return [importlib.import_module(n) for n in (*names, *BUILTIN_PLUGINS)]  # safe: fixed names
 
 
 class Registry:
