@@ -8,7 +8,11 @@ Constraints that need the data (``dim % heads``, the task, the input shapes) sta
 
 The constraint types and the check are scikit-learn's own (:mod:`sklearn.utils._param_validation`,
 what :class:`~sklearn.base.BaseEstimator` uses): an invalid value raises
-:class:`InvalidParameterError`, a ``ValueError`` and ``TypeError`` both.
+:class:`InvalidParameterError`, a ``ValueError`` and ``TypeError`` both. One difference, on
+purpose: this module's :class:`Interval` refuses ``True`` / ``False`` (scikit-learn's takes a
+bool as the number 1 or 0, since ``bool`` subclasses ``int``; ``hidden=True`` is a mistake, not
+one unit). Other constraints a parameter may list: ``"boolean"``, ``None``, a type (``dict``),
+``callable``, :class:`Options` / :class:`StrOptions`, ``"array-like"``.
 """
 
 from __future__ import annotations
@@ -16,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from sklearn.utils._param_validation import Interval as _SklearnInterval
 from sklearn.utils._param_validation import (
-    Interval,
     InvalidParameterError,
     Options,
     StrOptions,
@@ -25,6 +29,14 @@ from sklearn.utils._param_validation import (
 )
 
 __all__ = ["Interval", "InvalidParameterError", "Options", "StrOptions", "check_declared"]
+
+
+class Interval(_SklearnInterval):
+    """scikit-learn's ``Interval`` (``Interval(Integral, 1, None, closed="left")``) that refuses
+    bools: ``isinstance(True, Integral)`` holds, a ``True`` meant as a size never does."""
+
+    def is_satisfied_by(self, val: Any) -> bool:
+        return not isinstance(val, bool) and super().is_satisfied_by(val)
 
 
 def check_declared(
