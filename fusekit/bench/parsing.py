@@ -12,13 +12,13 @@ from typing import Any
 
 def parse_value(text: str) -> Any:
     """``"3"`` -> 3, ``"0.5"`` -> 0.5, ``"true"`` / ``"false"`` / ``"none"`` -> True / False /
-    None, ``"a,b"`` -> ``["a", "b"]`` (each part converted), ``{...}`` -> a JSON object;
-    anything else stays text."""
-    if text.startswith("{"):
+    None, ``"a,b"`` -> ``["a", "b"]`` (each part converted), ``{...}`` / ``[...]`` -> a JSON
+    object / list (``'["review"]'``: a one-item list); anything else stays text."""
+    if text[:1] in ("{", "["):
         try:
             return json.loads(text)
         except json.JSONDecodeError as error:
-            raise ValueError(f"{text!r} starts with '{{' but is not JSON: {error}") from None
+            raise ValueError(f"{text!r} starts with {text[0]!r} but is not JSON: {error}") from None
     if "," in text:
         return [parse_value(part) for part in text.split(",") if part]
     for convert in (int, float):

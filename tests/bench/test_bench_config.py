@@ -200,3 +200,29 @@ def test_a_bench_finds_its_aliases_once(toy, monkeypatch, tmp_path):
     assert sorted(map(str, probed)) == sorted(map(str, ["none", RenamedNoWeighting]))
     assert set(result.results["weighting"]) == {"none"}
     assert "weighting RenamedNoWeighting = none" in result.leaderboard
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('frozen_backbones=["review"]', ["review"]),  # a one-item list, not the text '["review"]'
+        ('frozen_backbones=["review", "title"]', ["review", "title"]),
+        ("frozen_backbones=review,", ["review"]),
+        ("lr=0.5", 0.5),
+        ("epochs=3", 3),
+        ('backbone={"text": "hashed_text"}', {"text": "hashed_text"}),
+        ("fusion=concat", "concat"),
+    ],
+)
+def test_param_values_parse_as_json_lists_objects_numbers_or_text(text, expected):
+    from fusekit.bench.cli import parse_param
+
+    key, value = parse_param(text)
+    assert (key, value) == (text.split("=", 1)[0], expected)
+
+
+def test_a_bracket_that_is_not_json_is_refused_with_the_text():
+    from fusekit.bench.parsing import parse_value
+
+    with pytest.raises(ValueError, match=r"\['review'.*not JSON"):
+        parse_value("['review'")
