@@ -13,7 +13,11 @@ of one draw; every model trains ``--epochs`` with fusekit's defaults otherwise. 
 - paired differences weighting − ``none`` over seeds on both scores, 95 % t-interval, and the
   verdict on "balancing helps" (d > 0) with margin ±0.01 (``fusekit.bench.claims``).
 
+Weightings: by default every registered balancing method, as ``table.py`` selects them (so methods
+registered later appear); ``--weightings`` names a subset.
+
     .venv/bin/python benchmarks/balancing/imbalance_generator.py [--seeds 5] [--epochs 10]
+        [--levels 1 2 4 8] [--weightings NAME ...]
 """
 
 from __future__ import annotations
@@ -32,24 +36,11 @@ from fusekit.bench.claims import claim_cells, mean_std, write_report
 from fusekit.datasets import make_imbalanced_classification
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import provenance  # noqa: E402
+from table import balancing_methods  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "balancing_imbalance_generator.md"
-WEIGHTINGS = [
-    "ogm_ge",
-    "agm",
-    "pmr",
-    "mla",
-    "modality_dropout",
-    "unimodal_aux",
-    "gradient_blending",
-    "mmpareto",
-    "opm",
-    "greedy",
-    "cml",
-    "umt",
-    "relearning",
-]
 N_TRAIN, N_TEST = 2000, 1000
 
 
@@ -131,11 +122,14 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--levels", type=float, nargs="+", default=[1.0, 2.0, 4.0, 8.0])
-    parser.add_argument("--weightings", nargs="+", default=WEIGHTINGS)
+    parser.add_argument(
+        "--weightings", nargs="+", default=None, help="default: every balancing method"
+    )
     parser.add_argument("--out", default=str(RESULTS))
     provenance.add_arguments(parser)
     args = parser.parse_args()
     args.keep, args.records = provenance.Only(args.only), provenance.Records()
+    args.weightings = args.weightings or balancing_methods()
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
     start = time.perf_counter()
@@ -157,6 +151,7 @@ def main() -> None:
         f"data: make_imbalanced_classification, {N_TRAIN} training / {N_TEST} test rows of one "
         f"draw per seed (4 classes, 2 groups; fast 4 features, slow 32, slow_strength 1.5); "
         f"{args.seeds} seeds, {args.epochs} epochs, FusionClassifier defaults otherwise",
+        f"weightings: {', '.join(args.weightings)}",
         f"total wall time: {time.perf_counter() - start:.0f} s",
         "```",
         "",

@@ -88,7 +88,7 @@ SMOKE = {
     ),
     "benchmarks/results/balancing_imbalance_generator.md": (
         "benchmarks/balancing/imbalance_generator.py",
-        ["imbalance=1", "seed=0", "weighting=none"],
+        ["imbalance=8", "seed=0", "weighting=none"],
     ),
     "benchmarks/results/balancing_uci.md": (
         "benchmarks/balancing/uci_weightings.py",
