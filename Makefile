@@ -90,6 +90,9 @@ reproduce-results: $(STAMP)
 	$(PY) $(MWAM)/image_seeds.py --seeds 5 --schedule paper --out $(MWAM)/image_paper_results.md
 	$(PY) $(MWAM)/image_seeds.py --seeds 5 --schedule paper --lr 0.05 \
 		--out $(MWAM)/image_paper_lr005_results.md
+	$(PY) $(MWAM)/same_kind_seeds.py --seeds 5 --out $(MWAM)/same_kind_results.md
+	$(PY) $(MWAM)/same_kind_seeds.py --seeds 5 --host dropout \
+		--out $(MWAM)/same_kind_dropout_results.md
 	$(PY) $(SCFAE)/reproduction.py
 	$(PY) $(SCFAE)/paper_schedule.py
 	$(PY) $(SCFAE)/lr_sweep.py

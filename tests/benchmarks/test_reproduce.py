@@ -70,6 +70,14 @@ SMOKE = {
         "plugins/fusekit-mwam/benchmarks/image_seeds.py",
         ["seed=0", "case=vector", "method=none"],
     ),
+    "plugins/fusekit-mwam/benchmarks/same_kind_results.md": (
+        "plugins/fusekit-mwam/benchmarks/same_kind_seeds.py",
+        ["seed=0", "case=halves", "method=none"],
+    ),
+    "plugins/fusekit-mwam/benchmarks/same_kind_dropout_results.md": (
+        "plugins/fusekit-mwam/benchmarks/same_kind_seeds.py",
+        ["seed=0", "case=halves", "method=dropout"],
+    ),
     "plugins/fusekit-scfae/benchmarks/results.md": (
         "plugins/fusekit-scfae/benchmarks/reproduction.py",
         ["data=unequal", "fold=0", "method=concat"],

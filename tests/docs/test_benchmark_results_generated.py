@@ -34,6 +34,12 @@ GENERATED = {
     "plugins/fusekit-mwam/benchmarks/image_paper_lr005_results.md": (
         "plugins/fusekit-mwam/benchmarks/image_seeds.py"
     ),
+    "plugins/fusekit-mwam/benchmarks/same_kind_results.md": (
+        "plugins/fusekit-mwam/benchmarks/same_kind_seeds.py"
+    ),
+    "plugins/fusekit-mwam/benchmarks/same_kind_dropout_results.md": (
+        "plugins/fusekit-mwam/benchmarks/same_kind_seeds.py"
+    ),
     "plugins/fusekit-btw/benchmarks/seeds_results.md": (
         "plugins/fusekit-btw/benchmarks/btw_seeds.py"
     ),
