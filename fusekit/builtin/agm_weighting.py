@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import math
 from itertools import combinations
+from numbers import Integral, Real
 
 import torch
 from torch import Tensor
@@ -64,11 +65,11 @@ from torch import Tensor
 from fusekit.plugin import (
     BuildSpec,
     FusionOutput,
+    Interval,
     LossContext,
     NetworkView,
     TrainingContext,
     Weighting,
-    check_non_negative,
     check_window,
     expand_mask,
     global_present_mean,
@@ -167,6 +168,15 @@ class AGMWeighting(Weighting):
     #: The scores s_m are means over the global batch (``global_present_mean``), so k and ŝ are
     #: the same in every process; the modulation edits the averaged gradients.
     data_parallel_safe = True
+    parameter_constraints = {
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "start_epoch": [Interval(Integral, 0, None, closed="left")],
+        "end_epoch": [
+            Interval(Integral, 0, None, closed="left"),
+            None,
+        ],  # >= start_epoch: checked in build
+        "min_param_dim": [Interval(Integral, 0, None, closed="left")],
+    }
 
     def __init__(
         self,
@@ -182,7 +192,6 @@ class AGMWeighting(Weighting):
         self.min_param_dim = min_param_dim
 
     def build(self, spec: BuildSpec) -> None:
-        check_non_negative("agm", "alpha", self.alpha)
         check_window("agm", self.start_epoch, self.end_epoch)
         self.names = spec.names
         self.register_buffer("running_scores", torch.zeros(len(spec.names)))  # ŝ (M,)

@@ -56,6 +56,7 @@ Differences between paper, code and this module, and the pick:
 from __future__ import annotations
 
 import math
+from numbers import Integral, Real
 
 import torch
 from torch import Tensor, nn
@@ -64,6 +65,7 @@ from torch.nn import functional as F
 from fusekit.plugin import (
     BuildSpec,
     FusionOutput,
+    Interval,
     LossContext,
     TrainingContext,
     Weighting,
@@ -107,6 +109,15 @@ class AMCoWeighting(Weighting):
 
     #: Data-parallel: the class mask is broadcast, the dependence shares are global means.
     data_parallel_safe = True
+    parameter_constraints = {
+        "sigma": [Interval(Real, 0, 1, closed="both")],
+        "eps": [Interval(Real, 0, None, closed="neither")],
+        "start_epoch": [Interval(Integral, 0, None, closed="left")],
+        "end_epoch": [
+            Interval(Integral, 0, None, closed="left"),
+            None,
+        ],  # >= start_epoch: checked in build
+    }
 
     def __init__(
         self,
@@ -124,12 +135,6 @@ class AMCoWeighting(Weighting):
     def build(self, spec: BuildSpec) -> None:
         if spec.task != "classification":
             raise ValueError(f"amco: needs a classification task (class masks), got {spec.task}")
-        sigma = self.sigma
-        if isinstance(sigma, bool) or not isinstance(sigma, int | float) or not 0 <= sigma <= 1:
-            raise ValueError(f"amco: sigma must be a number in [0, 1], got {sigma!r}")
-        eps = self.eps
-        if isinstance(eps, bool) or not isinstance(eps, int | float) or not eps > 0:
-            raise ValueError(f"amco: eps must be a number > 0, got {eps!r}")
         check_window("amco", self.start_epoch, self.end_epoch)
         self.names = spec.names
         self.widths = [vector_size(spec.feature_shapes[m]) for m in spec.names]

@@ -61,6 +61,8 @@ Other choices:
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import torch
 from torch import Tensor
 from torch.nn import functional as F
@@ -68,13 +70,12 @@ from torch.nn import functional as F
 from fusekit.plugin import (
     BuildSpec,
     FusionOutput,
+    Interval,
     LossContext,
+    StrOptions,
     TrainingContext,
     Weighting,
     at_least_float32,
-    check_choice,
-    check_int,
-    check_non_negative,
     global_present_mean,
     hookimpl,
 )
@@ -118,6 +119,12 @@ class ARLWeighting(Weighting):
 
     #: Data-parallel: c and H from the global batch; (A4) edits the averaged gradients.
     data_parallel_safe = True
+    parameter_constraints = {
+        "gamma": [Interval(Real, 0, None, closed="left")],
+        "temperature": [Interval(Real, 0, None, closed="left")],
+        "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
+        "coefficients": [StrOptions(set(COEFFICIENTS))],
+    }
 
     def __init__(
         self,
@@ -138,10 +145,6 @@ class ARLWeighting(Weighting):
                 f"arl: needs a classification task (entropies of class probabilities), "
                 f"got {spec.task}"
             )
-        check_non_negative("arl", "gamma", self.gamma)
-        check_non_negative("arl", "temperature", self.temperature)
-        check_int("arl", "warmup_epochs", self.warmup_epochs, minimum=0)
-        check_choice("arl", "coefficients", self.coefficients, COEFFICIENTS)
         self.names = spec.names
         #: ω of the last training batch (A2), float32.
         self.register_buffer("omega", torch.zeros(len(spec.names)), persistent=False)

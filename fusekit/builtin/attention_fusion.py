@@ -16,14 +16,21 @@ exposed as ``output.diagnostics["modality_attention"]`` ``(B, M)``.
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import torch
 from torch import Tensor, nn
 
-from fusekit.plugin import BuildSpec, Fusion, FusionOutput, ModalityProjection, check_int, hookimpl
+from fusekit.plugin import BuildSpec, Fusion, FusionOutput, Interval, ModalityProjection, hookimpl
 
 
 class AttentionFusion(Fusion):
     """Attention-weighted mean of the projected modalities (learned query, softmax over present)."""
+
+    parameter_constraints = {
+        "dim": [Interval(Integral, 1, None, closed="left")],
+        "attention_dim": [Interval(Integral, 1, None, closed="left")],
+    }
 
     def __init__(self, dim: int = 64, attention_dim: int = 32) -> None:
         super().__init__()
@@ -31,8 +38,7 @@ class AttentionFusion(Fusion):
         self.attention_dim = attention_dim
 
     def build(self, spec: BuildSpec) -> int:
-        dim = check_int("attention fusion", "dim", self.dim)
-        attention_dim = check_int("attention fusion", "attention_dim", self.attention_dim)
+        dim, attention_dim = int(self.dim), int(self.attention_dim)
         self.projection = ModalityProjection(spec, dim, activation="tanh")
         self.score = nn.Sequential(
             nn.Linear(dim, attention_dim), nn.Tanh(), nn.Linear(attention_dim, 1, bias=False)

@@ -16,6 +16,8 @@ as fastai counts its ``#na#``); tokens need one width, the largest the rule give
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import numpy as np
 import pandas as pd
 import torch
@@ -27,14 +29,12 @@ from fusekit.plugin import (
     EncodedInput,
     EncoderState,
     InputEncoder,
+    Interval,
     Shape,
-    check_choice,
-    check_fraction,
-    check_int,
+    StrOptions,
     hookimpl,
 )
 
-_OUTPUTS = ("vector", "tokens")
 _JSON_SCALARS = (str, bool, int, float)
 
 
@@ -106,6 +106,11 @@ class CategoricalBackbone(Backbone):
     """Entity embeddings per column (``embedding_dim``, ``output``, ``dropout``)."""
 
     input_kinds = ("categorical",)
+    parameter_constraints = {
+        "embedding_dim": [Interval(Integral, 1, None, closed="left"), None],
+        "output": [StrOptions({"vector", "tokens"})],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+    }
 
     def __init__(
         self, embedding_dim: int | None = None, output: str = "vector", dropout: float = 0.0
@@ -119,20 +124,17 @@ class CategoricalBackbone(Backbone):
         return CategoryCodes()
 
     def build(self, input_shape: Shape) -> Shape:
-        owner = "categorical backbone"
-        check_choice(owner, "output", self.output, _OUTPUTS)
-        dropout = check_fraction(owner, "dropout", self.dropout)
         cardinalities = self.input_encoder_.cardinalities
         if self.embedding_dim is None:
             sizes = [embedding_size(c) for c in cardinalities]
             if self.output == "tokens":
                 sizes = [max(sizes)] * len(sizes)
         else:
-            sizes = [check_int(owner, "embedding_dim", self.embedding_dim)] * len(cardinalities)
+            sizes = [int(self.embedding_dim)] * len(cardinalities)
         self.embeddings = nn.ModuleList(
             nn.Embedding(c, size) for c, size in zip(cardinalities, sizes, strict=True)
         )
-        self.drop = nn.Dropout(dropout)
+        self.drop = nn.Dropout(float(self.dropout))
         if self.output == "tokens":
             return (len(sizes), sizes[0])
         return (sum(sizes),)

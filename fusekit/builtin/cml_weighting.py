@@ -51,6 +51,8 @@ Choices, and where the two codes differ:
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import torch
 from torch import Tensor
 from torch.nn import functional as F
@@ -58,11 +60,11 @@ from torch.nn import functional as F
 from fusekit.plugin import (
     BuildSpec,
     FusionOutput,
+    Interval,
     LossContext,
     TrainingContext,
     Weighting,
     broadcast,
-    check_non_negative,
     check_window,
     hookimpl,
     in_window,
@@ -101,6 +103,17 @@ class CMLWeighting(Weighting):
     #: so each process's shard sum averaged by DDP is the global sum divided by the processes.
     data_parallel_safe = True
 
+    parameter_constraints = {
+        "lam": [Interval(Real, 0, None, closed="left")],
+        "subset_loss": ["boolean"],
+        "sign_trick": ["boolean"],
+        "start_epoch": [Interval(Integral, 0, None, closed="left")],
+        "end_epoch": [
+            Interval(Integral, 0, None, closed="left"),
+            None,
+        ],  # >= start_epoch: checked in build
+    }
+
     def __init__(
         self,
         lam: float = 0.1,
@@ -119,11 +132,7 @@ class CMLWeighting(Weighting):
     def build(self, spec: BuildSpec) -> None:
         if spec.task != "classification":
             raise ValueError(f"cml: needs a classification task (confidences), got {spec.task}")
-        check_non_negative("cml", "lam", self.lam)
         check_window("cml", self.start_epoch, self.end_epoch)
-        for name in ("subset_loss", "sign_trick"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"cml: {name} must be True or False, got {getattr(self, name)!r}")
         self.names = spec.names
         #: π of (C2): modality positions, the last one removed first.
         self.removal_order: list[int] = list(range(len(spec.names)))

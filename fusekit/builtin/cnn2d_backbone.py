@@ -7,15 +7,22 @@ the pooling is skipped once a side is below 2), then global average pooling:
 
 from __future__ import annotations
 
+from numbers import Integral
+
 from torch import Tensor, nn
 
-from fusekit.plugin import Backbone, Shape, check_int, hookimpl
+from fusekit.plugin import Backbone, Interval, Shape, hookimpl
 
 
 class CNN2dBackbone(Backbone):
     """Small CNN for images (``channels``, ``depth``, ``batch_norm``), global average pooled."""
 
     input_kinds = ("image",)
+    parameter_constraints = {
+        "channels": [Interval(Integral, 1, None, closed="left")],
+        "depth": [Interval(Integral, 1, None, closed="left")],
+        "batch_norm": ["boolean"],
+    }
 
     def __init__(self, channels: int = 16, depth: int = 2, batch_norm: bool = True) -> None:
         super().__init__()
@@ -30,8 +37,7 @@ class CNN2dBackbone(Backbone):
                 f"{owner}: needs image input of shape (C, H, W), got {input_shape}. Use "
                 "backbone={modality: ...} to give vector or sequence modalities another backbone."
             )
-        channels = check_int(owner, "channels", self.channels)
-        depth = check_int(owner, "depth", self.depth)
+        channels, depth = int(self.channels), int(self.depth)
         blocks: list[nn.Module] = []
         width, (height, side) = input_shape[0], input_shape[1:]
         for _ in range(depth):

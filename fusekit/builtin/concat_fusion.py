@@ -18,6 +18,7 @@ class ConcatFusion(Fusion):
     """Concatenate the modality vectors (early fusion)."""
 
     concatenates = True
+    parameter_constraints = {"indicators": ["boolean"]}
 
     def __init__(self, indicators: bool = False) -> None:
         super().__init__()

@@ -8,17 +8,11 @@ padding this equals running the network on the unpadded sequence (zero padding a
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 from torch import Tensor, nn
 
-from fusekit.plugin import (
-    ACTIVATIONS,
-    Backbone,
-    Shape,
-    check_choice,
-    check_fraction,
-    check_int,
-    hookimpl,
-)
+from fusekit.plugin import ACTIVATIONS, Backbone, Interval, Shape, StrOptions, hookimpl
 
 
 class Conv1dBackbone(Backbone):
@@ -27,6 +21,13 @@ class Conv1dBackbone(Backbone):
     input_kinds = ("sequence",)
     #: "same" padding and per-step masking: nothing is sized by T.
     accepts_any_length = True
+    parameter_constraints = {
+        "hidden": [Interval(Integral, 1, None, closed="left")],
+        "depth": [Interval(Integral, 1, None, closed="left")],
+        "kernel_size": [Interval(Integral, 1, None, closed="left")],  # odd: checked in build
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS) - {"none"})],
+    }
 
     def __init__(
         self,
@@ -50,20 +51,16 @@ class Conv1dBackbone(Backbone):
                 f"{owner}: needs sequence input of shape (T, d), got {input_shape}. Use "
                 "backbone={modality: ...} to give vector or image modalities another backbone."
             )
-        hidden = check_int(owner, "hidden", self.hidden)
-        depth = check_int(owner, "depth", self.depth)
-        kernel = check_int(owner, "kernel_size", self.kernel_size)
-        if kernel % 2 == 0:
+        hidden, depth, kernel = int(self.hidden), int(self.depth), int(self.kernel_size)
+        if kernel % 2 == 0:  # no declared constraint says "odd"
             raise ValueError(f"{owner}: kernel_size must be odd (keeps T), got {kernel}.")
-        dropout = check_fraction(owner, "dropout", self.dropout)
-        check_choice(owner, "activation", self.activation, [a for a in ACTIVATIONS if a != "none"])
         widths = [input_shape[1]] + [hidden] * depth
         self.convs = nn.ModuleList(
             nn.Conv1d(w_in, w_out, kernel, padding=kernel // 2)
             for w_in, w_out in zip(widths[:-1], widths[1:], strict=True)
         )
         self.act = ACTIVATIONS[self.activation]()
-        self.drop = nn.Dropout(dropout)
+        self.drop = nn.Dropout(float(self.dropout))
         return (input_shape[0], hidden)
 
     def encode(self, x: Tensor, steps: Tensor | None) -> Tensor:

@@ -27,6 +27,8 @@ residual stream: attention between modality tokens, without a softmax choice to 
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import torch
 from torch import Tensor, nn
 
@@ -34,9 +36,8 @@ from fusekit.plugin import (
     BuildSpec,
     Fusion,
     FusionOutput,
+    Interval,
     Shape,
-    check_fraction,
-    check_int,
     hookimpl,
     sinusoidal_positions,
     vector_size,
@@ -81,6 +82,13 @@ class _CrossmodalLayer(nn.Module):
 class CrossmodalFusion(Fusion):
     """MulT-style pairwise cross-modal multi-head attention between modality token sequences."""
 
+    parameter_constraints = {
+        "dim": [Interval(Integral, 1, None, closed="left")],  # divisible by heads: checked in build
+        "heads": [Interval(Integral, 1, None, closed="left")],
+        "layers": [Interval(Integral, 1, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+    }
+
     def __init__(
         self, dim: int = 32, heads: int = 4, layers: int = 1, dropout: float = 0.0
     ) -> None:
@@ -92,12 +100,9 @@ class CrossmodalFusion(Fusion):
 
     def build(self, spec: BuildSpec) -> int:
         owner = "crossmodal fusion"
-        dim = check_int(owner, "dim", self.dim)
-        heads = check_int(owner, "heads", self.heads)
+        dim, heads, dropout = int(self.dim), int(self.heads), float(self.dropout)
         if dim % heads:
             raise ValueError(f"{owner}: dim must be divisible by heads, got dim={dim}, {heads=}.")
-        layers = check_int(owner, "layers", self.layers)
-        dropout = check_fraction(owner, "dropout", self.dropout)
         if len(spec.names) < 2:
             raise ValueError(f"{owner}: needs at least 2 modalities, got {list(spec.names)}.")
         self.embed = nn.ModuleList(
@@ -110,7 +115,7 @@ class CrossmodalFusion(Fusion):
             if source != target
         ]
         self.blocks = nn.ModuleList(
-            nn.ModuleList(_CrossmodalLayer(dim, heads, dropout) for _ in range(layers))
+            nn.ModuleList(_CrossmodalLayer(dim, heads, dropout) for _ in range(int(self.layers)))
             for _ in self.pairs
         )
         return len(self.pairs) * dim + len(spec.names)

@@ -19,22 +19,26 @@ A sample with no modality present gets e = 0.
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from fusekit.plugin import BuildSpec, Fusion, FusionOutput, ModalityProjection, check_int, hookimpl
+from fusekit.plugin import BuildSpec, Fusion, FusionOutput, Interval, ModalityProjection, hookimpl
 
 
 class EmbraceNetFusion(Fusion):
     """EmbraceNet: each fused feature is drawn from one present modality's docking layer."""
+
+    parameter_constraints = {"dim": [Interval(Integral, 1, None, closed="left")]}
 
     def __init__(self, dim: int = 64) -> None:
         super().__init__()
         self.dim = dim
 
     def build(self, spec: BuildSpec) -> int:
-        dim = check_int("embracenet fusion", "dim", self.dim)
+        dim = int(self.dim)
         self.docking = ModalityProjection(spec, dim, activation="relu")
         return dim
 

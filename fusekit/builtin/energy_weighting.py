@@ -20,15 +20,17 @@ When a pass has no unimodal logits (another plugin's extra ``network.fuse``) wei
 
 from __future__ import annotations
 
+from numbers import Real
+
 import torch
 from torch import Tensor
 
 from fusekit.plugin import (
     BuildSpec,
     FusionOutput,
+    Interval,
     LossContext,
     Weighting,
-    check_non_negative,
     hookimpl,
     present_softmax,
     scale_features,
@@ -52,6 +54,13 @@ class EnergyWeighting(Weighting):
 
     needs_unimodal_heads = True
 
+    parameter_constraints = {
+        "temperature": [Interval(Real, 0, None, closed="neither")],
+        "weight_temperature": [Interval(Real, 0, None, closed="neither")],
+        "aux_weight": [Interval(Real, 0, None, closed="left")],
+        "detach": ["boolean"],
+    }
+
     def __init__(
         self,
         temperature: float = 1.0,
@@ -68,10 +77,6 @@ class EnergyWeighting(Weighting):
     def build(self, spec: BuildSpec) -> None:
         if spec.task != "classification":
             raise ValueError(f"energy: needs a classification task, got {spec.task}")
-        for name in ("temperature", "weight_temperature"):
-            if not float(getattr(self, name)) > 0:
-                raise ValueError(f"energy: {name} must be > 0, got {getattr(self, name)!r}")
-        check_non_negative("energy", "aux_weight", self.aux_weight)
         self.names = spec.names
 
     def reweight(

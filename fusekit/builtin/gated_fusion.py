@@ -20,6 +20,8 @@ modalities get gate 0 and a sample with none present gets h = 0.
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import torch
 from torch import Tensor, nn
 
@@ -27,9 +29,9 @@ from fusekit.plugin import (
     BuildSpec,
     Fusion,
     FusionOutput,
+    Interval,
     ModalityProjection,
     as_vector,
-    check_int,
     hookimpl,
     vector_size,
 )
@@ -38,12 +40,14 @@ from fusekit.plugin import (
 class GatedFusion(Fusion):
     """Gated Multimodal Unit: per-feature gates choose among tanh-projected modalities."""
 
+    parameter_constraints = {"dim": [Interval(Integral, 1, None, closed="left")]}
+
     def __init__(self, dim: int = 64) -> None:
         super().__init__()
         self.dim = dim
 
     def build(self, spec: BuildSpec) -> int:
-        dim = check_int("gated fusion", "dim", self.dim)
+        dim = int(self.dim)
         self.projection = ModalityProjection(spec, dim, activation="tanh")
         gate_in = sum(vector_size(s) for s in spec.feature_shapes.values()) + len(spec.names)
         self.gate = nn.Linear(gate_in, len(spec.names) * dim)

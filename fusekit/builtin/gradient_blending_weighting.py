@@ -24,12 +24,15 @@ averages over the rows where m is present; a modality absent from all of V gets 
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import torch
 from torch import Tensor
 
 from fusekit.plugin import (
     BuildSpec,
     FusionOutput,
+    Interval,
     LossContext,
     ModalityBatch,
     NetworkView,
@@ -83,6 +86,12 @@ class GradientBlendingWeighting(Weighting):
     needs_unimodal_heads = True
     needs_all_training_rows = True  # V is held out of all training rows, once
 
+    parameter_constraints = {
+        "super_epoch": [Interval(Integral, 1, None, closed="left")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "estimate_epochs": [Interval(Integral, 1, None, closed="left")],
+    }
+
     def __init__(
         self, super_epoch: int = 5, validation_fraction: float = 0.1, estimate_epochs: int = 3
     ) -> None:
@@ -92,16 +101,6 @@ class GradientBlendingWeighting(Weighting):
         self.estimate_epochs = estimate_epochs
 
     def build(self, spec: BuildSpec) -> None:
-        for name in ("super_epoch", "estimate_epochs"):
-            if not int(getattr(self, name)) >= 1:
-                raise ValueError(
-                    f"gradient_blending: {name} must be >= 1, got {getattr(self, name)!r}"
-                )
-        if not 0.0 < float(self.validation_fraction) < 1.0:
-            raise ValueError(
-                "gradient_blending: validation_fraction must be in (0, 1), got "
-                f"{self.validation_fraction!r}"
-            )
         self.names = spec.names
         heads = len(spec.names) + 1
         self.register_buffer("blend_weights", torch.full((heads,), 1.0 / heads))  # (M + 1,)

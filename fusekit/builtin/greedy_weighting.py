@@ -83,8 +83,8 @@ regular and the two re-balancing modes at every step).
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Iterable
+from numbers import Integral, Real
 
 import torch
 from torch import Tensor
@@ -92,11 +92,11 @@ from torch import Tensor
 from fusekit.plugin import (
     BuildSpec,
     FusionOutput,
+    Interval,
     LossContext,
     NetworkView,
     TrainingContext,
     Weighting,
-    check_int,
     expand_mask,
     global_present_mean,
     hookimpl,
@@ -164,6 +164,13 @@ class GreedyWeighting(Weighting):
     #: batch.
     data_parallel_safe = True
 
+    parameter_constraints = {
+        "alpha": [Interval(Real, 0, None, closed="left")],  # finite (Interval refuses inf)
+        "window": [Interval(Integral, 1, None, closed="left")],
+        "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
+        "utilization": ["boolean"],
+    }
+
     def __init__(
         self,
         alpha: float = 0.01,
@@ -178,17 +185,6 @@ class GreedyWeighting(Weighting):
         self.utilization = utilization
 
     def build(self, spec: BuildSpec) -> None:
-        alpha = self.alpha
-        if (
-            isinstance(alpha, bool)
-            or not isinstance(alpha, numbers.Real)
-            or not 0 <= alpha < math.inf
-        ):
-            raise ValueError(f"greedy: alpha must be a finite number >= 0, got {alpha!r}")
-        check_int("greedy", "window", self.window, minimum=1)
-        check_int("greedy", "warmup_epochs", self.warmup_epochs, minimum=0)
-        if not isinstance(self.utilization, bool):
-            raise ValueError(f"greedy: utilization must be True or False, got {self.utilization!r}")
         self.names = spec.names
         self._classification = spec.task == "classification"
         # μ (G2): bookkeeping on the CPU in float64, as the code's Python floats

@@ -11,11 +11,13 @@ a bidirectional GRU's backward pass starts at the last *real* step.
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from fusekit.plugin import Backbone, Shape, check_fraction, check_int, hookimpl
+from fusekit.plugin import Backbone, Interval, Shape, hookimpl
 
 
 class GRUBackbone(Backbone):
@@ -24,6 +26,12 @@ class GRUBackbone(Backbone):
     input_kinds = ("sequence",)
     #: a recurrence over packed sequences: nothing is sized by T.
     accepts_any_length = True
+    parameter_constraints = {
+        "hidden": [Interval(Integral, 1, None, closed="left")],
+        "layers": [Interval(Integral, 1, None, closed="left")],
+        "bidirectional": ["boolean"],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+    }
 
     def __init__(
         self,
@@ -45,9 +53,7 @@ class GRUBackbone(Backbone):
                 f"{owner}: needs sequence input of shape (T, d), got {input_shape}. Use "
                 "backbone={modality: ...} to give vector or image modalities another backbone."
             )
-        hidden = check_int(owner, "hidden", self.hidden)
-        layers = check_int(owner, "layers", self.layers)
-        dropout = check_fraction(owner, "dropout", self.dropout)
+        hidden, layers, dropout = int(self.hidden), int(self.layers), float(self.dropout)
         self.gru = nn.GRU(
             input_shape[1],
             hidden,

@@ -15,6 +15,8 @@ padding excluded): a text with no n-gram (``""``, only punctuation) gives zeros,
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import numpy as np
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.utils import murmurhash3_32
@@ -25,9 +27,9 @@ from fusekit.plugin import (
     EncodedInput,
     EncoderState,
     InputEncoder,
+    Interval,
+    SequenceOf,
     Shape,
-    check_fraction,
-    check_int,
     hookimpl,
 )
 
@@ -35,7 +37,8 @@ OWNER = "hashed_text backbone"
 
 
 class HashedNgrams(InputEncoder):
-    """Word n-grams hashed into ``n_buckets`` ids (``1..n_buckets``; 0 pads)."""
+    """Word n-grams hashed into ``n_buckets`` ids (``1..n_buckets``; 0 pads); the parameters
+    are those of :class:`HashedTextBackbone`, checked there."""
 
     kind = "text"
 
@@ -46,11 +49,13 @@ class HashedNgrams(InputEncoder):
         max_tokens: int,
         empty_is_missing: bool = False,
     ) -> None:
-        self.n_buckets = check_int(OWNER, "n_buckets", n_buckets)
-        self.max_tokens = check_int(OWNER, "max_tokens", max_tokens)
-        low, high = (check_int(OWNER, "ngram_range", n) for n in ngram_range)
+        self.n_buckets = int(n_buckets)
+        self.max_tokens = int(max_tokens)
+        low, high = (int(n) for n in ngram_range)
         if low > high:
-            raise ValueError(f"{OWNER}: ngram_range must be (low, high), low <= high")
+            raise ValueError(
+                f"{OWNER}: ngram_range must be (low, high), low <= high, got {ngram_range}"
+            )
         self.ngram_range = (low, high)
         self.empty_is_missing = bool(empty_is_missing)
         self._analyzer = HashingVectorizer(ngram_range=self.ngram_range).build_analyzer()
@@ -93,6 +98,15 @@ class HashedTextBackbone(Backbone):
     """Mean of hashed word n-gram embeddings (``n_buckets``, ``dim``, ``ngram_range``...)."""
 
     input_kinds = ("text",)
+    parameter_constraints = {
+        "n_buckets": [Interval(Integral, 1, None, closed="left")],
+        "dim": [Interval(Integral, 1, None, closed="left")],
+        # (low, high), low <= high: checked by the input encoder
+        "ngram_range": [SequenceOf(Interval(Integral, 1, None, closed="left"), length=2)],
+        "max_tokens": [Interval(Integral, 1, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "empty_is_missing": ["boolean"],
+    }
 
     def __init__(
         self,
@@ -117,10 +131,9 @@ class HashedTextBackbone(Backbone):
         )
 
     def build(self, input_shape: Shape) -> Shape:
-        dim = check_int(OWNER, "dim", self.dim)
-        n_buckets = check_int(OWNER, "n_buckets", self.n_buckets)
-        self.bag = nn.EmbeddingBag(n_buckets + 1, dim, mode="mean", padding_idx=0)
-        self.drop = nn.Dropout(check_fraction(OWNER, "dropout", self.dropout))
+        dim = int(self.dim)
+        self.bag = nn.EmbeddingBag(int(self.n_buckets) + 1, dim, mode="mean", padding_idx=0)
+        self.drop = nn.Dropout(float(self.dropout))
         return (dim,)
 
     def encode(self, x: Tensor, steps: Tensor | None) -> Tensor:

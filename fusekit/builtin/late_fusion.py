@@ -11,21 +11,28 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from fusekit.plugin import BuildSpec, Fusion, FusionOutput, as_vector, hookimpl, vector_size
+from fusekit.plugin import (
+    BuildSpec,
+    Fusion,
+    FusionOutput,
+    StrOptions,
+    as_vector,
+    hookimpl,
+    vector_size,
+)
 
 
 class LateFusion(Fusion):
     """Average per-modality predictions over the present modalities (decision-level fusion)."""
 
     emits_logits = True
+    parameter_constraints = {"weights": [StrOptions({"mean", "learned"})]}
 
     def __init__(self, weights: str = "mean") -> None:
         super().__init__()
         self.weights = weights
 
     def build(self, spec: BuildSpec) -> int:
-        if self.weights not in ("mean", "learned"):
-            raise ValueError(f"late fusion: weights={self.weights!r}; expected 'mean' or 'learned'")
         self.heads = nn.ModuleDict(
             {
                 name: nn.Linear(vector_size(shape), spec.n_outputs)

@@ -55,6 +55,7 @@ Differences between paper, code and this module, and the pick:
 from __future__ import annotations
 
 from itertools import combinations
+from numbers import Real
 
 import torch
 from torch import Tensor
@@ -63,12 +64,12 @@ from torch.nn import functional as F
 from fusekit.plugin import (
     BuildSpec,
     FusionOutput,
+    Interval,
     LossContext,
+    StrOptions,
     TrainingContext,
     Weighting,
     all_reduce,
-    check_choice,
-    check_non_negative,
     concat_head_logits,
     hookimpl,
     splits_concat_head,
@@ -102,6 +103,11 @@ class LFMWeighting(Weighting):
     #: Data-parallel: the hypergradient γ is averaged over the processes before α moves.
     data_parallel_safe = True
 
+    parameter_constraints = {
+        "lr_alpha": [Interval(Real, 0, None, closed="left")],
+        "unimodal": [StrOptions(set(_UNIMODAL))],
+    }
+
     def __init__(self, lr_alpha: float = 1e-4, unimodal: str = "auto") -> None:
         super().__init__()
         self.lr_alpha = lr_alpha
@@ -111,8 +117,6 @@ class LFMWeighting(Weighting):
     def build(self, spec: BuildSpec) -> None:
         if spec.task != "classification":
             raise ValueError(f"lfm: needs a classification task (softmax), got {spec.task}")
-        check_non_negative("lfm", "lr_alpha", self.lr_alpha)
-        check_choice("lfm", "unimodal", self.unimodal, _UNIMODAL)
         self.names = spec.names
         self.widths = [vector_size(spec.feature_shapes[m]) for m in spec.names]
         self.register_buffer("alpha", torch.tensor([0.95, 0.05]), persistent=False)  # (α_0, α_1)

@@ -16,6 +16,8 @@ reduces to the constant row w_m^(i)[-1]; the output still does not depend on its
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import torch
 from torch import Tensor, nn
 
@@ -23,8 +25,8 @@ from fusekit.plugin import (
     BuildSpec,
     Fusion,
     FusionOutput,
+    Interval,
     as_vector,
-    check_int,
     hookimpl,
     vector_size,
 )
@@ -33,14 +35,18 @@ from fusekit.plugin import (
 class LowRankFusion(Fusion):
     """Low-rank tensor fusion with modality-specific factors (LMF), rank ``rank``."""
 
+    parameter_constraints = {
+        "rank": [Interval(Integral, 1, None, closed="left")],
+        "dim": [Interval(Integral, 1, None, closed="left")],
+    }
+
     def __init__(self, rank: int = 4, dim: int = 32) -> None:
         super().__init__()
         self.rank = rank
         self.dim = dim
 
     def build(self, spec: BuildSpec) -> int:
-        rank = check_int("lowrank fusion", "rank", self.rank)
-        dim = check_int("lowrank fusion", "dim", self.dim)
+        rank, dim = int(self.rank), int(self.dim)
         self.factors = nn.ParameterDict(
             {
                 m: nn.Parameter(nn.init.xavier_normal_(torch.empty(rank, vector_size(s) + 1, dim)))

@@ -8,11 +8,11 @@ Linear -> [LayerNorm | BatchNorm] -> activation -> Dropout.
 from __future__ import annotations
 
 import math
-from numbers import Real
+from numbers import Integral, Real
 
 from torch import Tensor, nn
 
-from fusekit.plugin import Backbone, Interval, Shape, StrOptions, check_int, hookimpl
+from fusekit.plugin import Backbone, Interval, Shape, StrOptions, hookimpl
 
 _ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU}
 
@@ -29,9 +29,9 @@ class _BatchNormLastAxis(nn.BatchNorm1d):
 class MLPBackbone(Backbone):
     """Multi-layer perceptron per modality (``hidden``, ``depth``, ``dropout``, ``norm``)."""
 
-    #: ``hidden`` and ``depth`` are checked in ``build`` (``check_int``): scikit-learn's
-    #: ``Interval(Integral, ...)`` would let ``True`` through as 1.
     parameter_constraints = {
+        "hidden": [Interval(Integral, 1, None, closed="left")],
+        "depth": [Interval(Integral, 1, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "norm": [StrOptions({"layer", "batch"}), None],
         "activation": [StrOptions(set(_ACTIVATIONS))],
@@ -55,8 +55,7 @@ class MLPBackbone(Backbone):
         self.activation = activation
 
     def build(self, input_shape: Shape) -> Shape:
-        depth = check_int("mlp backbone", "depth", self.depth)
-        hidden = check_int("mlp backbone", "hidden", self.hidden)
+        hidden, depth = int(self.hidden), int(self.depth)  # a numpy integer as a plain int
         self._flatten = len(input_shape) > 2
         width = math.prod(input_shape) if self._flatten else input_shape[-1]
         layers: list[nn.Module] = []

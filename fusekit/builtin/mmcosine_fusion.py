@@ -32,12 +32,21 @@ s·M are not a regression output); regression is refused at ``build``.
 from __future__ import annotations
 
 import math
+from numbers import Real
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from fusekit.plugin import BuildSpec, Fusion, FusionOutput, as_vector, hookimpl, vector_size
+from fusekit.plugin import (
+    BuildSpec,
+    Fusion,
+    FusionOutput,
+    Interval,
+    as_vector,
+    hookimpl,
+    vector_size,
+)
 
 
 def cosine_logits(features: Tensor, weight: Tensor, scaling: float) -> Tensor:
@@ -51,6 +60,7 @@ class MMCosineFusion(Fusion):
     supported_tasks = ("classification",)
 
     emits_logits = True
+    parameter_constraints = {"scaling": [Interval(Real, 0, None, closed="neither")]}
 
     def __init__(self, scaling: float = 10.0) -> None:
         super().__init__()
@@ -61,12 +71,6 @@ class MMCosineFusion(Fusion):
             raise ValueError(
                 f"mmcosine: needs a classification task (cosine logits), got {spec.task}"
             )
-        if (
-            isinstance(self.scaling, bool)
-            or not isinstance(self.scaling, int | float)
-            or not (self.scaling > 0)
-        ):
-            raise ValueError(f"mmcosine: scaling must be a number > 0, got {self.scaling!r}")
         self.weights = nn.ParameterDict()
         for name, shape in spec.feature_shapes.items():
             weight = nn.Parameter(torch.empty(spec.n_outputs, vector_size(shape)))

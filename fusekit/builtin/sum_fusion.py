@@ -14,6 +14,8 @@ share one module because the mean is the sum with another reduction.
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import torch
 from torch import Tensor
 
@@ -22,9 +24,9 @@ from fusekit.plugin import (
     BuildSpec,
     Fusion,
     FusionOutput,
+    Interval,
     ModalityProjection,
-    check_choice,
-    check_int,
+    StrOptions,
     hookimpl,
     masked_mean,
 )
@@ -33,7 +35,11 @@ from fusekit.plugin import (
 class SumFusion(Fusion):
     """Sum of per-modality linear projections to a common width."""
 
-    _label = "sum fusion"
+    parameter_constraints = {
+        "dim": [Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "indicators": ["boolean"],
+    }
 
     def __init__(self, dim: int = 64, activation: str = "none", indicators: bool = False) -> None:
         super().__init__()
@@ -42,8 +48,7 @@ class SumFusion(Fusion):
         self.indicators = indicators
 
     def build(self, spec: BuildSpec) -> int:
-        dim = check_int(self._label, "dim", self.dim)
-        check_choice(self._label, "activation", self.activation, list(ACTIVATIONS))
+        dim = int(self.dim)
         self.projection = ModalityProjection(spec, dim, self.activation)
         return dim + (len(spec.names) if self.indicators else 0)
 
@@ -60,8 +65,6 @@ class SumFusion(Fusion):
 
 class MeanFusion(SumFusion):
     """Mean of per-modality linear projections over the modalities present."""
-
-    _label = "mean fusion"
 
     def reduce(self, projected: Tensor, mask: Tensor) -> Tensor:
         return masked_mean(projected, mask)  # (B, M, dim) -> (B, dim)

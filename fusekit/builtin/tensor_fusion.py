@@ -16,6 +16,8 @@ bias coordinate.
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import torch
 from torch import Tensor, nn
 
@@ -23,15 +25,22 @@ from fusekit.plugin import (
     BuildSpec,
     Fusion,
     FusionOutput,
+    Interval,
     ModalityProjection,
-    check_fraction,
-    check_int,
     hookimpl,
 )
 
 
 class TensorFusion(Fusion):
     """Outer product of the modality vectors with an appended 1 (TFN)."""
+
+    parameter_constraints = {
+        "dim": [Interval(Integral, 1, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "max_width": [
+            Interval(Integral, 1, None, closed="left")
+        ],  # against (dim + 1)^M, which needs M: checked in build
+    }
 
     def __init__(self, dim: int = 4, dropout: float = 0.0, max_width: int = 100_000) -> None:
         super().__init__()
@@ -41,17 +50,16 @@ class TensorFusion(Fusion):
 
     def build(self, spec: BuildSpec) -> int:
         owner = "tensor fusion"
-        dim = check_int(owner, "dim", self.dim)
-        dropout = check_fraction(owner, "dropout", self.dropout)
+        dim = int(self.dim)
         width = (dim + 1) ** len(spec.names)
-        if width > check_int(owner, "max_width", self.max_width):
+        if width > self.max_width:
             raise ValueError(
                 f"{owner}: {len(spec.names)} modalities at dim={dim} give a fused width of "
                 f"(dim + 1)^M = {width}, above max_width={self.max_width}. Lower fusion__dim "
                 "or use fusion='lowrank'."
             )
         self.projection = ModalityProjection(spec, dim)
-        self.drop = nn.Dropout(dropout)
+        self.drop = nn.Dropout(float(self.dropout))
         return width
 
     def forward(self, features: dict[str, Tensor], mask: Tensor, output: FusionOutput) -> Tensor:

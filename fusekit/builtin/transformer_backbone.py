@@ -11,16 +11,11 @@ absent modality, which the network zeroes anyway) attends to all steps to stay f
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 from torch import Tensor, nn
 
-from fusekit.plugin import (
-    Backbone,
-    Shape,
-    check_fraction,
-    check_int,
-    hookimpl,
-    sinusoidal_positions,
-)
+from fusekit.plugin import Backbone, Interval, Shape, hookimpl, sinusoidal_positions
 
 
 class TransformerBackbone(Backbone):
@@ -29,6 +24,12 @@ class TransformerBackbone(Backbone):
     input_kinds = ("sequence",)
     #: masked attention; the sinusoidal positions are computed for any T (no maximum).
     accepts_any_length = True
+    parameter_constraints = {
+        "dim": [Interval(Integral, 1, None, closed="left")],  # divisible by heads: in build
+        "heads": [Interval(Integral, 1, None, closed="left")],
+        "layers": [Interval(Integral, 1, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+    }
 
     def __init__(
         self, dim: int = 32, heads: int = 4, layers: int = 1, dropout: float = 0.0
@@ -46,17 +47,14 @@ class TransformerBackbone(Backbone):
                 f"{owner}: needs sequence input of shape (T, d), got {input_shape}. Use "
                 "backbone={modality: ...} to give vector or image modalities another backbone."
             )
-        dim = check_int(owner, "dim", self.dim)
-        heads = check_int(owner, "heads", self.heads)
+        dim, heads, dropout = int(self.dim), int(self.heads), float(self.dropout)
         if dim % heads:
             raise ValueError(f"{owner}: dim must be divisible by heads, got dim={dim}, {heads=}.")
-        layers = check_int(owner, "layers", self.layers)
-        dropout = check_fraction(owner, "dropout", self.dropout)
         self.embed = nn.Linear(input_shape[1], dim)
         layer = nn.TransformerEncoderLayer(
             dim, heads, dim_feedforward=2 * dim, dropout=dropout, batch_first=True, norm_first=True
         )
-        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.encoder = nn.TransformerEncoder(layer, int(self.layers), enable_nested_tensor=False)
         return (input_shape[0], dim)
 
     def encode(self, x: Tensor, steps: Tensor | None) -> Tensor:

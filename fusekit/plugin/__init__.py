@@ -40,7 +40,7 @@ from fusekit.plugin.base import (
 from fusekit.plugin.batch import ModalityBatch, TrainingData
 from fusekit.plugin.batch import rows_of as rows_of  # engine-facing: not in __all__
 from fusekit.plugin.batch import stack_features as stack_features  # no caller
-from fusekit.plugin.constraints import Interval, Options, StrOptions
+from fusekit.plugin.constraints import Interval, Options, SequenceOf, StrOptions
 from fusekit.plugin.context import LossContext, TrainingContext
 from fusekit.plugin.criterion import TaskCriterion
 from fusekit.plugin.hookspecs import hookimpl
@@ -87,6 +87,7 @@ from fusekit.plugin.views import NetworkView, TrainingLoop
 __all__ = [
     "Interval",
     "Options",
+    "SequenceOf",
     "StrOptions",
     "ACTIVATIONS",
     "INPUT_KINDS",

@@ -25,10 +25,12 @@ from sklearn.utils._param_validation import (
     InvalidParameterError,
     Options,
     StrOptions,
+    make_constraint,
     validate_parameter_constraints,
 )
 
 __all__ = ["Interval", "InvalidParameterError", "Options", "StrOptions", "check_declared"]
+__all__ += ["SequenceOf"]
 
 
 class Interval(_SklearnInterval):
@@ -47,3 +49,28 @@ def check_declared(
     validate_parameter_constraints(
         dict(constraints), {k: v for k, v in params.items() if k in constraints}, label
     )
+
+
+class SequenceOf(Options):
+    """A list or tuple of ``length`` items (any number when ``None``), each satisfying ``item``
+    (``SequenceOf(Interval(Integral, 1, None, closed="left"), length=2)``: a pair of sizes).
+
+    scikit-learn has no constraint on a sequence's items, so this one composes its constraints;
+    it is an ``Options`` only because scikit-learn's check takes no constraint classes but its
+    own (and their subclasses)."""
+
+    def __init__(self, item: Any, length: int | None = None) -> None:
+        super().__init__(object, set())
+        self.item = make_constraint(item)
+        self.length = length
+
+    def is_satisfied_by(self, val: Any) -> bool:
+        return (
+            isinstance(val, list | tuple)
+            and (self.length is None or len(val) == self.length)
+            and all(self.item.is_satisfied_by(v) for v in val)
+        )
+
+    def __str__(self) -> str:
+        count = "" if self.length is None else f"{self.length} "
+        return f"a list or tuple of {count}items, each {self.item}"

@@ -5,9 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sklearn.utils._param_validation import InvalidParameterError
 
 from fusekit import FusionClassifier
 from fusekit.builtin.categorical_backbone import CategoricalBackbone, CategoryCodes, embedding_size
+from fusekit.engine.resolve import resolve
 from fusekit.plugin import RESERVED_CODE
 from fusekit.testing import parametrize_with_checks
 
@@ -76,16 +78,16 @@ def test_an_unknown_category_gets_the_reserved_embedding_through_the_estimator()
     torch.testing.assert_close(features["cat"][0], reserved)
 
 
-def test_bad_parameters_are_named():
-    encoder, _ = _codes([["a", "b"]])
-    for params, message in (
-        ({"output": "grid"}, "output='grid'"),
-        ({"embedding_dim": 0}, "embedding_dim must be an integer >= 1"),
-    ):
-        backbone = CategoricalBackbone(**params)
-        backbone.bind_input_encoder(encoder)
-        with pytest.raises(ValueError, match=message):
-            backbone.build((1,))
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"output": "grid"}, r"'output' parameter of backbone categorical must be a str among"),
+        ({"embedding_dim": 0}, r"'embedding_dim' parameter of backbone categorical must be an int"),
+    ],
+)
+def test_bad_parameters_are_named(params, message):
+    with pytest.raises(InvalidParameterError, match=message):
+        resolve("backbone", "categorical", params)
 
 
 @parametrize_with_checks("backbone", [CategoricalBackbone(output="tokens", dropout=0.1)])

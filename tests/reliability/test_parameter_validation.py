@@ -110,13 +110,17 @@ def test_optimizer_class_is_accepted():
 @pytest.mark.parametrize("value", [8.7, True, "8"])
 def test_backbone_width_must_be_an_integer(value):
     with raises_exactly(
-        ValueError, rf"mlp backbone: hidden must be an integer >= 1, got {value!r}"
+        InvalidParameterError,
+        rf"The 'hidden' parameter of backbone of 'a' mlp must be an int in the range \[1, inf\)\. "
+        rf"Got {re.escape(repr(value))} instead",
     ):
         _fit(backbone__hidden=value)
 
 
 def test_backbone_depth_must_be_an_integer():
-    with raises_exactly(ValueError, r"mlp backbone: depth must be an integer >= 1, got 1\.5"):
+    with raises_exactly(
+        InvalidParameterError, r"The 'depth' parameter of backbone of 'a' mlp must be an int"
+    ):
         _fit(backbone__depth=1.5)
 
 

@@ -9,7 +9,11 @@ The layer stack is the longest ``nn.ModuleList`` of the model (BERT's ``encoder.
 
 from __future__ import annotations
 
+from numbers import Integral
+
 from torch import nn
+
+from fusekit.plugin import Interval
 
 #: Learning rate for fine-tuning a pretrained transformer encoder: 2e-5, inside the 2e-5..5e-5
 #: range Devlin et al. (2019, BERT, appendix A.3) found best for fine-tuning; heads trained from
@@ -17,16 +21,11 @@ from torch import nn
 RECOMMENDED_LR = 2e-5
 
 
-def check_freeze(owner: str, freeze: object) -> bool | int:
-    """``freeze`` as given, or ``ValueError`` saying what it may be."""
-    if isinstance(freeze, bool):
-        return freeze
-    if isinstance(freeze, int) and freeze >= 0:
-        return int(freeze)
-    raise ValueError(
-        f"{owner}: freeze must be True (all weights fixed), False (all trained) or an int k >= 0 "
-        f"(all but the last k layers fixed), got {freeze!r}"
-    )
+#: The declared constraint of a backbone's ``freeze``: True (all weights fixed), False (all
+#: trained) or an int k >= 0 (all but the last k layers fixed; at most the encoder's layer count,
+#: which :func:`apply_freeze` checks). ``bool`` itself, not ``"boolean"``: :func:`apply_freeze`
+#: tells True and False from the ints 1 and 0 by identity.
+FREEZE_CONSTRAINT = [bool, Interval(Integral, 0, None, closed="left")]
 
 
 def layer_stack(model: nn.Module) -> tuple[str, nn.ModuleList] | None:

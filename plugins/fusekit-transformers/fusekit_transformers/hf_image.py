@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from fusekit.plugin import Backbone, EncodedInput, EncoderState, InputEncoder, Shape, check_choice
-from fusekit_transformers.freezing import apply_freeze, check_freeze
+from fusekit.plugin import Backbone, EncodedInput, EncoderState, InputEncoder, Shape, StrOptions
+from fusekit_transformers.freezing import FREEZE_CONSTRAINT, apply_freeze
 from fusekit_transformers.hf_models import (
     CONFIG_FILE,
     config_from_bytes,
@@ -135,6 +136,11 @@ class HFImageBackbone(Backbone):
     """A local Hugging Face vision encoder (``path``, ``pooling``, ``freeze``)."""
 
     input_kinds = ("image",)
+    parameter_constraints = {
+        "path": [str, os.PathLike, None],  # None (the default) is refused when the model is read
+        "pooling": [StrOptions(set(POOLINGS))],  # "cls" needs a transformer: checked in build
+        "freeze": FREEZE_CONSTRAINT,
+    }
 
     def __init__(
         self, path: str | None = None, pooling: str = "pooler", freeze: bool | int = True
@@ -148,8 +154,6 @@ class HFImageBackbone(Backbone):
         return ImageEncoder(self.path)
 
     def build(self, input_shape: Shape) -> Shape:
-        check_choice(OWNER, "pooling", self.pooling, POOLINGS)
-        freeze = check_freeze(OWNER, self.freeze)
         encoder = getattr(self, "input_encoder_", None)
         # without its encoder (a backbone used on its own) float images are preprocessed here
         self.preprocess_in_forward = encoder is None
@@ -164,7 +168,7 @@ class HFImageBackbone(Backbone):
             )
         folder = None if encoder.from_model_file else str(model_folder(OWNER, self.path))
         self.model = encoder_model(OWNER, config, folder)
-        self.frozen = apply_freeze(OWNER, self.model, freeze)
+        self.frozen = apply_freeze(OWNER, self.model, self.freeze)
         return (_width(config),)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -23,13 +23,15 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
+from numbers import Integral
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from fusekit.plugin import Backbone, EncoderState, Shape, check_choice, check_int
-from fusekit_transformers.freezing import apply_freeze, check_freeze
+from fusekit.plugin import Backbone, EncoderState, Interval, Shape, StrOptions
+from fusekit_transformers.freezing import FREEZE_CONSTRAINT, apply_freeze
 from fusekit_transformers.hf_models import (
     CONFIG_FILE,
     config_from_bytes,
@@ -101,6 +103,14 @@ class HFTextBackbone(Backbone):
         "transformers reads the attention mask on the host once per forward pass, to skip it "
         "where no token is padded (its SDPA fast path)"
     )
+    parameter_constraints = {
+        "path": [str, os.PathLike, None],  # None (the default) is refused when the model is read
+        "pooling": [StrOptions(set(POOLINGS))],
+        # at most the model's max_position_embeddings: checked in build
+        "max_length": [Interval(Integral, 1, None, closed="left")],
+        "freeze": FREEZE_CONSTRAINT,
+        "empty_is_missing": ["boolean"],
+    }
 
     def __init__(
         self,
@@ -121,9 +131,6 @@ class HFTextBackbone(Backbone):
         return HFTextEncoder(self.path, self.max_length, empty_is_missing=self.empty_is_missing)
 
     def build(self, input_shape: Shape) -> Shape:
-        check_choice(OWNER, "pooling", self.pooling, POOLINGS)
-        check_int(OWNER, "max_length", self.max_length)
-        freeze = check_freeze(OWNER, self.freeze)
         encoder = getattr(self, "input_encoder_", None)
         if encoder is None:
             encoder = self.input_encoder().fit(None)
@@ -143,7 +150,7 @@ class HFTextBackbone(Backbone):
         self.model = encoder_model(OWNER, config, folder)
         if isinstance(getattr(self.model, "pooler", None), torch.nn.Module):
             self.model.pooler = None  # BERT-style pooler: unused (the pooling is ours), dropped
-        self.frozen = apply_freeze(OWNER, self.model, freeze)
+        self.frozen = apply_freeze(OWNER, self.model, self.freeze)
         return (int(config.hidden_size),)
 
     def encode(self, x: Tensor, steps: Tensor | None) -> Tensor:

@@ -23,11 +23,13 @@ wordllama version installed later cannot change its predictions.
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from fusekit.plugin import Backbone, Shape, check_fraction, check_int
+from fusekit.plugin import Backbone, Interval, Shape
 from fusekit_transformers.package_files import TENSOR, WEIGHTS, package_file, tokenizer_bytes
 from fusekit_transformers.tokens import TokenizerEncoder
 
@@ -47,6 +49,14 @@ class WordLlamaBackbone(Backbone):
     """Mean of WordLlama token embeddings (``dim``, ``max_length``, ``freeze``, ``projection``)."""
 
     input_kinds = ("text",)
+    parameter_constraints = {
+        "dim": [Interval(Integral, 1, FULL_DIM, closed="both")],  # the shipped matrix's columns
+        "max_length": [Interval(Integral, 1, None, closed="left")],
+        "freeze": ["boolean"],
+        "projection": [Interval(Integral, 1, None, closed="left"), None],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "empty_is_missing": ["boolean"],
+    }
 
     def __init__(
         self,
@@ -74,11 +84,7 @@ class WordLlamaBackbone(Backbone):
         )
 
     def build(self, input_shape: Shape) -> Shape:
-        dim = check_int(OWNER, "dim", self.dim)
-        if dim > FULL_DIM:
-            raise ValueError(
-                f"{OWNER}: dim must be at most {FULL_DIM} (the shipped matrix), got {dim}"
-            )
+        dim = int(self.dim)
         encoder = self.input_encoder_
         vocab = encoder.vocab_size
         dtype = torch.float16 if self.freeze else torch.float32
@@ -95,11 +101,11 @@ class WordLlamaBackbone(Backbone):
             self.register_buffer("embedding", weight)
         else:
             self.embedding = nn.Parameter(weight)
-        self.drop = nn.Dropout(check_fraction(OWNER, "dropout", self.dropout))
+        self.drop = nn.Dropout(float(self.dropout))
         if self.projection is None:
             self.project: nn.Module = nn.Identity()
             return (dim,)
-        width = check_int(OWNER, "projection", self.projection)
+        width = int(self.projection)
         self.project = nn.Linear(dim, width)
         return (width,)
 

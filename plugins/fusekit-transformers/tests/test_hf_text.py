@@ -130,7 +130,7 @@ def test_freeze_all_none_or_all_but_the_last_layers(bert):
         assert same == (name not in expected), name
     with pytest.raises(ValueError, match="freeze=3 asks to train the last 3 layers, but the"):
         _model(bert, backbone__text__freeze=3).fit(X, y)
-    with pytest.raises(ValueError, match="freeze must be True"):
+    with pytest.raises(ValueError, match="'freeze' parameter of backbone of 'text' hf_text"):
         _model(bert, backbone__text__freeze="some").fit(X, y)
 
 

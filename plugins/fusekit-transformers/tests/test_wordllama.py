@@ -149,7 +149,7 @@ def test_a_tokenizer_file_altered_in_the_model_is_refused():
 
 def test_dim_beyond_the_shipped_matrix_is_refused():
     X, y = _frame()
-    with pytest.raises(ValueError, match="dim must be at most 256"):
+    with pytest.raises(ValueError, match=r"'dim' parameter .* in the range \[1, 256\]"):
         _model(backbone__text__dim=512).fit(X, y)
 
 

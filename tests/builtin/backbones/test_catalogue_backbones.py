@@ -87,7 +87,6 @@ def test_cnn2d_pools_an_image_to_a_vector():
         (Conv1dBackbone(), (5,), r"conv1d backbone: needs sequence input of shape \(T, d\)"),
         (Conv1dBackbone(kernel_size=4), (5, 2), "kernel_size must be odd"),
         (GRUBackbone(), (2, 4, 4), r"gru backbone: needs sequence input"),
-        (GRUBackbone(hidden=0), (5, 2), "hidden must be an integer >= 1, got 0"),
         (TransformerBackbone(dim=10, heads=3), (5, 2), "dim must be divisible by heads"),
         (CNN2dBackbone(), (5, 2), r"cnn2d backbone: needs image input of shape \(C, H, W\)"),
     ],

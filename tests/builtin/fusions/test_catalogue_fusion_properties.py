@@ -1,9 +1,11 @@
 """Properties from each fusion's paper, checked on the built layers directly."""
 
 import math
+import re
 
 import pytest
 import torch
+from sklearn.utils._param_validation import InvalidParameterError
 
 from fusekit.builtin.attention_fusion import AttentionFusion
 from fusekit.builtin.crossmodal_fusion import CrossmodalFusion
@@ -12,7 +14,7 @@ from fusekit.builtin.gated_fusion import GatedFusion
 from fusekit.builtin.lowrank_fusion import LowRankFusion
 from fusekit.builtin.sum_fusion import MeanFusion, SumFusion
 from fusekit.builtin.tensor_fusion import TensorFusion
-from fusekit.engine.registry import get_registry
+from fusekit.engine.resolve import resolve
 from fusekit.plugin import BuildSpec, FusionOutput
 
 
@@ -219,21 +221,28 @@ def test_crossmodal_attends_over_source_steps():
 @pytest.mark.parametrize(
     ("name", "params", "message"),
     [
-        ("sum", {"dim": 0}, "dim must be an integer >= 1, got 0"),
-        ("mean", {"activation": "swish"}, "activation='swish'"),
-        ("tensor", {"dim": -1}, "dim must be an integer >= 1"),
-        ("lowrank", {"rank": 0}, "rank must be an integer >= 1, got 0"),
-        ("gated", {"dim": 2.5}, "dim must be an integer >= 1, got 2.5"),
-        ("attention", {"attention_dim": 0}, "attention_dim"),
-        ("crossmodal", {"dim": 10, "heads": 4}, "dim must be divisible by heads"),
-        ("crossmodal", {"dropout": 1.5}, "dropout must be a number in"),
-        ("embracenet", {"dim": "big"}, "dim must be an integer"),
+        ("sum", {"dim": 0}, "'dim' parameter of fusion sum must be an int in the range [1, inf)"),
+        ("mean", {"activation": "swish"}, "'activation' parameter of fusion mean must be a str"),
+        ("tensor", {"dim": -1}, "'dim' parameter of fusion tensor must be an int"),
+        ("lowrank", {"rank": 0}, "'rank' parameter of fusion lowrank must be an int"),
+        ("gated", {"dim": 2.5}, "'dim' parameter of fusion gated must be an int"),
+        ("attention", {"attention_dim": 0}, "'attention_dim' parameter of fusion attention"),
+        (
+            "crossmodal",
+            {"dropout": 1.5},
+            "'dropout' parameter of fusion crossmodal must be a float",
+        ),
+        ("embracenet", {"dim": "big"}, "'dim' parameter of fusion embracenet must be an int"),
     ],
 )
-def test_bad_parameters_raise_a_clear_value_error(name, params, message):
-    cls = get_registry().get("fusion", name)
-    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace("+", r"\+")):
-        cls(**params).build(_spec(3, 2))
+def test_bad_parameters_are_refused_by_name_when_resolved(name, params, message):
+    with pytest.raises(InvalidParameterError, match=re.escape(message)):
+        resolve("fusion", name, params)
+
+
+def test_dim_not_divisible_by_heads_is_refused_at_build():
+    with pytest.raises(ValueError, match="crossmodal fusion: dim must be divisible by heads"):
+        CrossmodalFusion(dim=10, heads=4).build(_spec(3, 2))
 
 
 def test_tensor_width_grows_as_the_paper_says():

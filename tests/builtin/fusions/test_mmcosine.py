@@ -80,5 +80,5 @@ def test_regression_and_bad_scaling_are_refused():
     X, y = make_data(2)
     with pytest.raises(ValueError, match="mmcosine: needs a classification task"):
         FusionRegressor(fusion="mmcosine", max_epochs=1).fit(X, y.astype(float))
-    with pytest.raises(ValueError, match="mmcosine: scaling must be a number > 0"):
+    with pytest.raises(ValueError, match=r"'scaling' parameter of fusion mmcosine must be"):
         FusionClassifier(fusion="mmcosine", fusion__scaling=0, max_epochs=1).fit(X, y)

@@ -230,8 +230,8 @@ def test_scales_encoder_weights_only_inside_the_window(epoch):
 @pytest.mark.parametrize(
     "params, message",
     [
-        ({"alpha": -0.1}, "agm: alpha must be a number >= 0"),
-        ({"start_epoch": -1}, "agm: start_epoch must be >= 0"),
+        ({"alpha": -0.1}, "'alpha' parameter of weighting agm must be a float"),
+        ({"start_epoch": -1}, "'start_epoch' parameter of weighting agm must be an int"),
         (
             {"start_epoch": 3, "end_epoch": 2},
             r"agm: end_epoch must be None or >= start_epoch \(3\)",

@@ -283,8 +283,8 @@ def test_regression_is_refused():
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"sigma": 1.5}, "amco: sigma must be a number in"),
-        ({"eps": 0}, "amco: eps must be a number > 0"),
+        ({"sigma": 1.5}, "'sigma' parameter of weighting amco must be a float"),
+        ({"eps": 0}, "'eps' parameter of weighting amco must be a float"),
         ({"start_epoch": 3, "end_epoch": 1}, "amco: end_epoch must be None or >= start_epoch"),
     ],
 )

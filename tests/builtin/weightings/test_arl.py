@@ -216,10 +216,10 @@ def test_regression_is_refused():
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"gamma": -1.0}, "arl: gamma must be a number >= 0"),
-        ({"temperature": -1.0}, "arl: temperature must be a number >= 0"),
-        ({"warmup_epochs": -1}, "arl: warmup_epochs must be an integer >= 0"),
-        ({"coefficients": "paper"}, "arl: coefficients='paper'; expected one of"),
+        ({"gamma": -1.0}, "'gamma' parameter of weighting arl must be a float"),
+        ({"temperature": -1.0}, "'temperature' parameter of weighting arl must be"),
+        ({"warmup_epochs": -1}, "'warmup_epochs' parameter of weighting arl must be"),
+        ({"coefficients": "paper"}, "'coefficients' parameter of weighting arl must be a str"),
     ],
 )
 def test_bad_parameters_are_clear_errors(params, message):

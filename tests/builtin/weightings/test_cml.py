@@ -196,9 +196,9 @@ def test_regression_is_refused():
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"lam": -0.1}, "cml: lam must be a number >= 0"),
+        ({"lam": -0.1}, "'lam' parameter of weighting cml must be a float"),
         ({"start_epoch": 3, "end_epoch": 1}, "cml: end_epoch must be None or >= start_epoch"),
-        ({"subset_loss": "yes"}, "cml: subset_loss must be True or False"),
+        ({"subset_loss": "yes"}, "'subset_loss' parameter of weighting cml must be"),
     ],
 )
 def test_bad_parameters_name_themselves(params, message):

@@ -107,9 +107,12 @@ def test_default_head_loss_weight_is_one():
 @pytest.mark.parametrize(
     ("parameters", "message"),
     [
-        ({"temperature": 0.0}, "energy: temperature must be > 0, got 0.0"),
-        ({"weight_temperature": -1.0}, "energy: weight_temperature must be > 0, got -1.0"),
-        ({"aux_weight": -1.0}, "energy: aux_weight must be a number >= 0, got -1.0"),
+        ({"temperature": 0.0}, r"'temperature' parameter of weighting energy .* Got 0\.0 instead"),
+        (
+            {"weight_temperature": -1.0},
+            r"'weight_temperature' parameter of weighting energy .* Got -1\.0",
+        ),
+        ({"aux_weight": -1.0}, r"'aux_weight' parameter of weighting energy .* Got -1\.0"),
     ],
 )
 def test_bad_parameter_names_itself_and_its_value(parameters, message):

@@ -181,15 +181,17 @@ def test_too_few_rows_for_a_held_out_split():
 @pytest.mark.parametrize(
     "params, message",
     [
-        ({"super_epoch": 0}, "gradient_blending: super_epoch must be >= 1, got 0"),
-        ({"estimate_epochs": 0}, "gradient_blending: estimate_epochs must be >= 1, got 0"),
+        ({"super_epoch": 0}, "'super_epoch' parameter of weighting gradient_blending must be"),
+        ({"estimate_epochs": 0}, "'estimate_epochs' parameter of weighting gradient_blending"),
         (
             {"validation_fraction": 0.0},
-            r"gradient_blending: validation_fraction must be in \(0, 1\)",
+            r"'validation_fraction' parameter of weighting gradient_blending must be a float in "
+            r"the range \(0\.0, 1\.0\)",
         ),
         (
             {"validation_fraction": 1.0},
-            r"gradient_blending: validation_fraction must be in \(0, 1\)",
+            r"'validation_fraction' parameter of weighting gradient_blending must be a float in "
+            r"the range \(0\.0, 1\.0\)",
         ),
     ],
 )

@@ -229,7 +229,9 @@ def test_conditional_utilization_rates_by_hand():
 def test_bad_parameter_is_a_clear_error(parameter, value):
     X, y = make_data(2)
     model = FusionClassifier(weighting="greedy", max_epochs=1, **{f"weighting__{parameter}": value})
-    with pytest.raises(ValueError, match=f"greedy: {parameter}") as raised:
+    with pytest.raises(
+        ValueError, match=f"'{parameter}' parameter of weighting greedy must be"
+    ) as raised:
         model.fit(X, y)
     assert repr(value) in str(raised.value)
 

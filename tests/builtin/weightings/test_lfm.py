@@ -226,8 +226,8 @@ def test_regression_is_refused():
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"lr_alpha": -1.0}, "lfm: lr_alpha must be"),
-        ({"unimodal": "probes"}, "lfm: unimodal='probes'; expected one of"),
+        ({"lr_alpha": -1.0}, "'lr_alpha' parameter of weighting lfm must be"),
+        ({"unimodal": "probes"}, "'unimodal' parameter of weighting lfm must be a str among"),
     ],
 )
 def test_bad_parameters_name_themselves(params, message):
