@@ -17,18 +17,27 @@ one unit). Other constraints a parameter may list: ``"boolean"``, ``None``, a ty
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from sklearn.utils._param_validation import Interval as _SklearnInterval
 from sklearn.utils._param_validation import (
     InvalidParameterError,
     Options,
     StrOptions,
+    make_constraint,
     validate_parameter_constraints,
 )
 
-__all__ = ["Interval", "InvalidParameterError", "Options", "StrOptions", "check_declared"]
+__all__ = [
+    "Interval",
+    "InvalidParameterError",
+    "Options",
+    "SequenceOf",
+    "StrOptions",
+    "check_declared",
+]
 
 
 class Interval(_SklearnInterval):
@@ -47,3 +56,26 @@ def check_declared(
     validate_parameter_constraints(
         dict(constraints), {k: v for k, v in params.items() if k in constraints}, label
     )
+
+
+class SequenceOf(Options):
+    """A list, tuple or 1-d array (not a string) of at least ``min_length`` items, each one
+    satisfying the constraint ``item``: ``SequenceOf(Interval(Real, 0, None, closed="left"))``.
+
+    scikit-learn has no constraint on a sequence's items, and its checker takes only its own
+    constraint types, so this is one of them (an :class:`Options`) with its own test."""
+
+    def __init__(self, item: Any, min_length: int = 1) -> None:
+        super().__init__(object, set())
+        self.item = make_constraint(item)
+        self.min_length = min_length
+
+    def is_satisfied_by(self, val: Any) -> bool:
+        if isinstance(val, str | bytes):
+            return False
+        if not (isinstance(val, Sequence) or (isinstance(val, np.ndarray) and val.ndim == 1)):
+            return False
+        return len(val) >= self.min_length and all(self.item.is_satisfied_by(v) for v in val)
+
+    def __str__(self) -> str:
+        return f"a sequence of at least {self.min_length} item(s), each {self.item}"
