@@ -17,10 +17,9 @@ one unit). Other constraints a parameter may list: ``"boolean"``, ``None``, a ty
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 from sklearn.utils._param_validation import Interval as _SklearnInterval
 from sklearn.utils._param_validation import (
     InvalidParameterError,
@@ -30,14 +29,8 @@ from sklearn.utils._param_validation import (
     validate_parameter_constraints,
 )
 
-__all__ = [
-    "Interval",
-    "InvalidParameterError",
-    "Options",
-    "SequenceOf",
-    "StrOptions",
-    "check_declared",
-]
+__all__ = ["Interval", "InvalidParameterError", "Options", "StrOptions", "check_declared"]
+__all__ += ["SequenceOf"]
 
 
 class Interval(_SklearnInterval):
@@ -59,23 +52,25 @@ def check_declared(
 
 
 class SequenceOf(Options):
-    """A list, tuple or 1-d array (not a string) of at least ``min_length`` items, each one
-    satisfying the constraint ``item``: ``SequenceOf(Interval(Real, 0, None, closed="left"))``.
+    """A list or tuple of ``length`` items (any number when ``None``), each satisfying ``item``
+    (``SequenceOf(Interval(Integral, 1, None, closed="left"), length=2)``: a pair of sizes).
 
-    scikit-learn has no constraint on a sequence's items, and its checker takes only its own
-    constraint types, so this is one of them (an :class:`Options`) with its own test."""
+    scikit-learn has no constraint on a sequence's items, so this one composes its constraints;
+    it is an ``Options`` only because scikit-learn's check takes no constraint classes but its
+    own (and their subclasses)."""
 
-    def __init__(self, item: Any, min_length: int = 1) -> None:
+    def __init__(self, item: Any, length: int | None = None) -> None:
         super().__init__(object, set())
         self.item = make_constraint(item)
-        self.min_length = min_length
+        self.length = length
 
     def is_satisfied_by(self, val: Any) -> bool:
-        if isinstance(val, str | bytes):
-            return False
-        if not (isinstance(val, Sequence) or (isinstance(val, np.ndarray) and val.ndim == 1)):
-            return False
-        return len(val) >= self.min_length and all(self.item.is_satisfied_by(v) for v in val)
+        return (
+            isinstance(val, list | tuple)
+            and (self.length is None or len(val) == self.length)
+            and all(self.item.is_satisfied_by(v) for v in val)
+        )
 
     def __str__(self) -> str:
-        return f"a sequence of at least {self.min_length} item(s), each {self.item}"
+        count = "" if self.length is None else f"{self.length} "
+        return f"a list or tuple of {count}items, each {self.item}"

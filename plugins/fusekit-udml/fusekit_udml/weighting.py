@@ -274,6 +274,10 @@ class UDMLWeighting(Weighting):
 
     def build(self, spec: BuildSpec) -> None:
         self.settings_ = self._resolve()
+        if not self.noise_levels:  # each item: its declaration
+            raise ValueError(
+                f"udml: noise_levels must hold at least one level, got {self.noise_levels!r}."
+            )
         self.names_ = spec.names
         activation = _ACTIVATIONS[self.estimator_activation]
         self.mean_heads = nn.ModuleDict()

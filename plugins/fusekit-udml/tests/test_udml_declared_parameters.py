@@ -20,7 +20,6 @@ from fusekit.testing.fixtures import make_data
 BAD = [
     ("preset", "cvpr"),
     ("stage1_fraction", 1.5),
-    ("noise_levels", ()),
     ("noise_levels", (0, -1)),
     ("noise_levels", 3),
     ("clean_fraction", -0.1),
@@ -63,6 +62,13 @@ def test_a_bad_value_is_refused_at_fit_by_name(parameter, value):
     message = str(raised.value)
     assert message.startswith(f"The {parameter!r} parameter of weighting udml must be"), message
     assert not hasattr(model, "module_")
+
+
+def test_no_noise_level_is_refused_at_build():
+    X, y = make_data(2, n=12)
+    model = FusionClassifier(weighting="udml", weighting__noise_levels=(), max_epochs=1)
+    with pytest.raises(ValueError, match=r"udml: noise_levels must hold at least one level"):
+        model.fit(X, y)
 
 
 def test_values_at_the_bounds_are_accepted():
