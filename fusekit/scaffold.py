@@ -55,7 +55,9 @@ FusionClassifier({kind}="{name}").fit(X, y)
 ```
 
 Replace the method in `{package}/__init__.py` with yours: keep the docstring's paper, equations
-and shapes up to date, keep hyperparameters in `__init__` only, build layers in `build`.
+and shapes up to date, keep hyperparameters in `__init__` only and declare what each may be in
+`parameter_constraints` (fusekit checks them when it resolves the {kind}, before `build`), build
+layers in `build`.
 """
 
 HEADER = '''\
@@ -81,6 +83,8 @@ BODIES = {
         '''\
 class {cls}(Fusion):
     """Mean of per-modality projections over the present modalities."""
+
+    parameter_constraints = {{"width": [Interval(Integral, 1, None, closed="left")]}}
 
     def __init__(self, width: int = 32) -> None:
         super().__init__()
@@ -109,6 +113,7 @@ class {cls}(Backbone):
     """One linear layer with ReLU, per time step for sequences."""
 
     input_kinds = ("vector", "sequence")
+    parameter_constraints = {{"width": [Interval(Integral, 1, None, closed="left")]}}
 
     def __init__(self, width: int = 32) -> None:
         super().__init__()
@@ -129,6 +134,8 @@ class {cls}(Backbone):
         '''\
 class {cls}(Calibration):
     """Gate each modality's channels with a context from the other present modalities."""
+
+    parameter_constraints = {{"dim": [Interval(Integral, 1, None, closed="left")]}}
 
     def __init__(self, dim: int = 16) -> None:
         super().__init__()
@@ -176,6 +183,8 @@ class {cls}(Calibration):
 class {cls}(Weighting):
     """Learned global modality weights, renormalised over present modalities."""
 
+    parameter_constraints = {{"temperature": [Interval(Real, 0, None, closed="neither")]}}
+
     def __init__(self, temperature: float = 1.0) -> None:
         super().__init__()
         self.temperature = temperature
@@ -209,6 +218,7 @@ TEST = '''\
 """fusekit's contract checks on {name}, plus a run inside GridSearchCV."""
 
 import numpy as np
+import pytest
 import torch
 from fusekit import FusionClassifier, Modalities
 from fusekit.testing import parametrize_with_checks
@@ -228,6 +238,14 @@ def test_grid_search_finds_it_by_name():
     search = GridSearchCV(FusionClassifier(max_epochs=3), grid, cv=2)
     search.fit(X, y)
     assert len(search.cv_results_["params"]) == 2
+
+
+def test_a_bad_parameter_is_refused_by_name_at_fit():
+    rng = np.random.default_rng(0)
+    X, y = Modalities(a=rng.normal(size=(20, 4)), b=rng.normal(size=(20, 3))), np.arange(20) % 2
+    model = FusionClassifier({kind}="{name}", {kind}__{parameter}={bad!r})
+    with pytest.raises(ValueError, match="The '{parameter}' parameter of {kind}"):
+        model.fit(X, y)  # parameter_constraints, checked before anything is built
 '''
 
 CONFTEST = '''\
@@ -252,17 +270,31 @@ def pytest_configure(config: pytest.Config) -> None:
 
 # Everything a plugin needs is in fusekit.plugin (the contract); plugins import nothing else.
 IMPORTS = {
-    "fusion": "import torch\n"
-    "from fusekit.plugin import BuildSpec, Fusion, FusionOutput, as_vector, hookimpl, vector_size\n"
+    "fusion": "from numbers import Integral\n\n"
+    "import torch\n"
+    "from fusekit.plugin import BuildSpec, Fusion, FusionOutput, Interval, as_vector, hookimpl\n"
+    "from fusekit.plugin import vector_size\n"
     "from torch import Tensor, nn",
-    "backbone": "from fusekit.plugin import Backbone, hookimpl\nfrom torch import Tensor, nn",
-    "calibration": "import torch\n"
-    "from fusekit.plugin import BuildSpec, Calibration, FusionOutput, as_vector, expand_mask\n"
-    "from fusekit.plugin import hookimpl, vector_size\n"
+    "backbone": "from numbers import Integral\n\n"
+    "from fusekit.plugin import Backbone, Interval, hookimpl\nfrom torch import Tensor, nn",
+    "calibration": "from numbers import Integral\n\n"
+    "import torch\n"
+    "from fusekit.plugin import BuildSpec, Calibration, FusionOutput, Interval, as_vector\n"
+    "from fusekit.plugin import expand_mask, hookimpl, vector_size\n"
     "from torch import Tensor, nn",
-    "weighting": "import torch\n"
-    "from fusekit.plugin import BuildSpec, FusionOutput, Weighting, expand_mask, hookimpl\n"
+    "weighting": "from numbers import Real\n\n"
+    "import torch\n"
+    "from fusekit.plugin import BuildSpec, FusionOutput, Interval, Weighting, expand_mask\n"
+    "from fusekit.plugin import hookimpl\n"
     "from torch import Tensor, nn",
+}
+
+#: A parameter of each template and a value its declaration refuses (the generated test's).
+BAD_PARAMETER = {
+    "fusion": ("width", 0),
+    "backbone": ("width", 0),
+    "calibration": ("dim", 0),
+    "weighting": ("temperature", 0.0),
 }
 
 DEFAULTS = {kind: KINDS[kind].default for kind in COMPONENT_KINDS}
@@ -314,6 +346,12 @@ def new_plugin(name: str, kind: str, directory: Path | str = ".") -> Path:
     )
     (root / "tests" / "conftest.py").write_text(CONFTEST)
     (root / "tests" / f"test_{method}.py").write_text(
-        TEST.format(kind=kind, name=method, default=DEFAULTS[kind])
+        TEST.format(
+            kind=kind,
+            name=method,
+            default=DEFAULTS[kind],
+            parameter=BAD_PARAMETER[kind][0],
+            bad=BAD_PARAMETER[kind][1],
+        )
     )
     return root

@@ -44,6 +44,7 @@ Differences between the code and this module, and the pick:
 from __future__ import annotations
 
 from itertools import combinations
+from numbers import Integral
 
 import torch
 from torch import Tensor
@@ -52,10 +53,11 @@ from torch.nn import functional as F
 from fusekit.plugin import (
     BuildSpec,
     FusionOutput,
+    Interval,
     LossContext,
+    StrOptions,
     TrainingContext,
     Weighting,
-    check_choice,
     check_window,
     concat_head_logits,
     hookimpl,
@@ -91,6 +93,12 @@ class MBSDWeighting(Weighting):
     """MBSD: pull unimodal predictions together where one is right, weighted by their gap."""
 
     supported_tasks = ("classification",)
+    parameter_constraints = {
+        "start_epoch": [Interval(Integral, 0, None, closed="left")],
+        "end_epoch": [Interval(Integral, 0, None, closed="left"), None],
+        "kl_input": [StrOptions(set(_KL_INPUT))],
+        "unimodal": [StrOptions(set(_UNIMODAL))],
+    }
 
     #: Data-parallel: per-sample terms, averaged per process and across processes by DDP.
     data_parallel_safe = True
@@ -112,9 +120,7 @@ class MBSDWeighting(Weighting):
     def build(self, spec: BuildSpec) -> None:
         if spec.task != "classification":
             raise ValueError(f"mbsd: needs a classification task (softmax), got {spec.task}")
-        check_window("mbsd", self.start_epoch, self.end_epoch)
-        check_choice("mbsd", "kl_input", self.kl_input, _KL_INPUT)
-        check_choice("mbsd", "unimodal", self.unimodal, _UNIMODAL)
+        check_window("mbsd", self.start_epoch, self.end_epoch)  # end_epoch >= start_epoch
         self.names = spec.names
         self.widths = [vector_size(spec.feature_shapes[m]) for m in spec.names]
         self.epoch = 0

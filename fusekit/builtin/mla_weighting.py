@@ -45,6 +45,7 @@ trains the same modality and updates P alike.
 from __future__ import annotations
 
 import math
+from numbers import Integral
 
 import torch
 from torch import Tensor, nn
@@ -53,6 +54,7 @@ from torch.nn import functional as F
 from fusekit.plugin import (
     BuildSpec,
     FusionOutput,
+    Interval,
     LossContext,
     TrainingContext,
     Weighting,
@@ -96,6 +98,7 @@ class MLAWeighting(Weighting):
     """MLA: alternating unimodal training through a shared head, entropy-weighted fusion."""
 
     supported_tasks = ("classification",)
+    parameter_constraints = {"shared_dim": [Interval(Integral, 1, None, closed="left"), None]}
 
     needs_host_values = (
         "each step trains one modality, the next one present in the batch: which head's loss and "
@@ -112,13 +115,7 @@ class MLAWeighting(Weighting):
         if spec.task != "classification":
             raise ValueError(f"mla: needs a classification task (entropy fusion), got {spec.task}")
         widths = [vector_size(spec.feature_shapes[m]) for m in spec.names]
-        if self.shared_dim is not None and not (
-            isinstance(self.shared_dim, int) and self.shared_dim >= 1
-        ):
-            raise ValueError(
-                f"mla: shared_dim must be None or an int >= 1, got {self.shared_dim!r}"
-            )
-        width = self.shared_dim or max(widths)
+        width = int(self.shared_dim or max(widths))
         self.names = spec.names
         self.adapters = nn.ModuleList(
             [nn.Identity() if w == width else nn.Linear(w, width) for w in widths]

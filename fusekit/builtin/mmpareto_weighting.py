@@ -36,12 +36,15 @@ shards averages over those).
 
 from __future__ import annotations
 
+from numbers import Real
+
 import torch
 from torch import Tensor, nn
 
 from fusekit.plugin import (
     BuildSpec,
     FusionOutput,
+    Interval,
     LossContext,
     NetworkView,
     TrainingContext,
@@ -100,6 +103,7 @@ class MMParetoWeighting(Weighting):
     #: Data-parallel: g_mm and g_m come from ``autograd.grad`` on each process's shard, which DDP
     #: does not average; ``agreed`` averages them before the Pareto weights are computed.
     data_parallel_safe = True
+    parameter_constraints = {"gamma": [Interval(Real, 0, None, closed="neither")]}
 
     needs_unimodal_heads = True
     needs_host_values = (
@@ -113,8 +117,6 @@ class MMParetoWeighting(Weighting):
         self.gamma = gamma
 
     def build(self, spec: BuildSpec) -> None:
-        if not float(self.gamma) > 0:
-            raise ValueError(f"mmpareto: gamma must be > 0, got {self.gamma!r}")
         self.names = spec.names
         # {m: (parameters, g_mm per parameter, g_m per parameter)} of the current batch
         self.pending: dict[str, tuple[list[nn.Parameter], list[Tensor], list[Tensor]]] = {}

@@ -10,9 +10,11 @@ uniformly. Prediction is unaffected.
 
 from __future__ import annotations
 
+from numbers import Real
+
 import torch
 
-from fusekit.plugin import ModalityBatch, Weighting, hookimpl
+from fusekit.plugin import Interval, ModalityBatch, Weighting, hookimpl
 
 
 class ModalityDropout(Weighting):
@@ -26,6 +28,10 @@ class ModalityDropout(Weighting):
     #: Independent per-row draws (each process draws its own): nothing to agree.
     data_parallel_safe = True
     perturbs_mask_only = True  # batch.with_mask: present rows keep their features
+    parameter_constraints = {
+        "p": [Interval(Real, 0, 1, closed="both")],
+        "keep_one": ["boolean"],
+    }
 
     def __init__(self, p: float = 0.25, keep_one: bool = True) -> None:
         super().__init__()
@@ -33,8 +39,6 @@ class ModalityDropout(Weighting):
         self.keep_one = keep_one
 
     def perturb(self, batch: ModalityBatch) -> ModalityBatch:
-        if not 0.0 <= float(self.p) <= 1.0:
-            raise ValueError(f"modality_dropout: p must be in [0, 1], got {self.p}")
         mask = batch.mask  # (B, M) bool
         keep = torch.rand(mask.shape, device=mask.device) >= float(self.p)
         dropped = mask & keep

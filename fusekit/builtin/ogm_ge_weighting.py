@@ -38,6 +38,8 @@ Choices, following the official code and BalanceMM (``OGM_trainer.py``) where th
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import torch
 from torch import Tensor
 from torch.nn import functional as F
@@ -45,11 +47,14 @@ from torch.nn import functional as F
 from fusekit.plugin import (
     BuildSpec,
     FusionOutput,
+    Interval,
     LossContext,
     NetworkView,
+    StrOptions,
     TrainingContext,
     Weighting,
     as_vector,
+    check_window,
     global_present_mean,
     hookimpl,
     present_mean,
@@ -92,6 +97,14 @@ class OGMGEWeighting(Weighting):
     """OGM-GE: slow the dominant modality's encoder by 1 − tanh(α·ρ) and add gradient noise."""
 
     supported_tasks = ("classification",)
+    parameter_constraints = {
+        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "start_epoch": [Interval(Integral, 0, None, closed="left")],
+        "end_epoch": [Interval(Integral, 0, None, closed="left"), None],
+        "noise": ["boolean"],
+        "unimodal": [StrOptions(set(_UNIMODAL))],
+        "min_param_dim": [Interval(Integral, 0, None, closed="left")],
+    }
 
     #: s_m over the global batch and the GE noise drawn alike in every process (see
     #: ``_standard_noise``); the modulation edits the averaged gradients after backward.
@@ -120,15 +133,7 @@ class OGMGEWeighting(Weighting):
             raise ValueError(
                 f"ogm_ge: needs a classification task (softmax scores), got {spec.task}"
             )
-        if self.unimodal not in _UNIMODAL:
-            raise ValueError(f"ogm_ge: unimodal must be one of {_UNIMODAL}, got {self.unimodal!r}")
-        if not float(self.alpha) > 0:
-            raise ValueError(f"ogm_ge: alpha must be > 0, got {self.alpha!r}")
-        if self.end_epoch is not None and int(self.end_epoch) < int(self.start_epoch):
-            raise ValueError(
-                f"ogm_ge: end_epoch must be >= start_epoch ({self.start_epoch}), "
-                f"got {self.end_epoch}"
-            )
+        check_window("ogm_ge", self.start_epoch, self.end_epoch)  # end_epoch >= start_epoch
         self.names = spec.names
         self.coefficients: Tensor | None = None  # (M,) from the last training batch
         self._split = self.unimodal == "split_head"

@@ -49,6 +49,8 @@ Choices, following the code where it is explicit, and where it is silent:
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import torch
 from torch import Tensor
 from torch.nn import functional as F
@@ -56,13 +58,14 @@ from torch.nn import functional as F
 from fusekit.plugin import (
     BuildSpec,
     FusionOutput,
+    Interval,
     LossContext,
     NetworkView,
+    StrOptions,
     TrainingContext,
     Weighting,
     as_vector,
     broadcast,
-    check_choice,
     expand_mask,
     global_present_mean,
     hookimpl,
@@ -139,6 +142,13 @@ class OPMWeighting(Weighting):
     """OPM: drop the dominant modality's features per sample with a probability from ρ."""
 
     supported_tasks = ("classification",)
+    parameter_constraints = {
+        "q_base": [Interval(Real, 0, 1, closed="both")],
+        "lam": [Interval(Real, 0, None, closed="left")],
+        "p_exe": [Interval(Real, 0, 1, closed="both")],
+        "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
+        "unimodal": [StrOptions(set(_UNIMODAL))],
+    }
 
     #: Data-parallel: q from the global batch's scores, one p_exe draw for the global batch.
     data_parallel_safe = True
@@ -162,16 +172,6 @@ class OPMWeighting(Weighting):
     def build(self, spec: BuildSpec) -> None:
         if spec.task != "classification":
             raise ValueError(f"opm: needs a classification task (softmax scores), got {spec.task}")
-        check_choice("opm", "unimodal", self.unimodal, _UNIMODAL)
-        for name in ("q_base", "p_exe"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-                raise ValueError(f"opm: {name} must be a number in [0, 1], got {value!r}")
-        if isinstance(self.lam, bool) or not isinstance(self.lam, int | float) or self.lam < 0:
-            raise ValueError(f"opm: lam must be a number >= 0, got {self.lam!r}")
-        epochs = self.warmup_epochs
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-            raise ValueError(f"opm: warmup_epochs must be an integer >= 0, got {epochs!r}")
         self.names = spec.names
         self.register_buffer(
             "widths",

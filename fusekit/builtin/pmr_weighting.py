@@ -36,6 +36,8 @@ prototypes come from every training row, which every process holds.
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import torch
 from torch import Tensor
 from torch.nn import functional as F
@@ -43,11 +45,11 @@ from torch.nn import functional as F
 from fusekit.plugin import (
     BuildSpec,
     FusionOutput,
+    Interval,
     LossContext,
     TrainingContext,
     Weighting,
     as_vector,
-    check_non_negative,
     check_window,
     global_present_mean,
     hookimpl,
@@ -118,6 +120,14 @@ class PMRWeighting(Weighting):
     #: Data-parallel: the scores s_m over the global batch (global_present_mean); the prototypes
     #: from every training row, which every process holds.
     data_parallel_safe = True
+    parameter_constraints = {
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "mu": [Interval(Real, 0, None, closed="left")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "start_epoch": [Interval(Integral, 0, None, closed="left")],
+        "end_epoch": [Interval(Integral, 0, None, closed="left"), None],
+        "entropy_epochs": [Interval(Integral, 0, None, closed="left")],
+    }
     #: The prototypes of Eq. (2) are class means over every training row at each epoch's start
     #: (``ctx.data``; partial_fit: the chunk), which a streamed fit does not hold in memory.
     needs_training_data = True
@@ -144,12 +154,7 @@ class PMRWeighting(Weighting):
             raise ValueError(
                 f"pmr: needs a classification task (class prototypes), got {spec.task}"
             )
-        check_non_negative("pmr", "alpha", self.alpha)
-        check_non_negative("pmr", "mu", self.mu)
-        check_non_negative("pmr", "entropy_epochs", self.entropy_epochs)
-        if not 0.0 <= float(self.momentum) < 1.0:
-            raise ValueError(f"pmr: momentum must be a number in [0, 1), got {self.momentum!r}")
-        check_window("pmr", self.start_epoch, self.end_epoch)
+        check_window("pmr", self.start_epoch, self.end_epoch)  # end_epoch >= start_epoch
         self.names = spec.names
         for position, name in enumerate(spec.names):
             width = vector_size(spec.feature_shapes[name])

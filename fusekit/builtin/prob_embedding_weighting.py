@@ -22,16 +22,18 @@ weight 0 and no KL term.
 
 from __future__ import annotations
 
+from numbers import Real
+
 import torch
 from torch import Tensor, nn
 
 from fusekit.plugin import (
     BuildSpec,
     FusionOutput,
+    Interval,
     LossContext,
     Weighting,
     as_vector,
-    check_non_negative,
     hookimpl,
     present_mean,
     present_softmax,
@@ -52,6 +54,10 @@ class ProbEmbeddingWeighting(Weighting):
 
     #: Per-sample weights, sampling noise and loss means: nothing to agree across processes.
     data_parallel_safe = True
+    parameter_constraints = {
+        "kl_weight": [Interval(Real, 0, None, closed="left")],
+        "sample": ["boolean"],
+    }
 
     def __init__(self, kl_weight: float = 0.01, sample: bool = True) -> None:
         super().__init__()
@@ -59,7 +65,6 @@ class ProbEmbeddingWeighting(Weighting):
         self.sample = sample
 
     def build(self, spec: BuildSpec) -> None:
-        check_non_negative("prob_embedding", "kl_weight", self.kl_weight)
         self.names = spec.names
         self.log_variance_heads = nn.ModuleDict(
             {

@@ -40,16 +40,18 @@ unimodal logits (an extra ``network.fuse`` call by another plugin) the fusion's 
 
 from __future__ import annotations
 
+from numbers import Real
+
 import torch
 from torch import Tensor
 
 from fusekit.plugin import (
     BuildSpec,
     FusionOutput,
+    Interval,
     LossContext,
     TrainingContext,
     Weighting,
-    check_non_negative,
     hookimpl,
     present_mean,
     unimodal_losses,
@@ -94,6 +96,11 @@ class QMFWeighting(Weighting):
 
     needs_unimodal_heads = True
     needs_all_training_rows = True  # the loss history has one row per training row
+    parameter_constraints = {
+        "lam": [Interval(Real, 0, None, closed="left")],
+        "temperature": [Interval(Real, 0, None, closed="neither")],
+        "detach_confidence": ["boolean"],
+    }
 
     def __init__(
         self, lam: float = 0.1, temperature: float = 10.0, detach_confidence: bool = True
@@ -107,13 +114,6 @@ class QMFWeighting(Weighting):
         if spec.task != "classification":
             raise ValueError(
                 f"qmf: needs a classification task (energy of logits), got {spec.task}"
-            )
-        check_non_negative("qmf", "lam", self.lam)
-        if not float(self.temperature) > 0:
-            raise ValueError(f"qmf: temperature must be > 0, got {self.temperature!r}")
-        if not isinstance(self.detach_confidence, bool):
-            raise TypeError(
-                f"qmf: detach_confidence must be True or False, got {self.detach_confidence!r}"
             )
         self.names = spec.names
         self.register_buffer("loss_history", torch.zeros(0, len(spec.names)))  # (N, M)

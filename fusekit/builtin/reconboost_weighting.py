@@ -81,8 +81,7 @@ Where the two codes differ, and the picks:
 
 from __future__ import annotations
 
-import math
-import numbers
+from numbers import Integral, Real
 
 import torch
 from torch import Tensor, nn
@@ -91,12 +90,11 @@ from torch.nn import functional as F
 from fusekit.plugin import (
     BuildSpec,
     FusionOutput,
+    Interval,
     LossContext,
     TrainingContext,
     Weighting,
     at_least_float32,
-    check_int,
-    check_non_negative,
     hookimpl,
     zero_absent,
 )
@@ -140,6 +138,14 @@ class ReconBoostWeighting(Weighting):
 
     #: Data-parallel: the phase follows the epoch; the losses are per-row means (see docstring).
     data_parallel_safe = True
+    parameter_constraints = {
+        "weight1": [Interval(Real, 0, None, closed="left")],
+        "weight2": [Interval(Real, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "boost_rate": [Interval(Real, None, None, closed="neither")],  # any finite number
+        "boost_epochs": [Interval(Integral, 1, None, closed="left")],
+        "rectify_epochs": [Interval(Integral, 0, None, closed="left")],
+    }
 
     def __init__(
         self,
@@ -164,16 +170,9 @@ class ReconBoostWeighting(Weighting):
                 f"reconboost: needs a classification task (its boosting weight is a class "
                 f"probability), got {spec.task}"
             )
-        for name in ("weight1", "weight2", "alpha"):
-            check_non_negative("reconboost", name, getattr(self, name))
-        rate = self.boost_rate
-        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not math.isfinite(rate):
-            raise ValueError(f"reconboost: boost_rate must be a finite number, got {rate!r}")
-        check_int("reconboost", "boost_epochs", self.boost_epochs, minimum=1)
-        check_int("reconboost", "rectify_epochs", self.rectify_epochs, minimum=0)
         self.names = spec.names
         #: ρ of (B1), trained in phase 2 (B4).
-        self.rate = nn.Parameter(torch.tensor(float(rate)))
+        self.rate = nn.Parameter(torch.tensor(float(self.boost_rate)))
         self._set_epoch(0)
         #: The phase of every epoch trained so far: a modality name or ``"rectify"``.
         self.phases: list[str] = []

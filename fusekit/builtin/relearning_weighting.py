@@ -50,6 +50,7 @@ Choices:
 from __future__ import annotations
 
 import math
+from numbers import Integral, Real
 
 import numpy as np
 import torch
@@ -58,15 +59,13 @@ from torch import Tensor
 from fusekit.plugin import (
     BuildSpec,
     FusionOutput,
+    Interval,
     LossContext,
     ModalityBatch,
     NetworkView,
     TrainingContext,
     Weighting,
     as_vector,
-    check_fraction,
-    check_int,
-    check_non_negative,
     hookimpl,
 )
 
@@ -118,6 +117,12 @@ class RelearningWeighting(Weighting):
     needs_all_training_rows = True
     #: Not data-parallel: the held-out rows are drawn, and the encoders re-initialised, per process.
     data_parallel_safe = False
+    parameter_constraints = {
+        "move_lambda": [Interval(Real, 0, None, closed="left")],
+        "reinit_epoch": [Interval(Integral, 1, None, closed="left")],
+        "reinit_num": [Interval(Integral, 0, None, closed="left")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+    }
 
     def __init__(
         self,
@@ -135,10 +140,6 @@ class RelearningWeighting(Weighting):
     def build(self, spec: BuildSpec) -> None:
         if spec.task != "classification":
             raise ValueError(f"relearning: needs a classification task (purity), got {spec.task}")
-        check_non_negative("relearning", "move_lambda", self.move_lambda)
-        check_int("relearning", "reinit_epoch", self.reinit_epoch, minimum=1)
-        check_int("relearning", "reinit_num", self.reinit_num, minimum=0)
-        check_fraction("relearning", "validation_fraction", self.validation_fraction)
         self.names = spec.names
         self.n_classes = spec.n_outputs
         self.initial: dict[str, list[Tensor]] = {}

@@ -71,6 +71,7 @@ Choices, and where the two codes differ:
 from __future__ import annotations
 
 import math
+from numbers import Integral
 
 import torch
 from torch import Tensor
@@ -78,13 +79,13 @@ from torch import Tensor
 from fusekit.plugin import (
     BuildSpec,
     FusionOutput,
+    Interval,
     LossContext,
     ModalityBatch,
     NetworkView,
+    StrOptions,
     TrainingContext,
     Weighting,
-    check_choice,
-    check_int,
     hookimpl,
 )
 
@@ -157,6 +158,10 @@ class SampleValuationWeighting(Weighting):
     needs_all_training_rows = True
     #: Not declared data-parallel safe: the values and copies are per training row.
     data_parallel_safe = False
+    parameter_constraints = {
+        "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
+        "value": [StrOptions(set(VALUES))],
+    }
 
     def __init__(self, warmup_epochs: int = 1, value: str = "count") -> None:
         super().__init__()
@@ -169,8 +174,6 @@ class SampleValuationWeighting(Weighting):
                 "sample_valuation: needs a classification task (the value of a coalition is "
                 f"whether its prediction is right), got {spec.task}"
             )
-        check_int("sample_valuation", "warmup_epochs", self.warmup_epochs, minimum=0)
-        check_choice("sample_valuation", "value", self.value, VALUES)
         self.names = spec.names
         #: c of (S3) per training row, ``(N, M)``; training-only state.
         self.register_buffer("copies", torch.zeros(0, len(spec.names)), persistent=False)

@@ -33,6 +33,8 @@ class StaticWeighting(Weighting):
 
     #: Learned parameters only.
     data_parallel_safe = True
+    #: ``init``'s modality names and numbers are checked in ``build``, against the data.
+    parameter_constraints = {"learnable": ["boolean"], "init": [Mapping, None]}
 
     def __init__(self, learnable: bool = True, init: Mapping[str, float] | None = None) -> None:
         super().__init__()

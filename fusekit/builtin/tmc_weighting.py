@@ -28,6 +28,8 @@ gets the uniform Dirichlet. The fusion plugin's output is not used.
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import torch
 from torch import Tensor
 from torch.nn import functional as F
@@ -35,6 +37,7 @@ from torch.nn import functional as F
 from fusekit.plugin import (
     BuildSpec,
     FusionOutput,
+    Interval,
     LossContext,
     TrainingContext,
     Weighting,
@@ -84,6 +87,7 @@ class TMCWeighting(Weighting):
     data_parallel_safe = True
 
     needs_unimodal_heads = True
+    parameter_constraints = {"annealing_epochs": [Interval(Integral, 1, None, closed="left")]}
 
     def __init__(self, annealing_epochs: int = 50) -> None:
         super().__init__()
@@ -94,8 +98,6 @@ class TMCWeighting(Weighting):
             raise ValueError(
                 f"tmc: needs a classification task (Dirichlet opinions), got {spec.task}"
             )
-        if not int(self.annealing_epochs) >= 1:
-            raise ValueError(f"tmc: annealing_epochs must be >= 1, got {self.annealing_epochs!r}")
         self.names = spec.names
         self.epoch = 0
 

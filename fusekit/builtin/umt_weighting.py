@@ -39,18 +39,20 @@ Choices:
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import torch
 from torch import Tensor
 
 from fusekit.plugin import (
     BuildSpec,
     FusionOutput,
+    Interval,
     LossContext,
     ModalityBatch,
     NetworkView,
     TrainingContext,
     Weighting,
-    check_non_negative,
     check_window,
     hookimpl,
     in_window,
@@ -101,6 +103,12 @@ class UMTWeighting(Weighting):
     needs_all_training_rows = True
     #: Not data-parallel: each process would train its own teachers, with its own random stream.
     data_parallel_safe = False
+    parameter_constraints = {
+        "scaling": [Interval(Real, 0, None, closed="left")],
+        "teacher_epochs": [Interval(Integral, 1, None, closed="left"), None],
+        "start_epoch": [Interval(Integral, 0, None, closed="left")],
+        "end_epoch": [Interval(Integral, 0, None, closed="left"), None],
+    }
 
     def __init__(
         self,
@@ -116,12 +124,7 @@ class UMTWeighting(Weighting):
         self.end_epoch = end_epoch
 
     def build(self, spec: BuildSpec) -> None:
-        check_non_negative("umt", "scaling", self.scaling)
-        check_window("umt", self.start_epoch, self.end_epoch)
-        epochs = self.teacher_epochs
-        if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int)
-                                   or epochs < 1):  # fmt: skip
-            raise ValueError(f"umt: teacher_epochs must be None or an integer >= 1, got {epochs!r}")
+        check_window("umt", self.start_epoch, self.end_epoch)  # end_epoch >= start_epoch
         self.names = spec.names
         self.teachers: dict[str, NetworkView] = {}
         #: Σ_m MSE(t_m, h_m) of (U2) on the last training batch in the window (a diagnostic).

@@ -12,14 +12,15 @@ helpers here are shared by the other weightings that put losses on unimodal logi
 
 from __future__ import annotations
 
+from numbers import Real
+
 from torch import Tensor
 
 from fusekit.plugin import (
-    BuildSpec,
     FusionOutput,
+    Interval,
     LossContext,
     Weighting,
-    check_non_negative,
     hookimpl,
     unimodal_losses,
 )
@@ -32,13 +33,11 @@ class UnimodalAuxWeighting(Weighting):
     data_parallel_safe = True
 
     needs_unimodal_heads = True
+    parameter_constraints = {"weight": [Interval(Real, 0, None, closed="left")]}
 
     def __init__(self, weight: float = 1.0) -> None:
         super().__init__()
         self.weight = weight
-
-    def build(self, spec: BuildSpec) -> None:
-        check_non_negative("unimodal_aux", "weight", self.weight)
 
     def loss_terms(self, output: FusionOutput, ctx: LossContext) -> dict[str, Tensor]:
         losses = unimodal_losses(output, ctx, "unimodal_aux")  # (M,)

@@ -25,13 +25,21 @@ process's, whose gradients the processes average.
 from __future__ import annotations
 
 import math
-import numbers
+from numbers import Integral, Real
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from fusekit.plugin import BuildSpec, Fusion, FusionOutput, all_reduce, as_vector, vector_size
+from fusekit.plugin import (
+    BuildSpec,
+    Fusion,
+    FusionOutput,
+    Interval,
+    all_reduce,
+    as_vector,
+    vector_size,
+)
 
 
 class ExpertPool(nn.Module):
@@ -83,6 +91,16 @@ class MoELayer(nn.Module):
 class SparseMoEFusion(Fusion):
     """FuseMoE-style sparse mixture of experts with per-modality routers; tokens concatenated."""
 
+    #: ``top_k <= n_experts``, a relation between two of them, is checked in ``build``.
+    parameter_constraints = {
+        "width": [Interval(Integral, 1, None, closed="left")],
+        "n_experts": [Interval(Integral, 1, None, closed="left")],
+        "top_k": [Interval(Integral, 1, None, closed="left")],
+        "expert_hidden": [Interval(Integral, 1, None, closed="left")],
+        "n_layers": [Interval(Integral, 1, None, closed="left")],
+        "balance": [Interval(Real, 0, None, closed="left")],
+    }
+
     def __init__(
         self,
         width: int = 32,
@@ -101,16 +119,10 @@ class SparseMoEFusion(Fusion):
         self.balance = balance
 
     def build(self, spec: BuildSpec) -> int:
-        for name in ("width", "n_experts", "top_k", "expert_hidden", "n_layers"):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"moe: {name} must be a positive integer, got {value!r}")
         if self.top_k > self.n_experts:
             raise ValueError(
                 f"moe: top_k must be at most n_experts={self.n_experts}, got {self.top_k}"
             )
-        if not isinstance(self.balance, numbers.Real) or self.balance < 0:
-            raise ValueError(f"moe: balance must be a number >= 0, got {self.balance!r}")
         self.projections = nn.ModuleDict(
             {
                 m: nn.Linear(vector_size(shape), self.width)

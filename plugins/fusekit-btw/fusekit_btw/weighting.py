@@ -57,7 +57,7 @@ the separate unimodal models at predict), so a forward pre-hook on the network, 
 
 from __future__ import annotations
 
-import numbers
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -68,9 +68,11 @@ from torch import Tensor
 from fusekit.plugin import (
     BuildSpec,
     FusionOutput,
+    Interval,
     LossContext,
     ModalityBatch,
     NetworkView,
+    StrOptions,
     TrainingContext,
     Weighting,
     expand_mask,
@@ -93,6 +95,17 @@ class BTW(Weighting):
     data_parallel_safe = False
 
     needs_all_training_rows = True  # W has one row per training row, updated between epochs
+    parameter_constraints = {
+        "level": [StrOptions(set(equations.LEVELS))],
+        "unimodal": [StrOptions(set(UNIMODAL))],
+        "unimodal_epochs": [Interval(Integral, 1, None, closed="left"), None],
+        "alpha": [Interval(Real, 0, 1, closed="both")],
+        "alpha_step": [Interval(Real, 0, 1, closed="both")],
+        "alpha_on_improve": [StrOptions(set(ON_IMPROVE))],
+        "update_every": [Interval(Integral, 1, None, closed="left")],
+        "predict_weights": [StrOptions(set(PREDICT_WEIGHTS))],
+        "rescale": [StrOptions(set(RESCALE))],
+    }
 
     def __init__(
         self,
@@ -120,7 +133,6 @@ class BTW(Weighting):
 
     # -- set-up ------------------------------------------------------------------------------
     def build(self, spec: BuildSpec) -> None:
-        self._check_params()
         self.spec = spec
         n_modalities = len(spec.names)
         self.register_buffer("weights_", torch.ones(0, n_modalities))  # W: (N, M)
@@ -137,31 +149,6 @@ class BTW(Weighting):
         self._inside = False
         self._best: float | None = None
         self._seed = 0
-
-    def _check_params(self) -> None:
-        choices = {
-            "level": (self.level, equations.LEVELS),
-            "unimodal": (self.unimodal, UNIMODAL),
-            "alpha_on_improve": (self.alpha_on_improve, ON_IMPROVE),
-            "predict_weights": (self.predict_weights, PREDICT_WEIGHTS),
-            "rescale": (self.rescale, RESCALE),
-        }
-        for name, (value, allowed) in choices.items():
-            if value not in allowed:
-                raise ValueError(f"btw: {name} must be one of {allowed}, got {value!r}")
-        for name in ("alpha", "alpha_step"):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Real) or not 0.0 <= value <= 1.0:
-                raise ValueError(f"btw: {name} must be a number in [0, 1], got {value!r}")
-        if not _positive_int(self.update_every):
-            raise ValueError(
-                f"btw: update_every must be a positive integer, got {self.update_every!r}"
-            )
-        if self.unimodal_epochs is not None and not _positive_int(self.unimodal_epochs):
-            raise ValueError(
-                "btw: unimodal_epochs must be None or a positive integer, "
-                f"got {self.unimodal_epochs!r}"
-            )
 
     def on_train_begin(self, ctx: TrainingContext) -> None:
         if ctx.data is None or ctx.data.target is None:
@@ -376,10 +363,6 @@ class BTWLocal(BTW):
 def _softmax(logits: np.ndarray) -> np.ndarray:
     shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return shifted / shifted.sum(axis=-1, keepdims=True)
-
-
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
 
 
 def _chunk(ctx: TrainingContext) -> int:

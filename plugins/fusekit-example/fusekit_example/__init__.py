@@ -8,14 +8,27 @@ gets zeros. (Goodfellow et al., "Maxout Networks", ICML 2013, applied across mod
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import torch
 from torch import Tensor, nn
 
-from fusekit.plugin import BuildSpec, Fusion, FusionOutput, as_vector, hookimpl, vector_size
+from fusekit.plugin import (
+    BuildSpec,
+    Fusion,
+    FusionOutput,
+    Interval,
+    as_vector,
+    hookimpl,
+    vector_size,
+)
 
 
 class MaxoutFusion(Fusion):
     """Element-wise maximum of per-modality projections over the present modalities."""
+
+    #: Checked by the engine when it resolves the fusion, the error naming it and the parameter.
+    parameter_constraints = {"width": [Interval(Integral, 1, None, closed="left")]}
 
     def __init__(self, width: int = 64) -> None:
         super().__init__()

@@ -9,6 +9,7 @@ from sklearn.model_selection import GridSearchCV
 
 from fusekit import FusionClassifier, Modalities
 from fusekit.engine.registry import get_registry
+from fusekit.plugin.constraints import InvalidParameterError
 from fusekit.testing import parametrize_with_checks
 
 
@@ -87,3 +88,18 @@ def test_absent_modality_does_not_change_output(data):
 @parametrize_with_checks("fusion", ["maxout"])
 def test_contract(plugin, check):
     check(plugin)
+
+
+@pytest.mark.parametrize("width", [0, 2.5, True, "64"])
+def test_a_bad_width_is_refused_at_fit_by_name(data, width):
+    """``parameter_constraints`` is checked by fusekit when it resolves the fusion, not in
+    ``__init__``; the error names the parameter and the fusion's registered name."""
+    X, y = data
+    model = FusionClassifier(fusion="maxout", fusion__width=width, max_epochs=1)
+    with pytest.raises(InvalidParameterError, match="The 'width' parameter of fusion maxout"):
+        model.fit(X, y)
+
+
+def test_the_smallest_width_is_accepted(data):
+    X, y = data
+    FusionClassifier(fusion="maxout", fusion__width=1, max_epochs=1).fit(X, y)

@@ -31,7 +31,7 @@ Choices where the spec leaves room (each tested):
 
 from __future__ import annotations
 
-import numbers
+from numbers import Integral, Real
 
 import torch
 from torch import Tensor
@@ -39,14 +39,16 @@ from torch import Tensor
 from fusekit.plugin import (
     BuildSpec,
     FusionOutput,
+    Interval,
     LossContext,
+    StrOptions,
     TrainingContext,
     Weighting,
     all_reduce,
     world_size,
 )
 from fusekit_mwam.allocation import update_and_allocate
-from fusekit_mwam.frm import check_frm_params, frequency_ratio_metric, warn_unordered_vectors
+from fusekit_mwam.frm import MODES, REDUCTIONS, frequency_ratio_metric, warn_unordered_vectors
 
 SOURCES = ("input", "feature")
 APPLY = ("grad", "loss", "both")
@@ -61,6 +63,23 @@ class MWAM(Weighting):
     )
     #: Data-parallel: the FRMs of the global batch (``_agreed``); bank and weights agree.
     data_parallel_safe = True
+    #: ``band <= patch_size // 2``, a relation between the two, is checked in ``build``.
+    parameter_constraints = {
+        "frm_source": [StrOptions(set(SOURCES))],
+        "frm_mode": [StrOptions(set(MODES))],
+        "patch_size": [Interval(Integral, 2, None, closed="left")],
+        "band": [Interval(Integral, 1, None, closed="left")],
+        "eps": [Interval(Real, 0, None, closed="neither")],
+        "reduce": [StrOptions(set(REDUCTIONS))],
+        "ema": [Interval(Real, 0, 1, closed="left")],
+        "soft_begin": ["boolean"],
+        "alpha": [Interval(Real, None, None, closed="neither")],
+        "beta": [Interval(Real, 0, None, closed="left")],
+        "gamma": [Interval(Real, None, None, closed="neither")],
+        "sharpness": [Interval(Real, 0, None, closed="left")],
+        "apply": [StrOptions(set(APPLY))],
+        "ordered_vectors": ["boolean"],
+    }
 
     def __init__(
         self,
@@ -101,7 +120,11 @@ class MWAM(Weighting):
 
     # -- set-up ------------------------------------------------------------------------------
     def build(self, spec: BuildSpec) -> None:
-        self._check_params()
+        if self.band > self.patch_size // 2:
+            raise ValueError(
+                f"mwam: band must be at most patch_size // 2 = {self.patch_size // 2} so that the "
+                f"low and high bands do not overlap, got {self.band!r}"
+            )
         self.names = spec.names
         shapes = spec.input_shapes if self.frm_source == "input" else spec.feature_shapes
         if not self.ordered_vectors and any(len(shape) == 1 for shape in shapes.values()):
@@ -111,24 +134,6 @@ class MWAM(Weighting):
         self.register_buffer("bank_started", torch.zeros(count, dtype=torch.bool))
         self.register_buffer("modality_weights", torch.ones(count, dtype=torch.float64))
         self.reset()
-
-    def _check_params(self) -> None:
-        if self.frm_source not in SOURCES:
-            raise ValueError(f"mwam: frm_source must be one of {SOURCES}, got {self.frm_source!r}")
-        if self.apply not in APPLY:
-            raise ValueError(f"mwam: apply must be one of {APPLY}, got {self.apply!r}")
-        check_frm_params(self.frm_mode, self.reduce, self.patch_size, self.band, self.eps)
-        if not isinstance(self.ema, numbers.Real) or not 0.0 <= self.ema < 1.0:
-            raise ValueError(f"mwam: ema must be a number in [0, 1), got {self.ema!r}")
-        for name in ("alpha", "beta", "gamma", "sharpness"):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Real) or isinstance(value, bool):
-                raise ValueError(f"mwam: {name} must be a real number, got {value!r}")
-        if self.beta < 0 or self.sharpness < 0:
-            raise ValueError(
-                f"mwam: beta and sharpness must be >= 0, got beta={self.beta!r}, "
-                f"sharpness={self.sharpness!r}"
-            )
 
     def reset(self) -> None:
         """Empty the FRM banks and the recorded trajectory (called at the start of every fit)."""

@@ -356,12 +356,6 @@ def test_the_unordered_vector_warning_looks_at_the_shapes_the_frm_is_taken_of(so
     assert any("no frequency meaning" in str(w.message) for w in caught) != warns
 
 
-@pytest.mark.parametrize(("name", "value"), [("alpha", "x"), ("gamma", True), ("sharpness", None)])
-def test_a_non_real_weight_parameter_is_named_with_its_value(name, value):
-    with pytest.raises(ValueError, match=f"mwam: {name} must be a real number, got {value!r}"):
-        built(**{name: value})
-
-
 def test_boundary_values_ema_zero_and_sharpness_zero_are_accepted():
     weighting = built(ema=0.0, sharpness=0.0, soft_begin=False)
     features, mask, steps = batch_of(0)

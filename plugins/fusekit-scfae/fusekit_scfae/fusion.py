@@ -48,14 +48,23 @@ from V (spec §4.5). Choices where the paper is silent or ambiguous (spec §9):
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Mapping, Sequence
+from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from fusekit.plugin import BuildSpec, Fusion, FusionOutput, TrainingContext, as_vector, vector_size
+from fusekit.plugin import (
+    BuildSpec,
+    Fusion,
+    FusionOutput,
+    Interval,
+    StrOptions,
+    TrainingContext,
+    as_vector,
+    vector_size,
+)
 from fusekit_scfae.blocks import GeluLinear, SwiGLU
 from fusekit_scfae.diagnostics import GradientLog, encoder_gradient_cosine
 from fusekit_scfae.loss import contrastive_loss, reconstruction_loss
@@ -105,6 +114,20 @@ class SCFAEFusion(Fusion):
     """
 
     recommended_params: ClassVar[Mapping[str, Any]] = {"lr": SWEPT_LR["scfae"]}
+    #: What needs the data (two modalities at least, ``modality_order`` naming each once, a
+    #: shared slice of >= 1 dim per modality) is checked in ``build``.
+    parameter_constraints: ClassVar[Mapping[str, list[Any]]] = {
+        "n": [Interval(Integral, 1, None, closed="left")],
+        "b": [Interval(Real, 0, 1, closed="neither")],
+        "lam": [Interval(Real, 0, math.inf, closed="left")],  # finite
+        **{name: [StrOptions(set(allowed))] for name, allowed in _CHOICES.items()},
+        "detach_target": ["boolean"],
+        "modality_order": ["array-like", None],
+        "swiglu": ["boolean"],
+        "zero_absent_outputs": ["boolean"],
+        "temperature": [Interval(Real, 0, None, closed="neither")],
+        "gradient_diagnostics": ["boolean"],
+    }
 
     def __init__(
         self,
@@ -142,40 +165,22 @@ class SCFAEFusion(Fusion):
         self.gradient_diagnostics = gradient_diagnostics
 
     # ----------------------------------------------------------------------------- build
-    def _check_params(self, spec: BuildSpec) -> None:
-        for name, allowed in _CHOICES.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(
-                    f"scfae: {name}={getattr(self, name)!r}; expected one of {list(allowed)}."
-                )
-        if len(spec.names) < 2:
-            raise ValueError(
-                f"scfae needs at least 2 modalities (its shared parts are swapped between "
-                f"modalities), got {len(spec.names)}: {list(spec.names)}. Use fusion='concat'."
-            )
-        if isinstance(self.n, bool) or not isinstance(self.n, numbers.Integral) or self.n < 1:
-            raise ValueError(
-                f"scfae: n (expansion factor) must be an integer >= 1, got {self.n!r}."
-            )
-        if not (isinstance(self.b, numbers.Real) and 0.0 < float(self.b) < 1.0):
-            raise ValueError(f"scfae: b (boundary ratio) must be in (0, 1), got {self.b!r}.")
-        if not (isinstance(self.lam, numbers.Real) and math.isfinite(self.lam) and self.lam >= 0):
-            raise ValueError(f"scfae: lam must be a finite number >= 0, got {self.lam!r}.")
-        if not (isinstance(self.temperature, numbers.Real) and self.temperature > 0):
-            raise ValueError(f"scfae: temperature must be > 0, got {self.temperature!r}.")
-        if self.modality_order is not None and sorted(self.modality_order) != sorted(spec.names):
-            raise ValueError(
-                f"scfae: modality_order={list(self.modality_order)} must list each modality once; "
-                f"the modalities are {list(spec.names)}."
-            )
-
     #: Data-parallel: the reconstruction losses are per-sample means, safe. The contrastive
     #: ablation's InfoNCE draws its negatives from the batch, which data parallelism cuts into
     #: per-process shards (each row would see 1/W of the negatives): ``build`` refuses it there.
     data_parallel_safe = True
 
     def build(self, spec: BuildSpec) -> int:
-        self._check_params(spec)
+        if len(spec.names) < 2:
+            raise ValueError(
+                f"scfae needs at least 2 modalities (its shared parts are swapped between "
+                f"modalities), got {len(spec.names)}: {list(spec.names)}. Use fusion='concat'."
+            )
+        if self.modality_order is not None and sorted(self.modality_order) != sorted(spec.names):
+            raise ValueError(
+                f"scfae: modality_order={list(self.modality_order)} must list each modality once; "
+                f"the modalities are {list(spec.names)}."
+            )
         self.data_parallel_safe = self.recon != "contrastive"
         self.names = tuple(spec.names)
         order = tuple(self.modality_order) if self.modality_order is not None else self.names

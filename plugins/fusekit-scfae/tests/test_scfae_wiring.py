@@ -341,23 +341,6 @@ def test_defaults_are_the_papers_settings():
     assert GeluLinear(2, 3).activation == "gelu"
 
 
-@pytest.mark.parametrize(
-    ("params", "message"),
-    [
-        ({"b": 0.0}, r"b \(boundary ratio\) must be in \(0, 1\), got 0.0"),
-        ({"b": 1.0}, r"b \(boundary ratio\) must be in \(0, 1\), got 1.0"),
-        ({"n": True}, r"n \(expansion factor\) must be an integer >= 1, got True"),
-        ({"n": 2.0}, r"n \(expansion factor\) must be an integer >= 1, got 2.0"),
-        ({"temperature": 0.0}, r"scfae: temperature must be > 0, got 0.0\."),
-        ({"temperature": "hot"}, r"scfae: temperature must be > 0, got 'hot'\."),
-        ({"lam": float("inf")}, r"lam must be a finite number >= 0, got inf"),
-    ],
-)
-def test_boundary_parameters_are_refused_by_name(params, message):
-    with pytest.raises(ValueError, match=message):
-        build({"a": 4, "b": 5}, params)
-
-
 def test_one_dim_shared_slice_is_accepted_and_an_empty_one_is_named_with_its_width():
     fusion = build({"big": 8, "tiny": 1}, {})  # tiny: s = ⌊0.5 · 2 · 1 + ½⌋ = 1 of 2 dims
     assert fusion.splits["tiny"] == 1 and fusion.specific["tiny"].linear.in_features == 1

@@ -44,8 +44,8 @@ identity link gave a monotone weight-vs-noise curve in every run tried.
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass, replace
+from numbers import Integral, Real
 
 import torch
 from torch import Tensor, nn
@@ -53,10 +53,12 @@ from torch import Tensor, nn
 from fusekit.plugin import (
     BuildSpec,
     FusionOutput,
+    Interval,
     LossContext,
     ModalityBatch,
     NetworkView,
     Shape,
+    StrOptions,
     TrainingContext,
     Weighting,
     all_reduce,
@@ -66,6 +68,7 @@ from fusekit.plugin import (
     global_present_mean,
     present_mean,
 )
+from fusekit.plugin.constraints import SequenceOf
 from fusekit_udml.equations import (
     dependency_ratios,
     estimator_loss,
@@ -74,7 +77,7 @@ from fusekit_udml.equations import (
     unbiased_weights,
 )
 from fusekit_udml.noise import corrupt, draw_levels
-from fusekit_udml.presets import Settings, preset_settings
+from fusekit_udml.presets import PRESETS, Settings, preset_settings
 
 _ACTIVATIONS = {None: None, "relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}
 _CHOICES = {
@@ -166,6 +169,35 @@ class UDMLWeighting(Weighting):
     #: Data-parallel: the dependency scores (so α) from the global batch; the input statistics
     #: from every training row, which every process holds; noise drawn per row.
     data_parallel_safe = True
+    #: ``None``: the preset's value (:mod:`fusekit_udml.presets`).
+    parameter_constraints = {
+        "preset": [StrOptions(set(PRESETS))],
+        "stage1_fraction": [Interval(Real, 0, 1, closed="both")],
+        "noise_levels": [SequenceOf(Interval(Real, 0, None, closed="left"))],
+        "clean_fraction": [Interval(Real, 0, 1, closed="both")],
+        "noise_scale": [Interval(Real, 0, None, closed="left")],
+        "full_corruption": ["boolean"],
+        "target_offset": [Interval(Real, 0, None, closed="left")],
+        "estimator_hidden": [Interval(Integral, 1, None, closed="left")],
+        "estimator_dropout": [Interval(Real, 0, 1, closed="left")],
+        "estimator_activation": [StrOptions({name for name in _ACTIVATIONS if name}), None],
+        "estimator_input": [StrOptions(set(_CHOICES["estimator_input"]))],
+        "est_weight": [Interval(Real, 0, None, closed="left")],
+        "uni_weight": [Interval(Real, 0, None, closed="left"), None],
+        "kl_weight": [Interval(Real, 0, None, closed="left"), None],
+        "uncertainty_power": [Interval(Real, 0, None, closed="neither"), None],
+        "residual": ["boolean", None],
+        "dependency_on": [StrOptions(set(_CHOICES["dependency_on"])), None],
+        "dependency_norm": [StrOptions(set(_CHOICES["dependency_norm"]))],
+        "dependency_estimate": [StrOptions(set(_CHOICES["dependency_estimate"]))],
+        "dependency": ["boolean"],
+        "uncertainty": [StrOptions(set(_CHOICES["uncertainty"]))],
+        "uncertainty_warmup_epochs": [Interval(Integral, 0, None, closed="left"), None],
+        "estimate_in_stage1": ["boolean", None],
+        "detach_weights": ["boolean", None],
+        "uncertainty_transform": [StrOptions(set(_CHOICES["uncertainty_transform"])), None],
+        "uni_head": [StrOptions(set(_CHOICES["uni_head"]))],
+    }
 
     def __init__(
         self,
@@ -240,43 +272,12 @@ class UDMLWeighting(Weighting):
         }
         return replace(base, **{k: v for k, v in chosen.items() if v is not None})
 
-    def _check_params(self, settings: Settings) -> None:
-        def fail(name: str, expected: str) -> None:
-            raise ValueError(f"udml: {name} must be {expected}, got {getattr(self, name)!r}.")
-
-        for name, choices in _CHOICES.items():
-            value = getattr(settings, name, None) or getattr(self, name)
-            if value not in choices:
-                raise ValueError(f"udml: {name} must be one of {list(choices)}, got {value!r}.")
-        if self.estimator_activation not in _ACTIVATIONS:
-            fail("estimator_activation", f"one of {list(_ACTIVATIONS)}")
-        for name in ("stage1_fraction", "clean_fraction"):
-            if (
-                not isinstance(getattr(self, name), numbers.Real)
-                or not 0 <= getattr(self, name) <= 1
-            ):
-                fail(name, "a number in [0, 1]")
-        if not 0 <= float(self.estimator_dropout) < 1:
-            fail("estimator_dropout", "a number in [0, 1)")
-        for name in ("noise_scale", "target_offset", "est_weight"):
-            if not isinstance(getattr(self, name), numbers.Real) or getattr(self, name) < 0:
-                fail(name, "a non-negative number")
-        levels = list(self.noise_levels) if hasattr(self.noise_levels, "__iter__") else []
-        if not levels or any(not isinstance(v, numbers.Real) or v < 0 for v in levels):
-            fail("noise_levels", "a non-empty sequence of non-negative numbers")
-        if not isinstance(self.estimator_hidden, numbers.Integral) or self.estimator_hidden < 1:
-            fail("estimator_hidden", "a positive integer")
-        warmup = self.uncertainty_warmup_epochs
-        if warmup is not None and (not isinstance(warmup, numbers.Integral) or warmup < 0):
-            fail("uncertainty_warmup_epochs", "None or a non-negative integer")
-        if settings.uncertainty_power <= 0:
-            raise ValueError(
-                f"udml: uncertainty_power must be positive, got {settings.uncertainty_power!r}."
-            )
-
     def build(self, spec: BuildSpec) -> None:
         self.settings_ = self._resolve()
-        self._check_params(self.settings_)
+        if not self.noise_levels:  # each item: its declaration
+            raise ValueError(
+                f"udml: noise_levels must hold at least one level, got {self.noise_levels!r}."
+            )
         self.names_ = spec.names
         activation = _ACTIVATIONS[self.estimator_activation]
         self.mean_heads = nn.ModuleDict()

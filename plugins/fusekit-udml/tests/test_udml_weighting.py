@@ -277,22 +277,6 @@ def test_grid_search_over_none_and_udml(train_seed):
     assert len(search.cv_results_["params"]) == 2
 
 
-@pytest.mark.parametrize(
-    ("params", "named"),
-    [
-        ({"preset": "cvpr"}, "preset"),
-        ({"stage1_fraction": 1.5}, "stage1_fraction"),
-        ({"noise_levels": ()}, "noise_levels"),
-        ({"dependency_on": "both"}, "dependency_on"),
-        ({"uncertainty": "entropy"}, "uncertainty"),
-        ({"estimator_hidden": 0}, "estimator_hidden"),
-    ],
-)
-def test_bad_parameters_name_themselves(params, named):
-    with pytest.raises(ValueError, match=named):
-        network(UDMLWeighting(**params))
-
-
 def test_epoch_mean_dependency_changes_alpha_only_at_epoch_end():
     torch.manual_seed(0)
     net = network(UDMLWeighting(dependency_estimate="epoch_mean")).train()

@@ -38,13 +38,21 @@ Choices where the paper is silent (all ours, see the package README):
 
 from __future__ import annotations
 
-import numbers
 import warnings
+from numbers import Integral, Real
 
 import torch
 from torch import Tensor, nn
 
-from fusekit.plugin import BuildSpec, Calibration, FusionOutput, LossContext, masked_mean
+from fusekit.plugin import (
+    BuildSpec,
+    Calibration,
+    FusionOutput,
+    Interval,
+    LossContext,
+    StrOptions,
+    masked_mean,
+)
 from fusekit_vgmr import objective
 from fusekit_vgmr.branch import ACTIVATIONS, ModalityBranch
 from fusekit_vgmr.signals import DIAGNOSTICS_KEY, RefinerSignals
@@ -72,6 +80,27 @@ class ValueGatedModalityRefiner(Calibration):
             (t = tanh(|Δ| / 2τ), impact regardless of sign).
         reg_floor: γ ≥ 0, the batch-spread floor of L_reg's anti-collapse hinge.
     """
+
+    #: Two modalities at least (the context u_m averages the others) is checked in ``build``.
+    parameter_constraints = {
+        "latent_dim": [Interval(Integral, 1, None, closed="left")],
+        "hidden": [Interval(Integral, 1, None, closed="left"), None],
+        "alpha": [Interval(Real, 0, 1, closed="both")],
+        "beta": [Interval(Real, 0, 1, closed="both")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "use_global_value": ["boolean"],
+        "use_channel_value": ["boolean"],
+        "use_agreement": ["boolean"],
+        "use_discrepancy": ["boolean"],
+        "post_norm": ["boolean"],
+        "gate_init": [StrOptions({"default", "neutral"})],
+        "lambda_value": [Interval(Real, 0, None, closed="left")],
+        "lambda_reg": [Interval(Real, 0, None, closed="left")],
+        "value_temperature": [Interval(Real, 0, None, closed="neither")],
+        "value_target": [StrOptions(set(objective.VALUE_TARGETS))],
+        "reg_floor": [Interval(Real, 0, None, closed="left")],
+    }
 
     def __init__(
         self,
@@ -113,43 +142,12 @@ class ValueGatedModalityRefiner(Calibration):
         self.reg_floor = reg_floor
 
     # -- construction ------------------------------------------------------------------------
-    def _check_params(self, n_modalities: int) -> None:
-        def fail(name: str, expected: str) -> None:
-            raise ValueError(f"vgmr: {name} must be {expected}, got {getattr(self, name)!r}.")
-
-        def is_real(value: object) -> bool:
-            return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-        if n_modalities < 2:
+    def build(self, spec: BuildSpec) -> None:
+        if len(spec.names) < 2:
             raise ValueError(
                 f"vgmr needs at least 2 modalities (the context u_m averages the others), got "
-                f"{n_modalities}. Use calibration='none' for a single modality."
+                f"{len(spec.names)}. Use calibration='none' for a single modality."
             )
-        for name in ("latent_dim", "hidden"):
-            value = getattr(self, name)
-            if name == "hidden" and value is None:
-                continue
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-                fail(name, "a positive integer" + (" or None" if name == "hidden" else ""))
-        for name in ("alpha", "beta"):
-            if not is_real(getattr(self, name)) or not 0.0 <= getattr(self, name) <= 1.0:
-                fail(name, "a number in [0, 1]")
-        if not is_real(self.dropout) or not 0.0 <= self.dropout < 1.0:
-            fail("dropout", "a number in [0, 1)")
-        for name in ("lambda_value", "lambda_reg", "reg_floor"):
-            if not is_real(getattr(self, name)) or getattr(self, name) < 0:
-                fail(name, "a number >= 0")
-        if not is_real(self.value_temperature) or not self.value_temperature > 0:
-            fail("value_temperature", "a number > 0")
-        if self.activation not in ACTIVATIONS:
-            fail("activation", f"one of {sorted(ACTIVATIONS)}")
-        if self.gate_init not in ("default", "neutral"):
-            fail("gate_init", "'default' or 'neutral'")
-        if self.value_target not in objective.VALUE_TARGETS:
-            fail("value_target", f"one of {list(objective.VALUE_TARGETS)}")
-
-    def build(self, spec: BuildSpec) -> None:
-        self._check_params(len(spec.names))
         self.names = tuple(spec.names)
         latent = int(self.latent_dim)
         hidden = latent if self.hidden is None else int(self.hidden)

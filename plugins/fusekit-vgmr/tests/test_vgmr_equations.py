@@ -243,26 +243,6 @@ def test_interaction_encoder_input_width(shapes, flags, groups):
         assert branch.interaction_encoder[0].in_features == groups * LATENT
 
 
-@pytest.mark.parametrize(
-    "param, value",
-    [
-        ("alpha", 1.5),
-        ("beta", -0.1),
-        ("latent_dim", 0),
-        ("hidden", 2.5),
-        ("dropout", 1.0),
-        ("activation", "swish"),
-        ("gate_init", "zeros"),
-        ("lambda_value", -1),
-        ("value_temperature", 0),
-        ("value_target", "ranking"),
-    ],
-)
-def test_bad_parameter_is_a_value_error_naming_it(param, value):
-    with pytest.raises(ValueError, match=param):
-        make_refiner(THREE, **{param: value})
-
-
 def test_single_modality_is_rejected():
     with pytest.raises(ValueError, match="at least 2 modalities"):
         make_refiner({"audio": (4,)})

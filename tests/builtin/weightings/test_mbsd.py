@@ -208,8 +208,8 @@ def test_regression_is_refused():
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"kl_input": "logits"}, "mbsd: kl_input='logits'; expected one of"),
-        ({"unimodal": "probes"}, "mbsd: unimodal='probes'; expected one of"),
+        ({"kl_input": "logits"}, "The 'kl_input' parameter of weighting mbsd must be a str among"),
+        ({"unimodal": "probes"}, "The 'unimodal' parameter of weighting mbsd must be a str among"),
         ({"start_epoch": 3, "end_epoch": 1}, "mbsd: end_epoch must be None or >= start_epoch"),
     ],
 )

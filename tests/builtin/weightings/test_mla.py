@@ -116,7 +116,7 @@ def test_adapters_map_different_widths_to_the_shared_width():
 
 @pytest.mark.parametrize("shared_dim", [0, 2.5])
 def test_bad_shared_dim_is_a_clear_error(shared_dim):
-    with pytest.raises(ValueError, match="mla: shared_dim"):
+    with pytest.raises(ValueError, match="The 'shared_dim' parameter of weighting mla must be"):
         build_network(MLAWeighting(shared_dim=shared_dim))
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from weightings_helpers import make_batch
+from weightings_helpers import build_network, make_batch
 
 from fusekit.builtin.modality_dropout import ModalityDropout
 
@@ -66,8 +66,12 @@ def test_keep_one_leaves_samples_that_kept_something_alone():
 
 @pytest.mark.parametrize("p", [-0.1, 1.5])
 def test_p_outside_the_unit_interval_is_rejected(p):
-    with pytest.raises(ValueError, match=r"modality_dropout: p must be in \[0, 1\]"):
-        ModalityDropout(p=p).perturb(_batch(2))
+    with pytest.raises(
+        ValueError,
+        match=r"The 'p' parameter of weighting modality_dropout must be a float in the range "
+        r"\[0.0, 1.0\]",
+    ):
+        build_network(ModalityDropout(p=p))
 
 
 def test_default_p_is_a_quarter_and_u_equal_to_p_keeps_the_modality(monkeypatch):

@@ -109,9 +109,15 @@ def test_auto_does_not_split_a_linear_head_of_another_fusion():
 @pytest.mark.parametrize(
     "params, message",
     [
-        ({"alpha": 0.0}, "ogm_ge: alpha must be > 0"),
-        ({"unimodal": "both"}, "ogm_ge: unimodal must be one of"),
-        ({"start_epoch": 3, "end_epoch": 2}, r"ogm_ge: end_epoch must be >= start_epoch \(3\)"),
+        (
+            {"alpha": 0.0},
+            "The 'alpha' parameter of weighting ogm_ge must be a float in the range \\(0.0, inf\\)",
+        ),
+        ({"unimodal": "both"}, "The 'unimodal' parameter of weighting ogm_ge must be a str among"),
+        (
+            {"start_epoch": 3, "end_epoch": 2},
+            r"ogm_ge: end_epoch must be None or >= start_epoch \(3\)",
+        ),
     ],
 )
 def test_bad_parameters_name_themselves(params, message):

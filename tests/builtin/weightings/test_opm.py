@@ -249,7 +249,9 @@ def test_split_head_needs_concat_fusion():
 def test_bad_parameter_is_a_clear_error(parameter, value):
     X, y = make_data(2)
     model = FusionClassifier(weighting="opm", max_epochs=1, **{f"weighting__{parameter}": value})
-    with pytest.raises(ValueError, match=f"opm: {parameter}") as raised:
+    with pytest.raises(
+        ValueError, match=f"The '{parameter}' parameter of weighting opm must be"
+    ) as raised:
         model.fit(X, y)
     assert repr(value) in str(raised.value)
 

@@ -206,17 +206,21 @@ def test_momentum_must_lie_in_zero_one(momentum, valid):
     if valid:
         build_network(PMRWeighting(momentum=momentum))
     else:
-        with pytest.raises(ValueError, match=r"pmr: momentum must be a number in \[0, 1\)"):
+        with pytest.raises(
+            ValueError,
+            match=r"The 'momentum' parameter of weighting pmr must be a float in the range "
+            r"\[0.0, 1.0\)",
+        ):
             build_network(PMRWeighting(momentum=momentum))
 
 
 @pytest.mark.parametrize(
     "params, message",
     [
-        ({"alpha": -1.0}, "pmr: alpha must be a number >= 0"),
-        ({"mu": -1.0}, "pmr: mu must be a number >= 0"),
-        ({"entropy_epochs": -1}, "pmr: entropy_epochs must be a number >= 0"),
-        ({"start_epoch": -1}, "pmr: start_epoch must be >= 0"),
+        ({"alpha": -1.0}, "The 'alpha' parameter of weighting pmr must be"),
+        ({"mu": -1.0}, "The 'mu' parameter of weighting pmr must be"),
+        ({"entropy_epochs": -1}, "The 'entropy_epochs' parameter of weighting pmr must be"),
+        ({"start_epoch": -1}, "The 'start_epoch' parameter of weighting pmr must be"),
         ({"start_epoch": 3, "end_epoch": 2}, r"pmr: end_epoch must be None or >= start_epoch"),
     ],
 )

@@ -172,5 +172,7 @@ def test_default_kl_weight_is_one_hundredth_and_a_bad_one_is_named():
     output = network(batch)
     term = weighting.loss_terms(output, loss_context(network, batch, torch.zeros(3).long()))
     torch.testing.assert_close(term["pe_kl"], torch.tensor(0.01 * 6 * (torch.e - 2.0)))
-    with pytest.raises(ValueError, match="prob_embedding: kl_weight must be a number >= 0"):
+    with pytest.raises(
+        ValueError, match="The 'kl_weight' parameter of weighting prob_embedding must be"
+    ):
         build_network(ProbEmbeddingWeighting(kl_weight=-1.0))

@@ -154,8 +154,8 @@ def test_no_ranking_outside_training_or_without_row_index():
 @pytest.mark.parametrize(
     "params, message",
     [
-        ({"lam": -0.1}, "qmf: lam must be a number >= 0"),
-        ({"temperature": 0.0}, "qmf: temperature must be > 0"),
+        ({"lam": -0.1}, "The 'lam' parameter of weighting qmf must be"),
+        ({"temperature": 0.0}, "The 'temperature' parameter of weighting qmf must be"),
     ],
 )
 def test_bad_parameters_name_themselves(params, message):
@@ -216,5 +216,8 @@ def test_ranking_term_trains_the_confidence_even_when_the_fusion_detaches_it():
 
 
 def test_detach_confidence_must_be_a_boolean():
-    with pytest.raises(TypeError, match="qmf: detach_confidence must be True or False"):
+    with pytest.raises(
+        TypeError,
+        match="The 'detach_confidence' parameter of weighting qmf must be an instance of 'bool'",
+    ):
         build_network(QMFWeighting(detach_confidence="no"))

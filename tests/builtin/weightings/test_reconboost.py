@@ -261,11 +261,11 @@ def test_regression_is_refused():
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"weight1": -1.0}, "reconboost: weight1 must be a number >= 0"),
-        ({"alpha": -0.5}, "reconboost: alpha must be a number >= 0"),
-        ({"boost_rate": math.inf}, "reconboost: boost_rate must be a finite number"),
-        ({"boost_epochs": 0}, "reconboost: boost_epochs must be an integer >= 1"),
-        ({"rectify_epochs": 1.5}, "reconboost: rectify_epochs must be an integer >= 0"),
+        ({"weight1": -1.0}, "The 'weight1' parameter of weighting reconboost must be"),
+        ({"alpha": -0.5}, "The 'alpha' parameter of weighting reconboost must be"),
+        ({"boost_rate": math.inf}, "The 'boost_rate' parameter of weighting reconboost must be"),
+        ({"boost_epochs": 0}, "The 'boost_epochs' parameter of weighting reconboost must be"),
+        ({"rectify_epochs": 1.5}, "The 'rectify_epochs' parameter of weighting reconboost must be"),
     ],
 )
 def test_bad_parameters_are_clear_errors(params, message):

@@ -168,8 +168,8 @@ def test_regression_is_refused():
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"move_lambda": -1.0}, "relearning: move_lambda must be a number >= 0"),
-        ({"reinit_epoch": 0}, "relearning: reinit_epoch must be an integer >= 1"),
+        ({"move_lambda": -1.0}, "The 'move_lambda' parameter of weighting relearning must be"),
+        ({"reinit_epoch": 0}, "The 'reinit_epoch' parameter of weighting relearning must be"),
         ({"validation_fraction": 0.99}, "relearning: validation_fraction=0.99 of"),
     ],
 )

@@ -286,8 +286,14 @@ def test_regression_is_refused():
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"warmup_epochs": -1}, "sample_valuation: warmup_epochs must be an integer >= 0"),
-        ({"value": "shapley"}, "sample_valuation: value='shapley'; expected one of"),
+        (
+            {"warmup_epochs": -1},
+            "The 'warmup_epochs' parameter of weighting sample_valuation must be",
+        ),
+        (
+            {"value": "shapley"},
+            "The 'value' parameter of weighting sample_valuation must be a str among",
+        ),
     ],
 )
 def test_bad_parameters_are_clear_errors(params, message):

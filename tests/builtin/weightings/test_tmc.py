@@ -143,7 +143,9 @@ def test_evidential_loss_is_per_row():
 def test_annealing_epochs_default_and_range():
     assert TMCWeighting().annealing_epochs == 50  # the code's lambda_epochs
     build_network(TMCWeighting(annealing_epochs=1))
-    with pytest.raises(ValueError, match="tmc: annealing_epochs must be >= 1"):
+    with pytest.raises(
+        ValueError, match="The 'annealing_epochs' parameter of weighting tmc must be"
+    ):
         build_network(TMCWeighting(annealing_epochs=0))
 
 

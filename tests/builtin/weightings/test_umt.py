@@ -143,8 +143,8 @@ def test_pickling_drops_the_teachers_and_predicts_the_same():
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"scaling": -1.0}, "umt: scaling must be a number >= 0"),
-        ({"teacher_epochs": 0}, "umt: teacher_epochs must be None or an integer >= 1"),
+        ({"scaling": -1.0}, "The 'scaling' parameter of weighting umt must be"),
+        ({"teacher_epochs": 0}, "The 'teacher_epochs' parameter of weighting umt must be"),
         ({"start_epoch": 2, "end_epoch": 1}, "umt: end_epoch must be None or >= start_epoch"),
     ],
 )

@@ -49,7 +49,11 @@ def test_default_weight_is_one():
 
 
 def test_bad_weight_and_missing_heads_name_the_weighting():
-    with pytest.raises(ValueError, match="unimodal_aux: weight must be a number >= 0, got -1.0"):
+    with pytest.raises(
+        ValueError,
+        match=r"The 'weight' parameter of weighting unimodal_aux must be a float in the range "
+        r"\[0.0, inf\). Got -1.0",
+    ):
         build_network(UnimodalAuxWeighting(weight=-1.0))
     weighting = UnimodalAuxWeighting()
     network = build_network(weighting)
