@@ -30,7 +30,7 @@ import pandas as pd
 
 from fusekit.data import ModalityLayout, PreparedInput, presence_mask
 from fusekit.engine.registry import get_registry
-from fusekit.engine.resolve import backbones_for, split_nested
+from fusekit.engine.resolve import Resolved, backbones_for, split_nested
 from fusekit.plugin import RAW_KINDS, Backbone, EncoderState, InputEncoder, InputFileError
 
 NUMERIC_KINDS = ("vector", "sequence", "image")
@@ -259,9 +259,10 @@ def network_shapes(layout: ModalityLayout, encoders: Mapping[str, InputEncoder])
 
 
 def restore_encoders(
-    chosen: Mapping[str, Backbone], kinds: Mapping[str, str], states: Mapping[str, EncoderState]
+    chosen: Mapping[str, Resolved], kinds: Mapping[str, str], states: Mapping[str, EncoderState]
 ) -> dict[str, InputEncoder]:
-    """Encoders made by the loaded model's own backbones, with the stored fitted state."""
+    """Encoders made by the loaded model's own (resolved) backbones, with the stored fitted
+    state."""
     missing = sorted(set(kinds) - set(states))
     if missing or set(states) - set(kinds):
         raise ValueError(
@@ -270,11 +271,11 @@ def restore_encoders(
         )
     encoders = {}
     for name, kind in kinds.items():
-        encoder = chosen[name].input_encoder()
+        encoder = chosen[name].component.input_encoder()
         if encoder is None or encoder.kind != kind:
             raise ValueError(
                 f"modality {name!r} is {kind} in the model file, but its backbone "
-                f"{_label(chosen[name])} makes no {kind} encoder"
+                f"{_label(chosen[name].component)} makes no {kind} encoder"
             )
         encoder.load_state(states[name])
         encoders[name] = encoder

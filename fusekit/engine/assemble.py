@@ -17,6 +17,7 @@ network carries the origins (``network.origins``), and :func:`plugins_used` read
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ import torch
 from fusekit.engine import compilation, frozen_cache
 from fusekit.engine.network import FusionNetwork
 from fusekit.engine.resolve import (
+    Resolved,
     resolve,
     resolve_backbones,
     resolve_weightings,
@@ -74,6 +76,45 @@ class Choices:
         return cls(**chosen, nested=nested)
 
 
+@dataclass(frozen=True)
+class Resolution:
+    """Each component of a network resolved (fresh, unbuilt, with its :class:`Origin`), before
+    anything is built: what :func:`build_resolved` builds."""
+
+    backbones: Mapping[str, Resolved]
+    calibration: Resolved
+    fusion: Resolved
+    weightings: Sequence[Resolved]
+
+    def ordered(self) -> list[Resolved]:
+        """Every component in :meth:`FusionNetwork.components` order."""
+        return [*self.backbones.values(), self.calibration, self.fusion, *self.weightings]
+
+    def copy(self) -> Resolution:
+        """Unbuilt deep copies of the components with the same origins (one per build: a
+        build turns the components it is given into the network's modules)."""
+        return copy.deepcopy(self)
+
+
+def resolve_choices(choices: Choices, names: Sequence[str]) -> Resolution:
+    """Each component of ``choices`` for modalities ``names`` resolved once (``TypeError`` /
+    ``ValueError`` naming the kind and the parameter for a choice that cannot be), its origin
+    recorded."""
+    nested, fresh = choices.nested, choices.fresh
+    return Resolution(
+        backbones=resolve_backbones(
+            choices.backbone, split_nested(nested, "backbone"), tuple(names), fresh=fresh
+        ),
+        calibration=resolve(
+            "calibration", choices.calibration, split_nested(nested, "calibration"), fresh=fresh
+        ),
+        fusion=resolve("fusion", choices.fusion, split_nested(nested, "fusion"), fresh=fresh),
+        weightings=resolve_weightings(
+            choices.weighting, split_nested(nested, "weighting"), fresh=fresh
+        ),
+    )
+
+
 def build_network(
     choices: Choices,
     input_shapes: Mapping[str, tuple[int, ...]],
@@ -83,36 +124,40 @@ def build_network(
     encoders: Mapping[str, InputEncoder] | None = None,
     frozen: Sequence[str] = (),
 ) -> FusionNetwork:
-    """The network for ``choices`` over modalities of ``input_shapes`` (in that order), each
-    component resolved once (``TypeError`` / ``ValueError`` naming the kind and the parameter
-    for a choice that cannot be) with its origin recorded (``network.origins``, in
+    """The network for ``choices`` over modalities of ``input_shapes`` (in that order): each
+    component resolved once (:func:`resolve_choices`), then built (:func:`build_resolved`)."""
+    resolution = resolve_choices(choices, tuple(input_shapes))
+    return build_resolved(
+        resolution, input_shapes, n_outputs, task, encoders=encoders, frozen=frozen
+    )
+
+
+def build_resolved(
+    resolution: Resolution,
+    input_shapes: Mapping[str, tuple[int, ...]],
+    n_outputs: int,
+    task: str,
+    *,
+    encoders: Mapping[str, InputEncoder] | None = None,
+    frozen: Sequence[str] = (),
+) -> FusionNetwork:
+    """The network of the resolved components (used as they are: pass
+    :meth:`Resolution.copy` to build twice), with their origins (``network.origins``, in
     :meth:`FusionNetwork.components` order).
 
     ``encoders``: the fitted input encoders of the raw (text, categorical) modalities, whose
     ``input_shapes`` are then the encoded shapes; ``frozen``: the modalities whose backbones
     are frozen (``frozen_backbones``, :mod:`.frozen_cache`)."""
-    nested, fresh = choices.nested, choices.fresh
-    backbones = resolve_backbones(
-        choices.backbone, split_nested(nested, "backbone"), tuple(input_shapes), fresh=fresh
-    )
-    calibration = resolve(
-        "calibration", choices.calibration, split_nested(nested, "calibration"), fresh=fresh
-    )
-    fusion = resolve("fusion", choices.fusion, split_nested(nested, "fusion"), fresh=fresh)
-    weightings = resolve_weightings(
-        choices.weighting, split_nested(nested, "weighting"), fresh=fresh
-    )
-    ordered = [*backbones.values(), calibration, fusion, *weightings]
     try:
         network = FusionNetwork(
             input_shapes=input_shapes,
-            backbones={m: r.component for m, r in backbones.items()},
-            calibration=calibration.component,
-            fusion=fusion.component,
-            weighting=[r.component for r in weightings],
+            backbones={m: r.component for m, r in resolution.backbones.items()},
+            calibration=resolution.calibration.component,
+            fusion=resolution.fusion.component,
+            weighting=[r.component for r in resolution.weightings],
             n_outputs=n_outputs,
             task=task,  # type: ignore[arg-type]
-            origins=[r.origin for r in ordered],
+            origins=[r.origin for r in resolution.ordered()],
             encoders=encoders,
         )
     except KeyError as error:  # torch refuses a container key (ParameterDict: "copy", "get")
