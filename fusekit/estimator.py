@@ -209,7 +209,7 @@ class _FusionEstimator(BaseEstimator):
         if reset:  # text / categorical modalities go through their backbones' encoders
             chosen = raw_inputs.backbones(self, layout.names)
             layout.kinds = raw_inputs.resolve_kinds(arrays, chosen)
-            encoders = {m: chosen[m].input_encoder() for m in layout.kinds}
+            encoders = {m: chosen[m].component.input_encoder() for m in layout.kinds}
         else:
             raw_inputs.check_kinds(arrays, layout)
             encoders = self.input_encoders_
@@ -519,6 +519,7 @@ class _FusionEstimator(BaseEstimator):
             plugins=self.plugins_,
             fitted={k: getattr(self, k) for k in self._fitted_attributes if hasattr(self, k)},
             encoders={m: e.state() for m, e in self.input_encoders_.items()},
+            plugin_names=assemble.plugin_names(network),
         )
 
     @classmethod

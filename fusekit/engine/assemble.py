@@ -185,6 +185,16 @@ def plugins_used(network: FusionNetwork) -> list[dict[str, str]]:
     return records
 
 
+def plugin_names(network: FusionNetwork) -> dict[tuple[str, type], str]:
+    """``{(kind, class): registered name}`` of the network's registered components, from their
+    origins (the first one where a class serves twice)."""
+    names: dict[tuple[str, type], str] = {}
+    for origin in network.origins:
+        if origin.name is not None:
+            names.setdefault((origin.kind, origin.cls), origin.name)
+    return names
+
+
 @dataclass(frozen=True)
 class TrainingSettings:
     """The resolved ``lr``, optimiser class and lr schedule, with each one's source

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Literal
 
@@ -100,12 +101,8 @@ class FusionNetwork(nn.Module):
             task=task,
         )
         weightings = [weighting] if isinstance(weighting, Weighting) else list(weighting)
-        check_supported_tasks(
-            [("backbone", b) for b in self.backbones.values()]
-            + [("calibration", calibration), ("fusion", fusion)]
-            + [("weighting", w) for w in weightings],
-            task,
-        )
+        parts = [*self.backbones.values(), calibration, fusion, *weightings]
+        check_supported_tasks(itertools.zip_longest(parts, tuple(origins)[: len(parts)]), task)
         self.calibration = calibration
         self.calibration.build(self.spec)
         self.weightings = nn.ModuleList(weightings)
@@ -328,8 +325,8 @@ class FusionNetwork(nn.Module):
         total = self.task_loss(output, ctx)
         for value in output.aux_losses.values():
             total = total + value
-        for component in self.components():
-            for value in loss_terms_of(component.kind, component, output, ctx).values():
+        for component, origin in itertools.zip_longest(self.components(), self.origins):
+            for value in loss_terms_of(component, origin, output, ctx).values():
                 total = total + value
         return total
 

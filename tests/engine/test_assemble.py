@@ -140,6 +140,10 @@ def test_after_the_door_nothing_looks_a_plugin_up_from_its_class(tmp_path, monke
     model = FusionClassifier(fusion=ConcatFusion, max_epochs=1, random_state=0).fit(X, y)
     assert calls == [("fusion", ConcatFusion)]  # once, when the door resolved the class
     assert model.training_settings_["lr"]["source"] == "default"
+    # the class-valued parameter is stored under the name its origin recorded
+    with_class = fusekit.load(model.save(tmp_path / "class.safetensors"))
+    assert with_class.fusion is ConcatFusion
+    assert calls == [("fusion", ConcatFusion)] * 2  # saved by origin; load's own resolution
     calls.clear()
     by_name = FusionClassifier(max_epochs=1, random_state=0).fit(X, y)
     loaded = fusekit.load(by_name.save(tmp_path / "m.safetensors"))
