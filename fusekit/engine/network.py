@@ -200,6 +200,13 @@ class FusionNetwork(nn.Module):
             view = self.__dict__["_view"] = NetworkView(self)
         return view
 
+    def has_forward_pre_hook(self, hook: Callable[..., object]) -> bool:
+        """Whether ``hook`` runs before every forward pass (a plugin that registers once asks).
+
+        torch offers no public query of a module's hooks, so the network reads its own table
+        (as :meth:`copy` clears it); the plugin layer never touches torch's private state."""
+        return hook in self._forward_pre_hooks.values()
+
     def copy(self, plain: bool = False) -> FusionNetwork:
         """A deep copy; ``plain``: no weighting, no forward hooks (see ``NetworkView.copy``)."""
         model = copy.deepcopy(self)
