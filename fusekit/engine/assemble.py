@@ -8,11 +8,15 @@ kind, place, registered name, distribution, version), builds the :class:`FusionN
 resolves the training settings with their sources (:class:`TrainingSettings`).
 :func:`make_net` then wraps the network in the skorch net that trains it.
 
-The estimator, the contract checks (:mod:`fusekit.testing.checks`) and the test fixtures
-(:mod:`fusekit.testing.fixtures`) build networks through :func:`build_network`; loading a model
-builds the network here too but takes its settings from the file (:meth:`TrainingSettings.stored`),
-never resolving them again. Nothing after this door looks a plugin up in the registry: the
-network carries the origins (``network.origins``), and :func:`plugins_used` reads them.
+Building is two steps: :func:`resolve_choices` (each component from the registry, once, with
+its origin: a :class:`Resolution`) and :func:`build_resolved` (the network of those components);
+:func:`build_network` is both. The estimator's fit, the contract checks
+(:mod:`fusekit.testing.checks`) and the test fixtures (:mod:`fusekit.testing.fixtures`) build
+through them; loading a model resolves its stored components once, makes the input encoders from
+those backbones, builds from copies of the resolution (a ``meta`` skeleton, then the network)
+and takes its settings from the file (:meth:`TrainingSettings.stored`), never resolving anything
+again. Nothing after this door looks a plugin up in the registry: the network carries the
+origins (``network.origins``); :func:`plugins_used` and :func:`plugin_names` read them.
 """
 
 from __future__ import annotations
@@ -264,18 +268,19 @@ def assemble(
     encoders: Mapping[str, InputEncoder] | None = None,
     frozen: Sequence[str] = (),
 ) -> Assembly:
-    """Build the network for ``choices`` (:func:`build_network`) and resolve its training
-    settings: ``lr``, ``optimizer`` and ``lr_schedule`` of ``requested`` (the estimator's
-    parameters), those left at ``"auto"`` filled from the network's components
-    (:mod:`.settings`). With ``network`` (a continued fit) that network is kept and only the
-    settings are resolved.
+    """Build the network for ``choices`` (:func:`resolve_choices`, :func:`build_resolved`) and
+    resolve its training settings: ``lr``, ``optimizer`` and ``lr_schedule`` of ``requested``
+    (the estimator's parameters), those left at ``"auto"`` filled from the network's
+    components (:mod:`.settings`). With ``network`` (a continued fit) that network is kept and
+    only the settings are resolved.
 
     ``partial``: a schedule needs the length of training, which ``partial_fit`` does not know, so
     the lr stays constant (source ``"partial_fit"``). ``encoders`` and ``frozen`` as for
     :func:`build_network`."""
     if network is None:
-        network = build_network(
-            choices, input_shapes, n_outputs, task, encoders=encoders, frozen=frozen
+        resolution = resolve_choices(choices, tuple(input_shapes))
+        network = build_resolved(
+            resolution, input_shapes, n_outputs, task, encoders=encoders, frozen=frozen
         )
     settings = resolve_training_settings({k: requested[k] for k in RECOMMENDABLE_PARAMS}, network)
     if partial:
