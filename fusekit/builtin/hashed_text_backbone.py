@@ -16,7 +16,6 @@ padding excluded): a text with no n-gram (``""``, only punctuation) gives zeros,
 from __future__ import annotations
 
 import numpy as np
-from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.utils import murmurhash3_32
 from torch import Tensor, nn
 
@@ -53,6 +52,9 @@ class HashedNgrams(InputEncoder):
             raise ValueError(f"{OWNER}: ngram_range must be (low, high), low <= high")
         self.ngram_range = (low, high)
         self.empty_is_missing = bool(empty_is_missing)
+        # imported here: loading the plugins (fusekit plugins) never needs sklearn's text features
+        from sklearn.feature_extraction.text import HashingVectorizer
+
         self._analyzer = HashingVectorizer(ngram_range=self.ngram_range).build_analyzer()
 
     @property
