@@ -120,4 +120,3 @@ class TrainingData:
 
     def __len__(self) -> int:
         return len(self.inputs)
-
