@@ -33,7 +33,7 @@ import json
 import math
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -87,10 +87,17 @@ class _NotStorable(Exception):  # noqa: N818 - a signal inside the encoder, neve
 
 # -- encoding ---------------------------------------------------------------------------------
 class Encoder:
-    """Encodes values into JSON, collecting their numeric arrays as tensors (:attr:`tensors`)."""
+    """Encodes values into JSON, collecting their numeric arrays as tensors (:attr:`tensors`).
 
-    def __init__(self, prefix: str) -> None:
+    ``plugin_names``: ``{(kind, class): registered name}`` of the model's components, as they
+    were resolved (:attr:`ModelState.plugin_names`); a plugin class or instance is stored under
+    that name, never looked up backwards from its class."""
+
+    def __init__(
+        self, prefix: str, plugin_names: Mapping[tuple[str, type], str] | None = None
+    ) -> None:
         self.prefix = prefix
+        self.plugin_names = dict(plugin_names or {})
         self.tensors: dict[str, torch.Tensor] = {}
 
     def top(self, where: str, value: Any) -> Any:
@@ -128,9 +135,9 @@ class Encoder:
         if isinstance(value, np.ndarray):
             return self._array(where, value)
         if isinstance(value, type):
-            return _class(where, value)
+            return _class(where, value, self.plugin_names)
         if isinstance(value, Component):
-            record = _class(where, type(value))
+            record = _class(where, type(value), self.plugin_names)
             return {**record, "params": self.value(f"{where} parameters", value.get_params())}
         if type(value) is ValidSplit:
             params = {k: getattr(value, k) for k in ("cv", "stratified", "random_state")}
@@ -189,19 +196,20 @@ class Encoder:
         return {TAG: "ndarray", "dtype": dtype, "shape": list(array.shape), "values": stored}
 
 
-def _class(where: str, cls: type) -> dict[str, Any]:
-    """A registered plugin class or a ``torch.optim`` optimiser class, by name."""
+def _class(where: str, cls: type, plugin_names: Mapping[tuple[str, type], str]) -> dict[str, Any]:
+    """A plugin class of the model (by the name it was resolved under, ``plugin_names``) or a
+    ``torch.optim`` optimiser class, by name."""
     if issubclass(cls, torch.optim.Optimizer):
         if getattr(torch.optim, cls.__name__, None) is cls:
             return {TAG: "torch.optim", "name": cls.__name__}
     elif issubclass(cls, Component) and cls.kind in BASES:
-        name = get_registry().name_of(cls.kind, cls)
+        name = plugin_names.get((cls.kind, cls))
         if name is not None:
             return {TAG: "plugin", "kind": cls.kind, "name": name}
         raise TypeError(
             f"save() stores plugins by registered name, but {cls.kind} {cls.__name__} ({where}) "
-            "is not registered. Register it through the fusekit entry point, or use "
-            "pickle/joblib (trusted files only)."
+            "is not registered, or is no component the model was built from. Register it through "
+            "the fusekit entry point (and refit), or use pickle/joblib (trusted files only)."
         )
     raise TypeError(
         f"save() stores classes that are registered plugins or torch.optim optimisers; {where} "

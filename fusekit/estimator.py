@@ -209,7 +209,7 @@ class _FusionEstimator(BaseEstimator):
         if reset:  # text / categorical modalities go through their backbones' encoders
             chosen = raw_inputs.backbones(self, layout.names)
             layout.kinds = raw_inputs.resolve_kinds(arrays, chosen)
-            encoders = {m: chosen[m].input_encoder() for m in layout.kinds}
+            encoders = {m: chosen[m].component.input_encoder() for m in layout.kinds}
         else:
             raw_inputs.check_kinds(arrays, layout)
             encoders = self.input_encoders_
@@ -519,6 +519,7 @@ class _FusionEstimator(BaseEstimator):
             plugins=self.plugins_,
             fitted={k: getattr(self, k) for k in self._fitted_attributes if hasattr(self, k)},
             encoders={m: e.state() for m, e in self.input_encoders_.items()},
+            plugin_names=assemble.plugin_names(network),
         )
 
     @classmethod
@@ -528,13 +529,15 @@ class _FusionEstimator(BaseEstimator):
         """A fitted estimator rebuilt from a :class:`~fusekit.persistence.ModelState`, on
         ``device`` (default: the fitted device if present here, else the CPU with a warning).
 
-        The fitted attributes are set as they were stored; nothing is resolved again: the
-        network is built from the parameters and its stored weights, the skorch net around it
-        with the stored ``lr_``, ``optimizer_`` and ``lr_schedule_``. (Files written before the
-        training settings were stored, format 2 and earlier, resolve them from the parameters.)
-        The network is first built on the ``meta`` device (nothing allocated) and its weight
-        shapes compared with the stored ones, so a document declaring a huge shape is refused
-        before anything is allocated.
+        The fitted attributes are set as they were stored; the stored parameters' components
+        are resolved once (:func:`.assemble.resolve_choices`), their backbones make the input
+        encoders the stored states go into, and the network is built from them with the stored
+        weights, the skorch net around it with the stored ``lr_``, ``optimizer_`` and
+        ``lr_schedule_``: nothing is resolved again (files of format 2 and earlier, which hold
+        no settings, resolve them: :meth:`_settings_of_a_format_2_file`). The network is first
+        built on the ``meta`` device (nothing allocated) and its weight shapes compared with the
+        stored ones, so a document declaring a huge shape is refused before anything is
+        allocated.
         """
         unknown = sorted(set(state.fitted) - set(cls._fitted_attributes))
         if unknown:
@@ -550,35 +553,49 @@ class _FusionEstimator(BaseEstimator):
         estimator.layout_ = state.layout
         estimator.modalities_ = dict(state.layout.shapes)
         estimator.standardizer_ = state.standardizer
+        resolution = assemble.resolve_choices(
+            assemble.Choices.of(estimator.get_params(deep=False)), state.layout.names
+        )
         estimator.input_encoders_ = raw_inputs.restore_encoders(
-            raw_inputs.backbones(estimator, state.layout.names), state.layout.kinds, state.encoders
+            resolution.backbones, state.layout.kinds, state.encoders
         )
         estimator.plugins_ = state.plugins
         for name, value in state.fitted.items():
             setattr(estimator, name, value)
         estimator.device_ = _loaded_device(estimator, state, device)
         n_outputs = estimator._loaded_outputs()
-        persistence.check_weights(lambda: estimator._build_network(n_outputs), state.weights)
+
+        def build() -> FusionNetwork:
+            inputs = estimator._inputs()
+            return assemble.build_resolved(resolution.copy(), n_outputs=n_outputs, **inputs)
+
+        persistence.check_weights(build, state.weights)
         with devices.forked_rng(estimator.device_):
-            network = estimator._build_network(n_outputs)
+            network = build()
         network.load_state_dict(state.weights, strict=True)
         network.eval()
-        if not any(name in state.fitted for name in _SETTINGS):  # format 2 and earlier
-            estimator.net_ = estimator._make_net(
-                estimator._assemble(n_outputs, network=network), None
-            )
-            estimator.net_.initialize()
-            return estimator
-        estimator._check_loaded_settings()
-        settings = assemble.TrainingSettings.stored(
-            estimator.lr_,
-            estimator.optimizer_,
-            estimator.lr_schedule_,
-            estimator.training_settings_,
-        )
+        if any(name in state.fitted for name in _SETTINGS):
+            settings = estimator._stored_settings()
+        else:
+            settings = estimator._settings_of_a_format_2_file(n_outputs, network)
         estimator.net_ = estimator._make_net(assemble.Assembly(network, settings), None)
         estimator.net_.initialize()
         return estimator
+
+    def _stored_settings(self) -> assemble.TrainingSettings:
+        """The training settings a loaded model holds, checked, not resolved again."""
+        self._check_loaded_settings()
+        return assemble.TrainingSettings.stored(
+            self.lr_, self.optimizer_, self.lr_schedule_, self.training_settings_
+        )
+
+    def _settings_of_a_format_2_file(
+        self, n_outputs: int, network: FusionNetwork
+    ) -> assemble.TrainingSettings:
+        """Compatibility with files of format 2 and earlier, which stored no training settings:
+        they are resolved from the stored parameters and ``network``'s components (the one
+        thing loading resolves, and only for these files)."""
+        return self._assemble(n_outputs, network=network).settings
 
     def _check_loaded_settings(self) -> None:
         """``ValueError`` unless a loaded model holds every training setting the net is built

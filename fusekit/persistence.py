@@ -174,6 +174,9 @@ class ModelState:
     plugins: list[dict[str, str]] = field(default_factory=list)
     fitted: dict[str, Any] = field(default_factory=dict)
     encoders: dict[str, EncoderState] = field(default_factory=dict)
+    #: ``{(kind, class): registered name}`` of the network's components, as they were resolved
+    #: (written, not read back): class-valued parameters are stored under these names.
+    plugin_names: dict[tuple[str, type], str] = field(default_factory=dict)
 
 
 def _encoder_records(
@@ -217,7 +220,7 @@ def write(state: ModelState, path: str | Path, key: signing.SigningKey | None = 
             tensors[f"standardizer.scale.{name}"] = torch.from_numpy(
                 standardizer.scales[name].copy()
             )
-    values = Encoder(_VALUE_TENSORS)
+    values = Encoder(_VALUE_TENSORS, state.plugin_names)
     document: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

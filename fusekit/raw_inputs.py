@@ -30,16 +30,16 @@ import pandas as pd
 
 from fusekit.data import ModalityLayout, PreparedInput, presence_mask
 from fusekit.engine.registry import get_registry
-from fusekit.engine.resolve import backbones_for, split_nested
+from fusekit.engine.resolve import Origin, Resolved, resolve_backbones, split_nested
 from fusekit.plugin import RAW_KINDS, Backbone, EncoderState, InputEncoder, InputFileError
 
 NUMERIC_KINDS = ("vector", "sequence", "image")
 
 
-def backbones(estimator: Any, names: tuple[str, ...]) -> dict[str, Backbone]:
-    """The unbuilt backbones ``estimator`` would use, one per modality."""
+def backbones(estimator: Any, names: tuple[str, ...]) -> dict[str, Resolved]:
+    """The unbuilt backbones ``estimator`` would use, one per modality, with their origins."""
     nested = split_nested(estimator._nested_params(), "backbone")
-    return backbones_for(estimator.backbone, nested, names)
+    return resolve_backbones(estimator.backbone, nested, names)
 
 
 def accepting(kind: str) -> list[str]:
@@ -52,41 +52,44 @@ def accepting(kind: str) -> list[str]:
     ]
 
 
-def _label(backbone: Backbone) -> str:
-    name = get_registry().name_of("backbone", type(backbone))
-    return repr(name) if name is not None else type(backbone).__name__
+def _label(origin: Origin) -> str:
+    """The backbone as the user chose it: its registered name (from the entry it was resolved
+    by), else its class name."""
+    return repr(origin.name) if origin.name is not None else origin.cls.__name__
 
 
-def _refuse_strings(name: str, backbone: Backbone, n_columns: int) -> None:
+def _refuse_strings(name: str, chosen: Resolved, n_columns: int) -> None:
     kind = "text" if n_columns == 1 else "categorical"
     example = (accepting(kind) or [kind])[0]
+    accepted = " or ".join(chosen.component.input_kinds)
     raise ValueError(
         f"modality {name!r} holds strings (text or categories), but its backbone "
-        f"{_label(backbone)} accepts {' or '.join(backbone.input_kinds)} input. Backbones that "
+        f"{_label(chosen.origin)} accepts {accepted} input. Backbones that "
         f"accept 'text': {accepting('text')}; 'categorical': {accepting('categorical')}. Choose "
         f"one, e.g. backbone={{{name!r}: {example!r}, ...}}, or encode the columns as numbers."
     )
 
 
 def resolve_kinds(
-    arrays: Mapping[str, np.ndarray], chosen: Mapping[str, Backbone]
+    arrays: Mapping[str, np.ndarray], chosen: Mapping[str, Resolved]
 ) -> dict[str, str]:
-    """``{modality: "text" | "categorical"}`` for the modalities read raw (see the module)."""
+    """``{modality: "text" | "categorical"}`` for the modalities read raw (see the module);
+    ``chosen``: each modality's resolved backbone (errors name it by its origin)."""
     kinds = {}
     for name, values in arrays.items():
-        backbone = chosen[name]
-        if _encodes_images(name, backbone, values):
+        backbone, label = chosen[name].component, _label(chosen[name].origin)
+        if _encodes_images(name, backbone, label, values):
             kinds[name] = "image"
             continue
         raw = [kind for kind in backbone.input_kinds if kind in RAW_KINDS]
         if values.dtype == object:
             if not raw:
-                _refuse_strings(name, backbone, values.shape[1])
+                _refuse_strings(name, chosen[name], values.shape[1])
             kind = "text" if "text" in raw and values.shape[1] == 1 else raw[0]
         elif raw and not any(kind in NUMERIC_KINDS for kind in backbone.input_kinds):
             if "categorical" not in raw:
                 raise ValueError(
-                    f"modality {name!r} holds numbers, but its backbone {_label(backbone)} "
+                    f"modality {name!r} holds numbers, but its backbone {label} "
                     f"accepts {' or '.join(raw)} only. Pass strings, or choose a backbone for "
                     "numbers, e.g. 'mlp'."
                 )
@@ -106,14 +109,14 @@ def resolve_kinds(
             )
         if backbone.input_encoder() is None:
             raise TypeError(
-                f"backbone {_label(backbone)} of modality {name!r} accepts {kind!r} input but "
+                f"backbone {label} of modality {name!r} accepts {kind!r} input but "
                 "its input_encoder() returned None; this is a bug in the plugin."
             )
         kinds[name] = kind
     return kinds
 
 
-def _encodes_images(name: str, backbone: Backbone, values: np.ndarray) -> bool:
+def _encodes_images(name: str, backbone: Backbone, label: str, values: np.ndarray) -> bool:
     """Whether an image backbone's own encoder reads the modality (file paths or arrays)."""
     if "image" not in backbone.input_kinds:
         return False
@@ -123,7 +126,7 @@ def _encodes_images(name: str, backbone: Backbone, values: np.ndarray) -> bool:
     paths = values.dtype == object and values.ndim == 2 and values.shape[1] == 1
     if not (paths or (values.dtype != object and values.ndim == 4)):
         raise ValueError(
-            f"modality {name!r}: its backbone {_label(backbone)} reads images, as (n, C, H, W) "
+            f"modality {name!r}: its backbone {label} reads images, as (n, C, H, W) "
             f"arrays or one column of image file paths, but got values of dtype {values.dtype} "
             f"and shape {values.shape}."
         )
@@ -259,9 +262,10 @@ def network_shapes(layout: ModalityLayout, encoders: Mapping[str, InputEncoder])
 
 
 def restore_encoders(
-    chosen: Mapping[str, Backbone], kinds: Mapping[str, str], states: Mapping[str, EncoderState]
+    chosen: Mapping[str, Resolved], kinds: Mapping[str, str], states: Mapping[str, EncoderState]
 ) -> dict[str, InputEncoder]:
-    """Encoders made by the loaded model's own backbones, with the stored fitted state."""
+    """Encoders made by the loaded model's own (resolved) backbones, with the stored fitted
+    state."""
     missing = sorted(set(kinds) - set(states))
     if missing or set(states) - set(kinds):
         raise ValueError(
@@ -270,11 +274,11 @@ def restore_encoders(
         )
     encoders = {}
     for name, kind in kinds.items():
-        encoder = chosen[name].input_encoder()
+        encoder = chosen[name].component.input_encoder()
         if encoder is None or encoder.kind != kind:
             raise ValueError(
                 f"modality {name!r} is {kind} in the model file, but its backbone "
-                f"{_label(chosen[name])} makes no {kind} encoder"
+                f"{_label(chosen[name].origin)} makes no {kind} encoder"
             )
         encoder.load_state(states[name])
         encoders[name] = encoder

@@ -10,10 +10,11 @@ fusekit`` and ``from fusekit import FusionClassifier``. Each is a fresh process;
 ``--before DIR`` (repeatable): another checkout of fusekit (``git archive COMMIT | tar -x -C
 DIR``, or a worktree) measured in the same runs, alternating with this one, as a column of its
 own. ``fusekit`` is the console script beside this interpreter (``python -m fusekit`` where there
-is none), run with the checkout first on ``PYTHONPATH``. The figures come from ``/usr/bin/time
--v`` (GNU time, a small parent: its elapsed wall clock, user + system time and maximum resident
-set size); without it, from ``time.perf_counter`` and ``os.wait4`` (Linux carries the peak RSS
-across exec, so this script imports nothing heavy before its last measurement).
+is none), run with the checkout and its first-party plugins (``plugins/fusekit-*``) first on
+``PYTHONPATH``. The figures come from ``/usr/bin/time -v`` (GNU time, a small parent: its
+elapsed wall clock, user + system time and maximum resident set size); without it, from
+``time.perf_counter`` and ``os.wait4`` (Linux carries the peak RSS across exec, so this script
+imports nothing heavy before its last measurement).
 """
 
 from __future__ import annotations
@@ -115,8 +116,10 @@ def gnu_time_figures(report: str) -> tuple[float, float, float]:
 
 
 def measure(root: Path, command: Command) -> Run:
-    """One run of ``command`` with ``root``'s fusekit first on the path, from ``root``."""
-    env = {**os.environ, "PYTHONPATH": str(root)}
+    """One run of ``command`` with ``root``'s fusekit and first-party plugins first on the
+    path, from ``root``."""
+    paths = [root, *sorted((root / "plugins").glob("fusekit-*"))]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(path) for path in paths)}
     with (
         tempfile.TemporaryFile() as out,
         tempfile.TemporaryFile("w+") as err,
@@ -227,7 +230,8 @@ def main() -> None:
             "```",
             "",
             f"Medians of {args.runs} runs; each command is a fresh process started from the "
-            "checkout's root with it first on `PYTHONPATH` (`fusekit` is the console script "
+            "checkout's root with it and its first-party plugins (`plugins/fusekit-*`) first on "
+            "`PYTHONPATH` (`fusekit` is the console script "
             "of the environment). Wall time includes interpreter start-up; wall, CPU (user + "
             f"system time) and max RSS (the peak resident memory) are from {tool}; import time "
             "is the `-X importtime` total of the imports from fusekit's first on. Wall times on "

@@ -32,7 +32,13 @@ from fusekit.bench.data import BenchData, has_raw
 from fusekit.bench.leaderboard import match_baseline
 from fusekit.bench.reference import reference_names
 from fusekit.bench.runner import fixed_backbones
-from fusekit.engine.resolve import backbones_for, instantiate, split_nested, weightings_for
+from fusekit.engine.resolve import (
+    backbones_for,
+    instantiate,
+    resolve_backbones,
+    split_nested,
+    weightings_for,
+)
 from fusekit.estimator import NESTED_PREFIXES, FusionClassifier
 from fusekit.raw_inputs import resolve_kinds
 
@@ -176,7 +182,7 @@ def _check_raw_modalities(
             if "backbone" in params:
                 backbone = fixed_backbones(backbone, params["backbone"], names)
             try:
-                resolve_kinds(head, backbones_for(backbone, nested, names))
+                resolve_kinds(head, resolve_backbones(backbone, nested, names))
             except (TypeError, ValueError) as error:
                 raise PreflightError(
                     f"data set {bench_data.name!r}, configuration {_combo_name(combo)}: {error} "

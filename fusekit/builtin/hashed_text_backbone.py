@@ -18,7 +18,6 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.utils import murmurhash3_32
 from torch import Tensor, nn
 
@@ -58,6 +57,9 @@ class HashedNgrams(InputEncoder):
             )
         self.ngram_range = (low, high)
         self.empty_is_missing = bool(empty_is_missing)
+        # imported here: loading the plugins (fusekit plugins) never needs sklearn's text features
+        from sklearn.feature_extraction.text import HashingVectorizer
+
         self._analyzer = HashingVectorizer(ngram_range=self.ngram_range).build_analyzer()
 
     @property

@@ -12,12 +12,10 @@ learned fast but telling less, one slow but complementary). ``IMBALANCED_REAL`` 
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from fusekit.datasets._files import checksum, data_dir, to_frame
-from fusekit.datasets.imbalanced import make_imbalanced_classification
-from fusekit.datasets.imbalanced_real import IMBALANCED_REAL, load_imbalanced
-from fusekit.datasets.missing import AbsentWhereMissing
 from fusekit.datasets.real import (
     load_basic_motions,
     load_clothing_reviews,
@@ -25,10 +23,28 @@ from fusekit.datasets.real import (
     load_multiview_mnist,
     load_nutrimouse,
 )
-from fusekit.datasets.synthetic import (
-    make_multimodal_classification,
-    make_multimodal_regression,
-)
+
+#: Names imported on first use (PEP 562): their modules import the data layer and scikit-learn's
+#: estimators, which registering the loaders (``fusekit plugins``, the registry) does not need.
+_LAZY = {
+    "make_imbalanced_classification": "imbalanced",
+    "IMBALANCED_REAL": "imbalanced_real",
+    "load_imbalanced": "imbalanced_real",
+    "AbsentWhereMissing": "missing",
+    "make_multimodal_classification": "synthetic",
+    "make_multimodal_regression": "synthetic",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 #: The built-in loaders, registered through ``fusekit_datasets`` by :mod:`fusekit.datasets.hooks`.
 BUILTIN_LOADERS = {

@@ -11,11 +11,14 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
-from fusekit.data import PREFIX_SEPARATOR, Modalities
+if TYPE_CHECKING:  # imported where used: registering the loaders (fusekit plugins) stays light
+    import pandas as pd
+
+    from fusekit.data import Modalities
 
 DATA_DIR_ENV = "FUSEKIT_DATA_DIR"
 
@@ -70,6 +73,8 @@ def checksum(X: Modalities | dict[str, np.ndarray], y: np.ndarray | None = None)
 
 def feature_names(name: str, shape: tuple[int, ...]) -> list[str]:
     """``name__<index>`` column names for one modality (sequences: ``name__t<step>_<channel>``)."""
+    from fusekit.data import PREFIX_SEPARATOR
+
     if len(shape) == 1:
         return [f"{name}{PREFIX_SEPARATOR}{i}" for i in range(shape[0])]
     steps, channels = shape[0], int(np.prod(shape[1:]))
@@ -81,6 +86,8 @@ def to_frame(X: Modalities) -> pd.DataFrame:
 
     Sequences and images are flattened (time-major), so the frame form sees them as vectors.
     """
+    import pandas as pd
+
     blocks = []
     for name, values in X.items():
         array = np.asarray(values)
@@ -97,5 +104,7 @@ def finish(
 ) -> tuple[Modalities, np.ndarray] | tuple[pd.DataFrame, pd.Series]:
     """Return ``(Modalities, y)``, or ``(DataFrame, Series)`` when ``as_frame``."""
     if as_frame:
+        import pandas as pd
+
         return to_frame(X), pd.Series(y, name=target_name)
     return X, y

@@ -9,12 +9,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
-from fusekit.data import Modalities
 from fusekit.datasets._files import data_file, finish, load_npz
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from fusekit.data import Modalities
+
+
+def _modalities(*args: Any, **kwargs: Any) -> Modalities:
+    """A :class:`~fusekit.data.Modalities`, the data layer imported only when a data set is
+    loaded (registering the loaders, as ``fusekit plugins`` does, imports neither it nor
+    pandas)."""
+    from fusekit.data import Modalities
+
+    return Modalities(*args, **kwargs)
+
 
 MFEAT_VIEWS = ("fou", "fac", "kar", "pix", "zer", "mor")
 SUBSETS = ("train", "test", "all")
@@ -41,7 +55,7 @@ def load_mfeat(
     if unknown or not chosen:
         raise ValueError(f"views must be a non-empty subset of {list(MFEAT_VIEWS)}, got {views!r}.")
     arrays = load_npz("mfeat.npz")
-    X = Modalities({view: arrays[view].astype(np.float64) for view in chosen})
+    X = _modalities({view: arrays[view].astype(np.float64) for view in chosen})
     return finish(X, arrays["y"].astype(np.int64), as_frame, "digit")
 
 
@@ -55,7 +69,9 @@ def load_nutrimouse(
     """
     _choose("target", target, ("diet", "genotype"))
     arrays = load_npz("nutrimouse.npz")
-    X = Modalities(gene=arrays["gene"].astype(np.float64), lipid=arrays["lipid"].astype(np.float64))
+    X = _modalities(
+        gene=arrays["gene"].astype(np.float64), lipid=arrays["lipid"].astype(np.float64)
+    )
     return finish(X, arrays[target].astype(object), as_frame, target)
 
 
@@ -70,7 +86,7 @@ def load_basic_motions(
     _choose("subset", subset, SUBSETS)
     arrays = load_npz("basic_motions.npz")
     splits = ["train", "test"] if subset == "all" else [subset]
-    X = Modalities(
+    X = _modalities(
         {
             sensor: np.concatenate([arrays[f"{sensor}_{s}"] for s in splits]).astype(np.float64)
             for sensor in ("accelerometer", "gyroscope")
@@ -88,7 +104,7 @@ def load_multiview_mnist(
     Stored as float16 (relative error <= 2**-11 on the HOG values, which lie in [0, 0.51]).
     """
     arrays = load_npz("multiview_mnist.npz")
-    X = Modalities({f"hog{i}": arrays[f"hog{i}"].astype(np.float64) for i in range(4)})
+    X = _modalities({f"hog{i}": arrays[f"hog{i}"].astype(np.float64) for i in range(4)})
     return finish(X, arrays["y"].astype(np.int64), as_frame, "digit")
 
 
@@ -107,6 +123,8 @@ CLOTHING_TARGETS = {"rating": "Rating", "recommended": "Recommended IND"}
 
 @lru_cache(maxsize=1)
 def _clothing_table() -> pd.DataFrame:
+    import pandas as pd
+
     return pd.read_csv(data_file("clothing_reviews.csv.xz"))  # ~3 s: decompress once
 
 

@@ -8,15 +8,20 @@ kind, place, registered name, distribution, version), builds the :class:`FusionN
 resolves the training settings with their sources (:class:`TrainingSettings`).
 :func:`make_net` then wraps the network in the skorch net that trains it.
 
-The estimator, the contract checks (:mod:`fusekit.testing.checks`) and the test fixtures
-(:mod:`fusekit.testing.fixtures`) build networks through :func:`build_network`; loading a model
-builds the network here too but takes its settings from the file (:meth:`TrainingSettings.stored`),
-never resolving them again. Nothing after this door looks a plugin up in the registry: the
-network carries the origins (``network.origins``), and :func:`plugins_used` reads them.
+Building is two steps: :func:`resolve_choices` (each component from the registry, once, with
+its origin: a :class:`Resolution`) and :func:`build_resolved` (the network of those components);
+:func:`build_network` is both. The estimator's fit, the contract checks
+(:mod:`fusekit.testing.checks`) and the test fixtures (:mod:`fusekit.testing.fixtures`) build
+through them; loading a model resolves its stored components once, makes the input encoders from
+those backbones, builds from copies of the resolution (a ``meta`` skeleton, then the network)
+and takes its settings from the file (:meth:`TrainingSettings.stored`), never resolving anything
+again. Nothing after this door looks a plugin up in the registry: the network carries the
+origins (``network.origins``); :func:`plugins_used` and :func:`plugin_names` read them.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +31,7 @@ import torch
 from fusekit.engine import compilation, frozen_cache
 from fusekit.engine.network import FusionNetwork
 from fusekit.engine.resolve import (
+    Resolved,
     resolve,
     resolve_backbones,
     resolve_weightings,
@@ -74,6 +80,45 @@ class Choices:
         return cls(**chosen, nested=nested)
 
 
+@dataclass(frozen=True)
+class Resolution:
+    """Each component of a network resolved (fresh, unbuilt, with its :class:`Origin`), before
+    anything is built: what :func:`build_resolved` builds."""
+
+    backbones: Mapping[str, Resolved]
+    calibration: Resolved
+    fusion: Resolved
+    weightings: Sequence[Resolved]
+
+    def ordered(self) -> list[Resolved]:
+        """Every component in :meth:`FusionNetwork.components` order."""
+        return [*self.backbones.values(), self.calibration, self.fusion, *self.weightings]
+
+    def copy(self) -> Resolution:
+        """Unbuilt deep copies of the components with the same origins (one per build: a
+        build turns the components it is given into the network's modules)."""
+        return copy.deepcopy(self)
+
+
+def resolve_choices(choices: Choices, names: Sequence[str]) -> Resolution:
+    """Each component of ``choices`` for modalities ``names`` resolved once (``TypeError`` /
+    ``ValueError`` naming the kind and the parameter for a choice that cannot be), its origin
+    recorded."""
+    nested, fresh = choices.nested, choices.fresh
+    return Resolution(
+        backbones=resolve_backbones(
+            choices.backbone, split_nested(nested, "backbone"), tuple(names), fresh=fresh
+        ),
+        calibration=resolve(
+            "calibration", choices.calibration, split_nested(nested, "calibration"), fresh=fresh
+        ),
+        fusion=resolve("fusion", choices.fusion, split_nested(nested, "fusion"), fresh=fresh),
+        weightings=resolve_weightings(
+            choices.weighting, split_nested(nested, "weighting"), fresh=fresh
+        ),
+    )
+
+
 def build_network(
     choices: Choices,
     input_shapes: Mapping[str, tuple[int, ...]],
@@ -83,36 +128,40 @@ def build_network(
     encoders: Mapping[str, InputEncoder] | None = None,
     frozen: Sequence[str] = (),
 ) -> FusionNetwork:
-    """The network for ``choices`` over modalities of ``input_shapes`` (in that order), each
-    component resolved once (``TypeError`` / ``ValueError`` naming the kind and the parameter
-    for a choice that cannot be) with its origin recorded (``network.origins``, in
+    """The network for ``choices`` over modalities of ``input_shapes`` (in that order): each
+    component resolved once (:func:`resolve_choices`), then built (:func:`build_resolved`)."""
+    resolution = resolve_choices(choices, tuple(input_shapes))
+    return build_resolved(
+        resolution, input_shapes, n_outputs, task, encoders=encoders, frozen=frozen
+    )
+
+
+def build_resolved(
+    resolution: Resolution,
+    input_shapes: Mapping[str, tuple[int, ...]],
+    n_outputs: int,
+    task: str,
+    *,
+    encoders: Mapping[str, InputEncoder] | None = None,
+    frozen: Sequence[str] = (),
+) -> FusionNetwork:
+    """The network of the resolved components (used as they are: pass
+    :meth:`Resolution.copy` to build twice), with their origins (``network.origins``, in
     :meth:`FusionNetwork.components` order).
 
     ``encoders``: the fitted input encoders of the raw (text, categorical) modalities, whose
     ``input_shapes`` are then the encoded shapes; ``frozen``: the modalities whose backbones
     are frozen (``frozen_backbones``, :mod:`.frozen_cache`)."""
-    nested, fresh = choices.nested, choices.fresh
-    backbones = resolve_backbones(
-        choices.backbone, split_nested(nested, "backbone"), tuple(input_shapes), fresh=fresh
-    )
-    calibration = resolve(
-        "calibration", choices.calibration, split_nested(nested, "calibration"), fresh=fresh
-    )
-    fusion = resolve("fusion", choices.fusion, split_nested(nested, "fusion"), fresh=fresh)
-    weightings = resolve_weightings(
-        choices.weighting, split_nested(nested, "weighting"), fresh=fresh
-    )
-    ordered = [*backbones.values(), calibration, fusion, *weightings]
     try:
         network = FusionNetwork(
             input_shapes=input_shapes,
-            backbones={m: r.component for m, r in backbones.items()},
-            calibration=calibration.component,
-            fusion=fusion.component,
-            weighting=[r.component for r in weightings],
+            backbones={m: r.component for m, r in resolution.backbones.items()},
+            calibration=resolution.calibration.component,
+            fusion=resolution.fusion.component,
+            weighting=[r.component for r in resolution.weightings],
             n_outputs=n_outputs,
             task=task,  # type: ignore[arg-type]
-            origins=[r.origin for r in ordered],
+            origins=[r.origin for r in resolution.ordered()],
             encoders=encoders,
         )
     except KeyError as error:  # torch refuses a container key (ParameterDict: "copy", "get")
@@ -138,6 +187,16 @@ def plugins_used(network: FusionNetwork) -> list[dict[str, str]]:
         if record is not None and record not in records:
             records.append(record)
     return records
+
+
+def plugin_names(network: FusionNetwork) -> dict[tuple[str, type], str]:
+    """``{(kind, class): registered name}`` of the network's registered components, from their
+    origins (the first one where a class serves twice)."""
+    names: dict[tuple[str, type], str] = {}
+    for origin in network.origins:
+        if origin.name is not None:
+            names.setdefault((origin.kind, origin.cls), origin.name)
+    return names
 
 
 @dataclass(frozen=True)
@@ -209,18 +268,19 @@ def assemble(
     encoders: Mapping[str, InputEncoder] | None = None,
     frozen: Sequence[str] = (),
 ) -> Assembly:
-    """Build the network for ``choices`` (:func:`build_network`) and resolve its training
-    settings: ``lr``, ``optimizer`` and ``lr_schedule`` of ``requested`` (the estimator's
-    parameters), those left at ``"auto"`` filled from the network's components
-    (:mod:`.settings`). With ``network`` (a continued fit) that network is kept and only the
-    settings are resolved.
+    """Build the network for ``choices`` (:func:`resolve_choices`, :func:`build_resolved`) and
+    resolve its training settings: ``lr``, ``optimizer`` and ``lr_schedule`` of ``requested``
+    (the estimator's parameters), those left at ``"auto"`` filled from the network's
+    components (:mod:`.settings`). With ``network`` (a continued fit) that network is kept and
+    only the settings are resolved.
 
     ``partial``: a schedule needs the length of training, which ``partial_fit`` does not know, so
     the lr stays constant (source ``"partial_fit"``). ``encoders`` and ``frozen`` as for
     :func:`build_network`."""
     if network is None:
-        network = build_network(
-            choices, input_shapes, n_outputs, task, encoders=encoders, frozen=frozen
+        resolution = resolve_choices(choices, tuple(input_shapes))
+        network = build_resolved(
+            resolution, input_shapes, n_outputs, task, encoders=encoders, frozen=frozen
         )
     settings = resolve_training_settings({k: requested[k] for k in RECOMMENDABLE_PARAMS}, network)
     if partial:

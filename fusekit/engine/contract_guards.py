@@ -10,45 +10,54 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from torch import Tensor
 
-from fusekit.engine.registry import get_registry
 from fusekit.plugin import TASKS, Component, FusionOutput, LossContext
 
-
-def plugin_label(kind: str, component: Component) -> str:
-    """``kind 'name' (distribution version)`` of a registered plugin, else its class name."""
-    registry = get_registry()
-    name = registry.name_of(kind, type(component))
-    if name is None:
-        return f"{kind} {type(component).__name__} (not registered)"
-    entry = registry.entry(kind, name)
-    return f"{kind} {name!r} ({entry.distribution} {entry.version})"
+if TYPE_CHECKING:
+    from fusekit.engine.resolve import Origin
 
 
-def check_supported_tasks(components: Iterable[tuple[str, Component]], task: str) -> None:
-    """``ValueError`` naming the first component whose ``supported_tasks`` lack ``task``."""
-    for kind, component in components:
+def plugin_label(component: Component, origin: Origin | None) -> str:
+    """``kind 'name' (distribution version)``: the registry entry the component was resolved
+    by (its recorded ``origin``, so a class registered under two names is named as the user
+    chose it), else its class name."""
+    kind, cls = component.kind, type(component).__name__
+    if origin is None:
+        return f"{kind} {cls} (origin not recorded)"
+    if origin.name is None:
+        return f"{kind} {cls} (not registered)"
+    return f"{kind} {origin.name!r} ({origin.distribution} {origin.version})"
+
+
+def check_supported_tasks(components: Iterable[tuple[Component, Origin | None]], task: str) -> None:
+    """``ValueError`` naming the first component whose ``supported_tasks`` lack ``task``; each
+    component comes with its recorded origin (``None`` if none was recorded)."""
+    for component, origin in components:
         supported = tuple(getattr(component, "supported_tasks", TASKS))
         if task not in supported:
-            name = get_registry().name_of(kind, type(component)) or type(component).__name__
+            name = (
+                type(component).__name__ if origin is None or origin.name is None else origin.name
+            )
             raise ValueError(
                 f"{name}: needs a {' or '.join(supported)} task, got {task}. "
-                f"{plugin_label(kind, component)} declares supported_tasks = {supported!r}; "
-                f"choose another {kind}, or the estimator for {supported[0]}."
+                f"{plugin_label(component, origin)} declares supported_tasks = {supported!r}; "
+                f"choose another {component.kind}, or the estimator for {supported[0]}."
             )
 
 
 def loss_terms_of(
-    kind: str, component: Component, output: FusionOutput, ctx: LossContext
+    component: Component, origin: Origin | None, output: FusionOutput, ctx: LossContext
 ) -> Mapping[str, Tensor]:
-    """``component.loss_terms(output, ctx)``, checked to be a mapping of tensors."""
+    """``component.loss_terms(output, ctx)``, checked to be a mapping of tensors; a bad return
+    names the component by its recorded ``origin``."""
     terms = component.loss_terms(output, ctx)
     if not isinstance(terms, Mapping) or not all(isinstance(v, Tensor) for v in terms.values()):
         got = type(terms).__name__ if not isinstance(terms, Mapping) else "non-tensor values"
         raise TypeError(
-            f"{plugin_label(kind, component)}: loss_terms returned {got}; expected a dict "
+            f"{plugin_label(component, origin)}: loss_terms returned {got}; expected a dict "
             "{name: scalar tensor}, an empty dict {} when there is no term to add."
         )
     return terms

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Literal
 
@@ -100,12 +101,8 @@ class FusionNetwork(nn.Module):
             task=task,
         )
         weightings = [weighting] if isinstance(weighting, Weighting) else list(weighting)
-        check_supported_tasks(
-            [("backbone", b) for b in self.backbones.values()]
-            + [("calibration", calibration), ("fusion", fusion)]
-            + [("weighting", w) for w in weightings],
-            task,
-        )
+        parts = [*self.backbones.values(), calibration, fusion, *weightings]
+        check_supported_tasks(itertools.zip_longest(parts, tuple(origins)[: len(parts)]), task)
         self.calibration = calibration
         self.calibration.build(self.spec)
         self.weightings = nn.ModuleList(weightings)
@@ -202,6 +199,13 @@ class FusionNetwork(nn.Module):
         if view is None or view._network is not self:  # a deep copy carries the original's view
             view = self.__dict__["_view"] = NetworkView(self)
         return view
+
+    def has_forward_pre_hook(self, hook: Callable[..., object]) -> bool:
+        """Whether ``hook`` runs before every forward pass (a plugin that registers once asks).
+
+        torch offers no public query of a module's hooks, so the network reads its own table
+        (as :meth:`copy` clears it); the plugin layer never touches torch's private state."""
+        return hook in self._forward_pre_hooks.values()
 
     def copy(self, plain: bool = False) -> FusionNetwork:
         """A deep copy; ``plain``: no weighting, no forward hooks (see ``NetworkView.copy``)."""
@@ -328,8 +332,8 @@ class FusionNetwork(nn.Module):
         total = self.task_loss(output, ctx)
         for value in output.aux_losses.values():
             total = total + value
-        for component in self.components():
-            for value in loss_terms_of(component.kind, component, output, ctx).values():
+        for component, origin in itertools.zip_longest(self.components(), self.origins):
+            for value in loss_terms_of(component, origin, output, ctx).values():
                 total = total + value
         return total
 

@@ -19,7 +19,7 @@ lists:
 
 The names the engine reads (the kinds table ``KINDS``, ``BASES``, ``COMPONENT_KINDS``,
 ``check_kind``, ``RECOMMENDABLE_PARAMS``, ``TRAINING_HOOKS``, ``RAW_KINDS``, ``ENCODED_KINDS``,
-``rows_of``, ``stack_features``) are not in ``__all__``: no method needs them. They stay
+``rows_of``) are not in ``__all__``: no method needs them. They stay
 importable here and from their modules (:mod:`.kinds`, :mod:`.base`, :mod:`.raw`, :mod:`.batch`).
 """
 
@@ -39,7 +39,6 @@ from fusekit.plugin.base import (
 )
 from fusekit.plugin.batch import ModalityBatch, TrainingData
 from fusekit.plugin.batch import rows_of as rows_of  # engine-facing: not in __all__
-from fusekit.plugin.batch import stack_features as stack_features  # no caller
 from fusekit.plugin.constraints import Interval, Options, SequenceOf, StrOptions
 from fusekit.plugin.context import LossContext, TrainingContext
 from fusekit.plugin.criterion import TaskCriterion

@@ -6,7 +6,7 @@ holding all rows (:class:`TrainingData` in training); the engine then slices it 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -120,9 +120,3 @@ class TrainingData:
 
     def __len__(self) -> int:
         return len(self.inputs)
-
-
-def stack_features(batches: Sequence[Mapping[str, Tensor]]) -> dict[str, Tensor]:
-    """Concatenate per-modality tensors from several batches along the sample axis."""
-    names = list(batches[0])
-    return {name: torch.cat([batch[name] for batch in batches]) for name in names}

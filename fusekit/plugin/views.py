@@ -25,109 +25,90 @@ class NetworkView:
     Pass order: ``batch -> backbones -> calibration -> weightings.reweight -> fusion -> head ->
     weightings.adjust_logits``. Features dicts iterate in :attr:`names` order, which is the order of
     the mask's columns.
+
+    The members annotated below are the network's own, handed through unchanged (an explicit
+    allow-list, :data:`FORWARDED`; any other name is an ``AttributeError``); the methods written
+    out are those whose view differs from the network (they return the view, or a view of a
+    copy). Facts:
+
+    * ``names``: modality names, in mask-column order; ``spec``: the :class:`BuildSpec` every
+      component was built with; ``training``: whether the network is in training mode;
+    * ``fusion``: the fusion component (read its class attributes and hyperparameters);
+      ``head``: the head after the fusion (``nn.Linear``; ``nn.Identity`` for logit fusions);
+      ``unimodal_heads``: ``{m: Linear}`` per-modality heads when a component asked for them,
+      else ``None``;
+    * ``modality_parameters(m)``: the parameters of modality ``m``'s encoder (per-branch
+      gradient modulation); ``parameters()``: every parameter (an optimiser over a
+      :meth:`copy`).
+
+    Passes:
+
+    * ``fuse(features, mask, output=None, steps=None)``: weightings, fusion and head on
+      calibrated ``features`` under ``mask``, the logits. Without ``output`` (an extra pass)
+      features of modalities that ``mask`` marks absent are zeroed first; pass the full pass's
+      ``output.steps`` as ``steps`` for padded sequences. With ``output``, the pass writes into
+      it (``fused``, ``logits``...);
+    * ``decide(features, mask, steps=None)``: fusion and head only (no weighting) on
+      ``features`` as given, ``(B, n_outputs)``;
+    * ``unimodal(features, steps=None)``: per-modality head logits ``{m: (B, n_outputs)}``, or
+      ``None`` without unimodal heads;
+    * ``predict_logits(batch, batch_size)``: fused logits of every row, in chunks, without
+      gradients; a full pass is ``view(batch)`` (hooks and training-time perturbation as in
+      training).
+
+    Losses: ``criterion``, the :class:`TaskCriterion` the network trains on (``per_sample``,
+    ``mean``; inside a loss term use the context's ``ctx.per_sample_loss``, ``ctx.mean_loss``);
+    ``task_loss(output, ctx)``, the task loss as the weightings define it (without auxiliary
+    terms); ``loss(output, target, batch, training)``, the whole training loss of a pass.
+
+    Hooks: ``register_forward_pre_hook(hook)`` runs ``hook(module, (batch,))`` before every
+    forward pass and returns a removable handle; ``has_forward_pre_hook(hook)`` says whether
+    ``hook`` is registered.
     """
 
     __slots__ = ("_network",)
 
+    names: tuple[str, ...]
+    spec: BuildSpec
+    training: bool
+    fusion: nn.Module
+    head: nn.Module
+    unimodal_heads: nn.ModuleDict | None
+    criterion: TaskCriterion
+    modality_parameters: Callable[[str], list[nn.Parameter]]
+    parameters: Callable[[], Iterator[nn.Parameter]]
+    fuse: Callable[..., Tensor]
+    decide: Callable[..., Tensor]
+    unimodal: Callable[..., dict[str, Tensor] | None]
+    predict_logits: Callable[[ModalityBatch, int], Tensor]
+    task_loss: Callable[[FusionOutput, Any], Tensor]
+    loss: Callable[[FusionOutput, Tensor, ModalityBatch, bool], Tensor]
+    register_forward_pre_hook: Callable[[Callable[[Any, tuple[Any, ...]], Any]], Any]
+    has_forward_pre_hook: Callable[[Callable[..., Any]], bool]
+
     def __init__(self, network: Any) -> None:
         self._network = network
 
-    # -- facts -------------------------------------------------------------------------------
-    @property
-    def names(self) -> tuple[str, ...]:
-        """Modality names, in mask-column order."""
-        return self._network.names
+    def __getattr__(self, name: str) -> Any:
+        # only for names not found on the view: the allow-list, read from the network
+        if name in FORWARDED:
+            return getattr(self._network, name)
+        raise AttributeError(
+            f"NetworkView has no {name!r}: a plugin may use {sorted(_MEMBERS)} on the network "
+            "(see fusekit.plugin.views.NetworkView)"
+        )
 
-    @property
-    def spec(self) -> BuildSpec:
-        """The :class:`BuildSpec` every component was built with."""
-        return self._network.spec
-
-    @property
-    def training(self) -> bool:
-        """Whether the network is in training mode."""
-        return self._network.training
-
-    @property
-    def fusion(self) -> nn.Module:
-        """The fusion component (read its class attributes and hyperparameters)."""
-        return self._network.fusion
-
-    @property
-    def head(self) -> nn.Module:
-        """The head after the fusion (``nn.Linear``; ``nn.Identity`` for logit fusions)."""
-        return self._network.head
-
-    @property
-    def unimodal_heads(self) -> nn.ModuleDict | None:
-        """``{m: Linear}`` per-modality heads, when a component asked for them, else ``None``."""
-        return self._network.unimodal_heads
+    def __dir__(self) -> list[str]:
+        return sorted(_MEMBERS)
 
     @property
     def weightings(self) -> tuple[nn.Module, ...]:
         """The weighting components, in the order they are applied."""
         return tuple(self._network.weightings)
 
-    def modality_parameters(self, name: str) -> list[nn.Parameter]:
-        """Parameters of modality ``name``'s encoder (for per-branch gradient modulation)."""
-        return self._network.modality_parameters(name)
-
-    def parameters(self) -> Iterator[nn.Parameter]:
-        """Every parameter of the network (e.g. for an optimiser over a :meth:`copy`)."""
-        return self._network.parameters()
-
-    # -- passes ------------------------------------------------------------------------------
     def __call__(self, batch: ModalityBatch) -> FusionOutput:
         """A full forward pass (hooks and training-time perturbation as in training)."""
         return self._network(batch)
-
-    def fuse(
-        self,
-        features: dict[str, Tensor],
-        mask: Tensor,
-        output: FusionOutput | None = None,
-        steps: dict[str, Tensor] | None = None,
-    ) -> Tensor:
-        """Weightings, fusion and head on calibrated ``features`` under ``mask``: logits.
-
-        Without ``output`` (an extra pass) features of modalities that ``mask`` marks absent are
-        zeroed first; pass the full pass's ``output.steps`` as ``steps`` for padded sequences.
-        With ``output``, the pass writes into it (``fused``, ``logits``...).
-        """
-        return self._network.fuse(features, mask, output, steps)
-
-    def decide(
-        self, features: dict[str, Tensor], mask: Tensor, steps: dict[str, Tensor] | None = None
-    ) -> Tensor:
-        """Fusion and head only (no weighting) on ``features`` as given: ``(B, n_outputs)``."""
-        return self._network.decide(features, mask, steps)
-
-    def unimodal(
-        self, features: dict[str, Tensor], steps: dict[str, Tensor] | None = None
-    ) -> dict[str, Tensor] | None:
-        """Per-modality head logits ``{m: (B, n_outputs)}``, or ``None`` without unimodal heads."""
-        return self._network.unimodal(features, steps)
-
-    def predict_logits(self, batch: ModalityBatch, batch_size: int) -> Tensor:
-        """Fused logits of every row of ``batch``, in chunks, without gradients."""
-        return self._network.predict_logits(batch, batch_size)
-
-    # -- losses ------------------------------------------------------------------------------
-    @property
-    def criterion(self) -> TaskCriterion:
-        """The task criterion the network trains on (``per_sample``, ``mean``); inside a loss
-        term use the context's (``ctx.per_sample_loss``, ``ctx.mean_loss``)."""
-        return self._network.criterion
-
-    def task_loss(self, output: FusionOutput, ctx: Any) -> Tensor:
-        """The task loss as the weightings define it (without auxiliary terms)."""
-        return self._network.task_loss(output, ctx)
-
-    def loss(
-        self, output: FusionOutput, target: Tensor, batch: ModalityBatch, training: bool
-    ) -> Tensor:
-        """The whole training loss of a pass: task loss plus every component's terms."""
-        return self._network.loss(output, target, batch, training)
 
     # -- modes and copies --------------------------------------------------------------------
     def train(self, mode: bool = True) -> NetworkView:
@@ -165,13 +146,13 @@ class NetworkView:
         """
         return NetworkView(self._network.copy(plain=plain))
 
-    def register_forward_pre_hook(self, hook: Callable[[Any, tuple[Any, ...]], Any]) -> Any:
-        """``hook(module, (batch,))`` before every forward pass; returns a removable handle."""
-        return self._network.register_forward_pre_hook(hook)
 
-    def has_forward_pre_hook(self, hook: Callable[..., Any]) -> bool:
-        """Whether ``hook`` is already registered."""
-        return hook in self._network._forward_pre_hooks.values()
+#: The network's members a view hands through unchanged (those annotated on the class).
+FORWARDED: frozenset[str] = frozenset(NetworkView.__annotations__)
+#: Everything a plugin may use on a view.
+_MEMBERS: frozenset[str] = FORWARDED | {
+    name for name in vars(NetworkView) if not name.startswith("_")
+}
 
 
 class TrainingLoop:

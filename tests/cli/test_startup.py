@@ -174,6 +174,25 @@ def test_fusekit_plugins_imports_only_the_plugins_and_the_command_line():
     assert command - plugins <= command_line, sorted(command - plugins - command_line)
 
 
+#: Modules the methods need only when they train or read data, never to be registered.
+NOT_FOR_REGISTERING = {
+    "fusekit.data",  # the data layer (and skorch, through it): the data-set hook's loaders
+    "skorch",
+    "sklearn.feature_extraction.text",  # hashed_text's analyser
+    "sklearn.feature_selection",  # BTW's mutual information
+    "sklearn.metrics",  # BTW's F1 and mutual information
+}
+
+
+def test_loading_the_plugins_leaves_what_only_training_needs_out():
+    """Registering the plugins (what ``fusekit plugins`` costs) imports the plugin layer and the
+    methods' modules; what a method needs only to train, or a loader only to load, waits."""
+    plugins = modules_after(
+        "from fusekit.engine.registry import get_registry\nget_registry().entries()"
+    )
+    assert not plugins & NOT_FOR_REGISTERING, sorted(plugins & NOT_FOR_REGISTERING)
+
+
 def test_import_fusekit_imports_no_heavy_library():
     loaded = loaded_after("import fusekit")
     assert not any(loaded.values()), loaded

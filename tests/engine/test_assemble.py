@@ -140,6 +140,10 @@ def test_after_the_door_nothing_looks_a_plugin_up_from_its_class(tmp_path, monke
     model = FusionClassifier(fusion=ConcatFusion, max_epochs=1, random_state=0).fit(X, y)
     assert calls == [("fusion", ConcatFusion)]  # once, when the door resolved the class
     assert model.training_settings_["lr"]["source"] == "default"
+    # the class-valued parameter is stored under the name its origin recorded
+    with_class = fusekit.load(model.save(tmp_path / "class.safetensors"))
+    assert with_class.fusion is ConcatFusion
+    assert calls == [("fusion", ConcatFusion)] * 2  # saved by origin; load's own resolution
     calls.clear()
     by_name = FusionClassifier(max_epochs=1, random_state=0).fit(X, y)
     loaded = fusekit.load(by_name.save(tmp_path / "m.safetensors"))
@@ -167,24 +171,32 @@ def test_a_plugin_bug_is_reported_with_the_origin_the_door_recorded():
         network(make_batch(SHAPES, n=4))
 
 
-def test_load_builds_through_the_door_and_does_not_resolve_the_settings(tmp_path, monkeypatch):
+def test_load_resolves_the_components_once_and_never_the_settings(tmp_path, monkeypatch):
+    """One resolution (the encoders' backbones and both builds come from it), no settings."""
     X, y = _data()
-    model = FusionClassifier(max_epochs=1, random_state=0).fit(X, y)
+    model = FusionClassifier(backbone={"a": "mlp", "b": MLPBackbone}, max_epochs=1, random_state=0)
+    model.fit(X, y)
     path = model.save(tmp_path / "m.safetensors")
-    built = []
-    original = assemble.build_network
+    resolved, built = [], []
+    original_resolve, original_build = assemble.resolve_choices, assemble.build_resolved
 
-    def spy(*args, **kwargs):
-        built.append(args[0])
-        return original(*args, **kwargs)
+    def spy_resolve(choices, names):
+        resolved.append(choices)
+        return original_resolve(choices, names)
 
-    monkeypatch.setattr(assemble, "build_network", spy)
+    def spy_build(resolution, *args, **kwargs):
+        built.append(resolution)
+        return original_build(resolution, *args, **kwargs)
 
     def refuse(*args, **kwargs):
         raise AssertionError("load resolved the training settings")
 
+    monkeypatch.setattr(assemble, "resolve_choices", spy_resolve)
+    monkeypatch.setattr(assemble, "build_resolved", spy_build)
     monkeypatch.setattr(assemble, "resolve_training_settings", refuse)
+    monkeypatch.setattr(assemble, "build_network", refuse)
     loaded = fusekit.load(path)
+    assert len(resolved) == 1 and resolved[0].fusion == "concat"
     assert len(built) == 2  # the meta-device skeleton checked against the weights, then the net
-    assert built[0].fusion == "concat"
+    assert built[0] is not built[1]  # each build gets its own copy of the resolved components
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))

@@ -28,7 +28,6 @@ ENGINE_FACING = {
     "RAW_KINDS": raw,
     "ENCODED_KINDS": raw,
     "rows_of": batch,
-    "stack_features": batch,
 }
 
 

@@ -25,8 +25,6 @@ outputs of the per-output k-NN estimate (our choice; the paper has K = 1).
 from __future__ import annotations
 
 import numpy as np
-from sklearn.feature_selection import mutual_info_regression
-from sklearn.metrics import mutual_info_score
 
 KL_FLOOR = 1e-5
 MI_FLOOR = 1e-5
@@ -108,6 +106,8 @@ def modality_mi_classification(
     ``unimodal_labels`` ``(N, M)`` and ``multimodal_labels`` ``(N,)`` are argmax classes.
     Returns the raw MI ``(M,)`` in nats (0 for a modality present in fewer than 2 samples).
     """
+    from sklearn.metrics import mutual_info_score  # here: registering the plugin stays light
+
     mi = np.zeros(unimodal_labels.shape[1])
     for m in range(unimodal_labels.shape[1]):
         rows = mask[:, m]
@@ -128,6 +128,8 @@ def modality_mi_regression(
     ``unimodal_pred`` ``(N, M, K)``, ``multimodal_pred`` ``(N, K)``; samples where m is absent are
     left out. Returns raw MI ``(M,)`` (0 for a modality present in ≤ ``n_neighbors`` samples).
     """
+    from sklearn.feature_selection import mutual_info_regression  # here, as above
+
     n_modalities, n_outputs = unimodal_pred.shape[1], unimodal_pred.shape[2]
     mi = np.zeros(n_modalities)
     for m in range(n_modalities):

@@ -62,7 +62,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import f1_score
 from torch import Tensor
 
 from fusekit.plugin import (
@@ -320,6 +319,8 @@ class BTW(Weighting):
             score = -float(last["valid_loss"])
         elif self.spec.task == "classification":
             predicted = multimodal_logits.argmax(dim=1).cpu().numpy()
+            from sklearn.metrics import f1_score  # here: registering the plugin stays light
+
             score = f1_score(target.cpu().numpy(), predicted, average="macro")
         else:
             error = (multimodal_logits - target.reshape(multimodal_logits.shape)).abs()
