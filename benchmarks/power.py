@@ -20,10 +20,12 @@ Scripts import it as they import ``provenance``, with the repository's ``benchma
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
+import numpy as np
 from scipy import optimize, stats
 
-__all__ = ["POWER", "detectable_effect", "paired_power", "runs_needed"]
+__all__ = ["POWER", "detectable_effect", "paired_power", "power_cells", "runs_needed"]
 
 ALPHA = 0.05
 #: The conventional target power (Cohen 1988).
@@ -99,3 +101,18 @@ def runs_needed(
         else:
             low = middle
     return high
+
+
+def power_cells(differences: Sequence[float], paper_gain: float | None, rho: float = 0.0) -> str:
+    """The Markdown cells ``detectable | runs needed`` of a claims row: the effect these paired
+    differences detect with 80 % power, and the number of seeds (folds) of the same spread that
+    the paper's gain needs (``—`` without a gain; ``> 100000`` when out of reach)."""
+    differences = np.asarray(differences, dtype=float)
+    sd = float(differences.std(ddof=1))
+    if sd == 0:
+        return "0 (no spread) | 2"
+    detectable = f"{detectable_effect(sd, len(differences), rho=rho):.3f}"
+    if paper_gain is None:
+        return f"{detectable} | —"
+    needed = runs_needed(abs(paper_gain), sd, rho=rho)
+    return f"{detectable} | " + ("> 100000" if needed is None else str(needed))

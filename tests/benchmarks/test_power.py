@@ -35,9 +35,8 @@ def test_corrected_t_is_the_plain_test_with_a_shrunk_effect():
     """Corrected standard error sd·sqrt(1/n + rho) = plain sd·sqrt(1/n) with effect size
     divided by sqrt(1 + n·rho), same df: statsmodels computes that one."""
     sd, n, rho, effect = 0.02, 3, 0.5, 0.03  # 3 folds: n_test / n_train = 1/2
-    expected = ORACLE.power(
-        effect_size=effect / sd / math.sqrt(1 + n * rho), nobs=n, alpha=0.05, alternative="two-sided"
-    )
+    shrunk = effect / sd / math.sqrt(1 + n * rho)
+    expected = ORACLE.power(effect_size=shrunk, nobs=n, alpha=0.05, alternative="two-sided")
     assert power.paired_power(effect, sd, n, rho=rho) == pytest.approx(expected, abs=1e-9)
     assert power.detectable_effect(sd, n, rho=rho) > power.detectable_effect(sd, n)
 
