@@ -50,9 +50,11 @@ def paired_power(effect: float, sd: float, n: int, alpha: float = ALPHA, rho: fl
     df = n - 1
     noncentrality = abs(effect) / (sd * math.sqrt(1 / n + rho))
     critical = stats.t.ppf(1 - alpha / 2, df)
-    return float(
-        stats.nct.sf(critical, df, noncentrality) + stats.nct.cdf(-critical, df, noncentrality)
-    )
+    upper = float(stats.nct.sf(critical, df, noncentrality))
+    # The far tail (rejecting on the wrong side) is below 1e-8 once the noncentrality is large,
+    # where scipy's nct.cdf can return NaN: count it as 0 then.
+    lower = float(stats.nct.cdf(-critical, df, noncentrality))
+    return upper + (lower if math.isfinite(lower) else 0.0)
 
 
 def detectable_effect(

@@ -41,6 +41,13 @@ def test_corrected_t_is_the_plain_test_with_a_shrunk_effect():
     assert power.detectable_effect(sd, n, rho=rho) > power.detectable_effect(sd, n)
 
 
+def test_two_runs_have_a_finite_detectable_effect():
+    """n = 2 (1 df) needs a noncentrality near 20, where scipy's far-tail cdf is NaN."""
+    effect = power.detectable_effect(0.01, 2)
+    expected = ORACLE.solve_power(nobs=2, alpha=0.05, power=0.8) * 0.01
+    assert effect == pytest.approx(expected, rel=1e-6)
+
+
 def test_large_n_approaches_the_normal_closed_form():
     """For large n the t-test is the z-test: effect = (z_{1-alpha/2} + z_power) · sd / sqrt(n)."""
     sd, n = 0.02, 20_000
