@@ -84,8 +84,7 @@ reproduce-results: $(STAMP)
 	$(PY) $(VGMR)/balancing_seeds.py --seeds 10 --out $(VGMR)/balancing_results.md
 	$(PY) $(VGMR)/controls_seeds.py --seeds 5 --out $(VGMR)/controls_results.md
 	$(PY) $(BTW)/btw_claim.py --folds 3 --epochs 20
-	$(PY) $(BTW)/btw_seeds.py --seeds 25 --tasks synthetic --out $(BTW)/seeds_results.md
-	$(PY) $(BTW)/btw_seeds.py --seeds 5 --tasks mfeat --out $(BTW)/seeds_results_mfeat.md
+	$(PY) $(BTW)/btw_seeds.py --seeds 5 --tasks synthetic mfeat --out $(BTW)/seeds_results.md
 	$(PY) $(BTW)/btw_seeds.py --seeds 5 --tasks clothing --out $(BTW)/seeds_results_clothing.md
 	$(PY) $(MWAM)/image_seeds.py --seeds 5 --out $(MWAM)/image_results.md
 	$(PY) $(MWAM)/image_seeds.py --seeds 5 --schedule paper --out $(MWAM)/image_paper_results.md

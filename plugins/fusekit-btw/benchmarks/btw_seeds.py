@@ -17,10 +17,8 @@ baseline MAE), at least :data:`MARGIN_FLOOR`. Power (``benchmarks/power.py``): t
 seeds detect with 80 % power (two-sided paired t, alpha 0.05) and the seeds the paper's full gain
 needs at this spread of d.
 
-    .venv/bin/python plugins/fusekit-btw/benchmarks/btw_seeds.py --seeds 25 --tasks synthetic \
-        --out plugins/fusekit-btw/benchmarks/seeds_results.md
-    .venv/bin/python plugins/fusekit-btw/benchmarks/btw_seeds.py --seeds 5 --tasks mfeat \
-        --out plugins/fusekit-btw/benchmarks/seeds_results_mfeat.md
+    .venv/bin/python plugins/fusekit-btw/benchmarks/btw_seeds.py [--seeds 5] [--epochs 20] \
+        [--tasks mfeat synthetic] [--out plugins/fusekit-btw/benchmarks/seeds_results.md]
     .venv/bin/python plugins/fusekit-btw/benchmarks/btw_seeds.py --tasks clothing \
         --out plugins/fusekit-btw/benchmarks/seeds_results_clothing.md
 """
