@@ -20,7 +20,7 @@ verdict of ``fusekit.bench.claims.claim_verdict`` with the margin of Table 3's G
 80 % power and the seeds the paper's gain needs (``benchmarks/power.py``). Writes a Markdown
 table and a PNG to ``results/``.
 
-    .venv/bin/python plugins/fusekit-udml/benchmarks/fig1_noise_sweep.py [--seeds 10] [--epochs 30]
+    .venv/bin/python plugins/fusekit-udml/benchmarks/fig1_noise_sweep.py [--seeds 5] [--epochs 30]
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def run(weighting: str, seed: int, views: list[str], epochs: int) -> tuple[list,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--views", nargs=2, default=["fou", "kar"])
     parser.add_argument("--weightings", nargs="+", default=WEIGHTINGS)
