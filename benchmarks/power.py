@@ -111,8 +111,8 @@ def power_cells(differences: Sequence[float], paper_gain: float | None, rho: flo
     the paper's gain needs (``—`` without a gain; ``> 100000`` when out of reach)."""
     differences = np.asarray(differences, dtype=float)
     sd = float(differences.std(ddof=1))
-    if sd == 0:
-        return "0 (no spread) | 2"
+    if sd == 0:  # every run gave the same difference: any n >= 2 rejects a non-zero one
+        return "0 (no spread) | " + ("—" if paper_gain is None else "2")
     detectable = f"{detectable_effect(sd, len(differences), rho=rho):.3f}"
     if paper_gain is None:
         return f"{detectable} | —"

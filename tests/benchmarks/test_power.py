@@ -7,6 +7,7 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from scipy import stats
 
@@ -83,3 +84,15 @@ def test_runs_needed_is_none_when_the_corrected_floor_is_above_the_effect():
 def test_bad_arguments_name_the_parameter(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_power_cells_state_detectable_and_needed():
+    """The report cells: statsmodels' detectable effect at the differences' sd and n, then the
+    first n reaching 80 % for the paper's gain ("—" without one)."""
+    differences = [0.01, -0.02, 0.03, 0.0, 0.015]
+    sd = float(np.std(differences, ddof=1))
+    detectable = ORACLE.solve_power(nobs=5, alpha=0.05, power=0.8) * sd
+    needed = math.ceil(ORACLE.solve_power(effect_size=0.013 / sd, alpha=0.05, power=0.8))
+    assert power.power_cells(differences, 0.013) == f"{detectable:.3f} | {needed}"
+    assert power.power_cells(differences, None) == f"{detectable:.3f} | —"
+    assert power.power_cells([0.01, 0.01, 0.01], None) == "0 (no spread) | —"
