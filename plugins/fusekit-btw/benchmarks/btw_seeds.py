@@ -7,10 +7,15 @@ BTW defaults), kept short: MoE fusion only, the ``mfeat`` task (view ``kar`` rep
 for half of the rows; accuracy) and the ``synthetic`` regression (third modality mostly noise;
 MAE), and optionally the clothing-rating regression (MAE). Per seed one 75/25 split
 (stratified for classification), data and model ``random_state=seed``; all three weightings see
-the same split. Paired difference per seed d = method − none, oriented so that d > 0 means
-better (accuracy: method − none; MAE: none − method), mean with a 95 % t-interval
-(scipy.stats.t). Verdict: *holds* if the interval is above 0, *does not hold* if it is below
-0 or within ±0.01 of 0 (in the metric's units), *inconclusive* otherwise.
+the same split. Paired difference per seed d = method − none (and btw − btw_local: does the MI
+term add to KL?), oriented so that d > 0 means better (accuracy: method − none; MAE: none −
+method), mean with a 95 % t-interval (scipy.stats.t). Verdict
+(``fusekit.bench.claims.claim_verdict``): *holds* if the interval is above 0, *does not hold* if
+it is below 0 or within ±m of 0, *inconclusive* otherwise, with a margin m per claim: half the
+paper's gain (:data:`PAPER_GAIN`, MOSI Table 3, the MoE host; MAE gains as a share of this task's
+baseline MAE), at least :data:`MARGIN_FLOOR`. Power (``benchmarks/power.py``): the effect these
+seeds detect with 80 % power (two-sided paired t, alpha 0.05) and the seeds the paper's full gain
+needs at this spread of d.
 
     .venv/bin/python plugins/fusekit-btw/benchmarks/btw_seeds.py [--seeds 5] [--epochs 20] \
         [--tasks mfeat synthetic] [--out plugins/fusekit-btw/benchmarks/seeds_results.md]
@@ -34,13 +39,32 @@ sys.path.insert(0, str(Path(__file__).parent))
 from btw_claim import clothing_features, clothing_task, mfeat_task, synthetic_task  # noqa: E402
 
 from fusekit import FusionClassifier, FusionRegressor, Modalities  # noqa: E402
-from fusekit.bench.claims import claim_cells, mean_std, write_report  # noqa: E402
+from fusekit.bench.claims import (  # noqa: E402
+    claim_verdict,
+    mean_std,
+    paired_difference,
+    write_report,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
+import power  # noqa: E402
 import provenance  # noqa: E402
 
 WEIGHTINGS = ["none", "btw_local", "btw"]
 BASELINE = "none"
+#: The paper's gain of each comparison over its baseline (MOSI, Table 3, MoE host 0.735 MAE,
+#: 45.87 % Acc-7): MAE as a share of the baseline's MAE, accuracy in points / 100; None where
+#: the paper claims none (MI adds no MAE gain: BTW 0.716 vs BTW-local 0.714).
+PAPER_GAIN: dict[tuple[str, str], tuple[float | None, str]] = {
+    ("MAE", "btw_local"): ((0.735 - 0.714) / 0.735, "MAE 0.735 → 0.714, −2.9 %"),
+    ("MAE", "btw"): ((0.735 - 0.716) / 0.735, "MAE 0.735 → 0.716, −2.6 %"),
+    ("MAE", "btw − btw_local"): (None, "none claimed (MAE 0.714 → 0.716)"),
+    ("accuracy", "btw_local"): (0.4640 - 0.4587, "Acc-7 45.87 → 46.40"),
+    ("accuracy", "btw"): (0.4752 - 0.4587, "Acc-7 45.87 → 47.52"),
+    ("accuracy", "btw − btw_local"): (0.4752 - 0.4640, "Acc-7 46.40 → 47.52"),
+}
+#: The smallest margin: a gain under half a point counts as none whatever the paper's size.
+MARGIN_FLOOR = 0.005
 
 
 def task_data(task: str, seed: int, noise_fraction: float, clothing_rows: int):
@@ -121,17 +145,36 @@ def report(scores: dict, meta: dict, args, wall: float, records: provenance.Reco
         lines.append(f"| {name} | {metric} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        "Paired differences per seed, oriented so that d > 0 means the method is better:",
+        "Paired differences per seed, oriented so that d > 0 means the method is better; "
+        "margin m = half the paper's gain (at least "
+        f"{MARGIN_FLOOR}); detectable: the true d these seeds detect with 80 % power; seeds "
+        "needed: for the paper's full gain at this spread of d (paired t, alpha 0.05):",
         "",
-        "| task | method | d (mean ± std) | 95 % t-interval | seeds with d > 0 | verdict |",
-        "|---|---|---|---|---|---|",
+        "| task | method | d (mean ± std) | 95 % t-interval | seeds with d > 0 | paper's gain "
+        "(here) | margin m | detectable | seeds needed | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, (metric, higher) in meta.items():
         base = np.array(scores[(name, BASELINE)])
-        for method in WEIGHTINGS[1:]:
-            diffs = np.array(scores[(name, method)]) - base
+        comparisons = [(m, np.array(scores[(name, m)]) - base) for m in WEIGHTINGS[1:]]
+        comparisons.append(
+            ("btw − btw_local", np.array(scores[(name, "btw")]) - scores[(name, "btw_local")])
+        )
+        for label, diffs in comparisons:
             diffs = diffs if higher else -diffs
-            lines.append(f"| {name} | {method} ({metric}) | {claim_cells(diffs)} |")
+            gain, source = PAPER_GAIN[(metric, label)]
+            if gain is not None and metric == "MAE":  # a share of this task's baseline MAE
+                reference = BASELINE if " " not in label else "btw_local"
+                gain *= float(np.mean(scores[(name, reference)]))
+            margin = max(MARGIN_FLOOR, gain / 2) if gain is not None else MARGIN_FLOOR
+            mean, std, low, high = paired_difference(diffs)
+            here = "—" if gain is None else f"{gain:.4f}"
+            lines.append(
+                f"| {name} | {label} ({metric}) | {mean:+.3f} ± {std:.3f} | [{low:+.3f}, "
+                f"{high:+.3f}] | {int((diffs > 0).sum())}/{len(diffs)} | {source} ({here}) | "
+                f"{margin:.4f} | {power.power_cells(diffs, gain)} | "
+                f"{claim_verdict(low, high, margin=margin)} |"
+            )
     lines += ["", "Per-seed values:", ""]
     for (name, weighting), values in scores.items():
         lines.append(f"- {name}, {weighting}: " + ", ".join(f"{v:.3f}" for v in values))
