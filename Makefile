@@ -96,6 +96,7 @@ reproduce-results: $(STAMP)
 	$(PY) $(SCFAE)/reproduction.py
 	$(PY) $(SCFAE)/paper_schedule.py
 	$(PY) $(SCFAE)/lr_sweep.py
+	$(PY) $(SCFAE)/unequal_widths.py
 
 reproduce-speed: $(STAMP)
 	$(PY) benchmarks/overhead.py --repeats 9 > $(RESULTS)/overhead.txt

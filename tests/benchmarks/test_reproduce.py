@@ -90,6 +90,10 @@ SMOKE = {
         "plugins/fusekit-scfae/benchmarks/lr_sweep.py",
         ["seed=0", "fold=0", "preset=linear_proj", "lr=0.01"],
     ),
+    "plugins/fusekit-scfae/benchmarks/unequal_widths.md": (
+        "plugins/fusekit-scfae/benchmarks/unequal_widths.py",
+        ["task=synthetic", "seed=0", "fold=0", "input=pca", "model=concat"],
+    ),
     "benchmarks/results/agm_alpha.md": (
         "benchmarks/balancing/agm_alpha.py",
         ["fold=0", "alpha=1.0"],

@@ -16,6 +16,9 @@ GENERATED = {
     "plugins/fusekit-scfae/benchmarks/paper_schedule.md": (
         "plugins/fusekit-scfae/benchmarks/paper_schedule.py"
     ),
+    "plugins/fusekit-scfae/benchmarks/unequal_widths.md": (
+        "plugins/fusekit-scfae/benchmarks/unequal_widths.py"
+    ),
     "plugins/fusekit-vgmr/benchmarks/identity_results.md": (
         "plugins/fusekit-vgmr/benchmarks/identity_seeds.py"
     ),
