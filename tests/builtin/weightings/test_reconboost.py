@@ -274,3 +274,64 @@ def test_bad_parameters_are_clear_errors(params, message):
     model = FusionClassifier(weighting="reconboost", max_epochs=1, **params)
     with pytest.raises(ValueError, match=message):
         model.fit(X, y)
+
+
+def _padded_sequence_batch():
+    """a: a (3, 2) sequence whose row 0 has 1 real step and row 1 has 2 (the padding holds 9s,
+    which a pass that pools over every step would average in); b: a vector, absent in row 2;
+    a absent in row 3. Returns the batch, its mask and a's mean over the real steps ``(4, 2)``."""
+    a = np.array(
+        [
+            [[1.0, 2.0], [9.0, 9.0], [9.0, 9.0]],
+            [[1.0, 0.0], [3.0, -2.0], [9.0, 9.0]],
+            [[0.5, 1.0], [-1.0, 2.0], [1.5, 0.0]],
+            [[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]],
+        ]
+    )
+    real = np.array([[1, 0, 0], [1, 1, 0], [1, 1, 1], [1, 1, 1]], dtype=bool)
+    b = np.array([[0.5, -1.0], [2.0, 0.0], [0.0, 0.0], [-1.0, 1.5]])
+    mask = np.array([[1, 1], [1, 1], [1, 0], [0, 1]], dtype=bool)
+    pooled = (a * real[..., None]).sum(axis=1) / real.sum(axis=1, keepdims=True)
+    batch = ModalityBatch(
+        {"a": torch.tensor(a, dtype=torch.float32), "b": torch.tensor(b, dtype=torch.float32)},
+        torch.tensor(mask),
+        steps={"a": torch.tensor(real)},
+    ).with_mask(torch.tensor(mask))
+    return batch, mask, {"a": pooled, "b": b}
+
+
+def _softmax_np(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("epoch", [0, 2])
+def test_padded_sequences_pool_over_their_real_steps_in_every_pass(epoch):
+    """Epoch 0: the learner is a (the padded sequence); epoch 2 (stage 1, b, α = 0.5): a is in
+    the ensemble F_{−b} and is the previous learner of (B3), whose rows need both present (row 3
+    lacks a). Expected: the official step on a's mean over its real steps, plus, at epoch 2,
+    0.5 · mean over rows 0, 1 of mean_k (softmax f_b − softmax f_a)², worked in numpy."""
+    rng = np.random.default_rng(11)
+    weight, bias = rng.normal(size=(3, 4)), rng.normal(size=3)
+    target = np.array([0, 2, 1, 1])
+    batch, mask, pooled = _padded_sequence_batch()
+    weighting = ReconBoostWeighting(weight1=5.0, weight2=2.0, alpha=0.5)
+    shapes = {"a": (3, 2), "b": (2,)}
+    network = build_network(weighting, shapes=shapes, n_outputs=3, identity=True)
+    with torch.no_grad():
+        network.head.weight.copy_(torch.tensor(weight, dtype=torch.float32))
+        network.head.bias.copy_(torch.tensor(bias, dtype=torch.float32))
+        weighting.rate.fill_(0.5)
+    network.train()
+    weighting.on_epoch_begin(training_context(network, epoch=epoch))
+    output = network(batch)
+    loss = weighting.task_loss(output, loss_context(network, batch, torch.tensor(target)))
+    position = weighting.phase
+    expected = _official_step(pooled, mask, target, weight, bias, 0.5, position, 5.0, 2.0)
+    if epoch == 2:
+        f_a = pooled["a"] @ weight[:, :2].T + bias
+        f_b = pooled["b"] @ weight[:, 2:].T + bias
+        both = mask[:, 0] & mask[:, 1]
+        squared = ((_softmax_np(f_b) - _softmax_np(f_a)) ** 2).mean(axis=1)
+        expected += 0.5 * squared[both].mean()
+    torch.testing.assert_close(loss, torch.tensor(expected, dtype=torch.float32))
