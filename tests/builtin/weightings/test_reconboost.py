@@ -11,7 +11,13 @@ import math
 import numpy as np
 import pytest
 import torch
-from balancing_helpers import build_network, loss_context, make_data, training_context
+from balancing_helpers import (
+    build_network,
+    loss_context,
+    make_data,
+    padded_sequence_batch,
+    training_context,
+)
 
 from fusekit import FusionClassifier, FusionRegressor
 from fusekit.builtin.reconboost_weighting import (
@@ -276,30 +282,6 @@ def test_bad_parameters_are_clear_errors(params, message):
         model.fit(X, y)
 
 
-def _padded_sequence_batch():
-    """a: a (3, 2) sequence whose row 0 has 1 real step and row 1 has 2 (the padding holds 9s,
-    which a pass that pools over every step would average in); b: a vector, absent in row 2;
-    a absent in row 3. Returns the batch, its mask and a's mean over the real steps ``(4, 2)``."""
-    a = np.array(
-        [
-            [[1.0, 2.0], [9.0, 9.0], [9.0, 9.0]],
-            [[1.0, 0.0], [3.0, -2.0], [9.0, 9.0]],
-            [[0.5, 1.0], [-1.0, 2.0], [1.5, 0.0]],
-            [[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]],
-        ]
-    )
-    real = np.array([[1, 0, 0], [1, 1, 0], [1, 1, 1], [1, 1, 1]], dtype=bool)
-    b = np.array([[0.5, -1.0], [2.0, 0.0], [0.0, 0.0], [-1.0, 1.5]])
-    mask = np.array([[1, 1], [1, 1], [1, 0], [0, 1]], dtype=bool)
-    pooled = (a * real[..., None]).sum(axis=1) / real.sum(axis=1, keepdims=True)
-    batch = ModalityBatch(
-        {"a": torch.tensor(a, dtype=torch.float32), "b": torch.tensor(b, dtype=torch.float32)},
-        torch.tensor(mask),
-        steps={"a": torch.tensor(real)},
-    ).with_mask(torch.tensor(mask))
-    return batch, mask, {"a": pooled, "b": b}
-
-
 def _softmax_np(z):
     e = np.exp(z - z.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
@@ -314,7 +296,7 @@ def test_padded_sequences_pool_over_their_real_steps_in_every_pass(epoch):
     rng = np.random.default_rng(11)
     weight, bias = rng.normal(size=(3, 4)), rng.normal(size=3)
     target = np.array([0, 2, 1, 1])
-    batch, mask, pooled = _padded_sequence_batch()
+    batch, mask, pooled = padded_sequence_batch()
     weighting = ReconBoostWeighting(weight1=5.0, weight2=2.0, alpha=0.5)
     shapes = {"a": (3, 2), "b": (2,)}
     network = build_network(weighting, shapes=shapes, n_outputs=3, identity=True)

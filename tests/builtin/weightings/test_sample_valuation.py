@@ -13,7 +13,13 @@ import math
 import numpy as np
 import pytest
 import torch
-from balancing_helpers import build_network, loss_context, make_data, training_context
+from balancing_helpers import (
+    build_network,
+    loss_context,
+    make_data,
+    padded_sequence_batch,
+    training_context,
+)
 
 from fusekit import FusionClassifier, FusionRegressor
 from fusekit.builtin.sample_valuation_weighting import (
@@ -186,6 +192,39 @@ def test_copy_loss_is_the_copies_cross_entropy_divided_by_the_batch_size():
         expected += (copies[:, p] * ce).sum() / 12
     torch.testing.assert_close(
         terms["sample_valuation_copies"], torch.tensor(expected, dtype=torch.float32)
+    )
+
+
+def test_padded_sequences_are_valued_and_copied_over_their_real_steps():
+    """a is a padded sequence (9s in the padding): the valuation passes (S1) and the copies'
+    passes v_θ({m}) of (S4) see a's mean over its real steps, as the numpy re-implementation on
+    those means does (rows 2 and 3 lack b and a)."""
+    batch, mask, pooled = padded_sequence_batch()
+    rng = np.random.default_rng(5)
+    weight, bias = rng.normal(size=(3, 4)), rng.normal(size=3) * 0.1
+    target = np.array([0, 2, 1, 1])
+    weighting = SampleValuationWeighting(warmup_epochs=0)
+    network = build_network(weighting, shapes={"a": (3, 2), "b": (2,)}, identity=True)
+    with torch.no_grad():
+        network.head.weight.copy_(torch.tensor(weight, dtype=torch.float32))
+        network.head.bias.copy_(torch.tensor(bias, dtype=torch.float32))
+    ctx = training_context(network, epoch=0, data=TrainingData(batch, torch.tensor(target)))
+    weighting.on_train_begin(ctx)
+    weighting.on_epoch_begin(ctx)
+    expected = _expected_copies(pooled, mask, target, weight, bias)
+    torch.testing.assert_close(weighting.copies, torch.tensor(expected, dtype=torch.float32))
+    copies = np.array([[1.0, 2.0], [3.0, 1.0], [2.0, 0.0], [0.0, 3.0]])
+    weighting.copies = torch.tensor(copies, dtype=torch.float32)
+    network.train()
+    terms = weighting.loss_terms(network(batch), loss_context(network, batch, torch.tensor(target)))
+    loss = 0.0
+    for p, cols in enumerate([(True, False), (False, True)]):
+        z = _numpy_logits(pooled, mask, weight, bias, cols)
+        z = z - z.max(1, keepdims=True)
+        ce = -(z[np.arange(4), target] - np.log(np.exp(z).sum(1)))
+        loss += (copies[:, p] * ce).sum() / 4
+    torch.testing.assert_close(
+        terms["sample_valuation_copies"], torch.tensor(loss, dtype=torch.float32)
     )
 
 
