@@ -738,7 +738,7 @@ NOTES: dict[tuple[str, str], Note] = {
         },
     ),
     ("weighting", "arl"): Note(
-        'Shi et al., "Improving Multimodal Learning via Imbalanced Learning", ICCV 2025, '
+        'Wei, Luo, Luo, "Improving Multimodal Learning via Imbalanced Learning", ICCV 2025, '
         "arXiv:2507.10203 (ARL, Asymmetric Representation Learning; written from the official "
         "code shicaiwei123/ICCV2025-ARL)",
         "z_m = the shared fusion and head on m alone; L = CE(z) + γ Σ_m CE(z_m); ω = "
