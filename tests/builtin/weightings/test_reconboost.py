@@ -317,3 +317,26 @@ def test_padded_sequences_pool_over_their_real_steps_in_every_pass(epoch):
         squared = ((_softmax_np(f_b) - _softmax_np(f_a)) ** 2).mean(axis=1)
         expected += 0.5 * squared[both].mean()
     torch.testing.assert_close(loss, torch.tensor(expected, dtype=torch.float32))
+
+
+def test_three_modalities_consolidate_against_the_previous_stages_modality():
+    """Stage 1 on b (epoch 2), three modalities, α = 0.5: (B3)'s f_{m_{s−1}} is a's learner (the
+    stage before trained a), not c's, which for two modalities would be the same one."""
+    rng = np.random.default_rng(6)
+    features = {m: rng.normal(size=(6, 2)) for m in "abc"}
+    mask = np.ones((6, 3), dtype=bool)
+    weight, bias = rng.normal(size=(3, 6)) * 2, rng.normal(size=3)
+    target = np.array([0, 1, 2, 1, 0, 2])
+    weighting = ReconBoostWeighting(weight1=5.0, weight2=2.0, alpha=0.5)
+    network = _linear_network(weighting, features, weight, bias, rate=1.0)
+    weighting.on_epoch_begin(training_context(network, epoch=2))
+    assert (weighting.stage, weighting.phase) == (1, 1)
+    tensors = {m: torch.tensor(v, dtype=torch.float32) for m, v in features.items()}
+    batch = ModalityBatch(tensors, torch.tensor(mask))
+    network.train()
+    loss = weighting.task_loss(network(batch), loss_context(network, batch, torch.tensor(target)))
+    boosting = _official_step(features, mask, target, weight, bias, 1.0, 1, 5.0, 2.0)
+    f_a = features["a"] @ weight[:, :2].T + bias
+    f_b = features["b"] @ weight[:, 2:4].T + bias
+    mse = ((_softmax_np(f_b) - _softmax_np(f_a)) ** 2).mean()
+    torch.testing.assert_close(loss, torch.tensor(boosting + 0.5 * mse, dtype=torch.float32))
