@@ -21,7 +21,7 @@ from balancing_helpers import (
 )
 
 from fusekit import FusionClassifier, FusionRegressor
-from fusekit.builtin.arl_weighting import ARLWeighting, modality_coefficients
+from fusekit.builtin.arl_weighting import ARLWeighting, modality_coefficients, prediction_entropy
 from fusekit.plugin import ModalityBatch
 from fusekit.testing import parametrize_with_checks
 
@@ -125,6 +125,13 @@ def test_padded_sequences_pool_over_their_real_steps_in_the_unimodal_passes():
     torch.testing.assert_close(
         weighting.omega, torch.tensor(official, dtype=torch.float32), rtol=1e-5, atol=1e-6
     )
+    torch.testing.assert_close(output.diagnostics["arl_coefficients"], weighting.omega)
+
+
+def test_a_certain_prediction_has_zero_entropy_not_nan():
+    """The code's log(p + 1e−16): a class probability that underflows to 0 adds 0 · log(1e−16)."""
+    entropy = prediction_entropy(torch.tensor([[0.0, 200.0], [0.0, 0.0]]))
+    torch.testing.assert_close(entropy, torch.tensor([0.0, math.log(2.0)]))
 
 
 def _linear_case(weighting, seed=0):
