@@ -463,3 +463,17 @@ def test_modality_level_fits_and_is_reproducible():
 )
 def test_contract_checks_pass_at_the_modality_level(plugin, check):
     check(plugin)
+
+
+def test_modality_level_with_one_row_in_z_and_one_copy():
+    """n = 2, ρ = 0.5: Z is one row (each modality seen once), φ = (0.5, 1) on both rows so
+    g = (0.5, 0); α = 1.5: s = 1 · 0.5, ⌊2 s⌋ = exactly one copy of a, on the drawn row."""
+    phi = torch.tensor([[0.5, 1.0], [0.5, 1.0]])
+    torch.manual_seed(0)
+    torch.randint(2, (1,))  # Z
+    row = int(torch.randint(2, (1,)))
+    expected = torch.zeros(2, 2)
+    expected[row, 0] = 1.0
+    torch.manual_seed(0)
+    copies = modality_level_copies(phi, torch.ones(2, 2, dtype=torch.bool), 0.5, 1.5)
+    torch.testing.assert_close(copies, expected)
