@@ -727,7 +727,9 @@ NOTES: dict[tuple[str, str], Note] = {
         "Each epoch after the warm-up, per training row: v(S) = |S|·1[ŷ(S) = y] from masked "
         "eval passes, φ_m its Shapley values; c_m = 1, 2, 3 copies for φ_m in (0.4, 1), "
         "(−0.1, 0.4), below −0.1; L = L_task + Σ_i Σ_m c_im CE(v({m})_i) / B (the copies, "
-        "each with only m present).",
+        'each with only m present). level="modality": one rate s = α·2/3·Σ_{j<l}|g_j − g_l|/(M−1) '
+        "from the gaps g_m = 1 − mean φ_m on a random part of the rows, ⌊s·n⌋ random rows "
+        "copied with only the lagging modality.",
         "The modality that lags differs from sample to sample (no dataset-level dominance) "
         "and 2^M − 1 prediction passes over the training rows per epoch are affordable; "
         "classification only; needs every training row (no partial_fit).",
@@ -735,10 +737,15 @@ NOTES: dict[tuple[str, str], Note] = {
             "warmup_epochs": "epochs of plain training before the first valuation",
             "value": '"count" (|S| when right, the official code) or "correct" (1 when right, '
             "BalanceBenchmark)",
+            "level": '"sample" (copies per row from its own φ) or "modality" (one re-sampling '
+            "rate from the mean contributions, the paper's coarser method)",
+            "part_ratio": "share of the rows (drawn with replacement) whose mean φ sets the "
+            "modality-level rate",
+            "alpha": "scale of the modality-level re-sampling rate (official default 1)",
         },
     ),
     ("weighting", "arl"): Note(
-        'Shi et al., "Improving Multimodal Learning via Imbalanced Learning", ICCV 2025, '
+        'Wei, Luo, Luo, "Improving Multimodal Learning via Imbalanced Learning", ICCV 2025, '
         "arXiv:2507.10203 (ARL, Asymmetric Representation Learning; written from the official "
         "code shicaiwei123/ICCV2025-ARL)",
         "z_m = the shared fusion and head on m alone; L = CE(z) + γ Σ_m CE(z_m); ω = "

@@ -1,7 +1,14 @@
 """Asymmetric Representation Learning (ARL, "arl").
 
-Shi et al., "Improving Multimodal Learning via Imbalanced Learning", ICCV 2025, arXiv:2507.10203;
-the method is ARL, "Asymmetric Representation Learning". Official code: shicaiwei123/ICCV2025-ARL
+Wei, Luo, Luo, "Improving Multimodal Learning via Imbalanced Learning", ICCV 2025, arXiv:2507.10203;
+the method is ARL, "Asymmetric Representation Learning". This is the ARL of the calibration seed
+paper (000): its reference [20] (Shicai Wei, Chunbo Luo, Yang Luo, CoRR abs/2507.10203), described
+there as "asymmetric representation learning according to modality variance and bias" and the
+"ARL" row combined with VGMR in its Table 8. The gloss "asymmetric reinforcing against
+representation bias" is the title of another method, ARM (Gao, Cao, Zhu, Wang, Hu, "Asymmetric
+Reinforcing against Multi-modal Representation Bias", arXiv:2501.01240: conditional mutual
+information, dynamic fusion and re-sampling), which seed 000 neither cites nor compares with; it
+is not this module. Official code: shicaiwei123/ICCV2025-ARL (its README names arXiv:2507.10203)
 (``main_arl_variance.py``: ``train_epoch``, the "modality analysis" and the loss;
 ``models/backbone.py``: ``GradScale`` and its use after each encoder; ``models/fusion_modules.py``:
 ``ConcatFusion_AUXI``, the shared head's unimodal outputs; ``cramed_arl.sh``, ``ks_arl.sh``:

@@ -1,14 +1,17 @@
-"""Sample-level modality valuation and re-sampling ("sample_valuation").
+"""Sample-level modality valuation and re-sampling, sample or modality level ("sample_valuation").
 
 Wei, Feng, Wang, Hu, "Enhancing Multimodal Cooperation via Sample-level Modality Valuation",
 CVPR 2024, arXiv:2309.06255. Official code: GeWu-Lab/Valuate-and-Enhance-Multimodal-Cooperation
 (``code/sample_level.py``: ``execute_modulation``, ``train_epoch``;
-``code/datasets/dataloader.py``: ``AV_KS_Dataset_sample_level``; ``code/models/models.py``:
-``AVClassifier.forward`` with ``drop``, ``exec_drop``). Also read: GeWu-Lab/BalanceBenchmark
+``code/modality_level.py``: ``execute_modulation``, ``--part_ratio``, ``--alpha``;
+``code/datasets/dataloader.py``: ``AV_KS_Dataset_sample_level``,
+``AV_KS_Dataset_modality_level``; ``code/models/models.py``: ``AVClassifier.forward`` with
+``drop``, ``exec_drop``). Also read: GeWu-Lab/BalanceBenchmark
 (``balancemm/trainer/Sample_trainer.py``; ``Calculate_Shapley_Sample`` in
-``balancemm/evaluation/modalitys.py``; ``create_dataset_sample_level`` in
-``balancemm/datasets/__init__.py``; ``configs/trainer_config.yaml``). Only the paper's abstract
-was available to us, so the equations are labelled (S1)-(S4), written from the two codes.
+``balancemm/evaluation/modalitys.py``; ``create_dataset_sample_level`` and
+``create_dataset_modality_level`` in ``balancemm/datasets/__init__.py``;
+``configs/trainer_config.yaml``). Only the paper's abstract was available to us, so the
+equations are labelled (S1)-(S6), written from the two codes.
 
 Per training sample i, a Shapley value says how much each modality contributes to a correct
 prediction; a sample whose modality m contributes little is re-sampled with only m present, so m
@@ -22,6 +25,19 @@ zeroed), y_i the label and M = |N|:
     (S3)  c_i,m = 1 if 0.4 < φ_i,m < 1;  2 if −0.1 < φ_i,m < 0.4;  3 if φ_i,m < −0.1;  else 0
           extra copies of sample i with only modality m present                      ``(n, M)``
     (S4)  the next epoch trains on the training set plus those copies (plain cross-entropy)
+
+That is the sample-level method (``level="sample"``, default). The paper's coarser, cheaper
+modality-level method (``level="modality"``) replaces (S3) by one re-sampling rate for the whole
+set, from the mean contributions on a random part Z of the rows (the official
+``modality_level.py``):
+
+    (S5)  φ̄_m = mean_{i∈Z} φ_i,m,  g_m = 1 − φ̄_m;  Z: ⌊ρ n⌋ rows drawn uniformly with
+          replacement (ρ = ``part_ratio``, the official ``np.random.choice``)          ``(M,)``
+    (S6)  s = α · 2/3 · Σ_{j<l} |g_j − g_l| / (M − 1)   (two modalities: α · 2/3 · |g_a − g_v|);
+          ⌊s n⌋ rows drawn uniformly with replacement, each drawn row one copy with only the
+          modality of the largest gap m* = argmax_m g_m present: c_i,m* = times drawn ``(n, M)``
+
+then (S4) as above. Shapes: n valued rows, M modalities.
 
 φ and c are computed in evaluation mode on every training row at the start of each epoch from
 ``warmup_epochs`` on (the code: at the end of each epoch from ``warmup − 1``, for the next one:
@@ -56,9 +72,19 @@ Choices, and where the two codes differ:
   are multiples of 0.5, so a modality that contributes 1 or more (right on its own and needed)
   is not re-sampled, and one of exactly 0.4 or −0.1 (possible only for M ≥ 5) is not either.
 * Warm-up: the official default is 5 epochs (of 60), BalanceBenchmark's ``modulation_starts`` 1;
-  default ``warmup_epochs=1``, BalanceBenchmark's, for fusekit's shorter fits. BalanceBenchmark's
-  ``modality_level`` variant (one re-sampling rate from the mean contributions) is not this
-  method.
+  default ``warmup_epochs=1``, BalanceBenchmark's, for fusekit's shorter fits.
+* Modality level: the official code (two modalities, ``func="linear"``; its ``tanh`` and
+  ``square`` variants are not offered) is followed; α = ``alpha`` (official default 1) and
+  ρ = 0.2 (both codes). BalanceBenchmark's ``create_dataset_modality_level`` differs: it ignores
+  its config's α, sums |g_m − g_j| over ordered pairs (twice the official rate for M = 2), and
+  gives every drawn row one copy per modality m with the modalities of smaller gap than m's
+  zeroed (for M = 2 an m*-only copy and an unmasked one); it draws from the first
+  ``n − n mod 64`` rows. The pick is the authors' code; for M > 2 (the official code has two)
+  (S6)'s pair mean, which equals it at M = 2, and copies of m* alone (ties: the first in
+  ``spec.names`` order). Z and the re-sampled rows come from torch's generator (seeded by the
+  estimator's ``random_state``), Z first. Missing modalities: φ̄_m averages over the rows of Z
+  where m is present; a modality present in none of them is left out of (S6) and of the
+  argmax, with fewer than two left there are no copies; copies of m* only where m* is present.
 * Missing modalities (neither code has them): v_i(S) counts and uses only the modalities present
   in row i (|S ∩ present_i|), so an absent modality is a null player with φ = 0, and it gets no
   copies (it has nothing to train on); the other modalities' values are those of the game over
@@ -71,7 +97,7 @@ Choices, and where the two codes differ:
 from __future__ import annotations
 
 import math
-from numbers import Integral
+from numbers import Integral, Real
 
 import torch
 from torch import Tensor
@@ -90,6 +116,7 @@ from fusekit.plugin import (
 )
 
 VALUES = ("count", "correct")
+LEVELS = ("sample", "modality")
 
 
 def coalition_masks(n_modalities: int) -> Tensor:
@@ -128,6 +155,38 @@ def resample_copies(phi: Tensor, present: Tensor) -> Tensor:
     return copies * present.to(phi.dtype)
 
 
+def modality_resample_rate(gap: Tensor, alpha: float) -> float:
+    """(S6): s = α · 2/3 · Σ_{j<l} |g_j − g_l| / (M − 1) from the gaps ``(M,)`` (M >= 2)."""
+    pairs = (gap[:, None] - gap[None, :]).abs().sum() / 2  # Σ_{j<l}
+    return float(alpha * 2 / 3 * pairs / (gap.numel() - 1))
+
+
+def modality_level_copies(phi: Tensor, present: Tensor, part_ratio: float, alpha: float) -> Tensor:
+    """(S5)-(S6): extra copies ``(n, M)`` (float) from the Shapley values ``phi`` ``(n, M)`` and
+    the presence ``present`` ``(n, M)``; the draws (Z, then the re-sampled rows) from torch's
+    generator."""
+    n = phi.shape[0]
+    copies = torch.zeros_like(phi)
+    n_part = int(n * part_ratio)
+    if n_part == 0:
+        return copies
+    part = torch.randint(n, (n_part,), device=phi.device)  # Z, with replacement
+    weights = present[part].to(phi.dtype)  # (|Z|, M)
+    counts = weights.sum(dim=0)
+    seen = counts > 0
+    if int(seen.sum()) < 2:
+        return copies
+    gap = 1 - (phi[part] * weights).sum(dim=0) / counts.clamp(min=1)  # g = 1 − φ̄ (S5)
+    n_copies = int(modality_resample_rate(gap[seen], alpha) * n)  # ⌊s n⌋ (S6)
+    if n_copies == 0:
+        return copies
+    lagging = int(torch.where(seen, gap, torch.full_like(gap, -torch.inf)).argmax())  # m*
+    drawn = torch.randint(n, (n_copies,), device=phi.device)
+    times = torch.bincount(drawn, minlength=n).to(phi.dtype)
+    copies[:, lagging] = times * present[:, lagging].to(phi.dtype)
+    return copies
+
+
 @torch.no_grad()
 def coalition_values(
     network: NetworkView, inputs: ModalityBatch, target: Tensor, batch_size: int, value: str
@@ -161,12 +220,25 @@ class SampleValuationWeighting(Weighting):
     parameter_constraints = {
         "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
         "value": [StrOptions(set(VALUES))],
+        "level": [StrOptions(set(LEVELS))],
+        "part_ratio": [Interval(Real, 0, 1, closed="right")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
     }
 
-    def __init__(self, warmup_epochs: int = 1, value: str = "count") -> None:
+    def __init__(
+        self,
+        warmup_epochs: int = 1,
+        value: str = "count",
+        level: str = "sample",
+        part_ratio: float = 0.2,
+        alpha: float = 1.0,
+    ) -> None:
         super().__init__()
         self.warmup_epochs = warmup_epochs
         self.value = value
+        self.level = level
+        self.part_ratio = part_ratio
+        self.alpha = alpha
 
     def build(self, spec: BuildSpec) -> None:
         if spec.task != "classification":
@@ -201,7 +273,13 @@ class SampleValuationWeighting(Weighting):
         batch_size = ctx.batch_size if ctx.loop is not None else 0  # 0: one chunk
         values = coalition_values(ctx.network, inputs, target, batch_size, str(self.value))
         phi = shapley_values(values)  # (n, M)
-        copies = resample_copies(phi, inputs.mask).to(self.copies.device)
+        if self.level == "modality":
+            copies = modality_level_copies(
+                phi, inputs.mask, float(self.part_ratio), float(self.alpha)
+            )  # (S5)-(S6)
+        else:
+            copies = resample_copies(phi, inputs.mask)  # (S3)
+        copies = copies.to(self.copies.device)
         self.copies.zero_()
         if rows is None:
             self.copies.copy_(copies)

@@ -14,6 +14,7 @@ from balancing_helpers import build_network, loss_context, make_data, training_c
 
 from fusekit import FusionClassifier, FusionRegressor
 from fusekit.builtin.amco_weighting import AMCoWeighting, class_mask, mask_fraction
+from fusekit.builtin.concat_fusion import ConcatFusion
 from fusekit.plugin import ModalityBatch
 
 
@@ -295,3 +296,55 @@ def test_bad_parameters_name_themselves(params, message):
     )
     with pytest.raises(ValueError, match=message):
         model.fit(X, y)
+
+
+def test_the_indicator_columns_belong_to_their_modality():
+    """concat with ``indicators=True``: the head's column Σ D + m multiplies m's mask bit and
+    belongs to z_m (A1). b dependent, class 1 masked; row 1 lacks b, row 3 lacks a. Expected in
+    numpy: z_m = (mask_m h_m) W_mᵀ + mask_m W_{:, ind m} + b / 2, then (A3)-(A5)."""
+    rng = np.random.default_rng(3)
+    features = {"a": rng.normal(size=(5, 2)), "b": rng.normal(size=(5, 3))}
+    mask = np.array([[1, 1], [1, 0], [1, 1], [0, 1], [1, 1]], dtype=bool)
+    weight, bias = rng.normal(size=(3, 7)) * 2, rng.normal(size=3)
+    weight[:, 5:] *= 3  # indicator columns large enough to move the predictions
+    star_weight, star_bias = rng.normal(size=(3, 3)), rng.normal(size=3)
+    target = np.array([0, 1, 2, 1, 0])
+    mask_t = np.array([1.0, 0.0, 1.0])
+    weighting = AMCoWeighting(sigma=0.5)
+    network = build_network(
+        weighting,
+        shapes={"a": (2,), "b": (3,)},
+        n_outputs=3,
+        identity=True,
+        fusion=ConcatFusion(indicators=True),
+    )
+    with torch.no_grad():
+        network.head.weight.copy_(torch.tensor(weight, dtype=torch.float32))
+        network.head.bias.copy_(torch.tensor(bias, dtype=torch.float32))
+        weighting.decision.weight.copy_(torch.tensor(star_weight, dtype=torch.float32))
+        weighting.decision.bias.copy_(torch.tensor(star_bias, dtype=torch.float32))
+    network.train()
+    weighting.on_epoch_begin(training_context(network, epoch=1))
+    weighting.on_batch_begin(training_context(network, epoch=1))
+    weighting.dependent.copy_(torch.tensor([False, True]))
+    weighting.mask.copy_(torch.tensor(mask_t, dtype=torch.float32))
+    tensors = {m: torch.tensor(v * mask[:, [p]], dtype=torch.float32)
+               for p, (m, v) in enumerate(features.items())}  # fmt: skip
+    batch = ModalityBatch(tensors, torch.tensor(mask)).with_mask(torch.tensor(mask))
+    output = network(batch)
+    terms = weighting.loss_terms(output, loss_context(network, batch, torch.tensor(target)))
+    present = mask.astype(float)
+    z_a = (features["a"] * present[:, [0]]) @ weight[:, :2].T + present[:, [0]] * weight[:, 5]
+    z_b = (features["b"] * present[:, [1]]) @ weight[:, 2:5].T + present[:, [1]] * weight[:, 6]
+    z_a, z_b = z_a + bias / 2, (z_b + bias / 2) * mask_t  # b dependent: masked (A3)
+    logits = (z_a + z_b) @ star_weight.T + star_bias
+    torch.testing.assert_close(output.logits, torch.tensor(logits, dtype=torch.float32))
+    loss = _cross_entropy(z_a, target, mask[:, 0]) + _cross_entropy(z_b, target, mask[:, 1])
+    torch.testing.assert_close(terms["amco_unimodal"], torch.tensor(loss, dtype=torch.float32))
+    shares = []
+    for row in range(5):
+        e = [np.exp(z[row]).sum() if mask[row, p] else 0.0 for p, z in enumerate((z_a, z_b))]
+        shares.append(np.array(e) / sum(e))
+    torch.testing.assert_close(
+        output.diagnostics["amco_share"], torch.tensor(np.mean(shares, axis=0)).float()
+    )

@@ -12,10 +12,16 @@ import math
 import numpy as np
 import pytest
 import torch
-from balancing_helpers import build_network, loss_context, make_data, training_context
+from balancing_helpers import (
+    build_network,
+    loss_context,
+    make_data,
+    padded_sequence_batch,
+    training_context,
+)
 
 from fusekit import FusionClassifier, FusionRegressor
-from fusekit.builtin.arl_weighting import ARLWeighting, modality_coefficients
+from fusekit.builtin.arl_weighting import ARLWeighting, modality_coefficients, prediction_entropy
 from fusekit.plugin import ModalityBatch
 from fusekit.testing import parametrize_with_checks
 
@@ -79,6 +85,53 @@ def test_absent_modalities_get_no_coefficient_and_a_lone_one_the_released_consta
     torch.testing.assert_close(omega[[0, 2]], two)  # the game over the seen ones
     lone = modality_coefficients(torch.ones(2), torch.ones(2), torch.tensor([True, False]), 8.0)
     torch.testing.assert_close(lone, torch.tensor([0.5, 0.0]))
+
+
+@pytest.mark.parametrize("unseen", [(9.0, 7.0), (0.0, 0.0)])
+def test_an_unseen_modality_is_left_out_of_every_normalisation(unseen):
+    """Three modalities, b unseen, its magnitude and entropy (large, or the zero mean of no rows)
+    must not count:
+    c = (1, ·, 3), H = (0.5, ·, 1.5). By hand over a and c: c̃ = (1/4, 3/4); H̃ = (1/4, 3/4),
+    floored at 0.6/2 = 0.3: (0.3, 0.75); u = (10/3, 4/3), ũ = (5/7, 2/7); the other's share
+    (3/4, 1/4); T = 8: scores (30/7, 4/7); ω = softmax of those, 0 for b."""
+    seen = torch.tensor([True, False, True])
+    omega = modality_coefficients(
+        torch.tensor([1.0, unseen[0], 3.0]), torch.tensor([0.5, unseen[1], 1.5]), seen, 8.0
+    )
+    scores = np.array([30 / 7, 4 / 7])
+    expected = np.exp(scores) / np.exp(scores).sum()
+    torch.testing.assert_close(omega, torch.tensor([expected[0], 0.0, expected[1]]).float())
+
+
+def test_padded_sequences_pool_over_their_real_steps_in_the_unimodal_passes():
+    """a is a padded sequence (9s in the padding), b absent in row 2, a in row 3: (A1)-(A3) on
+    the head applied to a's mean over its real steps, each modality over its present rows."""
+    batch, mask, pooled = padded_sequence_batch()
+    rng = np.random.default_rng(8)
+    weight, bias = rng.normal(size=(3, 4)), rng.normal(size=3)
+    target = np.array([0, 2, 1, 1])
+    weighting = ARLWeighting(gamma=2.0, temperature=4.0, warmup_epochs=0)
+    network = build_network(weighting, shapes={"a": (3, 2), "b": (2,)}, identity=True)
+    with torch.no_grad():
+        network.head.weight.copy_(torch.tensor(weight, dtype=torch.float32))
+        network.head.bias.copy_(torch.tensor(bias, dtype=torch.float32))
+    network.train()
+    output = network(batch)
+    terms = weighting.loss_terms(output, loss_context(network, batch, torch.tensor(target)))
+    unimodal = [pooled["a"] @ weight[:, :2].T + bias, pooled["b"] @ weight[:, 2:].T + bias]
+    expected = sum(_ce(z, target)[mask[:, p]].mean() for p, z in enumerate(unimodal))
+    torch.testing.assert_close(terms["arl_unimodal"], torch.tensor(2.0 * expected).float())
+    official = _official_weight(unimodal[0][mask[:, 0]], unimodal[1][mask[:, 1]], 4.0)
+    torch.testing.assert_close(
+        weighting.omega, torch.tensor(official, dtype=torch.float32), rtol=1e-5, atol=1e-6
+    )
+    torch.testing.assert_close(output.diagnostics["arl_coefficients"], weighting.omega)
+
+
+def test_a_certain_prediction_has_zero_entropy_not_nan():
+    """The code's log(p + 1e−16): a class probability that underflows to 0 adds 0 · log(1e−16)."""
+    entropy = prediction_entropy(torch.tensor([[0.0, 200.0], [0.0, 0.0]]))
+    torch.testing.assert_close(entropy, torch.tensor([0.0, math.log(2.0)]))
 
 
 def _linear_case(weighting, seed=0):

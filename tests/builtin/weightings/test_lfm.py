@@ -237,3 +237,51 @@ def test_bad_parameters_name_themselves(params, message):
     )
     with pytest.raises(ValueError, match=message):
         model.fit(X, y)
+
+
+def test_alpha_learns_from_the_rows_where_both_are_present():
+    """(L4) with rows missing: of the first quarter (rows 0-3) only row 0 has both modalities, so
+    L_align is that row's A(p_a, p_b) alone (a mean over one row); CE is over the four rows;
+    α = (0.5, 0.5) so that the alignment's share of γ is well above float32 rounding.
+    Expected: getAlpha_Learnable in plain torch on those rows (absent encoder outputs zeroed)."""
+    torch.manual_seed(6)
+    weighting = LFMWeighting(unimodal="split_head")
+    network = build_network(weighting)
+    network.train()
+    mask = torch.ones(16, 2, dtype=torch.bool)
+    mask[[1, 3], 1] = False
+    mask[2, 0] = False
+    features = {"a": torch.randn(16, 4) * 2, "b": torch.randn(16, 3)}
+    features = {m: v * mask[:, [p]] for p, (m, v) in enumerate(features.items())}
+    batch = ModalityBatch(features, mask).with_mask(mask)
+    target = torch.randint(0, 3, (16,))
+    parameters = [p for p in network.parameters() if p.requires_grad]
+    h = {m: network.backbones[m](features[m][:4]) * mask[:4, [p]] for p, m in enumerate("ab")}
+    fused = torch.cat([h["a"], h["b"]], dim=1)
+    w, b = network.head.weight, network.head.bias
+    width = h["a"].shape[1]
+    z_a = fused[:, :width] @ w[:, :width].T + b / 2
+    z_b = fused[:, width:] @ w[:, width:].T + b / 2
+    loss_cls = F.cross_entropy(fused @ w.T + b, target[:4])
+    total = 0.5 * loss_cls + 0.5 * _official_alignment(z_a[:1], z_b[:1])
+    theta = torch.autograd.grad(total, parameters, create_graph=True, allow_unused=True)
+    cls = torch.autograd.grad(loss_cls, parameters, retain_graph=True, allow_unused=True)
+    used = [i for i, g in enumerate(theta) if g is not None and cls[i] is not None]
+    assert used[0] == 0
+    hvp = torch.autograd.grad(
+        [theta[i] for i in used], [parameters[i] for i in used], [cls[i] for i in used]
+    )
+    gamma = hvp[0].mean().item()
+    assert abs(gamma) > 1e-6
+    lr = 0.2 / abs(gamma)
+    weighting.lr_alpha = lr
+    weighting.on_train_begin(training_context(network))
+    weighting.alpha.copy_(torch.tensor([0.5, 0.5]))  # the alignment's weight in γ made larger
+    weighting.on_epoch_begin(training_context(network, epoch=0))
+    output = network(batch)
+    weighting.loss_terms(output, loss_context(network, batch, target))
+    torch.testing.assert_close(
+        output.diagnostics["lfm_hypergradient"], torch.tensor(gamma), rtol=1e-5, atol=0
+    )
+    expected = float(np.clip(0.5 - lr * gamma, 0.05, 0.95))
+    torch.testing.assert_close(weighting.alpha, torch.tensor([1 - expected, expected]))

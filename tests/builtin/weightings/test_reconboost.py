@@ -11,7 +11,13 @@ import math
 import numpy as np
 import pytest
 import torch
-from balancing_helpers import build_network, loss_context, make_data, training_context
+from balancing_helpers import (
+    build_network,
+    loss_context,
+    make_data,
+    padded_sequence_batch,
+    training_context,
+)
 
 from fusekit import FusionClassifier, FusionRegressor
 from fusekit.builtin.reconboost_weighting import (
@@ -274,3 +280,63 @@ def test_bad_parameters_are_clear_errors(params, message):
     model = FusionClassifier(weighting="reconboost", max_epochs=1, **params)
     with pytest.raises(ValueError, match=message):
         model.fit(X, y)
+
+
+def _softmax_np(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("epoch", [0, 2])
+def test_padded_sequences_pool_over_their_real_steps_in_every_pass(epoch):
+    """Epoch 0: the learner is a (the padded sequence); epoch 2 (stage 1, b, α = 0.5): a is in
+    the ensemble F_{−b} and is the previous learner of (B3), whose rows need both present (row 3
+    lacks a). Expected: the official step on a's mean over its real steps, plus, at epoch 2,
+    0.5 · mean over rows 0, 1 of mean_k (softmax f_b − softmax f_a)², worked in numpy."""
+    rng = np.random.default_rng(11)
+    weight, bias = rng.normal(size=(3, 4)), rng.normal(size=3)
+    target = np.array([0, 2, 1, 1])
+    batch, mask, pooled = padded_sequence_batch()
+    weighting = ReconBoostWeighting(weight1=5.0, weight2=2.0, alpha=0.5)
+    shapes = {"a": (3, 2), "b": (2,)}
+    network = build_network(weighting, shapes=shapes, n_outputs=3, identity=True)
+    with torch.no_grad():
+        network.head.weight.copy_(torch.tensor(weight, dtype=torch.float32))
+        network.head.bias.copy_(torch.tensor(bias, dtype=torch.float32))
+        weighting.rate.fill_(0.5)
+    network.train()
+    weighting.on_epoch_begin(training_context(network, epoch=epoch))
+    output = network(batch)
+    loss = weighting.task_loss(output, loss_context(network, batch, torch.tensor(target)))
+    position = weighting.phase
+    expected = _official_step(pooled, mask, target, weight, bias, 0.5, position, 5.0, 2.0)
+    if epoch == 2:
+        f_a = pooled["a"] @ weight[:, :2].T + bias
+        f_b = pooled["b"] @ weight[:, 2:].T + bias
+        both = mask[:, 0] & mask[:, 1]
+        squared = ((_softmax_np(f_b) - _softmax_np(f_a)) ** 2).mean(axis=1)
+        expected += 0.5 * squared[both].mean()
+    torch.testing.assert_close(loss, torch.tensor(expected, dtype=torch.float32))
+
+
+def test_three_modalities_consolidate_against_the_previous_stages_modality():
+    """Stage 1 on b (epoch 2), three modalities, α = 0.5: (B3)'s f_{m_{s−1}} is a's learner (the
+    stage before trained a), not c's, which for two modalities would be the same one."""
+    rng = np.random.default_rng(6)
+    features = {m: rng.normal(size=(6, 2)) for m in "abc"}
+    mask = np.ones((6, 3), dtype=bool)
+    weight, bias = rng.normal(size=(3, 6)) * 2, rng.normal(size=3)
+    target = np.array([0, 1, 2, 1, 0, 2])
+    weighting = ReconBoostWeighting(weight1=5.0, weight2=2.0, alpha=0.5)
+    network = _linear_network(weighting, features, weight, bias, rate=1.0)
+    weighting.on_epoch_begin(training_context(network, epoch=2))
+    assert (weighting.stage, weighting.phase) == (1, 1)
+    tensors = {m: torch.tensor(v, dtype=torch.float32) for m, v in features.items()}
+    batch = ModalityBatch(tensors, torch.tensor(mask))
+    network.train()
+    loss = weighting.task_loss(network(batch), loss_context(network, batch, torch.tensor(target)))
+    boosting = _official_step(features, mask, target, weight, bias, 1.0, 1, 5.0, 2.0)
+    f_a = features["a"] @ weight[:, :2].T + bias
+    f_b = features["b"] @ weight[:, 2:4].T + bias
+    mse = ((_softmax_np(f_b) - _softmax_np(f_a)) ** 2).mean()
+    torch.testing.assert_close(loss, torch.tensor(boosting + 0.5 * mse, dtype=torch.float32))

@@ -13,12 +13,20 @@ import math
 import numpy as np
 import pytest
 import torch
-from balancing_helpers import build_network, loss_context, make_data, training_context
+from balancing_helpers import (
+    build_network,
+    loss_context,
+    make_data,
+    padded_sequence_batch,
+    training_context,
+)
 
 from fusekit import FusionClassifier, FusionRegressor
 from fusekit.builtin.sample_valuation_weighting import (
     SampleValuationWeighting,
     coalition_masks,
+    modality_level_copies,
+    modality_resample_rate,
     resample_copies,
     shapley_values,
 )
@@ -189,6 +197,39 @@ def test_copy_loss_is_the_copies_cross_entropy_divided_by_the_batch_size():
     )
 
 
+def test_padded_sequences_are_valued_and_copied_over_their_real_steps():
+    """a is a padded sequence (9s in the padding): the valuation passes (S1) and the copies'
+    passes v_θ({m}) of (S4) see a's mean over its real steps, as the numpy re-implementation on
+    those means does (rows 2 and 3 lack b and a)."""
+    batch, mask, pooled = padded_sequence_batch()
+    rng = np.random.default_rng(5)
+    weight, bias = rng.normal(size=(3, 4)), rng.normal(size=3) * 0.1
+    target = np.array([0, 2, 1, 1])
+    weighting = SampleValuationWeighting(warmup_epochs=0)
+    network = build_network(weighting, shapes={"a": (3, 2), "b": (2,)}, identity=True)
+    with torch.no_grad():
+        network.head.weight.copy_(torch.tensor(weight, dtype=torch.float32))
+        network.head.bias.copy_(torch.tensor(bias, dtype=torch.float32))
+    ctx = training_context(network, epoch=0, data=TrainingData(batch, torch.tensor(target)))
+    weighting.on_train_begin(ctx)
+    weighting.on_epoch_begin(ctx)
+    expected = _expected_copies(pooled, mask, target, weight, bias)
+    torch.testing.assert_close(weighting.copies, torch.tensor(expected, dtype=torch.float32))
+    copies = np.array([[1.0, 2.0], [3.0, 1.0], [2.0, 0.0], [0.0, 3.0]])
+    weighting.copies = torch.tensor(copies, dtype=torch.float32)
+    network.train()
+    terms = weighting.loss_terms(network(batch), loss_context(network, batch, torch.tensor(target)))
+    loss = 0.0
+    for p, cols in enumerate([(True, False), (False, True)]):
+        z = _numpy_logits(pooled, mask, weight, bias, cols)
+        z = z - z.max(1, keepdims=True)
+        ce = -(z[np.arange(4), target] - np.log(np.exp(z).sum(1)))
+        loss += (copies[:, p] * ce).sum() / 4
+    torch.testing.assert_close(
+        terms["sample_valuation_copies"], torch.tensor(loss, dtype=torch.float32)
+    )
+
+
 def test_copies_train_only_their_own_modality():
     """Copies of modality a only (c_b = 0): the term's gradient reaches a's encoder, not b's."""
     torch.manual_seed(0)
@@ -294,6 +335,9 @@ def test_regression_is_refused():
             {"value": "shapley"},
             "The 'value' parameter of weighting sample_valuation must be a str among",
         ),
+        ({"level": "dataset"}, "'level' parameter of .*sample_valuation.*Got 'dataset'"),
+        ({"part_ratio": 0.0}, "'part_ratio' parameter of .*sample_valuation"),
+        ({"alpha": -1.0}, "'alpha' parameter of .*sample_valuation"),
     ],
 )
 def test_bad_parameters_are_clear_errors(params, message):
@@ -307,3 +351,135 @@ def test_bad_parameters_are_clear_errors(params, message):
 @parametrize_with_checks("weighting", ["sample_valuation"], params={"warmup_epochs": 0})
 def test_contract_checks_pass_with_copies_from_the_first_epoch(plugin, check):
     check(plugin)
+
+
+# --- the modality-level method, (S5)-(S6) ---------------------------------------------------
+
+
+def test_modality_resample_rate_by_hand():
+    """(S6): two modalities, gaps (0.2, 0.8), α = 1: 2/3 · 0.6 = 0.4; three, gaps (0, 0.25,
+    1), α = 1.5: pairs 0.25 + 1 + 0.75 = 2, over M − 1 = 2: 1, times α · 2/3 = 1."""
+    assert modality_resample_rate(torch.tensor([0.2, 0.8]), 1.0) == pytest.approx(0.4)
+    assert modality_resample_rate(torch.tensor([0.0, 0.25, 1.0]), 1.5) == pytest.approx(1.0)
+    assert modality_resample_rate(torch.tensor([0.3, 0.3]), 1.0) == 0.0
+
+
+def _official_modality_level(contribution, part_ratio, alpha, seed):
+    """``modality_level.py``'s ``execute_modulation`` and ``AV_KS_Dataset_modality_level``
+    (two modalities, ``func="linear"``), with the two ``np.random.choice`` draws taken from
+    torch's generator in the same order: the copies per row ``(n, 2)``, kept modality only."""
+    n = len(contribution)
+    torch.manual_seed(seed)
+    choice = torch.randint(n, (int(n * part_ratio),)).tolist()
+    part_cona = sum(contribution[i][0] for i in choice) / len(choice)
+    part_conv = sum(contribution[i][1] for i in choice) / len(choice)
+    gap_a, gap_v = 1.0 - part_cona, 1.0 - part_conv
+    difference = (abs(gap_a - gap_v) / 3 * 2) * alpha
+    sample_choice = torch.randint(n, (int(difference * n),)).tolist()
+    copies = np.zeros((n, 2))
+    for i in sample_choice:  # drop = 2 (visual) keeps audio when gap_a > gap_v
+        copies[i, 0 if gap_a > gap_v else 1] += 1
+    return copies
+
+
+@pytest.mark.parametrize(("seed", "alpha"), [(0, 1.0), (1, 1.5), (2, 0.5)])
+def test_two_modality_copies_match_the_official_modality_level_step(seed, alpha):
+    patterns = np.random.default_rng(seed).integers(0, 2, size=(30, 3))
+    patterns[:, 2] |= patterns[:, 0]  # audio mostly right: a wide gap between the modalities
+    contribution = [_official_contribution(*p) for p in patterns]
+    phi = torch.tensor(contribution, dtype=torch.float32)
+    expected = _official_modality_level(contribution, 0.5, alpha, seed)
+    assert expected.sum() > 0
+    torch.manual_seed(seed)
+    copies = modality_level_copies(phi, torch.ones(30, 2, dtype=torch.bool), 0.5, alpha)
+    torch.testing.assert_close(copies, torch.tensor(expected, dtype=torch.float32))
+
+
+@pytest.mark.parametrize("c_present", [True, False])
+def test_modality_level_with_absent_modalities_by_hand(c_present):
+    """φ = (0.5, 0.75, 1.0) on every row where the modality is present, 0 (a null player) where
+    absent: b absent in rows 1 and 5, a in row 2. Over present rows g = (0.5, 0.25, 0), so with
+    α = 1.5: s = 1 · (0.25 + 0.5 + 0.25) / 2 = 0.5, ⌊8 s⌋ = 4 copies of a, the largest gap;
+    with c absent everywhere c is left out: s = 1 · 0.25 = 0.25, 2 copies. A copy drawn on
+    row 2 (a absent) is dropped. Expected from the same draws taken from torch's generator."""
+    present = torch.ones(8, 3, dtype=torch.bool)
+    present[[1, 5], 1] = False
+    present[2, 0] = False
+    present[:, 2] = c_present
+    phi = torch.tensor([0.5, 0.75, 1.0]).expand(8, 3) * present
+    torch.manual_seed(3)
+    torch.randint(8, (8,))  # Z: every row of it gives the same means over present rows
+    drawn = torch.randint(8, (4 if c_present else 2,))
+    expected = torch.zeros(8, 3)
+    for i in drawn.tolist():
+        expected[i, 0] += float(i != 2)
+    torch.manual_seed(3)
+    copies = modality_level_copies(phi, present, 1.0, 1.5)
+    torch.testing.assert_close(copies, expected)
+
+
+def test_modality_level_needs_two_modalities_seen_and_a_part():
+    phi = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    only_a = torch.tensor([[True, False], [True, False]])
+    assert modality_level_copies(phi, only_a, 1.0, 1.0).sum() == 0  # b never seen
+    both = torch.ones(2, 2, dtype=torch.bool)
+    assert modality_level_copies(phi, both, 0.4, 1.0).sum() == 0  # ⌊2 · 0.4⌋ = 0 rows in Z
+
+
+def test_modality_level_through_the_epoch_hook_matches_the_official_step():
+    """A linear model's valuation (S1)-(S2) on complete rows, then (S5)-(S6) as the official
+    code: the copies set at the epoch's start."""
+    features, mask, target, weight, bias = _random_case(4)
+    mask[:] = True
+    weighting = SampleValuationWeighting(warmup_epochs=0, level="modality", part_ratio=0.5)
+    network, _, data = _linear_setup(weighting, features, mask, target, weight, bias)
+    ctx = training_context(network, epoch=0, data=data)
+    weighting.on_train_begin(ctx)
+    right = {
+        cols: _numpy_logits(features, mask, weight, bias, cols).argmax(1) == target
+        for cols in [(True, True), (True, False), (False, True)]
+    }
+    contribution = [
+        _official_contribution(right[(True, True)][i], right[(True, False)][i],
+                               right[(False, True)][i])
+        for i in range(12)
+    ]  # fmt: skip
+    expected = _official_modality_level(contribution, 0.5, 1.0, 7)
+    torch.manual_seed(7)
+    weighting.on_epoch_begin(ctx)
+    torch.testing.assert_close(weighting.copies, torch.tensor(expected, dtype=torch.float32))
+
+
+def test_modality_level_fits_and_is_reproducible():
+    X, y = make_data(2)
+    kwargs = {
+        "weighting": "sample_valuation",
+        "weighting__level": "modality",
+        "max_epochs": 3,
+        "random_state": 0,
+    }
+    first = FusionClassifier(**kwargs).fit(X, y)
+    second = FusionClassifier(**kwargs).fit(X, y)
+    np.testing.assert_array_equal(first.predict_proba(X), second.predict_proba(X))
+    assert first.score(X, y) > 0.6
+
+
+@parametrize_with_checks(
+    "weighting", ["sample_valuation"], params={"warmup_epochs": 0, "level": "modality"}
+)
+def test_contract_checks_pass_at_the_modality_level(plugin, check):
+    check(plugin)
+
+
+def test_modality_level_with_one_row_in_z_and_one_copy():
+    """n = 2, ρ = 0.5: Z is one row (each modality seen once), φ = (0.5, 1) on both rows so
+    g = (0.5, 0); α = 1.5: s = 1 · 0.5, ⌊2 s⌋ = exactly one copy of a, on the drawn row."""
+    phi = torch.tensor([[0.5, 1.0], [0.5, 1.0]])
+    torch.manual_seed(0)
+    torch.randint(2, (1,))  # Z
+    row = int(torch.randint(2, (1,)))
+    expected = torch.zeros(2, 2)
+    expected[row, 0] = 1.0
+    torch.manual_seed(0)
+    copies = modality_level_copies(phi, torch.ones(2, 2, dtype=torch.bool), 0.5, 1.5)
+    torch.testing.assert_close(copies, expected)
