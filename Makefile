@@ -76,6 +76,7 @@ reproduce: reproduce-results reproduce-speed
 reproduce-results: $(STAMP)
 	$(PY) benchmarks/balancing/agm_alpha.py
 	$(PY) benchmarks/balancing/imbalance_generator.py --levels 8
+	$(PY) benchmarks/balancing/table.py
 	$(PY) benchmarks/balancing/uci_weightings.py
 	$(PY) benchmarks/weightings_noisy_modality.py --seeds 5 --epochs 20
 	$(PY) $(UDML)/table3_seeds.py --seeds 10 --out $(UDML)/results/table3_seeds.md

@@ -33,6 +33,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,10 +42,13 @@ from sklearn.model_selection import StratifiedKFold
 from torch.utils.flop_counter import FlopCounterMode
 
 from fusekit import FusionClassifier, Modalities
-from fusekit.bench.claims import claim_cells, machine_line, mean_std, write_report
+from fusekit.bench.claims import claim_cells, mean_std, write_report
 from fusekit.datasets import IMBALANCED_REAL, make_imbalanced_classification
 from fusekit.engine.registry import get_registry
 from fusekit.inspection import imbalance_degree
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import provenance  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "balancing_table.md"
 #: Registered weightings that are not balancing methods: the baseline, learned static weights,
@@ -108,20 +112,28 @@ def step_flops(model: FusionClassifier, X: Modalities, y: np.ndarray) -> int:
     return int(counter.get_total_flops())
 
 
-def run_data_set(X: Modalities, y: np.ndarray, epochs: int, methods: list[str], folds: int) -> dict:
-    """Scores per fold: unimodal references, then ``none`` and every method."""
+def run_data_set(
+    name: str, X: Modalities, y: np.ndarray, epochs: int, methods: list[str], args: Any
+) -> dict:
+    """Scores per fold: unimodal references, then ``none`` and every method (``args.keep``: the
+    ``--only`` filter; each fit's scores go to ``args.records``)."""
     names = list(X)
     out: dict = {"alone": {m: [] for m in names}, "acc": {}, "f1": {}, "id": {}, "errors": {}}
     for method in ["none", *methods]:
         out["acc"][method], out["f1"][method], out["id"][method] = [], [], []
-    splitter = StratifiedKFold(folds, shuffle=True, random_state=0)
+    splitter = StratifiedKFold(args.folds, shuffle=True, random_state=0)
     for fold, (train, test) in enumerate(splitter.split(np.zeros(len(y)), y)):
         for m in names:
+            if not args.keep.keeps(data=name, fold=fold, method=f"{m}_alone"):
+                continue
             alone = FusionClassifier(max_epochs=epochs, random_state=fold)
             alone.fit(only(X[train], [m]), y[train])
             out["alone"][m].append(alone.score(only(X[test], [m]), y[test]))
+            args.records.add(
+                {"data": name, "fold": fold, "method": f"{m}_alone"}, accuracy=out["alone"][m][-1]
+            )
         for method in ["none", *methods]:
-            if method in out["errors"]:
+            if method in out["errors"] or not args.keep.keeps(data=name, fold=fold, method=method):
                 continue
             try:
                 model = FusionClassifier(weighting=method, max_epochs=epochs, random_state=fold)
@@ -134,6 +146,12 @@ def run_data_set(X: Modalities, y: np.ndarray, epochs: int, methods: list[str], 
             out["acc"][method].append(accuracy_score(y[test], predicted))
             out["f1"][method].append(f1_score(y[test], predicted, average="macro"))
             out["id"][method].append(degree)
+            args.records.add(
+                {"data": name, "fold": fold, "method": method},
+                accuracy=out["acc"][method][-1],
+                macro_f1=out["f1"][method][-1],
+                imbalance_degree=degree,
+            )
     return out
 
 
@@ -189,7 +207,9 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=None)
     parser.add_argument("--data", nargs="+", default=None, help="data set names to run")
     parser.add_argument("--out", default=str(RESULTS))
+    provenance.add_arguments(parser)
     args = parser.parse_args()
+    args.keep, args.records = provenance.Only(args.only), provenance.Records()
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
     methods = args.methods or balancing_methods()
@@ -198,8 +218,12 @@ def main() -> None:
     for name, (X, y, dominant, note) in data_sets(args.imbalance).items():
         if args.data and name not in args.data:
             continue
-        result = run_data_set(X, y, EPOCHS[name], methods, args.folds)
-        tables += data_set_table(name, dominant, note, result, cost(X, y, methods), methods)
+        result = run_data_set(name, X, y, EPOCHS[name], methods, args)
+        if not args.keep:
+            tables += data_set_table(name, dominant, note, result, cost(X, y, methods), methods)
+    if args.keep:
+        print(args.records.text(), end="")
+        return
     sizes = ", ".join(f"{name} {epochs}" for name, epochs in EPOCHS.items())
     header = [
         "# Balancing methods × imbalanced data sets",
@@ -208,8 +232,7 @@ def main() -> None:
         "`benchmarks/balancing/README.md`).",
         "",
         "```",
-        " ".join(["command: python benchmarks/balancing/table.py", *sys.argv[1:]]),
-        machine_line(),
+        *provenance.header_lines(),
         f"methods: {', '.join(methods)} (every registered balancing weighting)",
         f"data: make_imbalanced_classification({GENERATOR_ROWS} rows, imbalance="
         f"{args.imbalance:g}) and {', '.join(IMBALANCED_REAL)}; stratified {args.folds}-fold, "
@@ -219,7 +242,7 @@ def main() -> None:
         "```",
         "",
     ]
-    write_report("\n".join(header + tables), args.out)
+    write_report("\n".join(header + tables + args.records.block()) + "\n", args.out)
 
 
 if __name__ == "__main__":

@@ -102,6 +102,10 @@ SMOKE = {
         "benchmarks/balancing/imbalance_generator.py",
         ["imbalance=8", "seed=0", "weighting=none"],
     ),
+    "benchmarks/results/balancing_table.md": (
+        "benchmarks/balancing/table.py",
+        ["data=generator", "fold=0", "method=none"],
+    ),
     "benchmarks/results/balancing_uci.md": (
         "benchmarks/balancing/uci_weightings.py",
         ["weighting=none", "fold=0"],
