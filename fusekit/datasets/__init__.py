@@ -38,7 +38,7 @@ _LAZY = {
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)  # safe: _LAZY
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

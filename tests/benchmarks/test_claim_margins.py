@@ -19,7 +19,8 @@ statsmodels_power = pytest.importorskip("statsmodels.stats.power")
 
 
 def _script(path: str):
-    spec = importlib.util.spec_from_file_location(Path(path).stem + "_under_test", ROOT / path)
+    name = Path(path).stem + "_under_test"
+    spec = importlib.util.spec_from_file_location(name, ROOT / path)  # safe: a repo script
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
