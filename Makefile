@@ -80,13 +80,14 @@ reproduce-results: $(STAMP)
 	$(PY) benchmarks/balancing/uci_weightings.py
 	$(PY) benchmarks/weightings_noisy_modality.py --seeds 5 --epochs 20
 	$(PY) $(UDML)/table3_seeds.py --seeds 10 --out $(UDML)/results/table3_seeds.md
-	$(PY) $(UDML)/fig1_noise_sweep.py --seeds 5 --epochs 30
+	$(PY) $(UDML)/fig1_noise_sweep.py --seeds 10 --epochs 30
 	$(PY) $(VGMR)/identity_seeds.py --seeds 10 --out $(VGMR)/identity_results.md
 	$(PY) $(VGMR)/balancing_seeds.py --seeds 10 --out $(VGMR)/balancing_results.md
 	$(PY) $(VGMR)/controls_seeds.py --seeds 5 --out $(VGMR)/controls_results.md
 	$(PY) $(BTW)/btw_claim.py --folds 3 --epochs 20
 	$(PY) $(BTW)/btw_seeds.py --seeds 5 --tasks synthetic mfeat --out $(BTW)/seeds_results.md
 	$(PY) $(BTW)/btw_seeds.py --seeds 5 --tasks clothing --out $(BTW)/seeds_results_clothing.md
+	$(PY) $(BTW)/btw_seeds.py --seeds 30 --tasks synthetic --out $(BTW)/seeds_results_30.md
 	$(PY) $(MWAM)/image_seeds.py --seeds 5 --out $(MWAM)/image_results.md
 	$(PY) $(MWAM)/image_seeds.py --seeds 5 --schedule paper --out $(MWAM)/image_paper_results.md
 	$(PY) $(MWAM)/image_seeds.py --seeds 5 --schedule paper --lr 0.05 \
