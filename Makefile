@@ -79,7 +79,7 @@ reproduce-results: $(STAMP)
 	$(PY) benchmarks/balancing/table.py
 	$(PY) benchmarks/balancing/uci_weightings.py
 	$(PY) benchmarks/weightings_noisy_modality.py --seeds 5 --epochs 20
-	$(PY) $(UDML)/table3_seeds.py --seeds 10 --out $(UDML)/results/table3_seeds.md
+	$(PY) $(UDML)/table3_seeds.py --seeds 16 --out $(UDML)/results/table3_seeds.md
 	$(PY) $(UDML)/fig1_noise_sweep.py --seeds 10 --epochs 30
 	$(PY) $(VGMR)/identity_seeds.py --seeds 10 --out $(VGMR)/identity_results.md
 	$(PY) $(VGMR)/balancing_seeds.py --seeds 10 --out $(VGMR)/balancing_results.md
