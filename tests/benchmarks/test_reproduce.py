@@ -58,6 +58,10 @@ SMOKE = {
         "plugins/fusekit-btw/benchmarks/btw_seeds.py",
         ["seed=0", "task=clothing", "weighting=none"],
     ),
+    "plugins/fusekit-btw/benchmarks/seeds_results_30.md": (
+        "plugins/fusekit-btw/benchmarks/btw_seeds.py",
+        ["seed=0", "task=synthetic", "weighting=none"],
+    ),
     "plugins/fusekit-mwam/benchmarks/image_results.md": (
         "plugins/fusekit-mwam/benchmarks/image_seeds.py",
         ["seed=0", "case=vector", "method=none"],
