@@ -60,7 +60,7 @@ bench: $(STAMP)
 # commit, command, versions, machine). reproduce-results: the accuracy files, deterministic, whose
 # raw records tests/benchmarks/test_reproduce.py compares exactly for one configuration each
 # (about 100 min on the 2-core VM, from the wall times the files record); reproduce-speed: the
-# timings (about 25 min; they vary from run to run, so no test compares them). Commit the code
+# timings (about 30 min; they vary from run to run, so no test compares them). Commit the code
 # first: a file regenerated from a dirty tree says "+ uncommitted changes" after its commit.
 PY := $(BIN)/python
 UDML := plugins/fusekit-udml/benchmarks
@@ -109,6 +109,7 @@ reproduce-speed: $(STAMP)
 	$(PY) $(SPEED)/frozen_cache.py --samples 1000 --epochs 10 --repeats 3 > $(RESULTS)/frozen_cache.txt
 	$(PY) $(SPEED)/streaming.py
 	$(PY) $(SPEED)/cli_startup.py --runs 3
+	$(PY) $(SPEED)/threads_report.py > $(RESULTS)/threads.txt
 
 clean:
 	rm -rf $(VENV) build *.egg-info plugins/*/*.egg-info plugins/*/build
