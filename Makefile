@@ -59,8 +59,8 @@ bench: $(STAMP)
 # Every committed results file, regenerated with the arguments it records (each file's header:
 # commit, command, versions, machine). reproduce-results: the accuracy files, deterministic, whose
 # raw records tests/benchmarks/test_reproduce.py compares exactly for one configuration each
-# (about 100 min on the 2-core VM, from the wall times the files record); reproduce-speed: the
-# timings (about 25 min; they vary from run to run, so no test compares them). Commit the code
+# (about 110 min on the 2-core VM, from the wall times the files record); reproduce-speed: the
+# timings (about 30 min; they vary from run to run, so no test compares them). Commit the code
 # first: a file regenerated from a dirty tree says "+ uncommitted changes" after its commit.
 PY := $(BIN)/python
 UDML := plugins/fusekit-udml/benchmarks
@@ -99,6 +99,8 @@ reproduce-results: $(STAMP)
 	$(PY) $(SCFAE)/paper_schedule.py
 	$(PY) $(SCFAE)/lr_sweep.py
 	$(PY) $(SCFAE)/unequal_widths.py
+	$(PY) benchmarks/text_tabular/clothing_reviews.py --rows 3000 --folds 5 --epochs 10 --repeats 3 \
+		--out benchmarks/text_tabular/results.md
 
 reproduce-speed: $(STAMP)
 	$(PY) benchmarks/overhead.py --repeats 9 > $(RESULTS)/overhead.txt
@@ -110,6 +112,7 @@ reproduce-speed: $(STAMP)
 	$(PY) $(SPEED)/frozen_cache.py --samples 1000 --epochs 10 --repeats 3 > $(RESULTS)/frozen_cache.txt
 	$(PY) $(SPEED)/streaming.py
 	$(PY) $(SPEED)/cli_startup.py --runs 3
+	$(PY) $(SPEED)/threads_report.py > $(RESULTS)/threads.txt
 
 clean:
 	rm -rf $(VENV) build *.egg-info plugins/*/*.egg-info plugins/*/build

@@ -74,10 +74,11 @@ def command_line(argv: list[str] | None = None) -> str:
     return "command: python " + " ".join(argv)
 
 
-def versions_line() -> str:
-    """``versions: python 3.11.7, torch 2.13.0+cpu, ...`` (installed distributions only)."""
+def versions_line(extra: tuple[str, ...] = ()) -> str:
+    """``versions: python 3.11.7, torch 2.13.0+cpu, ...`` (installed distributions only):
+    :data:`VERSIONED`, then the distributions ``extra`` names (a script's own dependencies)."""
     found = [f"python {platform.python_version()}"]
-    for name in VERSIONED:
+    for name in (*VERSIONED, *extra):
         try:
             found.append(f"{name} {importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:
@@ -114,10 +115,11 @@ def machine_line() -> str:
     )
 
 
-def header_lines(argv: list[str] | None = None) -> list[str]:
-    """The four provenance lines: commit, command, versions, machine (call it after setting the
-    torch thread count, so the machine line records it)."""
-    return [commit_line(), command_line(argv), versions_line(), machine_line()]
+def header_lines(argv: list[str] | None = None, extra_versions: tuple[str, ...] = ()) -> list[str]:
+    """The four provenance lines: commit, command, versions (``extra_versions``: distributions
+    the script depends on beyond :data:`VERSIONED`), machine (call it after setting the torch
+    thread count, so the machine line records it)."""
+    return [commit_line(), command_line(argv), versions_line(extra_versions), machine_line()]
 
 
 class Only:

@@ -1,4 +1,4 @@
-"""Shared helpers for the speed benchmarks: data, the machine line, alternating timing."""
+"""Shared helpers for the speed benchmarks: data, the provenance header, alternating timing."""
 
 from __future__ import annotations
 
@@ -19,14 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import provenance  # noqa: E402
 
 
-def machine_line() -> str:
-    """The ``versions:`` and ``machine:`` lines of ``benchmarks/provenance.py`` (two lines)."""
-    return "\n".join(provenance.header_lines()[2:])
-
-
-def command_line() -> str:
-    """The ``commit:`` and ``command:`` lines of ``benchmarks/provenance.py`` (two lines)."""
-    return "\n".join(provenance.header_lines()[:2])
+def header() -> str:
+    """The provenance lines every speed results file starts with (commit, command, versions,
+    machine: ``benchmarks/provenance.py``); print it after setting the torch thread count."""
+    return "\n".join(provenance.header_lines())
 
 
 def make_data(n: int, widths: list[int], n_classes: int = 5, seed: int = 0):

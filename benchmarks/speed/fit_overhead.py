@@ -17,10 +17,9 @@ import argparse
 import torch
 from _common import (
     alternate_times,
-    command_line,
     hand_loop,
     hand_predict,
-    machine_line,
+    header,
     make_data,
     paired_ratio,
 )
@@ -77,8 +76,7 @@ def main() -> None:
     parser.add_argument("--fusions", nargs="+", default=["concat", "late", "tensor"])
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print(command_line())
-    print(machine_line())
+    print(header())
     print(
         f"{args.samples} samples, {args.epochs} epochs, process CPU time; each ratio is the median "
         f"over {args.repeats} alternating repeats of the two times measured side by side"

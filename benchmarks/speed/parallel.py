@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from _common import command_line, machine_line, make_data
+from _common import header, make_data
 from sklearn.model_selection import GridSearchCV
 
 from fusekit import FusionClassifier
@@ -103,8 +103,7 @@ def main() -> None:
     parser.add_argument("--skip-grid-search", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print(command_line())
-    print(machine_line())
+    print(header())
     if args.bench_repeats:
         bench_speedups(args.bench_repeats)
     if args.skip_grid_search:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 
 import torch
-from _common import alternate, command_line, machine_line, make_data
+from _common import alternate, header, make_data
 
 from fusekit import FusionClassifier
 
@@ -46,8 +46,7 @@ def main() -> None:
 
     times = alternate({name: (lambda p=p: fit(p)) for name, p in variants.items()}, args.repeats)
     base = times["precision='32'"]
-    print(command_line())
-    print(machine_line())
+    print(header())
     print(f"| variant | s / fit ({args.epochs} epochs, median of {args.repeats}) | vs float32 |")
     print("|---|---|---|")
     for name, seconds in times.items():

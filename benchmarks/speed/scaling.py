@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 import torch
-from _common import alternate, command_line, machine_line, make_data
+from _common import alternate, header, make_data
 
 from fusekit import FusionClassifier
 
@@ -30,8 +30,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print(command_line())
-    print(machine_line())
+    print(header())
     print("| n | s / epoch | (s / epoch / n) relative to n = 10k |")
     print("|---|---|---|")
     base = None

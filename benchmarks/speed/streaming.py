@@ -10,7 +10,7 @@ file by row groups (``buffer_rows`` 10,000), the in-memory one reads it whole wi
 fits the DataFrame. "Above baseline" subtracts the peak of a process that imports the same
 modules and fits 64 rows (torch's own footprint). One torch thread everywhere.
 
-    python benchmarks/speed/streaming.py            # writes benchmarks/results/streaming.md
+    python benchmarks/speed/streaming.py [--out FILE]   # writes benchmarks/results/streaming.md
 
 The whole script runs in a few minutes on two shared cores.
 """
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -120,27 +119,27 @@ def run_worker(*args: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _versions() -> str:
-    import dask
-    import pyarrow
-    import skorch
+def header_lines(wall: float) -> list[str]:
+    """The shared provenance lines (``benchmarks/provenance.py``), with pyarrow's and dask's
+    versions, then this script's threads and wall time. Imports torch, so it runs after the
+    last worker (the workers are fresh processes either way)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import provenance
     import torch
 
-    return (
-        f"torch {torch.__version__}, skorch {skorch.__version__}, pyarrow {pyarrow.__version__}, "
-        f"dask {dask.__version__}, numpy {np.__version__}, python {platform.python_version()}"
-    )
+    torch.set_num_threads(1)  # the machine line records the workers' one thread
+    return [
+        "```",
+        *provenance.header_lines(extra_versions=("pyarrow", "dask")),
+        "```",
+        "",
+        f"One torch thread per process (OMP_NUM_THREADS=1 in each worker); whole script "
+        f"{wall / 60:.1f} min.",
+    ]
 
 
-def _commit() -> str:
-    done = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    )
-    return done.stdout.strip() or "unknown"
-
-
-def main() -> None:
-    started, commit = time.perf_counter(), _commit()
+def main(out: Path) -> None:
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
         files = {n: Path(folder) / f"train_{n}.parquet" for n in SIZES}
         for n, path in files.items():
@@ -160,21 +159,17 @@ def main() -> None:
             for seed in SEEDS
             for mode in ("stream", "memory")
         }
-    lines = report(baseline, memory, accuracy, sizes_mib, time.perf_counter() - started, commit)
-    RESULTS.write_text("\n".join(lines) + "\n")
+    lines = report(baseline, memory, accuracy, sizes_mib, time.perf_counter() - started)
+    out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
-def report(baseline, memory, accuracy, sizes_mib, wall, commit) -> list[str]:
+def report(baseline, memory, accuracy, sizes_mib, wall) -> list[str]:
     base = baseline["maxrss_mib"]
     lines = [
         "# Streaming fit against in-memory fit: peak memory, accuracy, throughput",
         "",
-        f"commit: {commit} (the checkout the script ran from)",
-        "command: python benchmarks/speed/streaming.py",
-        f"versions: {_versions()}",
-        f"machine: {platform.machine()}, {os.cpu_count()} cores (shared), 1 torch thread per "
-        f"process; whole script {wall / 60:.1f} min",
+        *header_lines(wall),
         "",
         f"Data: mfeat-like views {', '.join(f'{v} ({w})' for v, (w, _) in VIEWS.items())}, "
         f"{N_CLASSES} classes, generated to Parquet (float32, {ROW_GROUP:,} rows per row group): "
@@ -249,9 +244,12 @@ def report(baseline, memory, accuracy, sizes_mib, wall, commit) -> list[str]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", nargs=4, metavar=("MODE", "PATH", "SEED", "TEST"))
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS, help="the report (default: %(default)s)"
+    )
     args = parser.parse_args()
     if args.worker:
         mode, path, seed, test = args.worker
         print(json.dumps(worker(mode, path, int(seed), test or None)))
     else:
-        main()
+        main(args.out)

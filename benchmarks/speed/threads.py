@@ -1,12 +1,13 @@
 """Wall time of a small fit, or a grid search, at fusekit's default threads against torch's.
 
-Run each case as its own process under ``/usr/bin/time -v`` (whole-process wall time, imports
-included)::
+Each case runs as its own process (whole-process wall time, imports included);
+``threads_report.py`` runs the four and writes ``benchmarks/results/threads.txt`` whole::
 
-    /usr/bin/time -v python benchmarks/speed/threads.py fit --threads default
-    /usr/bin/time -v python benchmarks/speed/threads.py fit --threads torch
-    /usr/bin/time -v python benchmarks/speed/threads.py search --threads default
-    /usr/bin/time -v python benchmarks/speed/threads.py search --threads torch
+    python benchmarks/speed/threads_report.py > benchmarks/results/threads.txt
+
+One case alone::
+
+    python benchmarks/speed/threads.py fit --threads default
 
 ``--threads default`` leaves ``n_jobs`` at ``None`` (one thread); ``torch`` passes ``n_jobs=-1``,
 which is torch's own default: every core in this process, and inside a loky worker of the search

@@ -3,6 +3,11 @@ scikit-learn pipeline a user would write and the bench's reference rows, on pair
 
     python benchmarks/text_tabular/clothing_reviews.py [--rows 3000 --folds 5 --epochs 10]
                                                         [--out benchmarks/text_tabular/results.md]
+                                                        [--only fold=1 --only config=ref_logistic]
+
+``--only KEY=VALUE`` (``fold`` from 1, ``config`` a configuration's name with every run of other
+characters than letters and digits as ``_``) runs only the matching fits and prints their raw
+records (fold, configuration, accuracy, ROC AUC) instead of the report.
 
 Data: :func:`fusekit.datasets.load_clothing_reviews` (``target="recommended"``), a stratified
 subsample of ``--rows`` rows (fine-tuning wordllama's 32 000 x 256 matrix is the slow row: its
@@ -46,13 +51,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.metadata
+import functools
 import multiprocessing
-import os
-import platform
+import re
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -79,6 +82,9 @@ from fusekit.bench.reference import make_reference, reference_names
 from fusekit.bench.settings import ROPE
 from fusekit.datasets import AbsentWhereMissing, load_clothing_reviews
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import provenance  # noqa: E402
+
 CATEGORIES = ["division", "department", "class_name"]
 NUMBERS = ["age", "positive_feedback_count"]
 SKLEARN = "sklearn: tfidf+svd, one-hot, hist_gb"
@@ -90,6 +96,19 @@ HASHED = "fusekit: hashed_text, categorical"
 SVD_WIDTH = 64
 
 Predict = tuple[np.ndarray, np.ndarray, float]  # (labels, P(class 1), fit seconds)
+REFERENCES = reference_names(["review", "shop", "tab"])  # the featurised modalities' reference rows
+
+
+def kept(only: provenance.Only, fold: int, name: str) -> bool:
+    """Whether ``--only`` keeps configuration ``name`` on ``fold``."""
+    return only.keeps(fold=fold, config=config_key(name))
+
+
+def config_key(name: str) -> str:
+    """A configuration's name as a record value and ``--only config=`` key: every run of
+    characters other than letters and digits as one ``_`` (``ref:only review`` ->
+    ``ref_only_review``)."""
+    return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")
 
 
 def fusekit_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -257,32 +276,9 @@ def versus(scores: pd.DataFrame, row: str, baseline: str, n_train: float, n_test
     return f"{diffs.mean():+.3f} | [{low:+.3f}, {high:+.3f}] | {p:.3f} | {word}"
 
 
-def commit_line() -> str:
-    """The checkout's commit, and whether tracked files differ from it (taken at the start)."""
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    return f"commit: {commit or 'unknown'}{' (uncommitted changes)' if dirty else ''}"
-
-
-def header(args: argparse.Namespace, commit: str, n_rows: int, majority: float) -> list[str]:
-    versions = ", ".join(
-        f"{name} {importlib.metadata.version(name)}"
-        for name in (
-            "fusekit-learn",
-            "fusekit-transformers",
-            "torch",
-            "scikit-learn",
-            "skorch",
-            "wordllama",
-        )
-    )
+def header(
+    provenance_lines: list[str], args: argparse.Namespace, n_rows: int, majority: float
+) -> list[str]:
     return [
         "# Text + tabular: clothing reviews",
         "",
@@ -290,10 +286,7 @@ def header(args: argparse.Namespace, commit: str, n_rows: int, majority: float) 
         "reading is in README.md beside it.",
         "",
         "```",
-        "command: python " + " ".join(sys.argv),
-        commit,
-        f"versions: python {platform.python_version()}, {versions}",
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, 1 torch thread per fit",
+        *provenance_lines,
         f"data: clothing_reviews target=recommended, {n_rows} rows (stratified subsample of "
         f"23486), majority class {majority:.3f}; {args.folds} paired folds "
         f"(StratifiedKFold, shuffle, random_state 0); fusekit max_epochs={args.epochs}",
@@ -309,9 +302,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default=None)
+    provenance.add_arguments(parser)
     args = parser.parse_args()
+    only = provenance.Only(args.only)
     torch.set_num_threads(1)
-    wall, commit = time.perf_counter(), commit_line()
+    wall = time.perf_counter()
+    provenance_lines = provenance.header_lines(extra_versions=("fusekit-transformers", "wordllama"))
     frame, target = load_clothing_reviews(target="recommended")
     if args.rows < len(frame):
         frame, _, target, _ = train_test_split(
@@ -324,76 +320,96 @@ def main() -> None:
     aucs: dict[str, list[float]] = {}
     fit_seconds: dict[str, list[float]] = {}
     peak_mb: dict[str, list[float]] = {FROZEN: [], FINE_TUNED: []}
+    records = provenance.Records()
 
     def record(name: str, y_test: np.ndarray, result: Predict) -> None:
         labels, proba, seconds = result
         scores.setdefault(name, []).append(accuracy_score(y_test, labels))
         aucs.setdefault(name, []).append(roc_auc_score(y_test, proba))
         fit_seconds.setdefault(name, []).append(seconds)
+        records.add(
+            {"fold": fold, "config": config_key(name)},
+            accuracy=float(scores[name][-1]),
+            roc_auc=float(aucs[name][-1]),
+        )
         print(f"  {name}: accuracy {scores[name][-1]:.3f}, fit {seconds:.1f} s", flush=True)
 
     for fold, (train, test) in enumerate(folds, start=1):
+        if not only.keeps(fold=fold):
+            continue
+        wanted = functools.partial(kept, only, fold)
         print(f"fold {fold}:", flush=True)
         y_train, y_test = y[train], y[test]
         seed = fold
-        record(
-            SKLEARN,
-            y_test,
-            timed(sklearn_pipeline(seed), frame.iloc[train], y_train, frame.iloc[test]),
-        )
-        blocks_train, blocks_test = featurised(frame.iloc[train], frame.iloc[test])
-        for name in reference_names(list(blocks_train)):
+        if wanted(SKLEARN):
+            record(
+                SKLEARN,
+                y_test,
+                timed(sklearn_pipeline(seed), frame.iloc[train], y_train, frame.iloc[test]),
+            )
+        if any(wanted(name) for name in (*REFERENCES, TFIDF_CATEGORICAL, TFIDF_ONE_HOT)):
+            blocks_train, blocks_test = featurised(frame.iloc[train], frame.iloc[test])
+        for name in filter(wanted, REFERENCES):
             model = make_reference(name, "classification", seed)
             record(name, y_test, timed(model, blocks_train, y_train, blocks_test))
         for name, freeze in ((FROZEN, True), (FINE_TUNED, False)):
+            if not wanted(name):
+                continue
             result, peak = in_fresh_process(
                 wordllama_fold, freeze, seed, args.epochs, raw.iloc[train], y_train, raw.iloc[test]
             )
             record(name, y_test, result)
             peak_mb[name].append(peak)
-        tfidf_train = Modalities(review=blocks_train["review"], tab=blocks_train["tab"])
-        tfidf_test = Modalities(review=blocks_test["review"], tab=blocks_test["tab"])
-        shop_train = frame.iloc[train][CATEGORIES].to_numpy(object)
-        shop_test = frame.iloc[test][CATEGORIES].to_numpy(object)
-        model = fusekit_model(
-            seed, args.epochs, backbone={"review": "mlp", "shop": "categorical", "tab": "mlp"}
-        )
-        record(
-            TFIDF_CATEGORICAL,
-            y_test,
-            timed(
-                model,
-                Modalities(tfidf_train, shop=shop_train),
-                y_train,
-                Modalities(tfidf_test, shop=shop_test),
-            ),
-        )
-        model = fusekit_model(seed, args.epochs)
-        record(
-            TFIDF_ONE_HOT,
-            y_test,
-            timed(
-                model,
-                Modalities(tfidf_train, shop=blocks_train["shop"]),
-                y_train,
-                Modalities(tfidf_test, shop=blocks_test["shop"]),
-            ),
-        )
-        model = fusekit_model(
-            seed,
-            args.epochs,
-            backbone={"review": "hashed_text", "shop": "categorical", "tab": "mlp"},
-        )
-        record(HASHED, y_test, timed(model, raw.iloc[train], y_train, raw.iloc[test]))
+        if wanted(TFIDF_CATEGORICAL) or wanted(TFIDF_ONE_HOT):
+            tfidf_train = Modalities(review=blocks_train["review"], tab=blocks_train["tab"])
+            tfidf_test = Modalities(review=blocks_test["review"], tab=blocks_test["tab"])
+        if wanted(TFIDF_CATEGORICAL):
+            shop_train = frame.iloc[train][CATEGORIES].to_numpy(object)
+            shop_test = frame.iloc[test][CATEGORIES].to_numpy(object)
+            model = fusekit_model(
+                seed, args.epochs, backbone={"review": "mlp", "shop": "categorical", "tab": "mlp"}
+            )
+            record(
+                TFIDF_CATEGORICAL,
+                y_test,
+                timed(
+                    model,
+                    Modalities(tfidf_train, shop=shop_train),
+                    y_train,
+                    Modalities(tfidf_test, shop=shop_test),
+                ),
+            )
+        if wanted(TFIDF_ONE_HOT):
+            model = fusekit_model(seed, args.epochs)
+            record(
+                TFIDF_ONE_HOT,
+                y_test,
+                timed(
+                    model,
+                    Modalities(tfidf_train, shop=blocks_train["shop"]),
+                    y_train,
+                    Modalities(tfidf_test, shop=blocks_test["shop"]),
+                ),
+            )
+        if wanted(HASHED):
+            model = fusekit_model(
+                seed,
+                args.epochs,
+                backbone={"review": "hashed_text", "shop": "categorical", "tab": "mlp"},
+            )
+            record(HASHED, y_test, timed(model, raw.iloc[train], y_train, raw.iloc[test]))
         print(
             f"fold {fold}: " + ", ".join(f"{k} {v[-1]:.3f}" for k, v in scores.items()), flush=True
         )
 
+    if only:  # the raw records of the runs kept, no report
+        print(records.text(), end="")
+        return
     table = pd.DataFrame(scores)
     n_test = len(y) / args.folds
     n_train = len(y) - n_test
     found = stats.verdicts(table, n_train, n_test)
-    lines = header(args, commit, len(y), float(np.bincount(y).max() / len(y)))
+    lines = header(provenance_lines, args, len(y), float(np.bincount(y).max() / len(y)))
     lines += [
         "## Leaderboard (accuracy)",
         "",
@@ -447,7 +463,8 @@ def main() -> None:
         "|---|---|---|---|",
     ]
     lines += speed_up(raw.iloc[train], y[train], args.epochs, args.repeats)
-    lines += ["", f"Wall time of the whole run: {time.perf_counter() - wall:.0f} s.", ""]
+    lines += ["", f"Wall time of the whole run: {time.perf_counter() - wall:.0f} s."]
+    lines += [*records.block(), ""]
     text = "\n".join(lines)
     print(text)
     if args.out:

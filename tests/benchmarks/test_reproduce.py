@@ -118,6 +118,10 @@ SMOKE = {
         "plugins/fusekit-vgmr/benchmarks/controls_seeds.py",
         ["seed=0", "model=concat"],
     ),
+    "benchmarks/text_tabular/results.md": (
+        "benchmarks/text_tabular/clothing_reviews.py",
+        ["fold=1", "config=ref_logistic"],
+    ),
     "benchmarks/results/weightings_noisy_modality.md": (
         "benchmarks/weightings_noisy_modality.py",
         ["noise=1", "weighting=none", "seed=0"],
