@@ -19,7 +19,6 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import Tensor, nn
 
@@ -64,6 +63,8 @@ class CategoryCodes(InputEncoder):
         self.categories_: list[list[object]] = []
 
     def fit(self, values: np.ndarray) -> CategoryCodes:
+        import pandas as pd  # here: loading the plugins (fusekit plugins) never needs pandas
+
         self.categories_ = []
         for column in range(values.shape[1]):
             cells = values[:, column]
@@ -86,6 +87,8 @@ class CategoryCodes(InputEncoder):
                 f"categorical input has {values.shape[1]} columns, fitted with "
                 f"{len(self.categories_)}"
             )
+        import pandas as pd
+
         codes = np.empty(values.shape, dtype=np.int64)
         for column, categories in enumerate(self.categories_):
             found = pd.Index(categories, dtype=object).get_indexer(values[:, column])

@@ -18,7 +18,6 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.utils import murmurhash3_32
 from torch import Tensor, nn
 
 from fusekit.plugin import (
@@ -68,6 +67,8 @@ class HashedNgrams(InputEncoder):
 
     def ids(self, text: str) -> list[int]:
         """The bucket ids of ``text``'s first ``max_tokens`` n-grams."""
+        from sklearn.utils import murmurhash3_32  # here, as HashingVectorizer in __init__
+
         grams = self._analyzer(text)[: self.max_tokens]
         return [murmurhash3_32(g, seed=0, positive=True) % self.n_buckets + 1 for g in grams]
 

@@ -1,9 +1,9 @@
 """Everything a plugin needs: ``from fusekit.plugin import ...``.
 
 This package is the whole contract between fusekit and its methods (built-in or third-party). It
-imports only torch, numpy, pluggy (for :data:`hookimpl`) and scikit-learn's parameter
-constraints, never the rest of fusekit, so what a plugin may rely on is exactly what ``__all__``
-lists:
+imports only torch, numpy and pluggy (for :data:`hookimpl`); scikit-learn's parameter
+validation waits for the first check of declared constraints. It never imports the rest of
+fusekit, so what a plugin may rely on is exactly what ``__all__`` lists:
 
 - the base classes of the four network kinds, and the table of kinds (:mod:`.kinds`);
 - what components are handed: :class:`BuildSpec`, :class:`ModalityBatch`, :class:`FusionOutput`,

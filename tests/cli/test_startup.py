@@ -193,6 +193,49 @@ def test_loading_the_plugins_leaves_what_only_training_needs_out():
     assert not plugins & NOT_FOR_REGISTERING, sorted(plugins & NOT_FOR_REGISTERING)
 
 
+#: Libraries ``fusekit plugins`` does without: scikit-learn's parameter validation (the declared
+#: constraints are plain data until the engine checks them), and scipy.stats and pandas, which
+#: it imports (half of the command's CPU when they came in).
+NOT_FOR_LISTING = {"sklearn.utils._param_validation", "scipy.stats", "pandas"}
+
+
+def test_fusekit_plugins_leaves_sklearn_validation_scipy_stats_and_pandas_out():
+    """Loading the plugins builds every component class's ``parameter_constraints`` table (the
+    declarations are made when the class is defined), yet nothing there imports scikit-learn's
+    validation; the built-in encoders import pandas and scikit-learn's hashing when they run."""
+    command = modules_after(
+        "import contextlib, io\n"
+        "from fusekit.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['plugins']) == 0\n"
+        "from fusekit.engine.registry import get_registry\n"
+        "assert get_registry().entries()\n"
+    )
+    assert not command & NOT_FOR_LISTING, sorted(command & NOT_FOR_LISTING)
+
+
+def test_the_declared_constraints_still_check_after_a_lazy_import():
+    """The other side of the lazy import: the first check imports scikit-learn's validation and
+    refuses a bad value with scikit-learn's own error class and message."""
+    code = (
+        "import sys\n"
+        "from fusekit.engine.registry import get_registry\n"
+        "from fusekit.plugin.constraints import check_declared\n"
+        "mlp = get_registry().get('backbone', 'mlp')\n"
+        "assert 'sklearn.utils._param_validation' not in sys.modules\n"
+        "try:\n"
+        "    check_declared(mlp.parameter_constraints, {'hidden': 0}, 'backbone mlp')\n"
+        "except Exception as error:\n"
+        "    from sklearn.utils._param_validation import InvalidParameterError\n"
+        "    assert type(error) is InvalidParameterError, type(error)\n"
+        "    assert \"The 'hidden' parameter of backbone mlp must be\" in str(error), error\n"
+        "else:\n"
+        "    raise AssertionError('hidden=0 was accepted')\n"
+    )
+    modules = modules_after(code)
+    assert "sklearn.utils._param_validation" in modules
+
+
 def test_import_fusekit_imports_no_heavy_library():
     loaded = loaded_after("import fusekit")
     assert not any(loaded.values()), loaded
