@@ -31,6 +31,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import pathlib
 import sys
 import warnings
 from collections.abc import Callable, Mapping
@@ -134,6 +135,8 @@ class Encoder:
             return self._dict(where, value)
         if isinstance(value, np.ndarray):
             return self._array(where, value)
+        if isinstance(value, pathlib.PurePath):  # a component's folder, e.g. hf's path
+            return {TAG: "path", "value": str(value)}
         if isinstance(value, type):
             return _class(where, value, self.plugin_names)
         if isinstance(value, Component):
@@ -372,6 +375,15 @@ def _decode_callback(value: dict, tensors: dict) -> Callback:
     return getattr(skorch.callbacks, class_name)(**params)
 
 
+def _path_text(value: dict) -> str:
+    text = value.get("value")
+    if not isinstance(text, str):
+        raise RefusedValueError(
+            f"the model file holds a path that is not a string ({text!r}); it was not built."
+        )
+    return text
+
+
 def _decode_value(value: dict, tensors: dict) -> Any:
     cls = VALUE_TYPES.get(value.get("class"))
     if cls is None:
@@ -393,4 +405,5 @@ _DECODERS: dict[str, Callable[[dict, dict], Any]] = {
     "skorch.dataset": _decode_split,
     "skorch.callbacks": _decode_callback,
     "value": _decode_value,
+    "path": lambda value, tensors: pathlib.Path(_path_text(value)),
 }

@@ -115,3 +115,20 @@ def test_parameters_that_cannot_be_stored_warn(param, value, tmp_path, multimoda
     loaded = fusekit.load(path)
     assert loaded.get_params()[param] is None
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
+def test_a_path_parameter_is_stored_as_its_text_and_loads_as_a_path():
+    """A component's folder given as ``pathlib.Path`` (hf's ``path``) is stored as its string
+    and comes back a Path; a forged path entry that is not a string is refused."""
+    from pathlib import Path, PurePosixPath
+
+    from fusekit.encoding import TAG, RefusedValueError, decode
+
+    encoder = Encoder("p")
+    for value in (Path("/models/bert"), PurePosixPath("relative/folder")):
+        encoded = encoder.value("backbone__text__path", value)
+        assert encoded == {TAG: "path", "value": str(value)}
+        assert decode(encoded, {}) == Path(str(value))
+        assert isinstance(decode(encoded, {}), Path)
+    with pytest.raises(RefusedValueError, match="path that is not a string"):
+        decode({TAG: "path", "value": ["not", "text"]}, {})
