@@ -10,9 +10,22 @@ In a plugin's test suite::
     @parametrize_with_checks("fusion", ["maxout"])
     def test_contract(plugin, check):
         check(plugin)
+
+and of its declared parameters (a table of bad values, one per declared parameter)::
+
+    from fusekit.testing import check_declared_parameters
+
+    def test_declared_parameters():
+        check_declared_parameters("fusion", "maxout", {"width": 0}, boundary={"width": 1})
 """
 
 from fusekit.testing.checks import ContractError
+from fusekit.testing.declared import (
+    check_bad_value_refused,
+    check_boundary_fits,
+    check_declared_coverage,
+    check_declared_parameters,
+)
 from fusekit.testing.suite import (
     check_backbone,
     check_calibration,
@@ -25,7 +38,11 @@ from fusekit.testing.suite import (
 __all__ = [
     "ContractError",
     "check_backbone",
+    "check_bad_value_refused",
+    "check_boundary_fits",
     "check_calibration",
+    "check_declared_coverage",
+    "check_declared_parameters",
     "check_fusion",
     "check_weighting",
     "checks_for",

@@ -12,8 +12,7 @@ import math
 import pytest
 
 from fusekit import FusionClassifier
-from fusekit.engine.registry import get_registry
-from fusekit.plugin.constraints import InvalidParameterError
+from fusekit.testing import check_bad_value_refused, check_boundary_fits, check_declared_coverage
 from fusekit.testing.fixtures import make_data
 
 #: ``(parameter, a value its declaration refuses)``, one row (or more) per declared parameter.
@@ -49,19 +48,13 @@ BAD = [
 
 
 def test_every_declared_parameter_has_a_bad_value_case():
-    declared = set(get_registry().get("weighting", "udml").parameter_constraints)
-    assert {name for name, _ in BAD} == declared
+    check_declared_coverage("weighting", "udml", BAD)
 
 
 @pytest.mark.parametrize(("parameter", "value"), BAD)
 def test_a_bad_value_is_refused_at_fit_by_name(parameter, value):
     X, y = make_data(2, n=12)
-    model = FusionClassifier(weighting="udml", max_epochs=1, **{f"weighting__{parameter}": value})
-    with pytest.raises(InvalidParameterError) as raised:
-        model.fit(X, y)
-    message = str(raised.value)
-    assert message.startswith(f"The {parameter!r} parameter of weighting udml must be"), message
-    assert not hasattr(model, "module_")
+    check_bad_value_refused("weighting", "udml", parameter, value, X=X, y=y)
 
 
 def test_no_noise_level_is_refused_at_build():
@@ -81,5 +74,5 @@ def test_values_at_the_bounds_are_accepted():
         "uncertainty_warmup_epochs": 0,
         "uni_weight": 0.0,
     }
-    nested = {f"weighting__{key}": value for key, value in edges.items()}
-    FusionClassifier(weighting="udml", max_epochs=2, batch_size=8, **nested).fit(X, y)
+    model = FusionClassifier(max_epochs=2, batch_size=8)
+    check_boundary_fits("weighting", "udml", edges, estimator=model, X=X, y=y)

@@ -10,8 +10,7 @@ from __future__ import annotations
 import pytest
 
 from fusekit import FusionClassifier
-from fusekit.engine.registry import get_registry
-from fusekit.plugin.constraints import InvalidParameterError
+from fusekit.testing import check_bad_value_refused, check_boundary_fits, check_declared_coverage
 from fusekit.testing.fixtures import make_data
 
 #: ``(parameter, a value its declaration refuses)``, one per declared parameter.
@@ -37,20 +36,13 @@ BAD = [
 
 
 def test_every_declared_parameter_has_a_bad_value_case():
-    declared = set(get_registry().get("calibration", "vgmr").parameter_constraints)
-    assert {name for name, _ in BAD} == declared
+    check_declared_coverage("calibration", "vgmr", BAD)
 
 
 @pytest.mark.parametrize(("parameter", "value"), BAD)
 def test_a_bad_value_is_refused_at_fit_by_name(parameter, value):
     X, y = make_data(2, n=12)
-    params = {f"calibration__{parameter}": value}
-    model = FusionClassifier(calibration="vgmr", max_epochs=1, **params)
-    with pytest.raises(InvalidParameterError) as raised:
-        model.fit(X, y)
-    message = str(raised.value)
-    assert message.startswith(f"The {parameter!r} parameter of calibration vgmr must be"), message
-    assert not hasattr(model, "module_")
+    check_bad_value_refused("calibration", "vgmr", parameter, value, X=X, y=y)
 
 
 def test_values_at_the_bounds_are_accepted():
@@ -64,5 +56,5 @@ def test_values_at_the_bounds_are_accepted():
         "lambda_value": 0,
         "reg_floor": 0.0,
     }
-    nested = {f"calibration__{key}": value for key, value in edges.items()}
-    FusionClassifier(calibration="vgmr", max_epochs=1, batch_size=8, **nested).fit(X, y)
+    model = FusionClassifier(max_epochs=1, batch_size=8)
+    check_boundary_fits("calibration", "vgmr", edges, estimator=model, X=X, y=y)
