@@ -59,7 +59,8 @@ bench: $(STAMP)
 # Every committed results file, regenerated with the arguments it records (each file's header:
 # commit, command, versions, machine). reproduce-results: the accuracy files, deterministic, whose
 # raw records tests/benchmarks/test_reproduce.py compares exactly for one configuration each
-# (about 110 min on the 2-core VM, from the wall times the files record); reproduce-speed: the
+# (the wall times the files record add up to about 6 h on the 2-core VM, most measured while it was
+# shared; unshared, the same runs took 3-10x less, e.g. 1606 s -> 167 s); reproduce-speed: the
 # timings (about 30 min; they vary from run to run, so no test compares them). Commit the code
 # first: a file regenerated from a dirty tree says "+ uncommitted changes" after its commit.
 PY := $(BIN)/python
@@ -84,6 +85,7 @@ reproduce-results: $(STAMP)
 	$(PY) $(VGMR)/identity_seeds.py --seeds 10 --out $(VGMR)/identity_results.md
 	$(PY) $(VGMR)/balancing_seeds.py --seeds 10 --out $(VGMR)/balancing_results.md
 	$(PY) $(VGMR)/controls_seeds.py --seeds 5 --out $(VGMR)/controls_results.md
+	$(PY) $(VGMR)/reproduce.py --folds 5 --out $(VGMR)/results.md
 	$(PY) $(BTW)/btw_claim.py --folds 3 --epochs 20
 	$(PY) $(BTW)/btw_seeds.py --seeds 5 --tasks synthetic mfeat --out $(BTW)/seeds_results.md
 	$(PY) $(BTW)/btw_seeds.py --seeds 5 --tasks clothing --out $(BTW)/seeds_results_clothing.md
@@ -95,6 +97,7 @@ reproduce-results: $(STAMP)
 	$(PY) $(MWAM)/same_kind_seeds.py --seeds 5 --out $(MWAM)/same_kind_results.md
 	$(PY) $(MWAM)/same_kind_seeds.py --seeds 5 --host dropout \
 		--out $(MWAM)/same_kind_dropout_results.md
+	$(PY) $(MWAM)/missing_modality.py --folds 5 --epochs 20 --out $(MWAM)/RESULTS.md
 	$(PY) $(SCFAE)/reproduction.py
 	$(PY) $(SCFAE)/paper_schedule.py
 	$(PY) $(SCFAE)/lr_sweep.py

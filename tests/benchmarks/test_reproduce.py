@@ -122,6 +122,14 @@ SMOKE = {
         "benchmarks/text_tabular/clothing_reviews.py",
         ["fold=1", "config=ref_logistic"],
     ),
+    "plugins/fusekit-vgmr/benchmarks/results.md": (
+        "plugins/fusekit-vgmr/benchmarks/reproduce.py",
+        ["dataset=basic_motions", "fold=0", "model=concat"],
+    ),
+    "plugins/fusekit-mwam/benchmarks/RESULTS.md": (
+        "plugins/fusekit-mwam/benchmarks/missing_modality.py",
+        ["dataset=basic_motions", "fold=0", "optimizer=sgd", "weighting=none"],
+    ),
     "benchmarks/results/weightings_noisy_modality.md": (
         "benchmarks/weightings_noisy_modality.py",
         ["noise=1", "weighting=none", "seed=0"],
