@@ -483,3 +483,30 @@ def test_modality_level_with_one_row_in_z_and_one_copy():
     torch.manual_seed(0)
     copies = modality_level_copies(phi, torch.ones(2, 2, dtype=torch.bool), 0.5, 1.5)
     torch.testing.assert_close(copies, expected)
+
+
+def test_a_one_row_fit_is_valued_and_gets_its_copy_loss():
+    """One training row, both present: the head makes ŷ(a) wrong, ŷ(b) and ŷ(ab) right, so
+    φ = ((0 + 2 − 1) / 2, (1 + 2 − 0) / 2) = (0.5, 1.5) and c = (1, 0) (S1)-(S3); the copy loss is
+    then CE(head(only a), y) over a batch of one row (S4), as the numpy step gives."""
+    features = {"a": np.array([[1.0, 0.0]]), "b": np.array([[0.0, 1.0, 0.0]])}
+    mask, target = np.ones((1, 2), dtype=bool), np.array([1])
+    # a alone → class 0; b alone and a + b → class 1 (logits 2, 3 for class 0, 1 with both)
+    weight = np.array([[2.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 3.0, 0.0]])
+    bias = np.zeros(2)
+    weighting = SampleValuationWeighting(warmup_epochs=0)
+    network, batch, data = _linear_setup(weighting, features, mask, target, weight, bias)
+    ctx = training_context(network, epoch=0, data=data)
+    weighting.on_train_begin(ctx)
+    weighting.on_epoch_begin(ctx)
+    expected_copies = _expected_copies(features, mask, target, weight, bias)
+    np.testing.assert_array_equal(expected_copies, [[1.0, 0.0]])  # the case is the one above
+    torch.testing.assert_close(weighting.copies, torch.tensor(expected_copies, dtype=torch.float32))
+    network.train()
+    terms = weighting.loss_terms(network(batch), loss_context(network, batch, torch.tensor(target)))
+    z = _numpy_logits(features, mask, weight, bias, (True, False))[0]  # only a: (2, 0)
+    expected = np.log(np.exp(z).sum()) - z[target[0]]  # CE = log(e² + 1) − 0
+    assert terms, "a one-row fit must get its copy loss"
+    torch.testing.assert_close(
+        terms["sample_valuation_copies"], torch.tensor(expected, dtype=torch.float32)
+    )
