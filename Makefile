@@ -71,6 +71,9 @@ MWAM := plugins/fusekit-mwam/benchmarks
 SCFAE := plugins/fusekit-scfae/benchmarks
 SPEED := benchmarks/speed
 RESULTS := benchmarks/results
+# `cmd $(call into,FILE)` writes cmd's output to FILE.tmp and moves it over FILE only when cmd
+# succeeds, so a failing script leaves the committed file as it was.
+into = > $(1).tmp && mv $(1).tmp $(1)
 
 reproduce: reproduce-results reproduce-speed
 
@@ -106,16 +109,16 @@ reproduce-results: $(STAMP)
 		--out benchmarks/text_tabular/results.md
 
 reproduce-speed: $(STAMP)
-	$(PY) benchmarks/overhead.py --repeats 9 > $(RESULTS)/overhead.txt
-	$(PY) $(SPEED)/fit_overhead.py --repeats 7 --epochs 3 > $(RESULTS)/fit_overhead.txt
-	$(PY) $(SPEED)/scaling.py --epochs 3 --repeats 5 > $(RESULTS)/scaling.txt
-	$(PY) $(SPEED)/memory.py > $(RESULTS)/memory.txt
-	$(PY) $(SPEED)/parallel.py --bench-repeats 3 > $(RESULTS)/parallel.txt
-	$(PY) $(SPEED)/precision_compile.py --epochs 10 --repeats 3 > $(RESULTS)/precision_compile_cpu.txt
-	$(PY) $(SPEED)/frozen_cache.py --samples 1000 --epochs 10 --repeats 3 > $(RESULTS)/frozen_cache.txt
+	$(PY) benchmarks/overhead.py --repeats 9 $(call into,$(RESULTS)/overhead.txt)
+	$(PY) $(SPEED)/fit_overhead.py --repeats 7 --epochs 3 $(call into,$(RESULTS)/fit_overhead.txt)
+	$(PY) $(SPEED)/scaling.py --epochs 3 --repeats 5 $(call into,$(RESULTS)/scaling.txt)
+	$(PY) $(SPEED)/memory.py $(call into,$(RESULTS)/memory.txt)
+	$(PY) $(SPEED)/parallel.py --bench-repeats 3 $(call into,$(RESULTS)/parallel.txt)
+	$(PY) $(SPEED)/precision_compile.py --epochs 10 --repeats 3 $(call into,$(RESULTS)/precision_compile_cpu.txt)
+	$(PY) $(SPEED)/frozen_cache.py --samples 1000 --epochs 10 --repeats 3 $(call into,$(RESULTS)/frozen_cache.txt)
 	$(PY) $(SPEED)/streaming.py
 	$(PY) $(SPEED)/cli_startup.py --runs 3
-	$(PY) $(SPEED)/threads_report.py > $(RESULTS)/threads.txt
+	$(PY) $(SPEED)/threads_report.py $(call into,$(RESULTS)/threads.txt)
 
 clean:
 	rm -rf $(VENV) build *.egg-info plugins/*/*.egg-info plugins/*/build
