@@ -6,21 +6,13 @@ raw records that tests/benchmarks/test_reproduce.py reads back."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import provenance  # noqa: E402
-
-
-def _script(path: str):
-    name = Path(path).stem + "_report_under_test"
-    spec = importlib.util.spec_from_file_location(name, ROOT / path)  # safe: a repo script
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from repo_scripts import load_script  # noqa: E402
 
 
 def _cells(lines: list[str], *first: str) -> list[str]:
@@ -41,7 +33,7 @@ def _mwam_run(full, without_a, without_b, moved=None, weights=None) -> dict[str,
 
 
 def test_missing_modality_tables_and_movement_against_each_rows_control():
-    module = _script("plugins/fusekit-mwam/benchmarks/missing_modality.py")
+    module = load_script("plugins/fusekit-mwam/benchmarks/missing_modality.py")
     args = argparse.Namespace(
         folds=2, epochs=3, seed=0, optimizers=["sgd"], weightings=list(module.WEIGHTINGS)
     )
@@ -72,7 +64,7 @@ def test_missing_modality_tables_and_movement_against_each_rows_control():
 
 
 def test_missing_modality_report_has_header_protocol_and_records():
-    module = _script("plugins/fusekit-mwam/benchmarks/missing_modality.py")
+    module = load_script("plugins/fusekit-mwam/benchmarks/missing_modality.py")
     args = argparse.Namespace(
         datasets=["basic_motions"],
         folds=5,
@@ -95,7 +87,7 @@ def test_missing_modality_report_has_header_protocol_and_records():
 
 
 def test_vgmr_reproduction_report_has_header_table_and_records():
-    module = _script("plugins/fusekit-vgmr/benchmarks/reproduce.py")
+    module = load_script("plugins/fusekit-vgmr/benchmarks/reproduce.py")
     scores = {
         (dataset, model, sigma): [1.0, 0.5]
         for dataset in module.DATASETS
