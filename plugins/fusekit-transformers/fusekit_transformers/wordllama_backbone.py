@@ -13,7 +13,11 @@ safetensors, MIT) and the tokenizer, so this backbone needs no download.
 ``freeze=True`` (default) keeps the matrix fixed, as a float16 buffer (not a parameter: the
 optimiser never sees it); ``freeze=False`` fine-tunes it as a float32 parameter (then
 ``optimizer__param_groups=[("backbones.<modality>.embedding", {"lr": ...})]`` gives it its own
-learning rate).
+learning rate). Unlike ``hf_text``, the backbone never declares itself frozen
+(``Backbone.frozen``), even at ``freeze=True``: with a ``dropout`` or a ``projection`` its
+output for a row changes from batch to batch, and at the defaults (neither) fusekit still runs
+it on every batch unless the estimator's ``frozen_backbones`` names the modality, which fixes
+all of it (dropout off, the projection untrained) and has each training row encoded once per fit.
 
 Saving: the matrix is part of the network's state, so the model file stores it (16 MB frozen at
 256 dimensions, 4 MB at 64; twice that fine-tuned), with the tokenizer file (1.8 MB, in the
